@@ -1,0 +1,1 @@
+"""Closer's library: catalog, leads, search and the console. Actions in `actions/` call into it."""

@@ -1,0 +1,71 @@
+"""Command line: ``python -m bot <command>``.
+
+  db upgrade                          apply Alembic migrations
+  import-catalog FILE [--mapping M]   upsert a catalog CSV (exit 1 if any row was rejected)
+  import-stock FILE                   upsert stock levels (exit 1 if any row was rejected)
+  load-knowledge                      migrate, then import knowledge/catalog.csv and stock.csv
+  console                             serve the web chat (and later the manager console)
+"""
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bot import catalog, db
+from bot.settings import get_settings
+
+
+async def _import(kind: str, path: Path, mapping: catalog.ColumnMapping) -> int:
+    async with db.session_scope() as session:
+        if kind == "catalog":
+            report = await catalog.import_catalog(session, path, mapping)
+        else:
+            report = await catalog.import_stock(session, path)
+    for error in report.rejected:
+        print(f"rejected {error}", file=sys.stderr)
+    print(f"{path}: {report.summary()}")
+    return 1 if report.rejected else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    dbp = sub.add_parser("db", help="database schema")
+    dbp.add_argument("action", choices=["upgrade"])
+    imp = sub.add_parser("import-catalog", help="upsert a catalog CSV into products")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--mapping", type=Path, help="column mapping YAML (default: Closer's own columns)")
+    stk = sub.add_parser("import-stock", help="upsert a stock CSV (sku, warehouse, quantity)")
+    stk.add_argument("file", type=Path)
+    sub.add_parser("load-knowledge", help="migrate and import knowledge/catalog.csv and stock.csv")
+    sub.add_parser("console", help="serve the web chat on CLOSER_CONSOLE_PORT (8000)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    try:
+        if args.command == "db":
+            db.upgrade()
+            return 0
+        if args.command == "import-catalog":
+            mapping = catalog.ColumnMapping.load(args.mapping) if args.mapping else catalog.DEFAULT_MAPPING
+            return asyncio.run(_import("catalog", args.file, mapping))
+        if args.command == "import-stock":
+            return asyncio.run(_import("stock", args.file, catalog.DEFAULT_MAPPING))
+        if args.command == "load-knowledge":
+            db.upgrade()
+            knowledge = get_settings().knowledge_dir
+            status = asyncio.run(_import("catalog", knowledge / "catalog.csv", catalog.DEFAULT_MAPPING))
+            return asyncio.run(_import("stock", knowledge / "stock.csv", catalog.DEFAULT_MAPPING)) or status
+        from bot.console import run_console
+
+        run_console()
+        return 0
+    except (catalog.MappingError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

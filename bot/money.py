@@ -1,0 +1,51 @@
+"""Money: integer minor units plus an ISO 4217 code; ``Decimal`` for parsing, never float."""
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from babel.numbers import get_currency_precision, list_currencies
+
+_CURRENCIES = frozenset(list_currencies())
+_AMOUNT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(k)?\b", re.IGNORECASE)
+
+
+class MoneyError(ValueError):
+    """Raised for an unknown currency code or an amount that cannot be money."""
+
+
+def exponent(currency: str) -> int:
+    """Number of minor-unit digits of an ISO 4217 currency (AED → 2). Raises MoneyError if unknown."""
+    if currency not in _CURRENCIES:
+        raise MoneyError(f"unknown ISO 4217 currency code {currency!r}")
+    return get_currency_precision(currency)
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """Major-unit ``amount`` → integer minor units. Raises MoneyError if negative or more precise
+    than the currency allows (AED 12.345)."""
+    scaled = amount.scaleb(exponent(currency))
+    if amount < 0 or scaled != scaled.to_integral_value():
+        raise MoneyError(f"{amount} is not a valid {currency} amount")
+    return int(scaled)
+
+
+def parse_amount(text: str, currency: str) -> int:
+    """The first amount in free text (``"1,500"``, ``"around 1.5k AED"``, ``"SR 2,375"``) in minor
+    units of ``currency``. Raises MoneyError when there is none."""
+    match = _AMOUNT.search(text or "")
+    if not match:
+        raise MoneyError(f"no amount in {text!r}")
+    try:
+        value = Decimal(match.group(1).replace(",", ""))
+    except InvalidOperation as exc:
+        raise MoneyError(f"no amount in {text!r}") from exc
+    if match.group(2):
+        value *= 1000
+    return to_minor(value.quantize(Decimal(1).scaleb(-exponent(currency))), currency)
+
+
+def format_money(minor: int, currency: str) -> str:
+    """``129000, "AED"`` → ``"AED 1,290.00"``."""
+    digits = exponent(currency)
+    major = Decimal(minor).scaleb(-digits)
+    return f"{currency} {major:,.{digits}f}"
