@@ -21,10 +21,13 @@ from bot.settings import get_settings
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-@lru_cache
 def get_engine(url: str | None = None) -> AsyncEngine:
-    """One engine per URL and process; the SQLite file's folder is created if missing."""
-    url = url or get_settings().database_url
+    """The engine of ``url`` (default: the settings' database URL), one per URL and process."""
+    return _engine(url or get_settings().database_url)
+
+
+@lru_cache
+def _engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

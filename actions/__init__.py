@@ -1,0 +1,1 @@
+"""rasa-sdk actions: read the tracker, call ``bot``, return events. No business logic here."""

@@ -1,0 +1,182 @@
+"""Catalog actions: product search, price, stock, details, objections. Figures come from the DB."""
+
+from dataclasses import replace
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.base import SafeAction, entity_values
+from bot import db, replies
+from bot.business import get_company, get_vocabulary
+from bot.leads import clean_budget, clean_quantity
+from bot.money import format_money
+from bot.search import cheaper_alternatives, find_by_name, get_product, search_products
+
+Events = list[dict[str, Any]]
+
+
+def _stage(stage: str) -> dict[str, Any]:
+    return SlotSet("sales_stage", stage)
+
+
+async def _named_products(session, tracker: Tracker) -> tuple[list, str | None]:
+    """Products the latest message names by SKU or product name, else the last ones shown.
+    Returns (products, unknown SKU or name the customer typed, if nothing matched)."""
+    skus = entity_values(tracker, "sku")
+    if skus:
+        found = [p for p in [await get_product(session, sku) for sku in skus] if p]
+        return found, None if found else skus[0]
+    names = entity_values(tracker, "product")
+    if names:
+        found = await find_by_name(session, names[0])
+        return found, None if found else names[0]
+    shown = tracker.get_slot("shown_skus") or []
+    return [p for p in [await get_product(session, sku) for sku in shown[:5]] if p], None
+
+
+class ActionSearchProducts(SafeAction):
+    def name(self) -> str:
+        return "action_search_products"
+
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        text = tracker.latest_message.get("text") or ""
+        currency = get_company().currency
+        async with db.session_scope() as session:
+            vocabulary = await get_vocabulary(session)
+            query = vocabulary.extract(text)
+            entity_categories = [c for c in map(vocabulary.category_of, entity_values(tracker, "category")) if c]
+            categories = tuple(dict.fromkeys([*entity_categories, *query.categories]))
+            refining = not categories and (query.colours or query.materials or query.features)
+            if refining and tracker.get_slot("category"):
+                categories = (tracker.get_slot("category"),)
+            budgets = entity_values(tracker, "budget")
+            quantities = entity_values(tracker, "quantity")
+            quantity = clean_quantity(quantities[0]) if quantities else clean_quantity(tracker.get_slot("quantity") or "")
+            budget = clean_budget(budgets[0], currency) if budgets else None
+            names = entity_values(tracker, "product")
+            query = replace(
+                query,
+                categories=categories,
+                colours=tuple(dict.fromkeys([*entity_values(tracker, "colour"), *query.colours])),
+                materials=tuple(dict.fromkeys([*entity_values(tracker, "material"), *query.materials])),
+                name=names[0] if names and not categories else None,
+                max_price_minor=budget,
+                quantity=quantity,
+            )
+            if not query.has_criteria():
+                dispatcher.utter_message(response="utter_ask_what_products", buttons=replies.category_buttons(vocabulary.labels))
+                return [_stage("qualifying")]
+            result = await search_products(session, query)
+            labels = ", ".join(vocabulary.labels.get(c, c).lower() for c in query.categories) or "products"
+            if not result.products:
+                dispatcher.utter_message(
+                    text=f"Sorry, I found no {labels} matching that. Could you tell me more about what you need, or pick a category?",
+                    buttons=replies.category_buttons(vocabulary.labels),
+                )
+                return [_stage("needs_analysis")]
+            within = f" within {format_money(budget, currency)} per unit" if budget and result.dropped != "budget" else ""
+            intro = f"Here are {labels}{within} from our catalog:"
+            if result.dropped:
+                intro = f"Nothing matched every detail, so I left out the {result.dropped}. The closest {labels}{within}:"
+            lines = [intro, *map(replies.product_line, result.products)]
+            notes = [replies.quantity_note(p, quantity) for p in result.products[:1]]
+            lines += [n for n in notes if n]
+            lines.append(f"Prices are per unit and exclude {get_company().vat_rate:.0%} VAT. Tap a product for details.")
+            dispatcher.utter_message(text="\n".join(lines), buttons=replies.product_buttons(result.products))
+        events = [
+            SlotSet("shown_skus", [p.sku for p in result.products]),
+            _stage("solution"),
+        ]
+        if query.categories:
+            events.append(SlotSet("category", query.categories[0]))
+        return events
+
+
+class ActionShowPrice(SafeAction):
+    def name(self) -> str:
+        return "action_show_price"
+
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        async with db.session_scope() as session:
+            products, unknown = await _named_products(session, tracker)
+        if unknown:
+            dispatcher.utter_message(response="utter_unknown_product", product=unknown)
+            return []
+        if not products:
+            dispatcher.utter_message(response="utter_which_product")
+            return []
+        lines = [f"• {p.name} ({p.sku}): {format_money(p.price_minor, p.currency)} per unit, excluding VAT" for p in products]
+        dispatcher.utter_message(text="\n".join(lines), buttons=replies.product_buttons(products))
+        return [SlotSet("shown_skus", [p.sku for p in products]), _stage("solution")]
+
+
+class ActionShowStock(SafeAction):
+    def name(self) -> str:
+        return "action_show_stock"
+
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        quantities = entity_values(tracker, "quantity")
+        quantity = clean_quantity(quantities[0]) if quantities else None
+        async with db.session_scope() as session:
+            products, unknown = await _named_products(session, tracker)
+        if unknown:
+            dispatcher.utter_message(response="utter_unknown_product", product=unknown)
+            return []
+        if not products:
+            dispatcher.utter_message(response="utter_which_product")
+            return []
+        lines = []
+        for p in products:
+            levels = p.stock_by_warehouse()
+            per_warehouse = ", ".join(f"{warehouse}: {qty}" for warehouse, qty in levels.items()) or "no stock records"
+            lines.append(f"{p.name} ({p.sku}) — {per_warehouse} (total {sum(levels.values())}).")
+            note = replies.quantity_note(p, quantity)
+            if note:
+                lines.append(note)
+        dispatcher.utter_message(text="\n".join(lines), buttons=replies.product_buttons(products) if len(products) > 1 else None)
+        return [SlotSet("shown_skus", [p.sku for p in products]), _stage("solution")]
+
+
+class ActionProductDetails(SafeAction):
+    def name(self) -> str:
+        return "action_product_details"
+
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        async with db.session_scope() as session:
+            products, unknown = await _named_products(session, tracker)
+        if unknown:
+            dispatcher.utter_message(response="utter_unknown_product", product=unknown)
+            return []
+        if not products:
+            dispatcher.utter_message(response="utter_which_product")
+            return []
+        if len(products) > 1:
+            dispatcher.utter_message(text="Which one would you like to know more about?", buttons=replies.product_buttons(products))
+            return [_stage("needs_analysis")]
+        dispatcher.utter_message(text=replies.product_details(products[0]))
+        return [SlotSet("shown_skus", [products[0].sku]), SlotSet("category", products[0].category), _stage("needs_analysis")]
+
+
+class ActionHandleObjection(SafeAction):
+    """Price objections get cheaper alternatives from the catalog; the others a response."""
+
+    def name(self) -> str:
+        return "action_handle_objection"
+
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
+        intent = tracker.get_intent_of_latest_message()
+        if intent != "objection_price":
+            dispatcher.utter_message(response=f"utter_{intent}")
+            return [_stage("objection_handling")]
+        shown = tracker.get_slot("shown_skus") or []
+        async with db.session_scope() as session:
+            cheaper = await cheaper_alternatives(session, shown)
+        if cheaper:
+            lines = ["I understand. Here are more affordable options from our catalog:", *map(replies.product_line, cheaper)]
+            lines.append("For 10 or more units we also offer volume pricing.")
+            dispatcher.utter_message(text="\n".join(lines), buttons=replies.product_buttons(cheaper))
+            return [SlotSet("shown_skus", [p.sku for p in cheaper]), _stage("objection_handling")]
+        dispatcher.utter_message(response="utter_no_cheaper" if shown else "utter_ask_price_range")
+        return [_stage("objection_handling")]

@@ -1,0 +1,94 @@
+"""The console process: serves the web chat widget and relays its messages to Rasa's REST channel.
+
+Routes: ``GET /`` (chat page), ``POST /api/chat`` (JSON ``{"sender": str, "message": str}`` →
+``{"messages": [...]}`` in Rasa's REST channel format), ``GET /healthz``. The manager console
+joins this app later.
+"""
+
+import logging
+import re
+from pathlib import Path
+
+import aiohttp
+import jinja2
+from aiohttp import web
+
+from bot.business import get_company
+from bot.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+_SENDER = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+HERE = Path(__file__).resolve().parent
+SORRY = "Sorry, I'm having trouble answering right now. Please try again in a minute, or call us."
+
+settings_key = web.AppKey("settings", Settings)
+client_key = web.AppKey("client", aiohttp.ClientSession)
+
+
+def _reply(text: str, status: int) -> web.Response:
+    return web.json_response({"messages": [{"text": text}]}, status=status)
+
+
+async def chat_page(request: web.Request) -> web.Response:
+    company = get_company()
+    template = request.app["templates"].get_template("chat.html")
+    return web.Response(text=template.render(brand=company.brand, phone=company.phone), content_type="text/html")
+
+
+async def chat_api(request: web.Request) -> web.Response:
+    """Relay one customer message to Rasa. 400 for a malformed body, 413 for an over-long message,
+    502 when Rasa fails or times out; every error body still carries a polite message to show."""
+    settings = request.app[settings_key]
+    try:
+        body = await request.json()
+    except ValueError:
+        return _reply("Sorry, I couldn't read that message.", 400)
+    sender, message = (body.get("sender"), body.get("message")) if isinstance(body, dict) else (None, None)
+    if not isinstance(sender, str) or not _SENDER.match(sender) or not isinstance(message, str):
+        return _reply("Sorry, I couldn't read that message.", 400)
+    message = message.strip()
+    if not message:
+        return _reply("It looks like your message was empty — what can I help you with?", 400)
+    if len(message) > settings.max_message_chars:
+        return _reply(f"That message is too long for me (over {settings.max_message_chars} characters). Could you shorten it?", 413)
+    url = f"{settings.rasa_url}/webhooks/rest/webhook"
+    try:
+        async with request.app[client_key].post(url, json={"sender": f"web-{sender}", "message": message}) as response:
+            response.raise_for_status()
+            messages = await response.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        log.error("Rasa did not answer for conversation web-%s: %r", sender, exc)
+        return _reply(SORRY, 502)
+    if not messages:
+        log.warning("Rasa sent no reply in conversation web-%s", sender)
+        messages = [{"text": SORRY}]
+    return web.json_response({"messages": messages})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _client(app: web.Application):
+    timeout = aiohttp.ClientTimeout(total=app[settings_key].rasa_timeout)
+    app[client_key] = aiohttp.ClientSession(timeout=timeout)
+    yield
+    await app[client_key].close()
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+    app[settings_key] = settings or get_settings()
+    app["templates"] = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    app.cleanup_ctx.append(_client)
+    app.router.add_get("/", chat_page)
+    app.router.add_post("/api/chat", chat_api)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_static("/static", HERE / "static")
+    return app
+
+
+def run_console() -> None:
+    settings = get_settings()
+    web.run_app(create_app(settings), host=settings.console_host, port=settings.console_port)

@@ -1,0 +1,148 @@
+"""Lead capture: validation of what the lead form collects, and the contact + deal in the CRM tables.
+
+Contacts are deduplicated by phone (E.164), email (normalised) or channel sender id, in that order.
+"""
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.models import Contact, Deal
+from bot.money import MoneyError, parse_amount
+
+_EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30,
+    "forty": 40, "fifty": 50, "hundred": 100, "a dozen": 12, "dozen": 12,
+}
+_NAME = re.compile(r"^[^\W\d_]+(?:[ '.\-][^\W\d_]+)*\.?$")
+NO_COMPANY = {"no", "none", "n/a", "na", "-", "private", "individual", "myself", "personal", "just me", "no company"}
+
+
+def clean_email(text: str) -> str | None:
+    """The email address in ``text``, normalised (lower-case domain), or None if there is no valid
+    one. Syntax only: no DNS look-up."""
+    for candidate in _EMAIL_IN_TEXT.findall(text or ""):
+        try:
+            return validate_email(candidate.strip("."), check_deliverability=False).normalized
+        except EmailNotValidError:
+            continue
+    return None
+
+
+def clean_phone(text: str, region: str = "AE") -> str | None:
+    """The first valid phone number in ``text`` as E.164 (``"050 123 4567"`` → ``"+971501234567"``
+    for region AE), or None."""
+    for match in phonenumbers.PhoneNumberMatcher(text or "", region):
+        if phonenumbers.is_valid_number(match.number):
+            return phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+    return None
+
+
+def clean_quantity(text: str) -> int | None:
+    """A whole number of units from 1 to 100,000 (``"12"``, ``"twelve chairs"``), or None."""
+    lowered = (text or "").lower()
+    digits = re.search(r"\d[\d,]*", lowered)
+    if digits:
+        value = int(digits.group().replace(",", ""))
+    else:
+        value = next((n for word, n in _NUMBER_WORDS.items() if re.search(rf"\b{word}\b", lowered)), 0)
+    return value if 1 <= value <= 100_000 else None
+
+
+def clean_budget(text: str, currency: str) -> int | None:
+    """A budget in minor units of ``currency`` (``"around 1.5k"`` → 150000 for AED), or None when
+    there is no positive amount."""
+    try:
+        value = parse_amount(text, currency)
+    except MoneyError:
+        return None
+    return value or None
+
+
+def clean_name(text: str) -> str | None:
+    """A person's name: letters (any script), spaces, apostrophes, dots and hyphens, 2–80
+    characters; title-cased when typed all lower-case. None otherwise."""
+    value = " ".join((text or "").split())
+    for prefix in ("my name is ", "i am ", "i'm ", "this is ", "name: ", "it's "):
+        if value.lower().startswith(prefix):
+            value = value[len(prefix):]
+    if not (2 <= len(value) <= 80) or not _NAME.match(value):
+        return None
+    return value.title() if value.islower() else value
+
+
+def clean_company(text: str) -> str | None:
+    """A company name (2–120 characters); ``""`` when the customer buys privately; None if unusable."""
+    value = " ".join((text or "").split()).strip(".")
+    if value.lower() in NO_COMPANY:
+        return ""
+    return value if 2 <= len(value) <= 120 else None
+
+
+def clean_timeline(text: str) -> str | None:
+    """When the customer needs the furniture, as they said it (2–120 characters), or None."""
+    value = " ".join((text or "").split())
+    return value if 2 <= len(value) <= 120 else None
+
+
+@dataclass(frozen=True)
+class Lead:
+    """What the lead form collected. Phone is E.164; budget in minor units of ``currency``."""
+
+    name: str
+    company: str | None
+    email: str
+    phone: str
+    quantity: int | None
+    budget_minor: int | None
+    currency: str
+    timeline: str | None
+    channel: str
+    sender_id: str
+
+
+async def save_lead(session: AsyncSession, lead: Lead) -> tuple[Contact, Deal, bool]:
+    """Create or update the contact (matched by phone, then email, then channel + sender id) and
+    its open deal at stage ``qualified``. Returns (contact, deal, whether the contact is new)."""
+    candidates = (
+        await session.scalars(
+            select(Contact).where(
+                or_(
+                    Contact.phone == lead.phone,
+                    Contact.email == lead.email,
+                    (Contact.channel == lead.channel) & (Contact.sender_id == lead.sender_id),
+                )
+            )
+        )
+    ).all()
+    rank = {"phone": 0, "email": 1, "sender": 2}
+
+    def match_rank(contact: Contact) -> int:
+        if contact.phone == lead.phone:
+            return rank["phone"]
+        return rank["email"] if contact.email == lead.email else rank["sender"]
+
+    contact = min(candidates, key=match_rank, default=None)
+    created = contact is None
+    if created:
+        contact = Contact(channel=lead.channel, sender_id=lead.sender_id, deals=[])
+        session.add(contact)
+    contact.name, contact.email, contact.phone = lead.name, lead.email, lead.phone
+    contact.company = lead.company or contact.company
+    contact.consent = True
+    deal = next((d for d in contact.deals if d.stage not in ("won", "lost")), None)
+    if deal is None:
+        deal = Deal(currency=lead.currency, source_channel=lead.channel, tags=[f"{lead.channel}-lead"])
+        contact.deals.append(deal)
+    deal.stage = "qualified" if deal.stage == "new" else deal.stage
+    deal.quantity = lead.quantity or deal.quantity
+    deal.budget_minor = lead.budget_minor or deal.budget_minor
+    deal.timeline = lead.timeline or deal.timeline
+    await session.flush()
+    return contact, deal, created

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Start Closer with embedded defaults: action server :5055, Rasa server :5005, console :8000.
+# Ctrl-C stops every process this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo; echo "stopping Closer…"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+.venv/bin/python -m rasa_sdk --actions actions --port 5055 & pids+=($!)
+.venv-rasa/bin/rasa run --enable-api --port 5005 --model models/closer.tar.gz --endpoints endpoints.yml --credentials credentials.yml & pids+=($!)
+.venv/bin/python -m bot console & pids+=($!)
+
+echo "Closer is starting: chat at http://localhost:8000/ (Rasa :5005, actions :5055). Ctrl-C stops it."
+wait -n "${pids[@]}"
+echo "a Closer process exited; stopping the others" >&2

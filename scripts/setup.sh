@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Idempotent setup for a fresh machine: both virtual environments, the business DB with the
+# default catalog, and a trained Rasa model. A second run reuses everything that is unchanged;
+# `rasa train` retrains only when its fingerprint of the training data changed.
+#   scripts/setup.sh          what `make run` needs
+#   scripts/setup.sh --dev    also test tools (pytest, selenium, Debian's chromium + chromedriver)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEV=0; [ "${1:-}" = "--dev" ] && DEV=1
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+find_python() {  # find_python 3.10 → path of an interpreter of that version, or nothing
+  local want=$1 candidate root
+  root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
+  for candidate in "python$want" "$root"/versions/"$want".*/bin/python /usr/bin/python"$want" /usr/local/bin/python"$want"; do
+    if command -v "$candidate" >/dev/null 2>&1 && [ "$("$candidate" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$want" ]; then
+      command -v "$candidate"; return 0
+    fi
+  done
+  return 1
+}
+
+make_venv() {  # make_venv DIR VERSION REQUIREMENTS...: create or update when requirements changed
+  local dir=$1 version=$2; shift 2
+  local python stamp want
+  want=$(cat "$@" | sha256sum | cut -d' ' -f1)
+  stamp="$dir/.requirements.sha256"
+  if [ -x "$dir/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    say "$dir is up to date"; return 0
+  fi
+  python=$(find_python "$version") || die "Python $version is required for $dir but was not found on PATH or under pyenv.
+Install it, e.g. 'pyenv install $version' or 'apt-get install python$version python$version-venv', then run this again."
+  [ -x "$dir/bin/python" ] || { say "creating $dir with $python"; "$python" -m venv "$dir"; }
+  say "installing $* into $dir"
+  "$dir/bin/python" -m pip install --quiet --upgrade pip wheel
+  local args=(); for r in "$@"; do args+=(-r "$r"); done
+  "$dir/bin/python" -m pip install --quiet "${args[@]}"
+  echo "$want" > "$stamp"
+}
+
+# Rasa 3.6 needs Python 3.10; its TensorFlow needs setuptools < 70 for pkg_resources.
+make_venv .venv-rasa 3.10 requirements-rasa.txt
+if [ $DEV = 1 ]; then make_venv .venv 3.11 requirements.txt requirements-dev.txt; else make_venv .venv 3.11 requirements.txt; fi
+
+if [ $DEV = 1 ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Debian's chromium and chromium-driver for the browser test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    die "the browser test needs Debian's chromium and chromium-driver: sudo apt-get install chromium chromium-driver"
+  fi
+fi
+
+mkdir -p var
+say "business DB: migrations and the catalog in knowledge/"
+.venv/bin/python -m bot load-knowledge
+
+say "Rasa model (retrains only if domain, config or data changed)"
+.venv-rasa/bin/rasa train --quiet --fixed-model-name closer
