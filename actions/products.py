@@ -166,7 +166,7 @@ class ActionHandleObjection(SafeAction):
         return "action_handle_objection"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
-        intent = tracker.get_intent_of_latest_message()
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
         if intent != "objection_price":
             dispatcher.utter_message(response=f"utter_{intent}")
             return [_stage("objection_handling")]

@@ -138,7 +138,7 @@ async def save_lead(session: AsyncSession, lead: Lead) -> tuple[Contact, Deal, b
     contact.consent = True
     deal = next((d for d in contact.deals if d.stage not in ("won", "lost")), None)
     if deal is None:
-        deal = Deal(currency=lead.currency, source_channel=lead.channel, tags=[f"{lead.channel}-lead"])
+        deal = Deal(stage="new", currency=lead.currency, source_channel=lead.channel, tags=[f"{lead.channel}-lead"])
         contact.deals.append(deal)
     deal.stage = "qualified" if deal.stage == "new" else deal.stage
     deal.quantity = lead.quantity or deal.quantity

@@ -1,0 +1,124 @@
+"""Product search and lead capture against the real default catalog in SQLite."""
+
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import db, leads
+from bot.business import get_vocabulary
+from bot.models import Contact, Deal, Product
+from bot.search import ProductQuery, cheaper_alternatives, find_by_name, get_product, search_products
+
+
+async def vocabulary_and_session(url):
+    async with db.session_scope(url) as session:
+        return await get_vocabulary(session)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("I need 12 ergonomic chairs for our office", dict(categories=("office_chair",), features=("ergonomic",))),
+        ("black leather executive chairs", dict(categories=("office_chair",), colours=("black",), materials=("leather",), features=("executive",))),
+        ("a Standing Desk in WHITE", dict(categories=("desk",), colours=("white",), features=("height-adjustable",))),
+        ("gray sofas", dict(categories=("lounge",), colours=("grey",))),
+        ("conference tables please", dict(categories=("meeting_table",))),
+        ("hello there", dict()),
+    ],
+)
+async def test_vocabulary_pulls_filters_out_of_free_text(loaded_db, text, expected):
+    vocabulary = await vocabulary_and_session(loaded_db)
+    assert vocabulary.extract(text) == ProductQuery(**expected)
+
+
+async def test_budget_search_returns_chairs_within_budget_dearest_first(loaded_db):
+    vocabulary = await vocabulary_and_session(loaded_db)
+    query = replace(vocabulary.extract("ergonomic chairs"), max_price_minor=150000)
+    async with db.session_scope(loaded_db) as session:
+        result = await search_products(session, query)
+        every = (await session.scalars(select(Product).where(Product.category == "office_chair", Product.price_minor <= 150000))).all()
+    prices = [p.price_minor for p in result.products]
+    assert result.dropped is None and len(prices) == 5
+    assert prices == sorted(prices, reverse=True)
+    assert all(p.category == "office_chair" and "ergonomic" in p.attributes["features"] for p in result.products)
+    assert prices[0] == max(p.price_minor for p in every if "ergonomic" in p.attributes["features"])
+
+
+async def test_search_relaxes_attributes_then_budget(loaded_db):
+    async with db.session_scope(loaded_db) as session:
+        impossible = await search_products(session, ProductQuery(categories=("lounge",), colours=("silver",)))
+        too_cheap = await search_products(session, ProductQuery(categories=("meeting_table",), max_price_minor=100))
+    assert impossible.dropped == "colour, material and features"
+    assert all(p.category == "lounge" for p in impossible.products)
+    assert too_cheap.dropped == "budget" and too_cheap.products
+
+
+async def test_cheaper_alternatives_are_cheaper_and_same_category(loaded_db):
+    async with db.session_scope(loaded_db) as session:
+        cheaper = await cheaper_alternatives(session, ["OC-1006", "OC-1009"])
+        cheapest_sku = await session.scalar(select(Product.sku).where(Product.category == "accessory").order_by(Product.price_minor).limit(1))
+        below_cheapest = await cheaper_alternatives(session, [cheapest_sku])
+    assert cheaper and all(p.category == "office_chair" and p.price_minor < 129000 for p in cheaper)
+    assert [p.price_minor for p in cheaper] == sorted((p.price_minor for p in cheaper), reverse=True)
+    assert below_cheapest == []
+
+
+async def test_sql_looking_text_is_just_text(loaded_db):
+    async with db.session_scope(loaded_db) as session:
+        assert await find_by_name(session, "'; DROP TABLE products; --") == []
+        assert await find_by_name(session, "100%_ chair") == []
+        assert await get_product(session, "oc-1006' OR '1'='1") is None
+        assert (await get_product(session, "oc-1006")).sku == "OC-1006"
+        assert await session.scalar(select(func.count()).select_from(Product)) == 152
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("+971 50 123 4567", "+971501234567"), ("050-123-4567", "+971501234567"), ("call me on 04 555 0142", "+97145550142"),
+     ("+44 20 7946 0958", "+442079460958"), ("12345", None), ("my number is secret", None)],
+)
+def test_phone_numbers_become_e164(text, expected):
+    assert leads.clean_phone(text, "AE") == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("Ahmed.K@GulfCo.AE", "Ahmed.K@gulfco.ae"), ("it's sara@example.com thanks", "sara@example.com"), ("sara@", None), ("no email", None), ("a@b", None)],
+)
+def test_emails_are_validated(text, expected):
+    assert leads.clean_email(text) == expected
+
+
+def test_other_lead_fields():
+    assert leads.clean_name("my name is ahmed al mansoori") == "Ahmed Al Mansoori"
+    assert leads.clean_name("Олег Петров") == "Олег Петров"
+    assert leads.clean_name("is OC-1006 in stock?") is None
+    assert leads.clean_company("private") == "" and leads.clean_company("Gulf Co LLC") == "Gulf Co LLC"
+    assert leads.clean_quantity("twelve") == 12 and leads.clean_quantity("about 1,200 units") == 1200 and leads.clean_quantity("0") is None
+    assert leads.clean_budget("around 1.5k", "AED") == 150000 and leads.clean_budget("whatever", "AED") is None
+
+
+def lead(**changes) -> leads.Lead:
+    base = dict(name="Sara Khan", company="Gulf Co", email="sara@gulfco.ae", phone="+971501234567", quantity=12,
+                budget_minor=1800000, currency="AED", timeline="next month", channel="web", sender_id="web-abc12345")
+    return leads.Lead(**{**base, **changes})
+
+
+async def test_contacts_are_deduplicated_by_phone_email_or_sender(loaded_db):
+    async with db.session_scope(loaded_db) as session:
+        first, deal, created = await leads.save_lead(session, lead())
+    assert created and deal.stage == "qualified" and deal.tags == ["web-lead"] and deal.budget_minor == 1800000
+    async with db.session_scope(loaded_db) as session:
+        same_phone, _, created_phone = await leads.save_lead(session, lead(email="sara.k@other.ae", sender_id="web-other123"))
+        # the contact now has the newer email; match on it with a new phone and sender
+        same_email, _, created_email = await leads.save_lead(session, lead(email="sara.k@other.ae", phone="+971509999999", sender_id="web-third123"))
+        # and on the sender id it was created from alone
+        same_sender, _, created_sender = await leads.save_lead(session, lead(phone="+971508888888", email="x@y.ae"))
+        other, _, created_other = await leads.save_lead(session, lead(phone="+971507777777", email="n@m.ae", sender_id="web-new12345"))
+        contacts = await session.scalar(select(func.count()).select_from(Contact))
+        deals = await session.scalar(select(func.count()).select_from(Deal))
+    assert not (created_phone or created_email or created_sender) and created_other
+    assert same_phone.id == same_email.id == same_sender.id == first.id != other.id
+    assert (contacts, deals) == (2, 2)
+    assert (same_sender.phone, same_sender.email) == ("+971508888888", "x@y.ae")
