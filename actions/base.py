@@ -1,6 +1,7 @@
 """Base class that turns any failure inside an action into a polite reply and a logged error."""
 
 import logging
+from abc import ABC, abstractmethod
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -9,12 +10,13 @@ from rasa_sdk.executor import CollectingDispatcher
 log = logging.getLogger(__name__)
 
 
-class SafeAction(Action):
+class SafeAction(Action, ABC):
     """Subclasses implement :meth:`act`. An exception is logged with the conversation id and the
     customer gets ``utter_error``; events already produced are dropped, so nothing half-done is stored."""
 
+    @abstractmethod
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """The action's work; returns Rasa events."""
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         try:

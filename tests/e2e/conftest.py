@@ -1,0 +1,87 @@
+"""The real stack on free ports: action server (.venv), Rasa server (.venv-rasa) with the trained
+model, and the console, sharing a fresh business DB and tracker store in a temp dir."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.settings import ROOT
+
+MODEL = ROOT / "models" / "closer.tar.gz"
+RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, process: subprocess.Popen, log: Path, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{url} exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"{url} not ready after {seconds}s:\n{log.read_text()[-4000:]}")
+
+
+@dataclass
+class Stack:
+    rasa_url: str
+    actions_url: str
+    console_url: str
+    database_url: str
+    logs: Path
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Stack:
+    assert MODEL.exists(), f"{MODEL} is missing: run 'make train' (the README's test command does)"
+    tmp = tmp_path_factory.mktemp("stack")
+    rasa_port, actions_port, console_port = free_port(), free_port(), free_port()
+    database_url = f"sqlite+aiosqlite:///{tmp / 'closer.db'}"
+    env = {**os.environ, "CLOSER_DATABASE_URL": database_url, "CLOSER_CONSOLE_PORT": str(console_port),
+           "CLOSER_CONSOLE_HOST": "127.0.0.1", "CLOSER_RASA_URL": f"http://127.0.0.1:{rasa_port}"}
+    subprocess.run([sys.executable, "-m", "bot", "load-knowledge"], cwd=ROOT, env=env, check=True, capture_output=True)
+    endpoints = tmp / "endpoints.yml"
+    endpoints.write_text(
+        f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n"
+        f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tmp / 'tracker.db'}\n"
+    )
+    commands = {
+        "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
+        "rasa": [str(RASA), "run", "--enable-api", "--port", str(rasa_port), "--model", str(MODEL),
+                 "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml"), "--cors", "*"],
+        "console": [sys.executable, "-m", "bot", "console"],
+    }
+    processes = {}
+    for name, command in commands.items():
+        log = tmp / f"{name}.log"
+        processes[name] = (subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT), log)
+    try:
+        wait_for(f"http://127.0.0.1:{actions_port}/health", *processes["actions"])
+        wait_for(f"http://127.0.0.1:{console_port}/healthz", *processes["console"])
+        wait_for(f"http://127.0.0.1:{rasa_port}/status", *processes["rasa"])
+        yield Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}",
+                    f"http://127.0.0.1:{console_port}", database_url, tmp)
+    finally:
+        for process, _ in processes.values():
+            process.terminate()
+        for process, _ in processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
