@@ -1,0 +1,45 @@
+# Closer — `make help` lists the targets.
+.DEFAULT_GOAL := help
+.PHONY: help install run test train validate shell test-stories nlu-eval bench load-knowledge console actions rasa
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+install:  ## create .venv-rasa and .venv, load knowledge/ into the DB, train if needed
+	scripts/setup.sh
+
+run:  ## start Rasa :5005, actions :5055 and the chat at http://localhost:8000/ (Ctrl-C stops all)
+	scripts/run.sh
+
+test:  ## every test: validate, pytest (unit, e2e, browser), rasa test stories, NLU held-out F1
+	scripts/test.sh
+
+train:  ## train the Rasa model (only if domain, config or data changed)
+	.venv-rasa/bin/rasa train --fixed-model-name closer
+
+validate:  ## rasa data validate
+	.venv-rasa/bin/rasa data validate --fail-on-warnings
+
+shell:  ## chat in the terminal (start `make actions` in another terminal first)
+	.venv-rasa/bin/rasa shell --model models/closer.tar.gz
+
+test-stories:  ## rasa test core on tests/test_stories.yml
+	.venv-rasa/bin/rasa test core --stories tests/test_stories.yml --model models/closer.tar.gz --fail-on-prediction-errors --out results/core
+
+nlu-eval:  ## NLU intent F1 on a held-out 20% split
+	scripts/nlu_heldout.sh
+
+load-knowledge:  ## migrate the DB and import knowledge/catalog.csv and stock.csv
+	.venv/bin/python -m bot load-knowledge
+
+actions:  ## run only the action server (:5055)
+	.venv/bin/python -m rasa_sdk --actions actions --port 5055
+
+rasa:  ## run only the Rasa server (:5005)
+	.venv-rasa/bin/rasa run --enable-api --port 5005 --model models/closer.tar.gz
+
+console:  ## run only the console with the web chat (:8000)
+	.venv/bin/python -m bot console
+
+bench:  ## REST turn latency and throughput vs Rasa's init bot, train time, RSS (takes minutes)
+	.venv/bin/python bench/turn_latency.py

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every test: setup (installs what it needs), rasa data validate, pytest (unit, integration,
+# end-to-end, browser), rasa test on the test stories, and NLU F1 on a held-out split.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+scripts/setup.sh --dev
+
+say "rasa data validate"
+.venv-rasa/bin/rasa data validate --fail-on-warnings --quiet
+
+say "pytest"
+.venv/bin/python -m pytest -q
+
+say "rasa test core: tests/test_stories.yml"
+.venv-rasa/bin/rasa test core --stories tests/test_stories.yml --model models/closer.tar.gz \
+  --fail-on-prediction-errors --out results/core --quiet
+
+say "NLU intent F1 on a held-out split"
+scripts/nlu_heldout.sh

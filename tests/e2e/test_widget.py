@@ -1,0 +1,59 @@
+"""The web chat widget in Debian's headless Chromium (selenium + chromedriver) against the real stack."""
+
+import shutil
+import tempfile
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def browser():
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and chromedriver, "install Debian's chromium and chromium-driver (scripts/setup.sh --dev does)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    profile = tempfile.mkdtemp(prefix="closer-chromium-")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=412,900",
+                 f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def bot_texts(driver):
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".msg.bot")]
+
+
+def test_chat_on_the_widget_shows_product_buttons_and_survives_a_reload(stack, browser):
+    wait = WebDriverWait(browser, 60)
+    browser.get(stack.console_url + "/")
+    wait.until(lambda d: any("Closer" in t for t in bot_texts(d)))  # the widget greets on first visit
+
+    box = browser.find_element(By.ID, "text")
+    box.send_keys("show me ergonomic chairs under 1500")
+    browser.find_element(By.ID, "send").click()
+    wait.until(lambda d: any("AED" in t for t in bot_texts(d)))
+    buttons = wait.until(EC.presence_of_all_elements_located((By.CSS_SELECTOR, ".buttons button:not([disabled])")))
+    titles = [b.text for b in buttons]
+    assert any("(OC-" in title for title in titles), titles
+
+    product_button = next(b for b in buttons if "(OC-" in b.text)
+    sku = product_button.text.split("(")[-1].rstrip(")")
+    product_button.click()
+    wait.until(lambda d: any(f"({sku})" in t and "Price:" in t for t in bot_texts(d)))
+    assert browser.find_element(By.ID, "typing").get_attribute("hidden") is not None
+
+    before = bot_texts(browser)
+    browser.refresh()
+    wait.until(lambda d: len(bot_texts(d)) >= len(before))
+    assert bot_texts(browser) == before  # history kept across a reload, no new greeting
