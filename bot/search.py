@@ -180,16 +180,19 @@ async def find_by_name(session: AsyncSession, name: str, limit: int = 5) -> list
 
 
 async def cheaper_alternatives(session: AsyncSession, shown_skus: list[str], limit: int = 5) -> list[Product]:
-    """Products in the categories of ``shown_skus`` priced below the cheapest of them, dearest
-    first (the smallest step down). Empty if nothing cheaper exists."""
+    """Products in the categories of ``shown_skus`` priced below the cheapest of them: those sharing
+    the most features with the shown ones first (an ergonomic chair for an ergonomic chair), then
+    the dearest (the smallest step down). Empty if nothing cheaper exists."""
     shown = list((await session.scalars(select(Product).where(Product.sku.in_(shown_skus)))).all())
     if not shown:
         return []
     cheapest = min(p.price_minor for p in shown)
-    stmt = (
-        select(Product)
-        .where(Product.category.in_({p.category for p in shown}), Product.price_minor < cheapest)
-        .order_by(Product.price_minor.desc(), Product.sku)
-        .limit(limit)
-    )
-    return list((await session.scalars(stmt)).all())
+    features = {f for p in shown for f in (p.attributes or {}).get("features", [])}
+    stmt = select(Product).where(Product.category.in_({p.category for p in shown}), Product.price_minor < cheapest)
+    cheaper = (await session.scalars(stmt)).all()
+
+    def rank(product: Product) -> tuple[int, int, str]:
+        shared = len(features & set((product.attributes or {}).get("features", [])))
+        return (-shared, -product.price_minor, product.sku)
+
+    return sorted(cheaper, key=rank)[:limit]

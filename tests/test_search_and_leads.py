@@ -60,7 +60,9 @@ async def test_cheaper_alternatives_are_cheaper_and_same_category(loaded_db):
         cheapest_sku = await session.scalar(select(Product.sku).where(Product.category == "accessory").order_by(Product.price_minor).limit(1))
         below_cheapest = await cheaper_alternatives(session, [cheapest_sku])
     assert cheaper and all(p.category == "office_chair" and p.price_minor < 129000 for p in cheaper)
-    assert [p.price_minor for p in cheaper] == sorted((p.price_minor for p in cheaper), reverse=True)
+    # the shown chairs are ergonomic with lumbar support: alternatives with both come first, dearest first
+    assert all({"ergonomic", "lumbar support"} <= set(p.attributes["features"]) for p in cheaper[:3])
+    assert [p.price_minor for p in cheaper[:3]] == sorted((p.price_minor for p in cheaper[:3]), reverse=True)
     assert below_cheapest == []
 
 
