@@ -9,6 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import SafeAction, entity_values
 from bot import db, replies
+from bot.models import Product
 from bot.business import get_company, get_vocabulary
 from bot.leads import clean_budget, clean_quantity
 from bot.money import format_money
@@ -21,19 +22,23 @@ def _stage(stage: str) -> dict[str, Any]:
     return SlotSet("sales_stage", stage)
 
 
-async def _named_products(session, tracker: Tracker) -> tuple[list, str | None]:
-    """Products the latest message names by SKU or product name, else the last ones shown.
-    Returns (products, unknown SKU or name the customer typed, if nothing matched)."""
-    skus = entity_values(tracker, "sku")
-    if skus:
-        found = [p for p in [await get_product(session, sku) for sku in skus] if p]
-        return found, None if found else skus[0]
-    names = entity_values(tracker, "product")
-    if names:
-        found = await find_by_name(session, names[0])
-        return found, None if found else names[0]
-    shown = tracker.get_slot("shown_skus") or []
-    return [p for p in [await get_product(session, sku) for sku in shown[:5]] if p], None
+async def _named_products(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[Product]:
+    """Products the latest message names by SKU or product name, else the last ones shown. When
+    there are none, the customer is told why (unknown SKU or name, or nothing to refer to)."""
+    skus, names = entity_values(tracker, "sku"), entity_values(tracker, "product")
+    async with db.session_scope() as session:
+        if skus:
+            products = [p for p in [await get_product(session, sku) for sku in skus] if p]
+        elif names:
+            products = await find_by_name(session, names[0])
+        else:
+            shown = tracker.get_slot("shown_skus") or []
+            products = [p for p in [await get_product(session, sku) for sku in shown[:5]] if p]
+    if not products and (skus or names):
+        dispatcher.utter_message(response="utter_unknown_product", product=(skus or names)[0])
+    elif not products:
+        dispatcher.utter_message(response="utter_which_product")
+    return products
 
 
 class ActionSearchProducts(SafeAction):
@@ -99,16 +104,10 @@ class ActionShowPrice(SafeAction):
         return "action_show_price"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
-        async with db.session_scope() as session:
-            products, unknown = await _named_products(session, tracker)
-        if unknown:
-            dispatcher.utter_message(response="utter_unknown_product", product=unknown)
-            return []
+        products = await _named_products(dispatcher, tracker)
         if not products:
-            dispatcher.utter_message(response="utter_which_product")
             return []
-        lines = [f"• {p.name} ({p.sku}): {format_money(p.price_minor, p.currency)} per unit, excluding VAT" for p in products]
-        dispatcher.utter_message(text="\n".join(lines), buttons=replies.product_buttons(products))
+        dispatcher.utter_message(text="\n".join(map(replies.price_line, products)), buttons=replies.product_buttons(products))
         return [SlotSet("shown_skus", [p.sku for p in products]), _stage("solution")]
 
 
@@ -119,19 +118,12 @@ class ActionShowStock(SafeAction):
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         quantities = entity_values(tracker, "quantity")
         quantity = clean_quantity(quantities[0]) if quantities else None
-        async with db.session_scope() as session:
-            products, unknown = await _named_products(session, tracker)
-        if unknown:
-            dispatcher.utter_message(response="utter_unknown_product", product=unknown)
-            return []
+        products = await _named_products(dispatcher, tracker)
         if not products:
-            dispatcher.utter_message(response="utter_which_product")
             return []
         lines = []
         for p in products:
-            levels = p.stock_by_warehouse()
-            per_warehouse = ", ".join(f"{warehouse}: {qty}" for warehouse, qty in levels.items()) or "no stock records"
-            lines.append(f"{p.name} ({p.sku}) — {per_warehouse} (total {sum(levels.values())}).")
+            lines.append(replies.stock_line(p))
             note = replies.quantity_note(p, quantity)
             if note:
                 lines.append(note)
@@ -144,13 +136,8 @@ class ActionProductDetails(SafeAction):
         return "action_product_details"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
-        async with db.session_scope() as session:
-            products, unknown = await _named_products(session, tracker)
-        if unknown:
-            dispatcher.utter_message(response="utter_unknown_product", product=unknown)
-            return []
+        products = await _named_products(dispatcher, tracker)
         if not products:
-            dispatcher.utter_message(response="utter_which_product")
             return []
         if len(products) > 1:
             dispatcher.utter_message(text="Which one would you like to know more about?", buttons=replies.product_buttons(products))

@@ -24,6 +24,7 @@ SORRY = "Sorry, I'm having trouble answering right now. Please try again in a mi
 
 settings_key = web.AppKey("settings", Settings)
 client_key = web.AppKey("client", aiohttp.ClientSession)
+templates_key = web.AppKey("templates", jinja2.Environment)
 
 
 def _reply(text: str, status: int) -> web.Response:
@@ -32,7 +33,7 @@ def _reply(text: str, status: int) -> web.Response:
 
 async def chat_page(request: web.Request) -> web.Response:
     company = get_company()
-    template = request.app["templates"].get_template("chat.html")
+    template = request.app[templates_key].get_template("chat.html")
     return web.Response(text=template.render(brand=company.brand, phone=company.phone), content_type="text/html")
 
 
@@ -80,7 +81,7 @@ async def _client(app: web.Application):
 def create_app(settings: Settings | None = None) -> web.Application:
     app = web.Application(client_max_size=64 * 1024)
     app[settings_key] = settings or get_settings()
-    app["templates"] = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    app[templates_key] = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     app.cleanup_ctx.append(_client)
     app.router.add_get("/", chat_page)
     app.router.add_post("/api/chat", chat_api)

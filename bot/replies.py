@@ -26,6 +26,18 @@ def product_line(product: Product) -> str:
     return f"• {product.name} ({product.sku}): {format_money(product.price_minor, product.currency)}, {stock_summary(product)}"
 
 
+def price_line(product: Product) -> str:
+    """``"• ErgoPro Ergonomic Chair, black (OC-1006): AED 1,290.00 per unit, excluding VAT"``."""
+    return f"• {product.name} ({product.sku}): {format_money(product.price_minor, product.currency)} per unit, excluding VAT"
+
+
+def stock_line(product: Product) -> str:
+    """``"ErgoPro Ergonomic Chair, black (OC-1006) — Abu Dhabi: 8, Dubai: 30 (total 38)."``"""
+    levels = product.stock_by_warehouse()
+    per_warehouse = ", ".join(f"{warehouse}: {qty}" for warehouse, qty in levels.items()) or "no stock records"
+    return f"{product.name} ({product.sku}) — {per_warehouse} (total {sum(levels.values())})."
+
+
 def quantity_note(product: Product, quantity: int | None) -> str:
     """Whether the stock covers ``quantity`` units; empty when no quantity was asked."""
     if not quantity:
