@@ -1,6 +1,5 @@
 """Catalog actions: product search, price, stock, details, objections. Figures come from the DB."""
 
-from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -9,11 +8,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import SafeAction, entity_values
 from bot import db, replies
-from bot.models import Product
 from bot.business import get_company, get_vocabulary
-from bot.leads import clean_budget, clean_quantity
-from bot.money import format_money
-from bot.search import cheaper_alternatives, find_by_name, get_product, search_products
+from bot.leads import clean_quantity
+from bot.models import Product
+from bot.search import cheaper_alternatives, find_by_name, get_product, query_from, search_products
 
 Events = list[dict[str, Any]]
 
@@ -46,54 +44,21 @@ class ActionSearchProducts(SafeAction):
         return "action_search_products"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
-        text = tracker.latest_message.get("text") or ""
-        currency = get_company().currency
+        company = get_company()
+        entities = {name: entity_values(tracker, name) for name in ("category", "colour", "material", "budget", "quantity", "product")}
         async with db.session_scope() as session:
             vocabulary = await get_vocabulary(session)
-            query = vocabulary.extract(text)
-            entity_categories = [c for c in map(vocabulary.category_of, entity_values(tracker, "category")) if c]
-            categories = tuple(dict.fromkeys([*entity_categories, *query.categories]))
-            refining = not categories and (query.colours or query.materials or query.features)
-            if refining and tracker.get_slot("category"):
-                categories = (tracker.get_slot("category"),)
-            budgets = entity_values(tracker, "budget")
-            quantities = entity_values(tracker, "quantity")
-            quantity = clean_quantity(quantities[0]) if quantities else clean_quantity(tracker.get_slot("quantity") or "")
-            budget = clean_budget(budgets[0], currency) if budgets else None
-            names = entity_values(tracker, "product")
-            query = replace(
-                query,
-                categories=categories,
-                colours=tuple(dict.fromkeys([*entity_values(tracker, "colour"), *query.colours])),
-                materials=tuple(dict.fromkeys([*entity_values(tracker, "material"), *query.materials])),
-                name=names[0] if names and not categories else None,
-                max_price_minor=budget,
-                quantity=quantity,
-            )
+            query = query_from(vocabulary, tracker.latest_message.get("text") or "", entities, company.currency,
+                               tracker.get_slot("category"), tracker.get_slot("quantity"))
             if not query.has_criteria():
                 dispatcher.utter_message(response="utter_ask_what_products", buttons=replies.category_buttons(vocabulary.labels))
                 return [_stage("qualifying")]
             result = await search_products(session, query)
-            labels = ", ".join(vocabulary.labels.get(c, c).lower() for c in query.categories) or "products"
-            if not result.products:
-                dispatcher.utter_message(
-                    text=f"Sorry, I found no {labels} matching that. Could you tell me more about what you need, or pick a category?",
-                    buttons=replies.category_buttons(vocabulary.labels),
-                )
-                return [_stage("needs_analysis")]
-            within = f" within {format_money(budget, currency)} per unit" if budget and result.dropped != "budget" else ""
-            intro = f"Here are {labels}{within} from our catalog:"
-            if result.dropped:
-                intro = f"Nothing matched every detail, so I left out the {result.dropped}. The closest {labels}{within}:"
-            lines = [intro, *map(replies.product_line, result.products)]
-            notes = [replies.quantity_note(p, quantity) for p in result.products[:1]]
-            lines += [n for n in notes if n]
-            lines.append(f"Prices are per unit and exclude {get_company().vat_rate:.0%} VAT. Tap a product for details.")
-            dispatcher.utter_message(text="\n".join(lines), buttons=replies.product_buttons(result.products))
-        events = [
-            SlotSet("shown_skus", [p.sku for p in result.products]),
-            _stage("solution"),
-        ]
+        if not result.products:
+            dispatcher.utter_message(response="utter_no_products", buttons=replies.category_buttons(vocabulary.labels))
+            return [_stage("needs_analysis")]
+        dispatcher.utter_message(text=replies.search_reply(result, vocabulary.labels, company.vat_rate), buttons=replies.product_buttons(result.products))
+        events = [SlotSet("shown_skus", [p.sku for p in result.products]), _stage("solution")]
         if query.categories:
             events.append(SlotSet("category", query.categories[0]))
         return events

@@ -1,10 +1,12 @@
 """Texts and buttons that show catalog facts. Every price and stock figure comes from the DB row."""
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from bot.models import Product
 from bot.money import format_money
+from bot.search import SearchResult
 
 MAX_BUTTONS = 5
 
@@ -82,4 +84,22 @@ def product_details(product: Product) -> str:
     if product.description:
         lines.append(product.description)
     lines.append(stock_summary(product).capitalize())
+    return "\n".join(lines)
+
+
+def search_reply(result: SearchResult, labels: dict[str, str], vat_rate: Decimal) -> str:
+    """The answer to a product search that found something: intro (budget, what was relaxed),
+    one line per product, whether stock covers the quantity asked, and the VAT note."""
+    query = result.query
+    what = ", ".join(labels.get(c, c).lower() for c in query.categories) or "products"
+    currency = result.products[0].currency
+    within = f" within {format_money(query.max_price_minor, currency)} per unit" if query.max_price_minor is not None else ""
+    intro = f"Here are {what}{within} from our catalog:"
+    if result.dropped:
+        intro = f"Nothing matched every detail, so I left out the {result.dropped}. The closest {what}{within}:"
+    lines = [intro, *map(product_line, result.products)]
+    note = quantity_note(result.products[0], query.quantity)
+    if note:
+        lines.append(note)
+    lines.append(f"Prices are per unit and exclude {vat_rate:.0%} VAT. Tap a product for details.")
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from spacy.util import filter_spans
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.leads import clean_budget, clean_quantity
 from bot.models import Product
 
 _NLP = spacy.blank("en")
@@ -119,6 +120,35 @@ class Vocabulary:
             return text
         categories = self.extract(text).categories
         return categories[0] if categories else None
+
+
+def query_from(
+    vocabulary: Vocabulary,
+    text: str,
+    entities: dict[str, list[str]],
+    currency: str,
+    last_category: str | None = None,
+    known_quantity: str | None = None,
+) -> ProductQuery:
+    """The search a customer message asks for: filters found in ``text`` by the vocabulary merged
+    with NLU ``entities`` (entity name → values). A message that names only attributes ("in
+    black") refines ``last_category``; the budget (per unit, in minor units of ``currency``) comes
+    from this message, the quantity from it or from ``known_quantity``."""
+    found = vocabulary.extract(text)
+    named = [c for c in map(vocabulary.category_of, entities.get("category", [])) if c]
+    categories = tuple(dict.fromkeys([*named, *found.categories]))
+    if not categories and last_category and (found.colours or found.materials or found.features):
+        categories = (last_category,)
+    budgets, quantities, names = entities.get("budget", []), entities.get("quantity", []), entities.get("product", [])
+    return replace(
+        found,
+        categories=categories,
+        colours=tuple(dict.fromkeys([*entities.get("colour", []), *found.colours])),
+        materials=tuple(dict.fromkeys([*entities.get("material", []), *found.materials])),
+        name=names[0] if names and not categories else None,
+        max_price_minor=clean_budget(budgets[0], currency) if budgets else None,
+        quantity=clean_quantity(quantities[0] if quantities else known_quantity or ""),
+    )
 
 
 def _like_escape(text: str) -> str:

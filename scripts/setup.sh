@@ -40,7 +40,7 @@ Install it, e.g. 'pyenv install $version' or 'apt-get install python$version pyt
   echo "$want" > "$stamp"
 }
 
-# Rasa 3.6 needs Python 3.10; its TensorFlow needs setuptools < 70 for pkg_resources.
+# Rasa 3.6 needs Python 3.10; the action server and console Python 3.11.
 make_venv .venv-rasa 3.10 requirements-rasa.txt
 if [ $DEV = 1 ]; then make_venv .venv 3.11 requirements.txt requirements-dev.txt; else make_venv .venv 3.11 requirements.txt; fi
 

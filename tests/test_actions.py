@@ -40,8 +40,13 @@ def responses_of(messages):
 
 
 async def test_every_response_an_action_utters_exists_in_the_domain():
-    import actions.products, actions.leads, actions.conversation, actions.base  # noqa: E401
-    import inspect, re  # noqa: E401
+    import inspect  # noqa: E401
+    import re
+
+    import actions.base
+    import actions.conversation
+    import actions.leads
+    import actions.products  # noqa: E401
     used = set()
     for module in (actions.products, actions.leads, actions.conversation, actions.base):
         used |= set(re.findall(r'"(utter_[a-z_]+)"', inspect.getsource(module)))
@@ -59,7 +64,7 @@ async def test_search_shows_catalog_prices_and_stock_within_budget(loaded_db):
         for sku in slots["shown_skus"]:
             product = await session.get(Product, sku)
             assert product.price_minor <= 150000 and product.category == "office_chair"
-            line = next(l for l in reply["text"].splitlines() if f"({sku})" in l)
+            line = next(row for row in reply["text"].splitlines() if f"({sku})" in row)
             assert format_money(product.price_minor, "AED") in line
             for warehouse, qty in product.stock_by_warehouse().items():
                 assert f"{warehouse} {qty}" in line
@@ -152,7 +157,9 @@ async def test_lead_form_accepts_and_normalises(loaded_db, slot, value, expected
     assert await validate(slot, value) == (expected, [])
 
 
-@pytest.mark.parametrize("slot, value", [("email", "sara@"), ("phone", "123"), ("customer_name", "is OC-1006 in stock?"), ("quantity", "lots"), ("budget", "cheap")])
+@pytest.mark.parametrize(
+    "slot, value", [("email", "sara@"), ("phone", "123"), ("customer_name", "is OC-1006 in stock?"), ("quantity", "lots"), ("budget", "cheap")]
+)
 async def test_lead_form_re_asks_politely(loaded_db, slot, value):
     assert await validate(slot, value) == (None, [f"utter_invalid_{slot}"])
 

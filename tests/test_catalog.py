@@ -129,7 +129,10 @@ def test_cli_summary_and_exit_status(db_url, tmp_path):
     path = tmp_path / "broken.csv"
     path.write_text(BROKEN, encoding="utf-8")
     env = {"CLOSER_DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"}
-    run = lambda *args: subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
     ok = run("import-catalog", str(ROOT / "knowledge" / "catalog.csv"))
     assert ok.returncode == 0, ok.stderr
     assert "152 inserted" in ok.stdout and "0 rejected" in ok.stdout

@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 
 from bot import db
 from bot.models import Contact, Product
-from bot.settings import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -124,7 +123,8 @@ def test_a_whole_sale_from_greeting_to_lead(stack):
             return await session.scalar(select(Contact).where(Contact.sender_id == f"web-{chat.sender}"))
 
     saved = asyncio.run(contact())
-    assert (saved.name, saved.company, saved.email, saved.phone, saved.channel) == ("Sara Khan", "Gulf Trading LLC", "sara@gulftrading.ae", "+971501234567", "web")
+    assert (saved.name, saved.company, saved.email, saved.phone, saved.channel) == (
+        "Sara Khan", "Gulf Trading LLC", "sara@gulftrading.ae", "+971501234567", "web")
     assert saved.deals[0].quantity == 12 and saved.deals[0].tags == ["web-lead"]
 
     stages = [e["value"] for e in chat.tracker()["events"] if e["event"] == "slot" and e["name"] == "sales_stage"]
