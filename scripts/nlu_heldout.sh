@@ -19,6 +19,8 @@ print(f"{'intent':<24}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}")
 for name, v in rows:
     print(f"{name:<24}{v['precision']:>10.3f}{v['recall']:>8.3f}{v['f1-score']:>8.3f}{v['support']:>9}")
 macro, weighted = report["macro avg"]["f1-score"], report["weighted avg"]["f1-score"]
+entities = json.load(open("results/nlu-heldout/DIETClassifier_report.json"))
+print("entity F1 (DIET): " + ", ".join(f"{k} {v['f1-score']:.2f}" for k, v in sorted(entities.items()) if isinstance(v, dict) and "support" in v and "avg" not in k))
 print(f"held-out intent F1: macro {macro:.3f}, weighted {weighted:.3f}, accuracy {report['accuracy']:.3f} (floor {floor})")
 sys.exit(0 if weighted >= floor else 1)
 PY
