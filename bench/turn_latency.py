@@ -115,10 +115,12 @@ def main() -> int:
     try:
         print("training Rasa's init bot and Closer (full, --force)…", flush=True)
         init_dir = work / "initbot"
+        init_dir.mkdir()
         subprocess.run([str(RASA), "init", "--no-prompt", "--init-dir", str(init_dir)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         init_train = timed([str(RASA), "train", "--force", "--fixed-model-name", "init"], init_dir)
         closer_train = timed([str(RASA), "train", "--force", "--fixed-model-name", "bench", "--out", str(work / "models")], ROOT)
         subprocess.run([sys.executable, "-m", "bot", "load-knowledge"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "bot", "sqlite-wal", str(work / "tracker.db")], cwd=ROOT, check=True)
 
         init_port, rasa_port, actions_port = free_port(), free_port(), free_port()
         endpoints = work / "endpoints.yml"

@@ -4,12 +4,14 @@
   import-catalog FILE [--mapping M]   upsert a catalog CSV (exit 1 if any row was rejected)
   import-stock FILE                   upsert stock levels (exit 1 if any row was rejected)
   load-knowledge                      migrate, then import knowledge/catalog.csv and stock.csv
+  sqlite-wal FILE                     switch a SQLite file (Rasa's tracker store) to write-ahead logging
   console                             serve the web chat (and later the manager console)
 """
 
 import argparse
 import asyncio
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     stk = sub.add_parser("import-stock", help="upsert a stock CSV (sku, warehouse, quantity)")
     stk.add_argument("file", type=Path)
     sub.add_parser("load-knowledge", help="migrate and import knowledge/catalog.csv and stock.csv")
+    wal = sub.add_parser("sqlite-wal", help="switch a SQLite file (Rasa's tracker store) to write-ahead logging")
+    wal.add_argument("file", type=Path)
     sub.add_parser("console", help="serve the web chat on CLOSER_CONSOLE_PORT (8000)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -53,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_import("catalog", args.file, mapping))
         if args.command == "import-stock":
             return asyncio.run(_import("stock", args.file, catalog.DEFAULT_MAPPING))
+        if args.command == "sqlite-wal":
+            db.use_wal(args.file)
+            return 0
         if args.command == "load-knowledge":
             db.upgrade()
             knowledge = get_settings().knowledge_dir
@@ -62,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
         run_console()
         return 0
-    except (catalog.MappingError, OSError) as exc:
+    except (catalog.MappingError, OSError, sqlite3.Error) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

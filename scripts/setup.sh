@@ -56,6 +56,7 @@ fi
 mkdir -p var
 say "business DB: migrations and the catalog in knowledge/"
 .venv/bin/python -m bot load-knowledge
+.venv/bin/python -m bot sqlite-wal var/tracker.db  # Rasa's tracker store (endpoints.yml)
 
 say "Rasa model (retrains only if domain, config or data changed)"
 .venv-rasa/bin/rasa train --quiet --fixed-model-name closer

@@ -56,6 +56,7 @@ def stack(tmp_path_factory) -> Stack:
     env = {**os.environ, "CLOSER_DATABASE_URL": database_url, "CLOSER_CONSOLE_PORT": str(console_port),
            "CLOSER_CONSOLE_HOST": "127.0.0.1", "CLOSER_RASA_URL": f"http://127.0.0.1:{rasa_port}"}
     subprocess.run([sys.executable, "-m", "bot", "load-knowledge"], cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "bot", "sqlite-wal", str(tmp / "tracker.db")], cwd=ROOT, env=env, check=True)
     endpoints = tmp / "endpoints.yml"
     endpoints.write_text(
         f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n"
