@@ -11,6 +11,8 @@ from bot.business import get_company
 
 
 class ActionGreet(SafeAction):
+    """Greets with the brand; sets sales_stage greeting at the start of a conversation only."""
+
     def name(self) -> str:
         return "action_greet"
 
@@ -20,6 +22,8 @@ class ActionGreet(SafeAction):
 
 
 class ActionRequestQuote(SafeAction):
+    """Starts a quote request (sales_stage quoting); the lead form follows by rule."""
+
     def name(self) -> str:
         return "action_request_quote"
 
@@ -29,6 +33,8 @@ class ActionRequestQuote(SafeAction):
 
 
 class ActionRequestHuman(SafeAction):
+    """Gives the sales team's hours and contacts (sales_stage handoff); the offer to leave contacts follows by rule."""
+
     def name(self) -> str:
         return "action_request_human"
 

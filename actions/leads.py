@@ -23,6 +23,8 @@ def _checked(value: Any, slot: str, dispatcher: CollectingDispatcher) -> dict[st
 
 
 class ValidateLeadForm(FormValidationAction):
+    """Normalises each lead_form answer (E.164 phone, checked email, whole quantity) or clears it and re-asks."""
+
     def name(self) -> str:
         return "validate_lead_form"
 

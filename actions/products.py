@@ -40,6 +40,8 @@ async def _named_products(dispatcher: CollectingDispatcher, tracker: Tracker) ->
 
 
 class ActionSearchProducts(SafeAction):
+    """Products matching the message (entities + catalog vocabulary) with DB prices and stock; sets shown_skus, category, sales_stage."""
+
     def name(self) -> str:
         return "action_search_products"
 
@@ -65,6 +67,8 @@ class ActionSearchProducts(SafeAction):
 
 
 class ActionShowPrice(SafeAction):
+    """Unit prices (excl. VAT) of the products named by SKU or name, else of the last shown."""
+
     def name(self) -> str:
         return "action_show_price"
 
@@ -77,6 +81,8 @@ class ActionShowPrice(SafeAction):
 
 
 class ActionShowStock(SafeAction):
+    """Units on hand per warehouse, and whether they cover a quantity the customer named."""
+
     def name(self) -> str:
         return "action_show_stock"
 
@@ -97,6 +103,8 @@ class ActionShowStock(SafeAction):
 
 
 class ActionProductDetails(SafeAction):
+    """One product's card: price, finish, size in cm, features, description, stock."""
+
     def name(self) -> str:
         return "action_product_details"
 

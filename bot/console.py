@@ -32,6 +32,7 @@ def _reply(text: str, status: int) -> web.Response:
 
 
 async def chat_page(request: web.Request) -> web.Response:
+    """The web chat page (HTML) for the business in knowledge/company.yml."""
     company = get_company()
     template = request.app[templates_key].get_template("chat.html")
     return web.Response(text=template.render(brand=company.brand, phone=company.phone), content_type="text/html")
@@ -68,6 +69,7 @@ async def chat_api(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Liveness: ``{"status": "ok"}`` with 200 while the process serves requests."""
     return web.json_response({"status": "ok"})
 
 
@@ -79,6 +81,7 @@ async def _client(app: web.Application):
 
 
 def create_app(settings: Settings | None = None) -> web.Application:
+    """The console's aiohttp application; request bodies over 64 KiB get 413 from aiohttp."""
     app = web.Application(client_max_size=64 * 1024)
     app[settings_key] = settings or get_settings()
     app[templates_key] = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
@@ -91,5 +94,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
 
 
 def run_console() -> None:
+    """Serve :func:`create_app` on CLOSER_CONSOLE_HOST:CLOSER_CONSOLE_PORT until interrupted."""
     settings = get_settings()
     web.run_app(create_app(settings), host=settings.console_host, port=settings.console_port)

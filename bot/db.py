@@ -71,6 +71,7 @@ async def session_scope(url: str | None = None) -> AsyncIterator[AsyncSession]:
 
 
 def alembic_config(url: str | None = None) -> Config:
+    """Alembic configuration for ``bot/migrations`` against ``url`` (default: the settings' URL)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url or get_settings().database_url)

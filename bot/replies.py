@@ -20,6 +20,7 @@ def stock_summary(product: Product) -> str:
 
 
 def total_stock(product: Product) -> int:
+    """Units on hand across all warehouses."""
     return sum(product.stock_by_warehouse().values())
 
 
@@ -67,6 +68,7 @@ def category_buttons(labels: dict[str, str]) -> list[dict[str, str]]:
 
 
 def dimensions(attributes: dict[str, Any]) -> str:
+    """``"W 68 cm × D 65 cm × H 105-118 cm"`` from the width/depth/height attributes present, or ``""``."""
     parts = [f"{label} {attributes[key]} cm" for key, label in (("width_cm", "W"), ("depth_cm", "D"), ("height_cm", "H")) if attributes.get(key) is not None]
     return " × ".join(parts)
 

@@ -29,4 +29,5 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
+    """The process's settings, read once. Raises pydantic.ValidationError for an invalid value."""
     return Settings()
