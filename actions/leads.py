@@ -74,6 +74,6 @@ class ActionSaveLead(SafeAction):
             sender_id=tracker.sender_id,
         )
         async with db.session_scope() as session:
-            contact, _, created = await leads.save_lead(session, lead)
+            contact, _, _ = await leads.save_lead(session, lead)
         dispatcher.utter_message(response="utter_lead_saved", customer_name=contact.name, email=contact.email, phone=contact.phone)
         return [SlotSet("sales_stage", "closing"), SlotSet("contact_id", contact.id)]

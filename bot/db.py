@@ -5,7 +5,6 @@ SQLite under ``var/`` by default (``sqlite+aiosqlite``), PostgreSQL in productio
 Alembic (``bot/migrations``): run :func:`upgrade` (``python -m bot db upgrade``) before use.
 """
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -29,13 +28,20 @@ def get_engine(url: str | None = None) -> AsyncEngine:
     return _engine(url or get_settings().database_url)
 
 
+def _is_sqlite(url: str) -> bool:
+    """True for a SQLite URL; a file database's folder is created if missing."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    if parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return True
+
+
 @lru_cache
 def _engine(url: str) -> AsyncEngine:
-    parsed = make_url(url)
     engine = create_async_engine(url, pool_pre_ping=True)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if _is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 
@@ -81,12 +87,5 @@ def alembic_config(url: str | None = None) -> Config:
 def upgrade(url: str | None = None) -> None:
     """Apply every Alembic migration up to head (blocking; for the CLI and tests, not the event loop)."""
     url = url or get_settings().database_url
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    _is_sqlite(url)
     command.upgrade(alembic_config(url), "head")
-
-
-async def upgrade_async(url: str | None = None) -> None:
-    """:func:`upgrade` off the event loop."""
-    await asyncio.to_thread(upgrade, url)

@@ -37,6 +37,7 @@ class ProductQuery:
     quantity: int | None = None
 
     def has_criteria(self) -> bool:
+        """Whether the customer named anything to search for (a budget or quantity alone is not enough)."""
         return bool(self.categories or self.colours or self.materials or self.features or self.name)
 
     def relaxed(self) -> list[tuple[str, "ProductQuery"]]:

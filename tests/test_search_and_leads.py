@@ -11,7 +11,7 @@ from bot.models import Contact, Deal, Product
 from bot.search import ProductQuery, cheaper_alternatives, find_by_name, get_product, search_products
 
 
-async def vocabulary_and_session(url):
+async def load_vocabulary(url):
     async with db.session_scope(url) as session:
         return await get_vocabulary(session)
 
@@ -28,12 +28,12 @@ async def vocabulary_and_session(url):
     ],
 )
 async def test_vocabulary_pulls_filters_out_of_free_text(loaded_db, text, expected):
-    vocabulary = await vocabulary_and_session(loaded_db)
+    vocabulary = await load_vocabulary(loaded_db)
     assert vocabulary.extract(text) == ProductQuery(**expected)
 
 
 async def test_budget_search_returns_chairs_within_budget_dearest_first(loaded_db):
-    vocabulary = await vocabulary_and_session(loaded_db)
+    vocabulary = await load_vocabulary(loaded_db)
     query = replace(vocabulary.extract("ergonomic chairs"), max_price_minor=150000)
     async with db.session_scope(loaded_db) as session:
         result = await search_products(session, query)
