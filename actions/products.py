@@ -11,7 +11,8 @@ from bot import db, replies
 from bot.business import get_company, get_vocabulary
 from bot.leads import clean_quantity
 from bot.models import Product
-from bot.search import cheaper_alternatives, find_by_name, get_product, query_from, search_products
+from bot.product_search import find_products
+from bot.search import cheaper_alternatives, find_by_name, get_product, query_from
 
 Events = list[dict[str, Any]]
 
@@ -50,19 +51,19 @@ class ActionSearchProducts(SafeAction):
         entities = {name: entity_values(tracker, name) for name in ("category", "colour", "material", "budget", "quantity", "product")}
         async with db.session_scope() as session:
             vocabulary = await get_vocabulary(session)
-            query = query_from(vocabulary, tracker.latest_message.get("text") or "", entities, company.currency,
-                               tracker.get_slot("category"), tracker.get_slot("quantity"))
-            if not query.has_criteria():
+            text = tracker.latest_message.get("text") or ""
+            query = query_from(vocabulary, text, entities, company.currency, tracker.get_slot("category"), tracker.get_slot("quantity"))
+            if not query.has_criteria() and not vocabulary.free_words(text):
                 dispatcher.utter_message(response="utter_ask_what_products", buttons=replies.category_buttons(vocabulary.labels))
                 return [_stage("qualifying")]
-            result = await search_products(session, query)
+            result = await find_products(session, vocabulary, query, text)
         if not result.products:
             dispatcher.utter_message(response="utter_no_products", buttons=replies.category_buttons(vocabulary.labels))
             return [_stage("needs_analysis")]
         dispatcher.utter_message(text=replies.search_reply(result, vocabulary.labels, company.vat_rate), buttons=replies.product_buttons(result.products))
         events = [SlotSet("shown_skus", [p.sku for p in result.products]), _stage("solution")]
-        if query.categories:
-            events.append(SlotSet("category", query.categories[0]))
+        category = query.categories[0] if query.categories else result.products[0].category
+        events.append(SlotSet("category", category))
         return events
 
 

@@ -4,6 +4,7 @@
   import-catalog FILE [--mapping M]   upsert a catalog CSV (exit 1 if any row was rejected)
   import-stock FILE                   upsert stock levels (exit 1 if any row was rejected)
   load-knowledge                      migrate, then import knowledge/catalog.csv and stock.csv
+  index [--only knowledge|products]   re-index knowledge/ and the catalog in Chroma (incremental)
   sqlite-wal FILE                     switch a SQLite file (Rasa's tracker store) to write-ahead logging
   console                             serve the web chat (and later the manager console)
 """
@@ -15,7 +16,11 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from bot import catalog, db
+from sqlalchemy import select
+
+from bot import catalog, chunking, db, index
+from bot.business import get_vocabulary
+from bot.models import Product
 from bot.settings import get_settings
 
 
@@ -31,6 +36,26 @@ async def _import(kind: str, path: Path, mapping: catalog.ColumnMapping) -> int:
     return 1 if report.rejected else 0
 
 
+async def _index(only: str | None) -> int:
+    settings = get_settings()
+    batches = []
+    if only != index.PRODUCTS:
+        batches.append((index.KNOWLEDGE, chunking.knowledge_chunks(settings.knowledge_dir, settings.chunk_max_chars, settings.chunk_overlap_chars)))
+    if only != index.KNOWLEDGE:
+        async with db.session_scope() as session:
+            labels = (await get_vocabulary(session)).labels
+            products = (await session.scalars(select(Product))).all()
+        batches.append((index.PRODUCTS, [chunking.product_chunk(p, labels.get(p.category)) for p in products]))
+    status = 0
+    for name, chunks in batches:
+        report = await asyncio.to_thread(index.sync, index.get_client(), name, chunks)
+        for failure in report.failed:
+            print(f"failed {failure['id']}: {failure['reason']}", file=sys.stderr)
+        print(report.summary())
+        status = status or (1 if report.failed else 0)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     stk = sub.add_parser("import-stock", help="upsert a stock CSV (sku, warehouse, quantity)")
     stk.add_argument("file", type=Path)
     sub.add_parser("load-knowledge", help="migrate and import knowledge/catalog.csv and stock.csv")
+    idx = sub.add_parser("index", help="re-index knowledge/ Markdown and catalog products in Chroma (incremental)")
+    idx.add_argument("--only", choices=[index.KNOWLEDGE, index.PRODUCTS], help="one collection only")
     wal = sub.add_parser("sqlite-wal", help="switch a SQLite file (Rasa's tracker store) to write-ahead logging")
     wal.add_argument("file", type=Path)
     sub.add_parser("console", help="serve the web chat on CLOSER_CONSOLE_PORT (8000)")
@@ -57,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_import("catalog", args.file, mapping))
         if args.command == "import-stock":
             return asyncio.run(_import("stock", args.file, catalog.DEFAULT_MAPPING))
+        if args.command == "index":
+            return asyncio.run(_index(args.only))
         if args.command == "sqlite-wal":
             db.use_wal(args.file)
             return 0

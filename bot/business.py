@@ -29,6 +29,7 @@ class Company:
 
     name: str
     brand: str
+    assistant_name: str
     currency: str
     vat_rate: Decimal
     phone: str
@@ -45,6 +46,7 @@ def get_company() -> Company:
     return Company(
         name=raw["name"],
         brand=raw["brand"],
+        assistant_name=raw.get("assistant_name", "Closer"),
         currency=raw["currency"],
         vat_rate=Decimal(str(raw["vat_rate"])),
         phone=raw["phone"],

@@ -1,8 +1,16 @@
 """The console process: serves the web chat widget and relays its messages to Rasa's REST channel.
 
-Routes: ``GET /`` (chat page), ``POST /api/chat`` (JSON ``{"sender": str, "message": str}`` →
-``{"messages": [...]}`` in Rasa's REST channel format), ``GET /healthz``. The manager console
-joins this app later.
+Routes:
+
+- ``GET /``: the chat page.
+- ``POST /api/chat``: JSON ``{"sender": str, "message": str}`` → ``{"messages": [...]}`` in Rasa's
+  REST channel format; the conversation id is ``"web-" + sender``.
+- ``POST /api/feedback``: JSON ``{"sender": str, "answer_id": str, "rating": "up" | "down",
+  "comment": str (optional)}`` → ``{"status": "saved"}``; 👍/👎 on a knowledge answer.
+- ``GET /healthz``: liveness.
+- ``GET /static/...``: the widget's script and style sheet.
+
+The manager console joins this app later.
 """
 
 import logging
@@ -14,11 +22,14 @@ import jinja2
 from aiohttp import web
 
 from bot.business import get_company
+from bot.db import get_engine, session_scope
+from bot.feedback import MAX_COMMENT_CHARS, RATINGS, UnknownAnswer, record_feedback
 from bot.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-_SENDER = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_SENDER = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_ANSWER_ID = re.compile(r"[0-9a-f]{32}")
 HERE = Path(__file__).resolve().parent
 SORRY = "Sorry, I'm having trouble answering right now. Please try again in a minute, or call us."
 
@@ -47,7 +58,7 @@ async def chat_api(request: web.Request) -> web.Response:
     except ValueError:
         return _reply("Sorry, I couldn't read that message.", 400)
     sender, message = (body.get("sender"), body.get("message")) if isinstance(body, dict) else (None, None)
-    if not isinstance(sender, str) or not _SENDER.match(sender) or not isinstance(message, str):
+    if not isinstance(sender, str) or not _SENDER.fullmatch(sender) or not isinstance(message, str):
         return _reply("Sorry, I couldn't read that message.", 400)
     message = message.strip()
     if not message:
@@ -68,6 +79,46 @@ async def chat_api(request: web.Request) -> web.Response:
     return web.json_response({"messages": messages})
 
 
+def _error(message: str, status: int) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def feedback_api(request: web.Request) -> web.Response:
+    """Store a customer's 👍/👎 on a knowledge answer of their own conversation (``"web-" + sender``).
+
+    Body: JSON ``{"sender": str (as for /api/chat), "answer_id": 32 lower-case hex digits,
+    "rating": "up" | "down", "comment": str (optional, at most 500 characters)}``. Rating an answer
+    again replaces the earlier rating; a missing or blank comment keeps the earlier comment.
+    200 ``{"status": "saved"}``; otherwise ``{"error": str}`` with 400 for a malformed body or field,
+    404 when the conversation has no such answer, 413 for a longer comment."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error("body is not valid JSON", 400)
+    if not isinstance(body, dict):
+        return _error("body must be a JSON object", 400)
+    sender, answer_id, rating, comment = (body.get(key) for key in ("sender", "answer_id", "rating", "comment"))
+    if not isinstance(sender, str) or not _SENDER.fullmatch(sender):
+        return _error("sender must be 8 to 64 letters, digits, '_' or '-'", 400)
+    if not isinstance(answer_id, str) or not _ANSWER_ID.fullmatch(answer_id):
+        return _error("answer_id must be 32 lower-case hex digits", 400)
+    if not isinstance(rating, str) or rating not in RATINGS:
+        return _error('rating must be "up" or "down"', 400)
+    if comment is not None and not isinstance(comment, str):
+        return _error("comment must be a string", 400)
+    comment = (comment.strip() or None) if comment else None
+    if comment and len(comment) > MAX_COMMENT_CHARS:
+        return _error(f"comment is longer than {MAX_COMMENT_CHARS} characters", 413)
+    conversation_id = f"web-{sender}"
+    try:
+        async with session_scope(request.app[settings_key].database_url) as session:
+            await record_feedback(session, answer_id, conversation_id, RATINGS[rating], comment)
+    except UnknownAnswer:
+        return _error("no such answer in this conversation", 404)
+    log.info("Feedback %s%s on answer %s in conversation %s", rating, " with a comment" if comment else "", answer_id, conversation_id)
+    return web.json_response({"status": "saved"})
+
+
 async def healthz(request: web.Request) -> web.Response:
     """Liveness: ``{"status": "ok"}`` with 200 while the process serves requests."""
     return web.json_response({"status": "ok"})
@@ -80,14 +131,20 @@ async def _client(app: web.Application):
     await app[client_key].close()
 
 
+async def _database(app: web.Application):
+    yield
+    await get_engine(app[settings_key].database_url).dispose()
+
+
 def create_app(settings: Settings | None = None) -> web.Application:
     """The console's aiohttp application; request bodies over 64 KiB get 413 from aiohttp."""
     app = web.Application(client_max_size=64 * 1024)
     app[settings_key] = settings or get_settings()
     app[templates_key] = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
-    app.cleanup_ctx.append(_client)
+    app.cleanup_ctx.extend([_client, _database])
     app.router.add_get("/", chat_page)
     app.router.add_post("/api/chat", chat_api)
+    app.router.add_post("/api/feedback", feedback_api)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static", HERE / "static")
     return app

@@ -3,7 +3,7 @@
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -90,3 +90,46 @@ class Deal(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     contact: Mapped[Contact] = relationship(back_populates="deals")
+
+
+class KnowledgeAnswer(Base):
+    """One answer to a knowledge question, as the customer saw it. ``mode`` is ``extractive``,
+    ``llm`` or ``clarify`` (Closer asked back); ``sources`` the chunk ids it rests on;
+    ``similarity`` the best passage's cosine. For LLM calls: model, latency in seconds, tokens,
+    cost in USD (litellm's price list), and ``fallback_reason`` when the LLM answer was not used."""
+
+    __tablename__ = "knowledge_answers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(255), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(16))
+    sources: Mapped[list[str]] = mapped_column(JSON, default=list)
+    similarity: Mapped[float] = mapped_column(Float)
+    llm_model: Mapped[str | None] = mapped_column(String(255))
+    latency_s: Mapped[float | None] = mapped_column(Float)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    fallback_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    feedback: Mapped["Feedback | None"] = relationship(back_populates="answer", lazy="selectin")
+
+
+class Feedback(Base):
+    """A customer's 👍 (``rating`` 1) or 👎 (-1) on one knowledge answer, with an optional comment;
+    rating the same answer again replaces the earlier rating."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    answer_id: Mapped[str] = mapped_column(ForeignKey("knowledge_answers.id", ondelete="CASCADE"), unique=True)
+    conversation_id: Mapped[str] = mapped_column(String(255), index=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    answer: Mapped[KnowledgeAnswer] = relationship(back_populates="feedback")

@@ -21,6 +21,14 @@ from bot.models import Product
 
 _NLP = spacy.blank("en")
 _WORD = re.compile(r"[\w-]{3,}")
+# A category word after one of these names where the product goes, not what is wanted:
+# "a lamp for the desk" is fine, but "comfortable at the desk" or "a mat under the chair" is not a desk or a chair.
+_PLACE_WORDS = {"at", "on", "under", "beside", "near", "behind", "around", "by", "with", "to", "from"}
+_DETERMINERS = {"the", "a", "an", "my", "our", "your", "his", "her", "their", "this", "that", "its"}
+# Words of asking and shopping that say nothing about the product itself.
+_SHOPPING_WORDS = {"need", "want", "looking", "look", "show", "buy", "get", "find", "like", "something",
+                   "anything", "please", "hello", "thanks", "recommend", "suggest", "options", "office",
+                   "aed", "dirham", "dirhams", "budget", "price", "cheap", "units", "pieces", "team", "people"}
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,8 @@ class Vocabulary:
             spans = filter_spans(matcher(doc, as_spans=True))
             for span in spans:
                 kind, value = self._values[span.label_]
+                if kind == "category" and _names_a_place(doc, span.start):
+                    continue
                 if value not in found[kind]:
                     found[kind].append(value)
         return ProductQuery(
@@ -115,12 +125,30 @@ class Vocabulary:
             features=tuple(found["feature"]),
         )
 
+    def free_words(self, text: str) -> list[str]:
+        """Content words of ``text`` that no filter took: what only semantic ranking can use
+        ("comfortable", "long", "hours" in "something comfortable for long hours at the desk")."""
+        doc = _NLP.make_doc(text or "")
+        taken = {i for matcher in (self._categories, self._attributes)
+                 for span in filter_spans(matcher(doc, as_spans=True)) if not _names_a_place(doc, span.start)
+                 for i in range(span.start, span.end)}
+        return [t.lower_ for t in doc if t.i not in taken and t.is_alpha and len(t) > 2
+                and not t.is_stop and t.lower_ not in _SHOPPING_WORDS]
+
     def category_of(self, text: str) -> str | None:
         """The category id an entity value or word names (``"chairs"`` → ``"office_chair"``), if any."""
         if text in self.labels:
             return text
         categories = self.extract(text).categories
         return categories[0] if categories else None
+
+
+def _names_a_place(doc, start: int) -> bool:
+    """Whether the words before token ``start`` are a place preposition ("at the", "under my")."""
+    i = start - 1
+    while i >= 0 and doc[i].lower_ in _DETERMINERS:
+        i -= 1
+    return i >= 0 and doc[i].lower_ in _PLACE_WORDS
 
 
 def query_from(

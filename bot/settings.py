@@ -26,6 +26,28 @@ class Settings(BaseSettings):
     max_message_chars: int = 2000
     default_phone_region: str = "AE"
 
+    # Knowledge index (Chroma). Embedded PersistentClient under var/ unless chroma_host is set.
+    chroma_path: Path = ROOT / "var" / "chroma"
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    chroma_ssl: bool = False
+    index_log_dir: Path = ROOT / "var" / "index-logs"
+    chunk_max_chars: int = 1200
+    chunk_overlap_chars: int = 150
+    knowledge_language: str = "en"  # spaCy language code of the knowledge text, for BM25 tokens
+    retrieval_top_k: int = 5
+    answer_min_similarity: float = 0.45  # cosine of the best passage; below it Closer asks back
+    product_min_similarity: float = 0.30  # cosine for a free-text product request with no filters
+
+    # LLM through litellm; none configured (the default) means extractive answers.
+    llm_model: str | None = None  # litellm model string, e.g. "openai/gpt-4o-mini"
+    llm_api_key: str | None = None
+    llm_api_base: str | None = None
+    llm_fallbacks: list[str] = []
+    llm_timeout: float = 20.0
+    llm_retries: int = 1
+    llm_max_tokens: int = 400
+
 
 @lru_cache
 def get_settings() -> Settings:

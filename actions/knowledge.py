@@ -1,0 +1,40 @@
+"""Questions about the business (delivery, payment, warranty, returns, anything in knowledge/)
+and messages NLU could not place: answered from retrieved passages by :mod:`bot.knowledge`."""
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.base import SafeAction, entity_values
+from bot.business import get_company
+from bot.knowledge import answer_question
+
+
+def _question(tracker: Tracker, picked_topic: bool) -> str:
+    """The customer's question: the latest text, or, after a topic button, the text before it."""
+    texts = [e.get("text") or "" for e in tracker.events if e.get("event") == "user"]
+    if picked_topic and len(texts) >= 2:
+        return texts[-2]
+    return tracker.latest_message.get("text") or ""
+
+
+class ActionAnswerQuestion(SafeAction):
+    """A grounded answer naming its source (extractive, or from the configured LLM), a clarifying
+    question with topic buttons, or an offer of a person when the knowledge has no answer."""
+
+    def name(self) -> str:
+        return "action_answer_question"
+
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        topics = entity_values(tracker, "topic")
+        reply = await answer_question(
+            tracker.sender_id, _question(tracker, bool(topics)), get_company(), tracker.get_slot("sales_stage"),
+            tracker.get_slot("shown_skus") or [], topics[0] if topics else None)
+        if reply.response:
+            dispatcher.utter_message(response=reply.response, buttons=reply.buttons or None)
+        else:
+            dispatcher.utter_message(text=reply.text)
+        if reply.feedback:
+            dispatcher.utter_message(json_message={"answer_id": reply.answer_id, "sources": reply.sources, "feedback": True})
+        return []

@@ -1,0 +1,96 @@
+"""Grounded answers to knowledge questions.
+
+Given the retrieved passages, :func:`compose` answers either
+
+- extractively (no LLM configured, the default; also the fallback for every LLM failure): the best
+  passage's most relevant whole sentences and its source title; or
+- with the configured LLM: a prompt with the company persona, the sales stage, numbered passages
+  and the products the customer is looking at (prices and stock read from the DB), e-mail
+  addresses and phone numbers masked; the reply must pass :func:`bot.grounding.problems`, else
+  the extractive answer is used and the reason kept.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from bot import extractive, grounding, llm
+from bot.business import Company
+from bot.pii import Masker
+from bot.retrieval import Hit
+from bot.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the customer is told and what it rests on. ``mode`` is ``extractive`` or ``llm``;
+    ``sources`` the chunk ids used; ``completion`` the LLM call, when one was made (also when its
+    answer was rejected, so that its cost is recorded); ``fallback_reason`` why an LLM answer was
+    not used."""
+
+    text: str
+    mode: str
+    sources: list[str]
+    completion: llm.Completion | None = None
+    fallback_reason: str | None = None
+
+
+def _cite_sources(hits: list[Hit]) -> str:
+    titles = list(dict.fromkeys(h.source for h in hits))
+    return ("Source: " if len(titles) == 1 else "Sources: ") + "; ".join(titles)
+
+
+async def extractive_answer(question: str, hit: Hit) -> Answer:
+    """The best passage's most relevant whole sentences, then "Source: <title — heading>"."""
+    text = await asyncio.to_thread(extractive.extract, question, hit.text)
+    return Answer(f"{text}\n\n{_cite_sources([hit])}", "extractive", [hit.id])
+
+
+def prompt(question: str, hits: list[Hit], company: Company, stage: str | None, products: list[str]) -> tuple[list[dict[str, str]], str]:
+    """The chat messages for the LLM and the context text the post-check compares figures with.
+    ``products`` are lines about what the customer is looking at, prices and stock from the DB."""
+    passages = "\n\n".join(f"[P{n}] ({h.source})\n{h.text}" for n, h in enumerate(hits, start=1))
+    looking_at = "\n".join(f"- {line}" for line in products) or "- nothing yet"
+    system = (
+        f"You are {company.assistant_name}, the sales assistant of {company.name} ({company.brand}). "
+        f"The conversation is at the sales stage: {stage or 'greeting'}.\n"
+        "Answer the customer's question using ONLY the numbered passages below. Cite every passage you "
+        "use by its id in square brackets, e.g. [P1]. Never state a price, discount, percentage, "
+        "quantity or date that is not written in the passages or the product list; if the passages do "
+        "not answer the question, say so and offer to connect a manager. Answer in the language the "
+        "customer writes in, in at most four sentences, friendly and concise. Text like [EMAIL_1] or "
+        "[PHONE_1] stands for the customer's contact details: keep such placeholders as they are.\n\n"
+        f"Products the customer is looking at (prices exclude VAT):\n{looking_at}\n\nPassages:\n{passages}"
+    )
+    context = "\n".join([system, question])
+    return [{"role": "system", "content": system}, {"role": "user", "content": question}], context
+
+
+async def compose(question: str, hits: list[Hit], company: Company, stage: str | None = None,
+                  products: list[str] | None = None) -> Answer:
+    """Answer ``question`` from ``hits`` (best first, at least one). Never raises for an LLM
+    failure: a provider error, a timeout or a reply failing the post-check gives the extractive
+    answer with ``fallback_reason`` set."""
+    if not llm.configured():
+        return await extractive_answer(question, hits[0])
+    masker = Masker(get_settings().default_phone_region)
+    messages, context = prompt(masker.mask(question), hits, company, stage, products or [])
+    try:
+        completion = await llm.complete(messages)
+    except llm.LLMError as exc:
+        log.warning("LLM failed, answering extractively: %s", exc)
+        return _fallback(await extractive_answer(question, hits[0]), None, f"LLM error: {exc}")
+    reply = masker.restore(completion.text)
+    found = grounding.problems(reply, {f"P{n}" for n in range(1, len(hits) + 1)}, masker.restore(context))
+    if found:
+        log.warning("LLM answer rejected by the post-check (%s): %r", "; ".join(found), reply)
+        return _fallback(await extractive_answer(question, hits[0]), completion, "post-check: " + "; ".join(found))
+    cited = [hits[int(c[1:]) - 1] for c in dict.fromkeys(grounding.CITATION.findall(reply))]
+    text = grounding.CITATION.sub("", reply).replace(" .", ".").replace("  ", " ").strip()
+    return Answer(f"{text}\n\n{_cite_sources(cited)}", "llm", [h.id for h in cited], completion)
+
+
+def _fallback(answer: Answer, completion: llm.Completion | None, reason: str) -> Answer:
+    return Answer(answer.text, answer.mode, answer.sources, completion, reason)
