@@ -3,8 +3,12 @@
 Two collections, cosine space, embeddings always computed by :mod:`bot.embeddings` and passed in
 (no Chroma embedding function is attached, so Chroma's default model never runs):
 
-- ``knowledge``: Markdown chunks (:func:`bot.chunking.knowledge_chunks`);
-- ``products``: one document per catalog product (:func:`bot.chunking.product_chunk`).
+- ``knowledge``: Markdown chunks (:func:`bot.chunking.knowledge_chunks`), each stored as one record
+  for the whole chunk plus one record per sentence (``<chunk id>::s<n>``, prefixed with the chunk's
+  "Title — Heading"), so that a question can match the one sentence that answers it;
+- ``products``: one record per catalog product (:func:`bot.chunking.product_chunk`).
+
+Every record's metadata names its ``chunk`` and its ``view`` (``chunk`` or ``sentence``).
 
 :func:`sync` compares content hashes: new chunks are added, changed ones replaced, removed ones
 deleted, unchanged ones skipped, and a JSON import log is written under ``index_log_dir``.
@@ -26,6 +30,7 @@ from tqdm import tqdm
 
 from bot import embeddings
 from bot.chunking import Chunk
+from bot.extractive import sentences
 from bot.settings import get_settings
 
 KNOWLEDGE = "knowledge"
@@ -94,14 +99,28 @@ def _valid(chunks: list[Chunk], report: IndexReport) -> list[Chunk]:
     return valid
 
 
-def sync(client: ClientAPI, name: str, chunks: list[Chunk], log_dir: Path | None = None) -> IndexReport:
+def records(chunk: Chunk, sentence_views: bool) -> list[tuple[str, str, dict]]:
+    """(id, text, metadata) of the records stored for ``chunk``: the chunk, then its sentences."""
+    found = [(chunk.id, chunk.text, {**chunk.metadata, "chunk": chunk.id, "view": "chunk"})]
+    if sentence_views:
+        label = chunk.text.splitlines()[0]
+        for n, sentence in enumerate(sentences(chunk.text), start=1):
+            found.append((f"{chunk.id}::s{n}", f"{label}: {sentence}", {**chunk.metadata, "chunk": chunk.id, "view": "sentence"}))
+    return found
+
+
+def sync(client: ClientAPI, name: str, chunks: list[Chunk], log_dir: Path | None = None,
+         sentence_views: bool | None = None) -> IndexReport:
     """Make collection ``name`` hold exactly ``chunks``, embedding only new and changed ones, and
-    write the report as JSON to ``log_dir`` (default ``index_log_dir``). A batch Chroma refuses is
-    recorded under ``failed`` and the rest goes on; the previous version of those chunks stays."""
+    write the report as JSON to ``log_dir`` (default ``index_log_dir``). ``sentence_views``
+    (default: for ``knowledge`` only) adds a record per sentence. A batch that fails
+    (embedding or Chroma) is recorded under ``failed`` with the reason and the rest goes on; the
+    next run retries it, since its chunks' hashes were not stored."""
     started = time.perf_counter()
     report = IndexReport(name, started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    views = name == KNOWLEDGE if sentence_views is None else sentence_views
     target = collection(client, name)
-    stored = target.get(include=["metadatas"])
+    stored = target.get(where={"view": "chunk"}, include=["metadatas"])
     hashes = {i: (m or {}).get("hash") for i, m in zip(stored["ids"], stored["metadatas"])}
     chunks = _valid(chunks, report)
     todo = [c for c in chunks if hashes.get(c.id) != c.metadata["hash"]]
@@ -111,12 +130,16 @@ def sync(client: ClientAPI, name: str, chunks: list[Chunk], log_dir: Path | None
     bar = tqdm(total=len(todo), desc=f"indexing {name}", unit="chunk", disable=len(todo) <= PROGRESS_ABOVE)
     for start in range(0, len(todo), BATCH):
         batch = todo[start:start + BATCH]
+        rows = [r for c in batch for r in records(c, views)]
         try:
             t = time.perf_counter()
-            vectors = embeddings.embed([c.text for c in batch])
+            vectors = embeddings.embed([text for _, text, _ in rows])
             report.embedding_s += time.perf_counter() - t
-            target.upsert(ids=[c.id for c in batch], embeddings=vectors, documents=[c.text for c in batch],
-                          metadatas=[c.metadata for c in batch])
+            replaced = [c.id for c in batch if c.id in hashes]
+            if replaced:
+                target.delete(where={"chunk": {"$in": replaced}})
+            target.add(ids=[i for i, _, _ in rows], embeddings=vectors, documents=[t for _, t, _ in rows],
+                       metadatas=[m for _, _, m in rows])
         except Exception as exc:  # one bad batch must not lose the rest of the run
             log.exception("indexing a batch of %s failed", name)
             report.failed.extend({"id": c.id, "reason": f"{type(exc).__name__}: {exc}"} for c in batch)
@@ -126,7 +149,7 @@ def sync(client: ClientAPI, name: str, chunks: list[Chunk], log_dir: Path | None
         bar.update(len(batch))
     bar.close()
     if gone:
-        target.delete(ids=gone)
+        target.delete(where={"chunk": {"$in": gone}})
         report.deleted = len(gone)
     if report.added or report.updated or report.deleted:
         target.modify(metadata={"generation": f"{report.started_at} {time.time_ns()}"})

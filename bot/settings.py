@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     chunk_overlap_chars: int = 150
     knowledge_language: str = "en"  # spaCy language code of the knowledge text, for BM25 tokens
     retrieval_top_k: int = 5
-    answer_min_similarity: float = 0.45  # cosine of the best passage; below it Closer asks back
+    answer_min_similarity: float = 0.40  # cosine of the best passage; below it Closer asks back
     product_min_similarity: float = 0.30  # cosine for a free-text product request with no filters
 
     # LLM through litellm; none configured (the default) means extractive answers.

@@ -1,4 +1,6 @@
 // Closer web chat: talks to the console's /api/chat, keeps the conversation in localStorage.
+// A knowledge answer's bubble carries 👍/👎 (POST /api/feedback); its history entry keeps
+// answer_id, rating ("up" | "down") and commented (true once a comment was sent).
 (() => {
   "use strict";
   const STORE = "closer.chat.v1";
@@ -59,6 +61,92 @@
       });
       log.appendChild(li);
     }
+    if (item.answer_id) log.appendChild(feedback(item));
+    log.scrollTop = log.scrollHeight;
+  }
+
+  // The 👍/👎 control under a knowledge answer: a rating is sent on click, an optional comment
+  // is sent later with the same rating. Controls are disabled while a request is under way.
+  function feedback(item) {
+    const li = document.createElement("li");
+    li.className = "feedback";
+    li.dataset.answerId = item.answer_id;
+    const choices = {};
+    [["up", "👍", "Helpful"], ["down", "👎", "Not helpful"]].forEach(([rating, icon, label]) => {
+      const btn = document.createElement("button");
+      btn.type = "button";
+      btn.className = "feedback-" + rating;
+      btn.textContent = icon;
+      btn.title = label;
+      btn.setAttribute("aria-label", label);
+      btn.addEventListener("click", () => post({ rating }, () => (item.rating = rating)));
+      choices[rating] = btn;
+      li.appendChild(btn);
+    });
+    const comment = document.createElement("form");
+    comment.className = "feedback-comment";
+    const box = document.createElement("input");
+    box.maxLength = 500;
+    box.placeholder = "Anything to add? (optional)";
+    box.setAttribute("aria-label", "Comment on this answer");
+    const sendComment = document.createElement("button");
+    sendComment.type = "submit";
+    sendComment.textContent = "Send";
+    comment.append(box, sendComment);
+    comment.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const text = box.value.trim();
+      if (text) post({ rating: item.rating, comment: text }, () => (item.commented = true));
+    });
+    const thanks = document.createElement("span");
+    thanks.className = "feedback-thanks";
+    thanks.textContent = "Thanks for your feedback!";
+    const error = document.createElement("span");
+    error.className = "feedback-error";
+    error.textContent = "Sorry, that didn't go through. Please try again.";
+    error.hidden = true;
+    li.append(comment, thanks, error);
+
+    function show() {
+      Object.entries(choices).forEach(([rating, btn]) => {
+        btn.classList.toggle("selected", item.rating === rating);
+        btn.setAttribute("aria-pressed", String(item.rating === rating));
+      });
+      comment.hidden = !item.rating || !!item.commented;
+      thanks.hidden = !item.commented;
+    }
+
+    async function post(fields, saved) {
+      li.querySelectorAll("button").forEach((b) => (b.disabled = true));
+      error.hidden = true;
+      try {
+        const res = await fetch("/api/feedback", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ sender: state.sender, answer_id: item.answer_id, ...fields }),
+        });
+        if (!res.ok) throw new Error("HTTP " + res.status);
+        saved();
+        save();
+      } catch (e) {
+        error.hidden = false;
+      }
+      li.querySelectorAll("button").forEach((b) => (b.disabled = false));
+      show();
+      li.scrollIntoView({ block: "nearest" });
+    }
+
+    show();
+    return li;
+  }
+
+  // A custom {feedback: true, answer_id} message follows the text of a knowledge answer.
+  function attachFeedback(answerId) {
+    const item = state.items[state.items.length - 1];
+    if (!item || item.from !== "bot" || !item.text) return;
+    item.answer_id = answerId;
+    save();
+    log.appendChild(feedback(item));
     log.scrollTop = log.scrollHeight;
   }
 
@@ -88,7 +176,10 @@
       messages = [{ text: "Sorry, I can't reach the server. Please check your connection and try again." }];
     }
     typing.hidden = true; send.disabled = false;
-    (messages || []).forEach((m) => add({ from: "bot", text: m.text, image: m.image, buttons: m.buttons, quick_replies: m.quick_replies }));
+    (messages || []).forEach((m) => {
+      if (m.custom && m.custom.feedback && m.custom.answer_id) attachFeedback(m.custom.answer_id);
+      else add({ from: "bot", text: m.text, image: m.image, buttons: m.buttons, quick_replies: m.quick_replies });
+    });
     input.focus();
   }
 
