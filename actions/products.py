@@ -57,6 +57,9 @@ class ActionSearchProducts(SafeAction):
                 dispatcher.utter_message(response="utter_ask_what_products", buttons=replies.category_buttons(vocabulary.labels))
                 return [_stage("qualifying")]
             result = await find_products(session, vocabulary, query, text)
+        if not result.products and not query.has_criteria():  # free words matched nothing closely
+            dispatcher.utter_message(response="utter_ask_what_products", buttons=replies.category_buttons(vocabulary.labels))
+            return [_stage("qualifying")]
         if not result.products:
             dispatcher.utter_message(response="utter_no_products", buttons=replies.category_buttons(vocabulary.labels))
             return [_stage("needs_analysis")]

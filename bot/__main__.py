@@ -16,11 +16,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from sqlalchemy import select
-
 from bot import catalog, chunking, db, index
 from bot.business import get_vocabulary
-from bot.models import Product
 from bot.settings import get_settings
 
 
@@ -43,9 +40,7 @@ async def _index(only: str | None) -> int:
         batches.append((index.KNOWLEDGE, chunking.knowledge_chunks(settings.knowledge_dir, settings.chunk_max_chars, settings.chunk_overlap_chars)))
     if only != index.KNOWLEDGE:
         async with db.session_scope() as session:
-            labels = (await get_vocabulary(session)).labels
-            products = (await session.scalars(select(Product))).all()
-        batches.append((index.PRODUCTS, [chunking.product_chunk(p, labels.get(p.category)) for p in products]))
+            batches.append((index.PRODUCTS, await chunking.catalog_chunks(session, (await get_vocabulary(session)).labels)))
     status = 0
     for name, chunks in batches:
         report = await asyncio.to_thread(index.sync, index.get_client(), name, chunks)

@@ -13,6 +13,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.models import Product
 
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -138,3 +141,9 @@ def product_chunk(product: Product, category_label: str | None = None) -> Chunk:
     ]
     text = "\n".join(line for line in lines if line)
     return _chunk(f"product:{product.sku}", text, "catalog", product.name, category_label or product.category, product.sku)
+
+
+async def catalog_chunks(session: AsyncSession, labels: dict[str, str]) -> list[Chunk]:
+    """A :func:`product_chunk` for every product in the DB; ``labels`` maps category id → label."""
+    products = (await session.scalars(select(Product).order_by(Product.sku))).all()
+    return [product_chunk(p, labels.get(p.category)) for p in products]

@@ -28,6 +28,7 @@ _DETERMINERS = {"the", "a", "an", "my", "our", "your", "his", "her", "their", "t
 # Words of asking and shopping that say nothing about the product itself.
 _SHOPPING_WORDS = {"need", "want", "looking", "look", "show", "buy", "get", "find", "like", "something",
                    "anything", "please", "hello", "thanks", "recommend", "suggest", "options", "office",
+                   "furnish", "furnishing", "new", "equip", "fit", "setting",
                    "aed", "dirham", "dirhams", "budget", "price", "cheap", "units", "pieces", "team", "people"}
 
 

@@ -1,10 +1,13 @@
-"""Shared fixtures: a real SQLite business DB per test, migrated and loaded with knowledge/."""
+"""Shared fixtures: a real SQLite business DB per test, migrated and loaded with knowledge/, and a
+real Chroma index of knowledge/ and the default catalog (real embeddings), built once per session."""
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from bot import business, catalog, db
+from bot import business, catalog, chunking, db, index, retrieval
 from bot.settings import ROOT, get_settings
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -22,8 +25,8 @@ def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-async def loaded_db(db_url: str) -> str:
-    """``db_url`` with the default business's catalog and stock imported."""
+async def loaded_db(db_url: str, indexed: Path) -> str:
+    """``db_url`` with the default business's catalog and stock imported; the session's Chroma index in use."""
     knowledge = get_settings().knowledge_dir
     async with db.session_scope(db_url) as session:
         await catalog.import_catalog(session, knowledge / "catalog.csv")
@@ -32,3 +35,43 @@ async def loaded_db(db_url: str) -> str:
     yield db_url
     business._vocabulary = None
     await db.get_engine(db_url).dispose()
+
+
+async def _catalog_chunks(url: str) -> list[chunking.Chunk]:
+    knowledge = get_settings().knowledge_dir
+    async with db.session_scope(url) as session:
+        await catalog.import_catalog(session, knowledge / "catalog.csv")
+        await catalog.import_stock(session, knowledge / "stock.csv")
+        business._vocabulary = None
+        chunks = await chunking.catalog_chunks(session, (await business.get_vocabulary(session)).labels)
+    business._vocabulary = None
+    await db.get_engine(url).dispose()
+    return chunks
+
+
+@pytest.fixture(scope="session")
+def chroma_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Chroma directory holding the ``knowledge`` and ``products`` collections of the default business."""
+    path = tmp_path_factory.mktemp("chroma")
+    client = index.open_client(path)
+    knowledge = get_settings().knowledge_dir
+    index.sync(client, index.KNOWLEDGE, chunking.knowledge_chunks(knowledge), path / "logs")
+    url = f"sqlite+aiosqlite:///{path / 'catalog.db'}"
+    with ThreadPoolExecutor(1) as pool:  # the fixture may be set up inside a running event loop
+        pool.submit(db.upgrade, url).result()
+        products = pool.submit(asyncio.run, _catalog_chunks(url)).result()
+    index.sync(client, index.PRODUCTS, products, path / "logs")
+    return path
+
+
+@pytest.fixture
+def indexed(chroma_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Code under test reads the session's Chroma index (CLOSER_CHROMA_PATH) with fresh retrievers."""
+    monkeypatch.setenv("CLOSER_CHROMA_PATH", str(chroma_dir))
+    get_settings.cache_clear()
+    index.get_client.cache_clear()
+    retrieval._live.clear()
+    yield chroma_dir
+    get_settings.cache_clear()
+    index.get_client.cache_clear()
+    retrieval._live.clear()

@@ -124,7 +124,7 @@ async def test_a_crash_inside_an_action_gets_a_polite_reply_and_a_log_line(loade
     async def broken(*args, **kwargs):
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr("actions.products.search_products", broken)
+    monkeypatch.setattr("actions.products.find_products", broken)
     with caplog.at_level(logging.ERROR):
         messages, slots = await run(ActionSearchProducts(), tracker("chairs", entities=[ent("category", "office_chair")]))
     assert responses_of(messages) == ["utter_error"] and slots == {}
