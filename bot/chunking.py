@@ -56,13 +56,13 @@ def _prose(lines: list[str]) -> list[str]:
     out: list[str] = []
     table: list[str] = []
     for line in [*lines, ""]:
+        line = line.replace("**", "").replace("__", "").rstrip()
         if line.lstrip().startswith("|"):
             table.append(line)
             continue
         if table:
             out.extend(_table_rows(table))
             table = []
-        line = line.replace("**", "").replace("__", "").rstrip()
         if line.strip():
             out.append(line)
     return out

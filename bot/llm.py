@@ -43,6 +43,7 @@ async def complete(messages: list[dict[str, str]]) -> Completion:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
+    litellm.suppress_debug_info = True
     started = time.perf_counter()
     try:
         response = await asyncio.wait_for(

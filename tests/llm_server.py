@@ -1,0 +1,56 @@
+"""A local HTTP server speaking the OpenAI chat-completions protocol (``POST /v1/chat/completions``),
+standing in for an LLM provider in tests. Each test sets what it answers: a reply text, an HTTP
+error status, or a delay longer than the client's timeout. Requests are kept for inspection."""
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+
+@dataclass
+class FakeLLM:
+    reply: str = "OK [P1]"
+    status: int = 200
+    delay_s: float = 0.0
+    requests: list[dict] = field(default_factory=list)
+    server: TestServer | None = None
+
+    @property
+    def api_base(self) -> str:
+        return str(self.server.make_url("/v1"))
+
+    async def _completions(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.status != 200:
+            error = {"error": {"message": "upstream failure", "type": "server_error", "code": None}}
+            return web.json_response(error, status=self.status)
+        prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
+        return web.json_response({
+            "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": self.reply}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(self.reply.split()),
+                      "total_tokens": prompt_tokens + len(self.reply.split())},
+        })
+
+    def system_prompt(self, n: int = -1) -> str:
+        return self.requests[n]["messages"][0]["content"]
+
+    def sent_text(self) -> str:
+        return json.dumps(self.requests)
+
+    async def start(self) -> "FakeLLM":
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._completions)
+        self.server = TestServer(app, host="127.0.0.1")
+        await self.server.start_server()
+        return self
+
+    async def close(self) -> None:
+        await self.server.close()
