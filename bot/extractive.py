@@ -8,6 +8,7 @@ import numpy as np
 from bot import embeddings
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+KEEP_RATIO = 0.7
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 
 
@@ -23,16 +24,19 @@ def sentences(passage: str) -> list[str]:
 
 def extract(question: str, passage: str, max_chars: int = 450) -> str:
     """The sentences of ``passage`` closest to ``question`` (cosine of embeddings), as many as fit
-    in ``max_chars`` (at least one, never cut mid-sentence), in the passage's order. Blocking."""
+    in ``max_chars`` (at least one, never cut mid-sentence) and at least ``KEEP_RATIO`` × the best
+    one's cosine, in the passage's order. Blocking."""
     found = sentences(passage)
     if len(found) <= 1:
         return found[0] if found else passage.strip()
-    vectors = np.asarray(embeddings.embed([question, *found]))
-    order = np.argsort(-(vectors[1:] @ vectors[0]), kind="stable")
+    label = passage.splitlines()[0]  # sentences are read with their "Title — Heading", as indexed
+    vectors = np.asarray(embeddings.embed([question, *(f"{label}: {s}" for s in found)]))
+    cosine = vectors[1:] @ vectors[0]
+    order = np.argsort(-cosine, kind="stable")
     kept: list[int] = []
     length = 0
     for i in order:
-        if kept and length + len(found[i]) > max_chars:
+        if kept and (length + len(found[i]) > max_chars or cosine[i] < KEEP_RATIO * cosine[order[0]]):
             break
         kept.append(int(i))
         length += len(found[i]) + 1
