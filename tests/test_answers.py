@@ -1,0 +1,127 @@
+"""Knowledge answers on the real index: extractive by default, the LLM path against a local server
+speaking the OpenAI chat-completions protocol, the post-check, PII masking and what is stored."""
+
+import pytest
+from sqlalchemy import select
+
+from bot import db, grounding
+from bot.business import get_company
+from bot.knowledge import answer_question
+from bot.models import KnowledgeAnswer
+from bot.pii import Masker
+from bot.settings import get_settings
+from tests.llm_server import FakeLLM
+
+POLICY_QUESTIONS = [  # phrased unlike knowledge/policies/*.md; (question, a fact of the answer, its source)
+    ("how long does delivery to Abu Dhabi take?", "2–4 business days", "Delivery — Delivery areas and lead times"),
+    ("can I pay with a credit card?", "Visa, Mastercard and American Express", "Payment — Accepted payment methods"),
+    ("can you deliver to Al Ain on Friday?", "On Friday we deliver only after 14:00", "Delivery — Delivery days and times"),
+    ("what if the chair breaks after a year?", "Warranty: 5 years", "Warranty — Warranty periods"),
+    ("is there a showroom I can visit in abu dhabi?", "Mussafah", "About Desert Oak — Our showrooms"),
+    ("who pays VAT on delivery?", "VAT at 5% applies to them", "Delivery — Delivery charges"),
+]
+DELIVERY = "how long does delivery to Abu Dhabi take?"
+
+
+async def _stored(answer_id: str) -> KnowledgeAnswer:
+    async with db.session_scope() as session:
+        return await session.scalar(select(KnowledgeAnswer).where(KnowledgeAnswer.id == answer_id))
+
+
+@pytest.mark.parametrize("question, fact, source", POLICY_QUESTIONS)
+async def test_extractive_answers_name_their_source(loaded_db, question, fact, source):
+    reply = await answer_question("web-x1", question, get_company())
+    assert fact in reply.text and reply.text.endswith(f"Source: {source}")
+    assert reply.feedback and reply.sources and reply.response is None
+    row = await _stored(reply.answer_id)
+    assert (row.mode, row.conversation_id, row.question, row.answer) == ("extractive", "web-x1", question, reply.text)
+    assert row.llm_model is None and row.similarity >= get_settings().answer_min_similarity
+
+
+async def test_a_question_without_a_close_passage_gets_topics_or_a_person(loaded_db):
+    vague = await answer_question("web-x1", "I changed my mind about a desk I bought, can I send it back?", get_company())
+    assert vague.response == "utter_clarify_question" and not vague.feedback
+    titles = [b["title"] for b in vague.buttons]
+    assert "Change of mind returns" in titles and titles[-1] == "Talk to a person"
+    topic = vague.buttons[titles.index("Change of mind returns")]["payload"]
+    assert topic == '/ask_knowledge{"topic": "policies/returns.md#change-of-mind-returns"}'
+    picked = await answer_question("web-x1", "I changed my mind about a desk I bought, can I send it back?", get_company(),
+                                   topic="policies/returns.md#change-of-mind-returns")
+    assert picked.text.endswith("Source: Returns and Refunds — Change of mind returns")
+    unknown = await answer_question("web-x1", "what's the meaning of life", get_company())
+    assert unknown.response == "utter_no_answer" and unknown.buttons == []
+    assert (await _stored(unknown.answer_id)).mode == "unanswered"
+
+
+@pytest.fixture
+async def llm(loaded_db, monkeypatch):
+    server = await FakeLLM().start()
+    for key, value in {"MODEL": "openai/gpt-4o-mini", "API_BASE": server.api_base, "API_KEY": "sk-test",
+                       "RETRIES": "0", "TIMEOUT": "1"}.items():
+        monkeypatch.setenv(f"CLOSER_LLM_{key}", value)
+    get_settings.cache_clear()
+    yield server
+    await server.close()
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("question, fact, source", POLICY_QUESTIONS)
+async def test_llm_answers_pass_the_post_check_and_are_recorded(llm, question, fact, source):
+    llm.reply = f"Here is what our policy says: {fact} [P1]."
+    reply = await answer_question("web-x2", question, get_company(), stage="solution", shown_skus=["OC-1006"])
+    assert reply.text.startswith(f"Here is what our policy says: {fact}.") and "[P1]" not in reply.text
+    assert "\n\nSource: " in reply.text and reply.feedback
+    prompt = llm.system_prompt()
+    assert "Closer" in prompt and "Desert Oak" in prompt and "sales stage: solution" in prompt and "[P1] (" in prompt
+    assert "(OC-1006): AED " in prompt  # the product the customer looks at, price from the DB
+    assert llm.requests[-1]["messages"][-1] == {"role": "user", "content": question}
+    row = await _stored(reply.answer_id)
+    assert row.mode == "llm" and row.fallback_reason is None and row.llm_model == "gpt-4o-mini"
+    assert row.prompt_tokens > 100 and row.completion_tokens > 5 and row.latency_s > 0 and row.cost_usd > 0
+
+
+@pytest.mark.parametrize("reply, reason", [
+    ("Delivery to Abu Dhabi costs AED 999 and takes 2–4 business days [P1].", "post-check: figure 999 is not in the context"),
+    ("We can give you 35% off if you order today [P1].", "post-check: figure 35 is not in the context"),
+    ("We have 480 units in stock in Abu Dhabi [P1].", "post-check: figure 480 is not in the context"),
+    ("It takes 2–4 business days.", "post-check: no citation"),
+    ("It takes 2–4 business days [P9].", "post-check: cites unknown passage P9"),
+])
+async def test_an_llm_answer_failing_the_post_check_falls_back_to_extractive(llm, reply, reason):
+    llm.reply = reply
+    answer = await answer_question("web-x3", DELIVERY, get_company())
+    assert "2–4 business days of order confirmation" in answer.text and "999" not in answer.text
+    row = await _stored(answer.answer_id)
+    assert row.mode == "extractive" and row.fallback_reason == reason
+    assert row.llm_model == "gpt-4o-mini" and row.prompt_tokens > 0  # the rejected call is still accounted for
+
+
+@pytest.mark.parametrize("status, delay_s, reason", [(500, 0, "InternalServerError"), (200, 3, "imeout")])
+async def test_provider_errors_and_timeouts_fall_back_to_extractive(llm, status, delay_s, reason):
+    llm.status, llm.delay_s = status, delay_s
+    answer = await answer_question("web-x4", DELIVERY, get_company())
+    assert answer.text.endswith("Source: Delivery — Delivery areas and lead times") and answer.feedback
+    row = await _stored(answer.answer_id)
+    assert row.mode == "extractive" and row.fallback_reason.startswith("LLM error") and reason in row.fallback_reason
+    assert row.llm_model is None and llm.requests
+
+
+async def test_contact_details_are_masked_for_the_llm_and_restored_in_the_reply(llm):
+    question = "My email is jane.doe@corp.ae and my mobile 050 123 4567. How long does delivery to Abu Dhabi take?"
+    llm.reply = "We will confirm to [EMAIL_1] or [PHONE_1]: 2–4 business days [P1]."
+    answer = await answer_question("web-x5", question, get_company())
+    sent = llm.sent_text()
+    assert "jane.doe@corp.ae" not in sent and "123 4567" not in sent and "[EMAIL_1]" in sent and "[PHONE_1]" in sent
+    assert answer.text.startswith("We will confirm to jane.doe@corp.ae or 050 123 4567: 2–4 business days.")
+
+
+def test_figures_compare_normalised_numbers():
+    assert grounding.figures("AED 1,290.00, 5% and 08:00 [P2] [PHONE_1]") == {"1290", "5", "8", "0"}
+    assert grounding.problems("Costs AED 1290 [P1].", {"P1"}, "Price: AED 1,290.00") == []
+
+
+def test_masker_keeps_one_placeholder_per_value_and_ignores_non_contacts():
+    masker = Masker("AE")
+    text = masker.mask("Call +971 50 123 4567 or +971 50 123 4567, mail a@b.co; order 12 chairs at 1500")
+    assert text == "Call [PHONE_1] or [PHONE_1], mail [EMAIL_1]; order 12 chairs at 1500"
+    assert masker.restore("Reply to [EMAIL_1] / [PHONE_1]") == "Reply to a@b.co / +971 50 123 4567"
