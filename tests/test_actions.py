@@ -9,6 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 from actions.conversation import ActionGreet, ActionRequestHuman
+from actions.knowledge import ActionAnswerQuestion
 from actions.leads import ActionSaveLead, ValidateLeadForm
 from actions.products import ActionHandleObjection, ActionProductDetails, ActionSearchProducts, ActionShowPrice, ActionShowStock
 from bot import db
@@ -45,10 +46,12 @@ async def test_every_response_an_action_utters_exists_in_the_domain():
 
     import actions.base
     import actions.conversation
+    import actions.knowledge
     import actions.leads
     import actions.products  # noqa: E401
+    import bot.knowledge
     used = set()
-    for module in (actions.products, actions.leads, actions.conversation, actions.base):
+    for module in (actions.products, actions.leads, actions.conversation, actions.knowledge, actions.base, bot.knowledge):
         used |= set(re.findall(r'"(utter_[a-z_]+)"', inspect.getsource(module)))
     used |= {f"utter_{intent}" for intent in ("objection_delivery", "objection_competitor", "objection_think")}
     used |= {f"utter_invalid_{slot}" for slot in DOMAIN["forms"]["lead_form"]["required_slots"]}
@@ -77,6 +80,45 @@ async def test_vague_request_asks_what_with_category_buttons(loaded_db):
     messages, slots = await run(ActionSearchProducts(), tracker("I'm furnishing a new office"))
     assert responses_of(messages) == ["utter_ask_what_products"] and len(messages[0]["buttons"]) == 6
     assert slots == {"sales_stage": "qualifying"}
+
+
+async def test_free_text_request_is_ranked_semantically_with_db_prices(loaded_db):
+    messages, slots = await run(ActionSearchProducts(), tracker("something comfortable for long hours at the desk"))
+    async with db.session_scope(loaded_db) as session:
+        products = [await session.get(Product, s) for s in slots["shown_skus"]]
+    assert len(products) >= 3 and all(p.category == "office_chair" and "ergonomic" in p.attributes["features"] for p in products[:3])
+    for p in products:
+        assert f"({p.sku}): {format_money(p.price_minor, 'AED')}" in messages[0]["text"]
+    assert slots["category"] == "office_chair" and slots["sales_stage"] == "solution"
+    _, slots = await run(ActionSearchProducts(), tracker("a mat under the chair so the floor does not get scratched"))
+    assert slots["shown_skus"][:2] == ["AC-6005", "AC-6006"]  # chair mats, not chairs
+
+
+async def test_filters_still_apply_and_free_words_order_the_rest(loaded_db):
+    text = "a black chair for long night shifts"
+    _, slots = await run(ActionSearchProducts(), tracker(text, entities=[ent("colour", "black")]))
+    async with db.session_scope(loaded_db) as session:
+        products = [await session.get(Product, s) for s in slots["shown_skus"]]
+    assert products and all(p.category == "office_chair" and p.attributes["colour"] == "black" for p in products)
+    assert "24-hour" in products[0].name.lower() or "24-hour" in products[0].description.lower()
+
+
+async def test_knowledge_question_gets_a_sourced_answer_and_a_feedback_request(loaded_db):
+    t = tracker("how long does delivery to Abu Dhabi take?", "ask_delivery")
+    messages, slots = await run(ActionAnswerQuestion(), t)
+    assert messages[0]["text"].endswith("Source: Delivery — Delivery areas and lead times") and slots == {}
+    custom = messages[1]["custom"]
+    assert custom["feedback"] is True and custom["sources"] == ["policies/delivery.md#delivery-areas-and-lead-times"]
+    assert len(custom["answer_id"]) == 32
+
+
+async def test_a_topic_button_answers_the_question_asked_before_it(loaded_db):
+    question = {"event": "user", "text": "can I send back a desk I no longer want?", "parse_data": {}}
+    t = tracker('/ask_knowledge{"topic": "policies/returns.md#change-of-mind-returns"}', "ask_knowledge",
+                [ent("topic", "policies/returns.md#change-of-mind-returns")], events=[question])
+    t.events.reverse()  # the question came first, then the button
+    messages, _ = await run(ActionAnswerQuestion(), t)
+    assert messages[0]["text"].endswith("Source: Returns and Refunds — Change of mind returns")
 
 
 async def test_refinement_keeps_the_category_from_earlier(loaded_db):
