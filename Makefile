@@ -1,6 +1,6 @@
 # Closer — `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install run test train validate shell test-stories nlu-eval bench load-knowledge console actions rasa
+.PHONY: help install run test train validate shell test-stories nlu-eval bench bench-retrieval load-knowledge index console actions rasa
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ nlu-eval:  ## NLU intent F1 on a held-out 20% split
 load-knowledge:  ## migrate the DB and import knowledge/catalog.csv and stock.csv
 	.venv/bin/python -m bot load-knowledge
 
+index:  ## re-index knowledge/*.md and the catalog in Chroma (only what changed; log in var/index-logs/)
+	.venv/bin/python -m bot index
+
 actions:  ## run only the action server (:5055)
 	.venv/bin/python -m rasa_sdk --actions actions --port 5055
 
@@ -43,3 +46,6 @@ console:  ## run only the console with the web chat (:8000)
 
 bench:  ## REST turn latency and throughput vs Rasa's init bot, train time, RSS (takes minutes)
 	.venv/bin/python bench/turn_latency.py
+
+bench-retrieval:  ## hit@k/MRR of BM25, dense, hybrid; query latency; IKEA catalog indexing; WANDS top 5
+	.venv/bin/python bench/retrieval.py

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("console", help="serve the web chat on CLOSER_CONSOLE_PORT (8000)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a Chroma server's every request otherwise
 
     try:
         if args.command == "db":

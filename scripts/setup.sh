@@ -35,6 +35,9 @@ Install it, e.g. 'pyenv install $version' or 'apt-get install python$version pyt
   [ -x "$dir/bin/python" ] || { say "creating $dir with $python"; "$python" -m venv "$dir"; }
   say "installing $* into $dir"
   "$dir/bin/python" -m pip install --quiet --upgrade pip wheel
+  # torch first, exactly as pinned (the CPU build): installed later by the resolver it could be a CUDA build.
+  local torch; torch=$(grep -h '^torch==' "$@" || true)
+  [ -z "$torch" ] || "$dir/bin/python" -m pip install --quiet "$torch"
   local args=(); for r in "$@"; do args+=(-r "$r"); done
   "$dir/bin/python" -m pip install --quiet "${args[@]}"
   echo "$want" > "$stamp"
@@ -57,6 +60,8 @@ mkdir -p var
 say "business DB: migrations and the catalog in knowledge/"
 .venv/bin/python -m bot load-knowledge
 .venv/bin/python -m bot sqlite-wal var/tracker.db  # Rasa's tracker store (endpoints.yml)
+say "knowledge index in Chroma (embeds only what changed)"
+.venv/bin/python -m bot index
 
 say "Rasa model (retrains only if domain, config or data changed)"
 .venv-rasa/bin/rasa train --quiet --fixed-model-name closer

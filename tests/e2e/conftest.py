@@ -1,5 +1,6 @@
 """The real stack on free ports: action server (.venv), Rasa server (.venv-rasa) with the trained
-model, and the console, sharing a fresh business DB and tracker store in a temp dir."""
+model, and the console, sharing a fresh business DB and tracker store in a temp dir and the test
+session's Chroma index."""
 
 import os
 import socket
@@ -48,13 +49,14 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Stack:
+def stack(tmp_path_factory, chroma_dir) -> Stack:
     assert MODEL.exists(), f"{MODEL} is missing: run 'make train' (the README's test command does)"
     tmp = tmp_path_factory.mktemp("stack")
     rasa_port, actions_port, console_port = free_port(), free_port(), free_port()
     database_url = f"sqlite+aiosqlite:///{tmp / 'closer.db'}"
     env = {**os.environ, "CLOSER_DATABASE_URL": database_url, "CLOSER_CONSOLE_PORT": str(console_port),
-           "CLOSER_CONSOLE_HOST": "127.0.0.1", "CLOSER_RASA_URL": f"http://127.0.0.1:{rasa_port}"}
+           "CLOSER_CONSOLE_HOST": "127.0.0.1", "CLOSER_RASA_URL": f"http://127.0.0.1:{rasa_port}",
+           "CLOSER_CHROMA_PATH": str(chroma_dir)}
     subprocess.run([sys.executable, "-m", "bot", "load-knowledge"], cwd=ROOT, env=env, check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "bot", "sqlite-wal", str(tmp / "tracker.db")], cwd=ROOT, env=env, check=True)
     endpoints = tmp / "endpoints.yml"

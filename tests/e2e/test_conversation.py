@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot import db
-from bot.models import Contact, Product
+from bot.models import Contact, Feedback, Product
 
 pytestmark = pytest.mark.e2e
 
@@ -30,11 +30,11 @@ class Chat:
         response = self.client.post(f"{self.stack.console_url}/api/chat", json={"sender": self.sender, "message": message})
         assert response.status_code == 200, response.text
         messages = response.json()["messages"]
-        assert messages and all(m.get("text") or m.get("image") for m in messages), messages
+        assert messages and all(m.get("text") or m.get("image") or m.get("custom") for m in messages), messages
         return messages
 
     def text(self, message: str) -> str:
-        return "\n".join(m.get("text", "") for m in self.say(message))
+        return "\n".join(m["text"] for m in self.say(message) if m.get("text"))
 
     def tracker(self) -> dict:
         return self.client.get(f"{self.stack.rasa_url}/conversations/web-{self.sender}/tracker").json()
@@ -130,6 +130,30 @@ def test_a_whole_sale_from_greeting_to_lead(stack):
     stages = [e["value"] for e in chat.tracker()["events"] if e["event"] == "slot" and e["name"] == "sales_stage"]
     assert stages[0] == "greeting" and stages[-1] == "closing"
     assert {"solution", "objection_handling"} <= set(stages)
+
+
+def test_a_policy_question_gets_a_sourced_answer_that_can_be_rated(stack):
+    chat = Chat(stack)
+    chat.text("hi")
+    messages = chat.say("how long does delivery to Abu Dhabi take?")
+    text = "\n".join(m["text"] for m in messages if m.get("text"))
+    assert "2–4 business days" in text and text.endswith("Source: Delivery — Delivery areas and lead times")
+    custom = next(m["custom"] for m in messages if m.get("custom"))
+    assert custom["feedback"] is True
+    rating = {"sender": chat.sender, "answer_id": custom["answer_id"], "rating": "down", "comment": "I meant Al Ain"}
+    assert chat.client.post(f"{stack.console_url}/api/feedback", json=rating).status_code == 200
+    other = {**rating, "sender": uuid.uuid4().hex}
+    assert chat.client.post(f"{stack.console_url}/api/feedback", json=other).status_code == 404
+
+    async def stored():
+        async with db.session_scope(stack.database_url) as session:
+            return (await session.scalars(select(Feedback).where(Feedback.answer_id == custom["answer_id"]))).all()
+
+    [feedback] = asyncio.run(stored())
+    assert (feedback.conversation_id, feedback.rating, feedback.comment) == (f"web-{chat.sender}", -1, "I meant Al Ain")
+    assert feedback.answer.question == "how long does delivery to Abu Dhabi take?" and feedback.answer.mode == "extractive"
+    actions = [e.get("name") for e in chat.tracker()["events"] if e["event"] == "action"]
+    assert "action_answer_question" in actions
 
 
 @pytest.mark.parametrize(
