@@ -67,6 +67,8 @@ class ActionSearchProducts(SafeAction):
         events = [SlotSet("shown_skus", [p.sku for p in result.products]), _stage("solution")]
         category = query.categories[0] if query.categories else result.products[0].category
         events.append(SlotSet("category", category))
+        if str(query.quantity or "") != str(tracker.get_slot("quantity") or ""):  # NLU took an amount for a quantity
+            events.append(SlotSet("quantity", str(query.quantity) if query.quantity else None))
         return events
 
 

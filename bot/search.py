@@ -20,6 +20,12 @@ from bot.leads import clean_budget, clean_quantity
 from bot.models import Product
 
 _NLP = spacy.blank("en")
+# Amounts of money in a message: "1500 AED", "AED 1,500", "under 700", "budget 2k". NLU sometimes
+# tags such a number as a quantity; a number written like money is never a quantity.
+_MONEY = re.compile(
+    r"(?i)(?:\b(?:aed|dhs?|dirhams?)\s*(\d[\d,.]*k?)\b"
+    r"|\b(\d[\d,.]*k?)\s*(?:aed|dhs?|dirhams?)\b"
+    r"|\b(?:under|below|less than|up to|within|around|about|max(?:imum)?|budget(?: of| is)?)\s+(\d[\d,.]*k?)\b)")
 _WORD = re.compile(r"[\w-]{3,}")
 # A category word after one of these names where the product goes, not what is wanted:
 # "a lamp for the desk" is fine, but "comfortable at the desk" or "a mat under the chair" is not a desk or a chair.
@@ -163,13 +169,19 @@ def query_from(
     """The search a customer message asks for: filters found in ``text`` by the vocabulary merged
     with NLU ``entities`` (entity name → values). A message that names only attributes ("in
     black") refines ``last_category``; the budget (per unit, in minor units of ``currency``) comes
-    from this message, the quantity from it or from ``known_quantity``."""
+    from this message (an NLU ``budget`` entity, else an amount written like money: "1500 AED",
+    "under 700"), the quantity from it or from ``known_quantity``; a number written like money is
+    never taken as a quantity, whatever NLU tagged."""
     found = vocabulary.extract(text)
+    money = [m for groups in _MONEY.findall(text or "") for m in groups if m]
     named = [c for c in map(vocabulary.category_of, entities.get("category", [])) if c]
     categories = tuple(dict.fromkeys([*named, *found.categories]))
     if not categories and last_category and (found.colours or found.materials or found.features):
         categories = (last_category,)
-    budgets, quantities, names = entities.get("budget", []), entities.get("quantity", []), entities.get("product", [])
+    budgets = entities.get("budget", []) or money
+    quantities = [q for q in entities.get("quantity", []) if q not in money]
+    known_quantity = None if known_quantity in money else known_quantity
+    names = entities.get("product", [])
     return replace(
         found,
         categories=categories,

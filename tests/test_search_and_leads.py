@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from bot import db, leads
 from bot.business import get_vocabulary
 from bot.models import Contact, Deal, Product
-from bot.search import ProductQuery, cheaper_alternatives, find_by_name, get_product, search_products
+from bot.search import ProductQuery, cheaper_alternatives, find_by_name, get_product, query_from, search_products
 
 
 async def load_vocabulary(url):
@@ -25,11 +25,23 @@ async def load_vocabulary(url):
         ("gray sofas", dict(categories=("lounge",), colours=("grey",))),
         ("conference tables please", dict(categories=("meeting_table",))),
         ("hello there", dict()),
+        ("something comfortable for long hours at the desk", dict(features=("ergonomic",))),  # "at the desk": where, not what
+        ("a mat to put under the chair", dict()),  # no chairs: semantic ranking finds the chair mats
     ],
 )
 async def test_vocabulary_pulls_filters_out_of_free_text(loaded_db, text, expected):
     vocabulary = await load_vocabulary(loaded_db)
     assert vocabulary.extract(text) == ProductQuery(**expected)
+
+
+async def test_an_amount_nlu_tagged_as_quantity_is_the_budget(loaded_db):
+    vocabulary = await load_vocabulary(loaded_db)
+    text = "I need 12 ergonomic chairs for our office, around 1500 AED each"
+    query = query_from(vocabulary, text, {"quantity": ["12", "1500"]}, "AED", known_quantity="1500")
+    assert (query.quantity, query.max_price_minor) == (12, 150000)
+    query = query_from(vocabulary, "desks under 2k", {"quantity": ["2k"]}, "AED", known_quantity="2k")
+    assert (query.quantity, query.max_price_minor) == (None, 200000)
+    assert vocabulary.free_words("something comfortable for long hours at the desk") == ["long", "hours", "desk"]
 
 
 async def test_budget_search_returns_chairs_within_budget_dearest_first(loaded_db):

@@ -1,14 +1,19 @@
 """The web chat widget in Debian's headless Chromium (selenium + chromedriver) against the real stack."""
 
+import asyncio
 import shutil
 import tempfile
 
 import pytest
+from sqlalchemy import select
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+
+from bot import db
+from bot.models import Feedback
 
 pytestmark = pytest.mark.e2e
 
@@ -57,3 +62,32 @@ def test_chat_on_the_widget_shows_product_buttons_and_survives_a_reload(stack, b
     browser.refresh()
     wait.until(lambda d: len(bot_texts(d)) >= len(before))
     assert bot_texts(browser) == before  # history kept across a reload, no new greeting
+
+
+def test_a_knowledge_answer_can_be_rated_with_a_comment_and_the_rating_survives_a_reload(stack, browser):
+    wait = WebDriverWait(browser, 60)
+    browser.get(stack.console_url + "/")
+    wait.until(lambda d: any("Closer" in t for t in bot_texts(d)))
+    browser.find_element(By.ID, "text").send_keys("how long does delivery to Abu Dhabi take?")
+    browser.find_element(By.ID, "send").click()
+    control = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "li.feedback")))
+    answer_id = control.get_attribute("data-answer-id")
+    assert any("Source: Delivery" in t for t in bot_texts(browser))
+
+    control.find_element(By.CSS_SELECTOR, "button.feedback-down").click()
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "button.feedback-down").get_attribute("aria-pressed") == "true")
+    form = browser.find_element(By.CSS_SELECTOR, "form.feedback-comment")
+    form.find_element(By.TAG_NAME, "input").send_keys("I wanted Al Ain")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, "span.feedback-thanks")))
+
+    async def stored():
+        async with db.session_scope(stack.database_url) as session:
+            return await session.scalar(select(Feedback).where(Feedback.answer_id == answer_id))
+
+    feedback = asyncio.run(stored())
+    assert (feedback.rating, feedback.comment) == (-1, "I wanted Al Ain")
+
+    browser.refresh()
+    restored = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f'li.feedback[data-answer-id="{answer_id}"]')))
+    assert restored.find_element(By.CSS_SELECTOR, "button.feedback-down").get_attribute("aria-pressed") == "true"
