@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot import db
-from bot.models import Contact, Feedback, Product
+from bot.models import Contact, Feedback, KnowledgeAnswer, Product
 
 pytestmark = pytest.mark.e2e
 
@@ -147,11 +147,12 @@ def test_a_policy_question_gets_a_sourced_answer_that_can_be_rated(stack):
 
     async def stored():
         async with db.session_scope(stack.database_url) as session:
-            return (await session.scalars(select(Feedback).where(Feedback.answer_id == custom["answer_id"]))).all()
+            feedback = (await session.scalars(select(Feedback).where(Feedback.answer_id == custom["answer_id"]))).all()
+            return feedback, await session.get(KnowledgeAnswer, custom["answer_id"])
 
-    [feedback] = asyncio.run(stored())
+    [feedback], answer = asyncio.run(stored())
     assert (feedback.conversation_id, feedback.rating, feedback.comment) == (f"web-{chat.sender}", -1, "I meant Al Ain")
-    assert feedback.answer.question == "how long does delivery to Abu Dhabi take?" and feedback.answer.mode == "extractive"
+    assert answer.question == "how long does delivery to Abu Dhabi take?" and answer.mode == "extractive"
     actions = [e.get("name") for e in chat.tracker()["events"] if e["event"] == "action"]
     assert "action_answer_question" in actions
 
