@@ -1,7 +1,9 @@
 """rasa-sdk actions: read the tracker, call ``bot``, return events. No business logic here."""
 
+from bot import embeddings
 from bot.business import get_company
 
-# Read knowledge/company.yml when the action server starts: a broken file stops start-up, and no
-# action reads it on the event loop.
+# Read knowledge/company.yml and load the embedding model (about 5 s) when the action server
+# starts: a broken file stops start-up, and the first customer question does not wait for either.
 get_company()
+embeddings.load()

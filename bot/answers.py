@@ -92,6 +92,9 @@ async def compose(question: str, hits: list[Hit], company: Company, stage: str |
     except llm.LLMError as exc:
         log.warning("LLM failed, answering extractively: %s", exc)
         return _fallback(await extractive_answer(question, hits), None, f"LLM error: {exc}")
+    log.info("LLM %s answered in %.2f s, %d prompt + %d completion tokens, cost %s USD", completion.model,
+             completion.latency_s, completion.prompt_tokens, completion.completion_tokens,
+             "unknown" if completion.cost_usd is None else f"{completion.cost_usd:.6f}")
     reply = masker.restore(completion.text)
     found = grounding.problems(reply, {f"P{n}" for n in range(1, len(hits) + 1)}, masker.restore(context))
     if found:
