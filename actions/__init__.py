@@ -1,5 +1,7 @@
 """rasa-sdk actions: read the tracker, call ``bot``, return events. No business logic here."""
 
+import logging
+
 from bot import embeddings
 from bot.business import get_company
 
@@ -7,3 +9,5 @@ from bot.business import get_company
 # starts: a broken file stops start-up, and the first customer question does not wait for either.
 get_company()
 embeddings.load()
+
+logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry URLs with the Telegram bot token

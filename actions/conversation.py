@@ -1,4 +1,4 @@
-"""Actions that only move the sales stage around a response (greeting, quote request, handoff)."""
+"""Actions that only move the sales stage around a response (greeting, quote request)."""
 
 from typing import Any
 
@@ -30,15 +30,3 @@ class ActionRequestQuote(SafeAction):
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         dispatcher.utter_message(response="utter_quote_needs_contact")
         return [SlotSet("sales_stage", "quoting")]
-
-
-class ActionRequestHuman(SafeAction):
-    """Gives the sales team's hours and contacts (sales_stage handoff); the offer to leave contacts follows by rule."""
-
-    def name(self) -> str:
-        return "action_request_human"
-
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        company = get_company()
-        dispatcher.utter_message(response="utter_handoff", phone=company.phone, email=company.email, hours=company.hours)
-        return [SlotSet("sales_stage", "handoff")]

@@ -7,6 +7,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import SafeAction, entity_values
+from actions.escalation import hand_over
 from bot.business import get_company
 from bot.knowledge import answer_question
 
@@ -19,14 +20,22 @@ def _question(tracker: Tracker, picked_topic: bool) -> str:
     return tracker.latest_message.get("text") or ""
 
 
+def _second_fallback_in_a_row(tracker: Tracker) -> bool:
+    intents = [(e.get("parse_data") or {}).get("intent", {}).get("name") for e in tracker.events if e.get("event") == "user"]
+    return intents[-2:] == ["nlu_fallback", "nlu_fallback"]
+
+
 class ActionAnswerQuestion(SafeAction):
     """A grounded answer naming its source (extractive, or from the configured LLM), a clarifying
-    question with topic buttons, or an offer of a person when the knowledge has no answer."""
+    question with topic buttons, or an offer of a person when the knowledge has no answer. The
+    second message in a row that NLU could not place goes to a manager instead."""
 
     def name(self) -> str:
         return "action_answer_question"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        if _second_fallback_in_a_row(tracker):
+            return await hand_over(dispatcher, tracker, "fallbacks")
         topics = entity_values(tracker, "topic")
         reply = await answer_question(
             tracker.sender_id, _question(tracker, bool(topics)), get_company(), tracker.get_slot("sales_stage"),

@@ -8,7 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import SafeAction, channel_of
-from bot import db, leads
+from bot import crm, db, leads
 from bot.business import get_company
 from bot.settings import get_settings
 
@@ -74,6 +74,8 @@ class ActionSaveLead(SafeAction):
             sender_id=tracker.sender_id,
         )
         async with db.session_scope() as session:
-            contact, _, _ = await leads.save_lead(session, lead)
+            contact, deal, _ = await leads.save_lead(session, lead)
+            await crm.sync_deal(session, deal)
         dispatcher.utter_message(response="utter_lead_saved", customer_name=contact.name, email=contact.email, phone=contact.phone)
-        return [SlotSet("sales_stage", "closing"), SlotSet("contact_id", contact.id)]
+        quoting = tracker.get_slot("sales_stage") == "quoting"  # action_send_quote follows and closes
+        return [SlotSet("sales_stage", "quoting" if quoting else "closing"), SlotSet("contact_id", contact.id)]

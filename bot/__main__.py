@@ -5,6 +5,8 @@
   import-stock FILE                   upsert stock levels (exit 1 if any row was rejected)
   load-knowledge                      migrate, then import knowledge/catalog.csv and stock.csv
   index [--only knowledge|products]   re-index knowledge/ and the catalog in Chroma (incremental)
+  crm-worker                          send queued CRM writes to the external CRM (CLOSER_CRM_PROVIDER)
+  handback CONVERSATION_ID            resume the bot after a manager's takeover (Rasa HTTP API)
   sqlite-wal FILE                     switch a SQLite file (Rasa's tracker store) to write-ahead logging
   console                             serve the web chat (and later the manager console)
 """
@@ -51,6 +53,20 @@ async def _index(only: str | None) -> int:
     return status
 
 
+async def _hand_back(conversation_id: str) -> int:
+    from bot.escalation import HandBackError, hand_back
+
+    settings = get_settings()
+    try:
+        async with db.session_scope() as session:
+            closed = await hand_back(session, conversation_id, settings.rasa_url, settings.rasa_timeout)
+    except HandBackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{conversation_id}: bot resumed, {closed} escalation(s) handed back")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -64,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("load-knowledge", help="migrate and import knowledge/catalog.csv and stock.csv")
     idx = sub.add_parser("index", help="re-index knowledge/ Markdown and catalog products in Chroma (incremental)")
     idx.add_argument("--only", choices=[index.KNOWLEDGE, index.PRODUCTS], help="one collection only")
+    sub.add_parser("crm-worker", help="deliver queued writes to the external CRM every 15 s, until stopped")
+    back = sub.add_parser("handback", help="resume the bot in a conversation a manager took over")
+    back.add_argument("conversation_id")
     wal = sub.add_parser("sqlite-wal", help="switch a SQLite file (Rasa's tracker store) to write-ahead logging")
     wal.add_argument("file", type=Path)
     sub.add_parser("console", help="serve the web chat on CLOSER_CONSOLE_PORT (8000)")
@@ -82,6 +101,15 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_import("stock", args.file, catalog.DEFAULT_MAPPING))
         if args.command == "index":
             return asyncio.run(_index(args.only))
+        if args.command == "crm-worker":
+            from bot import crm
+
+            settings = get_settings()
+            asyncio.run(crm.run_outbox_worker(crm.provider_from_settings(settings), database_url=settings.database_url,
+                                              retry_max_s=settings.crm_retry_max_s))
+            return 0
+        if args.command == "handback":
+            return asyncio.run(_hand_back(args.conversation_id))
         if args.command == "sqlite-wal":
             db.use_wal(args.file)
             return 0

@@ -7,12 +7,14 @@ Routes:
   REST channel format; the conversation id is ``"web-" + sender``.
 - ``POST /api/feedback``: JSON ``{"sender": str, "answer_id": str, "rating": "up" | "down",
   "comment": str (optional)}`` → ``{"status": "saved"}``; 👍/👎 on a knowledge answer.
+- ``GET /quotes/<token>.pdf``: a quote as PDF behind its unguessable link (410 once expired).
 - ``GET /healthz``: liveness.
 - ``GET /static/...``: the widget's script and style sheet.
 
 The manager console joins this app later.
 """
 
+import asyncio
 import logging
 import re
 from pathlib import Path
@@ -21,15 +23,18 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
+from bot import quotes
 from bot.business import get_company
 from bot.db import get_engine, session_scope
 from bot.feedback import MAX_COMMENT_CHARS, RATINGS, UnknownAnswer, record_feedback
+from bot.quote_pdf import render_quote_pdf
 from bot.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 _SENDER = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _ANSWER_ID = re.compile(r"[0-9a-f]{32}")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 HERE = Path(__file__).resolve().parent
 SORRY = "Sorry, I'm having trouble answering right now. Please try again in a minute, or call us."
 
@@ -119,6 +124,24 @@ async def feedback_api(request: web.Request) -> web.Response:
     return web.json_response({"status": "saved"})
 
 
+async def quote_pdf(request: web.Request) -> web.Response:
+    """The quote PDF behind an unguessable link (``/quotes/<token>.pdf``): 200 application/pdf,
+    404 for an unknown token, 410 with a short page once the quote has expired."""
+    token = request.match_info["token"]
+    if not _TOKEN.fullmatch(token):
+        raise web.HTTPNotFound(text="No such quote.")
+    async with session_scope(request.app[settings_key].database_url) as session:
+        quote = await quotes.by_token(session, token)
+    if quote is None:
+        raise web.HTTPNotFound(text="No such quote.")
+    if quote.status == "expired":
+        log.info("expired quote %s requested", quote.number)
+        return web.Response(status=410, text=f"Quote {quote.number} has expired. Ask us in the chat for a new one.")
+    pdf = await asyncio.to_thread(render_quote_pdf, quotes.document(quote, get_company()))
+    return web.Response(body=pdf, content_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="{quote.number}.pdf"', "Cache-Control": "private, no-store"})
+
+
 async def healthz(request: web.Request) -> web.Response:
     """Liveness: ``{"status": "ok"}`` with 200 while the process serves requests."""
     return web.json_response({"status": "ok"})
@@ -145,6 +168,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.router.add_get("/", chat_page)
     app.router.add_post("/api/chat", chat_api)
     app.router.add_post("/api/feedback", feedback_api)
+    app.router.add_get("/quotes/{token}.pdf", quote_pdf)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static", HERE / "static")
     return app

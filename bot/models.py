@@ -64,6 +64,7 @@ class Contact(Base):
     sender_id: Mapped[str] = mapped_column(String(255))
     segment: Mapped[str] = mapped_column(String(32), default="new")
     consent: Mapped[bool] = mapped_column(default=False)
+    external_ids: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # CRM name → its record id
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -86,10 +87,12 @@ class Deal(Base):
     quantity: Mapped[int | None] = mapped_column(Integer)
     budget_minor: Mapped[int | None] = mapped_column(Integer)
     timeline: Mapped[str | None] = mapped_column(String(255))
+    external_ids: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # CRM name → its record id
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     contact: Mapped[Contact] = relationship(back_populates="deals")
+    notes: Mapped[list["DealNote"]] = relationship(lazy="selectin", order_by="DealNote.id", cascade="all, delete-orphan")
 
 
 class KnowledgeAnswer(Base):
@@ -133,3 +136,131 @@ class Feedback(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     answer: Mapped[KnowledgeAnswer] = relationship(back_populates="feedback")
+
+
+class Cart(Base):
+    """A customer's cart, one per conversation (Rasa sender id), kept across turns and sessions."""
+
+    __tablename__ = "carts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(255), unique=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    lines: Mapped[list["CartLine"]] = relationship(back_populates="cart", lazy="selectin", cascade="all, delete-orphan",
+                                                   order_by="CartLine.id")
+
+
+class CartLine(Base):
+    """``quantity`` units of one SKU in a cart; the price is read from the catalog when priced."""
+
+    __tablename__ = "cart_lines"
+    __table_args__ = (UniqueConstraint("cart_id", "sku"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cart_id: Mapped[int] = mapped_column(ForeignKey("carts.id", ondelete="CASCADE"), index=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"))
+    quantity: Mapped[int] = mapped_column(Integer)
+
+    cart: Mapped[Cart] = relationship(back_populates="lines")
+    product: Mapped[Product] = relationship(lazy="selectin")
+
+
+class Quote(Base):
+    """A priced offer numbered ``Q-<year>-<NNNN>``. ``status``: draft → sent → accepted or expired.
+    Amounts are minor units of ``currency``; ``vat_rate`` and percentages are decimal strings
+    ("0.05"). ``token`` is the unguessable part of the PDF link."""
+
+    __tablename__ = "quotes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    conversation_id: Mapped[str] = mapped_column(String(255), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    segment: Mapped[str] = mapped_column(String(32), default="new")
+    currency: Mapped[str] = mapped_column(String(3))
+    subtotal_minor: Mapped[int] = mapped_column(Integer)
+    discount_minor: Mapped[int] = mapped_column(Integer)
+    net_minor: Mapped[int] = mapped_column(Integer)
+    vat_rate: Mapped[str] = mapped_column(String(16))
+    vat_minor: Mapped[int] = mapped_column(Integer)
+    total_minor: Mapped[int] = mapped_column(Integer)
+    extra_discount_pct: Mapped[str] = mapped_column(String(16), default="0")
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    lines: Mapped[list["QuoteLine"]] = relationship(back_populates="quote", lazy="selectin", cascade="all, delete-orphan",
+                                                    order_by="QuoteLine.position")
+    contact: Mapped[Contact | None] = relationship(lazy="selectin")
+
+
+class QuoteLine(Base):
+    """One line item as quoted: a snapshot of name and price, so later catalog changes leave it intact."""
+
+    __tablename__ = "quote_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quote_id: Mapped[int] = mapped_column(ForeignKey("quotes.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_minor: Mapped[int] = mapped_column(Integer)
+    subtotal_minor: Mapped[int] = mapped_column(Integer)
+    discount_pct: Mapped[str] = mapped_column(String(16))
+    discount_minor: Mapped[int] = mapped_column(Integer)
+    net_minor: Mapped[int] = mapped_column(Integer)
+
+    quote: Mapped[Quote] = relationship(back_populates="lines")
+
+
+class DealNote(Base):
+    """A note on a deal, e.g. the conversation summary written when a quote is sent or a manager is called."""
+
+    __tablename__ = "deal_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Escalation(Base):
+    """A conversation handed to a manager. ``reason``: requested, complaint, order_amount,
+    discount, fallbacks. ``status``: open → handed_back. ``notify_error`` records a failed manager
+    notification (the escalation stands regardless)."""
+
+    __tablename__ = "escalations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(255), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    quote_id: Mapped[int | None] = mapped_column(ForeignKey("quotes.id", ondelete="SET NULL"))
+    notified_message_id: Mapped[str | None] = mapped_column(String(64))
+    notify_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    handed_back_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CRMOutbox(Base):
+    """A write to an external CRM waiting to be done: ``operation`` (e.g. ``upsert_contact``) with its
+    JSON ``payload``, retried with back-off until ``done_at`` is set; nothing is dropped."""
+
+    __tablename__ = "crm_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    operation: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

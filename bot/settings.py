@@ -48,6 +48,23 @@ class Settings(BaseSettings):
     llm_retries: int = 1
     llm_max_tokens: int = 400
 
+    # Quotes: PDF links point at the console, reachable by the customer at this address.
+    public_url: str = "http://localhost:8000"
+
+    # Managers' Telegram chat for escalations (unset: escalations are recorded, nobody is pinged).
+    telegram_bot_token: str | None = None
+    telegram_manager_chat_id: str | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_timeout: float = 10.0
+
+    # CRM: "sql" (the business DB only, the default) or "hubspot" (also HubSpot, through an outbox).
+    crm_provider: str = "sql"
+    hubspot_token: str | None = None
+    hubspot_api_base: str = "https://api.hubapi.com"
+    hubspot_timeout: float = 10.0
+    hubspot_pipeline: str = "default"
+    crm_retry_max_s: float = 3600.0
+
 
 @lru_cache
 def get_settings() -> Settings:

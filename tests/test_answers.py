@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import db, grounding
+from bot.llm import complete
 from bot.business import get_company
 from bot.knowledge import answer_question
 from bot.models import KnowledgeAnswer
@@ -57,9 +58,11 @@ async def test_a_question_without_a_close_passage_gets_topics_or_a_person(loaded
 async def llm(loaded_db, monkeypatch):
     server = await FakeLLM().start()
     for key, value in {"MODEL": "openai/gpt-4o-mini", "API_BASE": server.api_base, "API_KEY": "sk-test",
-                       "RETRIES": "0", "TIMEOUT": "1"}.items():
+                       "RETRIES": "0", "TIMEOUT": "3"}.items():
         monkeypatch.setenv(f"CLOSER_LLM_{key}", value)
     get_settings.cache_clear()
+    await complete([{"role": "user", "content": "warm-up"}])  # litellm's one-time set-up is not what is tested
+    server.requests.clear()
     yield server
     await server.close()
     get_settings.cache_clear()
@@ -96,7 +99,7 @@ async def test_an_llm_answer_failing_the_post_check_falls_back_to_extractive(llm
     assert row.llm_model == "gpt-4o-mini" and row.prompt_tokens > 0  # the rejected call is still accounted for
 
 
-@pytest.mark.parametrize("status, delay_s, reason", [(500, 0, "InternalServerError"), (200, 3, "imeout")])
+@pytest.mark.parametrize("status, delay_s, reason", [(500, 0, "InternalServerError"), (200, 5, "imeout")])
 async def test_provider_errors_and_timeouts_fall_back_to_extractive(llm, status, delay_s, reason):
     llm.status, llm.delay_s = status, delay_s
     answer = await answer_question("web-x4", DELIVERY, get_company())
