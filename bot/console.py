@@ -37,6 +37,7 @@ _ANSWER_ID = re.compile(r"[0-9a-f]{32}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 HERE = Path(__file__).resolve().parent
 SORRY = "Sorry, I'm having trouble answering right now. Please try again in a minute, or call us."
+WITH_MANAGER = "A sales manager has your conversation now and will reply here. Your message has been passed on."
 
 settings_key = web.AppKey("settings", Settings)
 client_key = web.AppKey("client", aiohttp.ClientSession)
@@ -79,9 +80,21 @@ async def chat_api(request: web.Request) -> web.Response:
         log.error("Rasa did not answer for conversation web-%s: %r", sender, exc)
         return _reply(SORRY, 502)
     if not messages:
+        if await _paused(request.app, f"web-{sender}"):
+            return web.json_response({"messages": [{"text": WITH_MANAGER}], "paused": True})
         log.warning("Rasa sent no reply in conversation web-%s", sender)
         messages = [{"text": SORRY}]
     return web.json_response({"messages": messages})
+
+
+async def _paused(app: web.Application, conversation_id: str) -> bool:
+    """Whether Rasa has the conversation paused (a manager took it over); False if Rasa can't say."""
+    url = f"{app[settings_key].rasa_url}/conversations/{conversation_id}/tracker?include_events=NONE"
+    try:
+        async with app[client_key].get(url) as response:
+            return response.status == 200 and bool((await response.json()).get("paused"))
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return False
 
 
 def _error(message: str, status: int) -> web.Response:

@@ -117,12 +117,14 @@ class HandBackError(RuntimeError):
 
 
 async def hand_back(session: AsyncSession, conversation_id: str, rasa_url: str, timeout_s: float = 10.0) -> int:
-    """Resume the bot in ``conversation_id`` (Rasa's ``resume`` event through its HTTP API) and
+    """Resume the bot in ``conversation_id`` (Rasa's ``resume`` event, then ``action_listen``, through its HTTP API) and
     mark its open escalations handed back. Returns how many were open. Raises HandBackError."""
     url = f"{rasa_url}/conversations/{conversation_id}/tracker/events"
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as client:
-            async with client.post(url, json={"event": "resume"}) as response:
+            # A paused conversation never reached action_listen; without it the next message would
+            # be predicted as if it followed the action that paused the bot.
+            async with client.post(url, json=[{"event": "resume"}, {"event": "action", "name": "action_listen"}]) as response:
                 if response.status != 200:
                     raise HandBackError(f"Rasa answered {response.status}: {(await response.text())[:200]}")
     except (aiohttp.ClientError, TimeoutError) as exc:

@@ -91,7 +91,7 @@ class Deal(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
-    contact: Mapped[Contact] = relationship(back_populates="deals")
+    contact: Mapped[Contact] = relationship(back_populates="deals", lazy="joined")
     notes: Mapped[list["DealNote"]] = relationship(lazy="selectin", order_by="DealNote.id", cascade="all, delete-orphan")
 
 

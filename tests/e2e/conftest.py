@@ -1,12 +1,15 @@
 """The real stack on free ports: action server (.venv), Rasa server (.venv-rasa) with the trained
 model, and the console, sharing a fresh business DB and tracker store in a temp dir and the test
-session's Chroma index."""
+session's Chroma index; a local server speaking the Telegram Bot API stands in for the managers' chat."""
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import httpx
 import pytest
 
 from bot.settings import ROOT
+from tests.telegram_server import FakeTelegram
 
 MODEL = ROOT / "models" / "closer.tar.gz"
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
@@ -46,17 +50,40 @@ class Stack:
     console_url: str
     database_url: str
     logs: Path
+    telegram: FakeTelegram
+
+
+@contextmanager
+def telegram_in_a_thread():
+    """A FakeTelegram (the Bot API) served from its own event loop in a background thread."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = asyncio.run_coroutine_threadsafe(FakeTelegram().start(), loop).result(30)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory, chroma_dir) -> Stack:
     assert MODEL.exists(), f"{MODEL} is missing: run 'make train' (the README's test command does)"
+    with telegram_in_a_thread() as telegram:
+        yield from _stack(tmp_path_factory, chroma_dir, telegram)
+
+
+def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram):
     tmp = tmp_path_factory.mktemp("stack")
     rasa_port, actions_port, console_port = free_port(), free_port(), free_port()
     database_url = f"sqlite+aiosqlite:///{tmp / 'closer.db'}"
     env = {**os.environ, "CLOSER_DATABASE_URL": database_url, "CLOSER_CONSOLE_PORT": str(console_port),
            "CLOSER_CONSOLE_HOST": "127.0.0.1", "CLOSER_RASA_URL": f"http://127.0.0.1:{rasa_port}",
-           "CLOSER_CHROMA_PATH": str(chroma_dir)}
+           "CLOSER_CHROMA_PATH": str(chroma_dir), "CLOSER_PUBLIC_URL": f"http://127.0.0.1:{console_port}",
+           "CLOSER_TELEGRAM_BOT_TOKEN": telegram.token, "CLOSER_TELEGRAM_MANAGER_CHAT_ID": "-1001234567890",
+           "CLOSER_TELEGRAM_API_BASE": telegram.api_base}
     subprocess.run([sys.executable, "-m", "bot", "load-knowledge"], cwd=ROOT, env=env, check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "bot", "sqlite-wal", str(tmp / "tracker.db")], cwd=ROOT, env=env, check=True)
     endpoints = tmp / "endpoints.yml"
@@ -79,7 +106,7 @@ def stack(tmp_path_factory, chroma_dir) -> Stack:
         wait_for(f"http://127.0.0.1:{console_port}/healthz", *processes["console"])
         wait_for(f"http://127.0.0.1:{rasa_port}/status", *processes["rasa"])
         yield Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}",
-                    f"http://127.0.0.1:{console_port}", database_url, tmp)
+                    f"http://127.0.0.1:{console_port}", database_url, tmp, telegram)
     finally:
         for process, _ in processes.values():
             process.terminate()
