@@ -1,6 +1,6 @@
 # Closer — `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install run test train validate shell test-stories nlu-eval bench bench-retrieval load-knowledge index console actions rasa
+.PHONY: help install run test train validate shell test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -49,3 +49,6 @@ bench:  ## REST turn latency and throughput vs Rasa's init bot, train time, RSS 
 
 bench-retrieval:  ## hit@k/MRR of BM25, dense, hybrid; query latency; IKEA catalog indexing; WANDS top 5
 	.venv/bin/python bench/retrieval.py
+
+bench-quote:  ## quote PDF render time and size for 1 and 50 line items
+	.venv/bin/python bench/quote_pdf.py

@@ -7,7 +7,8 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import SafeAction, entity_values
-from bot import db, replies
+from actions.escalation import open_deal
+from bot import db, quotes, replies
 from bot.business import get_company, get_vocabulary
 from bot.leads import clean_quantity
 from bot.models import Product
@@ -139,6 +140,7 @@ class ActionHandleObjection(SafeAction):
         shown = tracker.get_slot("shown_skus") or []
         async with db.session_scope() as session:
             cheaper = await cheaper_alternatives(session, shown)
+            await quotes.negotiating(session, await open_deal(session, tracker))
         if cheaper:
             lines = ["I understand. Here are more affordable options from our catalog:", *map(replies.product_line, cheaper)]
             lines.append("For 10 or more units we also offer volume pricing.")

@@ -105,10 +105,11 @@ class ActionHandleDiscount(SafeAction):
                 return []
             segment = await customer_segment(session, tracker)
             decision = rules.discount_request(carts.items(cart), segment, wanted)
+            deal = await open_deal(session, tracker)
+            await quotes.negotiating(session, deal)
             if not decision.granted:
-                draft = await quotes.issue(session, tracker.sender_id, rules, company.quote_validity_days,
-                                           deal=await open_deal(session, tracker), segment=segment,
-                                           extra_discount_pct=granted_discount(tracker), status="draft")
+                draft = await quotes.issue(session, tracker.sender_id, rules, company.quote_validity_days, deal=deal,
+                                           segment=segment, extra_discount_pct=granted_discount(tracker), status="draft")
         if not decision.granted:
             dispatcher.utter_message(response="utter_discount_needs_approval", discount=f"{wanted * 100:.0f}%")
             return await hand_over(dispatcher, tracker, "discount", draft)

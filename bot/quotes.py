@@ -92,6 +92,15 @@ async def issue(session: AsyncSession, conversation_id: str, rules: PricingRules
     return quote
 
 
+async def negotiating(session: AsyncSession, deal: Deal | None) -> None:
+    """A customer with a quote bargains (a discount request, a price objection): ``proposal`` →
+    ``negotiation``; other stages are left as they are."""
+    if deal is not None and deal.stage == "proposal":
+        deal.stage = "negotiation"
+        await session.flush()
+        await crm.sync_deal(session, deal)
+
+
 async def by_token(session: AsyncSession, token: str, now: datetime | None = None) -> Quote | None:
     """The quote behind a PDF link, or None. A quote past its validity that was not accepted is
     marked ``expired`` on the way."""

@@ -17,6 +17,10 @@ trap stop INT TERM EXIT
 .venv/bin/python -m rasa_sdk --actions actions --port 5055 & pids+=($!)
 .venv-rasa/bin/rasa run --enable-api --port 5005 --model models/closer.tar.gz --endpoints endpoints.yml --credentials credentials.yml & pids+=($!)
 .venv/bin/python -m bot console & pids+=($!)
+# An external CRM (CLOSER_CRM_PROVIDER=hubspot, in the environment or .env) gets the outbox worker.
+if [ "$(.venv/bin/python -c 'from bot.settings import get_settings; print(get_settings().crm_provider)')" != sql ]; then
+  .venv/bin/python -m bot crm-worker & pids+=($!)
+fi
 
 echo "Closer is starting: chat at http://localhost:8000/ (Rasa :5005, actions :5055). Ctrl-C stops it."
 wait -n "${pids[@]}"
