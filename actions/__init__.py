@@ -4,10 +4,12 @@ import logging
 
 from bot import embeddings
 from bot.business import get_company
+from bot.pricing import load_pricing
 
-# Read knowledge/company.yml and load the embedding model (about 5 s) when the action server
-# starts: a broken file stops start-up, and the first customer question does not wait for either.
+# Read knowledge/company.yml and pricing.yml and load the embedding model (about 5 s) when the
+# action server starts: a broken file stops start-up, and no customer waits for any of them.
 get_company()
+load_pricing()
 embeddings.load()
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry URLs with the Telegram bot token
