@@ -5,7 +5,7 @@ Given the retrieved passages, :func:`compose` answers either
 - extractively (no LLM configured, the default; also the fallback for every LLM failure): the best
   passage's most relevant whole sentences and its source title; or
 - with the configured LLM: a prompt with the company persona, the sales stage, numbered passages
-  and the products the customer is looking at (prices and stock read from the DB), e-mail
+  and the cart and products the customer is looking at (prices and stock read from the DB), e-mail
   addresses and phone numbers masked; the reply must pass :func:`bot.grounding.problems`, else
   the extractive answer is used and the reason kept.
 """
@@ -72,7 +72,7 @@ def prompt(question: str, hits: list[Hit], company: Company, stage: str | None, 
         "not answer the question, say so and offer to connect a manager. Answer in the language the "
         "customer writes in, in at most four sentences, friendly and concise. Text like [EMAIL_1] or "
         "[PHONE_1] stands for the customer's contact details: keep such placeholders as they are.\n\n"
-        f"Products the customer is looking at (prices exclude VAT):\n{looking_at}\n\nPassages:\n{passages}"
+        f"The customer's cart and the products they are looking at (prices exclude VAT):\n{looking_at}\n\nPassages:\n{passages}"
     )
     context = "\n".join([system, question])
     return [{"role": "system", "content": system}, {"role": "user", "content": question}], context

@@ -11,6 +11,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
+from bot import cart as carts
 from bot import db, replies
 from bot.answers import compose
 from bot.business import Company
@@ -48,10 +49,13 @@ def topic_buttons(hits: list[Hit]) -> list[dict[str, str]]:
     return buttons
 
 
-async def _products(skus: list[str]) -> list[str]:
+async def _products(conversation_id: str, skus: list[str]) -> list[str]:
+    """Lines on the cart's products (with quantities) and those just shown, prices and stock from the DB."""
     async with db.session_scope() as session:
-        found = [await get_product(session, sku) for sku in skus[:5]]
-    return [replies.product_line(p).lstrip("• ") for p in found if p]
+        cart = await carts.get_cart(session, conversation_id)
+        in_cart = [f"in the cart: {line.quantity} × " + replies.product_line(line.product).lstrip("• ") for line in cart.lines]
+        shown = [p for p in [await get_product(session, sku) for sku in skus[:5]] if p and p.sku not in {x.sku for x in cart.lines}]
+    return [*in_cart, *(replies.product_line(p).lstrip("• ") for p in shown)]
 
 
 async def _hits(question: str, topic: str | None) -> list[Hit]:
@@ -75,7 +79,7 @@ async def answer_question(conversation_id: str, question: str, company: Company,
                                buttons=[*buttons, {"title": "Talk to a person", "payload": "/request_human"}] if buttons else [])
         row.answer = reply.response
     else:
-        answer = await compose(question, hits, company, stage, await _products(shown_skus or []))
+        answer = await compose(question, hits, company, stage, await _products(conversation_id, shown_skus or []))
         row.mode, row.sources, row.answer, row.fallback_reason = answer.mode, answer.sources, answer.text, answer.fallback_reason
         if answer.completion:
             c = answer.completion

@@ -4,11 +4,12 @@ speaking the OpenAI chat-completions protocol, the post-check, PII masking and w
 import pytest
 from sqlalchemy import select
 
+from bot import cart as carts
 from bot import db, grounding
 from bot.llm import complete
 from bot.business import get_company
 from bot.knowledge import answer_question
-from bot.models import KnowledgeAnswer
+from bot.models import KnowledgeAnswer, Product
 from bot.pii import Masker
 from bot.settings import get_settings
 from tests.llm_server import FakeLLM
@@ -71,12 +72,15 @@ async def llm(loaded_db, monkeypatch):
 @pytest.mark.parametrize("question, fact, source", POLICY_QUESTIONS)
 async def test_llm_answers_pass_the_post_check_and_are_recorded(llm, question, fact, source):
     llm.reply = f"Here is what our policy says: {fact} [P1]."
+    async with db.session_scope() as session:
+        await carts.add(session, "web-x2", await session.get(Product, "DK-2001"), 3)
     reply = await answer_question("web-x2", question, get_company(), stage="solution", shown_skus=["OC-1006"])
     assert reply.text.startswith(f"Here is what our policy says: {fact}.") and "[P1]" not in reply.text
     assert "\n\nSource: " in reply.text and reply.feedback
     prompt = llm.system_prompt()
     assert "Closer" in prompt and "Desert Oak" in prompt and "sales stage: solution" in prompt and "[P1] (" in prompt
     assert "(OC-1006): AED " in prompt  # the product the customer looks at, price from the DB
+    assert "in the cart: 3 × " in prompt and "(DK-2001): AED " in prompt
     assert llm.requests[-1]["messages"][-1] == {"role": "user", "content": question}
     row = await _stored(reply.answer_id)
     assert row.mode == "llm" and row.fallback_reason is None and row.llm_model == "gpt-4o-mini"
