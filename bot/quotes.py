@@ -9,7 +9,7 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,9 +42,11 @@ def _aware(moment: datetime) -> datetime:
 
 
 async def _next_number(session: AsyncSession, year: int) -> str:
+    """``Q-<year>-<n>``: n one above the year's highest (numerically: 10000 follows 9999), at least 4 digits."""
     prefix = f"Q-{year}-"
-    last = await session.scalar(select(func.max(Quote.number)).where(Quote.number.like(f"{prefix}%")))
-    return f"{prefix}{int(last.rsplit('-', 1)[1]) + 1 if last else 1:04d}"
+    sequence = cast(func.substr(Quote.number, len(prefix) + 1), Integer)
+    last = await session.scalar(select(func.max(sequence)).where(Quote.number.like(f"{prefix}%")))
+    return f"{prefix}{(last or 0) + 1:04d}"
 
 
 async def issue(session: AsyncSession, conversation_id: str, rules: PricingRules, validity_days: int,

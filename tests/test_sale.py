@@ -173,3 +173,14 @@ async def test_two_fallbacks_in_a_row_escalate(telegram):
     _, events = await run(ActionAnswerQuestion(), t)
     assert {"event": "pause", "timestamp": None} in events
     assert telegram.messages and "did not understand" in telegram.messages[0]["text"]
+
+
+async def test_quote_numbers_count_up_per_year_past_9999(loaded_db):
+    await run(ActionAddToCart(), tracker("add OC-1006", "add_to_cart", [ent("sku", "OC-1006")]))
+    async with db.session_scope(loaded_db) as session:
+        first = await quotes.issue(session, CONVERSATION, load_pricing(), 30)
+        first.number = f"Q-{datetime.now(timezone.utc).year}-9999"
+        await session.flush()
+        after = await quotes.issue(session, CONVERSATION, load_pricing(), 30)
+        last_year = await quotes.issue(session, CONVERSATION, load_pricing(), 30, now=datetime(2025, 12, 31, tzinfo=timezone.utc))
+    assert after.number == f"Q-{datetime.now(timezone.utc).year}-10000" and last_year.number == "Q-2025-0001"
