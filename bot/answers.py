@@ -38,6 +38,8 @@ class Answer:
 
 
 def _cite_sources(hits: list[Hit]) -> str:
+    """The answer's last line, ``Source: Title — Section`` (or ``Sources: …; …``). Answers join it with
+    a single newline: Rasa's channels split a text at blank lines into separate messages."""
     titles = list(dict.fromkeys(h.source for h in hits))
     return ("Source: " if len(titles) == 1 else "Sources: ") + "; ".join(titles)
 
@@ -55,7 +57,7 @@ async def extractive_answer(question: str, hits: list[Hit]) -> Answer:
         if other.similarity > hit.similarity + CLEARLY_CLOSER:
             hit = other
     text = await asyncio.to_thread(extractive.extract, question, hit.text)
-    return Answer(f"{text}\n\n{_cite_sources([hit])}", "extractive", [hit.id])
+    return Answer(f"{text}\n{_cite_sources([hit])}", "extractive", [hit.id])
 
 
 def prompt(question: str, hits: list[Hit], company: Company, stage: str | None, products: list[str]) -> tuple[list[dict[str, str]], str]:
@@ -102,7 +104,7 @@ async def compose(question: str, hits: list[Hit], company: Company, stage: str |
         return _fallback(await extractive_answer(question, hits), completion, "post-check: " + "; ".join(found))
     cited = [hits[int(c[1:]) - 1] for c in dict.fromkeys(grounding.CITATION.findall(reply))]
     text = grounding.CITATION.sub("", reply).replace(" .", ".").replace("  ", " ").strip()
-    return Answer(f"{text}\n\n{_cite_sources(cited)}", "llm", [h.id for h in cited], completion)
+    return Answer(f"{text}\n{_cite_sources(cited)}", "llm", [h.id for h in cited], completion)
 
 
 def _fallback(answer: Answer, completion: llm.Completion | None, reason: str) -> Answer:

@@ -76,7 +76,7 @@ async def test_llm_answers_pass_the_post_check_and_are_recorded(llm, question, f
         await carts.add(session, "web-x2", await session.get(Product, "DK-2001"), 3)
     reply = await answer_question("web-x2", question, get_company(), stage="solution", shown_skus=["OC-1006"])
     assert reply.text.startswith(f"Here is what our policy says: {fact}.") and "[P1]" not in reply.text
-    assert "\n\nSource: " in reply.text and reply.feedback
+    assert "\nSource: " in reply.text and reply.feedback
     prompt = llm.system_prompt()
     assert "Closer" in prompt and "Desert Oak" in prompt and "sales stage: solution" in prompt and "[P1] (" in prompt
     assert "(OC-1006): AED " in prompt  # the product the customer looks at, price from the DB
