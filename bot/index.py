@@ -80,6 +80,7 @@ class IndexReport:
     started_at: str = ""
 
     def summary(self) -> str:
+        """One line for the command line: counts and seconds."""
         return (f"{self.collection}: {self.added} added, {self.updated} updated, {self.deleted} deleted, "
                 f"{self.skipped} unchanged, {len(self.failed)} failed in {self.duration_s:.1f} s "
                 f"(embedding {self.embedding_s:.1f} s)")

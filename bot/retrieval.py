@@ -124,9 +124,11 @@ class Retriever:
         return sorted(((i, cosine.get(i, -1.0)) for i in ids), key=lambda pair: -pair[1])
 
     async def asearch(self, query: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]:
+        """:meth:`search` in a worker thread, for async callers."""
         return await asyncio.to_thread(self.search, query, k, mode)
 
     async def arank(self, query: str, ids: list[str]) -> list[tuple[str, float]]:
+        """:meth:`rank` in a worker thread, for async callers."""
         return await asyncio.to_thread(self.rank, query, ids)
 
 

@@ -16,6 +16,7 @@ from actions.knowledge import ActionAnswerQuestion
 from actions.quotes import ActionAcceptQuote, ActionHandleDiscount, ActionSendQuote
 from bot import db, quotes
 from bot.business import get_company
+from bot.escalation import what_happens_next
 from bot.leads import Lead, save_lead
 from bot.models import Deal, Escalation, Product, Quote
 from bot.money import format_money
@@ -184,3 +185,11 @@ async def test_quote_numbers_count_up_per_year_past_9999(loaded_db):
         after = await quotes.issue(session, CONVERSATION, load_pricing(), 30)
         last_year = await quotes.issue(session, CONVERSATION, load_pricing(), 30, now=datetime(2025, 12, 31, tzinfo=timezone.utc))
     assert after.number == f"Q-{datetime.now(timezone.utc).year}-10000" and last_year.number == "Q-2025-0001"
+
+
+def test_the_customer_is_told_when_a_manager_replies_from_business_hours():
+    company = get_company()  # Mon–Sat 09:00–18:00, Asia/Dubai
+    saturday_morning = datetime(2026, 11, 21, 6, 0, tzinfo=timezone.utc)  # 10:00 in Dubai
+    saturday_evening = datetime(2026, 11, 21, 15, 0, tzinfo=timezone.utc)  # 19:00 in Dubai
+    assert "will reply here shortly" in what_happens_next(company, saturday_morning)
+    assert "from Monday 09:00 (Asia/Dubai time)" in what_happens_next(company, saturday_evening)
