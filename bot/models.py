@@ -264,3 +264,71 @@ class CRMOutbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ChannelDelivery(Base):
+    """One inbound webhook delivery of a messaging channel, kept for deduplication (at least 24 h) and
+    so that a delivery acknowledged but not yet processed survives a restart. Written by
+    ``connectors/`` inside the Rasa server. ``delivery_id``: Telegram's ``update_id`` (an edit:
+    ``edit-<chat>-<message_id>-<edit_date>``), WhatsApp's message id (``wamid…``); ``sender_id`` is
+    the namespaced Rasa conversation id (``telegram-<chat id>``, ``whatsapp-<wa_id>``)."""
+
+    __tablename__ = "channel_deliveries"
+    __table_args__ = (UniqueConstraint("channel", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    delivery_id: Mapped[str] = mapped_column(String(160))
+    sender_id: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ChannelCustomer(Base):
+    """A customer as a messaging channel knows them: display name and the time of their last inbound
+    message (WhatsApp's 24-hour customer-service window opens there)."""
+
+    __tablename__ = "channel_customers"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    last_inbound_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ChannelMessage(Base):
+    """A message the bot (or a manager) sent on a channel and what became of it. ``kind``: text,
+    buttons, list, document, template. ``status``: sent → delivered → read, or failed; WhatsApp's
+    status webhooks may arrive out of order, and a later stage is never replaced by an earlier one.
+    ``held``: a WhatsApp message kept back outside the 24-hour window (``body`` holds Rasa's message
+    dict), sent when the customer next writes."""
+
+    __tablename__ = "channel_messages"
+    __table_args__ = (UniqueConstraint("channel", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str] = mapped_column(String(160))
+    recipient_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str | None] = mapped_column(String(16))
+    template: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="sent")
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class TelegramCallback(Base):
+    """An inline-button payload longer than Telegram's 64-byte ``callback_data``: the button carries
+    ``#<key>`` (key = first 32 hex digits of the payload's SHA-256) and the press is looked up here."""
+
+    __tablename__ = "telegram_callbacks"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

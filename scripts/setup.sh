@@ -44,8 +44,13 @@ Install it, e.g. 'pyenv install $version' or 'apt-get install python$version pyt
 }
 
 # Rasa 3.6 needs Python 3.10; the action server and console Python 3.11.
-make_venv .venv-rasa 3.10 requirements-rasa.txt
-if [ $DEV = 1 ]; then make_venv .venv 3.11 requirements.txt requirements-dev.txt; else make_venv .venv 3.11 requirements.txt; fi
+if [ $DEV = 1 ]; then
+  make_venv .venv-rasa 3.10 requirements-rasa.txt requirements-rasa-dev.txt
+  make_venv .venv 3.11 requirements.txt requirements-dev.txt
+else
+  make_venv .venv-rasa 3.10 requirements-rasa.txt
+  make_venv .venv 3.11 requirements.txt
+fi
 
 if [ $DEV = 1 ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
   if [ "$(id -u)" = 0 ]; then

@@ -10,6 +10,9 @@ scripts/setup.sh --dev
 say "rasa data validate"
 .venv-rasa/bin/rasa data validate --fail-on-warnings --quiet
 
+say "pytest: channels (connectors/, in the Rasa server's environment)"
+.venv-rasa/bin/python -m pytest -q -c tests/channels/pytest.ini --confcutdir tests/channels --rootdir . tests/channels
+
 say "pytest"
 .venv/bin/python -m pytest -q
 

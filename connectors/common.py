@@ -1,0 +1,287 @@
+"""What the Telegram and WhatsApp channels share, inside the Rasa server process (``.venv-rasa``:
+Rasa 3.6, SQLAlchemy 1.4, the standard library).
+
+- :func:`required`: a credential from ``credentials.yml`` (Rasa has already substituted
+  ``${ENV_VARS}``; an unset variable stops Rasa there); an empty or missing one raises
+  :class:`ChannelConfigError`, which stops start-up with the key's name.
+- :func:`read_body`: the raw body within a size limit (413) and its JSON (400).
+- :class:`ChannelStore`: deliveries (dedupe, kept ≥ 24 h, replayed after a restart), customers
+  (last inbound time), outbound messages and their statuses, long Telegram button payloads; in the
+  business DB (tables from migration 0004), every call off the event loop; WhatsApp messages held
+  back outside the 24-hour window.
+- :class:`SenderQueues`: each customer's messages processed one at a time, in arrival order,
+  different customers in parallel; a failure is logged and never stops the queue.
+"""
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
+
+import sqlalchemy as sa
+from sanic.request import Request
+from sanic.response import HTTPResponse, json as json_response
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DELIVERY_RETENTION_S = 48 * 3600  # Telegram and Meta retry for up to 24 h; kept twice as long
+STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
+
+
+class ChannelConfigError(ValueError):
+    """A channel's entry in credentials.yml lacks a value it needs; the message names the key."""
+
+
+def required(credentials: Optional[Dict[str, Any]], key: str, channel: str) -> str:
+    """The non-empty string ``credentials[key]``; raises ChannelConfigError naming the key."""
+    value = (credentials or {}).get(key)
+    if value is None or not str(value).strip():
+        raise ChannelConfigError(
+            f"credentials.yml: the {channel} channel needs '{key}' (set it, or the environment variable it names); "
+            f"remove the {channel} block to run without this channel")
+    return str(value).strip()
+
+
+def error(status: int, message: str) -> HTTPResponse:
+    return json_response({"error": message}, status=status)
+
+
+def read_body(request: Request, max_bytes: int) -> Tuple[Optional[bytes], Any, Optional[HTTPResponse]]:
+    """``(raw, parsed, None)``, or ``(raw, None, response)`` with 413 for a body over ``max_bytes``
+    or 400 for a body that is not a JSON object. The raw bytes are what signatures are computed on."""
+    raw = request.body or b""
+    if len(raw) > max_bytes:
+        log.warning("%s: body of %d bytes refused (limit %d)", request.path, len(raw), max_bytes)
+        return raw, None, error(413, f"body over {max_bytes} bytes")
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        log.warning("%s: body is not valid JSON", request.path)
+        return raw, None, error(400, "body is not valid JSON")
+    if not isinstance(parsed, dict):
+        log.warning("%s: body is not a JSON object", request.path)
+        return raw, None, error(400, "body must be a JSON object")
+    return raw, parsed, None
+
+
+def database_url() -> str:
+    """The business DB as a synchronous SQLAlchemy URL: ``CLOSER_DATABASE_URL`` (the console's and
+    action server's setting) without its async driver, by default ``var/closer.db``."""
+    url = os.environ.get("CLOSER_DATABASE_URL") or f"sqlite:///{ROOT / 'var' / 'closer.db'}"
+    return url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg2")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: Optional[datetime]) -> Optional[datetime]:
+    """SQLite returns naive datetimes for timezone-aware columns; they were stored in UTC."""
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+_meta = sa.MetaData()
+_deliveries = sa.Table(
+    "channel_deliveries", _meta,
+    sa.Column("id", sa.Integer, primary_key=True), sa.Column("channel", sa.String(16)),
+    sa.Column("delivery_id", sa.String(160)), sa.Column("sender_id", sa.String(80)), sa.Column("payload", sa.JSON),
+    sa.Column("received_at", sa.DateTime(timezone=True)), sa.Column("processed_at", sa.DateTime(timezone=True)),
+    sa.Column("error", sa.Text))
+_customers = sa.Table(
+    "channel_customers", _meta,
+    sa.Column("channel", sa.String(16), primary_key=True), sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255)), sa.Column("last_inbound_at", sa.DateTime(timezone=True)))
+_messages = sa.Table(
+    "channel_messages", _meta,
+    sa.Column("id", sa.Integer, primary_key=True), sa.Column("channel", sa.String(16)),
+    sa.Column("message_id", sa.String(160)), sa.Column("recipient_id", sa.String(64)), sa.Column("kind", sa.String(16)),
+    sa.Column("template", sa.String(128)), sa.Column("status", sa.String(16)),
+    *(sa.Column(f"{stage}_at", sa.DateTime(timezone=True)) for stage in STATUS_RANK), sa.Column("error", sa.Text),
+    sa.Column("body", sa.JSON))
+_callbacks = sa.Table(
+    "telegram_callbacks", _meta,
+    sa.Column("key", sa.String(32), primary_key=True), sa.Column("payload", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True)))
+
+
+class ChannelStore:
+    """Channel state in the business DB (migration 0004 creates the tables; ``python -m bot db
+    upgrade`` runs it). Blocking SQL runs in a worker thread; every method is a coroutine."""
+
+    def __init__(self, url: Optional[str] = None) -> None:
+        self.url = url or database_url()
+        args = {"connect_args": {"timeout": 15}} if self.url.startswith("sqlite") else {"pool_pre_ping": True}
+        self.engine = sa.create_engine(self.url, future=True, **args)
+        missing = {t.name for t in _meta.sorted_tables} - set(sa.inspect(self.engine).get_table_names())
+        if missing:
+            raise ChannelConfigError(f"{self.url}: tables {', '.join(sorted(missing))} are missing; "
+                                     "run 'python -m bot db upgrade' (make install does)")
+
+    async def _run(self, fn: Callable[[sa.engine.Connection], Any]) -> Any:
+        def work() -> Any:
+            with self.engine.begin() as connection:
+                return fn(connection)
+        return await asyncio.to_thread(work)
+
+    async def accept(self, channel: str, delivery_id: str, sender_id: str, payload: Dict[str, Any]) -> Optional[int]:
+        """Record a delivery; its row id, or None when this ``delivery_id`` was seen before (a replay)."""
+        def insert(connection: sa.engine.Connection) -> Optional[int]:
+            seen = connection.execute(sa.select(_deliveries.c.id).where(
+                _deliveries.c.channel == channel, _deliveries.c.delivery_id == delivery_id)).first()
+            if seen:
+                return None
+            return connection.execute(_deliveries.insert().values(
+                channel=channel, delivery_id=delivery_id, sender_id=sender_id, payload=payload,
+                received_at=_now())).inserted_primary_key[0]
+        try:
+            return await self._run(insert)
+        except sa.exc.IntegrityError:  # the same delivery inserted concurrently
+            return None
+
+    async def done(self, row_id: int, error_text: Optional[str] = None) -> None:
+        """Mark a delivery processed (with the error, when processing failed)."""
+        await self._run(lambda c: c.execute(_deliveries.update().where(_deliveries.c.id == row_id).values(
+            processed_at=_now(), error=error_text)))
+
+    async def unprocessed(self, channel: str) -> List[Tuple[int, str, Dict[str, Any]]]:
+        """Deliveries acknowledged but never processed (the process stopped): ``(id, sender_id,
+        payload)`` in arrival order."""
+        rows = await self._run(lambda c: c.execute(
+            sa.select(_deliveries.c.id, _deliveries.c.sender_id, _deliveries.c.payload).where(
+                _deliveries.c.channel == channel, _deliveries.c.processed_at.is_(None)).order_by(_deliveries.c.id)).all())
+        return [(row.id, row.sender_id, row.payload) for row in rows]
+
+    async def prune(self, older_than_s: float = DELIVERY_RETENTION_S) -> int:
+        """Forget processed deliveries older than ``older_than_s`` seconds; how many were removed."""
+        cutoff = _now() - timedelta(seconds=older_than_s)
+        return await self._run(lambda c: c.execute(_deliveries.delete().where(
+            _deliveries.c.received_at < cutoff, _deliveries.c.processed_at.is_not(None))).rowcount)
+
+    async def saw_customer(self, channel: str, user_id: str, name: Optional[str], at: Optional[datetime] = None) -> None:
+        """Note an inbound message from ``user_id`` at ``at`` (default now; never moves backwards)."""
+        at = at or _now()
+
+        def upsert(connection: sa.engine.Connection) -> None:
+            key = (_customers.c.channel == channel) & (_customers.c.user_id == user_id)
+            row = connection.execute(sa.select(_customers.c.last_inbound_at).where(key)).first()
+            if row is None:
+                connection.execute(_customers.insert().values(channel=channel, user_id=user_id, name=name, last_inbound_at=at))
+            elif _aware(row.last_inbound_at) < at:
+                connection.execute(_customers.update().where(key).values(last_inbound_at=at, name=name or _customers.c.name))
+        await self._run(upsert)
+
+    async def last_inbound(self, channel: str, user_id: str) -> Optional[datetime]:
+        """When ``user_id`` last wrote on ``channel`` (UTC), or None if never."""
+        row = await self._run(lambda c: c.execute(sa.select(_customers.c.last_inbound_at).where(
+            _customers.c.channel == channel, _customers.c.user_id == user_id)).first())
+        return _aware(row.last_inbound_at) if row else None
+
+    async def sent(self, channel: str, message_id: str, recipient_id: str, kind: str, template: Optional[str] = None) -> None:
+        """Record an outbound message accepted by the platform (status ``sent``)."""
+        await self.status(channel, message_id, recipient_id, "sent", _now(), kind=kind, template=template)
+
+    async def status(self, channel: str, message_id: str, recipient_id: str, status: str, at: datetime,
+                     error_text: Optional[str] = None, kind: Optional[str] = None, template: Optional[str] = None) -> None:
+        """Record a delivery status of an outbound message. Each stage keeps its own time; the
+        message's ``status`` only moves forward (sent < delivered < read < failed), so statuses
+        arriving out of order end in the same state. An unknown ``status`` raises ValueError."""
+        if status not in STATUS_RANK:
+            raise ValueError(f"unknown message status {status!r}")
+
+        def record(connection: sa.engine.Connection) -> None:
+            key = (_messages.c.channel == channel) & (_messages.c.message_id == message_id)
+            row = connection.execute(sa.select(_messages.c.status, _messages.c.kind).where(key)).first()
+            stage = {f"{status}_at": at, **({"error": error_text} if error_text else {})}
+            if row is None:
+                connection.execute(_messages.insert().values(channel=channel, message_id=message_id, recipient_id=recipient_id,
+                                                             kind=kind, template=template, status=status, **stage))
+                return
+            values = dict(stage)
+            if STATUS_RANK[status] > STATUS_RANK.get(row.status, 0):
+                values["status"] = status
+            if kind and not row.kind:
+                values.update(kind=kind, template=template)
+            connection.execute(_messages.update().where(key).values(**values))
+        try:
+            await self._run(record)
+        except sa.exc.IntegrityError:  # a status for the same message inserted concurrently
+            await self._run(record)
+
+    async def hold(self, channel: str, recipient_id: str, message: Dict[str, Any]) -> None:
+        """Keep back a message (Rasa's message dict) that may not be sent now; see :meth:`take_held`."""
+        await self._run(lambda c: c.execute(_messages.insert().values(
+            channel=channel, message_id=f"held-{uuid.uuid4().hex}", recipient_id=recipient_id, status="held",
+            body=message, sent_at=None)))
+
+    async def take_held(self, channel: str, recipient_id: str) -> List[Dict[str, Any]]:
+        """The messages held for ``recipient_id``, oldest first, removed from the store."""
+        def take(connection: sa.engine.Connection) -> List[Dict[str, Any]]:
+            key = (_messages.c.channel == channel) & (_messages.c.recipient_id == recipient_id) & (_messages.c.status == "held")
+            rows = connection.execute(sa.select(_messages.c.id, _messages.c.body).where(key).order_by(_messages.c.id)).all()
+            connection.execute(_messages.delete().where(_messages.c.id.in_([row.id for row in rows])))
+            return [row.body for row in rows]
+        return await self._run(take)
+
+    async def callback_key(self, payload: str) -> str:
+        """A short key for a long button payload, stored so the button press can be resolved."""
+        key = hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+        def insert(connection: sa.engine.Connection) -> None:
+            if connection.execute(sa.select(_callbacks.c.key).where(_callbacks.c.key == key)).first() is None:
+                connection.execute(_callbacks.insert().values(key=key, payload=payload, created_at=_now()))
+        try:
+            await self._run(insert)
+        except sa.exc.IntegrityError:
+            pass
+        return key
+
+    async def callback_payload(self, key: str) -> Optional[str]:
+        """The payload stored under ``key``, or None."""
+        row = await self._run(lambda c: c.execute(sa.select(_callbacks.c.payload).where(_callbacks.c.key == key)).first())
+        return row.payload if row else None
+
+
+class SenderQueues:
+    """Runs ``await job()`` for each submitted job: one customer's jobs strictly one after another in
+    submission order, different customers concurrently. A failing job is logged; the next one runs."""
+
+    def __init__(self) -> None:
+        self._queues: Dict[str, asyncio.Queue] = {}
+        self._workers: Dict[str, asyncio.Task] = {}
+        self._pending: Dict[str, int] = defaultdict(int)
+
+    def submit(self, sender_id: str, job: Callable[[], Awaitable[None]]) -> None:
+        queue = self._queues.setdefault(sender_id, asyncio.Queue())
+        queue.put_nowait(job)
+        self._pending[sender_id] += 1
+        if sender_id not in self._workers:
+            self._workers[sender_id] = asyncio.get_running_loop().create_task(self._work(sender_id, queue))
+
+    async def _work(self, sender_id: str, queue: asyncio.Queue) -> None:
+        try:
+            while not queue.empty():
+                job = queue.get_nowait()
+                try:
+                    await job()
+                except Exception:
+                    log.exception("processing a message of %s failed", sender_id)
+                finally:
+                    self._pending[sender_id] -= 1
+        finally:
+            del self._workers[sender_id]
+            if self._pending[sender_id] <= 0:
+                self._queues.pop(sender_id, None)
+                self._pending.pop(sender_id, None)
+
+    async def drain(self) -> None:
+        """Wait until every submitted job has run (used at shutdown and by tests)."""
+        while self._workers:
+            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
