@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     hubspot_pipeline: str = "default"
     crm_retry_max_s: float = 3600.0
 
+    # Manager console. Rasa's tracker store, read-only (endpoints.yml's tracker_store, as a SQLAlchemy URL).
+    tracker_database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'tracker.db'}"
+    # Key of the session cookies (32 url-safe base64 bytes, a Fernet key); unset: a key generated once
+    # and kept in var/console-secret.key. Set it in production (several console replicas share it).
+    console_secret_key: str | None = None
+    console_session_max_age: int = 8 * 3600  # seconds
+    console_secure_cookies: bool = False  # True behind HTTPS (production)
+    rasa_results_dir: Path = ROOT / "results"  # `rasa test` reports
+
 
 @lru_cache
 def get_settings() -> Settings:
