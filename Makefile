@@ -1,6 +1,6 @@
 # Closer — `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install run test train validate shell test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa
+.PHONY: help install run test train validate shell test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -38,8 +38,11 @@ index:  ## re-index knowledge/*.md and the catalog in Chroma (only what changed;
 actions:  ## run only the action server (:5055)
 	.venv/bin/python -m rasa_sdk --actions actions --port 5055
 
-rasa:  ## run only the Rasa server (:5005)
-	.venv-rasa/bin/rasa run --enable-api --port 5005 --model models/closer.tar.gz
+rasa:  ## run only the Rasa server (:5005; CLOSER_CREDENTIALS picks the channels file)
+	.venv-rasa/bin/rasa run --enable-api --port 5005 --model models/closer.tar.gz --credentials $${CLOSER_CREDENTIALS:-credentials.yml}
+
+telegram-poll:  ## Telegram without a public URL: relay getUpdates to the local Rasa webhook (README)
+	.venv-rasa/bin/python -m connectors.telegram_polling --credentials $${CLOSER_CREDENTIALS:-credentials.channels.yml} --rasa-url http://localhost:5005
 
 console:  ## run only the console with the web chat (:8000)
 	.venv/bin/python -m bot console
@@ -49,6 +52,9 @@ bench:  ## REST turn latency and throughput vs Rasa's init bot, train time, RSS 
 
 bench-retrieval:  ## hit@k/MRR of BM25, dense, hybrid; query latency; IKEA catalog indexing; WANDS top 5
 	.venv/bin/python bench/retrieval.py
+
+bench-webhooks:  ## Telegram/WhatsApp webhook ack latency (50 senders) and 1,000 deliveries with 20% replays
+	.venv-rasa/bin/python bench/webhooks.py
 
 bench-quote:  ## quote PDF render time and size for 1 and 50 line items
 	.venv/bin/python bench/quote_pdf.py

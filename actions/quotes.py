@@ -36,6 +36,12 @@ def requested_discount(tracker: Tracker) -> Decimal | None:
     return None
 
 
+def quote_document(quote) -> dict[str, Any]:
+    """The quote PDF as a document message: Telegram and WhatsApp send the file, the widget a link."""
+    return {"document": {"url": quote_url(quote), "filename": f"{quote.number}.pdf",
+                         "caption": f"Quote {quote.number}"}}
+
+
 class ActionSendQuote(SafeAction):
     """After the lead form of a quote request: issue the quote from the cart, send the PDF link,
     move the deal to ``proposal``; an order above the approval amount also calls a manager in."""
@@ -60,6 +66,7 @@ class ActionSendQuote(SafeAction):
                                        segment, granted_discount(tracker))
             big = rules.needs_approval(rules.price(carts.items(cart), segment, granted_discount(tracker)))
         dispatcher.utter_message(text=messages.render("quote_sent", quote=quote, url=quote_url(quote)))
+        dispatcher.utter_message(json_message=quote_document(quote))
         events = [SlotSet("sales_stage", "closing")]
         if big:
             dispatcher.utter_message(response="utter_big_order")

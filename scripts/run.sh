@@ -15,7 +15,7 @@ stop() {
 trap stop INT TERM EXIT
 
 .venv/bin/python -m rasa_sdk --actions actions --port 5055 & pids+=($!)
-.venv-rasa/bin/rasa run --enable-api --port 5005 --model models/closer.tar.gz --endpoints endpoints.yml --credentials credentials.yml & pids+=($!)
+.venv-rasa/bin/rasa run --enable-api --port 5005 --model models/closer.tar.gz --endpoints endpoints.yml --credentials "${CLOSER_CREDENTIALS:-credentials.yml}" & pids+=($!)
 .venv/bin/python -m bot console & pids+=($!)
 # An external CRM (CLOSER_CRM_PROVIDER=hubspot, in the environment or .env) gets the outbox worker.
 if [ "$(.venv/bin/python -c 'from bot.settings import get_settings; print(get_settings().crm_provider)')" != sql ]; then

@@ -106,6 +106,9 @@ async def test_quote_pdf_matches_the_catalog_and_pricing_to_the_fils(loaded_db):
         document = quotes.document(quote, get_company())
     assert quote.number == f"Q-{datetime.now(timezone.utc).year}-0001" and quote.status == "sent"
     assert f"/quotes/{quote.token}.pdf" in text_of(messages) and format_money(quote.total_minor, "AED") in text_of(messages)
+    documents = [m["custom"]["document"] for m in messages if "document" in (m.get("custom") or {})]
+    assert documents == [{"url": f"{get_settings().public_url}/quotes/{quote.token}.pdf",
+                          "filename": f"{quote.number}.pdf", "caption": f"Quote {quote.number}"}]
     assert deal.stage == "proposal" and deal.amount_minor == quote.net_minor
 
     priced = load_pricing().price([CartItem(p.sku, p.name, p.category, p.price_minor, q)

@@ -34,6 +34,15 @@
       linkify(li, item.text);
       log.appendChild(li);
     }
+    if (item.document) {  // the quote PDF, sent as a document on every channel
+      const li = document.createElement("li");
+      li.className = "msg bot document";
+      const a = document.createElement("a");
+      a.href = item.document.url; a.textContent = "📄 " + item.document.filename;
+      a.target = "_blank"; a.rel = "noopener";
+      li.appendChild(a);
+      log.appendChild(li);
+    }
     if (item.image) {
       const li = document.createElement("li");
       li.className = "msg bot";
@@ -178,6 +187,7 @@
     typing.hidden = true; send.disabled = false;
     (messages || []).forEach((m) => {
       if (m.custom && m.custom.feedback && m.custom.answer_id) attachFeedback(m.custom.answer_id);
+      else if (m.custom && m.custom.document) add({ from: "bot", document: m.custom.document });
       else add({ from: "bot", text: m.text, image: m.image, buttons: m.buttons, quick_replies: m.quick_replies });
     });
     input.focus();
