@@ -23,8 +23,8 @@ validate:  ## rasa data validate
 shell:  ## chat in the terminal (start `make actions` in another terminal first)
 	.venv-rasa/bin/rasa shell --model models/closer.tar.gz
 
-test-stories:  ## rasa test core on tests/test_stories.yml
-	.venv-rasa/bin/rasa test core --stories tests/test_stories.yml --model models/closer.tar.gz --fail-on-prediction-errors --out results/core
+test-stories:  ## rasa test core on tests/stories/ (test stories, also those saved from the console)
+	.venv-rasa/bin/rasa test core --stories tests/stories --model models/closer.tar.gz --fail-on-prediction-errors --out results/core
 
 nlu-eval:  ## NLU intent F1 on a held-out 20% split
 	scripts/nlu_heldout.sh

@@ -16,8 +16,8 @@ say "pytest: channels (connectors/, in the Rasa server's environment)"
 say "pytest"
 .venv/bin/python -m pytest -q
 
-say "rasa test core: tests/test_stories.yml"
-.venv-rasa/bin/rasa test core --stories tests/test_stories.yml --model models/closer.tar.gz \
+say "rasa test core: tests/stories/"
+.venv-rasa/bin/rasa test core --stories tests/stories --model models/closer.tar.gz \
   --fail-on-prediction-errors --out results/core --quiet
 
 say "NLU intent F1 on a held-out split"
