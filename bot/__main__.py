@@ -9,16 +9,20 @@
   handback CONVERSATION_ID            resume the bot after a manager's takeover (Rasa HTTP API)
   sqlite-wal FILE                     switch a SQLite file (Rasa's tracker store) to write-ahead logging
   console                             serve the web chat (and later the manager console)
+  user add --email E --name N --role manager|admin [--password-stdin]
+  user list | user passwd --email E [--password-stdin] | user disable --email E
+                                      manager console users (password asked twice, or one line of stdin)
 """
 
 import argparse
 import asyncio
+import getpass
 import logging
 import sqlite3
 import sys
 from pathlib import Path
 
-from bot import catalog, chunking, db, index
+from bot import accounts, catalog, chunking, db, index
 from bot.business import get_vocabulary
 from bot.settings import get_settings
 
@@ -67,6 +71,40 @@ async def _hand_back(conversation_id: str) -> int:
     return 0
 
 
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat the password: ") != password:
+        raise accounts.AccountError("the two passwords differ")
+    return password
+
+
+async def _user(args: argparse.Namespace) -> int:
+    """The ``user`` sub-commands; 2 with a message on stderr for bad input (accounts.AccountError)."""
+    try:
+        password = _read_password(args.password_stdin) if args.action in ("add", "passwd") else ""
+        async with db.session_scope() as session:
+            if args.action == "add":
+                user = await accounts.create_user(session, args.email, args.name, args.role, password)
+                print(f"created {user.email} ({user.role})")
+            elif args.action == "passwd":
+                print(f"new password for {(await accounts.set_password(session, args.email, password)).email}")
+            elif args.action == "disable":
+                print(f"disabled {(await accounts.disable(session, args.email)).email}")
+            else:
+                for user in await accounts.list_users(session):
+                    last = user.last_login_at.strftime("%Y-%m-%d %H:%M") if user.last_login_at else "never"
+                    status = "disabled" if user.disabled else "active"
+                    print(f"{user.email}\t{user.name}\t{user.role}\t{status}\tlast sign-in {last}")
+    except accounts.AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await db.get_engine().dispose()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,6 +124,18 @@ def main(argv: list[str] | None = None) -> int:
     wal = sub.add_parser("sqlite-wal", help="switch a SQLite file (Rasa's tracker store) to write-ahead logging")
     wal.add_argument("file", type=Path)
     sub.add_parser("console", help="serve the web chat on CLOSER_CONSOLE_PORT (8000)")
+    usr = sub.add_parser("user", help="manager console users").add_subparsers(dest="action", required=True)
+    add = usr.add_parser("add", help="create a console user")
+    add.add_argument("--email", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, choices=accounts.ROLES)
+    usr.add_parser("list", help="list console users")
+    pwd = usr.add_parser("passwd", help="set a console user's password (ends their sessions)")
+    pwd.add_argument("--email", required=True)
+    for command in (add, pwd):
+        command.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    off = usr.add_parser("disable", help="disable a console user (ends their sessions)")
+    off.add_argument("--email", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a Chroma server's every request otherwise
@@ -110,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "handback":
             return asyncio.run(_hand_back(args.conversation_id))
+        if args.command == "user":
+            return asyncio.run(_user(args))
         if args.command == "sqlite-wal":
             db.use_wal(args.file)
             return 0

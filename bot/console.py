@@ -11,7 +11,7 @@ Routes:
 - ``GET /healthz``: liveness.
 - ``GET /static/...``: the widget's script and style sheet.
 
-The manager console joins this app later.
+The manager console is served under ``/console`` (:mod:`bot.manager`).
 """
 
 import asyncio
@@ -184,6 +184,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.router.add_get("/quotes/{token}.pdf", quote_pdf)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static", HERE / "static")
+    from bot.manager import setup_manager  # it imports this module's app keys
+
+    setup_manager(app)
     return app
 
 

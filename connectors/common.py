@@ -248,6 +248,13 @@ class ChannelStore:
         row = await self._run(lambda c: c.execute(sa.select(_callbacks.c.payload).where(_callbacks.c.key == key)).first())
         return row.payload if row else None
 
+    async def last_sent(self, channel: str, recipient_id: str, kind: str) -> Optional[datetime]:
+        """When the latest message of ``kind`` (e.g. ``template``) was sent to ``recipient_id`` (UTC), or None."""
+        at = await self._run(lambda c: c.execute(sa.select(sa.func.max(_messages.c.sent_at)).where(
+            _messages.c.channel == channel, _messages.c.recipient_id == recipient_id,
+            _messages.c.kind == kind)).scalar())
+        return _aware(at)
+
 
 class SenderQueues:
     """Runs ``await job()`` for each submitted job: one customer's jobs strictly one after another in
