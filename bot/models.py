@@ -269,8 +269,8 @@ class CRMOutbox(Base):
 class ChannelDelivery(Base):
     """One inbound webhook delivery of a messaging channel, kept for deduplication (at least 24 h) and
     so that a delivery acknowledged but not yet processed survives a restart. Written by
-    ``connectors/`` inside the Rasa server. ``delivery_id``: Telegram's ``update_id`` (an edit:
-    ``edit-<chat>-<message_id>-<edit_date>``), WhatsApp's message id (``wamid…``); ``sender_id`` is
+    ``connectors/`` inside the Rasa server. ``delivery_id``: Telegram's ``update_id`` (an edit is an
+    update of its own), WhatsApp's message id (``wamid…``); ``sender_id`` is
     the namespaced Rasa conversation id (``telegram-<chat id>``, ``whatsapp-<wa_id>``)."""
 
     __tablename__ = "channel_deliveries"
@@ -332,3 +332,124 @@ class TelegramCallback(Base):
     key: Mapped[str] = mapped_column(String(32), primary_key=True)
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Conversation(Base):
+    """One Rasa conversation as indexed from the tracker store (``bot.conversations.refresh``) for the
+    manager console. ``channel``: web, telegram, whatsapp, …; ``turns``: customer messages;
+    ``furthest_stage``/``stage_rank``: the furthest ``sales_stage`` slot value (rank 0 none, 1 greeting …
+    7 closing, 8 handoff); ``escalated``: handed to a manager at some point; ``paused``: a manager has it
+    now; ``min_confidence``: lowest intent confidence of a customer message; ``fallback_count``: customer
+    messages classified ``nlu_fallback``; ``last_event_id``: the last tracker event id indexed."""
+
+    __tablename__ = "conversations"
+
+    conversation_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_message_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+    furthest_stage: Mapped[str | None] = mapped_column(String(32))
+    stage_rank: Mapped[int] = mapped_column(Integer, default=0)
+    escalated: Mapped[bool] = mapped_column(default=False)
+    quote_created: Mapped[bool] = mapped_column(default=False)
+    paused: Mapped[bool] = mapped_column(default=False)
+    min_confidence: Mapped[float | None] = mapped_column(Float)
+    fallback_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConversationMessage(Base):
+    """A message of an indexed conversation; ``id`` is the tracker event id. ``speaker``: customer,
+    bot or manager; ``intent``/``confidence``: the NLU prediction of a customer message."""
+
+    __tablename__ = "conversation_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.conversation_id", ondelete="CASCADE"),
+                                                 index=True)
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    speaker: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str | None] = mapped_column(String(255))
+    confidence: Mapped[float | None] = mapped_column(Float)
+
+
+class ConversationReview(Base):
+    """A manager's review of a conversation: flagged for attention, reviewed (when, by whom), a note."""
+
+    __tablename__ = "conversation_reviews"
+
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.conversation_id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    flagged: Mapped[bool] = mapped_column(default=False)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewed_by: Mapped[str | None] = mapped_column(String(255))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class ConversationTag(Base):
+    """A tag (1–64 lower-case letters, digits, ``-``, ``_``) a manager put on a conversation."""
+
+    __tablename__ = "conversation_tags"
+
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.conversation_id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class IndexWatermark(Base):
+    """How far an incremental index has read its source: the last tracker event id (``name``
+    ``conversations`` for the conversation index)."""
+
+    __tablename__ = "index_watermarks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class User(Base):
+    """A manager console user. ``email`` is stored lower-case; ``password_hash`` is an argon2 hash
+    (argon2-cffi's encoded form); ``role``: ``manager`` or ``admin`` (an admin may also manage users).
+    A ``disabled`` user cannot sign in and their open sessions end on their next request."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+from sqlalchemy import Index, text as sql_text  # noqa: E402  (appended with the NLU inbox, migration 0007)
+
+
+class NluAnnotation(Base):
+    """A manager's correction of one customer message (the NLU inbox, ``bot.annotations``).
+    ``event_id`` is the user event's id in Rasa's tracker store (= ``conversation_messages.id``);
+    ``text`` the message with surrounding whitespace removed; ``predicted_*`` what Rasa's NLU said;
+    ``corrected_entities`` a list of ``{"start", "end", "entity", "value"}`` (character offsets into
+    ``text``, end exclusive). ``status``: ``pending`` → ``exported`` (written to
+    ``data/nlu/annotations.yml``) or ``discarded``; at most one pending correction per message."""
+
+    __tablename__ = "nlu_annotations"
+    __table_args__ = (Index("uq_nlu_annotations_pending_event", "event_id", unique=True,
+                            sqlite_where=sql_text("status = 'pending'"), postgresql_where=sql_text("status = 'pending'")),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(255), index=True)
+    event_id: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    predicted_intent: Mapped[str | None] = mapped_column(String(255))
+    predicted_confidence: Mapped[float | None] = mapped_column(Float)
+    corrected_intent: Mapped[str] = mapped_column(String(255))
+    corrected_entities: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    exported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
