@@ -109,7 +109,8 @@ class Lead:
 
 async def save_lead(session: AsyncSession, lead: Lead) -> tuple[Contact, Deal, bool]:
     """Create or update the contact (matched by phone, then email, then channel + sender id) and
-    its open deal at stage ``qualified``. Returns (contact, deal, whether the contact is new)."""
+    its open deal at stage ``qualified``, tagged ``<channel>-lead`` for each channel the customer
+    came through. Returns (contact, deal, whether the contact is new)."""
     candidates = (
         await session.scalars(
             select(Contact).where(
@@ -140,6 +141,8 @@ async def save_lead(session: AsyncSession, lead: Lead) -> tuple[Contact, Deal, b
     if deal is None:
         deal = Deal(stage="new", currency=lead.currency, source_channel=lead.channel, tags=[f"{lead.channel}-lead"])
         contact.deals.append(deal)
+    if f"{lead.channel}-lead" not in deal.tags:  # the same customer, now also on another channel
+        deal.tags = [*deal.tags, f"{lead.channel}-lead"]
     deal.stage = "qualified" if deal.stage == "new" else deal.stage
     deal.quantity = lead.quantity or deal.quantity
     deal.budget_minor = lead.budget_minor or deal.budget_minor

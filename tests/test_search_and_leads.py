@@ -136,3 +136,13 @@ async def test_contacts_are_deduplicated_by_phone_email_or_sender(loaded_db):
     assert same_phone.id == same_email.id == same_sender.id == first.id != other.id
     assert (contacts, deals) == (2, 2)
     assert (same_sender.phone, same_sender.email) == ("+971508888888", "x@y.ae")
+
+
+async def test_a_customer_known_from_the_web_writing_on_telegram_keeps_one_deal_tagged_with_both(loaded_db):
+    async with db.session_scope(loaded_db) as session:
+        await leads.save_lead(session, lead())
+    async with db.session_scope(loaded_db) as session:
+        contact, deal, created = await leads.save_lead(session, lead(channel="telegram", sender_id="telegram-730001"))
+    assert not created and deal.tags == ["web-lead", "telegram-lead"]
+    async with db.session_scope(loaded_db) as session:
+        assert (await session.get(Deal, deal.id)).tags == ["web-lead", "telegram-lead"]

@@ -1,6 +1,8 @@
 """The real stack on free ports: action server (.venv), Rasa server (.venv-rasa) with the trained
-model, and the console, sharing a fresh business DB and tracker store in a temp dir and the test
-session's Chroma index; a local server speaking the Telegram Bot API stands in for the managers' chat."""
+model and every channel of credentials.channels.yml (web, Telegram, WhatsApp), and the console,
+sharing a fresh business DB and tracker store in a temp dir and the test session's Chroma index.
+A local server speaking the Telegram Bot API stands in for Telegram (the customers' bot and the
+managers' chat), one speaking the Graph API for WhatsApp Cloud API."""
 
 import asyncio
 import os
@@ -15,8 +17,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from bot.settings import ROOT
+from tests.graph_server import FakeGraph
 from tests.telegram_server import FakeTelegram
 
 MODEL = ROOT / "models" / "closer.tar.gz"
@@ -51,15 +55,18 @@ class Stack:
     database_url: str
     logs: Path
     telegram: FakeTelegram
+    graph: FakeGraph
+    telegram_secret: str = "e2e-telegram-secret_0123456789"
+    whatsapp_app_secret: str = "e2e-whatsapp-app-secret"
 
 
 @contextmanager
-def telegram_in_a_thread():
-    """A FakeTelegram (the Bot API) served from its own event loop in a background thread."""
+def served_in_a_thread(fake):
+    """A fake platform server (FakeTelegram, FakeGraph) served from its own event loop in a background thread."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    server = asyncio.run_coroutine_threadsafe(FakeTelegram().start(), loop).result(30)
+    server = asyncio.run_coroutine_threadsafe(fake.start(), loop).result(30)
     try:
         yield server
     finally:
@@ -71,11 +78,19 @@ def telegram_in_a_thread():
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory, chroma_dir) -> Stack:
     assert MODEL.exists(), f"{MODEL} is missing: run 'make train' (the README's test command does)"
-    with telegram_in_a_thread() as telegram:
-        yield from _stack(tmp_path_factory, chroma_dir, telegram)
+    with served_in_a_thread(FakeTelegram()) as telegram, served_in_a_thread(FakeGraph()) as graph:
+        yield from _stack(tmp_path_factory, chroma_dir, telegram, graph)
 
 
-def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram):
+def channel_credentials(path: Path, telegram: FakeTelegram, graph: FakeGraph) -> None:
+    """credentials.channels.yml as it is, plus the fake servers' addresses as each channel's api_base."""
+    credentials = yaml.safe_load((ROOT / "credentials.channels.yml").read_text())
+    credentials["connectors.telegram.TelegramInput"]["api_base"] = f"{telegram.api_base}/bot"
+    credentials["connectors.whatsapp.WhatsAppInput"]["api_base"] = graph.api_base
+    path.write_text(yaml.safe_dump(credentials))
+
+
+def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGraph):
     tmp = tmp_path_factory.mktemp("stack")
     rasa_port, actions_port, console_port = free_port(), free_port(), free_port()
     database_url = f"sqlite+aiosqlite:///{tmp / 'closer.db'}"
@@ -83,9 +98,17 @@ def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram):
            "CLOSER_CONSOLE_HOST": "127.0.0.1", "CLOSER_RASA_URL": f"http://127.0.0.1:{rasa_port}",
            "CLOSER_CHROMA_PATH": str(chroma_dir), "CLOSER_PUBLIC_URL": f"http://127.0.0.1:{console_port}",
            "CLOSER_TELEGRAM_BOT_TOKEN": telegram.token, "CLOSER_TELEGRAM_MANAGER_CHAT_ID": "-1001234567890",
-           "CLOSER_TELEGRAM_API_BASE": telegram.api_base}
+           "CLOSER_TELEGRAM_API_BASE": telegram.api_base,
+           # credentials.channels.yml
+           "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_SECRET_TOKEN": Stack.telegram_secret,
+           "TELEGRAM_WEBHOOK_URL": "https://closer.example.com/webhooks/telegram/webhook",  # Telegram wants https
+           "WHATSAPP_ACCESS_TOKEN": graph.token, "WHATSAPP_APP_SECRET": Stack.whatsapp_app_secret,
+           "WHATSAPP_VERIFY_TOKEN": "e2e-verify", "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
+           "WHATSAPP_TEMPLATE_NAME": next(iter(graph.templates))}
     subprocess.run([sys.executable, "-m", "bot", "load-knowledge"], cwd=ROOT, env=env, check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "bot", "sqlite-wal", str(tmp / "tracker.db")], cwd=ROOT, env=env, check=True)
+    credentials = tmp / "credentials.yml"
+    channel_credentials(credentials, telegram, graph)
     endpoints = tmp / "endpoints.yml"
     endpoints.write_text(
         f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n"
@@ -94,7 +117,7 @@ def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram):
     commands = {
         "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
         "rasa": [str(RASA), "run", "--enable-api", "--port", str(rasa_port), "--model", str(MODEL),
-                 "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml"), "--cors", "*"],
+                 "--endpoints", str(endpoints), "--credentials", str(credentials), "--cors", "*"],
         "console": [sys.executable, "-m", "bot", "console"],
     }
     processes = {}
@@ -106,7 +129,7 @@ def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram):
         wait_for(f"http://127.0.0.1:{console_port}/healthz", *processes["console"])
         wait_for(f"http://127.0.0.1:{rasa_port}/status", *processes["rasa"])
         yield Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}",
-                    f"http://127.0.0.1:{console_port}", database_url, tmp, telegram)
+                    f"http://127.0.0.1:{console_port}", database_url, tmp, telegram, graph)
     finally:
         for process, _ in processes.values():
             process.terminate()

@@ -1,0 +1,208 @@
+"""A customer on Telegram and one on WhatsApp, each from greeting to the quote PDF delivered as a
+document, through the real Rasa server (both connectors loaded from credentials.channels.yml), the
+real action server and console; local servers speak the Bot API and the Graph API. Forged and
+replayed webhooks change nothing."""
+
+import asyncio
+import hashlib
+import hmac
+import io
+import itertools
+import json
+import time
+
+import httpx
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from bot import db
+from bot.models import ChannelDelivery, ChannelMessage, Contact, Deal, Quote
+
+pytestmark = pytest.mark.e2e
+
+TELEGRAM_LEAD = [("email", "omar@falconoffice.ae"), ("company", "Falcon Office LLC"), ("how many", "12"),
+                 ("budget", "20000"), ("when", "next month"), ("name", "Omar Haddad"), ("phone", "+971501234567")]
+WHATSAPP_LEAD = [("email", "layla@oasisdesign.ae"), ("company", "Oasis Design"), ("how many", "12"),
+                 ("budget", "25000"), ("when", "this month"), ("name", "Layla Aziz"), ("phone", "+971552345678")]
+_ids = itertools.count(int(time.time()))
+
+
+def query(stack, make):
+    async def run():
+        async with db.session_scope(stack.database_url) as session:
+            return await make(session)
+
+    return asyncio.run(run())
+
+
+def processed(stack, channel: str, delivery_id: str, seconds: float = 60) -> None:
+    """Wait until the connector has processed the delivery (its row has processed_at)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        row = query(stack, lambda s: s.scalar(select(ChannelDelivery).where(
+            ChannelDelivery.channel == channel, ChannelDelivery.delivery_id == delivery_id)))
+        if row is not None and row.processed_at is not None:
+            assert row.error is None, row.error
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{channel} delivery {delivery_id} not processed after {seconds}s")
+
+
+class TelegramCustomer:
+    """A private chat posting Bot API updates to Rasa's webhook, reading replies off the fake Bot API."""
+
+    def __init__(self, stack, chat_id: int, secret: str | None = None):
+        self.stack, self.chat_id = stack, chat_id
+        self.secret = stack.telegram_secret if secret is None else secret
+        self.url = f"{stack.rasa_url}/webhooks/telegram/webhook"
+        self.user = {"id": chat_id, "is_bot": False, "first_name": "Omar", "language_code": "en"}
+
+    def sent(self) -> list[dict]:
+        return [m for m in self.stack.telegram.messages if m["chat"]["id"] == self.chat_id]
+
+    def post(self, update: dict) -> httpx.Response:
+        return httpx.post(self.url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": self.secret}, timeout=10)
+
+    def update(self, **content) -> dict:
+        update_id = next(_ids)
+        message = {"message_id": update_id % 100000, "from": self.user, "date": int(time.time()),
+                   "chat": {"id": self.chat_id, "first_name": "Omar", "type": "private"}, **content}
+        return {"update_id": update_id, "message": message}
+
+    def say(self, **content) -> str:
+        """Send a message; the text of the replies to it."""
+        before = len(self.sent())
+        update = self.update(**content)
+        assert self.post(update).status_code == 200
+        processed(self.stack, "telegram", str(update["update_id"]))
+        return "\n".join(m.get("text") or m.get("caption") or "" for m in self.sent()[before:])
+
+
+class WhatsAppCustomer:
+    """A WhatsApp user whose messages reach Rasa's webhook signed like Meta's; replies read off the fake Graph API."""
+
+    def __init__(self, stack, wa_id: str):
+        self.stack, self.wa_id = stack, wa_id
+        self.url = f"{stack.rasa_url}/webhooks/whatsapp/webhook"
+
+    def post(self, payload: dict, secret: str | None = None) -> httpx.Response:
+        body = json.dumps(payload).encode()
+        key = (self.stack.whatsapp_app_secret if secret is None else secret).encode()
+        signature = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+        return httpx.post(self.url, content=body, timeout=10,
+                          headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature})
+
+    def payload(self, message: dict) -> dict:
+        graph = self.stack.graph
+        return {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
+            "value": {"messaging_product": "whatsapp",
+                      "metadata": {"display_phone_number": "15550783881", "phone_number_id": graph.phone_number_id},
+                      "contacts": [{"profile": {"name": "Layla Aziz"}, "wa_id": self.wa_id}],
+                      "messages": [message]},
+            "field": "messages"}]}]}
+
+    def say(self, text: str) -> str:
+        before = len(self.stack.graph.sent(to=self.wa_id))
+        wamid = f"wamid.HBgM{next(_ids)}"
+        self.stack.graph.customer_wrote(self.wa_id)  # the 24-hour window opens on Meta's side too
+        message = {"from": self.wa_id, "id": wamid, "timestamp": str(int(time.time())), "type": "text", "text": {"body": text}}
+        assert self.post(self.payload(message)).status_code == 200
+        processed(self.stack, "whatsapp", wamid)
+        sent = self.stack.graph.sent(to=self.wa_id)[before:]
+        return "\n".join((m.get("text") or {}).get("body") or (m.get("interactive") or {}).get("body", {}).get("text", "")
+                         for m in sent)
+
+
+def fill_lead_form(say, question: str, lead: list[tuple[str, str]]) -> str:
+    for _ in range(12):
+        if "Here is your quote" in question:
+            return question
+        question = say(next(answer for key, answer in lead if key in question.lower()))
+    pytest.fail(f"no quote after the lead form; last reply: {question}")
+
+
+def assert_quote_pdf(pdf: bytes, quote: Quote) -> None:
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert quote.number in text and "OC-1006" in text
+
+
+def test_telegram_customer_from_greeting_to_the_quote_pdf(stack):
+    assert stack.telegram.webhook and stack.telegram.webhook["secret_token"] == stack.telegram_secret
+    customer = TelegramCustomer(stack, 730_000_000 + next(_ids) % 1000)
+    sender = f"telegram-{customer.chat_id}"
+
+    greeting = customer.say(text="/start promo-autumn")
+    assert greeting, "no greeting"
+    reply = customer.say(text="add 12 OC-1006 to my cart")
+    assert "OC-1006) × 12" in reply, reply
+    question = customer.say(text="send me a quote")
+    quote_text = fill_lead_form(lambda text: customer.say(text=text), question, TELEGRAM_LEAD)
+
+    [quote] = query(stack, lambda s: s.scalars(select(Quote).where(Quote.conversation_id == sender)))
+    assert quote.number in quote_text
+    [upload] = [call["document"] for call in stack.telegram.calls("sendDocument") if str(call["chat_id"]) == str(customer.chat_id)]
+    assert upload.filename == f"{quote.number}.pdf" and upload.data.startswith(b"%PDF")
+    assert_quote_pdf(upload.data, quote)
+
+    contact = query(stack, lambda s: s.scalar(select(Contact).where(Contact.sender_id == sender)))
+    deal = query(stack, lambda s: s.get(Deal, quote.deal_id))
+    assert contact.channel == "telegram" and "telegram-lead" in deal.tags and deal.stage == "proposal"
+    tracker = httpx.get(f"{stack.rasa_url}/conversations/{sender}/tracker", timeout=10).json()
+    first = next(e for e in tracker["events"] if e["event"] == "user")
+    assert first["input_channel"] == "telegram" and first["metadata"]["channel"] == "telegram"
+    assert first["metadata"]["telegram"]["start_payload"] == "promo-autumn"
+    statuses = query(stack, lambda s: s.scalars(select(ChannelMessage.kind).where(ChannelMessage.recipient_id == str(customer.chat_id))))
+    assert "document" in set(statuses)
+
+
+def test_forged_and_replayed_telegram_webhooks_change_nothing(stack):
+    customer = TelegramCustomer(stack, 740_000_000 + next(_ids) % 1000)
+    forged = TelegramCustomer(stack, customer.chat_id, secret="not-the-secret")
+    update = customer.update(text="hi")
+    assert forged.post(update).status_code == 403
+    count = lambda: query(stack, lambda s: s.scalar(select(func.count()).select_from(ChannelDelivery).where(
+        ChannelDelivery.sender_id == f"telegram-{customer.chat_id}")))
+    assert count() == 0 and customer.sent() == []
+
+    for _ in range(20):  # Telegram redelivering the same update
+        assert customer.post(update).status_code == 200
+    processed(stack, "telegram", str(update["update_id"]))
+    replies = len(customer.sent())
+    assert replies >= 1 and count() == 1
+    customer.say(text="thanks")  # a later turn is processed after the replays: none of them is pending
+    assert count() == 2
+
+
+def test_whatsapp_customer_from_greeting_to_the_quote_pdf(stack):
+    customer = WhatsAppCustomer(stack, f"97150{next(_ids) % 10_000_000:07d}")
+    sender = f"whatsapp-{customer.wa_id}"
+
+    assert customer.say("hi")
+    reply = customer.say("add 12 OC-1006 to my cart")
+    assert "OC-1006) × 12" in reply, reply
+    question = customer.say("send me a quote")
+    quote_text = fill_lead_form(customer.say, question, WHATSAPP_LEAD)
+
+    [quote] = query(stack, lambda s: s.scalars(select(Quote).where(Quote.conversation_id == sender)))
+    assert quote.number in quote_text
+    [document] = [m["document"] for m in stack.graph.sent(to=customer.wa_id) if m.get("type") == "document"]
+    media = stack.graph.media[document["id"]]
+    assert document["filename"] == f"{quote.number}.pdf" and media.mime_type == "application/pdf"
+    assert_quote_pdf(media.data, quote)
+    contact = query(stack, lambda s: s.scalar(select(Contact).where(Contact.sender_id == sender)))
+    deal = query(stack, lambda s: s.get(Deal, quote.deal_id))
+    assert contact.channel == "whatsapp" and deal.tags == ["whatsapp-lead"]
+
+
+def test_forged_whatsapp_webhooks_change_nothing(stack):
+    customer = WhatsAppCustomer(stack, f"97155{next(_ids) % 10_000_000:07d}")
+    message = {"from": customer.wa_id, "id": f"wamid.HBgM{next(_ids)}", "timestamp": str(int(time.time())),
+               "type": "text", "text": {"body": "hi"}}
+    assert customer.post(customer.payload(message), secret="forged").status_code == 401
+    count = query(stack, lambda s: s.scalar(select(func.count()).select_from(ChannelDelivery).where(
+        ChannelDelivery.delivery_id == message["id"])))
+    assert count == 0 and stack.graph.sent(to=customer.wa_id) == []
+    verify = httpx.get(customer.url, params={"hub.mode": "subscribe", "hub.verify_token": "e2e-verify",
+                                             "hub.challenge": "1158201444"}, timeout=10)
+    assert verify.status_code == 200 and verify.text == "1158201444"
