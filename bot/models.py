@@ -232,8 +232,10 @@ class DealNote(Base):
 
 class Escalation(Base):
     """A conversation handed to a manager. ``reason``: requested, complaint, order_amount,
-    discount, fallbacks. ``status``: open → handed_back. ``notify_error`` records a failed manager
-    notification (the escalation stands regardless)."""
+    discount, fallbacks, manager (a manager took it over unasked). ``status``: pending → in_progress
+    (``assignee``, a console user's email, took it at ``taken_at``) → resolved (handed back to the bot at
+    ``resolved_at`` by ``resolved_by``, None from the CLI, with ``resolution_note``). ``notify_error``
+    records a failed manager notification (the escalation stands regardless)."""
 
     __tablename__ = "escalations"
 
@@ -241,12 +243,16 @@ class Escalation(Base):
     conversation_id: Mapped[str] = mapped_column(String(255), index=True)
     reason: Mapped[str] = mapped_column(String(32))
     summary: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     quote_id: Mapped[int | None] = mapped_column(ForeignKey("quotes.id", ondelete="SET NULL"))
     notified_message_id: Mapped[str | None] = mapped_column(String(64))
     notify_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    handed_back_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    assignee: Mapped[str | None] = mapped_column(String(320))
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(320))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
 
 
 class CRMOutbox(Base):
@@ -348,7 +354,7 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(32))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_message_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_message_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     turns: Mapped[int] = mapped_column(Integer, default=0)
     furthest_stage: Mapped[str | None] = mapped_column(String(32))
     stage_rank: Mapped[int] = mapped_column(Integer, default=0)
@@ -396,7 +402,7 @@ class ConversationTag(Base):
 
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.conversation_id", ondelete="CASCADE"),
                                                  primary_key=True)
-    tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class IndexWatermark(Base):

@@ -1,0 +1,201 @@
+"""Benchmark (run by hand: `make bench-webhooks`): the Telegram and WhatsApp webhooks under load,
+through the real Rasa server (both connectors from credentials.channels.yml) and action server,
+with local servers speaking the Bot API and the Graph API.
+
+For each channel: 50 concurrent senders post 1,000 deliveries, 20% of them replays of a delivery
+already sent (platforms redeliver); the acknowledgement latency (HTTP 200 back at the sender) is
+timed, then the run waits until every delivery is processed and checks, per conversation, that
+Rasa's tracker holds exactly one user event per distinct delivery (none lost, none doubled) and that
+the fake platform received exactly the bot messages the tracker holds (no reply lost or sent twice).
+Baseline, same run, same load: Rasa's REST channel, which answers only once the turn is done.
+
+Prints a table with ratios against the baseline. Takes about 5 minutes on 2 cores.
+"""
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.turn_latency import free_port, percentile, start, wait_ready  # noqa: E402
+from tests.e2e.conftest import MODEL, RASA, channel_credentials, served_in_a_thread  # noqa: E402
+from tests.graph_server import FakeGraph  # noqa: E402
+from tests.telegram_server import FakeTelegram  # noqa: E402
+
+SENDERS, DELIVERIES, REPLAY_SHARE = 50, 1000, 0.20
+TEXTS = ["hi", "what are your delivery charges?", "do you have ergonomic chairs?", "thanks"]
+TELEGRAM_SECRET, WHATSAPP_SECRET = "bench-telegram-secret", "bench-whatsapp-app-secret"
+
+
+def plan(seed: int) -> list[tuple[int, int, bool]]:
+    """(sender index, message number, is replay) for every delivery, in sending order per sender."""
+    rng = random.Random(seed)
+    unique = int(DELIVERIES * (1 - REPLAY_SHARE))
+    per_sender = [[(s, n, False) for n in range(unique // SENDERS)] for s in range(SENDERS)]
+    for _ in range(DELIVERIES - unique):
+        sender = rng.randrange(SENDERS)
+        position = rng.randrange(1, len(per_sender[sender]) + 1)
+        earlier = [n for s, n, replay in per_sender[sender][:position] if not replay]
+        per_sender[sender].insert(position, (sender, rng.choice(earlier), True))
+    return [item for items in per_sender for item in items]
+
+
+def telegram_request(sender: int, number: int, url: str) -> tuple[str, dict, bytes]:
+    chat = 810_000_000 + sender
+    update = {"update_id": chat * 1000 + number, "message": {
+        "message_id": number + 1, "date": int(time.time()), "text": TEXTS[number % len(TEXTS)],
+        "from": {"id": chat, "is_bot": False, "first_name": f"Bench {sender}"},
+        "chat": {"id": chat, "first_name": f"Bench {sender}", "type": "private"}}}
+    return url, {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET, "Content-Type": "application/json"}, json.dumps(update).encode()
+
+
+def whatsapp_request(sender: int, number: int, url: str, phone_number_id: str) -> tuple[str, dict, bytes]:
+    wa_id = f"9715{sender:08d}"
+    payload = {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
+        "contacts": [{"profile": {"name": f"Bench {sender}"}, "wa_id": wa_id}],
+        "messages": [{"from": wa_id, "id": f"wamid.bench{sender:03d}{number:04d}", "timestamp": str(int(time.time())),
+                      "type": "text", "text": {"body": TEXTS[number % len(TEXTS)]}}]}}]}]}
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(WHATSAPP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return url, {"X-Hub-Signature-256": signature, "Content-Type": "application/json"}, body
+
+
+def rest_request(sender: int, number: int, url: str) -> tuple[str, dict, bytes]:
+    body = json.dumps({"sender": f"bench-rest-{sender}", "message": TEXTS[number % len(TEXTS)]}).encode()
+    return url, {"Content-Type": "application/json"}, body
+
+
+async def send_all(requests: list[list[tuple[str, dict, bytes]]]) -> tuple[list[float], float]:
+    """Each sender posts its requests one after another, the senders concurrently; latencies in ms."""
+    latencies: list[float] = []
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=SENDERS)) as client:
+        async def sender(items):
+            for url, headers, body in items:
+                began = time.perf_counter()
+                response = await client.post(url, content=body, headers=headers)
+                latencies.append((time.perf_counter() - began) * 1000)
+                assert response.status_code == 200, (response.status_code, response.text[:200])
+        began = time.perf_counter()
+        await asyncio.gather(*(sender(items) for items in requests))
+    return latencies, time.perf_counter() - began
+
+
+def by_sender(deliveries, make) -> list[list[tuple[str, dict, bytes]]]:
+    requests = [[] for _ in range(SENDERS)]
+    for sender, number, _ in deliveries:
+        requests[sender].append(make(sender, number))
+    return requests
+
+
+def wait_processed(database: Path, channel: str, expected: int, seconds: float = 900) -> float:
+    began = time.monotonic()
+    with sqlite3.connect(database) as connection:
+        while time.monotonic() - began < seconds:
+            done, = connection.execute("select count(*) from channel_deliveries where channel = ? and processed_at is not null",
+                                       (channel,)).fetchone()
+            if done >= expected:
+                return time.monotonic() - began
+            time.sleep(0.5)
+    raise SystemExit(f"{channel}: only {done} of {expected} deliveries processed after {seconds} s")
+
+
+def tracker_counts(tracker: Path, sender_id: str) -> tuple[int, int]:
+    """(user events, bot events) of a conversation in Rasa's tracker store."""
+    with sqlite3.connect(tracker) as connection:
+        rows = dict(connection.execute("select type_name, count(*) from events where sender_id = ? group by type_name",
+                                       (sender_id,)).fetchall())
+    return rows.get("user", 0), rows.get("bot", 0)
+
+
+def check(tmp: Path, deliveries, sender_id, sent_to) -> tuple[int, int, int, int]:
+    """(lost turns, doubled turns, lost replies, doubled replies) over all conversations."""
+    lost = doubled = lost_replies = doubled_replies = 0
+    for sender in range(SENDERS):
+        distinct = len({number for s, number, _ in deliveries if s == sender})
+        users, bots = tracker_counts(tmp / "tracker.db", sender_id(sender))
+        lost, doubled = lost + max(0, distinct - users), doubled + max(0, users - distinct)
+        received = sent_to(sender)
+        lost_replies, doubled_replies = lost_replies + max(0, bots - received), doubled_replies + max(0, received - bots)
+    return lost, doubled, lost_replies, doubled_replies
+
+
+def main() -> int:
+    assert MODEL.exists(), "no trained model: run make train"
+    tmp = Path(tempfile.mkdtemp(prefix="closer-bench-webhooks-"))
+    deliveries = plan(seed=7)
+    with served_in_a_thread(FakeTelegram()) as telegram, served_in_a_thread(FakeGraph()) as graph:
+        rasa_port, actions_port = free_port(), free_port()
+        env = {**os.environ, "CLOSER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'closer.db'}",
+               "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_SECRET_TOKEN": TELEGRAM_SECRET, "TELEGRAM_WEBHOOK_URL": "",
+               "WHATSAPP_ACCESS_TOKEN": graph.token, "WHATSAPP_APP_SECRET": WHATSAPP_SECRET, "WHATSAPP_VERIFY_TOKEN": "bench",
+               "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id, "WHATSAPP_TEMPLATE_NAME": next(iter(graph.templates))}
+        python = str(ROOT / ".venv" / "bin" / "python")
+        import subprocess
+        subprocess.run([python, "-m", "bot", "load-knowledge"], cwd=ROOT, env=env, check=True, capture_output=True)
+        subprocess.run([python, "-m", "bot", "sqlite-wal", str(tmp / "tracker.db")], cwd=ROOT, env=env, check=True)
+        channel_credentials(tmp / "credentials.yml", telegram, graph)
+        (tmp / "endpoints.yml").write_text(f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n"
+                                           f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tmp / 'tracker.db'}\n")
+        processes = [
+            start([python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)], ROOT, env, tmp / "actions.log"),
+            start([str(RASA), "run", "--port", str(rasa_port), "--model", str(MODEL), "--endpoints", str(tmp / "endpoints.yml"),
+                   "--credentials", str(tmp / "credentials.yml")], ROOT, env, tmp / "rasa.log"),
+        ]
+        try:
+            wait_ready(f"http://127.0.0.1:{actions_port}/health")
+            wait_ready(f"http://127.0.0.1:{rasa_port}/")
+            base = f"http://127.0.0.1:{rasa_port}/webhooks"
+            for graph_sender in range(SENDERS):  # the customers wrote: their 24-hour windows are open
+                graph.customer_wrote(f"9715{graph_sender:08d}")
+            results = {}
+            results["rest (baseline)"] = asyncio.run(send_all(by_sender(deliveries, lambda s, n: rest_request(s, n, f"{base}/rest/webhook"))))
+            results["telegram"] = asyncio.run(send_all(by_sender(deliveries, lambda s, n: telegram_request(s, n, f"{base}/telegram/webhook"))))
+            drained = {"telegram": wait_processed(tmp / "closer.db", "telegram", int(DELIVERIES * (1 - REPLAY_SHARE)))}
+            results["whatsapp"] = asyncio.run(send_all(by_sender(deliveries, lambda s, n: whatsapp_request(
+                s, n, f"{base}/whatsapp/webhook", graph.phone_number_id))))
+            drained["whatsapp"] = wait_processed(tmp / "closer.db", "whatsapp", int(DELIVERIES * (1 - REPLAY_SHARE)))
+            time.sleep(2)  # the last turns' replies
+            checks = {
+                "telegram": check(tmp, deliveries, lambda s: f"telegram-{810_000_000 + s}",
+                                  lambda s: sum(1 for m in telegram.messages if m["chat"]["id"] == 810_000_000 + s)),
+                "whatsapp": check(tmp, deliveries, lambda s: f"whatsapp-9715{s:08d}",
+                                  lambda s: len(graph.sent(to=f"9715{s:08d}"))),
+            }
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(30)
+
+    replays = sum(1 for *_, replay in deliveries if replay)
+    baseline = percentile(results["rest (baseline)"][0], 0.99)
+    print(f"\n{DELIVERIES} deliveries per channel ({replays} replays), {SENDERS} concurrent senders; "
+          "acknowledgement latency in ms; ratios against Rasa's REST channel (which answers after the turn)")
+    print(f"{'channel':<16}{'p50':>9}{'p99':>9}{'max':>9}{'p99 ratio':>11}{'sent in s':>11}{'all processed s':>17}")
+    for name, (latencies, elapsed) in results.items():
+        p99 = percentile(latencies, 0.99)
+        done = f"{drained[name]:.1f}" if name in drained else "(in the ack)"
+        print(f"{name:<16}{percentile(latencies, 0.5):>9.1f}{p99:>9.1f}{max(latencies):>9.1f}"
+              f"{p99 / baseline:>10.2f}×{elapsed:>11.1f}{done:>17}")
+    print(f"\n{'channel':<16}{'turns lost':>12}{'turns doubled':>15}{'replies lost':>14}{'replies doubled':>17}")
+    for name, (lost, doubled, lost_replies, doubled_replies) in checks.items():
+        print(f"{name:<16}{lost:>12}{doubled:>15}{lost_replies:>14}{doubled_replies:>17}")
+    print(f"\nlogs in {tmp}")
+    return 0 if all(sum(values) == 0 for values in checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
