@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+MAX_CONCURRENT_TURNS = 2
 DELIVERY_RETENTION_S = 48 * 3600  # Telegram and Meta retry for up to 24 h; kept twice as long
 STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
 
@@ -112,6 +113,14 @@ _callbacks = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True)))
 
 
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    """As the business DB's own engine (bot/db.py): write-ahead logging, one fsync per checkpoint."""
+    cursor = connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
 class ChannelStore:
     """Channel state in the business DB (migration 0004 creates the tables; ``python -m bot db
     upgrade`` runs it). Blocking SQL runs in a worker thread; every method is a coroutine."""
@@ -120,6 +129,8 @@ class ChannelStore:
         self.url = url or database_url()
         args = {"connect_args": {"timeout": 15}} if self.url.startswith("sqlite") else {"pool_pre_ping": True}
         self.engine = sa.create_engine(self.url, future=True, **args)
+        if self.url.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         missing = {t.name for t in _meta.sorted_tables} - set(sa.inspect(self.engine).get_table_names())
         if missing:
             raise ChannelConfigError(f"{self.url}: tables {', '.join(sorted(missing))} are missing; "
@@ -258,9 +269,12 @@ class ChannelStore:
 
 class SenderQueues:
     """Runs ``await job()`` for each submitted job: one customer's jobs strictly one after another in
-    submission order, different customers concurrently. A failing job is logged; the next one runs."""
+    submission order, different customers concurrently but at most ``max_concurrent`` at a time (a
+    Rasa turn runs NLU and policies on the event loop; without a bound, a burst of turns would delay
+    the webhook acknowledgements that share the loop). A failing job is logged; the next one runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_concurrent: int = MAX_CONCURRENT_TURNS) -> None:
+        self._turns = asyncio.Semaphore(max_concurrent)
         self._queues: Dict[str, asyncio.Queue] = {}
         self._workers: Dict[str, asyncio.Task] = {}
         self._pending: Dict[str, int] = defaultdict(int)
@@ -277,7 +291,8 @@ class SenderQueues:
             while not queue.empty():
                 job = queue.get_nowait()
                 try:
-                    await job()
+                    async with self._turns:
+                        await job()
                 except Exception:
                     log.exception("processing a message of %s failed", sender_id)
                 finally:
