@@ -6,7 +6,7 @@
   load-knowledge                      migrate, then import knowledge/catalog.csv and stock.csv
   index [--only knowledge|products]   re-index knowledge/ and the catalog in Chroma (incremental)
   crm-worker                          send queued CRM writes to the external CRM (CLOSER_CRM_PROVIDER)
-  handback CONVERSATION_ID            resume the bot after a manager's takeover (Rasa HTTP API)
+  handback CONVERSATION_ID [--note N] resume the bot after a manager's takeover (Rasa HTTP API)
   sqlite-wal FILE                     switch a SQLite file (Rasa's tracker store) to write-ahead logging
   console                             serve the web chat (and later the manager console)
   user add --email E --name N --role manager|admin [--password-stdin]
@@ -57,17 +57,18 @@ async def _index(only: str | None) -> int:
     return status
 
 
-async def _hand_back(conversation_id: str) -> int:
-    from bot.escalation import HandBackError, hand_back
+async def _hand_back(conversation_id: str, note: str | None) -> int:
+    from bot.escalation import RasaError, hand_back
 
     settings = get_settings()
     try:
         async with db.session_scope() as session:
-            closed = await hand_back(session, conversation_id, settings.rasa_url, settings.rasa_timeout)
-    except HandBackError as exc:
+            closed = await hand_back(session, conversation_id, settings.rasa_url, settings.rasa_timeout,
+                                     note=(note.strip() or None) if note else None)
+    except RasaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"{conversation_id}: bot resumed, {closed} escalation(s) handed back")
+    print(f"{conversation_id}: bot resumed, {closed} escalation(s) resolved")
     return 0
 
 
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("crm-worker", help="deliver queued writes to the external CRM every 15 s, until stopped")
     back = sub.add_parser("handback", help="resume the bot in a conversation a manager took over")
     back.add_argument("conversation_id")
+    back.add_argument("--note", help="how it was resolved (kept on the escalations and on the customer's open deal)")
     wal = sub.add_parser("sqlite-wal", help="switch a SQLite file (Rasa's tracker store) to write-ahead logging")
     wal.add_argument("file", type=Path)
     sub.add_parser("console", help="serve the web chat on CLOSER_CONSOLE_PORT (8000)")
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                                               retry_max_s=settings.crm_retry_max_s))
             return 0
         if args.command == "handback":
-            return asyncio.run(_hand_back(args.conversation_id))
+            return asyncio.run(_hand_back(args.conversation_id, args.note))
         if args.command == "user":
             return asyncio.run(_user(args))
         if args.command == "sqlite-wal":

@@ -3,8 +3,10 @@
 Routes:
 
 - ``GET /``: the chat page.
-- ``POST /api/chat``: JSON ``{"sender": str, "message": str}`` → ``{"messages": [...]}`` in Rasa's
-  REST channel format; the conversation id is ``"web-" + sender``.
+- ``POST /api/chat``: JSON ``{"sender": str, "message": str}`` → ``{"messages": [...], "paused": bool}``,
+  messages in Rasa's REST channel format; the conversation id is ``"web-" + sender``; ``paused``: a
+  manager has the conversation (the widget then polls ``/api/chat/updates``).
+- ``GET /api/chat/updates?sender=<id>&after=<unix seconds>``: a manager's replies since ``after``.
 - ``POST /api/feedback``: JSON ``{"sender": str, "answer_id": str, "rating": "up" | "down",
   "comment": str (optional)}`` → ``{"status": "saved"}``; 👍/👎 on a knowledge answer.
 - ``GET /quotes/<token>.pdf``: a quote as PDF behind its unguessable link (410 once expired).
@@ -16,6 +18,7 @@ The manager console is served under ``/console`` (:mod:`bot.manager`).
 
 import asyncio
 import logging
+import math
 import re
 from pathlib import Path
 
@@ -29,6 +32,7 @@ from bot.db import get_engine, session_scope
 from bot.feedback import MAX_COMMENT_CHARS, RATINGS, UnknownAnswer, record_feedback
 from bot.quote_pdf import render_quote_pdf
 from bot.settings import Settings, get_settings
+from bot.takeover import manager_messages
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +60,10 @@ async def chat_page(request: web.Request) -> web.Response:
 
 
 async def chat_api(request: web.Request) -> web.Response:
-    """Relay one customer message to Rasa. 400 for a malformed body, 413 for an over-long message,
-    502 when Rasa fails or times out; every error body still carries a polite message to show."""
+    """Relay one customer message to Rasa: 200 ``{"messages": [...], "paused": bool}``, ``paused`` being
+    whether Rasa has the conversation paused after the turn (a manager has it; when Rasa sent nothing the
+    one message says so). 400 for a malformed body, 413 for an over-long message, 502 when Rasa fails or
+    times out; every error body still carries a polite message to show."""
     settings = request.app[settings_key]
     try:
         body = await request.json()
@@ -79,12 +85,13 @@ async def chat_api(request: web.Request) -> web.Response:
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         log.error("Rasa did not answer for conversation web-%s: %r", sender, exc)
         return _reply(SORRY, 502)
+    paused = await _paused(request.app, f"web-{sender}")
     if not messages:
-        if await _paused(request.app, f"web-{sender}"):
+        if paused:
             return web.json_response({"messages": [{"text": WITH_MANAGER}], "paused": True})
         log.warning("Rasa sent no reply in conversation web-%s", sender)
         messages = [{"text": SORRY}]
-    return web.json_response({"messages": messages})
+    return web.json_response({"messages": messages, "paused": paused})
 
 
 async def _paused(app: web.Application, conversation_id: str) -> bool:
@@ -99,6 +106,35 @@ async def _paused(app: web.Application, conversation_id: str) -> bool:
 
 def _error(message: str, status: int) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+async def chat_updates(request: web.Request) -> web.Response:
+    """A manager's replies in the web chat's conversation (``"web-" + sender``), for the widget to poll
+    while a manager has the conversation. Query: ``sender`` (as for /api/chat), ``after`` (Unix seconds,
+    default 0). 200 ``{"messages": [{"text": str, "timestamp": float, "from": "manager"}], "paused": bool}``:
+    the bot messages with ``metadata.manager`` stamped after ``after``, oldest first, read from Rasa's
+    tracker (HTTP API); ``paused``: a manager still has the conversation. ``{"error": str}`` with 400 for
+    a malformed ``sender`` or ``after``, 502 when Rasa fails or times out."""
+    sender, after = request.query.get("sender", ""), request.query.get("after", "0")
+    if not _SENDER.fullmatch(sender):
+        return _error("sender must be 8 to 64 letters, digits, '_' or '-'", 400)
+    try:
+        after_s = float(after)
+    except ValueError:
+        after_s = math.nan
+    if not math.isfinite(after_s) or after_s < 0:
+        return _error("after must be a non-negative number of seconds since 1970", 400)
+    url = f"{request.app[settings_key].rasa_url}/conversations/web-{sender}/tracker"
+    try:
+        async with request.app[client_key].get(url) as response:
+            response.raise_for_status()
+            tracker = await response.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        log.error("Rasa did not give the tracker of conversation web-%s: %r", sender, exc)
+        return _error("the conversation cannot be read right now", 502)
+    replies = [{"text": m.text, "timestamp": m.timestamp, "from": "manager"}
+               for m in manager_messages(tracker, after_s)]
+    return web.json_response({"messages": replies, "paused": bool(tracker.get("paused"))})
 
 
 async def feedback_api(request: web.Request) -> web.Response:
@@ -180,6 +216,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.extend([_client, _database])
     app.router.add_get("/", chat_page)
     app.router.add_post("/api/chat", chat_api)
+    app.router.add_get("/api/chat/updates", chat_updates)
     app.router.add_post("/api/feedback", feedback_api)
     app.router.add_get("/quotes/{token}.pdf", quote_pdf)
     app.router.add_get("/healthz", healthz)

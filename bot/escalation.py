@@ -4,20 +4,23 @@
 (needs, cart, quote, last messages; written by the LLM when one is configured and its summary
 passes the figure check, structured otherwise), adds it as a note to the customer's open deal and
 notifies the managers' Telegram chat. The action that calls it pauses the bot with Rasa's
-``ConversationPaused``; :func:`hand_back` resumes it through Rasa's HTTP API.
+``ConversationPaused``; a manager takes it over from the console (:mod:`bot.takeover`), and
+:func:`hand_back` resumes the bot through Rasa's HTTP API (:func:`call_rasa`).
 """
 
 import logging
+import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 import aiohttp
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import crm, grounding, llm
 from bot.business import Company
-from bot.models import Deal, DealNote, Escalation, Quote
+from bot.models import Contact, Deal, DealNote, Escalation, Quote
 from bot.money import format_money
 from bot.notify import NotifyError, notify_managers
 
@@ -29,7 +32,11 @@ REASONS = {
     "order_amount": "the order is above the amount that needs a manager's approval",
     "discount": "the customer asked for a discount above what the bot may grant",
     "fallbacks": "the bot did not understand the customer twice in a row",
+    "manager": "a manager took the conversation over",
 }
+# An escalation's status: pending (waiting for a manager) → in_progress (a manager has it) → resolved.
+STATUSES = ("pending", "in_progress", "resolved")
+OPEN_STATUSES = ("pending", "in_progress")
 
 
 @dataclass
@@ -112,27 +119,65 @@ async def escalate(session: AsyncSession, situation: Situation) -> Escalation:
     return escalation
 
 
-class HandBackError(RuntimeError):
-    """Rasa did not resume the conversation (unreachable, or refused); the message says why."""
+class RasaError(RuntimeError):
+    """Rasa's HTTP API was unreachable, timed out or refused a request; the message says which and why."""
 
 
-async def hand_back(session: AsyncSession, conversation_id: str, rasa_url: str, timeout_s: float = 10.0) -> int:
-    """Resume the bot in ``conversation_id`` (Rasa's ``resume`` event, then ``action_listen``, through its HTTP API) and
-    mark its open escalations handed back. Returns how many were open. Raises HandBackError."""
-    url = f"{rasa_url}/conversations/{conversation_id}/tracker/events"
+async def call_rasa(rasa_url: str, method: str, path: str, timeout_s: float, *, json: Any = None,
+                    params: dict[str, str] | None = None) -> dict[str, Any]:
+    """One request to Rasa's HTTP API (``rasa run --enable-api`` at ``rasa_url``), e.g. ``GET
+    /conversations/<id>/tracker``; ``json`` is the body, ``params`` the query string. Returns the JSON
+    object Rasa answers. Raises RasaError for a status other than 200, a body that is not JSON, a
+    connection error, or no answer within ``timeout_s`` seconds."""
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as client:
-            # A paused conversation never reached action_listen; without it the next message would
-            # be predicted as if it followed the action that paused the bot.
-            async with client.post(url, json=[{"event": "resume"}, {"event": "action", "name": "action_listen"}]) as response:
+            async with client.request(method, f"{rasa_url}{path}", json=json, params=params) as response:
                 if response.status != 200:
-                    raise HandBackError(f"Rasa answered {response.status}: {(await response.text())[:200]}")
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise HandBackError(f"Rasa at {rasa_url} is unreachable: {exc!r}") from exc
+                    body = (await response.text())[:200]
+                    raise RasaError(f"Rasa answered {response.status} to {method} {path}: {body}")
+                return await response.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise RasaError(f"Rasa at {rasa_url} did not answer {method} {path}: {exc!r}") from exc
+
+
+def tracker_path(conversation_id: str) -> str:
+    """The path of a conversation's tracker in Rasa's HTTP API, the id percent-encoded."""
+    return f"/conversations/{urllib.parse.quote(conversation_id, safe='')}/tracker"
+
+
+async def open_deal(session: AsyncSession, conversation_id: str) -> Deal | None:
+    """The most recently updated deal, neither won nor lost, of the customer of ``conversation_id``: the
+    contact saved in it (``Contact.sender_id``) or the deal of one of its quotes; None if there is none."""
+    quoted = select(Quote.deal_id).where(Quote.conversation_id == conversation_id, Quote.deal_id.is_not(None))
+    return (await session.scalars(
+        select(Deal).join(Contact, Deal.contact_id == Contact.id)
+        .where(or_(Contact.sender_id == conversation_id, Deal.id.in_(quoted)), Deal.stage.not_in(("won", "lost")))
+        .order_by(Deal.updated_at.desc(), Deal.id.desc()).limit(1))).first()
+
+
+async def hand_back(session: AsyncSession, conversation_id: str, rasa_url: str, timeout_s: float = 10.0, *,
+                    note: str | None = None, resolved_by: str | None = None) -> int:
+    """Resume the bot in ``conversation_id`` (Rasa's ``resume`` event, then ``action_listen``, through its HTTP API),
+    then mark its pending and in-progress escalations resolved (now, by ``resolved_by``, a console user's email or
+    None from the CLI, with ``note``). A note is also added to the customer's open deal (:func:`open_deal`), if
+    any, and queued for the external CRM. Returns how many escalations were resolved. Raises RasaError, having
+    changed nothing, when Rasa does not resume the conversation."""
+    # A paused conversation never reached action_listen; without it the next message would
+    # be predicted as if it followed the action that paused the bot.
+    await call_rasa(rasa_url, "POST", f"{tracker_path(conversation_id)}/events", timeout_s,
+                    json=[{"event": "resume"}, {"event": "action", "name": "action_listen"}])
     open_ones = (await session.scalars(select(Escalation).where(
-        Escalation.conversation_id == conversation_id, Escalation.status == "open"))).all()
+        Escalation.conversation_id == conversation_id, Escalation.status.in_(OPEN_STATUSES)))).all()
+    now = datetime.now(timezone.utc)
     for escalation in open_ones:
-        escalation.status, escalation.handed_back_at = "handed_back", datetime.now(timezone.utc)
+        escalation.status, escalation.resolved_at = "resolved", now
+        escalation.resolved_by, escalation.resolution_note = resolved_by, note
+    deal = await open_deal(session, conversation_id) if note else None
+    if deal is not None:
+        body = f"Handed back to the bot by {resolved_by or 'a manager'}: {note}"
+        deal.notes.append(DealNote(body=body))
+        await session.flush()
+        await crm.sync_deal(session, deal, body)
     await session.flush()
     return len(open_ones)
 

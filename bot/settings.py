@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     console_session_max_age: int = 8 * 3600  # seconds
     console_secure_cookies: bool = False  # True behind HTTPS (production)
     rasa_results_dir: Path = ROOT / "results"  # `rasa test` reports
+    project_root: Path = ROOT  # domain.yml, data/ and tests/stories/ the console's NLU export and test stories use
 
 
 @lru_cache

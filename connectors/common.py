@@ -11,6 +11,7 @@ Rasa 3.6, SQLAlchemy 1.4, the standard library).
   back outside the 24-hour window.
 - :class:`SenderQueues`: each customer's messages processed one at a time, in arrival order,
   different customers in parallel; a failure is logged and never stops the queue.
+- :func:`run_turn`: a Rasa turn on the turn thread, off the server's event loop (see there).
 """
 
 import asyncio
@@ -18,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 import sqlalchemy as sa
+from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic.request import Request
 from sanic.response import HTTPResponse, json as json_response
 
@@ -307,3 +310,58 @@ class SenderQueues:
         """Wait until every submitted job has run (used at shutdown and by tests)."""
         while self._workers:
             await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+
+
+class _TurnThread:
+    """One daemon thread running an event loop of its own for Rasa turns (started on first use)."""
+
+    def __init__(self) -> None:
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._guard = threading.Lock()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._guard:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="closer-rasa-turns", daemon=True).start()
+            return self._loop
+
+
+_turns = _TurnThread()
+
+
+class _ServerLoopOutput(OutputChannel):
+    """Wraps a channel's output for a turn run on the turn thread: every send runs on the server's
+    loop, where the channel's HTTP clients live, and the turn waits for it."""
+
+    def __init__(self, inner: OutputChannel, loop: asyncio.AbstractEventLoop) -> None:
+        self.inner, self.server_loop = inner, loop
+
+    def name(self) -> str:  # type: ignore[override]  # an instance's name: the wrapped channel's
+        return self.inner.name()
+
+    async def _on_server_loop(self, method: str, *args: Any, **kwargs: Any) -> None:
+        call = getattr(self.inner, method)(*args, **kwargs)
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call, self.server_loop))
+
+    async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
+        await self._on_server_loop("send_response", recipient_id, message)
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self._on_server_loop("send_text_message", recipient_id, text, **kwargs)
+
+
+async def run_turn(on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> None:
+    """Hand ``message`` to Rasa (``on_new_message``) on the turn thread and wait until the turn is done.
+
+    Rasa 3.6 runs NLU, the policies and its SQL tracker store synchronously on the event loop of
+    the task that handles a message: tens to hundreds of milliseconds per turn with the loop blocked.
+    On the Sanic loop that would hold back every webhook acknowledgement (and Telegram and Meta
+    redeliver slow ones). On a loop of its own the turn leaves the server's loop free between GIL
+    switches; the bot's messages are still sent from the server's loop, where the channel's HTTP
+    clients live. Exceptions of the turn are raised here."""
+    server_loop = asyncio.get_running_loop()
+    message.output_channel = _ServerLoopOutput(message.output_channel, server_loop)
+    turn = asyncio.run_coroutine_threadsafe(on_new_message(message), _turns.loop)
+    await asyncio.wrap_future(turn)

@@ -68,7 +68,7 @@ from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
 from connectors.common import (DEFAULT_MAX_BODY_BYTES, ChannelConfigError, ChannelStore, SenderQueues, error,
-                               read_body, required)
+                               read_body, required, run_turn)
 
 log = logging.getLogger(__name__)
 if logging.getLogger("httpx").level == logging.NOTSET:
@@ -475,7 +475,7 @@ class TelegramInput(InputChannel):
         elif text is None:
             await self.output.send_text_message(sender_id, reply)
         else:
-            await self._on_new_message(UserMessage(text, self.output, sender_id, input_channel=CHANNEL,
+            await run_turn(self._on_new_message, UserMessage(text, self.output, sender_id, input_channel=CHANNEL,
                                                    metadata={"channel": CHANNEL, CHANNEL: meta}))
 
     async def _button_payload(self, query: Any) -> Optional[str]:

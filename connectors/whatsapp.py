@@ -30,7 +30,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json as json_response, text as text_response
 
 from connectors.common import (DEFAULT_MAX_BODY_BYTES, ChannelConfigError, ChannelStore, SenderQueues, error,
-                               read_body, required)
+                               read_body, required, run_turn)
 
 log = logging.getLogger(__name__)
 
@@ -486,7 +486,7 @@ class WhatsAppInput(InputChannel):
                    "timestamp": message.get("timestamp"), "phone_number_id": payload.get("phone_number_id"),
                    "context_message_id": (message.get("context") or {}).get("id")}
         metadata = {"channel": CHANNEL, CHANNEL: {key: value for key, value in details.items() if value is not None}}
-        await self._on_new_message(UserMessage(text, self.output, sender_id, input_channel=CHANNEL,
+        await run_turn(self._on_new_message, UserMessage(text, self.output, sender_id, input_channel=CHANNEL,
                                                message_id=str(message["id"]), metadata=metadata))
 
     async def _text(self, message: Dict[str, Any]) -> Optional[str]:

@@ -55,6 +55,12 @@ PREFIX = "/console"
 AREAS = (
     "auth",
     "users",
+    "sales",
+    "analytics",
+    "training",
+    "escalations",
+    "conversations",
+    "nlu",
 )
 COOKIE = "closer_console"
 SECRET_KEY_FILE = ROOT / "var" / "console-secret.key"
@@ -191,6 +197,8 @@ def setup_manager(app: web.Application) -> None:
                 raise RuntimeError(f"{module.__name__}.{route.handler.__name__} ({route.method} {PREFIX}{route.path}) "
                                    "has no role: add @requires('manager') or @requires('admin') below its @routes line")
             app.router.add_routes([web.RouteDef(route.method, PREFIX + route.path, route.handler, route.kwargs)])
+        if hasattr(module, "setup"):  # an area's start-up work, e.g. a background task in app.cleanup_ctx
+            module.setup(app)
     pages = {route.resource.canonical for route in app.router.routes() if route.method == "GET" and route.resource}
     app[nav_key] = tuple(item for item in NAV if item.path in pages)
     app.on_response_prepare.append(_security_headers)

@@ -1,9 +1,13 @@
 // Closer web chat: talks to the console's /api/chat, keeps the conversation in localStorage.
 // A knowledge answer's bubble carries 👍/👎 (POST /api/feedback); its history entry keeps
 // answer_id, rating ("up" | "down") and commented (true once a comment was sent).
+// While a sales manager has the conversation (/api/chat answered "paused": true), their replies are
+// fetched every 3 s from /api/chat/updates until it answers "paused": false; state.after is the
+// timestamp (Rasa's clock, Unix seconds) of the last reply shown.
 (() => {
   "use strict";
   const STORE = "closer.chat.v1";
+  const POLL_MS = 3000;
   const log = document.getElementById("log");
   const form = document.getElementById("composer");
   const input = document.getElementById("text");
@@ -30,7 +34,13 @@
   function render(item, live) {
     if (item.text) {
       const li = document.createElement("li");
-      li.className = "msg " + item.from;
+      li.className = "msg " + (item.from === "manager" ? "bot manager" : item.from);
+      if (item.from === "manager") {
+        const label = document.createElement("strong");
+        label.className = "from";
+        label.textContent = "Sales manager";
+        li.append(label, "\n");
+      }
       linkify(li, item.text);
       log.appendChild(li);
     }
@@ -165,6 +175,48 @@
     render(item, item.from === "bot" && !item.used);
   }
 
+  let timer = null;
+  let polling = false;
+
+  function schedule() {
+    clearTimeout(timer);
+    timer = state.paused ? setTimeout(poll, POLL_MS) : null;
+  }
+
+  // A manager's replies since state.after; a failed request is tried again after POLL_MS.
+  async function poll() {
+    if (polling) return;
+    polling = true;
+    const sender = state.sender;
+    try {
+      const query = new URLSearchParams({ sender, after: String(state.after || 0) });
+      const res = await fetch("/api/chat/updates?" + query);
+      if (!res.ok) throw new Error("HTTP " + res.status);
+      const body = await res.json();
+      if (sender === state.sender) {
+        body.messages.forEach((m) => {
+          state.after = Math.max(state.after || 0, m.timestamp);
+          add({ from: "manager", text: m.text });
+        });
+        state.paused = body.paused;
+        save();
+      }
+    } catch (e) {
+      // offline or the server is busy: the next poll asks again
+    }
+    polling = false;
+    if (sender === state.sender) schedule();
+  }
+
+  // When the manager has handed back, one last poll picks up replies sent since the previous one.
+  function setPaused(paused) {
+    const handedBack = state.paused && !paused;
+    state.paused = paused;
+    save();
+    if (handedBack) poll();
+    else schedule();
+  }
+
   function disableOldButtons() {
     log.querySelectorAll(".buttons button").forEach((b) => (b.disabled = true));
   }
@@ -180,7 +232,9 @@
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ sender: state.sender, message: payload }),
       });
-      messages = (await res.json()).messages;
+      const body = await res.json();
+      messages = body.messages;
+      if (typeof body.paused === "boolean") setPaused(body.paused);
     } catch (e) {
       messages = [{ text: "Sorry, I can't reach the server. Please check your connection and try again." }];
     }
@@ -204,6 +258,7 @@
   document.getElementById("reset").addEventListener("click", () => {
     state = { sender: newSender(), items: [] };
     save();
+    schedule();
     log.innerHTML = "";
     say("hi", "/greet");
   });
@@ -211,4 +266,5 @@
   const last = state.items.length - 1;
   state.items.forEach((item, i) => render(item, i === last && item.from === "bot" && !item.used));
   if (!state.items.length) say("hi", "/greet");
+  if (state.paused) poll();
 })();

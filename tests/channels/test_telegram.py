@@ -287,7 +287,7 @@ async def test_a_text_reaches_rasa_with_its_sender_and_metadata(served, connecto
     [received] = rasa.messages
     assert received.text == "Do you have standing desks?"
     assert received.sender_id == f"telegram-{CHAT_ID}" and received.input_channel == "telegram"
-    assert received.output_channel is connector.get_output_channel()
+    assert received.output_channel.inner is connector.get_output_channel()  # sent from the server loop
     assert received.metadata == {"channel": "telegram", "telegram": {
         "update_id": 1, "chat_id": CHAT_ID, "message_id": 101, "user_id": CHAT_ID, "first_name": "Aisha",
         "last_name": "Rahman", "username": "aisha_r", "language_code": "en"}}

@@ -4,6 +4,7 @@ a migrated business DB. Webhook bodies follow Meta's documented payloads. ``Bot`
 Rasa's agent: it records each UserMessage and answers through the message's output channel."""
 
 import asyncio
+import threading
 import hashlib
 import hmac
 import itertools
@@ -101,11 +102,11 @@ class Bot:
     def __init__(self, answer: Callable[[UserMessage], list[dict[str, Any]]] | None = None) -> None:
         self.messages: list[UserMessage] = []
         self.answer = answer or (lambda m: [{"text": f"You said: {m.text}"}])
-        self.release = asyncio.Event()
+        self.release = threading.Event()  # a turn runs on the connectors' turn thread, not the test's loop
         self.release.set()
 
     async def __call__(self, user_message: UserMessage) -> None:
-        await self.release.wait()
+        await asyncio.to_thread(self.release.wait)
         self.messages.append(user_message)
         for reply in self.answer(user_message):
             await user_message.output_channel.send_response(user_message.sender_id, reply)

@@ -99,6 +99,9 @@ def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGrap
            "CLOSER_CHROMA_PATH": str(chroma_dir), "CLOSER_PUBLIC_URL": f"http://127.0.0.1:{console_port}",
            "CLOSER_TELEGRAM_BOT_TOKEN": telegram.token, "CLOSER_TELEGRAM_MANAGER_CHAT_ID": "-1001234567890",
            "CLOSER_TELEGRAM_API_BASE": telegram.api_base,
+           # the console reads the stack's tracker store; its NLU export and test stories go to a project copy
+           "CLOSER_TRACKER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'tracker.db'}",
+           "CLOSER_PROJECT_ROOT": str(tmp / "project"),
            # credentials.channels.yml
            "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_SECRET_TOKEN": Stack.telegram_secret,
            "TELEGRAM_WEBHOOK_URL": "https://closer.example.com/webhooks/telegram/webhook",  # Telegram wants https
