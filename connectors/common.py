@@ -23,6 +23,7 @@ import sys
 import threading
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
@@ -128,14 +129,20 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 class ChannelStore:
     """Channel state in the business DB (migration 0004 creates the tables; ``python -m bot db
-    upgrade`` runs it). Blocking SQL runs in a worker thread; every method is a coroutine."""
+    upgrade`` runs it). Blocking SQL runs on one worker thread of the store's own; every method is a
+    coroutine."""
 
     def __init__(self, url: Optional[str] = None) -> None:
         self.url = url or database_url()
-        args = {"connect_args": {"timeout": 15}} if self.url.startswith("sqlite") else {"pool_pre_ping": True}
+        # SQLAlchemy 1.4 opens a new SQLite connection per use by default (NullPool); keep a few open.
+        args = ({"connect_args": {"timeout": 15, "check_same_thread": False}, "poolclass": sa.pool.QueuePool, "pool_size": 8}
+                if self.url.startswith("sqlite") else {"pool_pre_ping": True})
         self.engine = sa.create_engine(self.url, future=True, **args)
         if self.url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        # One thread does this process's channel SQL: its writes queue here, in order, instead of
+        # contending for SQLite's write lock (whose busy handler sleeps up to 100 ms at a time).
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="closer-channel-store")
         self._accepting: List[Tuple[Tuple[str, str, str, Dict[str, Any]], asyncio.Future]] = []
         self._writer: Optional[asyncio.Task] = None
         missing = {t.name for t in _meta.sorted_tables} - set(sa.inspect(self.engine).get_table_names())
@@ -147,7 +154,7 @@ class ChannelStore:
         def work() -> Any:
             with self.engine.begin() as connection:
                 return fn(connection)
-        return await asyncio.to_thread(work)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     async def accept(self, channel: str, delivery_id: str, sender_id: str, payload: Dict[str, Any]) -> Optional[int]:
         """Record a delivery; its row id, or None when this ``delivery_id`` was seen before (a replay).
