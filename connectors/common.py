@@ -79,6 +79,21 @@ def read_body(request: Request, max_bytes: int) -> Tuple[Optional[bytes], Any, O
     return raw, parsed, None
 
 
+def split_text(text: str, limit: int) -> List[str]:
+    """``text`` in parts of at most ``limit`` characters (a platform's message limit), cut at a line
+    break or space when one is in the second half of the part; blank parts are dropped."""
+    parts = []
+    while len(text) > limit:
+        cut = max(text.rfind("\n", 0, limit + 1), text.rfind(" ", 0, limit + 1))
+        if cut < limit // 2:
+            parts.append(text[:limit])
+            text = text[limit:]
+        else:
+            parts.append(text[:cut])
+            text = text[cut + 1:]
+    return [part for part in [*parts, text] if part.strip()]
+
+
 def database_url() -> str:
     """The business DB as a synchronous SQLAlchemy URL: ``CLOSER_DATABASE_URL`` (the console's and
     action server's setting) without its async driver, by default ``var/closer.db``."""

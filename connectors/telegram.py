@@ -68,7 +68,7 @@ from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
 from connectors.common import (DEFAULT_MAX_BODY_BYTES, ChannelConfigError, ChannelStore, SenderQueues, error,
-                               read_body, required, run_turn)
+                               read_body, required, run_turn, split_text)
 
 log = logging.getLogger(__name__)
 if logging.getLogger("httpx").level == logging.NOTSET:
@@ -157,21 +157,6 @@ def chat_id_of(recipient_id: str) -> Optional[str]:
     return chat_id if chat_id.lstrip("-").isdigit() else None
 
 
-def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> List[str]:
-    """``text`` in parts of at most ``limit`` characters, cut at a line break or space when one is
-    in the second half of the part."""
-    parts = []
-    while len(text) > limit:
-        cut = max(text.rfind("\n", 0, limit + 1), text.rfind(" ", 0, limit + 1))
-        if cut < limit // 2:
-            parts.append(text[:limit])
-            text = text[limit:]
-        else:
-            parts.append(text[:cut])
-            text = text[cut + 1:]
-    return [part for part in [*parts, text] if part.strip()]
-
-
 def _rows(items: List[Any], titles: List[str], vertical: bool) -> List[List[Any]]:
     if vertical or len(items) > ROW_MAX_BUTTONS or any(len(title) > ROW_MAX_TITLE for title in titles):
         return [[item] for item in items]
@@ -241,7 +226,7 @@ class TelegramOutput(OutputChannel):
                 await self.store.sent(CHANNEL, f"{chat_id}:{message.message_id}", chat_id, kind)
 
     async def _send_text(self, recipient_id: str, text: str, kind: str, markup: Any = None) -> None:
-        parts = split_text(text or "")
+        parts = split_text(text or "", MessageLimit.MAX_TEXT_LENGTH)
         for number, part in enumerate(parts, 1):
             last = number == len(parts)
             await self._call(recipient_id, kind if last else "text", "send_message", text=part,

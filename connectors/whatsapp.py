@@ -30,7 +30,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json as json_response, text as text_response
 
 from connectors.common import (DEFAULT_MAX_BODY_BYTES, ChannelConfigError, ChannelStore, SenderQueues, error,
-                               read_body, required, run_turn)
+                               read_body, required, run_turn, split_text)
 
 log = logging.getLogger(__name__)
 
@@ -129,21 +129,6 @@ def _wa_id(recipient_id: str) -> str:
     return recipient_id[len(SENDER_PREFIX):] if recipient_id.startswith(SENDER_PREFIX) else recipient_id
 
 
-def _split(text: str, limit: int) -> List[str]:
-    """``text`` in parts of at most ``limit`` characters, cut at the last whitespace when there is one
-    in the second half of a part (the whitespace itself is dropped)."""
-    parts = []
-    while len(text) > limit:
-        cut = max(text.rfind("\n", 0, limit + 1), text.rfind(" ", 0, limit + 1))
-        if cut < limit // 2:
-            parts.append(text[:limit])
-            text = text[limit:]
-        else:
-            parts.append(text[:cut])
-            text = text[cut + 1:]
-    return parts + [text] if text else parts
-
-
 def _remote(request: Request) -> str:
     return request.remote_addr or request.ip
 
@@ -197,7 +182,7 @@ class WhatsAppOutput(OutputChannel):
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         """Text in messages of at most 4096 characters, link previews off."""
-        for part in _split(text.strip(), MAX_TEXT):
+        for part in split_text(text.strip(), MAX_TEXT):
             content = {"type": "text", "text": {"preview_url": False, "body": part}}
             await self._send(_wa_id(recipient_id), "text", content)
 

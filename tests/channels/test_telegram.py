@@ -20,9 +20,9 @@ from aiohttp.test_utils import TestServer
 from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
-from connectors.common import ChannelConfigError, ChannelStore
+from connectors.common import ChannelConfigError, ChannelStore, split_text
 from connectors.telegram import (EXPIRED_NOTICE, EXPIRED_REPLY, LOCATION_REPLY, SECRET_HEADER, UNSUPPORTED_REPLY,
-                                 DocumentError, TelegramConfig, TelegramInput, fetch_pdf, split_text)
+                                 DocumentError, TelegramConfig, TelegramInput, fetch_pdf)
 from tests.telegram_server import FakeTelegram, Upload
 
 SECRET = "closer-test_Secret-0123456789"
@@ -604,8 +604,8 @@ async def test_a_long_text_is_split_at_telegrams_limit(connector: TelegramInput,
 
 
 def test_split_text_cuts_hard_without_a_space() -> None:
-    assert split_text("x" * 5000) == ["x" * 4096, "x" * 904]
-    assert split_text("   ") == [] and split_text("short") == ["short"]
+    assert split_text("x" * 5000, 4096) == ["x" * 4096, "x" * 904]
+    assert split_text("   ", 4096) == [] and split_text("short", 4096) == ["short"]
 
 
 @pytest.mark.parametrize("button_type, rows", [
