@@ -16,7 +16,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from bot import db
+from bot import accounts, db, takeover
 from bot.models import ChannelDelivery, ChannelMessage, Contact, Deal, Quote
 
 pytestmark = pytest.mark.e2e
@@ -206,3 +206,39 @@ def test_forged_whatsapp_webhooks_change_nothing(stack):
     verify = httpx.get(customer.url, params={"hub.mode": "subscribe", "hub.verify_token": "e2e-verify",
                                              "hub.challenge": "1158201444"}, timeout=10)
     assert verify.status_code == 200 and verify.text == "1158201444"
+
+
+@pytest.mark.parametrize("channel", ["telegram", "whatsapp"])
+def test_a_manager_takes_over_and_replies_on_the_customers_own_channel(stack, channel):
+    if channel == "telegram":
+        customer = TelegramCustomer(stack, 750_000_000 + next(_ids) % 1000)
+        say, conversation_id = (lambda text: customer.say(text=text)), f"telegram-{customer.chat_id}"
+        received = lambda: [m.get("text") for m in customer.sent()]
+    else:
+        customer = WhatsAppCustomer(stack, f"97156{next(_ids) % 10_000_000:07d}")
+        say, conversation_id = customer.say, f"whatsapp-{customer.wa_id}"
+        received = lambda: [(m.get("text") or {}).get("body") for m in stack.graph.sent(to=customer.wa_id)]
+    assert say("hi")
+    email, reply = f"mona-{channel}-{next(_ids)}@falconoffice.ae", f"Hello, this is Mona from sales ({channel})."
+
+    async def as_manager(work):  # each step commits, as each console request does
+        async with db.session_scope(stack.database_url) as session:
+            user = await accounts.by_email(session, email) or await accounts.create_user(
+                session, email, "Mona", "manager", "a-long-enough-password")
+        async with db.session_scope(stack.database_url) as session:
+            return await work(session, await session.merge(user))
+
+    async def take_over(session, user):
+        return (await takeover.take_over(session, conversation_id, user, stack.rasa_url)).id
+
+    escalation_id = query_as(as_manager, take_over)
+    query_as(as_manager, lambda session, user: takeover.reply(session, conversation_id, reply, user, stack.rasa_url))
+    assert reply in received(), received()
+    assert say("ok, when can you deliver?") == "", "the bot stays silent while a manager has the conversation"
+    query_as(as_manager, lambda session, user: takeover.hand_back(session, escalation_id, "Delivery agreed by phone.",
+                                                                   user, stack.rasa_url))
+    assert say("hi again"), "the bot answers again once handed back"
+
+
+def query_as(as_manager, work):
+    return asyncio.run(as_manager(work))
