@@ -1,6 +1,6 @@
 # Closer — `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install run test train validate shell test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks
+.PHONY: help install run test train validate shell test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ bench-retrieval:  ## hit@k/MRR of BM25, dense, hybrid; query latency; IKEA catal
 
 bench-webhooks:  ## Telegram/WhatsApp webhook ack latency (50 senders) and 1,000 deliveries with 20% replays
 	.venv-rasa/bin/python bench/webhooks.py
+
+bench-console:  ## the console's conversation list with 10,000 conversations (≈ 200,000 events), with and without its indexes
+	.venv/bin/python bench/console_list.py
 
 bench-quote:  ## quote PDF render time and size for 1 and 50 line items
 	.venv/bin/python bench/quote_pdf.py
