@@ -22,7 +22,7 @@ from bot.models import ChannelDelivery, ChannelMessage, Contact, Deal, Quote
 pytestmark = pytest.mark.e2e
 
 TELEGRAM_LEAD = [("email", "omar@falconoffice.ae"), ("company", "Falcon Office LLC"), ("how many", "12"),
-                 ("budget", "20000"), ("when", "next month"), ("name", "Omar Haddad"), ("phone", "+971501234567")]
+                 ("budget", "20000"), ("when", "next month"), ("name", "Omar Haddad"), ("phone", "+971504445566")]
 WHATSAPP_LEAD = [("email", "layla@oasisdesign.ae"), ("company", "Oasis Design"), ("how many", "12"),
                  ("budget", "25000"), ("when", "this month"), ("name", "Layla Aziz"), ("phone", "+971552345678")]
 _ids = itertools.count(int(time.time()))

@@ -10,7 +10,7 @@ import tempfile
 import pytest
 from cryptography.fernet import Fernet
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -63,8 +63,9 @@ def browser():
 
 
 def waiting(browser) -> WebDriverWait:
-    """Waits that look again when the page is replaced while they look."""
-    return WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException])
+    """Waits that look again when the page is replaced while they look (Chromium then reports a stale
+    element, or a node that "does not belong to the document")."""
+    return WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException, WebDriverException])
 
 
 def sign_in(browser, email: str, password: str) -> None:
