@@ -58,6 +58,7 @@ def required(credentials: Optional[Dict[str, Any]], key: str, channel: str) -> s
 
 
 def error(status: int, message: str) -> HTTPResponse:
+    """A JSON error response ``{"error": message}`` with HTTP ``status``."""
     return json_response({"error": message}, status=status)
 
 

@@ -1,7 +1,7 @@
 """Telegram by long polling, for a machine Telegram cannot reach (no public URL): fetches the bot's
 updates with getUpdates and hands each one to the Rasa server's Telegram webhook, as Telegram would.
 
-    .venv-rasa/bin/python -m connectors.telegram_polling --credentials credentials.yml \\
+    .venv-rasa/bin/python -m connectors.telegram_polling --credentials credentials.channels.yml \\
         --rasa-url http://localhost:5005
 
 It reads the ``connectors.telegram.TelegramInput`` block of the credentials file with Rasa's own
@@ -109,8 +109,10 @@ async def run(config: TelegramConfig, rasa_url: str) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """The command line (see the module docstring); the exit code: 0 stopped by Ctrl-C or SIGTERM, 1 token
+    refused or Telegram unreachable at start, 2 a bad credentials file."""
     parser = argparse.ArgumentParser(prog="python -m connectors.telegram_polling", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--credentials", default="credentials.yml", help="Rasa credentials file (default %(default)s)")
+    parser.add_argument("--credentials", default="credentials.channels.yml", help="Rasa credentials file (default %(default)s)")
     parser.add_argument("--rasa-url", default="http://localhost:5005", help="Rasa server (default %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -79,6 +79,8 @@ SECURITY_HEADERS = {
 
 @dataclass(frozen=True)
 class NavItem:
+    """An entry of the console's navigation: shown when a GET route exists at ``path`` and the user has ``role``."""
+
     label: str
     path: str
     role: str
