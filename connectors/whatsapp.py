@@ -347,9 +347,12 @@ class WhatsAppInput(InputChannel):
         self._pruner: Optional[asyncio.Task] = None
 
     def get_output_channel(self) -> WhatsAppOutput:
+        """The channel's one output channel; Rasa uses it for bot-initiated messages too."""
         return self.output
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """``GET /webhook`` (Meta's verification), ``POST /webhook`` (signed deliveries); after the server
+        starts: unprocessed deliveries replayed and hourly pruning; before it stops: the queues drained."""
         self._on_new_message = on_new_message
         webhook = Blueprint("whatsapp_webhook", __name__)
 
