@@ -54,7 +54,7 @@ bench-retrieval:  ## hit@k/MRR of BM25, dense, hybrid; query latency; IKEA catal
 	.venv/bin/python bench/retrieval.py
 
 bench-webhooks:  ## Telegram/WhatsApp webhook ack latency (50 senders) and 1,000 deliveries with 20% replays
-	.venv-rasa/bin/python bench/webhooks.py
+	.venv/bin/python bench/webhooks.py
 
 bench-console:  ## the console's conversation list with 10,000 conversations (≈ 200,000 events), with and without its indexes
 	.venv/bin/python bench/console_list.py

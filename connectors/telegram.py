@@ -68,7 +68,7 @@ from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
 from connectors.common import (DEFAULT_MAX_BODY_BYTES, ChannelConfigError, ChannelStore, SenderQueues, error,
-                               read_body, required, run_turn, split_text)
+                               freeze_loaded_heap, read_body, required, run_turn, split_text)
 
 log = logging.getLogger(__name__)
 if logging.getLogger("httpx").level == logging.NOTSET:
@@ -474,6 +474,7 @@ class TelegramInput(InputChannel):
         return payload
 
     async def _start(self) -> None:
+        freeze_loaded_heap()
         replays = await self.store.unprocessed(CHANNEL)
         if replays:
             log.warning("telegram: %d update(s) received but never processed are processed now", len(replays))

@@ -30,7 +30,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json as json_response, text as text_response
 
 from connectors.common import (DEFAULT_MAX_BODY_BYTES, ChannelConfigError, ChannelStore, SenderQueues, error,
-                               read_body, required, run_turn, split_text)
+                               freeze_loaded_heap, read_body, required, run_turn, split_text)
 
 log = logging.getLogger(__name__)
 
@@ -508,7 +508,9 @@ class WhatsAppInput(InputChannel):
         return payload
 
     async def _started(self, app: Any, loop: Any) -> None:
-        """Replay deliveries acknowledged but never processed; prune old deliveries hourly."""
+        """Freeze the loaded heap (see :func:`freeze_loaded_heap`); replay deliveries acknowledged
+        but never processed; prune old deliveries hourly."""
+        freeze_loaded_heap()
         pending = await self.store.unprocessed(CHANNEL)
         if pending:
             log.info("WhatsApp: processing %d deliveries left over from before the restart", len(pending))

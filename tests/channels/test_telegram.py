@@ -5,6 +5,7 @@ like the examples of https://core.telegram.org/bots/api and https://core.telegra
 ``Rasa`` stands in for Rasa's agent: it records each UserMessage and may answer it."""
 
 import asyncio
+import gc
 import inspect
 import logging
 import socket
@@ -20,6 +21,7 @@ from aiohttp.test_utils import TestServer
 from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
+from connectors import common
 from connectors.common import ChannelConfigError, ChannelStore, split_text
 from connectors.telegram import (EXPIRED_NOTICE, EXPIRED_REPLY, LOCATION_REPLY, SECRET_HEADER, UNSUPPORTED_REPLY,
                                  DocumentError, TelegramConfig, TelegramInput, fetch_pdf)
@@ -561,6 +563,21 @@ async def test_the_webhook_is_set_at_start_with_the_secret(telegram: FakeTelegra
     async with serve(connector, Rasa(telegram)):
         assert telegram.webhook == {"url": url, "secret_token": SECRET,
                                     "allowed_updates": ["message", "edited_message", "callback_query"]}
+
+
+async def test_what_was_loaded_before_start_is_frozen_out_of_full_collections_once(
+        telegram: FakeTelegram, store: ChannelStore, monkeypatch) -> None:
+    gc.unfreeze()
+    monkeypatch.setattr(common, "_heap_frozen", False)
+    model = {"weights": [[0.5] * 4 for _ in range(100)]}  # stands for what Rasa loaded before the server started
+    connector = TelegramInput(TelegramConfig.from_credentials(credentials(telegram)), store)
+    async with serve(connector, Rasa(telegram)):
+        created_later = {"tracker": [[]]}
+        async with serve(TelegramInput(TelegramConfig.from_credentials(credentials(telegram)), store), Rasa(telegram)):
+            tracked = {id(o) for o in gc.get_objects()}
+    assert gc.get_freeze_count() > 0
+    assert id(model) not in tracked and id(model["weights"][0]) not in tracked
+    assert id(created_later) in tracked  # the second start froze nothing more
 
 
 async def test_a_failed_set_webhook_or_bad_token_is_logged_and_the_server_runs(telegram: FakeTelegram,
