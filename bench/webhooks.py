@@ -16,7 +16,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import itertools
 import json
 import os
 import random

@@ -272,7 +272,10 @@ async def test_a_body_over_the_limit_gets_413_and_is_not_stored(telegram: FakeTe
 
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"text"', b'{"message": {"text": "hi"}}',
                                   b'{"update_id": "7", "message": {"text": "hi"}}',
-                                  b'{"update_id": 7, "message": "hi"}', b'{"update_id": 7, "message": {"text": "hi"}}'])
+                                  b'{"update_id": 7, "message": "hi"}', b'{"update_id": 7, "message": {"text": "hi"}}',
+                                  b'{"update_id": true, "message": {"text": "hi", "chat": {"id": 1, "type": "private"}}}',
+                                  b'{"update_id": 7, "callback_query": "data"}',
+                                  b'{"update_id": 7, "edited_message": {"text": "hi", "chat": {"id": "1", "type": "private"}}}'])
 async def test_a_malformed_body_gets_400_and_is_not_stored(served, connector: TelegramInput, body: bytes) -> None:
     base_url, rasa = served
     response = await post(base_url, body)
