@@ -380,8 +380,9 @@ class TelegramInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """``GET /`` (health), ``POST /webhook``; after the server starts: unprocessed updates replayed,
-        hourly pruning, getMe and setWebhook; before it stops: the queues drained (at most
-        DRAIN_TIMEOUT_S seconds), the Bot API client closed."""
+        hourly pruning, getMe and setWebhook, the loaded heap frozen (:func:`freeze_loaded_heap`);
+        before it stops: the queues drained (at most DRAIN_TIMEOUT_S seconds), the Bot API client
+        closed."""
         self._on_new_message = on_new_message
         blueprint = Blueprint("closer_telegram", __name__)
 
@@ -487,7 +488,6 @@ class TelegramInput(InputChannel):
         return payload
 
     async def _start(self) -> None:
-        freeze_loaded_heap()
         replays = await self.store.unprocessed(CHANNEL)
         if replays:
             log.warning("telegram: %d update(s) received but never processed are processed now", len(replays))
@@ -507,6 +507,7 @@ class TelegramInput(InputChannel):
                 log.info("telegram: webhook set to %s", self.config.webhook_url)
             except TelegramError as exc:
                 log.error("telegram: setWebhook %s failed: %s", self.config.webhook_url, self.config.describe(exc))
+        freeze_loaded_heap()
 
     async def _prune_hourly(self) -> None:
         while True:

@@ -508,15 +508,15 @@ class WhatsAppInput(InputChannel):
         return payload
 
     async def _started(self, app: Any, loop: Any) -> None:
-        """Freeze the loaded heap (see :func:`freeze_loaded_heap`); replay deliveries acknowledged
-        but never processed; prune old deliveries hourly."""
-        freeze_loaded_heap()
+        """Replay deliveries acknowledged but never processed; prune old deliveries hourly; freeze
+        the loaded heap (see :func:`freeze_loaded_heap`)."""
         pending = await self.store.unprocessed(CHANNEL)
         if pending:
             log.info("WhatsApp: processing %d deliveries left over from before the restart", len(pending))
         for row_id, sender_id, payload in pending:
             self._submit(row_id, sender_id, payload)
         self._pruner = asyncio.get_running_loop().create_task(self._prune_hourly())
+        freeze_loaded_heap()
 
     async def _prune_hourly(self) -> None:
         while True:

@@ -131,6 +131,11 @@ def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGrap
         wait_for(f"http://127.0.0.1:{actions_port}/health", *processes["actions"])
         wait_for(f"http://127.0.0.1:{console_port}/healthz", *processes["console"])
         wait_for(f"http://127.0.0.1:{rasa_port}/status", *processes["rasa"])
+        started = time.monotonic()
+        while telegram.webhook is None:  # the Telegram channel calls setWebhook once the server has started
+            if time.monotonic() - started > 60:
+                raise RuntimeError(f"the Telegram channel did not call setWebhook; see {processes['rasa'][1]}")
+            time.sleep(0.1)
         yield Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}",
                     f"http://127.0.0.1:{console_port}", database_url, tmp, telegram, graph)
     finally:
