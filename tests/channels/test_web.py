@@ -1,0 +1,67 @@
+"""connectors/web.py: Rasa's REST and socket.io channels with their turns on the turn thread. A turn
+here blocks its thread the way Rasa's NLU and policies do; the server must still answer meanwhile."""
+
+import asyncio
+import threading
+from typing import List
+
+import httpx
+import socketio
+
+from connectors.web import RestInput, SocketIOInput
+from tests.channels.test_telegram import eventually, serve
+
+BLOCK_S = 5.0
+
+
+class BlockingRasa:
+    """Stands in for Rasa's agent: each turn blocks its thread until released (or BLOCK_S
+    seconds pass, which counts as a failure), then answers through the turn's output channel."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.threads: List[str] = []
+        self.released: List[bool] = []
+
+    async def handle_message(self, message) -> None:
+        self.threads.append(threading.current_thread().name)
+        self.released.append(self.release.wait(BLOCK_S))
+        await message.output_channel.send_text_message(message.sender_id, f"You said: {message.text}")
+
+
+async def test_a_rest_turn_runs_on_the_turn_thread_while_the_server_answers() -> None:
+    rasa = BlockingRasa()
+    async with serve(RestInput(), rasa) as base_url:
+        async with httpx.AsyncClient(timeout=30) as client:
+            turn = asyncio.create_task(client.post(f"{base_url}/webhooks/rest/webhook",
+                                                   json={"sender": "web-1", "message": "hi"}))
+            await eventually(lambda: rasa.threads, "the turn to start")
+            health = await client.get(f"{base_url}/webhooks/rest/")  # while the turn blocks its thread
+            rasa.release.set()
+            response = await turn
+    assert health.json() == {"status": "ok"}
+    assert rasa.threads == ["closer-rasa-turns"] and rasa.released == [True]
+    assert response.json() == [{"recipient_id": "web-1", "text": "You said: hi"}]
+
+
+async def test_a_socketio_turn_runs_on_the_turn_thread_and_its_answer_reaches_the_client() -> None:
+    rasa = BlockingRasa()
+    channel = SocketIOInput(user_message_evt="user_uttered", bot_message_evt="bot_uttered", session_persistence=True)
+    client = socketio.AsyncClient()
+    received: List[dict] = []
+    client.on("bot_uttered", received.append)
+    async with serve(channel, rasa) as base_url:
+        await client.connect(base_url, socketio_path="/socket.io", transports=["polling"])
+        try:
+            await client.emit("session_request", {"session_id": "web-2"})
+            await client.emit("user_uttered", {"message": "hello", "session_id": "web-2"})
+            await eventually(lambda: rasa.threads, "the turn to start")
+            async with httpx.AsyncClient(timeout=30) as http:
+                health = await http.get(f"{base_url}/webhooks/socketio/")  # while the turn blocks its thread
+            rasa.release.set()
+            await eventually(lambda: received, "the bot's answer")
+        finally:
+            await client.disconnect()
+    assert health.json() == {"status": "ok"}
+    assert rasa.threads == ["closer-rasa-turns"] and rasa.released == [True]
+    assert received == [{"text": "You said: hello"}]
