@@ -8,8 +8,10 @@ timed, then the run waits until every delivery is processed and checks, per conv
 Rasa's tracker holds exactly one user event per distinct delivery (none lost, none doubled) and that
 the fake platform received exactly the bot messages the tracker holds (no reply lost or sent twice).
 Baseline, same run, same load: Rasa's REST channel, which answers only once the turn is done.
+A last phase ("telegram+web") sends the Telegram load again, to other chats, while 20 web chat
+customers write through the REST channel, whose turns then run alongside.
 
-Prints a table with ratios against the baseline. Takes about 5 minutes on 2 cores.
+Prints a table with ratios against the baseline. Takes about 6 minutes on 2 cores.
 """
 
 import asyncio
@@ -37,6 +39,8 @@ from tests.graph_server import FakeGraph  # noqa: E402
 from tests.telegram_server import FakeTelegram  # noqa: E402
 
 SENDERS, DELIVERIES, REPLAY_SHARE = 50, 1000, 0.20
+WEB_CHATS, WEB_CHAT_MESSAGES = 20, 10  # web chat traffic (Rasa turns) during the mixed phase
+MIXED, MIXED_CHATS = "telegram+web", 820_000_000
 TEXTS = ["hi", "what are your delivery charges?", "do you have ergonomic chairs?", "thanks"]
 TELEGRAM_SECRET, WHATSAPP_SECRET = "bench-telegram-secret", "bench-whatsapp-app-secret"
 
@@ -54,8 +58,8 @@ def plan(seed: int) -> list[tuple[int, int, bool]]:
     return [item for items in per_sender for item in items]
 
 
-def telegram_request(sender: int, number: int, url: str) -> tuple[str, dict, bytes]:
-    chat = 810_000_000 + sender
+def telegram_request(sender: int, number: int, url: str, chats: int = 810_000_000) -> tuple[str, dict, bytes]:
+    chat = chats + sender
     update = {"update_id": chat * 1000 + number, "message": {
         "message_id": number + 1, "date": int(time.time()), "text": TEXTS[number % len(TEXTS)],
         "from": {"id": chat, "is_bot": False, "first_name": f"Bench {sender}"},
@@ -75,8 +79,8 @@ def whatsapp_request(sender: int, number: int, url: str, phone_number_id: str) -
     return url, {"X-Hub-Signature-256": signature, "Content-Type": "application/json"}, body
 
 
-def rest_request(sender: int, number: int, url: str) -> tuple[str, dict, bytes]:
-    body = json.dumps({"sender": f"bench-rest-{sender}", "message": TEXTS[number % len(TEXTS)]}).encode()
+def rest_request(sender: int, number: int, url: str, prefix: str = "bench-rest") -> tuple[str, dict, bytes]:
+    body = json.dumps({"sender": f"{prefix}-{sender}", "message": TEXTS[number % len(TEXTS)]}).encode()
     return url, {"Content-Type": "application/json"}, body
 
 
@@ -99,15 +103,27 @@ async def send_all(requests: list[list[tuple[str, dict, bytes]]]) -> tuple[list[
     return latencies, time.perf_counter() - began
 
 
-def send_in_own_process(requests: list[list[tuple[str, dict, bytes]]], tmp: Path) -> tuple[list[float], float]:
+def start_sending(requests: list[list[tuple[str, dict, bytes]]], tmp: Path, name: str) -> tuple[subprocess.Popen, Path]:
     """:func:`send_all` in a process of its own, so that the fake platforms answering the bot (threads
-    of this process) do not slow the senders down and inflate the measured latencies."""
-    job, result = tmp / "requests.json", tmp / "latencies.json"
+    of this process) do not slow the senders down and inflate the measured latencies; see
+    :func:`sent`."""
+    job, result = tmp / f"requests-{name}.json", tmp / f"latencies-{name}.json"
     job.write_text(json.dumps([[(url, headers, base64.b64encode(body).decode()) for url, headers, body in items]
                                for items in requests]))
-    subprocess.run([sys.executable, __file__, "--send", str(job), str(result)], check=True)
+    return subprocess.Popen([sys.executable, __file__, "--send", str(job), str(result)]), result
+
+
+def sent(sending: tuple[subprocess.Popen, Path]) -> tuple[list[float], float]:
+    """Wait for a :func:`start_sending` process: (latencies in ms, seconds it took)."""
+    process, result = sending
+    if process.wait() != 0:
+        raise SystemExit(f"the senders failed (exit {process.returncode})")
     latencies, elapsed = json.loads(result.read_text())
     return latencies, elapsed
+
+
+def send_in_own_process(requests: list[list[tuple[str, dict, bytes]]], tmp: Path, name: str) -> tuple[list[float], float]:
+    return sent(start_sending(requests, tmp, name))
 
 
 def by_sender(deliveries, make) -> list[list[tuple[str, dict, bytes]]]:
@@ -184,18 +200,28 @@ def main() -> int:
             for graph_sender in range(SENDERS):  # the customers wrote: their 24-hour windows are open
                 graph.customer_wrote(f"9715{graph_sender:08d}")
             results = {}
-            results["rest (baseline)"] = send_in_own_process(by_sender(deliveries, lambda s, n: rest_request(s, n, f"{base}/rest/webhook")), tmp)
-            results["telegram"] = send_in_own_process(by_sender(deliveries, lambda s, n: telegram_request(s, n, f"{base}/telegram/webhook")), tmp)
-            drained = {"telegram": wait_processed(tmp / "closer.db", "telegram", int(DELIVERIES * (1 - REPLAY_SHARE)))}
+            unique = int(DELIVERIES * (1 - REPLAY_SHARE))
+            results["rest (baseline)"] = send_in_own_process(by_sender(deliveries, lambda s, n: rest_request(s, n, f"{base}/rest/webhook")), tmp, "rest")
+            results["telegram"] = send_in_own_process(by_sender(deliveries, lambda s, n: telegram_request(s, n, f"{base}/telegram/webhook")), tmp, "telegram")
+            drained = {"telegram": wait_processed(tmp / "closer.db", "telegram", unique)}
             results["whatsapp"] = send_in_own_process(by_sender(deliveries, lambda s, n: whatsapp_request(
-                s, n, f"{base}/whatsapp/webhook", graph.phone_number_id)), tmp)
-            drained["whatsapp"] = wait_processed(tmp / "closer.db", "whatsapp", int(DELIVERIES * (1 - REPLAY_SHARE)))
+                s, n, f"{base}/whatsapp/webhook", graph.phone_number_id)), tmp, "whatsapp")
+            drained["whatsapp"] = wait_processed(tmp / "closer.db", "whatsapp", unique)
+            web_chat = start_sending([[rest_request(s, n, f"{base}/rest/webhook", "bench-web") for n in range(WEB_CHAT_MESSAGES)]
+                                      for s in range(WEB_CHATS)], tmp, "web-chat")
+            time.sleep(2)  # web chat turns under way
+            results[MIXED] = send_in_own_process(by_sender(deliveries, lambda s, n: telegram_request(
+                s, n, f"{base}/telegram/webhook", MIXED_CHATS)), tmp, "mixed")
+            sent(web_chat)
+            drained[MIXED] = wait_processed(tmp / "closer.db", "telegram", 2 * unique)
             time.sleep(2)  # the last turns' replies
             checks = {
                 "telegram": check(tmp, deliveries, lambda s: f"telegram-{810_000_000 + s}",
                                   lambda s: sum(1 for m in telegram.messages if m["chat"]["id"] == 810_000_000 + s)),
                 "whatsapp": check(tmp, deliveries, lambda s: f"whatsapp-9715{s:08d}",
                                   lambda s: len(graph.sent(to=f"9715{s:08d}"))),
+                MIXED: check(tmp, deliveries, lambda s: f"telegram-{MIXED_CHATS + s}",
+                             lambda s: sum(1 for m in telegram.messages if m["chat"]["id"] == MIXED_CHATS + s)),
             }
         finally:
             for process in processes:

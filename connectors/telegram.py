@@ -324,7 +324,10 @@ def private_chat_id(body: Dict[str, Any]) -> Optional[int]:
     query = body.get("callback_query")
     if query is not None and not isinstance(query, dict):
         raise ValueError("callback_query is not an object")
-    message = (query or {}).get("message") if query is not None else body.get("message") or body.get("edited_message")
+    if query is not None:
+        message = query.get("message")
+    else:
+        message = body.get("message") or body.get("edited_message")
     if message is None:
         return None
     chat = message.get("chat") if isinstance(message, dict) else None
