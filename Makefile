@@ -53,7 +53,7 @@ bench:  ## REST turn latency and throughput vs Rasa's init bot, train time, RSS 
 bench-retrieval:  ## hit@k/MRR of BM25, dense, hybrid; query latency; IKEA catalog indexing; WANDS top 5
 	.venv/bin/python bench/retrieval.py
 
-bench-webhooks:  ## Telegram/WhatsApp webhook ack latency (50 senders) and 1,000 deliveries with 20% replays
+bench-webhooks:  ## Telegram/WhatsApp webhook ack latency (50 senders, 1,000 deliveries, 20% replays), alone and during web chat traffic
 	.venv/bin/python bench/webhooks.py
 
 bench-console:  ## the console's conversation list with 10,000 conversations (≈ 200,000 events), with and without its indexes
