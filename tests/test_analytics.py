@@ -8,8 +8,6 @@ import hashlib
 import io
 import itertools
 import re
-import shutil
-import tempfile
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -17,8 +15,6 @@ import jinja2
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bot import analytics, db
@@ -26,6 +22,7 @@ from bot.analytics import CostDay, DayVolume, FeedbackDay, FunnelStep, IntentCou
 from bot.business import SALES_STAGES, get_company
 from bot.console import HERE
 from bot.models import Contact, Conversation, ConversationMessage, Deal, Feedback, KnowledgeAnswer
+from tests.browser import chromium
 
 DUBAI = ZoneInfo("Asia/Dubai")
 FIRST, LAST = date(2026, 3, 1), date(2026, 3, 7)  # local days; the period is 2026-02-28 20:00 … 2026-03-07 20:00 UTC
@@ -276,22 +273,8 @@ PAGE = jinja2.Environment(autoescape=True).from_string("""<!doctype html>
 <canvas id="broken" data-chart='{"type": "bar", "data": '></canvas></body></html>""")
 
 
-def _chromium(profile: str) -> webdriver.Chrome:
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and chromedriver, "install Debian's chromium and chromium-driver (scripts/setup.sh --dev does)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-
-
 def _drawn(url: str) -> tuple[dict, str]:
-    profile = tempfile.mkdtemp(prefix="closer-chromium-")
-    driver = _chromium(profile)
-    try:
+    with chromium() as driver:
         driver.get(url)
         WebDriverWait(driver, 30).until(lambda d: d.execute_script(
             "return window.Chart && Chart.getChart(document.getElementById('volume')) !== undefined"))
@@ -299,9 +282,6 @@ def _drawn(url: str) -> tuple[dict, str]:
             return {type: chart.config.type, labels: chart.data.labels, label: chart.data.datasets[0].label,
                     data: chart.data.datasets[0].data, bars: chart.getDatasetMeta(0).data.length};""")
         return chart, driver.execute_script("return document.getElementById('broken').dataset.chartError || ''")
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 async def test_console_charts_draws_a_canvas_from_its_data_with_the_vendored_chart_js(session, march):

@@ -13,7 +13,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
-from sqlalchemy import select
 
 import bot.manager
 from bot import accounts, db

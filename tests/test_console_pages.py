@@ -8,7 +8,6 @@ import io
 import itertools
 import json
 import shutil
-import tempfile
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
 from html.parser import HTMLParser
@@ -16,8 +15,6 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
@@ -30,6 +27,7 @@ from bot.models import (Contact, Conversation, ConversationMessage, CRMOutbox, D
                         KnowledgeAnswer, Quote)
 from bot.settings import get_settings
 from tests.test_console_auth import PASSWORD, add_user, console_settings, csrf, login
+from tests.browser import chromium
 
 RESULTS = Path(__file__).parent / "data" / "rasa_results"
 NOW = datetime.now(timezone.utc)
@@ -556,17 +554,7 @@ async def test_a_manager_sees_every_page_in_the_navigation(client, filled):
 
 def _charts_in_chromium(url: str) -> list[dict]:
     """Sign in as max@example.com, open the analytics page for March and describe every chart canvas."""
-    profile = tempfile.mkdtemp(prefix="closer-chromium-")
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and chromedriver, "install Debian's chromium and chromium-driver (scripts/setup.sh --dev does)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,900", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    try:
+    with chromium() as driver:
         wait = WebDriverWait(driver, 30)
         driver.get(url + "/console/login")
         driver.find_element(By.NAME, "email").send_keys("max@example.com")
@@ -584,9 +572,6 @@ def _charts_in_chromium(url: str) -> list[dict]:
                     type: chart ? chart.config.type : null, data: chart ? chart.data.datasets.map(d => d.data) : null,
                     drawn: chart ? chart.getDatasetMeta(0).data.length : 0};
         });""")
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 async def test_the_analytics_page_draws_its_charts_in_chromium(db_url, filled, results):

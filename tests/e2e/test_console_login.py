@@ -2,20 +2,17 @@
 real console process (``python -m bot console``) on a fresh, migrated DB with an admin made by the CLI."""
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 import pytest
 from cryptography.fernet import Fernet
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from bot.settings import ROOT
+from tests.browser import chromium
 from tests.e2e.conftest import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -47,19 +44,8 @@ def console(tmp_path) -> str:
 
 @pytest.fixture
 def browser():
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and chromedriver, "install Debian's chromium and chromium-driver (scripts/setup.sh --dev does)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    profile = tempfile.mkdtemp(prefix="closer-chromium-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,900", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with chromium() as driver:
+        yield driver
 
 
 def waiting(browser) -> WebDriverWait:

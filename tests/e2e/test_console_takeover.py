@@ -4,18 +4,13 @@ manager's console."""
 
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
-from contextlib import contextmanager
 
 import httpx
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
@@ -24,29 +19,11 @@ from bot import db
 from bot.console import WITH_MANAGER
 from bot.models import Escalation
 from bot.settings import ROOT
+from tests.browser import chromium
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "a manager's passphrase"
-
-
-@contextmanager
-def chromium(width: int):
-    chromium_path, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium_path and chromedriver, "install Debian's chromium and chromium-driver (scripts/setup.sh --dev does)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium_path
-    profile = tempfile.mkdtemp(prefix="closer-chromium-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--window-size={width},900", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture

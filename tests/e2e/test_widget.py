@@ -1,38 +1,24 @@
 """The web chat widget in Debian's headless Chromium (selenium + chromedriver) against the real stack."""
 
 import asyncio
-import shutil
-import tempfile
 
 import pytest
 from sqlalchemy import select
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bot import db
 from bot.models import Feedback
+from tests.browser import chromium
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def browser():
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and chromedriver, "install Debian's chromium and chromium-driver (scripts/setup.sh --dev does)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    profile = tempfile.mkdtemp(prefix="closer-chromium-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=412,900",
-                 f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with chromium(412) as driver:
+        yield driver
 
 
 def bot_texts(driver):
