@@ -6,6 +6,7 @@ Read once per process through :func:`get_settings`; an invalid value raises
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,6 +18,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CLOSER_", env_file=".env", extra="ignore")
 
+    # "production" refuses to start without the secrets that development generates under var/
+    # (the Rasa API token, the action server token, the console key, the PII keys).
+    environment: Literal["development", "production"] = "development"
     database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'closer.db'}"
     knowledge_dir: Path = ROOT / "knowledge"
     rasa_url: str = "http://localhost:5005"
