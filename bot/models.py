@@ -459,3 +459,40 @@ class NluAnnotation(Base):
     created_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     exported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ConsoleSession(Base):
+    """A console sign-in (:mod:`bot.manager.auth`). The browser's cookie carries a random session id;
+    only its SHA-256 hex digest is stored (``id_hash``), so the table alone cannot sign anyone in. The
+    session counts while ``revoked_at`` is None and ``expires_at`` is ahead (``created_at`` plus
+    CLOSER_CONSOLE_SESSION_MAX_AGE); ``last_seen_at`` is refreshed at most once a minute; ``ip`` and
+    ``user_agent`` (cut at 255 characters) are the client's at sign-in."""
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+
+
+class AuditEntry(Base):
+    """One manager action in the audit log (:mod:`bot.audit`, which lists the actions). ``actor_id`` and
+    ``actor_email`` are the console user's (None for the command line; no foreign key, so entries outlive
+    their user); ``target_kind``/``target_id`` what was acted on (e.g. ``escalation``/``"12"``); ``detail``
+    a small JSON object without customer PII."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_kind: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
