@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, Select, case, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from yarl import URL
 
-from bot import crm
+from bot import audit, crm
 from bot.console import settings_key
 from bot.db import session_scope
 from bot.manager import PREFIX, USER, flash, render, requires
@@ -194,8 +194,8 @@ async def pipeline(request: web.Request) -> web.Response:
 @requires("manager")
 async def move_deal(request: web.Request) -> web.Response:
     """Form fields ``stage`` (one of STAGES) and ``channel`` (the board's filter, to return to): moves the
-    deal, notes who moved it and queues it for the external CRM, then 303 back to the board. 400 for an
-    unknown stage, 404 for an unknown deal; neither changes anything."""
+    deal, notes who moved it (also in the audit log) and queues it for the external CRM, then 303 back to
+    the board. 400 for an unknown stage, 404 for an unknown deal; neither changes anything."""
     form = await request.post()
     stage, channel = str(form.get("stage", "")), str(form.get("channel", ""))
     user = request[USER]
@@ -212,6 +212,7 @@ async def move_deal(request: web.Request) -> web.Response:
             deal.notes.append(DealNote(body=note))
             await db.flush()
             await crm.sync_deal(db, deal, note)
+            audit.record(db, user, "deal.stage", "deal", deal.id, **{"from": previous, "to": stage})
     if previous == stage:
         await flash(request, f"Deal #{deal.id} is already at {stage}.")
     else:
