@@ -22,7 +22,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from bot import accounts, catalog, chunking, db, index
+from bot import accounts, audit, catalog, chunking, db, index
 from bot.business import get_vocabulary
 from bot.settings import get_settings
 
@@ -82,17 +82,23 @@ def _read_password(from_stdin: bool) -> str:
 
 
 async def _user(args: argparse.Namespace) -> int:
-    """The ``user`` sub-commands; 2 with a message on stderr for bad input (accounts.AccountError)."""
+    """The ``user`` sub-commands (changes are written to the audit log with no actor); 2 with a message on
+    stderr for bad input (accounts.AccountError)."""
     try:
         password = _read_password(args.password_stdin) if args.action in ("add", "passwd") else ""
         async with db.session_scope() as session:
             if args.action == "add":
                 user = await accounts.create_user(session, args.email, args.name, args.role, password)
+                audit.record(session, None, "user.create", "user", user.id, email=user.email, role=user.role)
                 print(f"created {user.email} ({user.role})")
             elif args.action == "passwd":
-                print(f"new password for {(await accounts.set_password(session, args.email, password)).email}")
+                user = await accounts.set_password(session, args.email, password)
+                audit.record(session, None, "user.password", "user", user.id, email=user.email)
+                print(f"new password for {user.email}")
             elif args.action == "disable":
-                print(f"disabled {(await accounts.disable(session, args.email)).email}")
+                user = await accounts.disable(session, args.email)
+                audit.record(session, None, "user.disable", "user", user.id, email=user.email)
+                print(f"disabled {user.email}")
             else:
                 for user in await accounts.list_users(session):
                     last = user.last_login_at.strftime("%Y-%m-%d %H:%M") if user.last_login_at else "never"

@@ -61,6 +61,7 @@ AREAS = (
     "escalations",
     "conversations",
     "nlu",
+    "audit",
 )
 COOKIE = "closer_console"
 SECRET_KEY_FILE = ROOT / "var" / "console-secret.key"
@@ -97,6 +98,7 @@ NAV = (
     NavItem("Analytics", "/console/analytics", "manager"),
     NavItem("Training", "/console/training", "manager"),
     NavItem("Users", "/console/users", "admin"),
+    NavItem("Audit log", "/console/audit", "admin"),
 )
 
 USER = web.RequestKey("console_user", User)
@@ -179,7 +181,8 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 def setup_manager(app: web.Application) -> None:
     """Serve the manager console in ``app`` (made by bot.console.create_app; reads its settings):
-    encrypted session cookies, the sign-in middleware, security headers and every area's routes.
+    encrypted session cookies (holding the server-side session's id), the sign-in middleware, security
+    headers and every area's routes.
 
     Raises RuntimeError, before anything is served, for a route without a role (see :func:`requires`),
     ValueError for an invalid CLOSER_CONSOLE_SECRET_KEY and OSError when the key file cannot be made."""

@@ -21,7 +21,7 @@ from aiohttp import web
 from sqlalchemy import distinct, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import analytics
+from bot import analytics, audit
 from bot.console import settings_key
 from bot.db import session_scope
 from bot.manager import USER, render, requires
@@ -185,7 +185,7 @@ async def analytics_page(request: web.Request) -> web.Response:
 @requires("manager")
 async def export(request: web.Request) -> web.Response:
     """One of :data:`VIEWS` as CSV (``text/csv``, UTF-8, an attachment named after the view, period and
-    channel); 404 for an unknown view, 400 for bad filters."""
+    channel; audit entry ``analytics.export_csv``); 404 for an unknown view, 400 for bad filters."""
     name = request.match_info["view"]
     view = VIEWS.get(name)
     if view is None:
@@ -196,6 +196,8 @@ async def export(request: web.Request) -> web.Response:
         except ValueError as exc:
             return await _refused(request, exc)
         result = await view.load(db, filters.since, filters.until, filters.channel)
+        audit.record(db, request[USER], "analytics.export_csv", "analytics_view", name,
+                     since=filters.first.isoformat(), until=filters.last.isoformat(), channel=filters.channel)
     filename = "-".join(["closer", name, filters.first.isoformat(), filters.last.isoformat(),
                          *([_UNSAFE.sub("_", filters.channel)] if filters.channel else [])])
     return web.Response(text=analytics.to_csv(view.rows(result), view.columns), content_type="text/csv",

@@ -1,11 +1,13 @@
 """Signing in to the manager console: login and logout, the middleware guarding every ``/console``
 route, and a limit on failed sign-ins.
 
-Sessions are an encrypted cookie (aiohttp-session, Fernet) holding the user's id, a fingerprint of
-their password hash and the CSRF token. Every request re-reads the user, so disabling a user or giving
-them a new password ends their sessions at once. Logging out replaces the cookie in that browser; a
-copy of the old cookie stays valid until it expires (CLOSER_CONSOLE_SESSION_MAX_AGE) — cookies are not
-stored on the server.
+Sessions are kept on the server (table ``console_sessions``, :mod:`bot.accounts`); the browser's
+encrypted cookie (aiohttp-session, Fernet) holds the session id, the CSRF token and the flashed messages.
+Every request reads the session's row and its user: an unknown, revoked or expired session (signing in
+lasts CLOSER_CONSOLE_SESSION_MAX_AGE seconds), or one of a disabled user, is signed out. Logging out
+revokes the row, a new password or disabling the user revokes all of theirs, and an admin may revoke any
+on the Users page — a copied cookie stops working at once. Signing in and out are written to the audit
+log (:mod:`bot.audit`).
 
 Failed sign-ins are counted in memory, in this process: after 5 failures for one email or 20 from one
 IP address within 15 minutes, further attempts get 429 with ``Retry-After`` until the oldest of those
@@ -14,7 +16,6 @@ count their own. Behind a reverse proxy ``request.remote`` is the proxy, so the 
 counts everyone together.
 """
 
-import hashlib
 import logging
 import math
 import secrets
@@ -27,7 +28,7 @@ from aiohttp import web
 from aiohttp_session import Session, get_session, new_session
 from yarl import URL
 
-from bot import accounts
+from bot import accounts, audit
 from bot.console import settings_key
 from bot.db import session_scope
 from bot.manager import (PREFIX, PUBLIC, ROLE_ATTR, SAFE_METHODS, USER, csrf_token, flash, in_console, public, render,
@@ -88,11 +89,6 @@ class LoginLimiter:
 limiter_key = web.AppKey("console_login_limiter", LoginLimiter)
 
 
-def _fingerprint(user: User) -> str:
-    """Changes whenever the user's password hash does, which ends sessions made with the old one."""
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
-
-
 def local_path(value: object) -> str | None:
     """``value`` if it is a path inside the console (where to go after signing in), else None:
     no scheme, host, backslash or control character, so it cannot lead to another site."""
@@ -103,18 +99,19 @@ def local_path(value: object) -> str | None:
 
 
 async def _signed_in(request: web.Request, session: Session) -> User | None:
-    """The session's user, or None; a session of a disabled or deleted user, or from before a password
-    change, is cleared."""
-    user_id = session.get("user_id")
-    if user_id is None:
+    """The user of the cookie's session while it counts (:func:`bot.accounts.session_user`), or None; the
+    cookie of a session that no longer counts is cleared."""
+    session_id = session.get("sid")
+    if session_id is None:
         return None
     async with session_scope(request.app[settings_key].database_url) as db:
-        user = await db.get(User, user_id)
-    if user is None or user.disabled or session.get("key") != _fingerprint(user):
-        log.info("console session of user %s ended (disabled, deleted or new password)", user_id)
+        found = await accounts.session_user(db, session_id)
+    if found is None:
+        log.info("console session %s ended (logged out, revoked, expired, or its user disabled or deleted)",
+                 accounts.hash_session_id(session_id)[:8])
         session.invalidate()
         return None
-    return user
+    return found[1]
 
 
 def _wants_json(request: web.Request) -> bool:
@@ -188,8 +185,9 @@ async def login_page(request: web.Request) -> web.Response:
 @public
 async def login(request: web.Request) -> web.Response:
     """Form fields ``email``, ``password``, ``next``, ``csrf_token``. 303 to ``next`` (or /console/) with a
-    new session; the form again with 401 for an unknown email or wrong password (the same message),
-    403 for a disabled user, 429 with ``Retry-After`` (seconds) after too many failures."""
+    new session (a ``console_sessions`` row and an audit entry ``session.sign_in``); the form again with 401
+    for an unknown email or wrong password (the same message), 403 for a disabled user, 429 with
+    ``Retry-After`` (seconds) after too many failures."""
     form = await request.post()
     email, password = str(form.get("email", "")).strip().lower(), str(form.get("password", ""))
     next_path, ip = local_path(form.get("next")), request.remote or "unknown"
@@ -205,8 +203,13 @@ async def login(request: web.Request) -> web.Response:
         response = await again(f"Too many failed sign-ins. Try again in {math.ceil(wait / 60)} minute(s).", 429)
         response.headers["Retry-After"] = str(wait)
         return response
-    async with session_scope(request.app[settings_key].database_url) as db:
+    settings = request.app[settings_key]
+    async with session_scope(settings.database_url) as db:
         user = await accounts.authenticate(db, email, password)
+        if user is not None and not user.disabled:
+            session_id, row = await accounts.start_session(db, user, settings.console_session_max_age,
+                                                           request.remote, request.headers.get("User-Agent"))
+            audit.record(db, user, "session.sign_in", "session", row.id_hash)
     if user is None:
         limiter.failed(email, ip)
         log.warning("console sign-in failed for %s from %s", email, ip)
@@ -216,7 +219,7 @@ async def login(request: web.Request) -> web.Response:
         return await again("This account is disabled. Ask an administrator.", 403)
     limiter.succeeded(email)
     session = await new_session(request)  # a new session (and CSRF token) on every sign-in
-    session.update(user_id=user.id, key=_fingerprint(user))
+    session["sid"] = session_id
     csrf_token(session)
     log.info("console user %s signed in from %s", user.email, ip)
     raise web.HTTPSeeOther(next_path or HOME)
@@ -225,9 +228,17 @@ async def login(request: web.Request) -> web.Response:
 @routes.post("/logout")
 @public
 async def logout(request: web.Request) -> web.Response:
-    """End this browser's session (the CSRF token is required, as for any POST): 303 to the login page."""
-    user_id = (await get_session(request)).get("user_id")
+    """End this browser's session (the CSRF token is required, as for any POST): its row is revoked (with
+    an audit entry ``session.sign_out`` unless it was revoked already) and the cookie replaced; 303 to the
+    login page."""
+    session_id = (await get_session(request)).get("sid")
+    if session_id is not None:
+        async with session_scope(request.app[settings_key].database_url) as db:
+            row = await accounts.revoke_session(db, accounts.hash_session_id(session_id))
+            user = await db.get(User, row.user_id) if row is not None else None
+            if user is not None:
+                audit.record(db, user, "session.sign_out", "session", row.id_hash)
+        log.info("console user %s logged out", user.email if user else None)
     await new_session(request)
     await flash(request, "You have logged out.")
-    log.info("console user %s logged out", user_id)
     raise web.HTTPSeeOther(LOGIN)

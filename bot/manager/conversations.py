@@ -36,7 +36,7 @@ import yaml
 from aiohttp import web
 from sqlalchemy import distinct, select
 
-from bot import annotations, stories
+from bot import annotations, audit, stories
 from bot import conversations as conv
 from bot.business import SALES_STAGES, get_company
 from bot.console import settings_key
@@ -335,8 +335,8 @@ async def mark_reviewed(request: web.Request) -> web.Response:
 @requires("manager")
 async def save_story(request: web.Request) -> web.Response:
     """Form fields ``name`` and ``overwrite`` (1 replaces a story of that name): save the conversation as a
-    Rasa test story under ``<project_root>/tests/stories/``; 303 back with the path flashed, or the page
-    with 400 (bad name, no customer message) or 409 (a story of that name exists)."""
+    Rasa test story under ``<project_root>/tests/stories/`` (audit entry ``story.save``); 303 back with the
+    path flashed, or the page with 400 (bad name, no customer message) or 409 (a story of that name exists)."""
     settings = request.app[settings_key]
     conversation_id = request.match_info["conversation_id"]
     form = await request.post()
@@ -348,6 +348,8 @@ async def save_story(request: web.Request) -> web.Response:
         async with session_scope(settings.database_url) as db:
             path = await stories.save_test_story(db, settings.project_root, conversation_id,
                                                  [(e.id, e.data) for e in events], name, overwrite=overwrite)
+            audit.record(db, request[USER], "story.save", "test_story",
+                         path.relative_to(settings.project_root).as_posix(), overwrite=overwrite)
     except (stories.InvalidStoryName, stories.NothingToSave, stories.StoryExists) as exc:
         log.info("test story of %s not saved for %s: %s", conversation_id, request[USER].email, exc)
         status = 409 if isinstance(exc, stories.StoryExists) else 400

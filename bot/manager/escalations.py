@@ -7,6 +7,8 @@
 - ``POST /console/escalations/<id>/take``, ``…/reply`` (field ``text``), ``…/handback`` (field ``note``).
 - ``POST /console/escalations/take`` (field ``conversation_id``): take over a conversation nobody escalated.
 
+Taking over, replying (never the text) and handing back are written to the audit log (:mod:`bot.audit`).
+
 A refused operation shows the page again with the reason and the status that fits (400, 403, 404, 409;
 502 when Rasa failed), keeping what the manager typed.
 """
@@ -16,7 +18,7 @@ from datetime import datetime, timezone
 
 from aiohttp import web
 
-from bot import takeover
+from bot import audit, takeover
 from bot.console import settings_key
 from bot.db import session_scope
 from bot.escalation import REASONS, RasaError
@@ -175,7 +177,9 @@ async def take(request: web.Request) -> web.Response:
     escalation_id = int(request.match_info["escalation_id"])
 
     async def action(db, settings) -> int:
-        return (await takeover.take_over(db, escalation_id, request[USER], settings.rasa_url, settings.rasa_timeout)).id
+        taken = await takeover.take_over(db, escalation_id, request[USER], settings.rasa_url, settings.rasa_timeout)
+        audit.record(db, request[USER], "escalation.take_over", "escalation", taken.id)
+        return taken.id
     return await _act(request, escalation_id, action, {}, TAKEN)
 
 
@@ -188,8 +192,9 @@ async def take_conversation(request: web.Request) -> web.Response:
     conversation_id = str((await request.post()).get("conversation_id", "")).strip()
 
     async def action(db, settings) -> int:
-        return (await takeover.take_over(db, conversation_id, request[USER], settings.rasa_url,
-                                         settings.rasa_timeout)).id
+        taken = await takeover.take_over(db, conversation_id, request[USER], settings.rasa_url, settings.rasa_timeout)
+        audit.record(db, request[USER], "escalation.take_over", "escalation", taken.id)
+        return taken.id
     return await _act(request, None, action, {}, TAKEN)
 
 
@@ -209,6 +214,7 @@ async def reply(request: web.Request) -> web.Response:
             raise takeover.WrongStatus(f"escalation #{escalation_id} is {escalation.status}: take it over first")
         await takeover.reply(db, escalation.conversation_id, text, request[USER], settings.rasa_url,
                              settings.rasa_timeout)
+        audit.record(db, request[USER], "escalation.reply", "escalation", escalation_id)
         return escalation_id
     return await _act(request, escalation_id, action, {"text": text}, "Sent to the customer.")
 
@@ -222,6 +228,8 @@ async def hand_back(request: web.Request) -> web.Response:
     note = str((await request.post()).get("note", ""))
 
     async def action(db, settings) -> int:
-        return (await takeover.hand_back(db, escalation_id, note, request[USER], settings.rasa_url,
-                                         settings.rasa_timeout)).id
+        resolved = await takeover.hand_back(db, escalation_id, note, request[USER], settings.rasa_url,
+                                            settings.rasa_timeout)
+        audit.record(db, request[USER], "escalation.hand_back", "escalation", resolved.id)
+        return resolved.id
     return await _act(request, escalation_id, action, {"note": note}, "Handed back: the bot answers again.")

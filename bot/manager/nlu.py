@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot import annotations
+from bot import annotations, audit
 from bot.business import get_company
 from bot.console import settings_key
 from bot.db import session_scope
@@ -55,13 +55,16 @@ async def inbox(request: web.Request) -> web.Response:
 @routes.post("/nlu/export")
 @requires("manager")
 async def export(request: web.Request) -> web.Response:
-    """Export every pending correction (:func:`bot.annotations.export`); 303 to the inbox with the counts,
-    the file and each conflict's reason flashed; the inbox with 500 and the reason when the training data
-    cannot be read or written (nothing exported)."""
+    """Export every pending correction (:func:`bot.annotations.export`; audit entry ``nlu.export``); 303 to
+    the inbox with the counts, the file and each conflict's reason flashed; the inbox with 500 and the
+    reason when the training data cannot be read or written (nothing exported)."""
     root = request.app[settings_key].project_root
     try:
         async with session_scope(request.app[settings_key].database_url) as db:
             summary = await annotations.export(db, root)
+            audit.record(db, request[USER], "nlu.export", "nlu_file", annotations.EXPORT_FILE.as_posix(),
+                         written=len(summary.written), duplicates=len(summary.duplicates),
+                         conflicts=len(summary.conflicts))
     except annotations.ExportError as exc:
         return await _page(request, "pending", 500, f"Nothing exported: {exc}")
     log.info("NLU export by %s: %d written, %d duplicates, %d conflicts", request[USER].email, len(summary.written),
