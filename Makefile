@@ -21,7 +21,7 @@ validate:  ## rasa data validate
 	.venv-rasa/bin/rasa data validate --fail-on-warnings
 
 shell:  ## chat in the terminal (start `make actions` in another terminal first)
-	.venv-rasa/bin/rasa shell --model models/closer.tar.gz
+	. scripts/secrets.sh && .venv-rasa/bin/rasa shell --model models/closer.tar.gz
 
 test-stories:  ## rasa test core on tests/stories/ (test stories, also those saved from the console)
 	.venv-rasa/bin/rasa test core --stories tests/stories --model models/closer.tar.gz --fail-on-prediction-errors --out results/core
@@ -36,10 +36,11 @@ index:  ## re-index knowledge/*.md and the catalog in Chroma (only what changed;
 	.venv/bin/python -m bot index
 
 actions:  ## run only the action server (:5055)
-	.venv/bin/python -m rasa_sdk --actions actions --port 5055
+	. scripts/secrets.sh && .venv/bin/python -m bot.action_server --actions actions --port 5055
 
 rasa:  ## run only the Rasa server (:5005; CLOSER_CREDENTIALS picks the channels file)
-	.venv-rasa/bin/rasa run --enable-api --port 5005 --model models/closer.tar.gz --credentials $${CLOSER_CREDENTIALS:-credentials.yml}
+	. scripts/secrets.sh && .venv-rasa/bin/rasa run --enable-api --jwt-secret "$$CLOSER_RASA_JWT_SECRET" --port 5005 \
+	  --model models/closer.tar.gz --endpoints endpoints.yml --credentials $${CLOSER_CREDENTIALS:-credentials.yml}
 
 telegram-poll:  ## Telegram without a public URL: relay getUpdates to the local Rasa webhook (README)
 	.venv-rasa/bin/python -m connectors.telegram_polling --credentials $${CLOSER_CREDENTIALS:-credentials.channels.yml} --rasa-url http://localhost:5005

@@ -18,8 +18,9 @@ import aiohttp
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import crm, grounding, llm
+from bot import budget, crm, grounding, llm
 from bot.business import Company
+from bot.keys import rasa_api_headers
 from bot.models import Contact, Deal, DealNote, Escalation, Quote
 from bot.money import format_money
 from bot.notify import NotifyError, notify_managers
@@ -73,11 +74,16 @@ def structured_summary(situation: Situation) -> str:
     return "\n".join(lines)
 
 
-async def summarize(situation: Situation) -> str:
-    """The LLM's summary when an LLM is configured and every figure in it appears in the
-    structured summary; otherwise (or on any LLM error) the structured summary."""
+async def summarize(session: AsyncSession, situation: Situation) -> str:
+    """The LLM's summary when an LLM is configured, the LLM budget (:mod:`bot.budget`) allows it and
+    every figure in it appears in the structured summary; otherwise (or on any LLM error) the
+    structured summary."""
     facts = structured_summary(situation)
     if not llm.configured():
+        return facts
+    over_budget = await budget.exceeded(session, situation.conversation_id)
+    if over_budget:
+        log.info("LLM summary skipped (%s); using the structured one", over_budget)
         return facts
     messages = [
         {"role": "system", "content": "Summarise this sales conversation for the sales manager taking it over, in at "
@@ -101,7 +107,7 @@ async def summarize(situation: Situation) -> str:
 async def escalate(session: AsyncSession, situation: Situation) -> Escalation:
     """Record the escalation, note it on the deal and notify the managers. A failed notification
     is logged and kept in ``notify_error``; the escalation stands either way."""
-    summary = await summarize(situation)
+    summary = await summarize(session, situation)
     escalation = Escalation(conversation_id=situation.conversation_id, reason=situation.reason, summary=summary,
                             quote_id=situation.quote.id if situation.quote else None)
     session.add(escalation)
@@ -126,11 +132,12 @@ class RasaError(RuntimeError):
 async def call_rasa(rasa_url: str, method: str, path: str, timeout_s: float, *, json: Any = None,
                     params: dict[str, str] | None = None) -> dict[str, Any]:
     """One request to Rasa's HTTP API (``rasa run --enable-api`` at ``rasa_url``), e.g. ``GET
-    /conversations/<id>/tracker``; ``json`` is the body, ``params`` the query string. Returns the JSON
-    object Rasa answers. Raises RasaError for a status other than 200, a body that is not JSON, a
+    /conversations/<id>/tracker``, authenticated with a short-lived token (:func:`bot.keys.rasa_api_headers`);
+    ``json`` is the body, ``params`` the query string. Returns the JSON object Rasa answers. Raises RasaError for a status other than 200, a body that is not JSON, a
     connection error, or no answer within ``timeout_s`` seconds."""
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as client:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s),
+                                         headers=rasa_api_headers()) as client:
             async with client.request(method, f"{rasa_url}{path}", json=json, params=params) as response:
                 if response.status != 200:
                     body = (await response.text())[:200]

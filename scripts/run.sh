@@ -14,8 +14,12 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-.venv/bin/python -m rasa_sdk --actions actions --port 5055 & pids+=($!)
-.venv-rasa/bin/rasa run --enable-api --port 5005 --model models/closer.tar.gz --endpoints endpoints.yml --credentials "${CLOSER_CREDENTIALS:-credentials.yml}" & pids+=($!)
+# Rasa's HTTP API needs a token signed with CLOSER_RASA_JWT_SECRET; Rasa calls the action server with
+# CLOSER_ACTION_SERVER_TOKEN (endpoints.yml). Both are generated under var/ when not set (README: Security).
+. scripts/secrets.sh
+.venv/bin/python -m bot.action_server --actions actions --port 5055 & pids+=($!)
+.venv-rasa/bin/rasa run --enable-api --jwt-secret "$CLOSER_RASA_JWT_SECRET" --port 5005 --model models/closer.tar.gz \
+  --endpoints endpoints.yml --credentials "${CLOSER_CREDENTIALS:-credentials.yml}" & pids+=($!)
 .venv/bin/python -m bot console & pids+=($!)
 # An external CRM (CLOSER_CRM_PROVIDER=hubspot, in the environment or .env) gets the outbox worker.
 if [ "$(.venv/bin/python -c 'from bot.settings import get_settings; print(get_settings().crm_provider)')" != sql ]; then

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import jwt
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -18,11 +19,11 @@ from alembic import command
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from bot import accounts, db, takeover
+from bot import accounts, db, keys, takeover
 from bot.console import WITH_MANAGER, create_app
 from bot.escalation import RasaError, hand_back
 from bot.models import Contact, Deal, DealNote, Escalation, User
-from bot.settings import ROOT, Settings
+from bot.settings import ROOT, Settings, get_settings
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -44,7 +45,8 @@ class FakeRasa:
     leaves the events out), ``POST /conversations/<id>/tracker/events`` (applies pause, resume, bot, action
     events, stamping them with the time), ``POST /webhooks/rest/webhook`` (the REST channel: while paused,
     records the message and answers nothing; "talk to a person" pauses after a reply). ``failing``: every
-    request gets Rasa's 500 error body."""
+    request gets Rasa's 500 error body. Like ``rasa run --jwt-secret``, the API routes (not the channel's
+    webhook) answer 401 without a bearer token signed with the development secret and Rasa's admin role."""
 
     trackers: dict[str, dict] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
@@ -79,6 +81,13 @@ class FakeRasa:
         return self
 
     async def _record(self, request: web.Request) -> None:
+        if not request.path.startswith("/webhooks/"):
+            try:
+                claims = jwt.decode(request.headers.get("Authorization", "").removeprefix("Bearer "),
+                                    keys.rasa_jwt_secret(get_settings()), algorithms=["HS256"])
+            except jwt.InvalidTokenError as exc:
+                raise web.HTTPUnauthorized(text=f'{{"reason": "NotAuthenticated: {exc}"}}', content_type="application/json")
+            assert claims["user"]["role"] == "admin"
         body = await request.json() if request.can_read_body else None
         self.calls.append(Call(request.method, request.path, dict(request.query), body))
         if self.failing:

@@ -19,7 +19,8 @@ import httpx
 import pytest
 import yaml
 
-from bot.settings import ROOT
+from bot.keys import rasa_api_headers
+from bot.settings import ROOT, Settings
 from tests.graph_server import FakeGraph
 from tests.telegram_server import FakeTelegram
 
@@ -33,13 +34,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(url: str, process: subprocess.Popen, log: Path, seconds: float = 180) -> None:
+def wait_for(url: str, process: subprocess.Popen, log: Path, seconds: float = 180, headers: dict | None = None) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"{url} exited with {process.returncode}:\n{log.read_text()[-4000:]}")
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2, headers=headers).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -58,6 +59,12 @@ class Stack:
     graph: FakeGraph
     telegram_secret: str = "e2e-telegram-secret_0123456789"
     whatsapp_app_secret: str = "e2e-whatsapp-app-secret"
+    rasa_jwt_secret: str = "e2e-rasa-jwt-secret-0123456789abcdef"
+    action_server_token: str = "e2e-action-server-token-0123456789"
+
+    def rasa_headers(self) -> dict[str, str]:
+        """Headers that authenticate a call to the stack's Rasa HTTP API, as the console's do."""
+        return rasa_api_headers(Settings(rasa_jwt_secret=self.rasa_jwt_secret))
 
 
 @contextmanager
@@ -102,6 +109,7 @@ def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGrap
            # the console reads the stack's tracker store; its NLU export and test stories go to a project copy
            "CLOSER_TRACKER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'tracker.db'}",
            "CLOSER_PROJECT_ROOT": str(tmp / "project"),
+           "CLOSER_RASA_JWT_SECRET": Stack.rasa_jwt_secret, "CLOSER_ACTION_SERVER_TOKEN": Stack.action_server_token,
            # credentials.channels.yml
            "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_SECRET_TOKEN": Stack.telegram_secret,
            "TELEGRAM_WEBHOOK_URL": "https://closer.example.com/webhooks/telegram/webhook",  # Telegram wants https
@@ -114,12 +122,13 @@ def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGrap
     channel_credentials(credentials, telegram, graph)
     endpoints = tmp / "endpoints.yml"
     endpoints.write_text(
-        f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n"
+        f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n  token: ${{CLOSER_ACTION_SERVER_TOKEN}}\n"
         f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tmp / 'tracker.db'}\n"
     )
     commands = {
-        "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
-        "rasa": [str(RASA), "run", "--enable-api", "--port", str(rasa_port), "--model", str(MODEL),
+        "actions": [sys.executable, "-m", "bot.action_server", "--actions", "actions", "--port", str(actions_port)],
+        "rasa": [str(RASA), "run", "--enable-api", "--jwt-secret", Stack.rasa_jwt_secret, "--port", str(rasa_port),
+                 "--model", str(MODEL),
                  "--endpoints", str(endpoints), "--credentials", str(credentials), "--cors", "*"],
         "console": [sys.executable, "-m", "bot", "console"],
     }
@@ -130,7 +139,8 @@ def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGrap
     try:
         wait_for(f"http://127.0.0.1:{actions_port}/health", *processes["actions"])
         wait_for(f"http://127.0.0.1:{console_port}/healthz", *processes["console"])
-        wait_for(f"http://127.0.0.1:{rasa_port}/status", *processes["rasa"])
+        wait_for(f"http://127.0.0.1:{rasa_port}/status", *processes["rasa"],
+                 headers=rasa_api_headers(Settings(rasa_jwt_secret=Stack.rasa_jwt_secret)))
         started = time.monotonic()
         while telegram.webhook is None:  # the Telegram channel calls setWebhook once the server has started
             if time.monotonic() - started > 60:

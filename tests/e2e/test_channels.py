@@ -148,7 +148,7 @@ def test_telegram_customer_from_greeting_to_the_quote_pdf(stack):
     contact = query(stack, lambda s: s.scalar(select(Contact).where(Contact.sender_id == sender)))
     deal = query(stack, lambda s: s.get(Deal, quote.deal_id))
     assert contact.channel == "telegram" and "telegram-lead" in deal.tags and deal.stage == "proposal"
-    tracker = httpx.get(f"{stack.rasa_url}/conversations/{sender}/tracker", timeout=10).json()
+    tracker = httpx.get(f"{stack.rasa_url}/conversations/{sender}/tracker", timeout=10, headers=stack.rasa_headers()).json()
     first = next(e for e in tracker["events"] if e["event"] == "user")
     assert first["input_channel"] == "telegram" and first["metadata"]["channel"] == "telegram"
     assert first["metadata"]["telegram"]["start_payload"] == "promo-autumn"

@@ -70,7 +70,8 @@ def test_a_manager_corrects_a_misread_message_and_exports_it_as_valid_training_d
     conversation_id = f"web-{sender}"
     for text in ("hi", "I need 12 ergonomic chairs", MISREAD):
         chat(stack, sender, text)
-    tracker = httpx.get(f"{stack.rasa_url}/conversations/{conversation_id}/tracker", timeout=30).json()
+    tracker = httpx.get(f"{stack.rasa_url}/conversations/{conversation_id}/tracker", timeout=30,
+                        headers=stack.rasa_headers()).json()
     nlu = next(e for e in reversed(tracker["events"]) if e["event"] == "user")["parse_data"]["intent"]
     assert nlu["name"] != RIGHT_INTENT or nlu["confidence"] < 0.7, f"the model now reads {MISREAD!r} well: {nlu}"
     add_manager(stack)

@@ -67,7 +67,8 @@ def write(driver, text: str) -> None:
 
 def events_after(stack, conversation_id: str, text: str) -> tuple[dict, list[dict]]:
     """Rasa's tracker and its events after the customer's last message ``text``."""
-    tracker = httpx.get(f"{stack.rasa_url}/conversations/{conversation_id}/tracker", timeout=30).json()
+    tracker = httpx.get(f"{stack.rasa_url}/conversations/{conversation_id}/tracker", timeout=30,
+                        headers=stack.rasa_headers()).json()
     events = tracker["events"]
     last = max(i for i, e in enumerate(events) if e["event"] == "user" and e.get("text") == text)
     return tracker, events[last + 1:]

@@ -37,7 +37,8 @@ class Chat:
         return "\n".join(m["text"] for m in self.say(message) if m.get("text"))
 
     def tracker(self) -> dict:
-        return self.client.get(f"{self.stack.rasa_url}/conversations/web-{self.sender}/tracker").json()
+        return self.client.get(f"{self.stack.rasa_url}/conversations/web-{self.sender}/tracker",
+                               headers=self.stack.rasa_headers()).json()
 
 
 def products_in(text: str) -> dict[str, dict]:

@@ -82,7 +82,8 @@ def test_cart_quote_pdf_and_a_discount_escalation(stack):
 
     back = subprocess.run([sys.executable, "-m", "bot", "handback", f"web-{chat.sender}"], cwd=ROOT, capture_output=True,
                           text=True, env={**__import__("os").environ, "CLOSER_RASA_URL": stack.rasa_url,
-                                          "CLOSER_DATABASE_URL": stack.database_url})
+                                          "CLOSER_DATABASE_URL": stack.database_url,
+                                          "CLOSER_RASA_JWT_SECRET": stack.rasa_jwt_secret})
     assert back.returncode == 0, back.stderr
     assert chat.tracker()["paused"] is False
     assert "OC-1006" in chat.text("what's in my cart?")  # the bot answers again, the cart kept
