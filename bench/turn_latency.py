@@ -110,7 +110,8 @@ def measure(url: str, text: str) -> dict[str, float]:
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="closer-bench-"))
-    env = {**os.environ, "CLOSER_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'closer.db'}"}
+    env = {**os.environ, "CLOSER_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'closer.db'}",
+           "CLOSER_ACTION_SERVER_TOKEN": "bench-action-server-token", "CLOSER_RASA_JWT_SECRET": "bench-rasa-jwt-secret"}
     processes: list[subprocess.Popen] = []
     try:
         print("training Rasa's init bot and Closer (full, --force)…", flush=True)
@@ -125,13 +126,16 @@ def main() -> int:
         init_port, rasa_port, actions_port = free_port(), free_port(), free_port()
         endpoints = work / "endpoints.yml"
         endpoints.write_text(f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n"
+                             "  token: ${CLOSER_ACTION_SERVER_TOKEN}\n"
                              f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {work / 'tracker.db'}\n")
         init_bot = start([str(RASA), "run", "--port", str(init_port), "--enable-api", "--model", "models/init.tar.gz"], init_dir, env, work / "init.log")
-        actions = start([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)], ROOT, env, work / "actions.log")
-        closer = start([str(RASA), "run", "--port", str(rasa_port), "--enable-api", "--model", str(work / "models" / "bench.tar.gz"),
+        actions = start([sys.executable, "-m", "bot.action_server", "--actions", "actions", "--port", str(actions_port)], ROOT, env, work / "actions.log")
+        closer = start([str(RASA), "run", "--port", str(rasa_port), "--enable-api", "--jwt-secret", env["CLOSER_RASA_JWT_SECRET"],
+                        "--model", str(work / "models" / "bench.tar.gz"),
                         "--endpoints", str(endpoints), "--credentials", "credentials.yml"], ROOT, env, work / "rasa.log")
         processes += [init_bot, actions, closer]
-        for url in (f"http://127.0.0.1:{init_port}/status", f"http://127.0.0.1:{rasa_port}/status", f"http://127.0.0.1:{actions_port}/health"):
+        # Closer's /status needs a token; its / answers once the model is loaded, as /status does
+        for url in (f"http://127.0.0.1:{init_port}/status", f"http://127.0.0.1:{rasa_port}/", f"http://127.0.0.1:{actions_port}/health"):
             wait_ready(url)
 
         print("measuring…", flush=True)

@@ -181,15 +181,17 @@ def main() -> int:
         env = {**os.environ, "CLOSER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'closer.db'}",
                "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_SECRET_TOKEN": TELEGRAM_SECRET, "TELEGRAM_WEBHOOK_URL": "",
                "WHATSAPP_ACCESS_TOKEN": graph.token, "WHATSAPP_APP_SECRET": WHATSAPP_SECRET, "WHATSAPP_VERIFY_TOKEN": "bench",
-               "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id, "WHATSAPP_TEMPLATE_NAME": next(iter(graph.templates))}
+               "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id, "WHATSAPP_TEMPLATE_NAME": next(iter(graph.templates)),
+               "CLOSER_ACTION_SERVER_TOKEN": "bench-action-server-token"}
         python = str(ROOT / ".venv" / "bin" / "python")
         subprocess.run([python, "-m", "bot", "load-knowledge"], cwd=ROOT, env=env, check=True, capture_output=True)
         subprocess.run([python, "-m", "bot", "sqlite-wal", str(tmp / "tracker.db")], cwd=ROOT, env=env, check=True)
         channel_credentials(tmp / "credentials.yml", telegram, graph)
         (tmp / "endpoints.yml").write_text(f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n"
+                                           "  token: ${CLOSER_ACTION_SERVER_TOKEN}\n"
                                            f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tmp / 'tracker.db'}\n")
         processes = [
-            start([python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)], ROOT, env, tmp / "actions.log"),
+            start([python, "-m", "bot.action_server", "--actions", "actions", "--port", str(actions_port)], ROOT, env, tmp / "actions.log"),
             start([str(RASA), "run", "--port", str(rasa_port), "--model", str(MODEL), "--endpoints", str(tmp / "endpoints.yml"),
                    "--credentials", str(tmp / "credentials.yml")], ROOT, env, tmp / "rasa.log"),
         ]
