@@ -81,12 +81,15 @@ def prompt(question: str, hits: list[Hit], company: Company, stage: str | None, 
 
 
 async def compose(question: str, hits: list[Hit], company: Company, stage: str | None = None,
-                  products: list[str] | None = None) -> Answer:
+                  products: list[str] | None = None, over_budget: str | None = None) -> Answer:
     """Answer ``question`` from ``hits`` (best first, at least one). Never raises for an LLM
     failure: a provider error, a timeout or a reply failing the post-check gives the extractive
-    answer with ``fallback_reason`` set."""
+    answer with ``fallback_reason`` set. ``over_budget`` (:func:`bot.budget.exceeded`): the LLM is
+    not called; the extractive answer carries it as ``fallback_reason``."""
     if not llm.configured():
         return await extractive_answer(question, hits)
+    if over_budget:
+        return _fallback(await extractive_answer(question, hits), None, over_budget)
     masker = Masker(get_settings().default_phone_region)
     messages, context = prompt(masker.mask(question), hits, company, stage, products or [])
     try:

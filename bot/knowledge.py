@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from bot import cart as carts
-from bot import db, replies
+from bot import budget, db, llm, replies
 from bot.answers import compose
 from bot.business import Company
 from bot.index import KNOWLEDGE
@@ -68,7 +68,8 @@ async def _hits(question: str, topic: str | None) -> list[Hit]:
 async def answer_question(conversation_id: str, question: str, company: Company, stage: str | None = None,
                           shown_skus: list[str] | None = None, topic: str | None = None) -> KnowledgeReply:
     """Answer ``question`` (or, when the customer picked a topic button, answer it from the chunk
-    ``topic``), store the answer and return what to send. Raises what Chroma or the DB raise."""
+    ``topic``), store the answer and return what to send; within the LLM budget
+    (:mod:`bot.budget`) with the LLM, when one is configured. Raises what Chroma or the DB raise."""
     hits = await _hits(question, topic)
     best = hits[0].similarity if hits else 0.0
     row = KnowledgeAnswer(id=uuid.uuid4().hex, conversation_id=conversation_id, question=question, similarity=best)
@@ -79,7 +80,12 @@ async def answer_question(conversation_id: str, question: str, company: Company,
                                buttons=[*buttons, {"title": "Talk to a person", "payload": "/request_human"}] if buttons else [])
         row.answer = reply.response
     else:
-        answer = await compose(question, hits, company, stage, await _products(conversation_id, shown_skus or []))
+        over_budget = None
+        if llm.configured():
+            async with db.session_scope() as session:
+                over_budget = await budget.exceeded(session, conversation_id)
+        answer = await compose(question, hits, company, stage, await _products(conversation_id, shown_skus or []),
+                               over_budget)
         row.mode, row.sources, row.answer, row.fallback_reason = answer.mode, answer.sources, answer.text, answer.fallback_reason
         if answer.completion:
             c = answer.completion

@@ -1,6 +1,10 @@
 """Knowledge answers on the real index: extractive by default, the LLM path against a local server
 speaking the OpenAI chat-completions protocol, the post-check, PII masking and what is stored."""
 
+import logging
+import uuid
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from sqlalchemy import select
 
@@ -120,6 +124,56 @@ async def test_contact_details_are_masked_for_the_llm_and_restored_in_the_reply(
     sent = llm.sent_text()
     assert "jane.doe@corp.ae" not in sent and "123 4567" not in sent and "[EMAIL_1]" in sent and "[PHONE_1]" in sent
     assert answer.text.startswith("We will confirm to jane.doe@corp.ae or 050 123 4567: 2–4 business days.")
+
+
+async def test_over_the_conversations_token_budget_the_answer_is_extractive_without_calling_the_llm(
+        llm, monkeypatch, caplog):
+    monkeypatch.setenv("CLOSER_LLM_MAX_TOKENS_PER_CONVERSATION", "100")
+    get_settings.cache_clear()
+    llm.reply = "It takes 2–4 business days [P1]."
+    first = await answer_question("web-b1", DELIVERY, get_company())
+    assert (await _stored(first.answer_id)).prompt_tokens > 100  # one call may cross the budget; the next is refused
+    with caplog.at_level(logging.WARNING, logger="bot.budget"):
+        later = [await answer_question("web-b1", DELIVERY, get_company()) for _ in range(2)]
+    assert len(llm.requests) == 1
+    for answer in later:
+        row = await _stored(answer.answer_id)
+        assert row.mode == "extractive" and row.llm_model is None and row.prompt_tokens is None
+        assert row.fallback_reason == "budget: the conversation used its 100 LLM tokens"
+        assert answer.text.endswith("Source: Delivery — Delivery areas and lead times")
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "bot.budget"]  # logged once
+    assert "conversation web-b1 used" in warning
+    other = await answer_question("web-b2", DELIVERY, get_company())  # another customer still gets the LLM
+    assert (await _stored(other.answer_id)).mode == "llm" and len(llm.requests) == 2
+
+
+async def test_over_the_days_cost_budget_every_answer_is_extractive(llm, monkeypatch):
+    monkeypatch.setenv("CLOSER_LLM_MAX_COST_USD_PER_DAY", "0.50")
+    get_settings.cache_clear()
+    llm.reply = "It takes 2–4 business days [P1]."
+    now = datetime.now(timezone.utc)
+    async with db.session_scope() as session:  # yesterday's (UTC) spending does not count today
+        session.add(KnowledgeAnswer(id=uuid.uuid4().hex, conversation_id="web-old", question="?", answer="!", mode="llm",
+                                    similarity=0.9, prompt_tokens=10, completion_tokens=5, cost_usd=9.0,
+                                    created_at=now - timedelta(days=1, hours=now.hour + 1)))
+    within = await answer_question("web-c1", DELIVERY, get_company())
+    assert (await _stored(within.answer_id)).mode == "llm" and len(llm.requests) == 1
+    async with db.session_scope() as session:
+        session.add(KnowledgeAnswer(id=uuid.uuid4().hex, conversation_id="web-c2", question="?", answer="!", mode="llm",
+                                    similarity=0.9, prompt_tokens=10, completion_tokens=5, cost_usd=0.5))
+    over = await answer_question("web-c3", DELIVERY, get_company())
+    row = await _stored(over.answer_id)
+    assert row.mode == "extractive" and row.fallback_reason == "budget: today's LLM spend reached 0.50 USD"
+    assert len(llm.requests) == 1
+
+
+async def test_a_budget_of_0_is_unlimited(llm, monkeypatch):
+    monkeypatch.setenv("CLOSER_LLM_MAX_TOKENS_PER_CONVERSATION", "0")
+    monkeypatch.setenv("CLOSER_LLM_MAX_COST_USD_PER_DAY", "0")
+    get_settings.cache_clear()
+    llm.reply = "It takes 2–4 business days [P1]."
+    answers = [await answer_question("web-d1", DELIVERY, get_company()) for _ in range(3)]
+    assert [(await _stored(a.answer_id)).mode for a in answers] == ["llm"] * 3 and len(llm.requests) == 3
 
 
 def test_figures_compare_normalised_numbers():
