@@ -1,5 +1,6 @@
-"""Manager console sign-in, roles, CSRF, login rate limit, the Users page and ``python -m bot user``,
-against the real console app (bot.console.create_app) on loopback and a migrated SQLite DB."""
+"""Manager console sign-in, server-side sessions, roles, CSRF, login rate limit, the Users page and
+``python -m bot user``, against the real console app (bot.console.create_app) on loopback and a migrated
+SQLite DB."""
 
 import os
 import re
@@ -7,25 +8,28 @@ import stat
 import subprocess
 import sys
 import types
+from datetime import datetime, timedelta, timezone
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
+from sqlalchemy import select
 
 import bot.manager
 from bot import accounts, db
 from bot.console import create_app
 from bot.manager import PUBLIC, ROLE_ATTR, in_console, load_or_create_key, public, render, requires
 from bot.manager.auth import LoginLimiter
-from bot.models import User
+from bot.models import ConsoleSession, User
 from bot.settings import ROOT, Settings
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 # Values tried for each {placeholder} of a route path, until the path resolves to that route.
-SAMPLE_PARAMS = ("1", "web-0123456789", "a" * 43)
+SAMPLE_PARAMS = ("1", "web-0123456789", "a" * 43, "0" * 64)
 
 
 def console_settings(db_url: str, **overrides) -> Settings:
@@ -202,6 +206,135 @@ async def test_unsafe_requests_without_the_csrf_token_are_refused_and_change_not
                                  allow_redirects=False)
     assert response.status == 303
     assert (await users(db_url))["max@example.com"].role == "manager"
+
+
+def copied_cookie(client: TestClient) -> str:
+    """This browser's console cookie, as someone who copied it would hold it."""
+    return client.session.cookie_jar.filter_cookies(client.make_url("/console/"))["closer_console"].value
+
+
+async def status_with(client: TestClient, cookie: str, path: str = "/console/users") -> int:
+    """The status another browser sending ``cookie`` gets for GET ``path`` (redirects not followed)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as other:
+        async with other.get(client.make_url(path), headers={"Cookie": f"closer_console={cookie}"},
+                             allow_redirects=False) as response:
+            return response.status
+
+
+async def console_sessions(db_url: str) -> list[ConsoleSession]:
+    async with db.session_scope(db_url) as session:
+        return list((await session.scalars(select(ConsoleSession).order_by(ConsoleSession.created_at))).all())
+
+
+async def test_a_sign_in_is_a_session_row_holding_only_the_ids_hash(client, db_url):
+    await add_user(db_url, "ann@example.com", "admin")
+    await login(client, "ann@example.com")
+    [row] = await console_sessions(db_url)
+    assert re.fullmatch(r"[0-9a-f]{64}", row.id_hash)
+    assert (row.ip, row.revoked_at) == ("127.0.0.1", None) and "aiohttp" in row.user_agent.lower()
+    assert row.expires_at - row.created_at == timedelta(seconds=8 * 3600)
+    assert row.id_hash not in copied_cookie(client)
+
+
+async def test_a_copied_cookie_stops_working_once_its_browser_logs_out(client, db_url):
+    await add_user(db_url, "ann@example.com", "admin")
+    await login(client, "ann@example.com")
+    cookie = copied_cookie(client)
+    assert await status_with(client, cookie) == 200
+    token = await csrf(client, "/console/users")
+    assert (await client.post("/console/logout", data={"csrf_token": token}, allow_redirects=False)).status == 303
+    assert await status_with(client, cookie) == 302
+    assert (await client.get("/console/users", allow_redirects=False)).status == 302
+    [row] = await console_sessions(db_url)
+    assert row.revoked_at is not None
+
+
+@pytest.mark.parametrize("change, fields", [("password", {"password": "a brand new passphrase"}), ("disable", {})])
+async def test_a_new_password_or_disabling_ends_every_session_of_the_user_at_once(client, db_url, change, fields):
+    await add_user(db_url, "ann@example.com", "admin")
+    max_id = (await add_user(db_url, "max@example.com")).id
+    cookies = []
+    for _ in range(2):  # two browsers
+        client.session.cookie_jar.clear()
+        await login(client, "max@example.com")
+        cookies.append(copied_cookie(client))
+    assert [await status_with(client, cookie, "/console/conversations") for cookie in cookies] == [200, 200]
+
+    client.session.cookie_jar.clear()
+    await login(client, "ann@example.com")
+    token = await csrf(client, "/console/users")
+    page = await (await client.get("/console/users")).text()
+    assert page.count("<td>max@example.com</td>") == 3  # the users table and max's two open sessions
+    response = await client.post(f"/console/users/{max_id}/{change}", data={**fields, "csrf_token": token},
+                                 allow_redirects=False)
+    assert response.status == 303
+    assert [await status_with(client, cookie, "/console/conversations") for cookie in cookies] == [302, 302]
+    assert (await client.get("/console/users", allow_redirects=False)).status == 200  # the admin's own goes on
+    if change == "password":
+        assert (await login(client, "max@example.com", "a brand new passphrase")).status == 303
+
+
+async def test_an_expired_session_is_signed_out(client, db_url):
+    await add_user(db_url, "ann@example.com", "admin")
+    await login(client, "ann@example.com")
+    async with db.session_scope(db_url) as session:
+        [row] = (await session.scalars(select(ConsoleSession))).all()
+        row.expires_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+    response = await client.get("/console/users", allow_redirects=False)
+    assert (response.status, response.headers["Location"]) == (302, "/console/login?next=/console/users")
+
+
+async def test_last_seen_is_written_at_most_once_a_minute(client, db_url):
+    await add_user(db_url, "ann@example.com", "admin")
+    await login(client, "ann@example.com")
+
+    async def last_seen_after_a_request(ago_s: int) -> timedelta:
+        moved = datetime.now(timezone.utc) - timedelta(seconds=ago_s)
+        async with db.session_scope(db_url) as session:
+            [row] = (await session.scalars(select(ConsoleSession))).all()
+            row.last_seen_at = moved
+        assert (await client.get("/console/users")).status == 200
+        [row] = await console_sessions(db_url)
+        return row.last_seen_at.replace(tzinfo=timezone.utc) - moved
+
+    assert await last_seen_after_a_request(30) == timedelta(0)
+    assert await last_seen_after_a_request(90) >= timedelta(seconds=89)
+
+
+async def test_an_admin_ends_one_session_of_another_user(client, db_url):
+    await add_user(db_url, "ann@example.com", "admin")
+    await add_user(db_url, "max@example.com")
+    await login(client, "max@example.com")
+    cookie = copied_cookie(client)
+    client.session.cookie_jar.clear()
+    await login(client, "ann@example.com")
+    token = await csrf(client, "/console/users")
+    max_id = (await users(db_url))["max@example.com"].id
+    [max_session] = [row for row in await console_sessions(db_url) if row.user_id == max_id]
+    page = await (await client.get("/console/users")).text()
+    assert f'action="/console/users/sessions/{max_session.id_hash}/revoke"' in page
+    ended = await client.post(f"/console/users/sessions/{max_session.id_hash}/revoke", data={"csrf_token": token})
+    assert ended.status == 200 and f"Ended session {max_session.id_hash[:8]}." in await ended.text()
+    assert await status_with(client, cookie, "/console/conversations") == 302
+    again = await client.post(f"/console/users/sessions/{max_session.id_hash}/revoke", data={"csrf_token": token})
+    assert again.status == 404
+
+
+async def test_admins_change_roles_but_not_their_own(client, db_url):
+    await add_user(db_url, "ann@example.com", "admin")
+    max_id = (await add_user(db_url, "max@example.com")).id
+    await login(client, "ann@example.com")
+    token = await csrf(client, "/console/users")
+    promoted = await client.post(f"/console/users/{max_id}/role", data={"role": "admin", "csrf_token": token})
+    assert promoted.status == 200 and "max@example.com is now admin." in await promoted.text()
+    assert (await users(db_url))["max@example.com"].role == "admin"
+    unknown = await client.post(f"/console/users/{max_id}/role", data={"role": "owner", "csrf_token": token})
+    assert unknown.status == 400 and "role must be one of manager, admin" in await unknown.text()
+    own_id = (await users(db_url))["ann@example.com"].id
+    own = await client.post(f"/console/users/{own_id}/role", data={"role": "manager", "csrf_token": token})
+    assert own.status == 400 and (await users(db_url))["ann@example.com"].role == "admin"
+    short = await client.post(f"/console/users/{max_id}/password", data={"password": "short", "csrf_token": token})
+    assert short.status == 400 and "at least 12 characters" in await short.text()
 
 
 def sample_path(route) -> str:
