@@ -5,10 +5,13 @@ Rasa 3.6, SQLAlchemy 1.4, the standard library).
   ``${ENV_VARS}``; an unset variable stops Rasa there); an empty or missing one raises
   :class:`ChannelConfigError`, which stops start-up with the key's name.
 - :func:`read_body`: the raw body within a size limit (413) and its JSON (400).
+- :func:`rate_limiter`: a channel's per-sender message rate limit (:mod:`connectors.ratelimit`) from
+  its credentials.yml block or the environment.
 - :class:`ChannelStore`: deliveries (dedupe, kept ≥ 24 h, replayed after a restart), customers
   (last inbound time), outbound messages and their statuses, long Telegram button payloads; in the
   business DB (tables from migration 0004), every call off the event loop; WhatsApp messages held
   back outside the 24-hour window.
+- :func:`skip_over_limit`: what a delivery over its sender's rate limit gets instead of a turn.
 - :class:`SenderQueues`: each customer's messages processed one at a time, in arrival order,
   different customers in parallel; a failure is logged and never stops the queue.
 - :func:`run_turn`: a Rasa turn on the turn thread, off the server's event loop (see there).
@@ -36,6 +39,8 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic.request import Request
 from sanic.response import HTTPResponse, json as json_response
 
+from connectors.ratelimit import DEFAULT_MESSAGES, DEFAULT_WINDOW_S, SLOW_DOWN_REPLY, Decision, RateLimiter
+
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +49,7 @@ MAX_CONCURRENT_TURNS = 2
 TURN_SWITCH_INTERVAL_S = 0.001
 DELIVERY_RETENTION_S = 48 * 3600  # Telegram and Meta retry for up to 24 h; kept twice as long
 STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
+RATE_LIMITED = "rate limited: not processed"  # the error kept on a delivery skipped by the rate limit
 
 
 _heap_frozen = False
@@ -78,6 +84,33 @@ def required(credentials: Optional[Dict[str, Any]], key: str, channel: str) -> s
             f"credentials.yml: the {channel} channel needs '{key}' (set it, or the environment variable it names); "
             f"remove the {channel} block to run without this channel")
     return str(value).strip()
+
+
+def rate_limiter(credentials: Optional[Dict[str, Any]], channel: str) -> RateLimiter:
+    """The channel's per-sender limit: ``rate_limit_messages`` messages per ``rate_limit_window_s``
+    seconds, each read from the channel's credentials.yml block, else from the environment
+    variable ``CLOSER_RATE_LIMIT_MESSAGES`` or ``CLOSER_RATE_LIMIT_WINDOW_S`` (the console reads
+    the same two for the web chat), else 20 messages per 60 s. Raises ChannelConfigError naming the
+    key or variable when a value is not a positive number."""
+    credentials = credentials or {}
+
+    def number(key: str, kind: Callable[[Any], Any], default: Any) -> Any:
+        variable = f"CLOSER_{key.upper()}"
+        value, source = credentials.get(key), f"credentials.yml: the {channel} channel's '{key}'"
+        if value is None or not str(value).strip():
+            value, source = os.environ.get(variable), f"the environment variable {variable}"
+        if value is None or not str(value).strip():
+            return default
+        try:
+            parsed = kind(value)
+        except (TypeError, ValueError):
+            parsed = 0
+        if parsed <= 0:
+            raise ChannelConfigError(f"{source} must be a positive number, not {value!r}")
+        return parsed
+
+    return RateLimiter(number("rate_limit_messages", int, DEFAULT_MESSAGES),
+                       number("rate_limit_window_s", float, DEFAULT_WINDOW_S))
 
 
 def error(status: int, message: str) -> HTTPResponse:
@@ -350,6 +383,21 @@ class ChannelStore:
             _messages.c.channel == channel, _messages.c.recipient_id == recipient_id,
             _messages.c.kind == kind)).scalar())
         return _aware(at)
+
+
+async def skip_over_limit(store: "ChannelStore", output: OutputChannel, limiter: RateLimiter, decision: Decision,
+                          row_id: int, sender_id: str) -> None:
+    """A delivery refused by the sender's rate limit, run in the sender's queue (after their earlier
+    messages) instead of a Rasa turn: :data:`~connectors.ratelimit.SLOW_DOWN_REPLY` when this is
+    the first refusal of the window (``decision.notify``), the delivery marked done with the error
+    :data:`RATE_LIMITED`. Logged with the sender id and never the message: a warning for the first
+    refusal of a window, debug for the rest."""
+    log.log(logging.WARNING if decision.notify else logging.DEBUG,
+            "%s is over the rate limit of %d messages per %g s: delivery %d not processed (next allowed in %.0f s)",
+            sender_id, limiter.messages, limiter.window_s, row_id, decision.retry_after_s)
+    if decision.notify:
+        await output.send_response(sender_id, {"text": SLOW_DOWN_REPLY})
+    await store.done(row_id, RATE_LIMITED)
 
 
 class SenderQueues:

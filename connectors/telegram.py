@@ -10,12 +10,17 @@ credentials.yml (Rasa substitutes ``${ENV_VARS}``)::
       api_base: https://api.telegram.org/bot    # optional (python-telegram-bot's base_url)
       timeout_s: 10                             # optional, each phase of each Bot API call
       max_body_bytes: 1048576                   # optional, larger webhook bodies get 413
+      rate_limit_messages: 20                   # optional, per customer per window (see below)
+      rate_limit_window_s: 60                   # optional, seconds
 
 Inbound (``POST /webhooks/telegram/webhook``): the ``X-Telegram-Bot-Api-Secret-Token`` header is
 checked first (403), then the body (413, 400); each update of a private chat is stored for dedupe by
 its ``update_id`` (a replay is acknowledged and dropped), answered 200 at once and processed in its
 customer's queue (:class:`~connectors.common.SenderQueues`), replayed after a restart if it was
-never processed. The Rasa conversation id is ``telegram-<chat id>``.
+never processed. The Rasa conversation id is ``telegram-<chat id>``. A customer over the rate
+limit (:func:`~connectors.common.rate_limiter`: by default 20 messages per 60 s, in bursts) is still
+acknowledged and deduplicated, but the update gets no Rasa turn; the first one of a window gets a
+polite "please wait" (:func:`~connectors.common.skip_over_limit`).
 
 - text → the text; ``/start`` or ``/start <payload>`` (a deep link) → ``/greet`` with metadata
   ``start_payload``; other ``/commands`` pass through as text (Rasa reads ``/intent``).
@@ -68,7 +73,9 @@ from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
 from connectors.common import (DEFAULT_MAX_BODY_BYTES, ChannelConfigError, ChannelStore, SenderQueues, error,
-                               freeze_loaded_heap, read_body, required, run_turn, split_text)
+                               freeze_loaded_heap, rate_limiter, read_body, required, run_turn, skip_over_limit,
+                               split_text)
+from connectors.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 if logging.getLogger("httpx").level == logging.NOTSET:
@@ -367,10 +374,13 @@ class TelegramInput(InputChannel):
     def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> "TelegramInput":
         """Raises ChannelConfigError for a missing or bad credential or a business DB without the
         channel tables."""
-        return cls(TelegramConfig.from_credentials(credentials), ChannelStore())
+        config, limiter = TelegramConfig.from_credentials(credentials), rate_limiter(credentials, CHANNEL)
+        return cls(config, ChannelStore(), limiter)
 
-    def __init__(self, config: TelegramConfig, store: ChannelStore) -> None:
+    def __init__(self, config: TelegramConfig, store: ChannelStore, limiter: Optional[RateLimiter] = None) -> None:
+        """``limiter``: per sender id; by default :func:`~connectors.common.rate_limiter` without credentials."""
         self.config, self.store = config, store
+        self.limiter = limiter or rate_limiter(None, CHANNEL)
         self.bot = config.bot()
         self.output = TelegramOutput(config, self.bot, store)
         self.queues = SenderQueues()
@@ -434,8 +444,13 @@ class TelegramInput(InputChannel):
             return error(503, "try again later")
         if row_id is None:
             log.debug("telegram: update %s of %s is a replay, dropped", update_id, sender_id)
-        else:
+            return json_response({"status": "ok"})
+        decision = self.limiter.take(sender_id)
+        if decision.allowed:
             self._submit(row_id, sender_id, body)
+        else:
+            self.queues.submit(sender_id, lambda: skip_over_limit(self.store, self.output, self.limiter, decision,
+                                                                  row_id, sender_id))
         return json_response({"status": "ok"})
 
     def _submit(self, row_id: int, sender_id: str, payload: Dict[str, Any]) -> None:

@@ -1,5 +1,6 @@
 """The web chat's channels for the Rasa server: Rasa's own REST and socket.io channels, with their
-turns run on the turn thread (:func:`connectors.common.run_turn`) like Telegram's and WhatsApp's.
+turns run on the turn thread (:func:`connectors.common.run_turn`) like Telegram's and WhatsApp's,
+and a per-sender message rate limit (:func:`connectors.common.rate_limiter`).
 
 Rasa's built-in ``rest`` and ``socketio`` channels run each turn on the server's event loop: tens to
 hundreds of milliseconds with the loop blocked, up to 2 s per turn under a burst of web chat
@@ -9,41 +10,115 @@ These subclasses change nothing else: same URLs (``/webhooks/rest/webhook``,
 ``/socket.io``), same request and response formats, same credentials. credentials.yml::
 
     connectors.web.RestInput:
+      rate_limit_messages: 20   # optional, per sender per window
+      rate_limit_window_s: 60   # optional, seconds
 
     connectors.web.SocketIOInput:
       user_message_evt: user_uttered
       bot_message_evt: bot_uttered
       session_persistence: true
+
+Over the limit, a REST message gets 429 with ``Retry-After`` (seconds) and the polite
+:data:`~connectors.ratelimit.SLOW_DOWN_REPLY` as the bot's one message; a socket.io message gets
+no turn, and the first one of a window gets that reply. The console's web chat (``/api/chat``)
+limits its customers before they reach the REST channel, with the same settings.
 """
 
-from typing import Any, Awaitable, Callable
+import logging
+from typing import Any, Awaitable, Callable, Dict, Optional
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.core.channels.rest import RestInput as RasaRestInput
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from sanic import Blueprint
+from sanic.exceptions import SanicException
+from sanic.request import Request
+from sanic.response import HTTPResponse, json as json_response
 
-from connectors.common import run_turn
+from connectors.common import rate_limiter, run_turn
+from connectors.ratelimit import SLOW_DOWN_REPLY, Decision, RateLimiter
+
+log = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 
-def _on_turn_thread(on_new_message: OnNewMessage) -> OnNewMessage:
+def _log_refusal(sender_id: str, limiter: RateLimiter, decision: Decision) -> None:
+    """A warning for the first refusal of a window, debug for the rest; never the message."""
+    log.log(logging.WARNING if decision.notify else logging.DEBUG,
+            "%s is over the rate limit of %d messages per %g s: message not processed (next allowed in %.0f s)",
+            sender_id, limiter.messages, limiter.window_s, decision.retry_after_s)
+
+
+def _on_turn_thread(on_new_message: OnNewMessage, limiter: Optional[RateLimiter] = None) -> OnNewMessage:
+    """Each message's turn on the turn thread; with ``limiter``, a message over its sender's limit
+    gets no turn and the first one of a window gets SLOW_DOWN_REPLY through its output channel."""
     async def handle(message: UserMessage) -> None:
-        await run_turn(on_new_message, message)
+        decision = limiter.take(message.sender_id) if limiter else None
+        if decision is None or decision.allowed:
+            await run_turn(on_new_message, message)
+            return
+        _log_refusal(message.sender_id, limiter, decision)
+        if decision.notify:
+            await message.output_channel.send_text_message(message.sender_id, SLOW_DOWN_REPLY)
     return handle
 
 
 class RestInput(RasaRestInput):
     """Rasa's REST channel (``POST /webhooks/rest/webhook`` with ``{"sender", "message",
-    "metadata"}``, answered with the bot's messages), its turns on the turn thread."""
+    "metadata"}``, answered with the bot's messages), its turns on the turn thread; 429 over the
+    sender's rate limit (see the module docstring)."""
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> InputChannel:
+        """Raises ChannelConfigError for a rate limit that is not a positive number."""
+        return cls(rate_limiter(credentials, cls.name()))
+
+    def __init__(self, limiter: Optional[RateLimiter] = None) -> None:
+        """``limiter``: per sender; by default :func:`~connectors.common.rate_limiter` without credentials."""
+        self.limiter = limiter or rate_limiter(None, self.name())
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        return super().blueprint(_on_turn_thread(on_new_message))
+        blueprint = super().blueprint(_on_turn_thread(on_new_message))
+        blueprint.middleware("request")(self._limit)
+        return blueprint
+
+    async def _limit(self, request: Request) -> Optional[HTTPResponse]:
+        """429 for a message over its sender's limit; None lets the request through (Rasa's own
+        handler answers a body without a sender)."""
+        if request.method != "POST":
+            return None
+        try:
+            sender_id = request.json.get("sender") if isinstance(request.json, dict) else None
+        except SanicException:  # not JSON
+            return None
+        if not isinstance(sender_id, str):
+            return None
+        decision = self.limiter.take(sender_id)
+        if decision.allowed:
+            return None
+        _log_refusal(sender_id, self.limiter, decision)
+        return json_response([{"recipient_id": sender_id, "text": SLOW_DOWN_REPLY}], status=429,
+                             headers={"Retry-After": decision.retry_after_header})
 
 
 class SocketIOInput(RasaSocketIOInput):
-    """Rasa's socket.io channel, its turns on the turn thread."""
+    """Rasa's socket.io channel, its turns on the turn thread; no turn over the sender's rate
+    limit (see the module docstring)."""
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> InputChannel:
+        """Rasa's socket.io settings, and the rate limit; raises ChannelConfigError for a rate limit
+        that is not a positive number."""
+        channel = super().from_credentials(credentials)
+        channel.limiter = rate_limiter(credentials, cls.name())
+        return channel
+
+    def __init__(self, *args: Any, limiter: Optional[RateLimiter] = None, **kwargs: Any) -> None:
+        """Rasa's arguments; ``limiter``: per sender (the session id), by default
+        :func:`~connectors.common.rate_limiter` without credentials."""
+        super().__init__(*args, **kwargs)
+        self.limiter = limiter or rate_limiter(None, self.name())
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        return super().blueprint(_on_turn_thread(on_new_message))
+        return super().blueprint(_on_turn_thread(on_new_message, self.limiter))

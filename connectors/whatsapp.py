@@ -4,7 +4,10 @@ in credentials.yml, webhook at ``/webhooks/whatsapp/webhook``).
 Inbound: Meta's webhook (GET verification with the verify token; POST signed with the app secret in
 ``X-Hub-Signature-256``). Each message is recorded as a delivery (deduplicated by its ``wamid``),
 acknowledged at once and handed to Rasa from a per-customer queue; delivery statuses update the
-outbound messages. Outbound: Graph API ``POST /{version}/{phone-number-id}/messages`` (text,
+outbound messages. A customer over the rate limit (``rate_limit_messages`` per ``rate_limit_window_s``
+seconds, :func:`~connectors.common.rate_limiter`) is still acknowledged and deduplicated, but the
+message gets no Rasa turn; the first one of a window gets a polite "please wait"
+(:func:`~connectors.common.skip_over_limit`). Outbound: Graph API ``POST /{version}/{phone-number-id}/messages`` (text,
 interactive reply buttons and lists, image, document, template) and ``/media`` (the quote PDF).
 
 Outside WhatsApp's 24-hour customer-service window (no message from the customer in the last 24 h)
@@ -30,7 +33,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json as json_response, text as text_response
 
 from connectors.common import (DEFAULT_MAX_BODY_BYTES, ChannelConfigError, ChannelStore, SenderQueues, error,
-                               freeze_loaded_heap, read_body, required, run_turn, split_text)
+                               freeze_loaded_heap, rate_limiter, read_body, required, run_turn, skip_over_limit,
+                               split_text)
+from connectors.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -334,12 +339,17 @@ class WhatsAppInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> "WhatsAppInput":
-        """The channel from its credentials.yml block (see :class:`WhatsAppSettings`); raises
-        ChannelConfigError for a missing key or when the business DB lacks the channel tables."""
-        return cls(WhatsAppSettings.from_credentials(credentials))
+        """The channel from its credentials.yml block (see :class:`WhatsAppSettings` and
+        :func:`~connectors.common.rate_limiter`); raises ChannelConfigError for a missing key or when
+        the business DB lacks the channel tables."""
+        settings, limiter = WhatsAppSettings.from_credentials(credentials), rate_limiter(credentials, CHANNEL)
+        return cls(settings, limiter=limiter)
 
-    def __init__(self, settings: WhatsAppSettings, store: Optional[ChannelStore] = None) -> None:
+    def __init__(self, settings: WhatsAppSettings, store: Optional[ChannelStore] = None,
+                 limiter: Optional[RateLimiter] = None) -> None:
+        """``limiter``: per sender id; by default :func:`~connectors.common.rate_limiter` without credentials."""
         self.settings = settings
+        self.limiter = limiter or rate_limiter(None, CHANNEL)
         self.store = store or ChannelStore()
         self.output = WhatsAppOutput(settings, self.store)
         self.queues = SenderQueues()
@@ -425,7 +435,12 @@ class WhatsAppInput(InputChannel):
             if row_id is None:
                 log.debug("WhatsApp webhook: message %s seen before", message["id"])
                 continue
-            self._submit(row_id, sender_id, payload)
+            decision = self.limiter.take(sender_id)
+            if decision.allowed:
+                self._submit(row_id, sender_id, payload)
+            else:
+                self.queues.submit(sender_id, functools.partial(skip_over_limit, self.store, self.output, self.limiter,
+                                                                decision, row_id, sender_id))
         for status in _list(value.get("statuses")):
             await self._record_status(status)
         for problem in _list(value.get("errors")):

@@ -22,7 +22,8 @@ from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
 from connectors import common
-from connectors.common import ChannelConfigError, ChannelStore, split_text
+from connectors.common import RATE_LIMITED, ChannelConfigError, ChannelStore, split_text
+from connectors.ratelimit import SLOW_DOWN_REPLY, RateLimiter
 from connectors.telegram import (EXPIRED_NOTICE, EXPIRED_REPLY, LOCATION_REPLY, SECRET_HEADER, UNSUPPORTED_REPLY,
                                  DocumentError, TelegramConfig, TelegramInput, fetch_pdf)
 from tests.telegram_server import FakeTelegram, Upload
@@ -236,6 +237,23 @@ def test_defaults_and_values_from_credentials(telegram: FakeTelegram, database_u
                                                          webhook_url=url))
     assert (channel.config.timeout_s, channel.config.max_body_bytes) == (2.5, 2048)
     assert channel.store.url == database_url and channel.get_output_channel().name() == "telegram"
+
+
+def test_the_rate_limit_comes_from_credentials_then_the_environment(telegram: FakeTelegram, database_url: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def limit(**overrides: Any) -> tuple:
+        limiter = TelegramInput.from_credentials(credentials(telegram, **overrides)).limiter
+        return limiter.messages, limiter.window_s
+
+    assert limit() == (20, 60.0)
+    monkeypatch.setenv("CLOSER_RATE_LIMIT_MESSAGES", "5")
+    assert limit(rate_limit_window_s="30") == (5, 30.0)
+    assert limit(rate_limit_messages=7) == (7, 60.0)
+    with pytest.raises(ChannelConfigError, match="telegram channel's 'rate_limit_messages' must be a positive number"):
+        limit(rate_limit_messages=0)
+    monkeypatch.setenv("CLOSER_RATE_LIMIT_WINDOW_S", "soon")
+    with pytest.raises(ChannelConfigError, match="CLOSER_RATE_LIMIT_WINDOW_S must be a positive number"):
+        limit()
 
 
 # --- the webhook --------------------------------------------------------------------------------
@@ -491,6 +509,52 @@ async def test_quick_messages_of_one_customer_are_processed_in_order(telegram: F
         await connector.queues.drain()
     assert rasa.texts == texts
     assert [m["text"] for m in telegram.messages] == [f"You said: {text}" for text in texts]
+
+
+class Clock:
+    """A monotonic clock the test moves: ``clock.now += 60``."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_customer_over_the_rate_limit_is_acknowledged_without_a_turn_and_told_once(
+        telegram: FakeTelegram, store: ChannelStore, caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    connector = TelegramInput(TelegramConfig.from_credentials(credentials(telegram)), store, RateLimiter(3, 60, clock))
+    rasa = Rasa(telegram, reply=True)
+    other = {**CHAT, "id": 2222222}
+    async with serve(connector, rasa) as base_url:
+        with caplog.at_level(logging.DEBUG, logger="connectors"):
+            responses = [await post(base_url, text_update(70 + n, f"secret {n}")) for n in range(6)]
+            replayed = await post(base_url, text_update(75, "secret 5"))  # Telegram's retry of a refused update
+            button = await post(base_url, callback_update(76, "/request_human"))
+            others = await post(base_url, update(77, chat=other, text="hello from another chat"))
+            await connector.queues.drain()
+        assert [r.status_code for r in [*responses, replayed, button, others]] == [200] * 9
+        assert rasa.texts == ["secret 0", "secret 1", "secret 2", "hello from another chat"]
+        assert [(m["chat"]["id"], m["text"]) for m in telegram.messages] == [
+            *((CHAT_ID, f"You said: secret {n}") for n in range(3)), (CHAT_ID, SLOW_DOWN_REPLY),
+            (2222222, "You said: hello from another chat")]
+        deliveries = await table(store, "channel_deliveries")
+        assert [(d.delivery_id, d.error) for d in deliveries] == [
+            *((str(70 + n), None) for n in range(3)), *((str(n), RATE_LIMITED) for n in (73, 74, 75, 76)), ("77", None)]
+        assert all(d.processed_at is not None for d in deliveries)  # not replayed after a restart
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("connectors")]
+        assert len(warnings) == 1 and f"telegram-{CHAT_ID} is over the rate limit of 3 messages per 60 s" in warnings[0]
+        assert not any("secret" in r.getMessage() for r in caplog.records)  # never the message
+
+        clock.now += 21  # a little over one message's worth of tokens back: one more goes through, the next is refused silently
+        await post(base_url, text_update(78, "one more"))
+        await post(base_url, text_update(79, "and another"))
+        clock.now += 60
+        await post(base_url, text_update(80, "back after a minute"))
+        await connector.queues.drain()
+    assert rasa.texts[-2:] == ["one more", "back after a minute"]
+    assert [m["text"] for m in telegram.messages].count(SLOW_DOWN_REPLY) == 1
 
 
 async def test_a_failure_in_rasa_is_recorded_and_the_queue_goes_on(telegram: FakeTelegram,

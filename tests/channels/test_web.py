@@ -8,6 +8,7 @@ from typing import List
 import httpx
 import socketio
 
+from connectors.ratelimit import SLOW_DOWN_REPLY, RateLimiter
 from connectors.web import RestInput, SocketIOInput
 from tests.channels.test_telegram import eventually, serve
 
@@ -65,3 +66,57 @@ async def test_a_socketio_turn_runs_on_the_turn_thread_and_its_answer_reaches_th
     assert health.json() == {"status": "ok"}
     assert rasa.threads == ["closer-rasa-turns"] and rasa.released == [True]
     assert received == [{"text": "You said: hello"}]
+
+
+async def test_the_rest_channel_answers_429_over_a_senders_rate_limit() -> None:
+    now = [1000.0]
+    rasa = BlockingRasa()
+    rasa.release.set()
+    async with serve(RestInput(RateLimiter(2, 60, lambda: now[0])), rasa) as base_url:
+        async with httpx.AsyncClient(timeout=30) as client:
+            async def say(sender: str, text: str) -> httpx.Response:
+                return await client.post(f"{base_url}/webhooks/rest/webhook", json={"sender": sender, "message": text})
+
+            allowed = [await say("web-1", f"message {n}") for n in range(2)]
+            refused = await say("web-1", "one too many")
+            other = await say("web-2", "hello")
+            now[0] += 60
+            later = await say("web-1", "back again")
+    assert [r.status_code for r in allowed] == [200, 200]
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "30"
+    assert refused.json() == [{"recipient_id": "web-1", "text": SLOW_DOWN_REPLY}]
+    assert other.status_code == 200 and later.status_code == 200
+    assert later.json() == [{"recipient_id": "web-1", "text": "You said: back again"}]
+    assert len(rasa.threads) == 4  # the refused message never reached Rasa
+
+
+async def test_the_socketio_channel_skips_turns_over_a_senders_rate_limit_and_says_so_once() -> None:
+    rasa = BlockingRasa()
+    rasa.release.set()
+    channel = SocketIOInput(user_message_evt="user_uttered", bot_message_evt="bot_uttered", session_persistence=True,
+                            limiter=RateLimiter(1, 60, lambda: 1000.0))
+    client = socketio.AsyncClient()
+    received: List[dict] = []
+    client.on("bot_uttered", received.append)
+    async with serve(channel, rasa) as base_url:
+        await client.connect(base_url, socketio_path="/socket.io", transports=["polling"])
+        try:
+            await client.emit("session_request", {"session_id": "web-3"})
+            await client.emit("user_uttered", {"message": "hello", "session_id": "web-3"})
+            await eventually(lambda: received, "the answer")
+            for text in ("one too many", "and another"):
+                await client.emit("user_uttered", {"message": text, "session_id": "web-3"})
+            await eventually(lambda: len(received) == 2, "the notice")
+            await asyncio.sleep(0.2)  # nothing else arrives
+        finally:
+            await client.disconnect()
+    assert received == [{"text": "You said: hello"}, {"text": SLOW_DOWN_REPLY}]
+    assert len(rasa.threads) == 1
+
+
+def test_the_web_channels_read_their_rate_limit_from_credentials() -> None:
+    rest = RestInput.from_credentials({"rate_limit_messages": 5, "rate_limit_window_s": 10})
+    socket_io = SocketIOInput.from_credentials({"session_persistence": True, "rate_limit_messages": 3})
+    assert (rest.limiter.messages, rest.limiter.window_s) == (5, 10.0)
+    assert (socket_io.limiter.messages, socket_io.limiter.window_s, socket_io.session_persistence) == (3, 60.0, True)
+    assert RestInput.from_credentials(None).limiter.messages == 20

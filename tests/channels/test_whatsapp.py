@@ -27,7 +27,8 @@ from aiohttp.test_utils import TestServer
 from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
-from connectors.common import ChannelConfigError
+from connectors.common import RATE_LIMITED, ChannelConfigError
+from connectors.ratelimit import SLOW_DOWN_REPLY
 from connectors.whatsapp import LOCATION_REPLY, UNSUPPORTED_REPLY, WhatsAppInput
 from tests.graph_server import FakeGraph
 
@@ -376,6 +377,37 @@ async def test_quick_messages_from_one_customer_are_all_processed_in_order(start
     await channel.settle()
     assert channel.bot.texts() == words
     assert bodies(graph, CUSTOMER) == [f"You said: {word}" for word in words]
+
+
+async def test_a_customer_over_the_rate_limit_is_acknowledged_without_a_turn_and_told_once(start, graph, database_url,
+                                                                                          caplog) -> None:
+    channel = await start(rate_limit_messages=2, rate_limit_window_s=30)
+    now = [1000.0]
+    channel.connector.limiter.clock = lambda: now[0]
+    graph.customer_wrote(CUSTOMER)
+    graph.customer_wrote(OTHER)
+    burst = [text(CUSTOMER, f"secret {i}") for i in range(4)]
+    with caplog.at_level(logging.DEBUG, logger="connectors"):
+        one_delivery = await channel.post(incoming(*burst[:3]))  # one webhook, three messages
+        last = await channel.post(incoming(burst[3]))
+        again = await channel.post(incoming(burst[3]))  # Meta's redelivery of a refused message
+        other = await channel.post(incoming(text(OTHER, "hello")))
+        await channel.settle()
+    assert [r.status_code for r in (one_delivery, last, again, other)] == [200] * 4
+    assert channel.bot.texts(f"whatsapp-{CUSTOMER}") == ["secret 0", "secret 1"]
+    assert bodies(graph, CUSTOMER) == ["You said: secret 0", "You said: secret 1", SLOW_DOWN_REPLY]
+    assert bodies(graph, OTHER) == ["You said: hello"]
+    deliveries = rows(database_url, "channel_deliveries", sender_id=f"whatsapp-{CUSTOMER}")
+    assert [d.error for d in deliveries] == [None, None, RATE_LIMITED, RATE_LIMITED]
+    assert all(d.processed_at is not None for d in deliveries)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("connectors")]
+    assert len(warnings) == 1 and f"whatsapp-{CUSTOMER} is over the rate limit of 2 messages per 30 s" in warnings[0]
+    assert not any("secret" in r.getMessage() for r in caplog.records)
+
+    now[0] += 30
+    assert (await channel.post(incoming(text(CUSTOMER, "back again")))).status_code == 200
+    await channel.settle()
+    assert channel.bot.texts(f"whatsapp-{CUSTOMER}")[-1] == "back again"
 
 
 async def test_unreadable_messages_get_a_polite_reply_without_rasa(start, graph, database_url) -> None:
