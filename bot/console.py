@@ -5,7 +5,8 @@ Routes:
 - ``GET /``: the chat page.
 - ``POST /api/chat``: JSON ``{"sender": str, "message": str}`` → ``{"messages": [...], "paused": bool}``,
   messages in Rasa's REST channel format; the conversation id is ``"web-" + sender``; ``paused``: a
-  manager has the conversation (the widget then polls ``/api/chat/updates``).
+  manager has the conversation (the widget then polls ``/api/chat/updates``). Rate-limited per sender
+  and per client IP address (429 with ``Retry-After``).
 - ``GET /api/chat/updates?sender=<id>&after=<unix seconds>``: a manager's replies since ``after``.
 - ``POST /api/feedback``: JSON ``{"sender": str, "answer_id": str, "rating": "up" | "down",
   "comment": str (optional)}`` → ``{"status": "saved"}``; 👍/👎 on a knowledge answer.
@@ -33,6 +34,7 @@ from bot.feedback import MAX_COMMENT_CHARS, RATINGS, UnknownAnswer, record_feedb
 from bot.quote_pdf import render_quote_pdf
 from bot.settings import Settings, get_settings
 from bot.takeover import manager_messages
+from connectors.ratelimit import SLOW_DOWN_REPLY, RateLimiter  # standard library only, shared with the Rasa channels
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +48,35 @@ WITH_MANAGER = "A sales manager has your conversation now and will reply here. Y
 settings_key = web.AppKey("settings", Settings)
 client_key = web.AppKey("client", aiohttp.ClientSession)
 templates_key = web.AppKey("templates", jinja2.Environment)
+sender_limiter_key = web.AppKey("chat_sender_limiter", RateLimiter)
+ip_limiter_key = web.AppKey("chat_ip_limiter", RateLimiter)
 
 
 def _reply(text: str, status: int) -> web.Response:
     return web.json_response({"messages": [{"text": text}]}, status=status)
+
+
+def _slow_down(retry_after: str) -> web.Response:
+    """429 with ``Retry-After`` (whole seconds) and the polite message the widget shows."""
+    response = _reply(SLOW_DOWN_REPLY, 429)
+    response.headers["Retry-After"] = retry_after
+    return response
+
+
+def _over_limit(request: web.Request, sender: str) -> web.Response | None:
+    """A 429 (:func:`_slow_down`) when the conversation ``web-<sender>`` or the client's IP address
+    (``request.remote``: behind a reverse proxy, the proxy's) is over its rate limit; None otherwise.
+    Logged at warning for the first refusal of a window, at debug after; never the message."""
+    limits = ((request.app[sender_limiter_key], "conversation", f"web-{sender}"),
+              (request.app[ip_limiter_key], "IP address", request.remote or "unknown"))
+    for limiter, kind, key in limits:
+        decision = limiter.take(key)
+        if not decision.allowed:
+            log.log(logging.WARNING if decision.notify else logging.DEBUG,
+                    "web chat: the %s %s is over the rate limit of %d messages per %g s; a message of web-%s refused (429)",
+                    kind, key, limiter.messages, limiter.window_s, sender)
+            return _slow_down(decision.retry_after_header)
+    return None
 
 
 async def chat_page(request: web.Request) -> web.Response:
@@ -63,7 +90,9 @@ async def chat_api(request: web.Request) -> web.Response:
     """Relay one customer message to Rasa: 200 ``{"messages": [...], "paused": bool}``, ``paused`` being
     whether Rasa has the conversation paused after the turn (a manager has it; when Rasa sent nothing the
     one message says so). 400 for a malformed body, 413 for an over-long message, 502 when Rasa fails or
-    times out; every error body still carries a polite message to show."""
+    times out, 429 with ``Retry-After`` over the sender's or the IP address's rate limit (the settings
+    ``rate_limit_*``; also when Rasa's REST channel refuses); every error body still carries a polite
+    message to show."""
     settings = request.app[settings_key]
     try:
         body = await request.json()
@@ -77,9 +106,14 @@ async def chat_api(request: web.Request) -> web.Response:
         return _reply("It looks like your message was empty — what can I help you with?", 400)
     if len(message) > settings.max_message_chars:
         return _reply(f"That message is too long for me (over {settings.max_message_chars} characters). Could you shorten it?", 413)
+    refusal = _over_limit(request, sender)
+    if refusal is not None:
+        return refusal
     url = f"{settings.rasa_url}/webhooks/rest/webhook"
     try:
         async with request.app[client_key].post(url, json={"sender": f"web-{sender}", "message": message}) as response:
+            if response.status == 429:  # Rasa's REST channel has a stricter limit of its own (credentials.yml)
+                return _slow_down(response.headers.get("Retry-After", "1"))
             response.raise_for_status()
             messages = await response.json()
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
@@ -209,9 +243,12 @@ async def _database(app: web.Application):
 
 
 def create_app(settings: Settings | None = None) -> web.Application:
-    """The console's aiohttp application; request bodies over 64 KiB get 413 from aiohttp."""
+    """The console's aiohttp application; request bodies over 64 KiB get 413 from aiohttp. Raises
+    ValueError for a ``rate_limit_*`` setting that is not positive."""
     app = web.Application(client_max_size=64 * 1024)
     app[settings_key] = settings or get_settings()
+    app[sender_limiter_key] = RateLimiter(app[settings_key].rate_limit_messages, app[settings_key].rate_limit_window_s)
+    app[ip_limiter_key] = RateLimiter(app[settings_key].rate_limit_ip_messages, app[settings_key].rate_limit_window_s)
     app[templates_key] = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     app.cleanup_ctx.extend([_client, _database])
     app.router.add_get("/", chat_page)
