@@ -78,7 +78,7 @@ class ActionAddToCart(SafeAction):
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         quantity = _quantity(tracker)
         if quantity == 0:
-            dispatcher.utter_message(response="utter_cart_error", reason=f"a quantity must be between 1 and {carts.MAX_QUANTITY:,}")
+            dispatcher.utter_message(response="utter_cart_error", reason=carts.quantity_rule())
             return []
         quantity = quantity or 1
         async with db.session_scope() as session:
@@ -169,7 +169,7 @@ class ActionChangeQuantity(_CartLineAction):
             dispatcher.utter_message(response="utter_ask_new_quantity")
             return []
         if quantity == 0:
-            dispatcher.utter_message(response="utter_cart_error", reason=f"a quantity must be between 1 and {carts.MAX_QUANTITY:,}")
+            dispatcher.utter_message(response="utter_cart_error", reason=carts.quantity_rule())
             return []
         async with db.session_scope() as session:
             found = await self.lines(dispatcher, tracker, session)

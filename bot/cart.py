@@ -1,18 +1,23 @@
 """The customer's cart: one per conversation (Rasa sender id), stored in the business DB so that
 it survives turns, sessions and restarts. Quantities are whole units; prices are never stored
-here — :func:`items` reads them from the catalog when the cart is priced."""
+here — :func:`items` reads them from the catalog when the cart is priced. Limits (settings):
+``cart_max_quantity`` units of one product, ``cart_max_lines`` different products."""
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import Cart, CartLine, Product
 from bot.pricing import CartItem
-
-MAX_QUANTITY = 100_000
+from bot.settings import get_settings
 
 
 class CartError(ValueError):
     """A cart change that cannot be made (e.g. a quantity outside 1…100,000); the message says why."""
+
+
+def quantity_rule() -> str:
+    """What a valid quantity is, for the customer: "a quantity must be between 1 and 100,000"."""
+    return f"a quantity must be between 1 and {get_settings().cart_max_quantity:,}"
 
 
 async def get_cart(session: AsyncSession, conversation_id: str) -> Cart:
@@ -26,16 +31,20 @@ async def get_cart(session: AsyncSession, conversation_id: str) -> Cart:
 
 
 def _check(quantity: int) -> None:
-    if not 1 <= quantity <= MAX_QUANTITY:
-        raise CartError(f"a quantity must be between 1 and {MAX_QUANTITY:,}")
+    if not 1 <= quantity <= get_settings().cart_max_quantity:
+        raise CartError(quantity_rule())
 
 
 async def add(session: AsyncSession, conversation_id: str, product: Product, quantity: int) -> Cart:
-    """Add ``quantity`` units of ``product`` (on top of any already in the cart). Raises CartError."""
+    """Add ``quantity`` units of ``product`` (on top of any already in the cart). Raises CartError,
+    also for a new product when the cart already holds ``cart_max_lines`` products."""
     _check(quantity)
     cart = await get_cart(session, conversation_id)
     line = next((x for x in cart.lines if x.sku == product.sku), None)
     if line is None:
+        max_lines = get_settings().cart_max_lines
+        if len(cart.lines) >= max_lines:
+            raise CartError(f"a cart holds at most {max_lines} different products")
         cart.lines.append(CartLine(sku=product.sku, quantity=quantity, product=product))
     else:
         _check(line.quantity + quantity)

@@ -86,6 +86,24 @@ async def test_ambiguous_or_unknown_items_are_asked_about(loaded_db):
     assert messages[0]["response"] == "utter_cart_error" and "100,000" in messages[0]["reason"]
 
 
+async def test_cart_limits_are_settings(loaded_db, monkeypatch):
+    monkeypatch.setenv("CLOSER_CART_MAX_LINES", "2")
+    monkeypatch.setenv("CLOSER_CART_MAX_QUANTITY", "50")
+    get_settings.cache_clear()
+    try:
+        for sku in ("OC-1006", "DK-2001"):
+            messages, _ = await run(ActionAddToCart(), tracker(f"add {sku}", "add_to_cart", [ent("sku", sku)]))
+            assert messages[0].get("response") != "utter_cart_error"
+        messages, _ = await run(ActionAddToCart(), tracker("add OC-1007", "add_to_cart", [ent("sku", "OC-1007")]))
+        assert messages[0]["response"] == "utter_cart_error"
+        assert messages[0]["reason"] == "a cart holds at most 2 different products"
+        messages, _ = await run(ActionAddToCart(), tracker("add 50 OC-1006", "add_to_cart",
+                                                           [ent("sku", "OC-1006"), ent("quantity", "50")]))
+        assert messages[0]["reason"] == "a quantity must be between 1 and 50"  # 1 already in the cart
+    finally:
+        get_settings.cache_clear()
+
+
 async def _lead(url: str) -> int:
     async with db.session_scope(url) as session:
         contact, _, _ = await save_lead(session, Lead("Ольга Иванова", "شركة الخليج للتجارة", "olga@example.ae", "+971501234567",
