@@ -6,7 +6,6 @@ cd "$(dirname "$0")/.."
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 scripts/setup.sh --dev
-. scripts/secrets.sh  # endpoints.yml names CLOSER_ACTION_SERVER_TOKEN
 
 say "rasa data validate"
 .venv-rasa/bin/rasa data validate --fail-on-warnings --quiet
