@@ -12,6 +12,7 @@ from bot import cart as carts
 from bot import db, grounding
 from bot.llm import complete
 from bot.business import get_company
+from bot.escalation import Situation, structured_summary, summarize
 from bot.knowledge import answer_question
 from bot.models import KnowledgeAnswer, Product
 from bot.pii import Masker
@@ -165,6 +166,18 @@ async def test_over_the_days_cost_budget_every_answer_is_extractive(llm, monkeyp
     row = await _stored(over.answer_id)
     assert row.mode == "extractive" and row.fallback_reason == "budget: today's LLM spend reached 0.50 USD"
     assert len(llm.requests) == 1
+
+
+async def test_over_budget_an_escalation_summary_is_the_structured_one(llm, monkeypatch):
+    monkeypatch.setenv("CLOSER_LLM_MAX_TOKENS_PER_CONVERSATION", "100")
+    get_settings.cache_clear()
+    situation = Situation("web-e1", "requested", messages=[("customer", "a person please")])
+    async with db.session_scope() as session:
+        session.add(KnowledgeAnswer(id=uuid.uuid4().hex, conversation_id="web-e1", question="?", answer="!", mode="llm",
+                                    similarity=0.9, prompt_tokens=90, completion_tokens=10, cost_usd=0.01))
+        await session.flush()
+        assert await summarize(session, situation) == structured_summary(situation)
+    assert llm.requests == []
 
 
 async def test_a_budget_of_0_is_unlimited(llm, monkeypatch):
