@@ -3,8 +3,10 @@
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bot.encryption import Encrypted, EncryptedJSON, get_keyring
 
 
 def utcnow() -> datetime:
@@ -50,16 +52,22 @@ class StockLevel(Base):
 
 
 class Contact(Base):
-    """A customer known to the CRM. Phone is E.164; deduplicated by phone, email or channel sender."""
+    """A customer known to the CRM. Phone is E.164; deduplicated by phone, email or channel sender.
+    Name, company, email and phone are encrypted (bot.encryption); ``email_index``/``phone_index`` (their
+    blind indexes) and ``search_tokens`` (the console's search) are kept by :func:`index_contact` on
+    every insert and update."""
 
     __tablename__ = "contacts"
     __table_args__ = (UniqueConstraint("channel", "sender_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str | None] = mapped_column(String(255))
-    company: Mapped[str | None] = mapped_column(String(255))
-    email: Mapped[str | None] = mapped_column(String(320), index=True)
-    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    name: Mapped[str | None] = mapped_column(Encrypted("contacts.name"))
+    company: Mapped[str | None] = mapped_column(Encrypted("contacts.company"))
+    email: Mapped[str | None] = mapped_column(Encrypted("contacts.email"))
+    phone: Mapped[str | None] = mapped_column(Encrypted("contacts.phone"))
+    email_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    search_tokens: Mapped[str | None] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(String(32))
     sender_id: Mapped[str] = mapped_column(String(255))
     segment: Mapped[str] = mapped_column(String(32), default="new")
@@ -69,6 +77,17 @@ class Contact(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     deals: Mapped[list["Deal"]] = relationship(back_populates="contact", lazy="selectin")
+
+
+@event.listens_for(Contact, "before_insert")
+@event.listens_for(Contact, "before_update")
+def index_contact(_mapper: Any, _connection: Any, contact: Contact) -> None:
+    """Set the contact's blind indexes and search tokens from its plain values (an ORM flush hook; also
+    called by ``python -m bot rotate-key --index``)."""
+    keyring = get_keyring()
+    contact.email_index = keyring.email_index(contact.email)
+    contact.phone_index = keyring.phone_index(contact.phone)
+    contact.search_tokens = keyring.search_tokens(contact.name, contact.company, contact.email, contact.phone)
 
 
 class Deal(Base):
@@ -131,7 +150,7 @@ class Feedback(Base):
     answer_id: Mapped[str] = mapped_column(ForeignKey("knowledge_answers.id", ondelete="CASCADE"), unique=True)
     conversation_id: Mapped[str] = mapped_column(String(255), index=True)
     rating: Mapped[int] = mapped_column(Integer)
-    comment: Mapped[str | None] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Encrypted("feedback.comment"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -226,7 +245,7 @@ class DealNote(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), index=True)
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Encrypted("deal_notes.body"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -242,7 +261,7 @@ class Escalation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(255), index=True)
     reason: Mapped[str] = mapped_column(String(32))
-    summary: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Encrypted("escalations.summary"))
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     quote_id: Mapped[int | None] = mapped_column(ForeignKey("quotes.id", ondelete="SET NULL"))
     notified_message_id: Mapped[str | None] = mapped_column(String(64))
@@ -252,7 +271,7 @@ class Escalation(Base):
     taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_by: Mapped[str | None] = mapped_column(String(320))
-    resolution_note: Mapped[str | None] = mapped_column(Text)
+    resolution_note: Mapped[str | None] = mapped_column(Encrypted("escalations.resolution_note"))
 
 
 class CRMOutbox(Base):
@@ -264,7 +283,7 @@ class CRMOutbox(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     provider: Mapped[str] = mapped_column(String(32))
     operation: Mapped[str] = mapped_column(String(32))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("crm_outbox.payload"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -392,7 +411,7 @@ class ConversationReview(Base):
     flagged: Mapped[bool] = mapped_column(default=False)
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reviewed_by: Mapped[str | None] = mapped_column(String(255))
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Encrypted("conversation_reviews.note"))
 
 
 class ConversationTag(Base):
@@ -496,3 +515,18 @@ class AuditEntry(Base):
     target_kind: Mapped[str | None] = mapped_column(String(32))
     target_id: Mapped[str | None] = mapped_column(String(255))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PendingErasure(Base):
+    """A customer's "forget me" (:mod:`bot.erasure`) whose business-DB side is done and whose tracker events
+    wait until ``not_before`` (after Rasa's turn has ended) to be rewritten and moved to ``anonymous_id``
+    (``erased-<hex>``). ``conversation_id`` (Rasa's sender id, which may hold a phone number) lives only
+    until then: the row is deleted when the request is completed."""
+
+    __tablename__ = "pending_erasures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(255), unique=True)
+    anonymous_id: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
