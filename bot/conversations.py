@@ -39,12 +39,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, distinct, func, insert, or_, select, tuple_
+from sqlalchemy import delete, distinct, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.business import SALES_STAGES
+from bot.leads import contact_matches
 from bot.models import (Contact, Conversation, ConversationMessage, ConversationReview, ConversationTag, IndexWatermark,
                         KnowledgeAnswer, Quote)
+from bot.settings import get_settings
 from bot.tracker import TrackerEvent, TrackerReader
 
 log = logging.getLogger(__name__)
@@ -322,8 +324,8 @@ class ConversationFilters:
     """Filters of the conversation list; None (or "" for text) means no filter, and all given must hold.
 
     - ``channel``: exactly (``web``, ``telegram``, ``whatsapp``, …).
-    - ``customer``: a case-insensitive substring of the contact's name, email, company or phone (for
-      input of digits, spaces, ``+-()``, its digits are looked for in the phone).
+    - ``customer``: words that start words of the contact's name, email, company or phone, or the
+      contact's phone number (:func:`bot.leads.contact_matches`: the contact is encrypted, so no substrings).
     - ``since``/``until``: the latest message at or after ``since`` and before ``until``
       (timezone-aware datetimes).
     - ``stage``: the furthest sales stage is exactly this one; ``min_stage``: it ranks at least as far
@@ -394,7 +396,8 @@ def _conditions(filters: ConversationFilters) -> list[Any]:
     if filters.channel:
         conditions.append(Conversation.channel == filters.channel)
     if filters.customer and filters.customer.strip():
-        customers = select(Contact.id).where(_customer_matches(filters.customer.strip()))
+        customers = select(Contact.id).where(contact_matches(filters.customer.strip(),
+                                                            get_settings().default_phone_region))
         conditions.append(Conversation.contact_id.in_(customers))
     if filters.since is not None:
         conditions.append(Conversation.last_message_at >= _utc_bound(filters.since, "since"))
@@ -432,15 +435,6 @@ def _conditions(filters: ConversationFilters) -> list[Any]:
             ConversationMessage.text.icontains(filters.text.strip(), autoescape=True))
         conditions.append(Conversation.conversation_id.in_(said))
     return conditions
-
-
-def _customer_matches(query: str) -> Any:
-    """Contacts whose name, email, company or phone contain ``query`` (case-insensitively)."""
-    digits = re.sub(r"\D", "", query)
-    phone = (Contact.phone.contains(digits) if digits and re.fullmatch(r"[\d\s()+-]+", query)
-             else Contact.phone.icontains(query, autoescape=True))
-    return or_(Contact.name.icontains(query, autoescape=True), Contact.email.icontains(query, autoescape=True),
-               Contact.company.icontains(query, autoescape=True), phone)
 
 
 def _utc_bound(moment: datetime, name: str) -> datetime:

@@ -1,6 +1,8 @@
 """Lead capture: validation of what the lead form collects, and the contact + deal in the CRM tables.
 
-Contacts are deduplicated by phone (E.164), email (normalised) or channel sender id, in that order.
+Contacts are deduplicated by phone (E.164), email (normalised) or channel sender id, in that order,
+through the blind indexes of their encrypted phone and e-mail (:mod:`bot.encryption`); the console finds
+them with :func:`contact_matches`.
 """
 
 import re
@@ -8,9 +10,10 @@ from dataclasses import dataclass
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.encryption import get_keyring
 from bot.models import Contact, Deal
 from bot.money import MoneyError, parse_amount
 
@@ -21,6 +24,8 @@ _NUMBER_WORDS = {
     "forty": 40, "fifty": 50, "hundred": 100, "a dozen": 12, "dozen": 12,
 }
 _NAME = re.compile(r"^[^\W\d_]+(?:[ '.\-][^\W\d_]+)*\.?$")
+_PHONE_LIKE = re.compile(r"[\d\s().+-]+")
+_PHONE_PUNCTUATION = re.compile(r"[\s().-]")
 NO_COMPANY = {"no", "none", "n/a", "na", "-", "private", "individual", "myself", "personal", "just me", "no company"}
 
 
@@ -111,12 +116,14 @@ async def save_lead(session: AsyncSession, lead: Lead) -> tuple[Contact, Deal, b
     """Create or update the contact (matched by phone, then email, then channel + sender id) and
     its open deal at stage ``qualified``, tagged ``<channel>-lead`` for each channel the customer
     came through. Returns (contact, deal, whether the contact is new)."""
+    keyring = get_keyring()
+    phone_index, email_index = keyring.phone_index(lead.phone), keyring.email_index(lead.email)
     candidates = (
         await session.scalars(
             select(Contact).where(
                 or_(
-                    Contact.phone == lead.phone,
-                    Contact.email == lead.email,
+                    Contact.phone_index == phone_index,
+                    Contact.email_index == email_index,
                     (Contact.channel == lead.channel) & (Contact.sender_id == lead.sender_id),
                 )
             )
@@ -125,9 +132,9 @@ async def save_lead(session: AsyncSession, lead: Lead) -> tuple[Contact, Deal, b
     rank = {"phone": 0, "email": 1, "sender": 2}
 
     def match_rank(contact: Contact) -> int:
-        if contact.phone == lead.phone:
+        if contact.phone_index == phone_index:
             return rank["phone"]
-        return rank["email"] if contact.email == lead.email else rank["sender"]
+        return rank["email"] if contact.email_index == email_index else rank["sender"]
 
     contact = min(candidates, key=match_rank, default=None)
     created = contact is None
@@ -149,3 +156,32 @@ async def save_lead(session: AsyncSession, lead: Lead) -> tuple[Contact, Deal, b
     deal.timeline = lead.timeline or deal.timeline
     await session.flush()
     return contact, deal, created
+
+
+def contact_matches(text: str, region: str = "AE") -> ColumnElement[bool]:
+    """Contacts that ``text`` (stripped, non-empty) finds, without decrypting any: those with every
+    whitespace-separated word of ``text`` (case-insensitively) as a word, or the start of a word, of their
+    name, company, e-mail or phone, whole or split at punctuation (bot.encryption's search tokens). Text of
+    digits, spaces and ``+().-`` is a phone number: the contact's whole number (``"50 123 4567"`` in
+    ``region``), or its start, punctuation left out (``"+971 50"``).
+
+    A trade-off of encryption: until then this was a substring search. Now ``"acme"``, ``"ann@acme"``,
+    ``"Stone"`` and ``"+97150"`` find what they did, but the middle or end of a word does not
+    (``"cme"``, ``"4567"``), and a word prefix needs 3 characters (``"st"`` finds only a whole word ``st``)."""
+    keyring = get_keyring()
+    phone_like = _PHONE_LIKE.fullmatch(text)
+    words = [_PHONE_PUNCTUATION.sub("", text)] if phone_like else text.lower().split()
+    found = and_(*(Contact.search_tokens.contains(f" {keyring.search_token(word)} ") for word in words))
+    phone = _phone_number(text, region) if phone_like else None
+    return or_(found, Contact.phone_index == keyring.phone_index(phone)) if phone else found
+
+
+def _phone_number(text: str, region: str) -> str | None:
+    """``text`` as a valid phone number in E.164 (read in ``region`` without a country code), or None."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

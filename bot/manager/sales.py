@@ -6,7 +6,7 @@ the conversation index ``conversations``):
   stage (``POST /console/pipeline/deals/<id>/stage``), which adds a deal note and queues the deal for the
   external CRM (:func:`bot.crm.sync_deal`).
 - ``/console/quotes``: quotes newest first, ``?status=`` and ``?page=``.
-- ``/console/contacts``: contacts newest first, ``?q=`` searches name, email, phone and company; ``?page=``.
+- ``/console/contacts``: contacts newest first, ``?q=`` searches name, email, phone and company (words); ``?page=``.
 - ``/console/contacts/<id>``: one contact with their deals, quotes, escalations and conversations.
 
 Money is shown with :func:`bot.money.format_money` (stored as integer minor units + ISO 4217 code); times
@@ -15,7 +15,6 @@ are UTC. A bad filter or page number gets 400 and is logged.
 
 import logging
 import math
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -27,6 +26,7 @@ from yarl import URL
 from bot import audit, crm
 from bot.console import settings_key
 from bot.db import session_scope
+from bot.leads import contact_matches
 from bot.manager import PREFIX, USER, flash, render, requires
 from bot.models import Contact, Conversation, Deal, DealNote, Escalation, Quote
 from bot.money import format_money
@@ -41,7 +41,6 @@ CARDS_PER_STAGE = 50  # newest deals shown in a column; its count and totals cov
 PER_PAGE = 50
 MAX_QUERY_CHARS = 200
 PIPELINE = f"{PREFIX}/pipeline"
-_PHONE_PUNCTUATION = re.compile(r"[\s().-]")
 
 
 @dataclass(frozen=True)
@@ -273,22 +272,12 @@ async def quotes_page(request: web.Request) -> web.Response:
 # --- contacts ----------------------------------------------------------------------------------------------
 
 
-def _matches(text: str) -> ColumnElement[bool]:
-    """Contacts whose name, email, company or phone contains ``text`` (case-insensitive; the phone also
-    with spaces, dots, dashes and brackets taken out of ``text``, as phones are stored in E.164)."""
-    fields = [column.icontains(text, autoescape=True) for column in (Contact.name, Contact.email, Contact.company,
-                                                                      Contact.phone)]
-    digits = _PHONE_PUNCTUATION.sub("", text)
-    if digits and digits != text:
-        fields.append(Contact.phone.contains(digits, autoescape=True))
-    return or_(*fields)
-
-
 @routes.get("/contacts")
 @requires("manager")
 async def contacts_page(request: web.Request) -> web.Response:
     """Contacts newest first, PER_PAGE a page; ``?q=`` (up to MAX_QUERY_CHARS characters) searches name,
-    email, phone and company; ``?page=`` from 1. 400 for a longer query or a bad page."""
+    email, phone and company by words and word prefixes, or a whole phone number (bot.leads.contact_matches);
+    ``?page=`` from 1. 400 for a longer query or a bad page."""
     text = request.query.get("q", "").strip()
     try:
         page = _page_number(request)
@@ -296,7 +285,7 @@ async def contacts_page(request: web.Request) -> web.Response:
             raise BadRequest(f"the search is longer than {MAX_QUERY_CHARS} characters")
     except BadRequest as exc:
         return await _bad_request(request, exc)
-    where = [_matches(text)] if text else []
+    where = [contact_matches(text, request.app[settings_key].default_phone_region)] if text else []
     deals = select(func.count()).where(Deal.contact_id == Contact.id).scalar_subquery()
     async with session_scope(request.app[settings_key].database_url) as db:
         total = await db.scalar(select(func.count()).select_from(Contact).where(*where))
