@@ -4,11 +4,13 @@ import logging
 
 from bot import embeddings
 from bot.business import get_company
+from bot.encryption import get_keyring
 from bot.pricing import load_pricing
 
-# Read knowledge/company.yml and pricing.yml and load the embedding model (about 5 s) when the
-# action server starts: a broken file stops start-up, and no customer waits for any of them.
+# Read knowledge/company.yml and pricing.yml, the PII keys, and load the embedding model (about 5 s) when
+# the action server starts: a broken file or a missing key stops start-up, and no customer waits for any of them.
 get_company()
+get_keyring()
 load_pricing()
 embeddings.load()
 
