@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     # and kept in var/console-secret.key. Set it in production (several console replicas share it).
     console_secret_key: str | None = None
     console_session_max_age: int = 8 * 3600  # seconds
+    # Conversations whose last event is older than this many days are anonymised by the console once a day
+    # (bot.erasure.apply_retention; deals and quotes stay); 0 keeps them forever. A year covers a sales cycle
+    # and the follow-ups managers read transcripts for.
+    retention_days: int = 365
     console_secure_cookies: bool = False  # True behind HTTPS (production)
     rasa_results_dir: Path = ROOT / "results"  # `rasa test` reports
     project_root: Path = ROOT  # domain.yml, data/ and tests/stories/ the console's NLU export and test stories use
