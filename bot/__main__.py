@@ -10,6 +10,10 @@
   sqlite-wal FILE                     switch a SQLite file (Rasa's tracker store) to write-ahead logging
   rotate-key [--index]                re-encrypt customer data under CLOSER_PII_ACTIVE_KEY; --index also
                                       recomputes the blind indexes under CLOSER_PII_INDEX_KEY
+  erase --contact ID | --conversation ID [--yes] | --pending | --retention
+                                      "forget me": erase a customer everywhere (bot.erasure; asks first
+                                      unless --yes), complete customers' pending requests, or apply
+                                      CLOSER_RETENTION_DAYS now
   console                             serve the web chat (and later the manager console)
   user add --email E --name N --role manager|admin [--password-stdin]
   user list | user passwd --email E [--password-stdin] | user disable --email E
@@ -87,6 +91,36 @@ async def _rotate_key(reindex: bool) -> int:
     return 0
 
 
+async def _erase(args: argparse.Namespace) -> int:
+    """The ``erase`` command: 0 when done, 1 when declined or a tracker rewrite is still pending, 2 (stderr)
+    for an unknown contact."""
+    from sqlalchemy.exc import DBAPIError
+
+    from bot import erasure
+
+    settings = get_settings()
+    try:
+        if args.pending:
+            report = await erasure.complete_pending(quiet_s=0)
+        elif args.retention:
+            report = await erasure.apply_retention(settings.retention_days)
+        else:
+            what = f"contact {args.contact}" if args.contact is not None else f"conversation {args.conversation}"
+            if not args.yes and input(f"Erase {what} and everything about the customer? Type 'erase': ").strip() != "erase":
+                print("nothing erased")
+                return 1
+            report = await erasure.erase(contact_id=args.contact, conversation_id=args.conversation, via="cli")
+    except (erasure.NothingToErase, DBAPIError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await db.get_engine().dispose()
+    print(report.summary())
+    if report.counts["crm_external_records"]:
+        print("note: the external CRM keeps its records of this customer; delete them there", file=sys.stderr)
+    return 1 if report.pending else 0
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -147,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     wal = sub.add_parser("sqlite-wal", help="switch a SQLite file (Rasa's tracker store) to write-ahead logging")
     wal.add_argument("file", type=Path)
     sub.add_parser("console", help="serve the web chat on CLOSER_CONSOLE_PORT (8000)")
+    era = sub.add_parser("erase", help='"forget me": erase a customer, complete pending requests, or apply retention')
+    which = era.add_mutually_exclusive_group(required=True)
+    which.add_argument("--contact", type=int, help="a contact id (the console's /console/contacts/<id>)")
+    which.add_argument("--conversation", help="a conversation id (Rasa's sender id, e.g. telegram-123)")
+    which.add_argument("--pending", action="store_true", help="complete customers' pending erasure requests")
+    which.add_argument("--retention", action="store_true", help="anonymise conversations older than CLOSER_RETENTION_DAYS")
+    era.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     rot = sub.add_parser("rotate-key", help="re-encrypt customer data under CLOSER_PII_ACTIVE_KEY (idempotent)")
     rot.add_argument("--index", action="store_true", help="also recompute the contacts' blind indexes "
                                                           "under CLOSER_PII_INDEX_KEY")
@@ -193,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sqlite-wal":
             db.use_wal(args.file)
             return 0
+        if args.command == "erase":
+            return asyncio.run(_erase(args))
         if args.command == "rotate-key":
             return asyncio.run(_rotate_key(args.index))
         if args.command == "load-knowledge":
