@@ -62,6 +62,7 @@ AREAS = (
     "conversations",
     "nlu",
     "audit",
+    "erasure",
 )
 COOKIE = "closer_console"
 SECRET_KEY_FILE = ROOT / "var" / "console-secret.key"

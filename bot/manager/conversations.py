@@ -17,7 +17,8 @@
   A refused form shows the page again with the reason next to it (400, 404, 409), nothing stored.
 
 The conversation index follows Rasa's tracker store: :func:`setup` adds a background task refreshing
-it every REFRESH_INTERVAL_S seconds, and the list refreshes it before it is drawn (one query when
+it every REFRESH_INTERVAL_S seconds (which also completes pending erasures and applies retention,
+:func:`bot.erasure.run_due`), and the list refreshes it before it is drawn (one query when
 nothing is new). Training data and test stories go to the settings' ``project_root``.
 """
 
@@ -36,7 +37,7 @@ import yaml
 from aiohttp import web
 from sqlalchemy import distinct, select
 
-from bot import annotations, audit, stories
+from bot import annotations, audit, erasure, stories
 from bot import conversations as conv
 from bot.business import SALES_STAGES, get_company
 from bot.console import settings_key
@@ -89,7 +90,10 @@ async def refresh_index(app: web.Application) -> str | None:
 
 
 async def _refresh_forever(app: web.Application) -> None:
+    settings = app[settings_key]
     while True:
+        # Erasures first, in this same loop, so that no refresh is indexing a conversation as it is erased.
+        await erasure.run_due(settings.database_url, settings.tracker_database_url, settings.retention_days)
         await refresh_index(app)
         await asyncio.sleep(REFRESH_INTERVAL_S)
 
