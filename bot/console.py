@@ -31,6 +31,7 @@ from bot import quotes
 from bot.business import get_company
 from bot.db import get_engine, session_scope
 from bot.feedback import MAX_COMMENT_CHARS, RATINGS, UnknownAnswer, record_feedback
+from bot.keys import rasa_api_headers
 from bot.quote_pdf import render_quote_pdf
 from bot.settings import Settings, get_settings
 from bot.takeover import manager_messages
@@ -132,7 +133,7 @@ async def _paused(app: web.Application, conversation_id: str) -> bool:
     """Whether Rasa has the conversation paused (a manager took it over); False if Rasa can't say."""
     url = f"{app[settings_key].rasa_url}/conversations/{conversation_id}/tracker?include_events=NONE"
     try:
-        async with app[client_key].get(url) as response:
+        async with app[client_key].get(url, headers=rasa_api_headers(app[settings_key])) as response:
             return response.status == 200 and bool((await response.json()).get("paused"))
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return False
@@ -147,7 +148,7 @@ async def chat_updates(request: web.Request) -> web.Response:
     while a manager has the conversation. Query: ``sender`` (as for /api/chat), ``after`` (Unix seconds,
     default 0). 200 ``{"messages": [{"text": str, "timestamp": float, "from": "manager"}], "paused": bool}``:
     the bot messages with ``metadata.manager`` stamped after ``after``, oldest first, read from Rasa's
-    tracker (HTTP API); ``paused``: a manager still has the conversation. ``{"error": str}`` with 400 for
+    tracker (HTTP API, authenticated); ``paused``: a manager still has the conversation. ``{"error": str}`` with 400 for
     a malformed ``sender`` or ``after``, 502 when Rasa fails or times out."""
     sender, after = request.query.get("sender", ""), request.query.get("after", "0")
     if not _SENDER.fullmatch(sender):
@@ -160,7 +161,7 @@ async def chat_updates(request: web.Request) -> web.Response:
         return _error("after must be a non-negative number of seconds since 1970", 400)
     url = f"{request.app[settings_key].rasa_url}/conversations/web-{sender}/tracker"
     try:
-        async with request.app[client_key].get(url) as response:
+        async with request.app[client_key].get(url, headers=rasa_api_headers(request.app[settings_key])) as response:
             response.raise_for_status()
             tracker = await response.json()
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
