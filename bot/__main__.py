@@ -101,12 +101,16 @@ async def _erase(args: argparse.Namespace) -> int:
     settings = get_settings()
     try:
         if args.pending:
-            report = await erasure.complete_pending(quiet_s=0)
+            report = await erasure.complete_pending()
         elif args.retention:
             report = await erasure.apply_retention(settings.retention_days)
         else:
             what = f"contact {args.contact}" if args.contact is not None else f"conversation {args.conversation}"
-            if not args.yes and input(f"Erase {what} and everything about the customer? Type 'erase': ").strip() != "erase":
+            try:
+                confirmed = args.yes or input(f"Erase {what} and everything about the customer? Type 'erase': ").strip() == "erase"
+            except EOFError:
+                confirmed = False
+            if not confirmed:
                 print("nothing erased")
                 return 1
             report = await erasure.erase(contact_id=args.contact, conversation_id=args.conversation, via="cli")

@@ -33,11 +33,14 @@ SQLite keeps deleted content in free pages and in the write-ahead log: the erasi
 Rasa's ``SQLTrackerStore.save`` appends the events beyond the number it finds stored for the sender,
 so rewriting a conversation during one of its turns would make Rasa store its whole in-memory tracker
 again. The business-DB side and a ``pending_erasures`` row are therefore committed first; the tracker
-is rewritten by :func:`complete_pending` — at once for the console and the command line, and for the
-customer's own request (``defer_tracker``) once the turn is over: the console's background loop
+is rewritten by :func:`complete_pending` — at once for the console and the command line (unless the
+conversation had an event in the last QUIET_S seconds), and for the customer's own request
+(``defer_tracker``) once the turn is over: the console's background loop
 (:func:`run_due`) completes requests PENDING_DELAY_S after they were made and once the conversation
 has been quiet for QUIET_S seconds; ``python -m bot erase --pending`` does the same by hand. A failed
-tracker rewrite leaves the row for the next run.
+tracker rewrite leaves the row for the next run. (The quiet check narrows, without closing, the window in
+which a message arriving just as its conversation is rewritten makes Rasa store its in-memory tracker
+again: Rasa's lock store is not reachable from here.)
 
 Retention (:func:`apply_retention`, daily in the console, ``python -m bot erase --retention``):
 conversations whose last event is older than ``retention_days`` get the same tracker rewrite, and their
@@ -63,7 +66,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 
 from bot import audit, db
 from bot.models import (Cart, CartLine, ChannelCustomer, ChannelDelivery, ChannelMessage, Contact, Conversation,
-                        ConversationMessage, ConversationReview, ConversationTag, CRMOutbox, Deal, Escalation, Feedback,
+                        ConversationMessage, ConversationReview, ConversationTag, CRMOutbox, Escalation, Feedback,
                         KnowledgeAnswer, NluAnnotation, PendingErasure, Quote, User, utcnow)
 from bot.settings import get_settings
 from bot.tracker import events
@@ -349,9 +352,10 @@ async def erase(*, contact_id: int | None = None, conversation_id: str | None = 
                 tracker_url: str | None = None) -> ErasureReport:
     """Erase a customer, given by ``contact_id`` or by ``conversation_id`` (exactly one), everywhere (module
     docstring), and return the report. ``via``: ``console`` (``actor``: the console user), ``cli`` or
-    ``customer``. The business DB is changed in one transaction with the audit entry; the tracker events
-    follow at once (:func:`complete_pending`), or with ``defer_tracker`` (the customer's request, inside
-    Rasa's turn) once the turn is over. A conversation id without a contact erases that conversation only.
+    ``customer``. The business DB is changed in one transaction with the audit entry (its detail: the
+    business-DB counts); the tracker events follow at once (:func:`complete_pending`) — unless a
+    conversation had an event in the last QUIET_S seconds (Rasa may be in its turn): then, as with
+    ``defer_tracker`` (the customer's request, inside Rasa's turn), the console's loop completes it. A conversation id without a contact erases that conversation only.
     URLs default to the settings'. Raises ValueError for a bad combination, NothingToErase for an unknown
     contact id; sqlalchemy's DBAPIError when a database cannot be written (the business DB's changes are
     then rolled back, or, if the tracker failed, its rewrite stays pending)."""
@@ -395,7 +399,7 @@ async def erase(*, contact_id: int | None = None, conversation_id: str | None = 
     if defer_tracker:
         report.pending = True
         return report
-    completed = await complete_pending(database_url, tracker_url, only=set(mapping), quiet_s=0)
+    completed = await complete_pending(database_url, tracker_url, only=set(mapping))
     report.counts["tracker_events"] = completed.counts["tracker_events"]
     report.pending = bool(mapping) and completed.counts["completed"] < len(mapping)
     return report
