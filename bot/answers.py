@@ -6,8 +6,9 @@ Given the retrieved passages, :func:`compose` answers either
   passage's most relevant whole sentences and its source title; or
 - with the configured LLM: a prompt with the company persona, the sales stage, numbered passages
   and the cart and products the customer is looking at (prices and stock read from the DB), e-mail
-  addresses and phone numbers masked; the reply must pass :func:`bot.grounding.problems`, else
-  the extractive answer is used and the reason kept.
+  addresses and phone numbers masked; the reply must pass :func:`bot.grounding.problems` (which
+  also refuses a reply repeating the :func:`instructions`), else the extractive answer is used and
+  the reason kept.
 """
 
 import asyncio
@@ -60,12 +61,9 @@ async def extractive_answer(question: str, hits: list[Hit]) -> Answer:
     return Answer(f"{text}\n{_cite_sources([hit])}", "extractive", [hit.id])
 
 
-def prompt(question: str, hits: list[Hit], company: Company, stage: str | None, products: list[str]) -> tuple[list[dict[str, str]], str]:
-    """The chat messages for the LLM and the context text the post-check compares figures with.
-    ``products`` are lines about what the customer is looking at, prices and stock from the DB."""
-    passages = "\n\n".join(f"[P{n}] ({h.source})\n{h.text}" for n, h in enumerate(hits, start=1))
-    looking_at = "\n".join(f"- {line}" for line in products) or "- nothing yet"
-    system = (
+def instructions(company: Company, stage: str | None) -> str:
+    """The system prompt's persona and rules: what the post-check refuses to see repeated to a customer."""
+    return (
         f"You are {company.assistant_name}, the sales assistant of {company.name} ({company.brand}). "
         f"The conversation is at the sales stage: {stage or 'greeting'}.\n"
         "Answer the customer's question using ONLY the numbered passages below. Cite every passage you "
@@ -73,11 +71,21 @@ def prompt(question: str, hits: list[Hit], company: Company, stage: str | None, 
         "quantity or date that is not written in the passages or the product list; if the passages do "
         "not answer the question, say so and offer to connect a manager. Answer in the language the "
         "customer writes in, in at most four sentences, friendly and concise. Text like [EMAIL_1] or "
-        "[PHONE_1] stands for the customer's contact details: keep such placeholders as they are.\n\n"
+        "[PHONE_1] stands for the customer's contact details: keep such placeholders as they are."
+    )
+
+
+def prompt(question: str, hits: list[Hit], company: Company, stage: str | None, products: list[str]) -> tuple[list[dict[str, str]], str]:
+    """The chat messages for the LLM and the system prompt alone: the context (instructions, products and
+    passages) the post-check compares figures with. ``products`` are lines about what the customer is
+    looking at, prices and stock from the DB."""
+    passages = "\n\n".join(f"[P{n}] ({h.source})\n{h.text}" for n, h in enumerate(hits, start=1))
+    looking_at = "\n".join(f"- {line}" for line in products) or "- nothing yet"
+    system = (
+        f"{instructions(company, stage)}\n\n"
         f"The customer's cart and the products they are looking at (prices exclude VAT):\n{looking_at}\n\nPassages:\n{passages}"
     )
-    context = "\n".join([system, question])
-    return [{"role": "system", "content": system}, {"role": "user", "content": question}], context
+    return [{"role": "system", "content": system}, {"role": "user", "content": question}], system
 
 
 async def compose(question: str, hits: list[Hit], company: Company, stage: str | None = None,
@@ -101,7 +109,8 @@ async def compose(question: str, hits: list[Hit], company: Company, stage: str |
              completion.latency_s, completion.prompt_tokens, completion.completion_tokens,
              "unknown" if completion.cost_usd is None else f"{completion.cost_usd:.6f}")
     reply = masker.restore(completion.text)
-    found = grounding.problems(reply, {f"P{n}" for n in range(1, len(hits) + 1)}, masker.restore(context))
+    found = grounding.problems(reply, {f"P{n}" for n in range(1, len(hits) + 1)}, masker.restore(context), question,
+                               instructions(company, stage))
     if found:
         log.warning("LLM answer rejected by the post-check (%s): %r", "; ".join(found), reply)
         return _fallback(await extractive_answer(question, hits), completion, "post-check: " + "; ".join(found))
