@@ -22,10 +22,16 @@ Over the limit, a REST message gets 429 with ``Retry-After`` (seconds) and the p
 :data:`~connectors.ratelimit.SLOW_DOWN_REPLY` as the bot's one message; a socket.io message gets
 no turn, and the first one of a window gets that reply. The console's web chat (``/api/chat``)
 limits its customers before they reach the REST channel, with the same settings.
+
+Both channels let the client name its conversation (REST's ``sender``, socket.io's ``session_id``), so
+neither takes a message for another channel's conversation (``telegram-…``, ``whatsapp-…``: whoever knew
+a customer's phone number would read their cart and quotes) nor one over :data:`MAX_MESSAGE_CHARS` (NLU
+on 100,000 characters holds the turn thread for tens of seconds): REST answers 403 and 413, socket.io
+gives no turn (and says why for a long message).
 """
 
 import logging
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict, Optional, Tuple
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.core.channels.rest import RestInput as RasaRestInput
@@ -35,12 +41,27 @@ from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse, json as json_response
 
+from connectors import telegram, whatsapp
 from connectors.common import rate_limiter, run_turn
 from connectors.ratelimit import SLOW_DOWN_REPLY, Decision, RateLimiter
 
 log = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+OTHER_CHANNELS = (telegram.SENDER_PREFIX, whatsapp.SENDER_PREFIX)  # their conversation ids start so
+MAX_MESSAGE_CHARS = 10_000  # Telegram and WhatsApp allow 4,096; the console's web chat refuses longer ones too
+TOO_LONG_REPLY = f"That message is too long for me (over {MAX_MESSAGE_CHARS:,} characters). Could you shorten it?"
+
+
+def refusal(sender_id: str, text: Any) -> Optional[Tuple[int, str]]:
+    """(HTTP status, reply) when a web chat message may not have a turn: 403 for another channel's
+    conversation id (no reply text), 413 for a text over MAX_MESSAGE_CHARS; None when it may."""
+    if sender_id.startswith(OTHER_CHANNELS):
+        return 403, ""
+    if isinstance(text, str) and len(text) > MAX_MESSAGE_CHARS:
+        return 413, TOO_LONG_REPLY
+    return None
 
 
 def _log_refusal(sender_id: str, limiter: RateLimiter, decision: Decision) -> None:
@@ -51,9 +72,16 @@ def _log_refusal(sender_id: str, limiter: RateLimiter, decision: Decision) -> No
 
 
 def _on_turn_thread(on_new_message: OnNewMessage, limiter: Optional[RateLimiter] = None) -> OnNewMessage:
-    """Each message's turn on the turn thread; with ``limiter``, a message over its sender's limit
-    gets no turn and the first one of a window gets SLOW_DOWN_REPLY through its output channel."""
+    """Each message's turn on the turn thread; a :func:`refusal` gets no turn (and its reply, if it has one),
+    and with ``limiter``, a message over its sender's limit gets no turn and the first one of a window gets
+    SLOW_DOWN_REPLY through its output channel."""
     async def handle(message: UserMessage) -> None:
+        refused = refusal(message.sender_id, message.text)
+        if refused:
+            log.warning("web chat message of %s refused (%d)", message.sender_id, refused[0])
+            if refused[1]:
+                await message.output_channel.send_text_message(message.sender_id, refused[1])
+            return
         decision = limiter.take(message.sender_id) if limiter else None
         if decision is None or decision.allowed:
             await run_turn(on_new_message, message)
@@ -66,8 +94,8 @@ def _on_turn_thread(on_new_message: OnNewMessage, limiter: Optional[RateLimiter]
 
 class RestInput(RasaRestInput):
     """Rasa's REST channel (``POST /webhooks/rest/webhook`` with ``{"sender", "message",
-    "metadata"}``, answered with the bot's messages), its turns on the turn thread; 429 over the
-    sender's rate limit (see the module docstring)."""
+    "metadata"}``, answered with the bot's messages), its turns on the turn thread; 403 and 413 for a
+    :func:`refusal`, 429 over the sender's rate limit (see the module docstring)."""
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> InputChannel:
@@ -84,8 +112,8 @@ class RestInput(RasaRestInput):
         return blueprint
 
     async def _limit(self, request: Request) -> Optional[HTTPResponse]:
-        """429 for a message over its sender's limit; None lets the request through (Rasa's own
-        handler answers a body without a sender)."""
+        """403 or 413 for a :func:`refusal`, 429 for a message over its sender's limit; None lets the
+        request through (Rasa's own handler answers a body without a sender)."""
         if request.method != "POST":
             return None
         try:
@@ -94,6 +122,11 @@ class RestInput(RasaRestInput):
             return None
         if not isinstance(sender_id, str):
             return None
+        refused = refusal(sender_id, request.json.get("message"))
+        if refused:
+            log.warning("REST message of %s refused (%d)", sender_id, refused[0])
+            return json_response([{"recipient_id": sender_id, "text": refused[1]}] if refused[1] else [],
+                                 status=refused[0])
         decision = self.limiter.take(sender_id)
         if decision.allowed:
             return None
