@@ -52,10 +52,17 @@ async def _mentioned(session, tracker: Tracker, candidates: list[Product]) -> li
 
 
 async def customer_segment(session, tracker: Tracker) -> str:
-    """The pricing segment of the customer saved in this conversation (slot contact_id), else "new"."""
+    """The pricing segment of the customer saved in this conversation (slot contact_id), else "new". A
+    contact's segment needs proof that the conversation is theirs: it is the one the contact was saved
+    from, or a WhatsApp conversation from the contact's phone number. The lead form matches contacts by
+    the phone number or e-mail typed in, which anyone may know."""
     contact_id = tracker.get_slot("contact_id")
     contact = await session.get(Contact, int(contact_id)) if contact_id else None
-    return contact.segment if contact else "new"
+    if contact is None:
+        return "new"
+    theirs = contact.sender_id == tracker.sender_id or (
+        bool(contact.phone) and tracker.sender_id == f"whatsapp-{contact.phone.lstrip('+')}")
+    return contact.segment if theirs else "new"
 
 
 def granted_discount(tracker: Tracker) -> Decimal:
