@@ -17,7 +17,7 @@ from bot import audit, db
 from bot.console import create_app
 from bot.models import AuditEntry, User
 from tests import test_annotations, test_console_conversations, test_console_pages, test_conversations, test_takeover
-from tests.test_console_auth import CSRF, PASSWORD, add_user, console_settings, csrf, login, run_cli, users
+from tests.test_console_auth import PASSWORD, add_user, console_settings, csrf, login, run_cli, users
 from tests.test_conversations import ALPHA
 
 # Fixtures reused: the takeover pages with a fake Rasa; the sales pages' filled DB (as a manager); the

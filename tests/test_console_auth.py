@@ -21,7 +21,8 @@ from sqlalchemy import select
 import bot.manager
 from bot import accounts, db
 from bot.console import create_app
-from bot.manager import PUBLIC, ROLE_ATTR, in_console, load_or_create_key, public, render, requires
+from bot.keys import load_or_create_secret
+from bot.manager import PUBLIC, ROLE_ATTR, in_console, public, render, requires
 from bot.manager.auth import LoginLimiter
 from bot.models import ConsoleSession, User
 from bot.settings import ROOT, Settings
@@ -494,7 +495,7 @@ async def test_without_a_configured_key_sessions_use_one_made_once_for_the_owner
     key = path.read_bytes()
     Fernet(key)  # a valid key
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert load_or_create_key(path) == key
+    assert load_or_create_secret(path, Fernet.generate_key) == key
     assert [p.name for p in path.parent.iterdir()] == ["console-secret.key"]
 
 

@@ -31,12 +31,9 @@ and one line in :data:`AREAS`: ``"escalations",``. The decorator order matters (
   scripts), ``Referrer-Policy: same-origin`` and ``Cache-Control: no-store``.
 """
 
-import logging
-import os
 import secrets
 from dataclasses import dataclass
 from importlib import import_module
-from pathlib import Path
 
 from aiohttp import web
 from aiohttp_session import Session, get_session, session_middleware
@@ -44,11 +41,10 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from cryptography.fernet import Fernet
 
 from bot.accounts import ROLES, has_role
+from bot.keys import load_or_create_secret
 from bot.console import settings_key, templates_key
 from bot.models import User
 from bot.settings import ROOT
-
-log = logging.getLogger(__name__)
 
 PREFIX = "/console"
 # Modules of this package whose ``routes`` are served under PREFIX, in this order.
@@ -157,24 +153,6 @@ def in_console(path: str) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
 
 
-def load_or_create_key(path: Path) -> bytes:
-    """The Fernet key kept in ``path``; on first use a new one is written there with mode 0600
-    (atomically: concurrent starts agree on one key). Raises OSError if the file cannot be read or made."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".{path.name}.{os.getpid()}")
-        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as file:
-            file.write(Fernet.generate_key())
-        try:
-            os.link(draft, path)
-            log.info("new console session key in %s", path)
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    return path.read_bytes().strip()
-
-
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     if in_console(request.path):
         response.headers.update(SECURITY_HEADERS)
@@ -190,7 +168,7 @@ def setup_manager(app: web.Application) -> None:
     from bot.manager import auth  # area modules import this package
 
     settings = app[settings_key]
-    key = Fernet(settings.console_secret_key or load_or_create_key(SECRET_KEY_FILE))
+    key = Fernet(settings.console_secret_key or load_or_create_secret(SECRET_KEY_FILE, Fernet.generate_key))
     storage = EncryptedCookieStorage(key, cookie_name=COOKIE, max_age=settings.console_session_max_age, path=PREFIX,
                                      httponly=True, samesite="Lax", secure=settings.console_secure_cookies)
     app.middlewares.extend([session_middleware(storage), auth.middleware])
