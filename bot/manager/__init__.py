@@ -41,8 +41,8 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from cryptography.fernet import Fernet
 
 from bot.accounts import ROLES, has_role
-from bot.keys import load_or_create_secret
 from bot.console import settings_key, templates_key
+from bot.keys import load_or_create_secret
 from bot.models import User
 from bot.settings import ROOT
 
