@@ -10,6 +10,7 @@ changed (the ``generation`` that :func:`bot.index.sync` stamps on it).
 """
 
 import asyncio
+import threading
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -134,17 +135,22 @@ class Retriever:
 
 _live: dict[str, Retriever] = {}
 _checked: dict[str, float] = {}
+# One thread at a time opens the client and builds retrievers: chromadb's client set-up is not thread-safe
+# (the first questions after a start, each in its own worker thread, failed in it), and one build is enough.
+_building = threading.Lock()
 
 
 def get_retriever(name: str) -> Retriever:
     """The retriever of the configured client's collection ``name``. At most every ``REFRESH_S``
-    seconds it checks the collection's generation and rebuilds after a re-index. Blocking."""
-    now = time.monotonic()
-    current = _live.get(name)
-    if current is not None and now - _checked.get(name, 0.0) < REFRESH_S:
+    seconds it checks the collection's generation and rebuilds after a re-index. Blocking; safe to
+    call from several threads at once."""
+    with _building:
+        now = time.monotonic()
+        current = _live.get(name)
+        if current is not None and now - _checked.get(name, 0.0) < REFRESH_S:
+            return current
+        _checked[name] = now
+        target = index.collection(index.get_client(), name)
+        if current is None or (target.metadata or {}).get("generation") != current.generation:
+            current = _live[name] = Retriever(target, get_settings().knowledge_language)
         return current
-    _checked[name] = now
-    target = index.collection(index.get_client(), name)
-    if current is None or (target.metadata or {}).get("generation") != current.generation:
-        current = _live[name] = Retriever(target, get_settings().knowledge_language)
-    return current
