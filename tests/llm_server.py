@@ -1,10 +1,13 @@
 """A local HTTP server speaking the OpenAI chat-completions protocol (``POST /v1/chat/completions``),
 standing in for an LLM provider in tests. Each test sets what it answers: a reply text, an HTTP
-error status, or a delay longer than the client's timeout. Requests are kept for inspection."""
+error status, or a delay longer than the client's timeout; or ``respond``, a function of each request's body
+(``{"model", "messages": [{"role", "content"}, …], …}``) returning the reply text, for replies that depend on
+what was asked. Requests are kept for inspection."""
 
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -18,6 +21,7 @@ class FakeLLM:
     delay_s: float = 0.0
     requests: list[dict] = field(default_factory=list)
     server: TestServer | None = None
+    respond: Callable[[dict], str] | None = None
 
     @property
     def api_base(self) -> str:
@@ -31,12 +35,13 @@ class FakeLLM:
         if self.status != 200:
             error = {"error": {"message": "upstream failure", "type": "server_error", "code": None}}
             return web.json_response(error, status=self.status)
+        reply = self.respond(body) if self.respond else self.reply
         prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
         return web.json_response({
             "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": self.reply}}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(self.reply.split()),
-                      "total_tokens": prompt_tokens + len(self.reply.split())},
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(reply.split()),
+                      "total_tokens": prompt_tokens + len(reply.split())},
         })
 
     def system_prompt(self, n: int = -1) -> str:

@@ -84,9 +84,15 @@ def served_in_a_thread(fake):
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory, chroma_dir) -> Stack:
+    yield from stack_with(tmp_path_factory, chroma_dir)
+
+
+def stack_with(tmp_path_factory, chroma_dir, extra_env: dict[str, str] | None = None):
+    """A whole stack (as the ``stack`` fixture's) with its own fake Telegram and Graph servers, every
+    process also given ``extra_env`` (e.g. an LLM's ``CLOSER_LLM_*`` settings); a generator for fixtures."""
     assert MODEL.exists(), f"{MODEL} is missing: run 'make train' (the README's test command does)"
     with served_in_a_thread(FakeTelegram()) as telegram, served_in_a_thread(FakeGraph()) as graph:
-        yield from _stack(tmp_path_factory, chroma_dir, telegram, graph)
+        yield from _stack(tmp_path_factory, chroma_dir, telegram, graph, extra_env or {})
 
 
 def channel_credentials(path: Path, telegram: FakeTelegram, graph: FakeGraph) -> None:
@@ -97,7 +103,7 @@ def channel_credentials(path: Path, telegram: FakeTelegram, graph: FakeGraph) ->
     path.write_text(yaml.safe_dump(credentials))
 
 
-def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGraph):
+def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGraph, extra_env: dict[str, str]):
     tmp = tmp_path_factory.mktemp("stack")
     rasa_port, actions_port, console_port = free_port(), free_port(), free_port()
     database_url = f"sqlite+aiosqlite:///{tmp / 'closer.db'}"
@@ -115,7 +121,7 @@ def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGrap
            "TELEGRAM_WEBHOOK_URL": "https://closer.example.com/webhooks/telegram/webhook",  # Telegram wants https
            "WHATSAPP_ACCESS_TOKEN": graph.token, "WHATSAPP_APP_SECRET": Stack.whatsapp_app_secret,
            "WHATSAPP_VERIFY_TOKEN": "e2e-verify", "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
-           "WHATSAPP_TEMPLATE_NAME": next(iter(graph.templates))}
+           "WHATSAPP_TEMPLATE_NAME": next(iter(graph.templates)), **extra_env}
     subprocess.run([sys.executable, "-m", "bot", "load-knowledge"], cwd=ROOT, env=env, check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "bot", "sqlite-wal", str(tmp / "tracker.db")], cwd=ROOT, env=env, check=True)
     credentials = tmp / "credentials.yml"
