@@ -77,7 +77,8 @@ def test_versions_round_trip(stack):
     assert httpx.get(f"{stack.rasa_url}/version").json()["version"] == "3.6.21"
     sdk = subprocess.run([sys.executable, "-c", "import rasa_sdk; print(rasa_sdk.__version__)"], capture_output=True, text=True)
     assert sdk.stdout.strip() == "3.11.2"
-    assert {"action_search_products", "validate_lead_form"} <= {a["name"] for a in httpx.get(f"{stack.actions_url}/actions").json()}
+    listed = httpx.get(f"{stack.actions_url}/actions", params={"token": stack.action_server_token}).json()
+    assert {"action_search_products", "validate_lead_form"} <= {a["name"] for a in listed}
 
 
 def test_a_whole_sale_from_greeting_to_lead(stack):
