@@ -13,7 +13,7 @@ from actions.base import SafeAction, entity_values
 from bot import cart as carts
 from bot import db, messages
 from bot.business import get_vocabulary
-from bot.leads import clean_quantity
+from bot.leads import clean_quantity, speaks_for
 from bot.models import Cart, Contact, Product
 from bot.pricing import load_pricing
 from bot.search import find_by_name, get_product
@@ -52,17 +52,11 @@ async def _mentioned(session, tracker: Tracker, candidates: list[Product]) -> li
 
 
 async def customer_segment(session, tracker: Tracker) -> str:
-    """The pricing segment of the customer saved in this conversation (slot contact_id), else "new". A
-    contact's segment needs proof that the conversation is theirs: it is the one the contact was saved
-    from, or a WhatsApp conversation from the contact's phone number. The lead form matches contacts by
-    the phone number or e-mail typed in, which anyone may know."""
+    """The pricing segment of the customer saved in this conversation (slot contact_id), else "new"; only
+    for a conversation that :func:`bot.leads.speaks_for` the contact."""
     contact_id = tracker.get_slot("contact_id")
     contact = await session.get(Contact, int(contact_id)) if contact_id else None
-    if contact is None:
-        return "new"
-    theirs = contact.sender_id == tracker.sender_id or (
-        bool(contact.phone) and tracker.sender_id == f"whatsapp-{contact.phone.lstrip('+')}")
-    return contact.segment if theirs else "new"
+    return contact.segment if contact is not None and speaks_for(contact, tracker.sender_id) else "new"
 
 
 def granted_discount(tracker: Tracker) -> Decimal:

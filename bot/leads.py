@@ -5,6 +5,7 @@ through the blind indexes of their encrypted phone and e-mail (:mod:`bot.encrypt
 them with :func:`contact_matches`.
 """
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -14,8 +15,10 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.encryption import get_keyring
-from bot.models import Contact, Deal
+from bot.models import Contact, Deal, DealNote
 from bot.money import MoneyError, parse_amount
+
+log = logging.getLogger(__name__)
 
 _EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 _NUMBER_WORDS = {
@@ -112,10 +115,22 @@ class Lead:
     sender_id: str
 
 
+def speaks_for(contact: Contact, conversation_id: str) -> bool:
+    """Whether ``conversation_id`` is proven to be the customer of ``contact``: it is the conversation the
+    contact was saved from, or a WhatsApp conversation from the contact's phone number (WhatsApp verified
+    the number). A phone number or e-mail typed into a chat proves nothing: anyone may know them."""
+    return contact.sender_id == conversation_id or (
+        bool(contact.phone) and conversation_id == f"whatsapp-{contact.phone.lstrip('+')}")
+
+
 async def save_lead(session: AsyncSession, lead: Lead) -> tuple[Contact, Deal, bool]:
-    """Create or update the contact (matched by phone, then email, then channel + sender id) and
-    its open deal at stage ``qualified``, tagged ``<channel>-lead`` for each channel the customer
-    came through. Returns (contact, deal, whether the contact is new)."""
+    """Create or update the contact and its open deal at stage ``qualified``, tagged ``<channel>-lead`` for
+    each channel the customer came through. Returns (contact, deal, whether the contact is new).
+
+    The contact updated is the one with this phone, else this e-mail, else this channel and sender id,
+    among the contacts this conversation :func:`speaks_for`. A contact with the same phone or e-mail that
+    it does not speak for (someone typed another customer's details) is left untouched: the lead gets a
+    contact of its own, and its deal a note naming the other contact for a manager to check and merge."""
     keyring = get_keyring()
     phone_index, email_index = keyring.phone_index(lead.phone), keyring.email_index(lead.email)
     candidates = (
@@ -136,7 +151,8 @@ async def save_lead(session: AsyncSession, lead: Lead) -> tuple[Contact, Deal, b
             return rank["phone"]
         return rank["email"] if contact.email_index == email_index else rank["sender"]
 
-    contact = min(candidates, key=match_rank, default=None)
+    contact = min((c for c in candidates if speaks_for(c, lead.sender_id)), key=match_rank, default=None)
+    claimed = sorted(c.id for c in candidates if not speaks_for(c, lead.sender_id))
     created = contact is None
     if created:
         contact = Contact(channel=lead.channel, sender_id=lead.sender_id, deals=[])
@@ -154,6 +170,11 @@ async def save_lead(session: AsyncSession, lead: Lead) -> tuple[Contact, Deal, b
     deal.quantity = lead.quantity or deal.quantity
     deal.budget_minor = lead.budget_minor or deal.budget_minor
     deal.timeline = lead.timeline or deal.timeline
+    if claimed and created:
+        log.warning("lead in %s gave the phone or e-mail of contact(s) %s; saved as a contact of its own",
+                    lead.sender_id, claimed)
+        deal.notes.append(DealNote(body=f"Same phone or e-mail as contact #{', #'.join(map(str, claimed))}, typed in "
+                                        "another conversation: merge them if it is the same person."))
     await session.flush()
     return contact, deal, created
 

@@ -119,30 +119,38 @@ def lead(**changes) -> leads.Lead:
     return leads.Lead(**{**base, **changes})
 
 
-async def test_contacts_are_deduplicated_by_phone_email_or_sender(loaded_db):
+async def test_contacts_are_deduplicated_by_phone_email_or_sender_in_conversations_that_are_theirs(loaded_db):
     async with db.session_scope(loaded_db) as session:
         first, deal, created = await leads.save_lead(session, lead())
     assert created and deal.stage == "qualified" and deal.tags == ["web-lead"] and deal.budget_minor == 1800000
     async with db.session_scope(loaded_db) as session:
-        same_phone, _, created_phone = await leads.save_lead(session, lead(email="sara.k@other.ae", sender_id="web-other123"))
-        # the contact now has the newer email; match on it with a new phone and sender
-        same_email, _, created_email = await leads.save_lead(session, lead(email="sara.k@other.ae", phone="+971509999999", sender_id="web-third123"))
-        # and on the sender id it was created from alone
+        # the conversation it was saved from updates it, matched by phone, by e-mail or by the sender alone
+        same_phone, _, created_phone = await leads.save_lead(session, lead(email="sara.k@other.ae"))
+        same_email, _, created_email = await leads.save_lead(session, lead(email="sara.k@other.ae", phone="+971509999999"))
         same_sender, _, created_sender = await leads.save_lead(session, lead(phone="+971508888888", email="x@y.ae"))
-        other, _, created_other = await leads.save_lead(session, lead(phone="+971507777777", email="n@m.ae", sender_id="web-new12345"))
+        # WhatsApp vouches for its sender's phone number
+        whatsapp, _, created_whatsapp = await leads.save_lead(session, lead(
+            email="sara@whatsapp.ae", phone="+971508888888", channel="whatsapp", sender_id="whatsapp-971508888888"))
+        # another web conversation typing the same phone or e-mail gets a contact of its own
+        claimed_phone, claimed_deal, created_claimed = await leads.save_lead(session, lead(
+            name="Mallory", email="m@evil.ae", phone="+971508888888", sender_id="web-other123"))
+        claimed_email, _, _ = await leads.save_lead(session, lead(phone="+971507777777", email="sara@whatsapp.ae",
+                                                                  sender_id="web-third123"))
         contacts = await session.scalar(select(func.count()).select_from(Contact))
         deals = await session.scalar(select(func.count()).select_from(Deal))
-    assert not (created_phone or created_email or created_sender) and created_other
-    assert same_phone.id == same_email.id == same_sender.id == first.id != other.id
-    assert (contacts, deals) == (2, 2)
-    assert (same_sender.phone, same_sender.email) == ("+971508888888", "x@y.ae")
+    assert not (created_phone or created_email or created_sender or created_whatsapp) and created_claimed
+    assert same_phone.id == same_email.id == same_sender.id == whatsapp.id == first.id
+    assert len({first.id, claimed_phone.id, claimed_email.id}) == 3
+    assert (contacts, deals) == (3, 3)
+    assert (whatsapp.name, whatsapp.phone, whatsapp.email) == ("Sara Khan", "+971508888888", "sara@whatsapp.ae")
+    assert "merge them if it is the same person" in claimed_deal.notes[0].body
 
 
-async def test_a_customer_known_from_the_web_writing_on_telegram_keeps_one_deal_tagged_with_both(loaded_db):
+async def test_a_customer_known_from_the_web_writing_on_whatsapp_keeps_one_deal_tagged_with_both(loaded_db):
     async with db.session_scope(loaded_db) as session:
         await leads.save_lead(session, lead())
     async with db.session_scope(loaded_db) as session:
-        contact, deal, created = await leads.save_lead(session, lead(channel="telegram", sender_id="telegram-730001"))
-    assert not created and deal.tags == ["web-lead", "telegram-lead"]
+        contact, deal, created = await leads.save_lead(session, lead(channel="whatsapp", sender_id="whatsapp-971501234567"))
+    assert not created and deal.tags == ["web-lead", "whatsapp-lead"]
     async with db.session_scope(loaded_db) as session:
-        assert (await session.get(Deal, deal.id)).tags == ["web-lead", "telegram-lead"]
+        assert (await session.get(Deal, deal.id)).tags == ["web-lead", "whatsapp-lead"]

@@ -1,6 +1,7 @@
-"""A known customer's pricing segment goes only to conversations that are theirs (tests/e2e/test_injection.py's
+"""A known customer's contact and pricing segment go only to conversations that are theirs (tests/e2e/test_injection.py's
 attack ``other-lead-with-victims-phone``: typing a VIP's phone number into the web chat's lead form gave the
-VIP discount): the contact's own conversation, or a WhatsApp conversation from the contact's phone number."""
+VIP discount, overwrote her contact and put her company on the attacker's quote): the contact's own
+conversation, or a WhatsApp conversation from the contact's phone number."""
 
 from rasa_sdk import Tracker
 
@@ -20,10 +21,15 @@ async def test_a_contacts_segment_needs_its_own_conversation_or_its_phone_on_wha
                                                   "+971509876543", 37, None, "AED", None, "whatsapp",
                                                   "whatsapp-971509876543"))
         vip.segment = "vip"
-        # someone on the web chat types her phone number: the lead form finds her contact
-        claimed, _, created = await save_lead(session, Lead("Mallory Evans", "Mallory Trading", "mallory@attacker.ae",
-                                                            "+971509876543", 2, None, "AED", None, "web", "web-mallory"))
-        assert claimed.id == vip.id and not created
+        # someone on the web chat types her phone number (and no company): her contact is left alone
+        claimed, deal, created = await save_lead(session, Lead("Mallory Evans", None, "mallory@attacker.ae",
+                                                               "+971509876543", 2, None, "AED", None, "web", "web-mallory"))
+        assert created and claimed.id != vip.id and claimed.company is None and claimed.segment == "new"
+        assert (vip.name, vip.email, vip.company) == ("Zubaida Quillfeather", "zubaida@quillfeather.ae",
+                                                      "Quillfeather Holdings")
+        assert [note.body for note in deal.notes] == [
+            f"Same phone or e-mail as contact #{vip.id}, typed in another conversation: merge them if it is the same person."]
+        assert deal not in vip.deals
         assert await customer_segment(session, tracker_of("web-mallory", vip.id)) == "new"
         assert await customer_segment(session, tracker_of("telegram-4242", vip.id)) == "new"
         assert await customer_segment(session, tracker_of("whatsapp-971509876543", vip.id)) == "vip"
