@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from bot.keys import rasa_api_headers
-from bot.settings import ROOT, Settings
+from bot.settings import ROOT, Settings, get_settings
 from tests.graph_server import FakeGraph
 from tests.telegram_server import FakeTelegram
 
@@ -65,6 +65,16 @@ class Stack:
     def rasa_headers(self) -> dict[str, str]:
         """Headers that authenticate a call to the stack's Rasa HTTP API, as the console's do."""
         return rasa_api_headers(Settings(rasa_jwt_secret=self.rasa_jwt_secret))
+
+
+@pytest.fixture
+def as_the_console(stack, monkeypatch) -> Stack:
+    """The stack, with this process's settings as its console has them (the Rasa API secret), for tests that
+    run the console's code (bot.takeover, bot.escalation) in this process against the stack."""
+    monkeypatch.setenv("CLOSER_RASA_JWT_SECRET", stack.rasa_jwt_secret)
+    get_settings.cache_clear()
+    yield stack
+    get_settings.cache_clear()
 
 
 @contextmanager

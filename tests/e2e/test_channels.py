@@ -209,7 +209,8 @@ def test_forged_whatsapp_webhooks_change_nothing(stack):
 
 
 @pytest.mark.parametrize("channel", ["telegram", "whatsapp"])
-def test_a_manager_takes_over_and_replies_on_the_customers_own_channel(stack, channel):
+def test_a_manager_takes_over_and_replies_on_the_customers_own_channel(as_the_console, channel):
+    stack = as_the_console
     if channel == "telegram":
         customer = TelegramCustomer(stack, 750_000_000 + next(_ids) % 1000)
         say, conversation_id = (lambda text: customer.say(text=text)), f"telegram-{customer.chat_id}"
