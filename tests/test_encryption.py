@@ -9,6 +9,7 @@ import secrets
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -170,9 +171,9 @@ async def test_blind_indexes_find_contacts_by_email_and_phone_and_dedupe_leads(d
     async with db.session_scope(db_url) as session:
         assert await session.scalar(select(Contact.id).where(Contact.email_index == ring.email_index(" ANN@Acme.Example "))) == ann
         assert await session.scalar(select(Contact.id).where(Contact.phone_index == ring.phone_index("+971501234567"))) == ann
-        # the same customer on Telegram, e-mail typed with capitals: one contact
+        # the same customer in her conversation, e-mail typed with capitals and a new phone: one contact
         lead = leads.Lead(name="Ann Buyer", company=None, email="Ann@acme.example", phone="+971509999999", quantity=None,
-                          budget_minor=None, currency="AED", timeline=None, channel="telegram", sender_id="telegram-7")
+                          budget_minor=None, currency="AED", timeline=None, channel="web", sender_id="web-ann0001")
         contact, _, created = await leads.save_lead(session, lead)
         assert not created and contact.id == ann and contact.company == "Acme LLC"
     async with db.session_scope(db_url) as session:
@@ -184,6 +185,9 @@ async def test_blind_indexes_find_contacts_by_email_and_phone_and_dedupe_leads(d
         missed = [await session.scalar(select(Contact.id).where(leads.contact_matches(query)))
                   for query in ("nn", "uyer", "9999", "ann smith")]
         assert missed == [None] * 4  # no substrings: a word's start only, and every word
+        # her e-mail typed in someone else's conversation finds her (a note names her) but changes nothing
+        other, deal, created = await leads.save_lead(session, replace(lead, channel="telegram", sender_id="telegram-7"))
+        assert created and other.id != ann and f"#{ann}" in deal.notes[0].body
     await db.get_engine(db_url).dispose()
 
 
