@@ -19,6 +19,7 @@ import secrets
 import sys
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 import jwt
@@ -33,8 +34,10 @@ RASA_TOKEN_TTL_S = 300  # lifetime of a token the console signs for one call to 
 RASA_API_USER = "closer-console"
 
 
+@lru_cache
 def load_or_create_secret(path: Path, make: Callable[[], bytes] = lambda: secrets.token_urlsafe(32).encode()) -> bytes:
-    """The secret kept in ``path``; on first use ``make()`` is written there with mode 0600 (atomically:
+    """The secret kept in ``path``, read once per process (the console signs a Rasa token per request;
+    a new value takes a restart); on first use ``make()`` is written there with mode 0600 (atomically:
     concurrent starts agree on one value). Raises OSError if the file cannot be read or made."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
