@@ -49,16 +49,16 @@ console:  ## run only the console with the web chat (:8000)
 	.venv/bin/python -m bot console
 
 bench:  ## REST turn latency and throughput vs Rasa's init bot, train time, RSS (takes minutes)
-	.venv/bin/python bench/turn_latency.py
+	.venv/bin/python -m bench.turn_latency
 
 bench-retrieval:  ## hit@k/MRR of BM25, dense, hybrid; query latency; IKEA catalog indexing; WANDS top 5
-	.venv/bin/python bench/retrieval.py
+	.venv/bin/python -m bench.retrieval
 
 bench-webhooks:  ## Telegram/WhatsApp webhook ack latency (50 senders, 1,000 deliveries, 20% replays), alone and during web chat traffic
-	.venv/bin/python bench/webhooks.py
+	.venv/bin/python -m bench.webhooks
 
 bench-console:  ## the console's conversation list with 10,000 conversations (≈ 200,000 events), with and without its indexes
-	.venv/bin/python bench/console_list.py
+	.venv/bin/python -m bench.console_list
 
 bench-quote:  ## quote PDF render time and size for 1 and 50 line items
-	.venv/bin/python bench/quote_pdf.py
+	.venv/bin/python -m bench.quote_pdf

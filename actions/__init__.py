@@ -2,10 +2,10 @@
 
 import logging
 
-from bot import embeddings
-from bot.business import get_company
-from bot.encryption import get_keyring
-from bot.pricing import load_pricing
+from bot.answering import embeddings
+from bot.core.business import get_company
+from bot.privacy.encryption import get_keyring
+from bot.commerce.pricing import load_pricing
 
 # Read knowledge/company.yml and pricing.yml, the PII keys, and load the embedding model (about 5 s) when
 # the action server starts: a broken file or a missing key stops start-up, and no customer waits for any of them.

@@ -10,13 +10,14 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import SafeAction, entity_values
-from bot import cart as carts
-from bot import db, messages
-from bot.business import get_vocabulary
-from bot.leads import clean_quantity, speaks_for
-from bot.models import Cart, Contact, Product
-from bot.pricing import load_pricing
-from bot.search import find_by_name, get_product
+from bot.commerce import cart as carts
+from bot.core import db
+from bot.texts import messages
+from bot.core.business import get_vocabulary
+from bot.commerce.leads import clean_quantity, speaks_for
+from bot.core.models import Cart, Contact, Product
+from bot.commerce.pricing import load_pricing
+from bot.commerce.search import find_by_name, get_product
 
 Events = list[dict[str, Any]]
 
@@ -53,7 +54,7 @@ async def _mentioned(session, tracker: Tracker, candidates: list[Product]) -> li
 
 async def customer_segment(session, tracker: Tracker) -> str:
     """The pricing segment of the customer saved in this conversation (slot contact_id), else "new"; only
-    for a conversation that :func:`bot.leads.speaks_for` the contact."""
+    for a conversation that :func:`bot.commerce.leads.speaks_for` the contact."""
     contact_id = tracker.get_slot("contact_id")
     contact = await session.get(Contact, int(contact_id)) if contact_id else None
     return contact.segment if contact is not None and speaks_for(contact, tracker.sender_id) else "new"

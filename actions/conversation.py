@@ -7,7 +7,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import SafeAction
-from bot.business import get_company
+from bot.core.business import get_company
 
 
 class ActionGreet(SafeAction):

@@ -7,11 +7,11 @@ from rasa_sdk.events import AllSlotsReset
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import SafeAction
-from bot import erasure
+from bot.privacy import erasure
 
 
 class ActionEraseCustomerData(SafeAction):
-    """Erases the customer's business data now (bot.erasure.request_by_customer); their conversation's
+    """Erases the customer's business data now (bot.privacy.erasure.request_by_customer); their conversation's
     events are rewritten by the console a few seconds after this turn. The slots (name, e-mail, phone…)
     are reset so nothing personal is carried into later turns."""
 

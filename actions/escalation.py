@@ -9,13 +9,14 @@ from rasa_sdk.events import ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import SafeAction
-from bot import cart as carts
-from bot import db, quotes
-from bot.business import get_company
-from bot.escalation import Situation, escalate, what_happens_next
-from bot.models import Contact, Deal, Quote
-from bot.money import format_money
-from bot.settings import get_settings
+from bot.commerce import cart as carts
+from bot.commerce import quotes
+from bot.core import db
+from bot.core.business import get_company
+from bot.handoff.escalation import Situation, escalate, what_happens_next
+from bot.core.models import Contact, Deal, Quote
+from bot.core.money import format_money
+from bot.core.settings import get_settings
 
 LAST_MESSAGES = 6
 

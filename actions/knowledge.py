@@ -1,5 +1,5 @@
 """Questions about the business (delivery, payment, warranty, returns, anything in knowledge/)
-and messages NLU could not place: answered from retrieved passages by :mod:`bot.knowledge`."""
+and messages NLU could not place: answered from retrieved passages by :mod:`bot.answering.knowledge`."""
 
 from typing import Any
 
@@ -8,8 +8,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import SafeAction, entity_values
 from actions.escalation import hand_over
-from bot.business import get_company
-from bot.knowledge import answer_question
+from bot.core.business import get_company
+from bot.answering.knowledge import answer_question
 
 
 def _question(tracker: Tracker, picked_topic: bool) -> str:

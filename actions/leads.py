@@ -8,9 +8,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import SafeAction, channel_of
-from bot import crm, db, leads
-from bot.business import get_company
-from bot.settings import get_settings
+from bot import crm
+from bot.commerce import leads
+from bot.core import db
+from bot.core.business import get_company
+from bot.core.settings import get_settings
 
 Events = list[dict[str, Any]]
 

@@ -8,12 +8,14 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import SafeAction, entity_values
 from actions.escalation import open_deal
-from bot import db, quotes, replies
-from bot.business import get_company, get_vocabulary
-from bot.leads import clean_quantity
-from bot.models import Product
-from bot.product_search import find_products
-from bot.search import cheaper_alternatives, find_by_name, get_product, query_from
+from bot.commerce import quotes
+from bot.core import db
+from bot.texts import replies
+from bot.core.business import get_company, get_vocabulary
+from bot.commerce.leads import clean_quantity
+from bot.core.models import Product
+from bot.commerce.product_search import find_products
+from bot.commerce.search import cheaper_alternatives, find_by_name, get_product, query_from
 
 Events = list[dict[str, Any]]
 

@@ -12,11 +12,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.base import SafeAction, entity_values
 from actions.cart import customer_segment, granted_discount
 from actions.escalation import hand_over, open_deal, quote_url
-from bot import cart as carts
-from bot import db, messages, quotes
-from bot.business import get_company
-from bot.models import Contact
-from bot.pricing import load_pricing
+from bot.commerce import cart as carts
+from bot.commerce import quotes
+from bot.core import db
+from bot.texts import messages
+from bot.core.business import get_company
+from bot.core.models import Contact
+from bot.commerce.pricing import load_pricing
 
 Events = list[dict[str, Any]]
 _PERCENT = re.compile(r"(\d{1,2}(?:[.,]\d+)?)\s*(?:%|percent|per cent|pc\b)", re.IGNORECASE)

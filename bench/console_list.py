@@ -1,10 +1,10 @@
-"""Benchmark (run by hand: `.venv/bin/python bench/console_list.py`): the manager console's conversation list.
+"""Benchmark (run by hand: `.venv/bin/python -m bench.console_list`): the manager console's conversation list.
 
 Writes 10,000 conversations (≈ 200,000 events: web, Telegram and WhatsApp; all sales stages; NLU
 fallbacks, escalations with manager replies, quotes, contacts; spread over 90 days) into a temporary
 tracker store with the schema of Rasa's SQLTrackerStore and the event JSON Rasa 3.6 writes, plus the
 matching contacts and quotes into a temporary business DB migrated by Alembic. Then it times
-``bot.conversations.refresh`` over all of it (the first index) and with nothing new, and times
+``bot.review.conversations.refresh`` over all of it (the first index) and with nothing new, and times
 ``list_conversations`` (page 1 of 25, a fresh session per call) for a set of filters, RUNS times
 each after one warm-up, reporting p50/p95 in milliseconds (the index variants below take turns run
 by run, so that a slower phase of the machine hits them all alike):
@@ -36,16 +36,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
-from bot import conversations as conv  # noqa: E402
-from bot import db  # noqa: E402
-from bot.business import SALES_STAGES  # noqa: E402
-from bot.conversations import ConversationFilters  # noqa: E402
-from bot.tracker import TrackerReader, events  # noqa: E402
+from bot.review import conversations as conv
+from bot.core import db
+from bot.core.business import SALES_STAGES
+from bot.review.conversations import ConversationFilters
+from bot.core.tracker import TrackerReader, events
 
 CONVERSATIONS = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000  # optional argument: fewer, for a quick look
 RUNS = 50

@@ -1,4 +1,4 @@
-"""Benchmark (run by hand: `.venv/bin/python bench/quote_pdf.py`): quotation PDF render time and size.
+"""Benchmark (run by hand: `.venv/bin/python -m bench.quote_pdf`): quotation PDF render time and size.
 
 Renders the test quote (Arabic company and Cyrillic contact name, VAT 5%, AED) with 1 and 50 line
 items, 20 times each after one warm-up render, and prints the median time and the PDF size with
@@ -7,15 +7,13 @@ also parses the two DejaVu TTFs, is printed separately. Targets at 50 lines: ≤
 """
 
 import statistics
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from bot.quote_pdf import render_quote_pdf  # noqa: E402
-from tests.test_quote_pdf import make_quote  # noqa: E402
+from bot.commerce.quote_pdf import render_quote_pdf
+from tests.commerce.test_quote_pdf import make_quote
 
 RUNS = 20
 SIZES = (1, 50)

@@ -20,11 +20,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from bot import business, catalog, chunking, db, embeddings, index  # noqa: E402
-from bot.evaluation import evaluate, load_questions  # noqa: E402
-from bot.retrieval import Retriever  # noqa: E402
+from bot.answering import chunking, embeddings, index
+
+from bot.commerce import catalog
+
+from bot.core import business, db
+from bot.answering.evaluation import evaluate, load_questions
+from bot.answering.retrieval import Retriever
 
 SHARED = ROOT.parent / "shared" / "data"
 QUESTIONS = ROOT / "tests" / "data" / "knowledge_questions.yml"

@@ -31,12 +31,11 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from bench.turn_latency import free_port, percentile, start, wait_ready  # noqa: E402
-from tests.e2e.conftest import MODEL, RASA, channel_credentials, served_in_a_thread  # noqa: E402
-from tests.graph_server import FakeGraph  # noqa: E402
-from tests.telegram_server import FakeTelegram  # noqa: E402
+from bench.turn_latency import free_port, percentile, start, wait_ready
+from tests.e2e.conftest import MODEL, RASA, channel_credentials, served_in_a_thread
+from tests.fakes.graph_server import FakeGraph
+from tests.fakes.telegram_server import FakeTelegram
 
 SENDERS, DELIVERIES, REPLAY_SHARE = 50, 1000, 0.20
 WEB_CHATS, WEB_CHAT_MESSAGES = 20, 10  # web chat traffic (Rasa turns) during the mixed phase
@@ -110,7 +109,7 @@ def start_sending(requests: list[list[tuple[str, dict, bytes]]], tmp: Path, name
     job, result = tmp / f"requests-{name}.json", tmp / f"latencies-{name}.json"
     job.write_text(json.dumps([[(url, headers, base64.b64encode(body).decode()) for url, headers, body in items]
                                for items in requests]))
-    return subprocess.Popen([sys.executable, __file__, "--send", str(job), str(result)]), result
+    return subprocess.Popen([sys.executable, "-m", "bench.webhooks", "--send", str(job), str(result)], cwd=ROOT), result
 
 
 def sent(sending: tuple[subprocess.Popen, Path]) -> tuple[list[float], float]:

@@ -1,1 +1,2 @@
-"""Closer's library: catalog, leads, search and the console. Actions in `actions/` call into it."""
+"""Closer's library, one package per subsystem; actions in ``actions/`` and the channels in
+``connectors/`` call into it. The README's "Architecture" section maps the packages."""

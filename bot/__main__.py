@@ -11,7 +11,7 @@
   rotate-key [--index]                re-encrypt customer data under CLOSER_PII_ACTIVE_KEY; --index also
                                       recomputes the blind indexes under CLOSER_PII_INDEX_KEY
   erase --contact ID | --conversation ID [--yes] | --pending | --retention
-                                      "forget me": erase a customer everywhere (bot.erasure; asks first
+                                      "forget me": erase a customer everywhere (bot.privacy.erasure; asks first
                                       unless --yes), complete customers' pending requests, or apply
                                       CLOSER_RETENTION_DAYS now
   console                             serve the web chat (and later the manager console)
@@ -28,10 +28,18 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from bot import accounts, audit, catalog, chunking, db, index, keyrotation
-from bot.business import get_vocabulary
-from bot.encryption import DecryptionError, KeyConfigError, get_keyring
-from bot.settings import get_settings
+from bot.answering import chunking, index
+
+from bot.commerce import catalog
+
+from bot.core import audit, db
+
+from bot.privacy import keyrotation
+
+from bot.web import accounts
+from bot.core.business import get_vocabulary
+from bot.privacy.encryption import DecryptionError, KeyConfigError, get_keyring
+from bot.core.settings import get_settings
 
 
 async def _import(kind: str, path: Path, mapping: catalog.ColumnMapping) -> int:
@@ -65,7 +73,7 @@ async def _index(only: str | None) -> int:
 
 
 async def _hand_back(conversation_id: str, note: str | None) -> int:
-    from bot.escalation import RasaError, hand_back
+    from bot.handoff.escalation import RasaError, hand_back
 
     settings = get_settings()
     try:
@@ -96,7 +104,7 @@ async def _erase(args: argparse.Namespace) -> int:
     for an unknown contact."""
     from sqlalchemy.exc import DBAPIError
 
-    from bot import erasure
+    from bot.privacy import erasure
 
     settings = get_settings()
     try:
@@ -247,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             knowledge = get_settings().knowledge_dir
             status = asyncio.run(_import("catalog", knowledge / "catalog.csv", catalog.DEFAULT_MAPPING))
             return asyncio.run(_import("stock", knowledge / "stock.csv", catalog.DEFAULT_MAPPING)) or status
-        from bot.console import run_console
+        from bot.web.chat import run_console
 
         run_console()
         return 0

@@ -5,7 +5,7 @@ through rasa-sdk's plugin hook ``attach_sanic_app_extensions``.
 
 The guard:
 
-- every request but ``GET /health`` must carry the action server token (``bot.keys.action_server_token``)
+- every request but ``GET /health`` must carry the action server token (``bot.core.keys.action_server_token``)
   as the ``token`` query parameter, which is how Rasa sends ``action_endpoint.token`` from
   ``endpoints.yml``; a missing or wrong one gets 401 ``{"error": ...}`` before any action runs, compared
   in constant time (``hmac.compare_digest``), and is logged with the client address (never the token);
@@ -25,8 +25,8 @@ from rasa_sdk.plugin import plugin_manager
 from sanic import Request, Sanic, response
 from sanic.response import HTTPResponse
 
-from bot.keys import action_server_token
-from bot.settings import get_settings
+from bot.core.keys import action_server_token
+from bot.core.settings import get_settings
 
 log = logging.getLogger(__name__)
 hookimpl = pluggy.HookimplMarker("rasa_sdk")

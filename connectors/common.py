@@ -192,7 +192,7 @@ _callbacks = sa.Table(
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    """As the business DB's own engine (bot/db.py): write-ahead logging, one fsync per checkpoint."""
+    """As the business DB's own engine (bot/core/db.py): write-ahead logging, one fsync per checkpoint."""
     cursor = connection.cursor()
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
         cursor.execute(f"PRAGMA {pragma}")

@@ -22,7 +22,7 @@ trap stop INT TERM EXIT
   --endpoints endpoints.yml --credentials "${CLOSER_CREDENTIALS:-credentials.yml}" & pids+=($!)
 .venv/bin/python -m bot console & pids+=($!)
 # An external CRM (CLOSER_CRM_PROVIDER=hubspot, in the environment or .env) gets the outbox worker.
-if [ "$(.venv/bin/python -c 'from bot.settings import get_settings; print(get_settings().crm_provider)')" != sql ]; then
+if [ "$(.venv/bin/python -c 'from bot.core.settings import get_settings; print(get_settings().crm_provider)')" != sql ]; then
   .venv/bin/python -m bot crm-worker & pids+=($!)
 fi
 

@@ -1,6 +1,6 @@
 # Sourced by scripts and make targets that start Rasa or the action server: exports the secrets the
 # Rasa server needs (it cannot import bot/). Each comes from the environment, or in development is
-# generated once under var/ (bot/keys.py); with CLOSER_ENVIRONMENT=production a missing one stops here.
-CLOSER_ACTION_SERVER_TOKEN=$(.venv/bin/python -m bot.keys action-server) || return 1
-CLOSER_RASA_JWT_SECRET=$(.venv/bin/python -m bot.keys rasa-jwt) || return 1
+# generated once under var/ (bot/core/keys.py); with CLOSER_ENVIRONMENT=production a missing one stops here.
+CLOSER_ACTION_SERVER_TOKEN=$(.venv/bin/python -m bot.core.keys action-server) || return 1
+CLOSER_RASA_JWT_SECRET=$(.venv/bin/python -m bot.core.keys rasa-jwt) || return 1
 export CLOSER_ACTION_SERVER_TOKEN CLOSER_RASA_JWT_SECRET

@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from bot import business, catalog, chunking, db, index, retrieval
-from bot.settings import ROOT, get_settings
+from bot.answering import chunking, index, retrieval
+
+from bot.commerce import catalog
+
+from bot.core import business, db
+from bot.core.settings import ROOT, get_settings
 
 # connectors/ runs inside the Rasa server: its tests run under .venv-rasa (scripts/test.sh).
 collect_ignore = ["channels"]

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.settings import ROOT
+from bot.core.settings import ROOT
 from tests.e2e.conftest import free_port
 
 TOKEN = "action-server-test-token-0123456789"

@@ -3,7 +3,7 @@
 import shutil
 import subprocess
 
-from bot.settings import ROOT
+from bot.core.settings import ROOT
 
 
 def test_setup_says_what_to_install_without_python_3_10(tmp_path):

@@ -5,7 +5,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.models import Base
+from bot.core.models import Base
 
 config = context.config
 target_metadata = Base.metadata

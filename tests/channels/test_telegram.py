@@ -1,6 +1,6 @@
 """The Telegram channel (connectors/telegram.py) in a real Sanic server registered the way Rasa
 registers channels, with a migrated business DB, against a local server speaking the Bot API
-(tests/telegram_server.py) and a local file server for the quote PDF and images. Updates are shaped
+(tests/fakes/telegram_server.py) and a local file server for the quote PDF and images. Updates are shaped
 like the examples of https://core.telegram.org/bots/api and https://core.telegram.org/bots/webhooks.
 ``Rasa`` stands in for Rasa's agent: it records each UserMessage and may answer it."""
 
@@ -26,7 +26,7 @@ from connectors.common import RATE_LIMITED, ChannelConfigError, ChannelStore, sp
 from connectors.ratelimit import SLOW_DOWN_REPLY, RateLimiter
 from connectors.telegram import (EXPIRED_NOTICE, EXPIRED_REPLY, LOCATION_REPLY, SECRET_HEADER, UNSUPPORTED_REPLY,
                                  DocumentError, TelegramConfig, TelegramInput, fetch_pdf)
-from tests.telegram_server import FakeTelegram, Upload
+from tests.fakes.telegram_server import FakeTelegram, Upload
 
 SECRET = "closer-test_Secret-0123456789"
 CHAT_ID = 1111111

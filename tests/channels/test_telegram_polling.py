@@ -17,7 +17,7 @@ from tests.channels.conftest import ROOT
 from tests.channels.test_telegram import (CHAT_ID, SECRET, STICKER, UNSUPPORTED_REPLY, Rasa, callback_update,
                                           connector, credentials, eventually, serve, table, telegram, text_update,
                                           update)
-from tests.telegram_server import FakeTelegram
+from tests.fakes.telegram_server import FakeTelegram
 
 __all__ = ["connector", "telegram"]  # fixtures of test_telegram.py
 

@@ -19,10 +19,10 @@ import httpx
 import pytest
 import yaml
 
-from bot.keys import rasa_api_headers
-from bot.settings import ROOT, Settings, get_settings
-from tests.graph_server import FakeGraph
-from tests.telegram_server import FakeTelegram
+from bot.core.keys import rasa_api_headers
+from bot.core.settings import ROOT, Settings, get_settings
+from tests.fakes.graph_server import FakeGraph
+from tests.fakes.telegram_server import FakeTelegram
 
 MODEL = ROOT / "models" / "closer.tar.gz"
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
@@ -70,7 +70,7 @@ class Stack:
 @pytest.fixture
 def as_the_console(stack, monkeypatch) -> Stack:
     """The stack, with this process's settings as its console has them (the Rasa API secret), for tests that
-    run the console's code (bot.takeover, bot.escalation) in this process against the stack."""
+    run the console's code (bot.handoff.takeover, bot.handoff.escalation) in this process against the stack."""
     monkeypatch.setenv("CLOSER_RASA_JWT_SECRET", stack.rasa_jwt_secret)
     get_settings.cache_clear()
     yield stack

@@ -16,8 +16,12 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from bot import accounts, db, takeover
-from bot.models import ChannelDelivery, ChannelMessage, Contact, Deal, Quote
+from bot.core import db
+
+from bot.handoff import takeover
+
+from bot.web import accounts
+from bot.core.models import ChannelDelivery, ChannelMessage, Contact, Deal, Quote
 
 pytestmark = pytest.mark.e2e
 

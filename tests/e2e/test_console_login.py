@@ -11,7 +11,7 @@ from selenium.common.exceptions import StaleElementReferenceException, WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from bot.settings import ROOT
+from bot.core.settings import ROOT
 from tests.browser import chromium
 from tests.e2e.conftest import free_port, wait_for
 

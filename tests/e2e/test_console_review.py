@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from bot.settings import ROOT
+from bot.core.settings import ROOT
 from tests.e2e import test_console_login
 from tests.e2e.test_console_login import sign_in, texts, waiting
 

@@ -15,10 +15,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
 
-from bot import db
-from bot.console import WITH_MANAGER
-from bot.models import Escalation
-from bot.settings import ROOT
+from bot.core import db
+from bot.web.chat import WITH_MANAGER
+from bot.core.models import Escalation
+from bot.core.settings import ROOT
 from tests.browser import chromium
 
 pytestmark = pytest.mark.e2e

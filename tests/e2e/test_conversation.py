@@ -12,8 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot import db
-from bot.models import Contact, Feedback, KnowledgeAnswer, Product
+from bot.core import db
+from bot.core.models import Contact, Feedback, KnowledgeAnswer, Product
 
 pytestmark = pytest.mark.e2e
 

@@ -10,9 +10,11 @@ from contextlib import closing
 
 from sqlalchemy import select
 
-from bot import db, erasure
-from bot.encryption import get_keyring
-from bot.models import AuditEntry, Contact
+from bot.core import db
+
+from bot.privacy import erasure
+from bot.privacy.encryption import get_keyring
+from bot.core.models import AuditEntry, Contact
 from tests.e2e.test_conversation import Chat
 
 import pytest

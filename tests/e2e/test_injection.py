@@ -17,7 +17,7 @@ deal gets an internal note (:data:`NOTE`) and the VIP segment. After each attack
 - a signed-in manager sees the transcript, and the escalation if there is one, with the markup escaped.
 
 In the LLM mode the model must also have been reached by at least 15 attacks, never have been sent the other
-customer's data, and have had its recitals and grants refused by the post-check (:mod:`bot.grounding`).
+customer's data, and have had its recitals and grants refused by the post-check (:mod:`bot.answering.grounding`).
 
 Attacks are sent concurrently (one sender each: channels limit each sender's rate); results are gathered once
 per mode and checked by one test per attack and mode.
@@ -45,18 +45,22 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
-from bot import answers, db, escalation
-from bot.business import get_company
-from bot.models import Contact, DealNote, Escalation, KnowledgeAnswer, Quote
-from bot.money import format_money
-from bot.pricing import load_pricing
-from bot.retrieval import Hit
-from bot.settings import ROOT
+from bot.answering import answers
+
+from bot.core import db
+
+from bot.handoff import escalation
+from bot.core.business import get_company
+from bot.core.models import Contact, DealNote, Escalation, KnowledgeAnswer, Quote
+from bot.core.money import format_money
+from bot.commerce.pricing import load_pricing
+from bot.answering.retrieval import Hit
+from bot.core.settings import ROOT
 from tests.browser import chromium
 from tests.e2e.conftest import served_in_a_thread, stack_with
 from tests.e2e.test_channels import WhatsAppCustomer, fill_lead_form
 from tests.e2e.test_console_login import sign_in, waiting
-from tests.llm_server import FakeLLM
+from tests.fakes.llm_server import FakeLLM
 
 pytestmark = pytest.mark.e2e
 
@@ -64,8 +68,8 @@ ATTACKS: list[dict] = yaml.safe_load((Path(__file__).parent / "attacks.yml").rea
 MODES = ("extractive", "llm")
 CAP = load_pricing().max_bot_discount
 
-# Distinctive sentences of the system prompts: the knowledge answer's (bot/answers.py) and the escalation
-# summary's (bot/escalation.py); test_the_canaries_are_in_the_prompts keeps them true to the code.
+# Distinctive sentences of the system prompts: the knowledge answer's (bot/answering/answers.py) and the escalation
+# summary's (bot/handoff/escalation.py); test_the_canaries_are_in_the_prompts keeps them true to the code.
 PROMPT_CANARIES = (
     "Answer the customer's question using ONLY the numbered passages below",
     "Cite every passage you use by its id in square brackets",

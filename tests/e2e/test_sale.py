@@ -15,11 +15,11 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from bot import db
-from bot.models import Deal, Escalation, Product, Quote
-from bot.money import format_money
-from bot.pricing import CartItem, load_pricing
-from bot.settings import ROOT
+from bot.core import db
+from bot.core.models import Deal, Escalation, Product, Quote
+from bot.core.money import format_money
+from bot.commerce.pricing import CartItem, load_pricing
+from bot.core.settings import ROOT
 from tests.e2e.test_conversation import Chat
 
 pytestmark = pytest.mark.e2e

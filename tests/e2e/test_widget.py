@@ -8,8 +8,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from bot import db
-from bot.models import Feedback
+from bot.core import db
+from bot.core.models import Feedback
 from tests.browser import chromium
 
 pytestmark = pytest.mark.e2e

@@ -2,7 +2,7 @@
 
 ``console_sessions``: one row per console sign-in; the cookie carries a random session id and only its
 SHA-256 hex digest (``id_hash``) is stored. A row counts while ``revoked_at`` is null and ``expires_at`` is
-in the future. ``audit_log``: one row per manager action (``bot.audit``); ``actor_id`` is no foreign key so
+in the future. ``audit_log``: one row per manager action (``bot.core.audit``); ``actor_id`` is no foreign key so
 that entries outlive their user.
 
 Revision ID: 0009

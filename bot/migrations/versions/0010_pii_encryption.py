@@ -1,6 +1,6 @@
 """PII encryption at rest
 
-Customer data becomes ``enc:v1:<kid>:…`` values under the active PII key (``bot.encryption``): contacts'
+Customer data becomes ``enc:v1:<kid>:…`` values under the active PII key (``bot.privacy.encryption``): contacts'
 name, company, email and phone; the free texts that carry customer data (deal notes, escalation summaries
 and resolution notes, conversation review notes, feedback comments); the CRM outbox's JSON payloads
 (contact records). Those columns become TEXT (ciphertext is longer than the plaintext; ``crm_outbox.payload``
@@ -17,7 +17,7 @@ Create Date: 2026-11-22 10:00:00
 import sqlalchemy as sa
 from alembic import op
 
-from bot.encryption import PREFIX, get_keyring
+from bot.privacy.encryption import PREFIX, get_keyring
 
 
 revision = '0010'

@@ -1,7 +1,7 @@
 """pending erasures
 
 ``pending_erasures``: a customer's "forget me" whose business-DB side is done but whose tracker events
-still wait to be rewritten (:mod:`bot.erasure`): Rasa is still in the turn that asked for it, and would
+still wait to be rewritten (:mod:`bot.privacy.erasure`): Rasa is still in the turn that asked for it, and would
 store its in-memory tracker again if the rows were rewritten under it. ``conversation_id`` is Rasa's
 sender id (it may hold a phone number) and is kept only until the request is completed, when the row is
 deleted; ``anonymous_id`` the ``erased-<hex>`` id the events move to; ``not_before`` when to complete it.

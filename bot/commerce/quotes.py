@@ -1,0 +1,167 @@
+"""Quotations: a priced snapshot of the cart, numbered ``Q-<year>-<NNNN>`` (a sequence per calendar
+year), valid for ``quote_validity_days`` (knowledge/company.yml), reachable as a PDF through an
+unguessable token. Status: draft → sent → accepted, or expired once ``valid_until`` has passed.
+
+Every figure comes from :mod:`bot.commerce.pricing` applied to catalog prices; nothing here computes money.
+"""
+
+import secrets
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from sqlalchemy import Integer, cast, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.commerce import cart as carts
+from bot import crm
+from bot.core.business import Company
+from bot.core.models import Contact, Deal, DealNote, Quote, QuoteLine
+from bot.core.money import format_money
+from bot.commerce.pricing import PricedCart, PricingRules
+from bot.commerce.quote_pdf import CompanyBlock, CustomerBlock, QuoteDocLine, QuoteDocument
+
+TERMS = (
+    "Prices are in {currency} and include the discounts shown; VAT is charged at {vat}.",
+    "Delivery and assembly as described in our Delivery and Assembly policies; lead times are confirmed on order.",
+    "Made-to-order items require a 50% deposit; the balance is due before delivery.",
+    "This quote is valid until {valid_until}; prices and availability may change after that date.",
+)
+
+
+class QuoteError(ValueError):
+    """A quote that cannot be issued or accepted; the message is fit to show the customer."""
+
+
+class QuoteExpired(QuoteError):
+    """The quote's validity has passed (``valid_until``, UTC)."""
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+async def _next_number(session: AsyncSession, year: int) -> str:
+    """``Q-<year>-<n>``: n one above the year's highest (numerically: 10000 follows 9999), at least 4 digits."""
+    prefix = f"Q-{year}-"
+    sequence = cast(func.substr(Quote.number, len(prefix) + 1), Integer)
+    last = await session.scalar(select(func.max(sequence)).where(Quote.number.like(f"{prefix}%")))
+    return f"{prefix}{(last or 0) + 1:04d}"
+
+
+async def issue(session: AsyncSession, conversation_id: str, rules: PricingRules, validity_days: int,
+                contact: Contact | None = None, deal: Deal | None = None, segment: str = "new",
+                extra_discount_pct: Decimal = Decimal(0), status: str = "sent", now: datetime | None = None) -> Quote:
+    """Price the conversation's cart and store it as a quote with ``status`` (``sent`` when it goes
+    to the customer now, ``draft`` when a manager must approve first). The deal, if any, moves to
+    ``proposal`` with the quote's net amount (excl. VAT). Raises QuoteError for an empty cart."""
+    now = now or datetime.now(timezone.utc)
+    cart = await carts.get_cart(session, conversation_id)
+    if not cart.lines:
+        raise QuoteError("Your cart is empty, so there is nothing to quote yet.")
+    priced: PricedCart = rules.price(carts.items(cart), segment, extra_discount_pct)
+    for attempt in range(5):  # two quotes issued at once may pick the same number: take the next
+        quote = Quote(
+            number=await _next_number(session, now.year), conversation_id=conversation_id, status=status,
+            contact_id=contact.id if contact else None, deal_id=deal.id if deal else None, segment=segment,
+            currency=priced.currency, subtotal_minor=priced.subtotal_minor, discount_minor=priced.discount_minor,
+            net_minor=priced.net_minor, vat_rate=str(priced.vat_rate), vat_minor=priced.vat_minor,
+            total_minor=priced.total_minor, extra_discount_pct=str(extra_discount_pct),
+            valid_until=now + timedelta(days=validity_days), token=secrets.token_urlsafe(32), created_at=now,
+            sent_at=now if status == "sent" else None,
+            lines=[QuoteLine(position=n, sku=line.sku, name=line.name, quantity=line.quantity,
+                             unit_price_minor=line.unit_price_minor, subtotal_minor=line.subtotal_minor,
+                             discount_pct=str(line.discount_pct), discount_minor=line.discount_minor, net_minor=line.net_minor)
+                   for n, line in enumerate(priced.lines, start=1)],
+        )
+        try:
+            async with session.begin_nested():
+                session.add(quote)
+        except IntegrityError:
+            if attempt == 4:
+                raise
+            continue
+        break
+    if deal is not None:
+        deal.stage = "proposal" if deal.stage in ("new", "qualified") else deal.stage
+        deal.amount_minor, deal.currency = priced.net_minor, priced.currency
+        note = (f"Quote {quote.number} ({status}): {len(priced.lines)} line items, "
+                f"{format_money(priced.net_minor, priced.currency)} before VAT, {format_money(priced.total_minor, priced.currency)} in total.")
+        deal.notes.append(DealNote(body=note))
+        await session.flush()
+        await crm.sync_deal(session, deal, note)
+    await session.flush()
+    return quote
+
+
+async def negotiating(session: AsyncSession, deal: Deal | None) -> None:
+    """A customer with a quote bargains (a discount request, a price objection): ``proposal`` →
+    ``negotiation``; other stages are left as they are."""
+    if deal is not None and deal.stage == "proposal":
+        deal.stage = "negotiation"
+        await session.flush()
+        await crm.sync_deal(session, deal)
+
+
+async def by_token(session: AsyncSession, token: str, now: datetime | None = None) -> Quote | None:
+    """The quote behind a PDF link, or None. A quote past its validity that was not accepted is
+    marked ``expired`` on the way."""
+    quote = await session.scalar(select(Quote).where(Quote.token == token))
+    if quote is not None:
+        expire_if_due(quote, now)
+    return quote
+
+
+def expire_if_due(quote: Quote, now: datetime | None = None) -> bool:
+    """Mark ``quote`` expired when its validity has passed and it was not accepted; True if it is expired."""
+    if quote.status in ("draft", "sent") and _aware(quote.valid_until) < (now or datetime.now(timezone.utc)):
+        quote.status = "expired"
+    return quote.status == "expired"
+
+
+async def latest(session: AsyncSession, conversation_id: str) -> Quote | None:
+    """The conversation's most recent quote (any status), or None."""
+    return await session.scalar(select(Quote).where(Quote.conversation_id == conversation_id)
+                                .order_by(Quote.created_at.desc(), Quote.id.desc()).limit(1))
+
+
+async def accept(session: AsyncSession, conversation_id: str, now: datetime | None = None) -> Quote:
+    """Accept the conversation's latest sent quote: status ``accepted`` and its deal ``won``.
+    Raises QuoteExpired for an expired quote and QuoteError when there is no sent quote."""
+    now = now or datetime.now(timezone.utc)
+    quote = await latest(session, conversation_id)
+    if quote is None or quote.status == "draft":
+        raise QuoteError("I don't have a quote of yours to accept yet. Say \"send me a quote\" and I'll prepare one.")
+    if expire_if_due(quote, now):
+        raise QuoteExpired(f"Quote {quote.number} expired on {_aware(quote.valid_until):%d %B %Y}.")
+    if quote.status == "sent":
+        quote.status, quote.accepted_at = "accepted", now
+        if quote.deal_id is not None:
+            deal = await session.get(Deal, quote.deal_id)
+            note = f"Quote {quote.number} accepted by the customer in the chat."
+            deal.stage = "won"
+            deal.notes.append(DealNote(body=note))
+            await session.flush()
+            await crm.sync_deal(session, deal, note)
+    await session.flush()
+    return quote
+
+
+def document(quote: Quote, company: Company) -> QuoteDocument:
+    """What the PDF shows for ``quote``: the stored snapshot, never re-priced."""
+    contact = quote.contact
+    valid_until = _aware(quote.valid_until)
+    vat = Decimal(quote.vat_rate)
+    terms = [t.format(currency=quote.currency, vat=f"{(vat * 100).normalize():f}%", valid_until=f"{valid_until:%d %B %Y}")
+             for t in TERMS]
+    return QuoteDocument(
+        number=quote.number, issued_on=_aware(quote.created_at).date(), valid_until=valid_until.date(),
+        currency=quote.currency,
+        company=CompanyBlock(company.name, company.trn, company.address, company.phone, company.email, company.website),
+        customer=CustomerBlock(contact.name or "", contact.company or "", contact.email or "", contact.phone or "")
+        if contact else CustomerBlock("Customer"),
+        lines=[QuoteDocLine(line.position, line.sku, line.name, line.quantity, line.unit_price_minor,
+                            Decimal(line.discount_pct), line.discount_minor, line.net_minor) for line in quote.lines],
+        subtotal_minor=quote.subtotal_minor, discount_minor=quote.discount_minor, net_minor=quote.net_minor,
+        vat_rate=vat, vat_minor=quote.vat_minor, total_minor=quote.total_minor, terms=terms,
+    )

@@ -1,0 +1,116 @@
+"""The business Closer sells for, read from ``knowledge/`` once per process."""
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import yaml
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.commerce.search import Vocabulary
+from bot.core.settings import get_settings
+
+SALES_STAGES = (
+    "greeting",
+    "qualifying",
+    "needs_analysis",
+    "solution",
+    "objection_handling",
+    "quoting",
+    "closing",
+    "handoff",
+)
+
+
+@dataclass(frozen=True)
+class Company:
+    """Company facts from ``knowledge/company.yml``; ``vat_rate`` is a fraction (0.05 = 5%)."""
+
+    name: str
+    brand: str
+    assistant_name: str
+    currency: str
+    vat_rate: Decimal
+    phone: str
+    email: str
+    hours: str
+    warehouses: tuple[str, ...]
+    trn: str = ""
+    address: str = ""
+    website: str = ""
+    timezone: str = "UTC"
+    open_days: frozenset[int] = frozenset(range(7))  # weekday numbers, Monday = 0
+    opens: time = time(0, 0)
+    closes: time = time(23, 59)
+    quote_validity_days: int = 30
+
+    def is_open(self, moment: datetime) -> bool:
+        """Whether ``moment`` (timezone-aware) falls within business hours."""
+        local = moment.astimezone(ZoneInfo(self.timezone))
+        return local.weekday() in self.open_days and self.opens <= local.time() < self.closes
+
+    def next_opening(self, moment: datetime) -> datetime:
+        """The next time business hours begin after ``moment``, in the company's timezone."""
+        local = moment.astimezone(ZoneInfo(self.timezone))
+        for days in range(8):
+            day = (local + timedelta(days=days)).date()
+            start = datetime.combine(day, self.opens, tzinfo=local.tzinfo)
+            if day.weekday() in self.open_days and start > local:
+                return start
+        raise ValueError("business_hours in company.yml has no open day")
+
+
+@lru_cache
+def get_company() -> Company:
+    """Raises OSError / KeyError / ValueError at start-up when ``company.yml`` is missing or incomplete."""
+    raw = yaml.safe_load((get_settings().knowledge_dir / "company.yml").read_text(encoding="utf-8"))
+    hours = raw["business_hours"]
+    return Company(
+        name=raw["name"],
+        brand=raw["brand"],
+        assistant_name=raw.get("assistant_name", "Closer"),
+        currency=raw["currency"],
+        vat_rate=Decimal(str(raw["vat_rate"])),
+        phone=raw["phone"],
+        email=raw["email"],
+        hours=f"{hours['days']} {hours['open']}–{hours['close']}",
+        warehouses=tuple(raw["warehouses"]),
+        trn=str(raw.get("trn", "")),
+        address=(raw.get("showrooms") or [{}])[0].get("address", ""),
+        website=raw.get("website", ""),
+        timezone=hours["timezone"],
+        open_days=_days(hours["days"]),
+        opens=time.fromisoformat(hours["open"]),
+        closes=time.fromisoformat(hours["close"]),
+        quote_validity_days=int(raw["quote_validity_days"]),
+    )
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _days(spec: str) -> frozenset[int]:
+    """``"Mon-Sat"`` or ``"Mon,Wed,Fri"`` → weekday numbers (Monday = 0). Raises ValueError."""
+    days: set[int] = set()
+    for part in spec.lower().replace(" ", "").split(","):
+        first, _, last = part.partition("-")
+        start, end = _WEEKDAYS.index(first[:3]), _WEEKDAYS.index((last or first)[:3])
+        days.update(range(start, end + 1) if start <= end else [*range(start, 7), *range(0, end + 1)])
+    return frozenset(days)
+
+
+_vocabulary: Vocabulary | None = None
+_vocabulary_lock = asyncio.Lock()
+
+
+async def get_vocabulary(session: AsyncSession) -> Vocabulary:
+    """The catalog vocabulary, built on first use and kept for the process (restart the action
+    server after a catalog import that adds colours, materials or features)."""
+    global _vocabulary
+    async with _vocabulary_lock:
+        if _vocabulary is None:
+            _vocabulary = await Vocabulary.load(session, get_settings().knowledge_dir / "vocabulary.yml")
+    return _vocabulary

@@ -1,0 +1,123 @@
+"""Settings from environment variables (prefix ``CLOSER_``) and an optional ``.env`` file.
+
+Read once per process through :func:`get_settings`; an invalid value raises
+``pydantic.ValidationError`` at start-up rather than on first use.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """Process settings. Durations are in seconds."""
+
+    model_config = SettingsConfigDict(env_prefix="CLOSER_", env_file=".env", extra="ignore")
+
+    # "production" refuses to start without the secrets that development generates under var/
+    # (the Rasa API token, the action server token, the console key, the PII keys).
+    environment: Literal["development", "production"] = "development"
+    # Secrets shared with the Rasa server (bot.core.keys); unset in development: generated once under var/.
+    rasa_jwt_secret: str | None = None  # HS256 secret of Rasa's HTTP API (rasa run --jwt-secret)
+    action_server_token: str | None = None  # endpoints.yml's action_endpoint.token, checked by the action server
+    # PII encryption at rest (bot.privacy.encryption); unset in development: generated once under var/.
+    pii_keys: str | None = None  # "kid:base64url-32-bytes,…": every key a stored value may be under
+    pii_active_key: str | None = None  # the kid new values are written under (default: the only one)
+    pii_index_key: str | None = None  # base64url 32 bytes: HMAC key of the blind indexes
+    database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'closer.db'}"
+    knowledge_dir: Path = ROOT / "knowledge"
+    rasa_url: str = "http://localhost:5005"
+    rasa_timeout: float = 30.0
+    console_host: str = "0.0.0.0"
+    console_port: int = 8000
+    max_message_chars: int = 2000
+    # Web chat (/api/chat) rate limit, per process (connectors/ratelimit.py: a token bucket, bursts of the full
+    # count allowed). The Rasa server's channels read the same two CLOSER_RATE_LIMIT_* variables.
+    rate_limit_messages: int = 20  # messages per rate_limit_window_s from one sender
+    rate_limit_window_s: float = 60.0  # seconds
+    rate_limit_ip_messages: int = 60  # messages per rate_limit_window_s from one client IP (several customers may share one)
+    # Cart limits, per conversation.
+    cart_max_quantity: int = 100_000  # units of one product
+    cart_max_lines: int = 50  # different products
+    default_phone_region: str = "AE"
+
+    # Knowledge index (Chroma). Embedded PersistentClient under var/ unless chroma_host is set.
+    chroma_path: Path = ROOT / "var" / "chroma"
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    chroma_ssl: bool = False
+    index_log_dir: Path = ROOT / "var" / "index-logs"
+    chunk_max_chars: int = 1200
+    chunk_overlap_chars: int = 150
+    knowledge_language: str = "en"  # spaCy language code of the knowledge text, for BM25 tokens
+    retrieval_top_k: int = 5
+    answer_min_similarity: float = 0.40  # cosine of the best passage; below it Closer asks back
+    product_min_similarity: float = 0.30  # cosine for a free-text product request with no filters
+
+    # LLM through litellm; none configured (the default) means extractive answers.
+    llm_model: str | None = None  # litellm model string, e.g. "openai/gpt-4o-mini"
+    llm_api_key: str | None = None
+    llm_api_base: str | None = None
+    llm_fallbacks: list[str] = []
+    llm_timeout: float = 20.0
+    llm_retries: int = 1
+    llm_max_tokens: int = 400
+    # LLM budget (OWASP LLM10, unbounded consumption), checked before each call; 0 = unlimited. Over it,
+    # knowledge answers are extractive (fallback_reason names the budget) and escalation summaries structured.
+    llm_max_tokens_per_conversation: int = 30_000  # prompt + completion tokens of a conversation's knowledge answers
+    llm_max_cost_usd_per_day: float = 10.0  # USD of all knowledge answers per UTC day (litellm's prices)
+
+    # Quotes: PDF links point at the console, reachable by the customer at this address.
+    public_url: str = "http://localhost:8000"
+
+    # Managers' Telegram chat for escalations (unset: escalations are recorded, nobody is pinged).
+    telegram_bot_token: str | None = None
+    telegram_manager_chat_id: str | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_timeout: float = 10.0
+
+    # CRM: "sql" (the business DB only, the default) or "hubspot" (also HubSpot, through an outbox).
+    crm_provider: str = "sql"
+    hubspot_token: str | None = None
+    hubspot_api_base: str = "https://api.hubapi.com"
+    hubspot_timeout: float = 10.0
+    hubspot_pipeline: str = "default"
+    crm_retry_max_s: float = 3600.0
+
+    # Manager console. Rasa's tracker store, read-only (endpoints.yml's tracker_store, as a SQLAlchemy URL).
+    tracker_database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'tracker.db'}"
+    # Key of the session cookies (32 url-safe base64 bytes, a Fernet key); unset: a key generated once
+    # and kept in var/console-secret.key. Set it in production (several console replicas share it).
+    console_secret_key: str | None = None
+    console_session_max_age: int = 8 * 3600  # seconds
+    # Conversations whose last event is older than this many days are anonymised by the console once a day
+    # (bot.privacy.erasure.apply_retention; deals and quotes stay); 0 keeps them forever. A year covers a sales cycle
+    # and the follow-ups managers read transcripts for.
+    retention_days: int = 365
+    console_secure_cookies: bool = False  # True behind HTTPS (production)
+    rasa_results_dir: Path = ROOT / "results"  # `rasa test` reports
+    project_root: Path = ROOT  # domain.yml, data/ and tests/stories/ the console's NLU export and test stories use
+
+    @model_validator(mode="after")
+    def _production_has_its_secrets(self) -> "Settings":
+        if self.environment == "production":
+            missing = [f"CLOSER_{name.upper()}" for name in PRODUCTION_SECRETS if not getattr(self, name)]
+            if missing:
+                raise ValueError(f"CLOSER_ENVIRONMENT=production needs {', '.join(missing)} (development generates "
+                                 "them under var/; make a secret with: openssl rand -hex 32)")
+        return self
+
+
+# Settings that production must be given (development generates each under var/ when unset).
+PRODUCTION_SECRETS = ("rasa_jwt_secret", "action_server_token", "console_secret_key", "pii_keys", "pii_index_key")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once. Raises pydantic.ValidationError for an invalid value."""
+    return Settings()

@@ -1,0 +1,201 @@
+"""Handing a conversation to a human manager, and back.
+
+:func:`escalate` records an :class:`~bot.core.models.Escalation` with a summary for the manager
+(needs, cart, quote, last messages; written by the LLM when one is configured and its summary
+passes the figure check, structured otherwise), adds it as a note to the customer's open deal and
+notifies the managers' Telegram chat. The action that calls it pauses the bot with Rasa's
+``ConversationPaused``; a manager takes it over from the console (:mod:`bot.handoff.takeover`), and
+:func:`hand_back` resumes the bot through Rasa's HTTP API (:func:`call_rasa`).
+"""
+
+import logging
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import aiohttp
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import crm
+
+from bot.answering import budget, grounding, llm
+from bot.core.business import Company
+from bot.core.keys import rasa_api_headers
+from bot.core.models import Contact, Deal, DealNote, Escalation, Quote
+from bot.core.money import format_money
+from bot.handoff.notify import NotifyError, notify_managers
+
+log = logging.getLogger(__name__)
+
+REASONS = {
+    "requested": "the customer asked for a person",
+    "complaint": "the customer complained",
+    "order_amount": "the order is above the amount that needs a manager's approval",
+    "discount": "the customer asked for a discount above what the bot may grant",
+    "fallbacks": "the bot did not understand the customer twice in a row",
+    "manager": "a manager took the conversation over",
+}
+# An escalation's status: pending (waiting for a manager) → in_progress (a manager has it) → resolved.
+STATUSES = ("pending", "in_progress", "resolved")
+OPEN_STATUSES = ("pending", "in_progress")
+
+
+@dataclass
+class Situation:
+    """What the manager needs to know. ``needs`` maps a label to what the customer said (quantity,
+    budget, …); ``cart`` holds lines of text; ``messages`` (speaker, text) pairs, oldest first."""
+
+    conversation_id: str
+    reason: str
+    customer: dict[str, str] = field(default_factory=dict)
+    needs: dict[str, str] = field(default_factory=dict)
+    cart: list[str] = field(default_factory=list)
+    quote: Quote | None = None
+    quote_url: str | None = None
+    messages: list[tuple[str, str]] = field(default_factory=list)
+    deal: Deal | None = None
+
+
+def structured_summary(situation: Situation) -> str:
+    """The summary as plain labelled lines, every value taken from ``situation``."""
+    lines = [f"Escalation: {REASONS[situation.reason]}.", f"Conversation: {situation.conversation_id}"]
+    customer = ", ".join(f"{k}: {v}" for k, v in situation.customer.items() if v)
+    lines.append(f"Customer: {customer or 'not identified yet'}")
+    needs = ", ".join(f"{k}: {v}" for k, v in situation.needs.items() if v)
+    lines.append(f"Needs: {needs or 'not stated'}")
+    lines.append("Cart: " + ("; ".join(situation.cart) if situation.cart else "empty"))
+    if situation.quote is not None:
+        q = situation.quote
+        lines.append(f"Quote: {q.number} ({q.status}), total {format_money(q.total_minor, q.currency)} incl. VAT"
+                     + (f", {situation.quote_url}" if situation.quote_url else ""))
+    if situation.messages:
+        lines.append("Last messages:")
+        lines.extend(f"  {speaker}: {text}" for speaker, text in situation.messages)
+    return "\n".join(lines)
+
+
+async def summarize(session: AsyncSession, situation: Situation) -> str:
+    """The LLM's summary when an LLM is configured, the LLM budget (:mod:`bot.answering.budget`) allows it and
+    every figure in it appears in the structured summary; otherwise (or on any LLM error) the
+    structured summary."""
+    facts = structured_summary(situation)
+    if not llm.configured():
+        return facts
+    over_budget = await budget.exceeded(session, situation.conversation_id)
+    if over_budget:
+        log.info("LLM summary skipped (%s); using the structured one", over_budget)
+        return facts
+    messages = [
+        {"role": "system", "content": "Summarise this sales conversation for the sales manager taking it over, in at "
+                                      "most five short lines: who the customer is, what they need, what is in the cart "
+                                      "and quote, why they were escalated and what to do first. Use only the facts "
+                                      "given; copy every number exactly."},
+        {"role": "user", "content": facts},
+    ]
+    try:
+        completion = await llm.complete(messages)
+    except llm.LLMError as exc:
+        log.warning("LLM summary failed, using the structured one: %s", exc)
+        return facts
+    invented = grounding.figures(completion.text) - grounding.figures(facts)
+    if invented:
+        log.warning("LLM summary has figures not in the facts (%s); using the structured one", ", ".join(sorted(invented)))
+        return facts
+    return f"{completion.text}\n\n{facts}"
+
+
+async def escalate(session: AsyncSession, situation: Situation) -> Escalation:
+    """Record the escalation, note it on the deal and notify the managers. A failed notification
+    is logged and kept in ``notify_error``; the escalation stands either way."""
+    summary = await summarize(session, situation)
+    escalation = Escalation(conversation_id=situation.conversation_id, reason=situation.reason, summary=summary,
+                            quote_id=situation.quote.id if situation.quote else None)
+    session.add(escalation)
+    if situation.deal is not None:
+        situation.deal.notes.append(DealNote(body=summary))
+        await session.flush()
+        await crm.sync_deal(session, situation.deal, summary)
+    buttons = [("Open the quote PDF", situation.quote_url)] if situation.quote_url else None
+    try:
+        escalation.notified_message_id = await notify_managers(summary, buttons=buttons)
+    except NotifyError as exc:
+        log.error("managers not notified of escalation in conversation %s: %s", situation.conversation_id, exc)
+        escalation.notify_error = str(exc)
+    await session.flush()
+    return escalation
+
+
+class RasaError(RuntimeError):
+    """Rasa's HTTP API was unreachable, timed out or refused a request; the message says which and why."""
+
+
+async def call_rasa(rasa_url: str, method: str, path: str, timeout_s: float, *, json: Any = None,
+                    params: dict[str, str] | None = None) -> dict[str, Any]:
+    """One request to Rasa's HTTP API (``rasa run --enable-api`` at ``rasa_url``), e.g. ``GET
+    /conversations/<id>/tracker``, authenticated with a short-lived token (:func:`bot.core.keys.rasa_api_headers`);
+    ``json`` is the body, ``params`` the query string. Returns the JSON object Rasa answers. Raises RasaError for a status other than 200, a body that is not JSON, a
+    connection error, or no answer within ``timeout_s`` seconds."""
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s),
+                                         headers=rasa_api_headers()) as client:
+            async with client.request(method, f"{rasa_url}{path}", json=json, params=params) as response:
+                if response.status != 200:
+                    body = (await response.text())[:200]
+                    raise RasaError(f"Rasa answered {response.status} to {method} {path}: {body}")
+                return await response.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise RasaError(f"Rasa at {rasa_url} did not answer {method} {path}: {exc!r}") from exc
+
+
+def tracker_path(conversation_id: str) -> str:
+    """The path of a conversation's tracker in Rasa's HTTP API, the id percent-encoded."""
+    return f"/conversations/{urllib.parse.quote(conversation_id, safe='')}/tracker"
+
+
+async def open_deal(session: AsyncSession, conversation_id: str) -> Deal | None:
+    """The most recently updated deal, neither won nor lost, of the customer of ``conversation_id``: the
+    contact saved in it (``Contact.sender_id``) or the deal of one of its quotes; None if there is none."""
+    quoted = select(Quote.deal_id).where(Quote.conversation_id == conversation_id, Quote.deal_id.is_not(None))
+    return (await session.scalars(
+        select(Deal).join(Contact, Deal.contact_id == Contact.id)
+        .where(or_(Contact.sender_id == conversation_id, Deal.id.in_(quoted)), Deal.stage.not_in(("won", "lost")))
+        .order_by(Deal.updated_at.desc(), Deal.id.desc()).limit(1))).first()
+
+
+async def hand_back(session: AsyncSession, conversation_id: str, rasa_url: str, timeout_s: float = 10.0, *,
+                    note: str | None = None, resolved_by: str | None = None) -> int:
+    """Resume the bot in ``conversation_id`` (Rasa's ``resume`` event, then ``action_listen``, through its HTTP API),
+    then mark its pending and in-progress escalations resolved (now, by ``resolved_by``, a console user's email or
+    None from the CLI, with ``note``). A note is also added to the customer's open deal (:func:`open_deal`), if
+    any, and queued for the external CRM. Returns how many escalations were resolved. Raises RasaError, having
+    changed nothing, when Rasa does not resume the conversation."""
+    # A paused conversation never reached action_listen; without it the next message would
+    # be predicted as if it followed the action that paused the bot.
+    await call_rasa(rasa_url, "POST", f"{tracker_path(conversation_id)}/events", timeout_s,
+                    json=[{"event": "resume"}, {"event": "action", "name": "action_listen"}])
+    open_ones = (await session.scalars(select(Escalation).where(
+        Escalation.conversation_id == conversation_id, Escalation.status.in_(OPEN_STATUSES)))).all()
+    now = datetime.now(timezone.utc)
+    for escalation in open_ones:
+        escalation.status, escalation.resolved_at = "resolved", now
+        escalation.resolved_by, escalation.resolution_note = resolved_by, note
+    deal = await open_deal(session, conversation_id) if note else None
+    if deal is not None:
+        body = f"Handed back to the bot by {resolved_by or 'a manager'}: {note}"
+        deal.notes.append(DealNote(body=body))
+        await session.flush()
+        await crm.sync_deal(session, deal, body)
+    await session.flush()
+    return len(open_ones)
+
+
+def what_happens_next(company: Company, now: datetime) -> str:
+    """What the customer is told after an escalation: who replies and when, from business hours."""
+    if company.is_open(now):
+        return (f"A sales manager from {company.brand} has been notified and will reply here shortly "
+                f"(we're open {company.hours}). You can also call {company.phone}.")
+    opening = company.next_opening(now)
+    return (f"A sales manager from {company.brand} has been notified. We're closed right now, so they will reply here "
+            f"from {opening:%A %H:%M} ({company.timezone} time). You can also email {company.email}.")

@@ -1,0 +1,107 @@
+"""Texts and buttons that show catalog facts. Every price and stock figure comes from the DB row."""
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from bot.core.models import Product
+from bot.core.money import format_money
+from bot.commerce.search import SearchResult
+
+MAX_BUTTONS = 5
+
+
+def stock_summary(product: Product) -> str:
+    """``"in stock: Abu Dhabi 8, Dubai 30"`` or ``"out of stock"``."""
+    levels = product.stock_by_warehouse()
+    if not any(levels.values()):
+        return "out of stock (made to order, 3–5 weeks)"
+    return "in stock: " + ", ".join(f"{warehouse} {qty}" for warehouse, qty in levels.items())
+
+
+def total_stock(product: Product) -> int:
+    """Units on hand across all warehouses."""
+    return sum(product.stock_by_warehouse().values())
+
+
+def product_line(product: Product) -> str:
+    """``"• ErgoPro Ergonomic Chair, black (OC-1006): AED 1,290.00, in stock: Abu Dhabi 8, Dubai 30"``."""
+    return f"• {product.name} ({product.sku}): {format_money(product.price_minor, product.currency)}, {stock_summary(product)}"
+
+
+def price_line(product: Product) -> str:
+    """``"• ErgoPro Ergonomic Chair, black (OC-1006): AED 1,290.00 per unit, excluding VAT"``."""
+    return f"• {product.name} ({product.sku}): {format_money(product.price_minor, product.currency)} per unit, excluding VAT"
+
+
+def stock_line(product: Product) -> str:
+    """``"ErgoPro Ergonomic Chair, black (OC-1006) — Abu Dhabi: 8, Dubai: 30 (total 38)."``"""
+    levels = product.stock_by_warehouse()
+    per_warehouse = ", ".join(f"{warehouse}: {qty}" for warehouse, qty in levels.items()) or "no stock records"
+    return f"{product.name} ({product.sku}) — {per_warehouse} (total {sum(levels.values())})."
+
+
+def quantity_note(product: Product, quantity: int | None) -> str:
+    """Whether the stock covers ``quantity`` units; empty when no quantity was asked."""
+    if not quantity:
+        return ""
+    available = total_stock(product)
+    if available >= quantity:
+        return f"We have enough {product.sku} in stock for {quantity}."
+    return f"We have {available} of {product.sku} in stock; the other {quantity - available} would be made to order (3–5 weeks)."
+
+
+def product_buttons(products: list[Product]) -> list[dict[str, str]]:
+    """Buttons that ask for a product's details by SKU (Rasa payload syntax)."""
+    return [
+        {"title": f"{p.name} ({p.sku})", "payload": "/ask_product_details" + json.dumps({"sku": p.sku})}
+        for p in products[:MAX_BUTTONS]
+    ]
+
+
+def category_buttons(labels: dict[str, str]) -> list[dict[str, str]]:
+    """One button per catalog category, asking for its products."""
+    return [
+        {"title": label, "payload": "/ask_products" + json.dumps({"category": category})}
+        for category, label in labels.items()
+    ]
+
+
+def dimensions(attributes: dict[str, Any]) -> str:
+    """``"W 68 cm × D 65 cm × H 105-118 cm"`` from the width/depth/height attributes present, or ``""``."""
+    parts = [f"{label} {attributes[key]} cm" for key, label in (("width_cm", "W"), ("depth_cm", "D"), ("height_cm", "H")) if attributes.get(key) is not None]
+    return " × ".join(parts)
+
+
+def product_details(product: Product) -> str:
+    """A product's full card: name, SKU, price, colour, material, dimensions, features, description, stock."""
+    a = product.attributes or {}
+    lines = [f"{product.name} ({product.sku})", f"Price: {format_money(product.price_minor, product.currency)} per unit, excluding VAT"]
+    if a.get("colour") or a.get("material"):
+        lines.append("Finish: " + ", ".join(str(a[k]) for k in ("colour", "material") if a.get(k)))
+    if dimensions(a):
+        lines.append(f"Size: {dimensions(a)}")
+    if a.get("features"):
+        lines.append("Features: " + ", ".join(a["features"]))
+    if product.description:
+        lines.append(product.description)
+    lines.append(stock_summary(product).capitalize())
+    return "\n".join(lines)
+
+
+def search_reply(result: SearchResult, labels: dict[str, str], vat_rate: Decimal) -> str:
+    """The answer to a product search that found something: intro (budget, what was relaxed),
+    one line per product, whether stock covers the quantity asked, and the VAT note."""
+    query = result.query
+    what = ", ".join(labels.get(c, c).lower() for c in query.categories) or "products"
+    currency = result.products[0].currency
+    within = f" within {format_money(query.max_price_minor, currency)} per unit" if query.max_price_minor is not None else ""
+    intro = f"Here are {what}{within} from our catalog:"
+    if result.dropped:
+        intro = f"Nothing matched every detail, so I left out the {result.dropped}. The closest {what}{within}:"
+    lines = [intro, *map(product_line, result.products)]
+    note = quantity_note(result.products[0], query.quantity)
+    if note:
+        lines.append(note)
+    lines.append(f"Prices are per unit and exclude {vat_rate:.0%} VAT. Tap a product for details.")
+    return "\n".join(lines)

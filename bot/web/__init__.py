@@ -1,0 +1,1 @@
+"""The console process: the web chat widget, the manager console and their accounts."""

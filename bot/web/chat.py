@@ -1,0 +1,271 @@
+"""The console process: serves the web chat widget and relays its messages to Rasa's REST channel.
+
+Routes:
+
+- ``GET /``: the chat page.
+- ``POST /api/chat``: JSON ``{"sender": str, "message": str}`` → ``{"messages": [...], "paused": bool}``,
+  messages in Rasa's REST channel format; the conversation id is ``"web-" + sender``; ``paused``: a
+  manager has the conversation (the widget then polls ``/api/chat/updates``). Rate-limited per sender
+  and per client IP address (429 with ``Retry-After``).
+- ``GET /api/chat/updates?sender=<id>&after=<unix seconds>``: a manager's replies since ``after``.
+- ``POST /api/feedback``: JSON ``{"sender": str, "answer_id": str, "rating": "up" | "down",
+  "comment": str (optional)}`` → ``{"status": "saved"}``; 👍/👎 on a knowledge answer.
+- ``GET /quotes/<token>.pdf``: a quote as PDF behind its unguessable link (410 once expired).
+- ``GET /healthz``: liveness.
+- ``GET /static/...``: the widget's script and style sheet.
+
+The manager console is served under ``/console`` (:mod:`bot.web.console`).
+"""
+
+import asyncio
+import logging
+import math
+import re
+from pathlib import Path
+
+import aiohttp
+import jinja2
+from aiohttp import web
+
+from bot.commerce import quotes
+from bot.core.business import get_company
+from bot.core.db import get_engine, session_scope
+from bot.answering.feedback import MAX_COMMENT_CHARS, RATINGS, UnknownAnswer, record_feedback
+from bot.core.keys import rasa_api_headers
+from bot.commerce.quote_pdf import render_quote_pdf
+from bot.core.settings import Settings, get_settings
+from bot.handoff.takeover import manager_messages
+from connectors.ratelimit import SLOW_DOWN_REPLY, RateLimiter  # standard library only, shared with the Rasa channels
+
+log = logging.getLogger(__name__)
+
+_SENDER = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_ANSWER_ID = re.compile(r"[0-9a-f]{32}")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
+HERE = Path(__file__).resolve().parent
+SORRY = "Sorry, I'm having trouble answering right now. Please try again in a minute, or call us."
+WITH_MANAGER = "A sales manager has your conversation now and will reply here. Your message has been passed on."
+
+settings_key = web.AppKey("settings", Settings)
+client_key = web.AppKey("client", aiohttp.ClientSession)
+templates_key = web.AppKey("templates", jinja2.Environment)
+sender_limiter_key = web.AppKey("chat_sender_limiter", RateLimiter)
+ip_limiter_key = web.AppKey("chat_ip_limiter", RateLimiter)
+
+
+def _reply(text: str, status: int) -> web.Response:
+    return web.json_response({"messages": [{"text": text}]}, status=status)
+
+
+def _slow_down(retry_after: str) -> web.Response:
+    """429 with ``Retry-After`` (whole seconds) and the polite message the widget shows."""
+    response = _reply(SLOW_DOWN_REPLY, 429)
+    response.headers["Retry-After"] = retry_after
+    return response
+
+
+def _over_limit(request: web.Request, sender: str) -> web.Response | None:
+    """A 429 (:func:`_slow_down`) when the conversation ``web-<sender>`` or the client's IP address
+    (``request.remote``: behind a reverse proxy, the proxy's) is over its rate limit; None otherwise.
+    Logged at warning for the first refusal of a window, at debug after; never the message."""
+    limits = ((request.app[sender_limiter_key], "conversation", f"web-{sender}"),
+              (request.app[ip_limiter_key], "IP address", request.remote or "unknown"))
+    for limiter, kind, key in limits:
+        decision = limiter.take(key)
+        if not decision.allowed:
+            log.log(logging.WARNING if decision.notify else logging.DEBUG,
+                    "web chat: the %s %s is over the rate limit of %d messages per %g s; a message of web-%s refused (429)",
+                    kind, key, limiter.messages, limiter.window_s, sender)
+            return _slow_down(decision.retry_after_header)
+    return None
+
+
+async def chat_page(request: web.Request) -> web.Response:
+    """The web chat page (HTML) for the business in knowledge/company.yml."""
+    company = get_company()
+    template = request.app[templates_key].get_template("chat.html")
+    return web.Response(text=template.render(brand=company.brand, phone=company.phone), content_type="text/html")
+
+
+async def chat_api(request: web.Request) -> web.Response:
+    """Relay one customer message to Rasa: 200 ``{"messages": [...], "paused": bool}``, ``paused`` being
+    whether Rasa has the conversation paused after the turn (a manager has it; when Rasa sent nothing the
+    one message says so). 400 for a malformed body, 413 for an over-long message, 502 when Rasa fails or
+    times out, 429 with ``Retry-After`` over the sender's or the IP address's rate limit (the settings
+    ``rate_limit_*``; also when Rasa's REST channel refuses); every error body still carries a polite
+    message to show."""
+    settings = request.app[settings_key]
+    try:
+        body = await request.json()
+    except ValueError:
+        return _reply("Sorry, I couldn't read that message.", 400)
+    sender, message = (body.get("sender"), body.get("message")) if isinstance(body, dict) else (None, None)
+    if not isinstance(sender, str) or not _SENDER.fullmatch(sender) or not isinstance(message, str):
+        return _reply("Sorry, I couldn't read that message.", 400)
+    message = message.strip()
+    if not message:
+        return _reply("It looks like your message was empty — what can I help you with?", 400)
+    if len(message) > settings.max_message_chars:
+        return _reply(f"That message is too long for me (over {settings.max_message_chars} characters). Could you shorten it?", 413)
+    refusal = _over_limit(request, sender)
+    if refusal is not None:
+        return refusal
+    url = f"{settings.rasa_url}/webhooks/rest/webhook"
+    try:
+        async with request.app[client_key].post(url, json={"sender": f"web-{sender}", "message": message}) as response:
+            if response.status == 429:  # Rasa's REST channel has a stricter limit of its own (credentials.yml)
+                return _slow_down(response.headers.get("Retry-After", "1"))
+            response.raise_for_status()
+            messages = await response.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        log.error("Rasa did not answer for conversation web-%s: %r", sender, exc)
+        return _reply(SORRY, 502)
+    paused = await _paused(request.app, f"web-{sender}")
+    if not messages:
+        if paused:
+            return web.json_response({"messages": [{"text": WITH_MANAGER}], "paused": True})
+        log.warning("Rasa sent no reply in conversation web-%s", sender)
+        messages = [{"text": SORRY}]
+    return web.json_response({"messages": messages, "paused": paused})
+
+
+async def _paused(app: web.Application, conversation_id: str) -> bool:
+    """Whether Rasa has the conversation paused (a manager took it over); False if Rasa can't say."""
+    url = f"{app[settings_key].rasa_url}/conversations/{conversation_id}/tracker?include_events=NONE"
+    try:
+        async with app[client_key].get(url, headers=rasa_api_headers(app[settings_key])) as response:
+            return response.status == 200 and bool((await response.json()).get("paused"))
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return False
+
+
+def _error(message: str, status: int) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def chat_updates(request: web.Request) -> web.Response:
+    """A manager's replies in the web chat's conversation (``"web-" + sender``), for the widget to poll
+    while a manager has the conversation. Query: ``sender`` (as for /api/chat), ``after`` (Unix seconds,
+    default 0). 200 ``{"messages": [{"text": str, "timestamp": float, "from": "manager"}], "paused": bool}``:
+    the bot messages with ``metadata.manager`` stamped after ``after``, oldest first, read from Rasa's
+    tracker (HTTP API, authenticated); ``paused``: a manager still has the conversation. ``{"error": str}`` with 400 for
+    a malformed ``sender`` or ``after``, 502 when Rasa fails or times out."""
+    sender, after = request.query.get("sender", ""), request.query.get("after", "0")
+    if not _SENDER.fullmatch(sender):
+        return _error("sender must be 8 to 64 letters, digits, '_' or '-'", 400)
+    try:
+        after_s = float(after)
+    except ValueError:
+        after_s = math.nan
+    if not math.isfinite(after_s) or after_s < 0:
+        return _error("after must be a non-negative number of seconds since 1970", 400)
+    url = f"{request.app[settings_key].rasa_url}/conversations/web-{sender}/tracker"
+    try:
+        async with request.app[client_key].get(url, headers=rasa_api_headers(request.app[settings_key])) as response:
+            response.raise_for_status()
+            tracker = await response.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        log.error("Rasa did not give the tracker of conversation web-%s: %r", sender, exc)
+        return _error("the conversation cannot be read right now", 502)
+    replies = [{"text": m.text, "timestamp": m.timestamp, "from": "manager"}
+               for m in manager_messages(tracker, after_s)]
+    return web.json_response({"messages": replies, "paused": bool(tracker.get("paused"))})
+
+
+async def feedback_api(request: web.Request) -> web.Response:
+    """Store a customer's 👍/👎 on a knowledge answer of their own conversation (``"web-" + sender``).
+
+    Body: JSON ``{"sender": str (as for /api/chat), "answer_id": 32 lower-case hex digits,
+    "rating": "up" | "down", "comment": str (optional, at most 500 characters)}``. Rating an answer
+    again replaces the earlier rating; a missing or blank comment keeps the earlier comment.
+    200 ``{"status": "saved"}``; otherwise ``{"error": str}`` with 400 for a malformed body or field,
+    404 when the conversation has no such answer, 413 for a longer comment."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error("body is not valid JSON", 400)
+    if not isinstance(body, dict):
+        return _error("body must be a JSON object", 400)
+    sender, answer_id, rating, comment = (body.get(key) for key in ("sender", "answer_id", "rating", "comment"))
+    if not isinstance(sender, str) or not _SENDER.fullmatch(sender):
+        return _error("sender must be 8 to 64 letters, digits, '_' or '-'", 400)
+    if not isinstance(answer_id, str) or not _ANSWER_ID.fullmatch(answer_id):
+        return _error("answer_id must be 32 lower-case hex digits", 400)
+    if not isinstance(rating, str) or rating not in RATINGS:
+        return _error('rating must be "up" or "down"', 400)
+    if comment is not None and not isinstance(comment, str):
+        return _error("comment must be a string", 400)
+    comment = (comment.strip() or None) if comment else None
+    if comment and len(comment) > MAX_COMMENT_CHARS:
+        return _error(f"comment is longer than {MAX_COMMENT_CHARS} characters", 413)
+    conversation_id = f"web-{sender}"
+    try:
+        async with session_scope(request.app[settings_key].database_url) as session:
+            await record_feedback(session, answer_id, conversation_id, RATINGS[rating], comment)
+    except UnknownAnswer:
+        return _error("no such answer in this conversation", 404)
+    log.info("Feedback %s%s on answer %s in conversation %s", rating, " with a comment" if comment else "", answer_id, conversation_id)
+    return web.json_response({"status": "saved"})
+
+
+async def quote_pdf(request: web.Request) -> web.Response:
+    """The quote PDF behind an unguessable link (``/quotes/<token>.pdf``): 200 application/pdf,
+    404 for an unknown token, 410 with a short page once the quote has expired."""
+    token = request.match_info["token"]
+    if not _TOKEN.fullmatch(token):
+        raise web.HTTPNotFound(text="No such quote.")
+    async with session_scope(request.app[settings_key].database_url) as session:
+        quote = await quotes.by_token(session, token)
+    if quote is None:
+        raise web.HTTPNotFound(text="No such quote.")
+    if quote.status == "expired":
+        log.info("expired quote %s requested", quote.number)
+        return web.Response(status=410, text=f"Quote {quote.number} has expired. Ask us in the chat for a new one.")
+    pdf = await asyncio.to_thread(render_quote_pdf, quotes.document(quote, get_company()))
+    return web.Response(body=pdf, content_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="{quote.number}.pdf"', "Cache-Control": "private, no-store"})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: ``{"status": "ok"}`` with 200 while the process serves requests."""
+    return web.json_response({"status": "ok"})
+
+
+async def _client(app: web.Application):
+    timeout = aiohttp.ClientTimeout(total=app[settings_key].rasa_timeout)
+    app[client_key] = aiohttp.ClientSession(timeout=timeout)
+    yield
+    await app[client_key].close()
+
+
+async def _database(app: web.Application):
+    yield
+    await get_engine(app[settings_key].database_url).dispose()
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    """The console's aiohttp application; request bodies over 64 KiB get 413 from aiohttp. Raises
+    ValueError for a ``rate_limit_*`` setting that is not positive."""
+    app = web.Application(client_max_size=64 * 1024)
+    app[settings_key] = settings or get_settings()
+    app[sender_limiter_key] = RateLimiter(app[settings_key].rate_limit_messages, app[settings_key].rate_limit_window_s)
+    app[ip_limiter_key] = RateLimiter(app[settings_key].rate_limit_ip_messages, app[settings_key].rate_limit_window_s)
+    app[templates_key] = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    app.cleanup_ctx.extend([_client, _database])
+    app.router.add_get("/", chat_page)
+    app.router.add_post("/api/chat", chat_api)
+    app.router.add_get("/api/chat/updates", chat_updates)
+    app.router.add_post("/api/feedback", feedback_api)
+    app.router.add_get("/quotes/{token}.pdf", quote_pdf)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_static("/static", HERE / "static")
+    from bot.web.console import setup_manager  # it imports this module's app keys
+
+    setup_manager(app)
+    return app
+
+
+def run_console() -> None:
+    """Serve :func:`create_app` on CLOSER_CONSOLE_HOST:CLOSER_CONSOLE_PORT until interrupted."""
+    settings = get_settings()
+    web.run_app(create_app(settings), host=settings.console_host, port=settings.console_port)
