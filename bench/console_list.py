@@ -43,6 +43,7 @@ from sqlalchemy.engine import make_url
 from bot.review import conversations as conv
 from bot.core import db
 from bot.core.business import SALES_STAGES
+from bot.core.models import Contact
 from bot.review.conversations import ConversationFilters
 from bot.core.tracker import TrackerReader, events
 
@@ -272,15 +273,15 @@ def write_tracker(path: Path, conversations: int) -> Writer:
     return writer
 
 
-def write_business(path: Path, writer: Writer) -> None:
-    """Contacts and quotes of the generated conversations in the migrated business DB at ``path``."""
+async def write_business(url: str, writer: Writer) -> None:
+    """Contacts and quotes of the generated conversations in the migrated business DB at ``url``; contacts
+    through the ORM, which encrypts their names, e-mails and phones and sets their blind indexes (as the bot does)."""
+    async with db.session_scope(url) as session:
+        session.add_all(Contact(id=i, name=c["name"], company=c["company"], email=c["email"], phone=c["phone"],
+                                channel=c["channel"], sender_id=c["sender_id"], created_at=NOW, updated_at=NOW)
+                        for i, c in enumerate(writer.contacts, start=1))
     now = NOW.isoformat(" ")
-    with sqlite(path) as connection:
-        connection.executemany(
-            "INSERT INTO contacts (id, name, company, email, phone, channel, sender_id, segment, consent, external_ids,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'new', 0, '{}', ?, ?)",
-            [(i, c["name"], c["company"], c["email"], c["phone"], c["channel"], c["sender_id"], now, now)
-             for i, c in enumerate(writer.contacts, start=1)])
+    with sqlite(make_url(url).database) as connection:
         connection.executemany(
             "INSERT INTO quotes (number, conversation_id, status, segment, currency, subtotal_minor, discount_minor,"
             " net_minor, vat_rate, vat_minor, total_minor, extra_discount_pct, valid_until, token, created_at)"
@@ -395,7 +396,7 @@ async def main() -> None:
               f" (tracker store {tracker_path.stat().st_size / 2**20:.0f} MiB)")
         url = f"sqlite+aiosqlite:///{business_path}"
         await asyncio.to_thread(db.upgrade, url)
-        write_business(business_path, writer)
+        await write_business(url, writer)
 
         tracker = TrackerReader(f"sqlite+aiosqlite:///{tracker_path}")
         start = time.perf_counter()
