@@ -14,7 +14,8 @@ from bot.commerce import cart as carts
 from bot.core import db
 from bot.texts import messages
 from bot.core.business import get_vocabulary
-from bot.commerce.leads import clean_quantity, speaks_for
+from bot.commerce import inputs
+from bot.commerce.leads import speaks_for
 from bot.core.models import Cart, Contact, Product
 from bot.commerce.pricing import load_pricing
 from bot.commerce.search import find_by_name, get_product
@@ -25,7 +26,7 @@ Events = list[dict[str, Any]]
 def _quantity(tracker: Tracker) -> int | None:
     """The quantity the latest message names; 0 when it names one outside 1…100,000; None when none."""
     values = entity_values(tracker, "quantity")
-    return (clean_quantity(values[0]) or 0) if values else None
+    return (inputs.quantity(values[0]) or 0) if values else None
 
 
 def _buttons(intent: str, products: list[Product], quantity: int | None = None) -> list[dict[str, str]]:

@@ -9,7 +9,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.base import SafeAction, channel_of
 from bot import crm
-from bot.commerce import leads
+from bot.commerce import inputs, leads
 from bot.core import db
 from bot.core.business import get_company
 from bot.core.settings import get_settings
@@ -43,11 +43,11 @@ class ValidateLeadForm(FormValidationAction):
         return _checked(leads.clean_phone(str(value), get_settings().default_phone_region), "phone", dispatcher)
 
     async def validate_quantity(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        quantity = leads.clean_quantity(str(value))
+        quantity = inputs.quantity(str(value))
         return _checked(None if quantity is None else str(quantity), "quantity", dispatcher)
 
     async def validate_budget(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        budget = leads.clean_budget(str(value), get_company().currency)
+        budget = inputs.budget(str(value), get_company().currency)
         return _checked(None if budget is None else str(value), "budget", dispatcher)
 
     async def validate_timeline(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
@@ -68,8 +68,8 @@ class ActionSaveLead(SafeAction):
             company=leads.clean_company(slot("company") or "") or None,
             email=leads.clean_email(slot("email") or "") or slot("email"),
             phone=leads.clean_phone(slot("phone") or "", get_settings().default_phone_region) or slot("phone"),
-            quantity=leads.clean_quantity(slot("quantity") or ""),
-            budget_minor=leads.clean_budget(slot("budget") or "", currency),
+            quantity=inputs.quantity(slot("quantity") or ""),
+            budget_minor=inputs.budget(slot("budget") or "", currency),
             currency=currency,
             timeline=leads.clean_timeline(slot("timeline") or ""),
             channel=channel_of(tracker),

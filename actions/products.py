@@ -12,7 +12,7 @@ from bot.commerce import quotes
 from bot.core import db
 from bot.texts import replies
 from bot.core.business import get_company, get_vocabulary
-from bot.commerce.leads import clean_quantity
+from bot.commerce import inputs
 from bot.core.models import Product
 from bot.commerce.product_search import find_products
 from bot.commerce.search import cheaper_alternatives, find_by_name, get_product, query_from
@@ -97,7 +97,7 @@ class ActionShowStock(SafeAction):
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
         quantities = entity_values(tracker, "quantity")
-        quantity = clean_quantity(quantities[0]) if quantities else None
+        quantity = inputs.quantity(quantities[0]) if quantities else None
         products = await _named_products(dispatcher, tracker)
         if not products:
             return []

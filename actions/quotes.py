@@ -1,8 +1,6 @@
 """Quote actions: send the quote once the lead form is done, accept it, and discount requests
 (granted up to the pricing cap, otherwise a manager approval with a draft quote)."""
 
-import re
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -13,7 +11,7 @@ from actions.base import SafeAction, entity_values
 from actions.cart import customer_segment, granted_discount
 from actions.escalation import hand_over, open_deal, quote_url
 from bot.commerce import cart as carts
-from bot.commerce import quotes
+from bot.commerce import inputs, quotes
 from bot.core import db
 from bot.texts import messages
 from bot.core.business import get_company
@@ -21,21 +19,6 @@ from bot.core.models import Contact
 from bot.commerce.pricing import load_pricing
 
 Events = list[dict[str, Any]]
-_PERCENT = re.compile(r"(\d{1,2}(?:[.,]\d+)?)\s*(?:%|percent|per cent|pc\b)", re.IGNORECASE)
-
-
-def requested_discount(tracker: Tracker) -> Decimal | None:
-    """The discount asked for as a fraction (30% → 0.3), from the ``discount`` entity or the text."""
-    candidates = [*entity_values(tracker, "discount"), *_PERCENT.findall(tracker.latest_message.get("text") or "")]
-    for raw in candidates:
-        number = re.sub(r"[^\d.,]", "", raw).replace(",", ".")
-        try:
-            value = Decimal(number) / 100
-        except InvalidOperation:
-            continue
-        if 0 < value < 1:
-            return value
-    return None
 
 
 def quote_document(quote) -> dict[str, Any]:
@@ -102,7 +85,7 @@ class ActionHandleDiscount(SafeAction):
         return "action_handle_discount"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
-        wanted = requested_discount(tracker)
+        wanted = inputs.discount(entity_values(tracker, "discount"), tracker.latest_message.get("text") or "")
         rules, company = load_pricing(), get_company()
         async with db.session_scope() as session:
             cart = await carts.get_cart(session, tracker.sender_id)

@@ -15,17 +15,12 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.privacy.encryption import get_keyring
-from bot.core.models import Contact, Deal, DealNote
-from bot.core.money import MoneyError, parse_amount
+from bot.commerce import deals
+from bot.core.models import Contact, Deal
 
 log = logging.getLogger(__name__)
 
 _EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
-_NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30,
-    "forty": 40, "fifty": 50, "hundred": 100, "a dozen": 12, "dozen": 12,
-}
 _NAME = re.compile(r"^[^\W\d_]+(?:[ '.\-][^\W\d_]+)*\.?$")
 _PHONE_LIKE = re.compile(r"[\d\s().+-]+")
 _PHONE_PUNCTUATION = re.compile(r"[\s().-]")
@@ -50,27 +45,6 @@ def clean_phone(text: str, region: str = "AE") -> str | None:
         if phonenumbers.is_valid_number(match.number):
             return phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
     return None
-
-
-def clean_quantity(text: str) -> int | None:
-    """A whole number of units from 1 to 100,000 (``"12"``, ``"twelve chairs"``), or None."""
-    lowered = (text or "").lower()
-    digits = re.search(r"\d[\d,]*", lowered)
-    if digits:
-        value = int(digits.group().replace(",", ""))
-    else:
-        value = next((n for word, n in _NUMBER_WORDS.items() if re.search(rf"\b{word}\b", lowered)), 0)
-    return value if 1 <= value <= 100_000 else None
-
-
-def clean_budget(text: str, currency: str) -> int | None:
-    """A budget in minor units of ``currency`` (``"around 1.5k"`` → 150000 for AED), or None when
-    there is no positive amount."""
-    try:
-        value = parse_amount(text, currency)
-    except MoneyError:
-        return None
-    return value or None
 
 
 def clean_name(text: str) -> str | None:
@@ -125,7 +99,8 @@ def speaks_for(contact: Contact, conversation_id: str) -> bool:
 
 async def save_lead(session: AsyncSession, lead: Lead) -> tuple[Contact, Deal, bool]:
     """Create or update the contact and its open deal at stage ``qualified``, tagged ``<channel>-lead`` for
-    each channel the customer came through. Returns (contact, deal, whether the contact is new).
+    each channel the customer came through, both queued for the external CRM (:func:`bot.commerce.deals.record`).
+    Returns (contact, deal, whether the contact is new).
 
     The contact updated is the one with this phone, else this e-mail, else this channel and sender id,
     among the contacts this conversation :func:`speaks_for`. A contact with the same phone or e-mail that
@@ -160,22 +135,21 @@ async def save_lead(session: AsyncSession, lead: Lead) -> tuple[Contact, Deal, b
     contact.name, contact.email, contact.phone = lead.name, lead.email, lead.phone
     contact.company = lead.company or contact.company
     contact.consent = True
-    deal = next((d for d in contact.deals if d.stage not in ("won", "lost")), None)
+    deal = None if created else await deals.open_deal(session, contact_id=contact.id)
     if deal is None:
-        deal = Deal(stage="new", currency=lead.currency, source_channel=lead.channel, tags=[f"{lead.channel}-lead"])
-        contact.deals.append(deal)
+        deal = deals.start(contact, lead.currency, lead.channel, [f"{lead.channel}-lead"])
     if f"{lead.channel}-lead" not in deal.tags:  # the same customer, now also on another channel
         deal.tags = [*deal.tags, f"{lead.channel}-lead"]
-    deal.stage = "qualified" if deal.stage == "new" else deal.stage
     deal.quantity = lead.quantity or deal.quantity
     deal.budget_minor = lead.budget_minor or deal.budget_minor
     deal.timeline = lead.timeline or deal.timeline
+    note = None
     if claimed and created:
         log.warning("lead in %s gave the phone or e-mail of contact(s) %s; saved as a contact of its own",
                     lead.sender_id, claimed)
-        deal.notes.append(DealNote(body=f"Same phone or e-mail as contact #{', #'.join(map(str, claimed))}, typed in "
-                                        "another conversation: merge them if it is the same person."))
-    await session.flush()
+        note = (f"Same phone or e-mail as contact #{', #'.join(map(str, claimed))}, typed in "
+                "another conversation: merge them if it is the same person.")
+    await deals.advance(session, deal, deals.LEAD_SAVED, note)
     return contact, deal, created
 
 

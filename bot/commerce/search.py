@@ -16,16 +16,10 @@ from spacy.util import filter_spans
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.commerce.leads import clean_budget, clean_quantity
+from bot.commerce import inputs
 from bot.core.models import Product
 
 _NLP = spacy.blank("en")
-# Amounts of money in a message: "1500 AED", "AED 1,500", "under 700", "budget 2k". NLU sometimes
-# tags such a number as a quantity; a number written like money is never a quantity.
-_MONEY = re.compile(
-    r"(?i)(?:\b(?:aed|dhs?|dirhams?)\s*(\d[\d,.]*k?)\b"
-    r"|\b(\d[\d,.]*k?)\s*(?:aed|dhs?|dirhams?)\b"
-    r"|\b(?:under|below|less than|up to|within|around|about|max(?:imum)?|budget(?: of| is)?)\s+(\d[\d,.]*k?)\b)")
 _WORD = re.compile(r"[\w-]{3,}")
 # A category word after one of these names where the product goes, not what is wanted:
 # "a lamp for the desk" is fine, but "comfortable at the desk" or "a mat under the chair" is not a desk or a chair.
@@ -173,7 +167,7 @@ def query_from(
     "under 700"), the quantity from it or from ``known_quantity``; a number written like money is
     never taken as a quantity, whatever NLU tagged."""
     found = vocabulary.extract(text)
-    money = [m for groups in _MONEY.findall(text or "") for m in groups if m]
+    money = inputs.money_amounts(text)
     named = [c for c in map(vocabulary.category_of, entities.get("category", [])) if c]
     categories = tuple(dict.fromkeys([*named, *found.categories]))
     if not categories and last_category and (found.colours or found.materials or found.features):
@@ -188,8 +182,8 @@ def query_from(
         colours=tuple(dict.fromkeys([*entities.get("colour", []), *found.colours])),
         materials=tuple(dict.fromkeys([*entities.get("material", []), *found.materials])),
         name=names[0] if names and not categories else None,
-        max_price_minor=clean_budget(budgets[0], currency) if budgets else None,
-        quantity=clean_quantity(quantities[0] if quantities else known_quantity or ""),
+        max_price_minor=inputs.budget(budgets[0], currency) if budgets else None,
+        quantity=inputs.quantity(quantities[0] if quantities else known_quantity or ""),
     )
 
 

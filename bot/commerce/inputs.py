@@ -1,0 +1,68 @@
+"""What customers type as numbers: quantities, budgets, amounts written like money, discounts asked for.
+
+Every function reads free text (a whole message, an entity value or a slot) and returns a value or
+None; none raises. Money is integer minor units of the given ISO 4217 currency; a discount is a
+``Decimal`` fraction (30% → ``Decimal("0.3")``).
+"""
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from bot.core.money import MoneyError, parse_amount
+
+MAX_QUANTITY = 100_000
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30,
+    "forty": 40, "fifty": 50, "hundred": 100, "a dozen": 12, "dozen": 12,
+}
+# Amounts of money in a message: "1500 AED", "AED 1,500", "under 700", "budget 2k". NLU sometimes
+# tags such a number as a quantity; a number written like money is never a quantity.
+_MONEY = re.compile(
+    r"(?i)(?:\b(?:aed|dhs?|dirhams?)\s*(\d[\d,.]*k?)\b"
+    r"|\b(\d[\d,.]*k?)\s*(?:aed|dhs?|dirhams?)\b"
+    r"|\b(?:under|below|less than|up to|within|around|about|max(?:imum)?|budget(?: of| is)?)\s+(\d[\d,.]*k?)\b)")
+_PERCENT = re.compile(r"(\d{1,2}(?:[.,]\d+)?)\s*(?:%|percent|per cent|pc\b)", re.IGNORECASE)
+
+
+def quantity(text: str) -> int | None:
+    """A whole number of units from 1 to 100,000 (``"12"``, ``"twelve chairs"``, ``"about 1,200 units"``),
+    or None (also for 0 or more than 100,000)."""
+    lowered = (text or "").lower()
+    digits = re.search(r"\d[\d,]*", lowered)
+    if digits:
+        value = int(digits.group().replace(",", ""))
+    else:
+        value = next((n for word, n in _NUMBER_WORDS.items() if re.search(rf"\b{word}\b", lowered)), 0)
+    return value if 1 <= value <= MAX_QUANTITY else None
+
+
+def budget(text: str, currency: str) -> int | None:
+    """A budget in minor units of ``currency`` (``"around 1.5k"`` → 150000 for AED), or None when
+    there is no positive amount."""
+    try:
+        value = parse_amount(text, currency)
+    except MoneyError:
+        return None
+    return value or None
+
+
+def money_amounts(text: str) -> list[str]:
+    """The numbers ``text`` writes like money, as written (``"I need 12 chairs, around 1500 AED"`` →
+    ``["1500"]``; ``"under 2k"`` → ``["2k"]``)."""
+    return [m for groups in _MONEY.findall(text or "") for m in groups if m]
+
+
+def discount(values: list[str], text: str) -> Decimal | None:
+    """The discount asked for as a fraction between 0 and 1 exclusive (``"30"`` → 0.3): the first of
+    ``values`` (NLU ``discount`` entities, in percent) that is one, else the first percentage written
+    in ``text`` (``"10%"``, ``"12.5 percent"``, ``"15 pc"``); None when there is none."""
+    for raw in [*values, *_PERCENT.findall(text or "")]:
+        number = re.sub(r"[^\d.,]", "", raw).replace(",", ".")
+        try:
+            value = Decimal(number) / 100
+        except InvalidOperation:
+            continue
+        if 0 < value < 1:
+            return value
+    return None
