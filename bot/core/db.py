@@ -1,8 +1,9 @@
 """Business database: the async SQLAlchemy engine and sessions.
 
-SQLite under ``var/`` by default (``sqlite+aiosqlite``), PostgreSQL in production
-(``postgresql+asyncpg``); the URL comes from ``CLOSER_DATABASE_URL``. The schema is owned by
-Alembic (``bot/migrations``): run :func:`upgrade` (``python -m bot db upgrade``) before use.
+SQLite under ``var/`` by default (``sqlite+aiosqlite``; the default and the pragmas are
+bot.contracts.database's), PostgreSQL in production (``postgresql+asyncpg``); the URL comes from
+``CLOSER_DATABASE_URL``. The schema is owned by Alembic (``bot/migrations``): run :func:`upgrade`
+(``python -m bot db upgrade``) before use.
 """
 
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from bot.contracts.database import set_sqlite_pragmas
 from bot.core.settings import get_settings
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
@@ -42,16 +44,8 @@ def _is_sqlite(url: str) -> bool:
 def _engine(url: str) -> AsyncEngine:
     engine = create_async_engine(url, pool_pre_ping=True)
     if _is_sqlite(url):
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", set_sqlite_pragmas)
     return engine
-
-
-def _sqlite_pragmas(connection, _record) -> None:
-    """Write-ahead logging (one fsync per commit, readers never block the writer) and foreign keys."""
-    cursor = connection.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
 
 
 def use_wal(path: Path) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from bot.contracts import channel_tables
 from bot.privacy.encryption import Encrypted, EncryptedJSON, get_keyring
 
 
@@ -14,7 +15,10 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    pass
+    """Every business table's class; their tables are on the contracts' MetaData, next to the channel
+    tables the Rasa server's channels share (bot.contracts.channel_tables)."""
+
+    metadata = channel_tables.metadata
 
 
 class Product(Base):
@@ -292,71 +296,60 @@ class CRMOutbox(Base):
 
 
 class ChannelDelivery(Base):
-    """One inbound webhook delivery of a messaging channel, kept for deduplication (at least 24 h) and
-    so that a delivery acknowledged but not yet processed survives a restart. Written by
-    ``connectors/`` inside the Rasa server. ``delivery_id``: Telegram's ``update_id`` (an edit is an
-    update of its own), WhatsApp's message id (``wamid…``); ``sender_id`` is
-    the namespaced Rasa conversation id (``telegram-<chat id>``, ``whatsapp-<wa_id>``)."""
+    """One inbound webhook delivery of a messaging channel (``bot.contracts.channel_tables.deliveries``,
+    written by ``connectors/`` inside the Rasa server)."""
 
-    __tablename__ = "channel_deliveries"
-    __table_args__ = (UniqueConstraint("channel", "delivery_id"),)
+    __table__ = channel_tables.deliveries
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    delivery_id: Mapped[str] = mapped_column(String(160))
-    sender_id: Mapped[str] = mapped_column(String(80))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    error: Mapped[str | None] = mapped_column(Text)
+    id: Mapped[int]
+    channel: Mapped[str]
+    delivery_id: Mapped[str]
+    sender_id: Mapped[str]
+    payload: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+    error: Mapped[str | None]
 
 
 class ChannelCustomer(Base):
-    """A customer as a messaging channel knows them: display name and the time of their last inbound
-    message (WhatsApp's 24-hour customer-service window opens there)."""
+    """A customer as a messaging channel knows them (``bot.contracts.channel_tables.customers``)."""
 
-    __tablename__ = "channel_customers"
+    __table__ = channel_tables.customers
 
-    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str | None] = mapped_column(String(255))
-    last_inbound_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    channel: Mapped[str]
+    user_id: Mapped[str]
+    name: Mapped[str | None]
+    last_inbound_at: Mapped[datetime]
 
 
 class ChannelMessage(Base):
-    """A message the bot (or a manager) sent on a channel and what became of it. ``kind``: text,
-    buttons, list, document, template. ``status``: sent → delivered → read, or failed; WhatsApp's
-    status webhooks may arrive out of order, and a later stage is never replaced by an earlier one.
-    ``held``: a WhatsApp message kept back outside the 24-hour window (``body`` holds Rasa's message
-    dict), sent when the customer next writes."""
+    """A message sent on a channel and what became of it (``bot.contracts.channel_tables.messages``)."""
 
-    __tablename__ = "channel_messages"
-    __table_args__ = (UniqueConstraint("channel", "message_id"),)
+    __table__ = channel_tables.messages
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    message_id: Mapped[str] = mapped_column(String(160))
-    recipient_id: Mapped[str] = mapped_column(String(64), index=True)
-    kind: Mapped[str | None] = mapped_column(String(16))
-    template: Mapped[str | None] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16), default="sent")
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    error: Mapped[str | None] = mapped_column(Text)
-    body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    id: Mapped[int]
+    channel: Mapped[str]
+    message_id: Mapped[str]
+    recipient_id: Mapped[str]
+    kind: Mapped[str | None]
+    template: Mapped[str | None]
+    status: Mapped[str]
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    error: Mapped[str | None]
+    body: Mapped[dict[str, Any] | None]
 
 
 class TelegramCallback(Base):
-    """An inline-button payload longer than Telegram's 64-byte ``callback_data``: the button carries
-    ``#<key>`` (key = first 32 hex digits of the payload's SHA-256) and the press is looked up here."""
+    """A button payload too long for the platform (``bot.contracts.channel_tables.telegram_callbacks``)."""
 
-    __tablename__ = "telegram_callbacks"
+    __table__ = channel_tables.telegram_callbacks
 
-    key: Mapped[str] = mapped_column(String(32), primary_key=True)
-    payload: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    key: Mapped[str]
+    payload: Mapped[str]
+    created_at: Mapped[datetime]
 
 
 class Conversation(Base):

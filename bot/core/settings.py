@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.contracts.database import DEFAULT_URL
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -29,7 +31,7 @@ class Settings(BaseSettings):
     pii_keys: str | None = None  # "kid:base64url-32-bytes,…": every key a stored value may be under
     pii_active_key: str | None = None  # the kid new values are written under (default: the only one)
     pii_index_key: str | None = None  # base64url 32 bytes: HMAC key of the blind indexes
-    database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'closer.db'}"
+    database_url: str = DEFAULT_URL  # bot.contracts.database
     knowledge_dir: Path = ROOT / "knowledge"
     rasa_url: str = "http://localhost:5005"
     rasa_timeout: float = 30.0
