@@ -25,7 +25,7 @@ from bot.answering import chunking, embeddings, index
 
 from bot.commerce import catalog
 
-from bot.core import business, db
+from bot.core import db
 from bot.answering.evaluation import evaluate, load_questions
 from bot.answering.retrieval import Retriever
 
@@ -87,7 +87,6 @@ def main() -> int:
 
     url = f"sqlite+aiosqlite:///{work / 'ikea.db'}"
     db.upgrade(url)
-    business._vocabulary = None
     imported, chunks = asyncio.run(import_ikea(url))
     started = time.perf_counter()
     report = index.sync(client, index.PRODUCTS, chunks, work / "logs")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.answering import chunking, index, retrieval
+from bot.answering import chunking, index
 
 from bot.commerce import catalog
 
-from bot.core import business, db
+from bot.core import business, caches, db
 from bot.core.settings import ROOT, get_settings
 
 # connectors/ runs inside the Rasa server: its tests run under .venv-rasa (scripts/test.sh).
@@ -25,10 +25,10 @@ def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """URL of a fresh, migrated SQLite DB, also set as CLOSER_DATABASE_URL for code under test."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'closer.db'}"
     monkeypatch.setenv("CLOSER_DATABASE_URL", url)
-    get_settings.cache_clear()
+    caches.reset()
     db.upgrade(url)
     yield url
-    get_settings.cache_clear()
+    caches.reset()
 
 
 @pytest.fixture
@@ -38,9 +38,9 @@ async def loaded_db(db_url: str, indexed: Path) -> str:
     async with db.session_scope(db_url) as session:
         await catalog.import_catalog(session, knowledge / "catalog.csv")
         await catalog.import_stock(session, knowledge / "stock.csv")
-    business._vocabulary = None
+    caches.reset()
     yield db_url
-    business._vocabulary = None
+    caches.reset()
     await db.get_engine(db_url).dispose()
 
 
@@ -49,9 +49,9 @@ async def _catalog_chunks(url: str) -> list[chunking.Chunk]:
     async with db.session_scope(url) as session:
         await catalog.import_catalog(session, knowledge / "catalog.csv")
         await catalog.import_stock(session, knowledge / "stock.csv")
-        business._vocabulary = None
+        caches.reset()
         chunks = await chunking.catalog_chunks(session, (await business.get_vocabulary(session)).labels)
-    business._vocabulary = None
+    caches.reset()
     await db.get_engine(url).dispose()
     return chunks
 
@@ -75,10 +75,6 @@ def chroma_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def indexed(chroma_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Code under test reads the session's Chroma index (CLOSER_CHROMA_PATH) with fresh retrievers."""
     monkeypatch.setenv("CLOSER_CHROMA_PATH", str(chroma_dir))
-    get_settings.cache_clear()
-    index.get_client.cache_clear()
-    retrieval._live.clear()
+    caches.reset()
     yield chroma_dir
-    get_settings.cache_clear()
-    index.get_client.cache_clear()
-    retrieval._live.clear()
+    caches.reset()

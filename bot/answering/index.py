@@ -19,7 +19,6 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 
 import chromadb
@@ -31,6 +30,7 @@ from tqdm import tqdm
 from bot.answering import embeddings
 from bot.answering.chunking import Chunk
 from bot.answering.extractive import sentences
+from bot.core.caches import process_cache
 from bot.core.settings import get_settings
 
 KNOWLEDGE = "knowledge"
@@ -54,7 +54,7 @@ def open_client(path: Path | None = None) -> ClientAPI:
     return chromadb.PersistentClient(path=str(target), settings=chroma)
 
 
-@lru_cache
+@process_cache
 def get_client() -> ClientAPI:
     """The process's configured client (see :func:`open_client`)."""
     return open_client()

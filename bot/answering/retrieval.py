@@ -22,6 +22,7 @@ import Stemmer
 from chromadb.api.models.Collection import Collection
 
 from bot.answering import embeddings, index
+from bot.core import caches
 from bot.core.settings import get_settings
 
 RRF_K = 5  # tuned on tests/data/knowledge_questions.yml with bench/retrieval.py (60 is the paper's)
@@ -135,6 +136,8 @@ class Retriever:
 
 _live: dict[str, Retriever] = {}
 _checked: dict[str, float] = {}
+caches.on_reset(_live.clear)
+caches.on_reset(_checked.clear)
 # One thread at a time opens the client and builds retrievers: chromadb's client set-up is not thread-safe
 # (the first questions after a start, each in its own worker thread, failed in it), and one build is enough.
 _building = threading.Lock()

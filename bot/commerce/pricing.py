@@ -28,12 +28,12 @@ argument or the SKU at fault.
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bot.core.caches import process_cache
 from bot.core.money import MoneyError, exponent, to_minor
 from bot.core.settings import get_settings
 
@@ -232,7 +232,7 @@ class PricingRules:
         return result
 
 
-@lru_cache
+@process_cache
 def load_pricing() -> PricingRules:
     """The business's rules from ``<knowledge_dir>/pricing.yml``, read once per process. Raises
     PricingError."""

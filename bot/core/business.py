@@ -4,13 +4,13 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commerce.search import Vocabulary
+from bot.core.caches import on_reset, process_cache
 from bot.core.settings import get_settings
 
 SALES_STAGES = (
@@ -63,7 +63,7 @@ class Company:
         raise ValueError("business_hours in company.yml has no open day")
 
 
-@lru_cache
+@process_cache
 def get_company() -> Company:
     """Raises OSError / KeyError / ValueError at start-up when ``company.yml`` is missing or incomplete."""
     raw = yaml.safe_load((get_settings().knowledge_dir / "company.yml").read_text(encoding="utf-8"))
@@ -108,9 +108,15 @@ _vocabulary_lock = asyncio.Lock()
 
 async def get_vocabulary(session: AsyncSession) -> Vocabulary:
     """The catalog vocabulary, built on first use and kept for the process (restart the action
-    server after a catalog import that adds colours, materials or features)."""
+    server after a catalog import that adds colours, materials or features; tests: caches.reset)."""
     global _vocabulary
     async with _vocabulary_lock:
         if _vocabulary is None:
             _vocabulary = await Vocabulary.load(session, get_settings().knowledge_dir / "vocabulary.yml")
     return _vocabulary
+
+
+@on_reset
+def _forget_vocabulary() -> None:
+    global _vocabulary
+    _vocabulary = None

@@ -1,10 +1,9 @@
 """Settings from environment variables (prefix ``CLOSER_``) and an optional ``.env`` file.
 
-Read once per process through :func:`get_settings`; an invalid value raises
+Read once per process through :func:`get_settings` (until :func:`bot.core.caches.reset`); an invalid value raises
 ``pydantic.ValidationError`` at start-up rather than on first use.
 """
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +11,7 @@ from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.contracts.database import DEFAULT_URL
+from bot.core.caches import process_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,7 +119,7 @@ class Settings(BaseSettings):
 PRODUCTION_SECRETS = ("rasa_jwt_secret", "action_server_token", "console_secret_key", "pii_keys", "pii_index_key")
 
 
-@lru_cache
+@process_cache
 def get_settings() -> Settings:
     """The process's settings, read once. Raises pydantic.ValidationError for an invalid value."""
     return Settings()

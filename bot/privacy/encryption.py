@@ -49,7 +49,6 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -58,6 +57,7 @@ from sqlalchemy import Text
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
+from bot.core.caches import process_cache
 from bot.core.keys import load_or_create_secret
 from bot.core.settings import ROOT, Settings, get_settings
 
@@ -200,7 +200,7 @@ def _aad(kid: str, field: str) -> bytes:
     return f"{PREFIX}{kid}:{field}".encode()
 
 
-@lru_cache
+@process_cache
 def get_keyring() -> Keyring:
     """The process's keyring, built once from :func:`bot.core.settings.get_settings`. Raises KeyConfigError or
     OSError (:meth:`Keyring.from_settings`); call it at start-up so a bad key stops the process there."""

@@ -18,6 +18,7 @@ from bot.answering.knowledge import answer_question
 from bot.core.models import KnowledgeAnswer, Product
 from bot.privacy.pii import Masker
 from bot.core.settings import get_settings
+from bot.core import caches
 from tests.fakes.llm_server import FakeLLM
 
 POLICY_QUESTIONS = [  # phrased unlike knowledge/policies/*.md; (question, a fact of the answer, its source)
@@ -67,12 +68,12 @@ async def llm(loaded_db, monkeypatch):
     for key, value in {"MODEL": "openai/gpt-4o-mini", "API_BASE": server.api_base, "API_KEY": "sk-test",
                        "RETRIES": "0", "TIMEOUT": "3"}.items():
         monkeypatch.setenv(f"CLOSER_LLM_{key}", value)
-    get_settings.cache_clear()
+    caches.reset()
     await complete([{"role": "user", "content": "warm-up"}])  # litellm's one-time set-up is not what is tested
     server.requests.clear()
     yield server
     await server.close()
-    get_settings.cache_clear()
+    caches.reset()
 
 
 @pytest.mark.parametrize("question, fact, source", POLICY_QUESTIONS)
@@ -131,7 +132,7 @@ async def test_contact_details_are_masked_for_the_llm_and_restored_in_the_reply(
 async def test_over_the_conversations_token_budget_the_answer_is_extractive_without_calling_the_llm(
         llm, monkeypatch, caplog):
     monkeypatch.setenv("CLOSER_LLM_MAX_TOKENS_PER_CONVERSATION", "100")
-    get_settings.cache_clear()
+    caches.reset()
     llm.reply = "It takes 2–4 business days [P1]."
     first = await answer_question("web-b1", DELIVERY, get_company())
     assert (await _stored(first.answer_id)).prompt_tokens > 100  # one call may cross the budget; the next is refused
@@ -151,7 +152,7 @@ async def test_over_the_conversations_token_budget_the_answer_is_extractive_with
 
 async def test_over_the_days_cost_budget_every_answer_is_extractive(llm, monkeypatch):
     monkeypatch.setenv("CLOSER_LLM_MAX_COST_USD_PER_DAY", "0.50")
-    get_settings.cache_clear()
+    caches.reset()
     llm.reply = "It takes 2–4 business days [P1]."
     now = datetime.now(timezone.utc)
     async with db.session_scope() as session:  # yesterday's (UTC) spending does not count today
@@ -171,7 +172,7 @@ async def test_over_the_days_cost_budget_every_answer_is_extractive(llm, monkeyp
 
 async def test_over_budget_an_escalation_summary_is_the_structured_one(llm, monkeypatch):
     monkeypatch.setenv("CLOSER_LLM_MAX_TOKENS_PER_CONVERSATION", "100")
-    get_settings.cache_clear()
+    caches.reset()
     situation = Situation("web-e1", "requested", messages=[("customer", "a person please")])
     async with db.session_scope() as session:
         session.add(KnowledgeAnswer(id=uuid.uuid4().hex, conversation_id="web-e1", question="?", answer="!", mode="llm",
@@ -184,7 +185,7 @@ async def test_over_budget_an_escalation_summary_is_the_structured_one(llm, monk
 async def test_a_budget_of_0_is_unlimited(llm, monkeypatch):
     monkeypatch.setenv("CLOSER_LLM_MAX_TOKENS_PER_CONVERSATION", "0")
     monkeypatch.setenv("CLOSER_LLM_MAX_COST_USD_PER_DAY", "0")
-    get_settings.cache_clear()
+    caches.reset()
     llm.reply = "It takes 2–4 business days [P1]."
     answers = [await answer_question("web-d1", DELIVERY, get_company()) for _ in range(3)]
     assert [(await _stored(a.answer_id)).mode for a in answers] == ["llm"] * 3 and len(llm.requests) == 3

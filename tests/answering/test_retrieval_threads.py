@@ -7,13 +7,13 @@ import threading
 
 from bot.answering import retrieval
 from bot.answering.index import KNOWLEDGE
-from bot.core.settings import get_settings
+from bot.core import caches
 
 
 def test_threads_asking_for_the_retriever_at_once_get_the_same_one(indexed, tmp_path, monkeypatch):
     fresh = shutil.copytree(indexed, tmp_path / "chroma")  # a path no client of this process has opened yet
     monkeypatch.setenv("CLOSER_CHROMA_PATH", str(fresh))
-    get_settings.cache_clear()
+    caches.reset()
     start, got, failed = threading.Barrier(8), [], []
 
     def ask() -> None:

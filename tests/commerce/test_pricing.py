@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.commerce.pricing import CartItem, PricingError, PricingRules, Suggestion, load_pricing
-from bot.core.settings import ROOT, get_settings
+from bot.core.settings import ROOT
+from bot.core import caches
 
 KNOWLEDGE = ROOT / "knowledge"
 RULES = PricingRules.load(KNOWLEDGE / "pricing.yml")
@@ -34,8 +35,7 @@ def test_real_pricing_file():
     assert [t.min_quantity for t in RULES.volume_tiers] == [10, 25, 50]
     assert RULES.max_bot_discount == Decimal("0.20")
     assert RULES.approval_order_minor == 5_000_000  # AED 50,000.00
-    get_settings.cache_clear()
-    load_pricing.cache_clear()
+    caches.reset()
     assert load_pricing() == RULES
 
 

@@ -25,6 +25,7 @@ from bot.commerce.pricing import CartItem, load_pricing
 from bot.commerce.quote_pdf import render_quote_pdf
 from bot.core.settings import get_settings
 from tests.fakes.telegram_server import FakeTelegram
+from bot.core import caches
 from tests.actions.test_actions import DOMAIN, ent, tracker
 
 CONVERSATION = "web-test1234"  # the sender id tests.actions.test_actions.tracker uses
@@ -54,10 +55,10 @@ async def telegram(loaded_db, monkeypatch):
     server = await FakeTelegram().start()
     for key, value in {"BOT_TOKEN": server.token, "MANAGER_CHAT_ID": "-1001234567890", "API_BASE": server.api_base}.items():
         monkeypatch.setenv(f"CLOSER_TELEGRAM_{key}", value)
-    get_settings.cache_clear()
+    caches.reset()
     yield server
     await server.close()
-    get_settings.cache_clear()
+    caches.reset()
 
 
 async def test_cart_by_sku_name_and_it_with_line_totals_from_the_catalog(loaded_db):
@@ -90,7 +91,7 @@ async def test_ambiguous_or_unknown_items_are_asked_about(loaded_db):
 async def test_cart_limits_are_settings(loaded_db, monkeypatch):
     monkeypatch.setenv("CLOSER_CART_MAX_LINES", "2")
     monkeypatch.setenv("CLOSER_CART_MAX_QUANTITY", "50")
-    get_settings.cache_clear()
+    caches.reset()
     try:
         for sku in ("OC-1006", "DK-2001"):
             messages, _ = await run(ActionAddToCart(), tracker(f"add {sku}", "add_to_cart", [ent("sku", sku)]))
@@ -102,7 +103,7 @@ async def test_cart_limits_are_settings(loaded_db, monkeypatch):
                                                            [ent("sku", "OC-1006"), ent("quantity", "50")]))
         assert messages[0]["reason"] == "a quantity must be between 1 and 50"  # 1 already in the cart
     finally:
-        get_settings.cache_clear()
+        caches.reset()
 
 
 async def _lead(url: str) -> int:

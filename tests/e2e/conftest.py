@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from bot.core.keys import rasa_api_headers
-from bot.core.settings import ROOT, Settings, get_settings
+from bot.core.settings import ROOT, Settings
+from bot.core import caches
 from tests.fakes.graph_server import FakeGraph
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -72,9 +73,9 @@ def as_the_console(stack, monkeypatch) -> Stack:
     """The stack, with this process's settings as its console has them (the Rasa API secret), for tests that
     run the console's code (bot.handoff.takeover, bot.handoff.escalation) in this process against the stack."""
     monkeypatch.setenv("CLOSER_RASA_JWT_SECRET", stack.rasa_jwt_secret)
-    get_settings.cache_clear()
+    caches.reset()
     yield stack
-    get_settings.cache_clear()
+    caches.reset()
 
 
 @contextmanager

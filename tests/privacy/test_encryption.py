@@ -22,7 +22,8 @@ from bot.commerce import leads
 from bot.core import db
 from bot.privacy.encryption import DecryptionError, KeyConfigError, Keyring, get_keyring
 from bot.core.models import Contact, CRMOutbox, DealNote, Escalation
-from bot.core.settings import PRODUCTION_SECRETS, ROOT, Settings, get_settings
+from bot.core.settings import PRODUCTION_SECRETS, ROOT, Settings
+from bot.core import caches
 
 K1, K2, INDEX = (secrets.token_urlsafe(32) for _ in range(3))
 ANN = dict(name="Ann Buyer", company="Acme LLC", email="ann@acme.example", phone="+971501234567",
@@ -37,12 +38,10 @@ def use_keys(monkeypatch: pytest.MonkeyPatch):
         env = {"CLOSER_PII_KEYS": keys, "CLOSER_PII_INDEX_KEY": INDEX, "CLOSER_PII_ACTIVE_KEY": active or ""}
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        get_keyring.cache_clear()
+        caches.reset()
         return {**os.environ, **env}
     yield use
-    get_settings.cache_clear()
-    get_keyring.cache_clear()
+    caches.reset()
 
 
 def keyring(**changes) -> Keyring:

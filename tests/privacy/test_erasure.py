@@ -35,9 +35,10 @@ from bot.web.chat import create_app
 from bot.core.models import (AuditEntry, Cart, CartLine, ChannelCustomer, ChannelDelivery, ChannelMessage, Contact, Conversation,
                         ConversationMessage, ConversationReview, ConversationTag, CRMOutbox, Deal, DealNote, Escalation,
                         Feedback, KnowledgeAnswer, NluAnnotation, PendingErasure, Product, Quote)
-from bot.core.settings import ROOT, Settings, get_settings
+from bot.core.settings import ROOT, Settings
 from bot.core.tracker import TrackerReader
 from tests.review.test_conversations import MODEL, RASA_PYTHON, Clock, action, bot, rasa_write, session_start, slot, user
+from bot.core import caches
 
 EMAIL, PHONE, NAME = "layla.zahrani@oasis-trading.ae", "+971502223344", "Layla Zahrani"
 WA = "whatsapp-971502223344"  # the customer's WhatsApp conversation: its id holds the phone number
@@ -112,7 +113,7 @@ def tracker_path(rasa_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     path = tmp_path / "tracker.db"
     shutil.copy(rasa_store, path)
     monkeypatch.setenv("CLOSER_TRACKER_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
-    get_settings.cache_clear()
+    caches.reset()
     return path
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.settings import get_settings
 from bot.review.training_report import load_report, read_report
+from bot.core import caches
 
 REAL = Path(__file__).parents[1] / "data" / "rasa_results"
 
@@ -104,9 +104,9 @@ def test_missing_and_unreadable_files_are_reported_not_raised(tmp_path, results)
 
 async def test_read_report_defaults_to_the_settings_results_dir(results, monkeypatch):
     monkeypatch.setenv("CLOSER_RASA_RESULTS_DIR", str(results))
-    get_settings.cache_clear()
+    caches.reset()
     try:
         report = await read_report()
     finally:
-        get_settings.cache_clear()
+        caches.reset()
     assert report.results_dir == results and report.nlu is not None and report.core is not None

@@ -26,7 +26,7 @@ from bot.web.chat import create_app
 from bot.web.console.analytics import VIEWS
 from bot.core.models import (Contact, Conversation, ConversationMessage, CRMOutbox, Deal, Escalation, Feedback,
                         KnowledgeAnswer, Quote)
-from bot.core.settings import get_settings
+from bot.core import caches
 from tests.web.test_console_auth import PASSWORD, add_user, console_settings, csrf, login
 from tests.browser import chromium
 
@@ -248,7 +248,7 @@ async def test_the_board_filters_by_source_channel_and_refuses_unknown_channels(
 async def test_a_manager_moves_a_deal_which_is_noted_and_queued_for_the_crm(client, filled, db_url, monkeypatch):
     monkeypatch.setenv("CLOSER_CRM_PROVIDER", "hubspot")
     monkeypatch.setenv("CLOSER_HUBSPOT_TOKEN", "test-token")
-    get_settings.cache_clear()
+    caches.reset()
     deal = filled["deals"][2]
     token = await csrf(client, "/console/pipeline")
     moved = await client.post(f"/console/pipeline/deals/{deal}/stage",
