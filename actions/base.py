@@ -1,43 +1,69 @@
-"""Base class that turns any failure inside an action into a polite reply and a logged error."""
+"""Tracker plumbing shared by the actions: the turn read once from the tracker, and the base class
+that utters an :class:`~bot.core.turn.Outcome` and turns it into Rasa events (any failure becomes a
+polite reply and a logged error). Not an action module: action modules import it, it imports none."""
 
 import logging
 from abc import ABC, abstractmethod
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import AllSlotsReset, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+
+from bot.contracts import conversation_ids
+from bot.core.turn import Outcome, Turn
 
 log = logging.getLogger(__name__)
 
 
+def read_turn(tracker: Tracker) -> Turn:
+    """The :class:`Turn` of ``tracker``: the latest message, its entities and the conversation's slots and messages."""
+    latest = tracker.latest_message or {}
+    names = dict.fromkeys(e.get("entity") for e in latest.get("entities") or [] if e.get("entity"))
+    entities = {}
+    for name in names:
+        values = tuple(dict.fromkeys(str(v) for v in tracker.get_latest_entity_values(name) if v is not None))
+        if values:
+            entities[name] = values
+    user_messages = tuple((e.get("text") or "", ((e.get("parse_data") or {}).get("intent") or {}).get("name"))
+                          for e in tracker.events if e.get("event") == "user")
+    said = tuple(("customer" if e["event"] == "user" else "bot", e.get("text") or "")
+                 for e in tracker.events if e.get("event") in ("user", "bot") and e.get("text"))
+    return Turn(
+        conversation_id=tracker.sender_id,
+        channel=conversation_ids.channel_from_input(tracker.get_latest_input_channel() or "web"),
+        text=latest.get("text") or "",
+        intent=(latest.get("intent") or {}).get("name"),
+        entities=entities,
+        slots=dict(tracker.slots),
+        user_messages=user_messages,
+        said=said,
+    )
+
+
+def events_of(outcome: Outcome) -> list[dict[str, Any]]:
+    """The Rasa events of ``outcome``: a slot reset, the slots in order, then a pause."""
+    events = [AllSlotsReset()] if outcome.reset_slots else []
+    events += [SlotSet(name, value) for name, value in outcome.slots]
+    return events + ([ConversationPaused()] if outcome.pause else [])
+
+
 class SafeAction(Action, ABC):
-    """Subclasses implement :meth:`act`. An exception is logged with the conversation id and the
-    customer gets ``utter_error``; events already produced are dropped, so nothing half-done is stored."""
+    """Subclasses implement :meth:`act`: one call into ``bot/`` with the turn. Its outcome's messages
+    are uttered and its events returned. An exception is logged with the conversation id and the
+    customer gets ``utter_error``; nothing of the outcome is sent or stored."""
 
     @abstractmethod
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        """The action's work; returns Rasa events."""
+    async def act(self, turn: Turn) -> Outcome:
+        """What to do about ``turn``."""
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         try:
-            return await self.act(dispatcher, tracker, domain)
+            outcome = await self.act(read_turn(tracker))
         except Exception:
             log.exception("action %s failed in conversation %s", self.name(), tracker.sender_id)
-            dispatcher.messages.clear()
             dispatcher.utter_message(response="utter_error")
             return []
-
-
-def entity_values(tracker: Tracker, entity: str) -> list[str]:
-    """Distinct values of ``entity`` in the latest customer message, in order."""
-    values: list[str] = []
-    for value in tracker.get_latest_entity_values(entity):
-        if value is not None and str(value) not in values:
-            values.append(str(value))
-    return values
-
-
-def channel_of(tracker: Tracker) -> str:
-    """The customer's channel: ``web`` for the widget (Rasa's rest/socketio channels), else Rasa's name."""
-    channel = tracker.get_latest_input_channel() or "web"
-    return "web" if channel in ("rest", "socketio") else channel
+        for message in outcome.messages:
+            dispatcher.utter_message(**message)
+        return events_of(outcome)

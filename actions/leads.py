@@ -1,20 +1,16 @@
-"""The lead form: validation of each answer and the contact + deal saved in the CRM tables."""
+"""The lead form: validation of each answer, and the contact + deal saved (:mod:`bot.commerce.qualifying`)."""
 
 from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
-from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.base import SafeAction, channel_of
-from bot import crm
-from bot.commerce import inputs, leads
-from bot.core import db
+from actions.base import SafeAction
+from bot.commerce import inputs, leads, qualifying
 from bot.core.business import get_company
 from bot.core.settings import get_settings
-
-Events = list[dict[str, Any]]
+from bot.core.turn import Outcome, Turn
 
 
 def _checked(value: Any, slot: str, dispatcher: CollectingDispatcher) -> dict[str, Any]:
@@ -60,24 +56,5 @@ class ActionSaveLead(SafeAction):
     def name(self) -> str:
         return "action_save_lead"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> Events:
-        currency = get_company().currency
-        slot = tracker.get_slot
-        lead = leads.Lead(
-            name=leads.clean_name(slot("customer_name") or "") or slot("customer_name"),
-            company=leads.clean_company(slot("company") or "") or None,
-            email=leads.clean_email(slot("email") or "") or slot("email"),
-            phone=leads.clean_phone(slot("phone") or "", get_settings().default_phone_region) or slot("phone"),
-            quantity=inputs.quantity(slot("quantity") or ""),
-            budget_minor=inputs.budget(slot("budget") or "", currency),
-            currency=currency,
-            timeline=leads.clean_timeline(slot("timeline") or ""),
-            channel=channel_of(tracker),
-            sender_id=tracker.sender_id,
-        )
-        async with db.session_scope() as session:
-            contact, deal, _ = await leads.save_lead(session, lead)
-            await crm.sync_deal(session, deal)
-        dispatcher.utter_message(response="utter_lead_saved", customer_name=contact.name, email=contact.email, phone=contact.phone)
-        quoting = tracker.get_slot("sales_stage") == "quoting"  # action_send_quote follows and closes
-        return [SlotSet("sales_stage", "quoting" if quoting else "closing"), SlotSet("contact_id", contact.id)]
+    async def act(self, turn: Turn) -> Outcome:
+        return await qualifying.save_lead(turn)

@@ -13,13 +13,13 @@ from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.commerce import cart as carts
 from bot import crm
 from bot.core.business import Company
 from bot.core.models import Contact, Deal, DealNote, Quote, QuoteLine
 from bot.core.money import format_money
-from bot.commerce.pricing import PricedCart, PricingRules
+from bot.commerce.pricing import PricedCart
 from bot.commerce.quote_pdf import CompanyBlock, CustomerBlock, QuoteDocLine, QuoteDocument
+from bot.core.settings import get_settings
 
 TERMS = (
     "Prices are in {currency} and include the discounts shown; VAT is charged at {vat}.",
@@ -49,24 +49,23 @@ async def _next_number(session: AsyncSession, year: int) -> str:
     return f"{prefix}{(last or 0) + 1:04d}"
 
 
-async def issue(session: AsyncSession, conversation_id: str, rules: PricingRules, validity_days: int,
+async def issue(session: AsyncSession, conversation_id: str, priced: PricedCart, validity_days: int,
                 contact: Contact | None = None, deal: Deal | None = None, segment: str = "new",
-                extra_discount_pct: Decimal = Decimal(0), status: str = "sent", now: datetime | None = None) -> Quote:
-    """Price the conversation's cart and store it as a quote with ``status`` (``sent`` when it goes
-    to the customer now, ``draft`` when a manager must approve first). The deal, if any, moves to
-    ``proposal`` with the quote's net amount (excl. VAT). Raises QuoteError for an empty cart."""
+                status: str = "sent", now: datetime | None = None) -> Quote:
+    """Store ``priced`` (the conversation's cart, priced for ``segment`` with its extra discount) as a quote
+    with ``status`` (``sent`` when it goes to the customer now, ``draft`` when a manager must approve
+    first). The deal, if any, moves to ``proposal`` with the quote's net amount (excl. VAT). Raises
+    QuoteError for an empty cart."""
     now = now or datetime.now(timezone.utc)
-    cart = await carts.get_cart(session, conversation_id)
-    if not cart.lines:
+    if not priced.lines:
         raise QuoteError("Your cart is empty, so there is nothing to quote yet.")
-    priced: PricedCart = rules.price(carts.items(cart), segment, extra_discount_pct)
     for attempt in range(5):  # two quotes issued at once may pick the same number: take the next
         quote = Quote(
             number=await _next_number(session, now.year), conversation_id=conversation_id, status=status,
             contact_id=contact.id if contact else None, deal_id=deal.id if deal else None, segment=segment,
             currency=priced.currency, subtotal_minor=priced.subtotal_minor, discount_minor=priced.discount_minor,
             net_minor=priced.net_minor, vat_rate=str(priced.vat_rate), vat_minor=priced.vat_minor,
-            total_minor=priced.total_minor, extra_discount_pct=str(extra_discount_pct),
+            total_minor=priced.total_minor, extra_discount_pct=str(priced.extra_discount_pct),
             valid_until=now + timedelta(days=validity_days), token=secrets.token_urlsafe(32), created_at=now,
             sent_at=now if status == "sent" else None,
             lines=[QuoteLine(position=n, sku=line.sku, name=line.name, quantity=line.quantity,
@@ -101,6 +100,11 @@ async def negotiating(session: AsyncSession, deal: Deal | None) -> None:
         deal.stage = "negotiation"
         await session.flush()
         await crm.sync_deal(session, deal)
+
+
+def url(quote: Quote) -> str:
+    """The customer's link to the quote PDF, served by the console: ``<public_url>/quotes/<token>.pdf``."""
+    return f"{get_settings().public_url}/quotes/{quote.token}.pdf"
 
 
 async def by_token(session: AsyncSession, token: str, now: datetime | None = None) -> Quote | None:

@@ -59,6 +59,21 @@ def product_buttons(products: list[Product]) -> list[dict[str, str]]:
     ]
 
 
+def choice_buttons(intent: str, products: list[Product], quantity: int | None = None) -> list[dict[str, str]]:
+    """Buttons that repeat ``intent`` for one of ``products`` by SKU (with ``quantity`` when given), e.g.
+    ``/add_to_cart{"sku": "OC-1006", "quantity": "2"}``."""
+    def payload(p: Product) -> str:
+        entities = {"sku": p.sku, **({"quantity": str(quantity)} if quantity else {})}
+        return f"/{intent}{json.dumps(entities)}"
+
+    return [{"title": f"{p.name} ({p.sku})", "payload": payload(p)} for p in products[:MAX_BUTTONS]]
+
+
+def show_category_buttons(categories: list[str], labels: dict[str, str]) -> list[dict[str, str]]:
+    """``Show <label>`` buttons asking for the products of each of ``categories`` (cross-sell)."""
+    return [{"title": f"Show {labels.get(c, c).lower()}", "payload": f'/ask_products{{"category": "{c}"}}'} for c in categories]
+
+
 def category_buttons(labels: dict[str, str]) -> list[dict[str, str]]:
     """One button per catalog category, asking for its products."""
     return [

@@ -41,17 +41,17 @@ def responses_of(messages):
 
 
 async def test_every_response_an_action_utters_exists_in_the_domain():
-    import inspect  # noqa: E401
+    import inspect
     import re
 
     import actions.base
-    import actions.conversation
-    import actions.knowledge
     import actions.leads
-    import actions.products  # noqa: E401
-    import bot.answering.knowledge
+    from bot.answering import knowledge, questions
+    from bot.commerce import browsing, qualifying, quoting, shopping
+    from bot.handoff import handover
+    from bot.privacy import forget_me
     used = set()
-    for module in (actions.products, actions.leads, actions.conversation, actions.knowledge, actions.base, bot.answering.knowledge):
+    for module in (actions.base, actions.leads, browsing, qualifying, quoting, shopping, handover, questions, knowledge, forget_me):
         used |= set(re.findall(r'"(utter_[a-z_]+)"', inspect.getsource(module)))
     used |= {f"utter_{intent}" for intent in ("objection_delivery", "objection_competitor", "objection_think")}
     used |= {f"utter_invalid_{slot}" for slot in DOMAIN["forms"]["lead_form"]["required_slots"]}
@@ -166,7 +166,7 @@ async def test_a_crash_inside_an_action_gets_a_polite_reply_and_a_log_line(loade
     async def broken(*args, **kwargs):
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr("actions.products.find_products", broken)
+    monkeypatch.setattr("bot.commerce.browsing.find_products", broken)
     with caplog.at_level(logging.ERROR):
         messages, slots = await run(ActionSearchProducts(), tracker("chairs", entities=[ent("category", "office_chair")]))
     assert responses_of(messages) == ["utter_error"] and slots == {}
@@ -213,3 +213,52 @@ async def test_saved_lead_lands_in_contacts(loaded_db):
         contact = await session.scalar(select(Contact))
     assert (contact.name, contact.phone, contact.channel, contact.sender_id) == ("Sara Khan", "+971501234567", "web", "web-test1234")
     assert contact.deals[0].budget_minor == 1800000 and contact.deals[0].quantity == 12
+
+
+def test_no_action_module_imports_another():
+    import ast
+
+    from bot.core.settings import ROOT
+    for path in (ROOT / "actions").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        assert {m for m in imported if m.startswith("actions")} <= {"actions.base"}, path.name
+
+
+def test_the_turn_is_read_once_from_the_tracker():
+    from actions.base import read_turn
+    earlier = {"event": "user", "text": "hello", "parse_data": {"intent": {"name": "greet"}}}
+    said = {"event": "bot", "text": "Hi!"}
+    t = tracker("add 2 OC-1006 and oc-1006", "add_to_cart", [ent("sku", "OC-1006"), ent("quantity", "2"), ent("sku", "OC-1006"),
+                                                            {"entity": "sku", "value": "DK-2001", "role": "other"}],
+                slots={"contact_id": 7.0, "granted_discount": "0.05"}, events=[earlier, said])
+    t.events.reverse()
+    turn = read_turn(t)
+    assert (turn.conversation_id, turn.channel, turn.intent) == ("web-test1234", "web", "add_to_cart")
+    assert turn.entity("sku") == ["OC-1006"] and turn.entity("quantity") == ["2"] and turn.entity("product") == []
+    assert turn.contact_id == 7 and str(turn.granted_discount) == "0.05"
+    assert turn.user_messages == (("hello", "greet"), ("add 2 OC-1006 and oc-1006", "add_to_cart"))
+    assert turn.said == (("bot", "Hi!"), ("customer", "hello"), ("customer", "add 2 OC-1006 and oc-1006"))
+
+
+async def test_a_quote_turn_reads_the_cart_once_and_prices_it_once(loaded_db, monkeypatch):
+    from actions.cart import ActionAddToCart
+    from actions.quotes import ActionSendQuote
+    from bot.commerce import cart as carts
+    from bot.commerce.leads import Lead, save_lead
+    from bot.commerce.pricing import PricingRules
+
+    await run(ActionAddToCart(), tracker("add 50 OC-1006", "add_to_cart", [ent("sku", "OC-1006"), ent("quantity", "50")]))
+    async with db.session_scope(loaded_db) as session:
+        contact, _, _ = await save_lead(session, Lead("Sara Khan", None, "sara@gulfco.ae", "+971501234567", 50, None, "AED", None,
+                                                      "web", "web-test1234"))
+    calls = []
+    for owner, name in ((carts, "get_cart"), (PricingRules, "price")):
+        def counted(*args, _original=getattr(owner, name), _name=name, **kwargs):
+            calls.append(_name)
+            return _original(*args, **kwargs)
+        monkeypatch.setattr(owner, name, counted)
+    messages, slots = await run(ActionSendQuote(), tracker("", "request_quote", slots={"sales_stage": "quoting", "contact_id": contact.id}))
+    assert "utter_big_order" in responses_of(messages) and slots["sales_stage"] == "handoff"  # a manager is called in too
+    assert sorted(calls) == ["get_cart", "price"]

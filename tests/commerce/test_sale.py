@@ -14,6 +14,7 @@ from actions.cart import ActionAddToCart, ActionChangeQuantity, ActionRemoveFrom
 from actions.escalation import ActionEscalate
 from actions.knowledge import ActionAnswerQuestion
 from actions.quotes import ActionAcceptQuote, ActionHandleDiscount, ActionSendQuote
+from bot.commerce import cart as carts
 from bot.commerce import quotes
 from bot.core import db
 from bot.core.business import get_company
@@ -150,10 +151,14 @@ async def test_quote_pdf_matches_the_catalog_and_pricing_to_the_fils(loaded_db):
         assert (await session.get(Deal, quote.deal_id)).stage == "won"
 
 
+async def priced_cart(session):
+    return load_pricing().price(carts.items(await carts.get_cart(session, CONVERSATION)))
+
+
 async def test_an_expired_quote_cannot_be_accepted(loaded_db):
     await run(ActionAddToCart(), tracker("add OC-1006", "add_to_cart", [ent("sku", "OC-1006")]))
     async with db.session_scope(loaded_db) as session:
-        old = await quotes.issue(session, CONVERSATION, load_pricing(), 30, now=datetime.now(timezone.utc) - timedelta(days=31))
+        old = await quotes.issue(session, CONVERSATION, await priced_cart(session), 30, now=datetime.now(timezone.utc) - timedelta(days=31))
         assert await quotes.by_token(session, old.token) is not None and old.status == "expired"
     messages, _ = await run(ActionAcceptQuote(), tracker("we accept the offer", "accept_quote"))
     assert messages[0]["response"] == "utter_quote_not_accepted" and "expired on" in messages[0]["reason"]
@@ -202,11 +207,11 @@ async def test_two_fallbacks_in_a_row_escalate(telegram):
 async def test_quote_numbers_count_up_per_year_past_9999(loaded_db):
     await run(ActionAddToCart(), tracker("add OC-1006", "add_to_cart", [ent("sku", "OC-1006")]))
     async with db.session_scope(loaded_db) as session:
-        first = await quotes.issue(session, CONVERSATION, load_pricing(), 30)
+        first = await quotes.issue(session, CONVERSATION, await priced_cart(session), 30)
         first.number = f"Q-{datetime.now(timezone.utc).year}-9999"
         await session.flush()
-        after = await quotes.issue(session, CONVERSATION, load_pricing(), 30)
-        last_year = await quotes.issue(session, CONVERSATION, load_pricing(), 30, now=datetime(2025, 12, 31, tzinfo=timezone.utc))
+        after = await quotes.issue(session, CONVERSATION, await priced_cart(session), 30)
+        last_year = await quotes.issue(session, CONVERSATION, await priced_cart(session), 30, now=datetime(2025, 12, 31, tzinfo=timezone.utc))
     assert after.number == f"Q-{datetime.now(timezone.utc).year}-10000" and last_year.number == "Q-2025-0001"
 
 

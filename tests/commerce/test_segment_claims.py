@@ -3,16 +3,14 @@ attack ``other-lead-with-victims-phone``: typing a VIP's phone number into the w
 VIP discount, overwrote her contact and put her company on the attacker's quote): the contact's own
 conversation, or a WhatsApp conversation from the contact's phone number."""
 
-from rasa_sdk import Tracker
-
-from actions.cart import customer_segment
 from bot.core import db
+from bot.core.turn import Turn
 from bot.commerce.leads import Lead, save_lead
+from bot.commerce.shopping import customer_segment
 
 
-def tracker_of(sender_id: str, contact_id: int) -> Tracker:
-    return Tracker(sender_id, {"contact_id": float(contact_id)}, {"text": "", "intent": {}, "entities": []}, [], False,
-                   None, None, "action_listen")
+def turn_of(sender_id: str, contact_id: int) -> Turn:
+    return Turn(sender_id, sender_id.split("-")[0], slots={"contact_id": float(contact_id)})
 
 
 async def test_a_contacts_segment_needs_its_own_conversation_or_its_phone_on_whatsapp(loaded_db):
@@ -30,10 +28,10 @@ async def test_a_contacts_segment_needs_its_own_conversation_or_its_phone_on_wha
         assert [note.body for note in deal.notes] == [
             f"Same phone or e-mail as contact #{vip.id}, typed in another conversation: merge them if it is the same person."]
         assert deal not in vip.deals
-        assert await customer_segment(session, tracker_of("web-mallory", vip.id)) == "new"
-        assert await customer_segment(session, tracker_of("telegram-4242", vip.id)) == "new"
-        assert await customer_segment(session, tracker_of("whatsapp-971509876543", vip.id)) == "vip"
+        assert await customer_segment(session, turn_of("web-mallory", vip.id)) == "new"
+        assert await customer_segment(session, turn_of("telegram-4242", vip.id)) == "new"
+        assert await customer_segment(session, turn_of("whatsapp-971509876543", vip.id)) == "vip"
         regular, _, _ = await save_lead(session, Lead("Rita Regular", None, "rita@example.ae", "+971501234567", 1,
                                                       None, "AED", None, "web", "web-rita"))
         regular.segment = "regular"
-        assert await customer_segment(session, tracker_of("web-rita", regular.id)) == "regular"
+        assert await customer_segment(session, turn_of("web-rita", regular.id)) == "regular"

@@ -1,0 +1,40 @@
+"""The start of a sale: the greeting, and the lead the lead form collected saved as a contact and its deal."""
+
+from bot.commerce import inputs, leads
+from bot.core import db
+from bot.core.business import get_company
+from bot.core.settings import get_settings
+from bot.core.turn import Outcome, Turn
+
+
+async def greet(turn: Turn) -> Outcome:
+    """Greets with the brand; sets sales_stage greeting at the start of a conversation only."""
+    outcome = Outcome().say(response="utter_greet", brand=get_company().brand)
+    return outcome if turn.slot("sales_stage") else outcome.set("sales_stage", "greeting")
+
+
+def lead_of(turn: Turn) -> leads.Lead:
+    """The lead in the lead form's slots, each normalised (the raw answer kept where it does not clean)."""
+    currency, region, slot = get_company().currency, get_settings().default_phone_region, turn.slot
+    return leads.Lead(
+        name=leads.clean_name(slot("customer_name") or "") or slot("customer_name"),
+        company=leads.clean_company(slot("company") or "") or None,
+        email=leads.clean_email(slot("email") or "") or slot("email"),
+        phone=leads.clean_phone(slot("phone") or "", region) or slot("phone"),
+        quantity=inputs.quantity(slot("quantity") or ""),
+        budget_minor=inputs.budget(slot("budget") or "", currency),
+        currency=currency,
+        timeline=leads.clean_timeline(slot("timeline") or ""),
+        channel=turn.channel,
+        sender_id=turn.conversation_id,
+    )
+
+
+async def save_lead(turn: Turn) -> Outcome:
+    """After the lead form: store the contact and its deal (:func:`bot.commerce.leads.save_lead`), thank
+    the customer, set contact_id and sales_stage (``quoting`` stays for action_send_quote, else ``closing``)."""
+    async with db.session_scope() as session:
+        contact, _, _ = await leads.save_lead(session, lead_of(turn))
+    quoting = turn.slot("sales_stage") == "quoting"  # action_send_quote follows and closes
+    return (Outcome().say(response="utter_lead_saved", customer_name=contact.name, email=contact.email, phone=contact.phone)
+            .set("sales_stage", "quoting" if quoting else "closing").set("contact_id", contact.id))

@@ -1,0 +1,88 @@
+"""Quote turns: a quote request, the quote sent once the lead form is done, its acceptance, and discount
+requests (granted up to the pricing cap, otherwise a manager's approval with a draft quote). Each turn
+reads the cart once and prices it once."""
+
+from typing import Any
+
+from bot.commerce import cart as carts
+from bot.commerce import deals, inputs, quotes
+from bot.commerce.pricing import load_pricing
+from bot.commerce.shopping import customer_segment
+from bot.core import db
+from bot.core.business import get_company
+from bot.core.models import Contact, Quote
+from bot.core.turn import Outcome, Turn
+from bot.handoff.handover import hand_over
+from bot.texts import messages
+
+
+def quote_document(quote: Quote) -> dict[str, Any]:
+    """The quote PDF as a document message: Telegram and WhatsApp send the file, the widget a link."""
+    return {"document": {"url": quotes.url(quote), "filename": f"{quote.number}.pdf",
+                         "caption": f"Quote {quote.number}"}}
+
+
+async def request_quote(turn: Turn) -> Outcome:
+    """Starts a quote request (sales_stage quoting); the lead form follows by rule."""
+    return Outcome().say(response="utter_quote_needs_contact").set("sales_stage", "quoting")
+
+
+async def send_quote(turn: Turn) -> Outcome:
+    """After the lead form of a quote request (sales_stage quoting; otherwise nothing): issue the quote
+    from the cart, send the PDF link, move the deal to ``proposal``; an order above the approval amount
+    also calls a manager in. An empty cart is said so (sales_stage back to needs_analysis)."""
+    if turn.slot("sales_stage") != "quoting":
+        return Outcome()
+    rules, company = load_pricing(), get_company()
+    async with db.session_scope() as session:
+        cart = await carts.get_cart(session, turn.conversation_id)
+        if not cart.lines:
+            return Outcome().say(response="utter_quote_cart_empty").set("sales_stage", "needs_analysis")
+        contact = await session.get(Contact, turn.contact_id) if turn.contact_id else None
+        deal = await deals.open_deal(session, contact_id=contact.id if contact else None)
+        segment = await customer_segment(session, turn)
+        priced = rules.price(carts.items(cart), segment, turn.granted_discount)
+        quote = await quotes.issue(session, turn.conversation_id, priced, company.quote_validity_days, contact, deal, segment)
+    outcome = Outcome().say(text=messages.render("quote_sent", quote=quote, url=quotes.url(quote)))
+    outcome.say(json_message=quote_document(quote)).set("sales_stage", "closing")
+    if rules.needs_approval(priced):
+        outcome.say(response="utter_big_order").then(await hand_over(turn, "order_amount", quote, cart))
+    return outcome
+
+
+async def accept_quote(turn: Turn) -> Outcome:
+    """"I accept the quote": the latest quote becomes accepted and the deal won; an expired one is
+    refused with its date and an offer of a fresh quote."""
+    async with db.session_scope() as session:
+        try:
+            quote = await quotes.accept(session, turn.conversation_id)
+        except quotes.QuoteError as exc:
+            return Outcome().say(response="utter_quote_not_accepted", reason=str(exc))
+    return Outcome().say(response="utter_quote_accepted", number=quote.number).set("sales_stage", "closing")
+
+
+async def handle_discount(turn: Turn) -> Outcome:
+    """A discount request: within the bot's cap (pricing.yml) it is granted and the cart re-priced;
+    above it, never a yes or no from the bot: a draft quote goes to a manager for approval."""
+    wanted = inputs.discount(turn.entity("discount"), turn.text)
+    rules, company = load_pricing(), get_company()
+    async with db.session_scope() as session:
+        cart = await carts.get_cart(session, turn.conversation_id)
+        if not cart.lines:
+            return Outcome().say(response="utter_discount_needs_cart")
+        if wanted is None:
+            return Outcome().say(response="utter_ask_discount_amount")
+        segment = await customer_segment(session, turn)
+        decision = rules.discount_request(carts.items(cart), segment, wanted)
+        deal = await deals.open_deal(session, contact_id=turn.contact_id)
+        await quotes.negotiating(session, deal)
+        if not decision.granted:
+            draft = await quotes.issue(session, turn.conversation_id, rules.price(carts.items(cart), segment, turn.granted_discount),
+                                       company.quote_validity_days, deal=deal, segment=segment, status="draft")
+    if not decision.granted:
+        outcome = Outcome().say(response="utter_discount_needs_approval", discount=f"{wanted * 100:.0f}%")
+        return outcome.then(await hand_over(turn, "discount", draft, cart))
+    priced = rules.price(carts.items(cart), segment, decision.granted_pct)
+    heading = messages.render("cart_heading", change="discount", discount=f"{decision.granted_pct * 100:.0f}%")
+    return (Outcome().say(text=messages.render("cart", cart=priced, heading=heading))
+            .set("granted_discount", str(decision.granted_pct)).set("sales_stage", "objection_handling"))
