@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.privacy.encryption import get_keyring
 from bot.commerce import deals
+from bot.contracts import conversation_ids
 from bot.core.models import Contact, Deal
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def speaks_for(contact: Contact, conversation_id: str) -> bool:
     contact was saved from, or a WhatsApp conversation from the contact's phone number (WhatsApp verified
     the number). A phone number or e-mail typed into a chat proves nothing: anyone may know them."""
     return contact.sender_id == conversation_id or (
-        bool(contact.phone) and conversation_id == f"whatsapp-{contact.phone.lstrip('+')}")
+        bool(contact.phone) and conversation_ids.parse(conversation_id) == ("whatsapp", contact.phone.lstrip("+")))
 
 
 async def save_lead(session: AsyncSession, lead: Lead) -> tuple[Contact, Deal, bool]:

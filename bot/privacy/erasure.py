@@ -64,6 +64,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
+from bot.contracts import conversation_ids
 from bot.core import audit, db
 from bot.core.models import (Cart, CartLine, ChannelCustomer, ChannelDelivery, ChannelMessage, Contact, Conversation,
                         ConversationMessage, ConversationReview, ConversationTag, CRMOutbox, Escalation, Feedback,
@@ -80,8 +81,8 @@ VIA = ("console", "cli", "customer")
 # Slots whose values say nothing about the person: the sales stage managers filter by, the form's
 # requested slot (a slot name) and the SKUs shown.
 KEPT_SLOTS = frozenset({"sales_stage", "requested_slot", "shown_skus"})
-# Channels whose conversation id is ``<channel>-<the channel's user id>`` (connectors/).
-CHANNEL_PREFIXES = ("telegram", "whatsapp")
+# Channels whose customers the channel tables know by their conversation id's native id (connectors/).
+CHANNEL_TABLE_CHANNELS = ("telegram", "whatsapp")
 PENDING_DELAY_S = 10.0  # a customer's request waits this long for Rasa's turn to end …
 QUIET_S = 10.0  # … and for the conversation to have had no event for this long
 RETENTION_INTERVAL = timedelta(days=1)
@@ -226,8 +227,8 @@ async def _rewrite_tracker(engine: AsyncEngine, mapping: dict[str, str]) -> int:
 
 def _channel_user(conversation_id: str) -> tuple[str, str] | None:
     """(channel, the channel's user id) of a ``telegram-<chat id>``/``whatsapp-<wa_id>`` conversation."""
-    channel, _, user_id = conversation_id.partition("-")
-    return (channel, user_id) if channel in CHANNEL_PREFIXES and user_id else None
+    parsed = conversation_ids.parse(conversation_id)
+    return parsed if parsed and parsed[0] in CHANNEL_TABLE_CHANNELS else None
 
 
 async def _contact_of(session: AsyncSession, conversation_id: str) -> Contact | None:

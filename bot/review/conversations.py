@@ -42,6 +42,7 @@ from typing import Any
 from sqlalchemy import delete, distinct, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.contracts import conversation_ids
 from bot.core.business import SALES_STAGES
 from bot.commerce.leads import contact_matches
 from bot.core.models import (Contact, Conversation, ConversationMessage, ConversationReview, ConversationTag, IndexWatermark,
@@ -60,8 +61,6 @@ REREAD = {"postgresql": 500}
 STAGE_RANK = {stage: rank for rank, stage in enumerate(SALES_STAGES, start=1)}
 ESCALATE_ACTION = "action_escalate"
 FALLBACK_INTENT = "nlu_fallback"
-WEB_INPUT_CHANNELS = ("rest", "socketio")
-ID_PREFIX_CHANNELS = ("web", "telegram", "whatsapp")
 UNPAUSING_EVENTS = ("resume", "session_started", "restart")
 MAX_PER_PAGE = 100
 PREVIEW_CHARS = 200
@@ -92,11 +91,11 @@ class InvalidReview(ValueError):
 
 def channel_of(input_channel: str | None, conversation_id: str) -> str:
     """The channel of a conversation: from Rasa's ``input_channel`` (``rest``/``socketio`` → ``web``),
-    else the conversation id's prefix (``web``, ``telegram``, ``whatsapp``), else ``other``."""
+    else the channel its id names (``web``, ``telegram``, ``whatsapp``), else ``other``
+    (bot.contracts.conversation_ids)."""
     if input_channel:
-        return "web" if input_channel in WEB_INPUT_CHANNELS else input_channel[:32]
-    prefix = conversation_id.split("-", 1)[0]
-    return prefix if prefix in ID_PREFIX_CHANNELS and "-" in conversation_id else "other"
+        return conversation_ids.channel_from_input(input_channel)[:32]
+    return conversation_ids.channel_from_id(conversation_id)
 
 
 def _utc(timestamp: float) -> datetime:

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 from aiohttp import web
 
+from bot.contracts import conversation_ids
 from bot.core import audit
 
 from bot.handoff import takeover
@@ -64,8 +65,8 @@ def excerpt(summary: str) -> str:
 
 
 def channel(conversation_id: str) -> str:
-    """The channel in a conversation id (``web-…`` → web)."""
-    return conversation_id.split("-", 1)[0]
+    """The channel a conversation id names (``web-…`` → web), else ``other`` (bot.contracts.conversation_ids)."""
+    return conversation_ids.channel_from_id(conversation_id)
 
 
 def iso(timestamp: float) -> str:
