@@ -14,13 +14,11 @@ credentials.yml (Rasa substitutes ``${ENV_VARS}``)::
       rate_limit_window_s: 60                   # optional, seconds
 
 Inbound (``POST /webhooks/telegram/webhook``): the ``X-Telegram-Bot-Api-Secret-Token`` header is
-checked first (403), then the body (413, 400); each update of a private chat is stored for dedupe by
-its ``update_id`` (a replay is acknowledged and dropped), answered 200 at once and processed in its
-customer's queue (:class:`~connectors.common.SenderQueues`), replayed after a restart if it was
-never processed. The Rasa conversation id is ``telegram-<chat id>``. A customer over the rate
-limit (:func:`~connectors.common.rate_limiter`: by default 20 messages per 60 s, in bursts) is still
-acknowledged and deduplicated, but the update gets no Rasa turn; the first one of a window gets a
-polite "please wait" (:func:`~connectors.common.skip_over_limit`).
+checked first (403), then the body (413, 400); each update of a private chat is a delivery of the
+durable inbox (:class:`~connectors.webhook.DurableWebhookInput`: deduplicated by its ``update_id``,
+answered 200 at once, processed in its customer's queue, replayed after a restart, rate limited;
+by default 20 messages per 60 s, :func:`~connectors.config.rate_limiter`). The Rasa conversation id
+is ``telegram-<chat id>``.
 
 - text → the text; ``/start`` or ``/start <payload>`` (a deep link) → ``/greet`` with metadata
   ``start_payload``; other ``/commands`` pass through as text (Rasa reads ``/intent``).
@@ -52,30 +50,30 @@ python-telegram-bot puts the bot token in every request URL, and httpx logs requ
 unless the ``httpx`` logger has a level of its own, it is set to WARNING here.
 """
 
-import asyncio
 import hmac
 import inspect
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlparse
 
 import httpx
-from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
-from sanic import Blueprint
+from rasa.core.channels.channel import OutputChannel
 from sanic.request import Request
-from sanic.response import HTTPResponse, json as json_response
 from telegram import (Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, KeyboardButton, Message,
                       ReplyKeyboardMarkup, Update)
 from telegram.constants import ChatType, InlineKeyboardButtonLimit, MessageLimit
 from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
-from connectors.common import (DEFAULT_MAX_BODY_BYTES, ChannelConfigError, ChannelStore, SenderQueues, error,
-                               freeze_loaded_heap, rate_limiter, read_body, required, run_turn, skip_over_limit,
-                               split_text)
+from bot.contracts import conversation_ids
+from connectors.config import ChannelConfigError, positive, rate_limiter, required
 from connectors.ratelimit import RateLimiter
+from connectors.store import ChannelStore
+from connectors.text import split_text
+from connectors.webhook import LOCATION_REPLY, UNSUPPORTED_REPLY, Delivery, DurableWebhookInput, Reading
+from connectors.webhook_http import DEFAULT_MAX_BODY_BYTES, Refused, read_json
 
 log = logging.getLogger(__name__)
 if logging.getLogger("httpx").level == logging.NOTSET:
@@ -83,13 +81,10 @@ if logging.getLogger("httpx").level == logging.NOTSET:
 
 CHANNEL = "telegram"
 CLASS_PATH = "connectors.telegram.TelegramInput"
-SENDER_PREFIX = "telegram-"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 DEFAULT_API_BASE = "https://api.telegram.org/bot"
 DEFAULT_TIMEOUT_S = 10.0
-DRAIN_TIMEOUT_S = 20.0  # at shutdown; what is left is replayed at the next start
-PRUNE_INTERVAL_S = 3600.0
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 ROW_MAX_BUTTONS, ROW_MAX_TITLE = 3, 20  # inline buttons side by side only when few and short
 SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -97,8 +92,6 @@ START = re.compile(r"/start(?:@\w+)?(?:\s+(.*))?", re.DOTALL)
 URL = re.compile(r"https?://\S+")
 SEND_METHOD = re.compile(r"send[A-Z][A-Za-z]*")
 
-UNSUPPORTED_REPLY = "I can read text messages and button presses. Could you type that for me?"
-LOCATION_REPLY = "Thanks! I can't read map pins yet. Could you type your city or area?"
 EXPIRED_NOTICE = "This button has expired"
 EXPIRED_REPLY = "Sorry, that button has expired. Could you type what you need?"
 
@@ -126,8 +119,8 @@ class TelegramConfig:
         return cls(required(credentials, "bot_token", CHANNEL), secret_token,
                    str(credentials.get("webhook_url") or "").strip() or None,
                    str(credentials.get("api_base") or DEFAULT_API_BASE).strip(),
-                   _positive(credentials, "timeout_s", DEFAULT_TIMEOUT_S, float),
-                   _positive(credentials, "max_body_bytes", DEFAULT_MAX_BODY_BYTES, int))
+                   positive(credentials, "timeout_s", CHANNEL, float, DEFAULT_TIMEOUT_S),
+                   positive(credentials, "max_body_bytes", CHANNEL, int, DEFAULT_MAX_BODY_BYTES))
 
     def bot(self) -> Bot:
         """A Bot API client; each phase (connect, write, read, pool) of each call is bounded by
@@ -144,24 +137,10 @@ class TelegramConfig:
         return f"{type(exc).__name__}: {exc}".replace(self.bot_token, "<token>")
 
 
-def _positive(credentials: Dict[str, Any], key: str, default: Any, kind: Callable[[Any], Any]) -> Any:
-    value = credentials.get(key)
-    if value is None or str(value).strip() == "":
-        return default
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number <= 0:
-        raise ChannelConfigError(f"credentials.yml: the telegram channel's '{key}' must be a positive number, "
-                                 f"not {value!r}")
-    return number
-
-
 def chat_id_of(recipient_id: str) -> Optional[str]:
     """The Telegram chat id in a Rasa conversation id ``telegram-<chat id>``, or None."""
-    chat_id = recipient_id[len(SENDER_PREFIX):] if recipient_id.startswith(SENDER_PREFIX) else ""
-    return chat_id if chat_id.lstrip("-").isdigit() else None
+    parsed = conversation_ids.parse(recipient_id)
+    return parsed[1] if parsed and parsed[0] == CHANNEL and parsed[1].lstrip("-").isdigit() else None
 
 
 def _rows(items: List[Any], titles: List[str], vertical: bool) -> List[List[Any]]:
@@ -363,7 +342,7 @@ def read_message(message: Message) -> Tuple[Optional[str], Optional[str], Dict[s
     return None, None, {}
 
 
-class TelegramInput(InputChannel):
+class TelegramInput(DurableWebhookInput):
     """The webhook endpoint (see the module docstring); registered by Rasa from credentials.yml."""
 
     @classmethod
@@ -374,98 +353,39 @@ class TelegramInput(InputChannel):
     def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> "TelegramInput":
         """Raises ChannelConfigError for a missing or bad credential or a business DB without the
         channel tables."""
-        config, limiter = TelegramConfig.from_credentials(credentials), rate_limiter(credentials, CHANNEL)
-        return cls(config, ChannelStore(), limiter)
+        return cls(TelegramConfig.from_credentials(credentials), limiter=rate_limiter(credentials, CHANNEL))
 
-    def __init__(self, config: TelegramConfig, store: ChannelStore, limiter: Optional[RateLimiter] = None) -> None:
-        """``limiter``: per sender id; by default :func:`~connectors.common.rate_limiter` without credentials."""
-        self.config, self.store = config, store
-        self.limiter = limiter or rate_limiter(None, CHANNEL)
+    def __init__(self, config: TelegramConfig, store: Optional[ChannelStore] = None,
+                 limiter: Optional[RateLimiter] = None) -> None:
+        """``store`` and ``limiter``: see :class:`~connectors.webhook.DurableWebhookInput`."""
+        super().__init__(store, limiter)
+        self.config = config
         self.bot = config.bot()
-        self.output = TelegramOutput(config, self.bot, store)
-        self.queues = SenderQueues()
-        self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
-        self._prune_task: Optional[asyncio.Task] = None
+        self.output = TelegramOutput(config, self.bot, self.store)
 
-    def get_output_channel(self) -> TelegramOutput:
-        """The channel's one output channel; Rasa uses it for bot-initiated messages too."""
-        return self.output
-
-    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        """``GET /`` (health), ``POST /webhook``; after the server starts: unprocessed updates replayed,
-        hourly pruning, getMe and setWebhook, the loaded heap frozen (:func:`freeze_loaded_heap`);
-        before it stops: the queues drained (at most DRAIN_TIMEOUT_S seconds), the Bot API client
-        closed."""
-        self._on_new_message = on_new_message
-        blueprint = Blueprint("closer_telegram", __name__)
-
-        @blueprint.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return json_response({"status": "ok"})
-
-        @blueprint.route("/webhook", methods=["POST"])
-        async def webhook(request: Request) -> HTTPResponse:
-            return await self._receive(request)
-
-        @blueprint.listener("after_server_start")
-        async def start(*_: Any) -> None:
-            await self._start()
-
-        @blueprint.listener("before_server_stop")
-        async def stop(*_: Any) -> None:
-            await self._stop()
-
-        return blueprint
-
-    async def _receive(self, request: Request) -> HTTPResponse:
+    async def deliveries(self, request: Request) -> Optional[List[Delivery]]:
+        """The update of a private chat, after the secret token (403) and the body (413, 400: not a
+        Telegram Update); None for other updates."""
         secret = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(secret, self.config.secret_token.encode()):
             log.warning("telegram: webhook call from %s refused: %s secret token", request.remote_addr or request.ip,
                         "wrong" if secret else "no")
-            return error(403, "wrong secret token")
-        _, body, refusal = read_body(request, self.config.max_body_bytes)
-        if refusal:
-            return refusal
+            raise Refused(403, "wrong secret token")
+        body = read_json(request, self.config.max_body_bytes)
         try:
             chat_id = private_chat_id(body)
         except ValueError as exc:
             log.warning("telegram: webhook body is not a Telegram Update: %s", exc)
-            return error(400, "body is not a Telegram Update")
-        update_id = body["update_id"]
+            raise Refused(400, "body is not a Telegram Update") from None
         if chat_id is None:
             log.info("telegram: update %s (%s) ignored: not a message, edit or button press in a private chat",
-                     update_id, ", ".join(key for key in body if key != "update_id"))
-            return json_response({"status": "ignored"})
-        sender_id = f"{SENDER_PREFIX}{chat_id}"
-        try:
-            row_id = await self.store.accept(CHANNEL, str(update_id), sender_id, body)
-        except Exception:  # Telegram retries the update
-            log.exception("telegram: update %s of %s could not be stored", update_id, sender_id)
-            return error(503, "try again later")
-        if row_id is None:
-            log.debug("telegram: update %s of %s is a replay, dropped", update_id, sender_id)
-            return json_response({"status": "ok"})
-        decision = self.limiter.take(sender_id)
-        if decision.allowed:
-            self._submit(row_id, sender_id, body)
-        else:
-            self.queues.submit(sender_id, lambda: skip_over_limit(self.store, self.output, self.limiter, decision,
-                                                                  row_id, sender_id))
-        return json_response({"status": "ok"})
+                     body["update_id"], ", ".join(key for key in body if key != "update_id"))
+            return None
+        return [Delivery(str(body["update_id"]), conversation_ids.make(CHANNEL, chat_id), body)]
 
-    def _submit(self, row_id: int, sender_id: str, payload: Dict[str, Any]) -> None:
-        self.queues.submit(sender_id, lambda: self._process(row_id, sender_id, payload))
-
-    async def _process(self, row_id: int, sender_id: str, payload: Dict[str, Any]) -> None:
-        error_text = None
-        try:
-            await self._handle(Update.de_json(payload, self.bot), sender_id)
-        except Exception as exc:
-            log.exception("telegram: update %s of %s failed", payload.get("update_id"), sender_id)
-            error_text = repr(exc)
-        await self.store.done(row_id, error_text)
-
-    async def _handle(self, update: Update, sender_id: str) -> None:
+    async def read(self, sender_id: str, payload: Dict[str, Any]) -> Reading:
+        """A message, edit or button press (after answering it) of a private chat; the customer noted."""
+        update = Update.de_json(payload, self.bot)
         query = update.callback_query  # a private chat's (see private_chat_id, which let it through)
         message = query.message if query else update.message or update.edited_message
         user = query.from_user if query else message.from_user
@@ -477,23 +397,15 @@ class TelegramInput(InputChannel):
                          "last_name": user.last_name, "username": user.username,
                          "language_code": user.language_code}.items() if value is not None})
         if query:
-            text, reply = await self._button_payload(query), EXPIRED_REPLY
             meta["callback_query_id"] = query.id
-        else:
-            text, reply, extra = read_message(message)
-            meta.update(extra)
-            if update.edited_message:
-                if text is None:
-                    log.info("telegram: edit of message %s of %s ignored (no text)", message.message_id, sender_id)
-                    return
-                meta["edited"] = True
-        if text is None and reply is None:
-            log.info("telegram: service message %s of %s ignored", message.message_id, sender_id)
-        elif text is None:
-            await self.output.send_text_message(sender_id, reply)
-        else:
-            await run_turn(self._on_new_message, UserMessage(text, self.output, sender_id, input_channel=CHANNEL,
-                                                   metadata={"channel": CHANNEL, CHANNEL: meta}))
+            return Reading(await self._button_payload(query), EXPIRED_REPLY, meta)
+        text, reply, extra = read_message(message)
+        meta.update(extra)
+        if update.edited_message:
+            if text is None:
+                return Reading()
+            meta["edited"] = True
+        return Reading(text, reply, meta)
 
     async def _button_payload(self, query: Any) -> Optional[str]:
         """The pressed button's payload (None for an unknown ``#key``), after answering the query."""
@@ -505,13 +417,9 @@ class TelegramInput(InputChannel):
             log.warning("telegram: answerCallbackQuery %s failed: %s", query.id, self.config.describe(exc))
         return payload
 
-    async def _start(self) -> None:
-        replays = await self.store.unprocessed(CHANNEL)
-        if replays:
-            log.warning("telegram: %d update(s) received but never processed are processed now", len(replays))
-        for row_id, sender_id, payload in replays:
-            self._submit(row_id, sender_id, payload)
-        self._prune_task = asyncio.create_task(self._prune_hourly())
+    async def start(self) -> None:
+        """The inbox's start, then getMe (checks the token) and, with ``webhook_url``, setWebhook."""
+        await super().start()
         try:
             await self.bot.initialize()  # getMe
             log.info("telegram: connected as @%s", self.bot.username)
@@ -525,21 +433,8 @@ class TelegramInput(InputChannel):
                 log.info("telegram: webhook set to %s", self.config.webhook_url)
             except TelegramError as exc:
                 log.error("telegram: setWebhook %s failed: %s", self.config.webhook_url, self.config.describe(exc))
-        freeze_loaded_heap()
 
-    async def _prune_hourly(self) -> None:
-        while True:
-            try:
-                log.debug("telegram: %d old deliveries forgotten", await self.store.prune())
-            except Exception:
-                log.exception("telegram: pruning old deliveries failed")
-            await asyncio.sleep(PRUNE_INTERVAL_S)
-
-    async def _stop(self) -> None:
-        try:
-            await asyncio.wait_for(self.queues.drain(), DRAIN_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            log.warning("telegram: stopping with updates still in progress; they are processed at the next start")
-        if self._prune_task:
-            self._prune_task.cancel()
+    async def stop(self) -> None:
+        """The inbox's stop, then the Bot API client closed."""
+        await super().stop()
         await self.bot.shutdown()

@@ -31,7 +31,7 @@ from rasa.shared.utils.io import read_config_file
 from telegram.error import TelegramError
 from telegram.warnings import PTBUserWarning
 
-from connectors.common import ChannelConfigError
+from connectors.config import ChannelConfigError
 from connectors.telegram import ALLOWED_UPDATES, CLASS_PATH, SECRET_HEADER, TelegramConfig
 
 log = logging.getLogger("connectors.telegram_polling")

@@ -1,6 +1,6 @@
 """The web chat's channels for the Rasa server: Rasa's own REST and socket.io channels, with their
-turns run on the turn thread (:func:`connectors.common.run_turn`) like Telegram's and WhatsApp's,
-and a per-sender message rate limit (:func:`connectors.common.rate_limiter`).
+turns run on the turn thread (:func:`connectors.turns.run_turn`) like Telegram's and WhatsApp's,
+and a per-sender message rate limit (:func:`connectors.config.rate_limiter`).
 
 Rasa's built-in ``rest`` and ``socketio`` channels run each turn on the server's event loop: tens to
 hundreds of milliseconds with the loop blocked, up to 2 s per turn under a burst of web chat
@@ -41,23 +41,24 @@ from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse, json as json_response
 
-from connectors import telegram, whatsapp
-from connectors.common import rate_limiter, run_turn
+from bot.contracts import conversation_ids
+from connectors.config import rate_limiter
 from connectors.ratelimit import SLOW_DOWN_REPLY, Decision, RateLimiter
+from connectors.turns import run_turn
 
 log = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
-OTHER_CHANNELS = (telegram.SENDER_PREFIX, whatsapp.SENDER_PREFIX)  # their conversation ids start so
 MAX_MESSAGE_CHARS = 10_000  # Telegram and WhatsApp allow 4,096; the console's web chat refuses longer ones too
 TOO_LONG_REPLY = f"That message is too long for me (over {MAX_MESSAGE_CHARS:,} characters). Could you shorten it?"
 
 
 def refusal(sender_id: str, text: Any) -> Optional[Tuple[int, str]]:
     """(HTTP status, reply) when a web chat message may not have a turn: 403 for another channel's
-    conversation id (no reply text), 413 for a text over MAX_MESSAGE_CHARS; None when it may."""
-    if sender_id.startswith(OTHER_CHANNELS):
+    conversation id (bot.contracts.conversation_ids; no reply text), 413 for a text over
+    MAX_MESSAGE_CHARS; None when it may."""
+    if conversation_ids.channel_from_id(sender_id) not in ("web", conversation_ids.OTHER):  # telegram-…, whatsapp-…
         return 403, ""
     if isinstance(text, str) and len(text) > MAX_MESSAGE_CHARS:
         return 413, TOO_LONG_REPLY
@@ -103,7 +104,7 @@ class RestInput(RasaRestInput):
         return cls(rate_limiter(credentials, cls.name()))
 
     def __init__(self, limiter: Optional[RateLimiter] = None) -> None:
-        """``limiter``: per sender; by default :func:`~connectors.common.rate_limiter` without credentials."""
+        """``limiter``: per sender; by default :func:`~connectors.config.rate_limiter` without credentials."""
         self.limiter = limiter or rate_limiter(None, self.name())
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
@@ -149,7 +150,7 @@ class SocketIOInput(RasaSocketIOInput):
 
     def __init__(self, *args: Any, limiter: Optional[RateLimiter] = None, **kwargs: Any) -> None:
         """Rasa's arguments; ``limiter``: per sender (the session id), by default
-        :func:`~connectors.common.rate_limiter` without credentials."""
+        :func:`~connectors.config.rate_limiter` without credentials."""
         super().__init__(*args, **kwargs)
         self.limiter = limiter or rate_limiter(None, self.name())
 

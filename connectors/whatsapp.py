@@ -2,13 +2,13 @@
 in credentials.yml, webhook at ``/webhooks/whatsapp/webhook``).
 
 Inbound: Meta's webhook (GET verification with the verify token; POST signed with the app secret in
-``X-Hub-Signature-256``). Each message is recorded as a delivery (deduplicated by its ``wamid``),
-acknowledged at once and handed to Rasa from a per-customer queue; delivery statuses update the
-outbound messages. A customer over the rate limit (``rate_limit_messages`` per ``rate_limit_window_s``
-seconds, :func:`~connectors.common.rate_limiter`) is still acknowledged and deduplicated, but the
-message gets no Rasa turn; the first one of a window gets a polite "please wait"
-(:func:`~connectors.common.skip_over_limit`). Outbound: Graph API ``POST /{version}/{phone-number-id}/messages`` (text,
-interactive reply buttons and lists, image, document, template) and ``/media`` (the quote PDF).
+``X-Hub-Signature-256``). Each message is a delivery of the durable inbox
+(:class:`~connectors.webhook.DurableWebhookInput`: deduplicated by its ``wamid``, acknowledged at
+once, handed to Rasa from a per-customer queue, replayed after a restart, rate limited with
+``rate_limit_messages`` per ``rate_limit_window_s`` seconds, :func:`~connectors.config.rate_limiter`);
+delivery statuses update the outbound messages. Outbound: Graph API
+``POST /{version}/{phone-number-id}/messages`` (text, interactive reply buttons and lists, image,
+document, template) and ``/media`` (the quote PDF).
 
 Outside WhatsApp's 24-hour customer-service window (no message from the customer in the last 24 h)
 free-form messages are not allowed: the channel sends the approved ``template_name`` once and keeps
@@ -16,7 +16,6 @@ the messages back until the customer writes again; they are then sent before the
 """
 
 import asyncio
-import functools
 import hashlib
 import hmac
 import logging
@@ -27,24 +26,24 @@ from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional
 from urllib.parse import urlparse
 
 import aiohttp
-from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic import Blueprint
 from sanic.request import Request
-from sanic.response import HTTPResponse, json as json_response, text as text_response
+from sanic.response import HTTPResponse, text as text_response
 
-from connectors.common import (DEFAULT_MAX_BODY_BYTES, ChannelConfigError, ChannelStore, SenderQueues, error,
-                               freeze_loaded_heap, rate_limiter, read_body, required, run_turn, skip_over_limit,
-                               split_text)
+from bot.contracts import conversation_ids
+from connectors.config import positive, rate_limiter, required
 from connectors.ratelimit import RateLimiter
+from connectors.store import ChannelStore
+from connectors.text import split_text
+from connectors.webhook import LOCATION_REPLY, UNSUPPORTED_REPLY, Delivery, DurableWebhookInput, Reading
+from connectors.webhook_http import DEFAULT_MAX_BODY_BYTES, Refused, error, read_json
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "whatsapp"
-SENDER_PREFIX = f"{CHANNEL}-"
 REQUIRED_KEYS = ("access_token", "app_secret", "verify_token", "phone_number_id", "template_name")
 WINDOW = timedelta(hours=24)  # Meta's customer-service window after the customer's last message
-PRUNE_INTERVAL_S = 3600
-DRAIN_TIMEOUT_S = 10
 # Limits of the Cloud API's messages endpoint
 MAX_TEXT = 4096
 MAX_INTERACTIVE_BODY = 1024
@@ -59,12 +58,10 @@ MAX_ROW_ID = 200
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 LIST_BUTTON_TEXT = "Choose"
 CHOOSE_PROMPT = "Please choose:"
-UNSUPPORTED_REPLY = "I can read text messages and button presses. Could you type that for me?"
-LOCATION_REPLY = "Thanks! I can't read map pins yet. Could you type your city or area?"
 
 
 @dataclass(frozen=True)
-class WhatsAppSettings:
+class WhatsAppConfig:
     """The channel's block in credentials.yml. ``timeout_s``: seconds for each Graph API call and
     document download; ``max_body_bytes``: the largest webhook body accepted (413 above)."""
 
@@ -80,23 +77,10 @@ class WhatsAppSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> "WhatsAppSettings":
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> "WhatsAppConfig":
         """Settings from the credentials dict; ChannelConfigError naming the key when a required one
         is missing or empty, or a number is not a positive number."""
         credentials = credentials or {}
-
-        def number(key: str, kind: Callable[[Any], Any], default: Any) -> Any:
-            value = credentials.get(key)
-            if value is None or not str(value).strip():
-                return default
-            try:
-                parsed = kind(value)
-            except (TypeError, ValueError):
-                parsed = None
-            if parsed is None or parsed <= 0:
-                raise ChannelConfigError(f"credentials.yml: the {CHANNEL} channel's '{key}' must be a positive number, "
-                                         f"not {value!r}")
-            return parsed
 
         def text(key: str, default: str) -> str:
             return str(credentials.get(key) or "").strip() or default
@@ -105,8 +89,8 @@ class WhatsAppSettings:
                    template_language=text("template_language", cls.template_language),
                    api_base=text("api_base", cls.api_base).rstrip("/"),
                    api_version=text("api_version", cls.api_version),
-                   timeout_s=number("timeout_s", float, cls.timeout_s),
-                   max_body_bytes=number("max_body_bytes", int, cls.max_body_bytes))
+                   timeout_s=positive(credentials, "timeout_s", CHANNEL, float, cls.timeout_s),
+                   max_body_bytes=positive(credentials, "max_body_bytes", CHANNEL, int, cls.max_body_bytes))
 
 
 def _now() -> datetime:
@@ -130,8 +114,9 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _wa_id(recipient_id: str) -> str:
-    """Rasa's sender id ``whatsapp-<wa_id>`` without its prefix."""
-    return recipient_id[len(SENDER_PREFIX):] if recipient_id.startswith(SENDER_PREFIX) else recipient_id
+    """The ``wa_id`` of Rasa's sender id ``whatsapp-<wa_id>``; any other id as it is."""
+    parsed = conversation_ids.parse(recipient_id)
+    return parsed[1] if parsed and parsed[0] == CHANNEL else recipient_id
 
 
 def _remote(request: Request) -> str:
@@ -148,14 +133,14 @@ class WhatsAppOutput(OutputChannel):
     def name(cls) -> str:
         return CHANNEL
 
-    def __init__(self, settings: WhatsAppSettings, store: ChannelStore) -> None:
-        self.settings = settings
+    def __init__(self, config: WhatsAppConfig, store: ChannelStore) -> None:
+        self.config = config
         self.store = store
         self._session: Optional[aiohttp.ClientSession] = None
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s))
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.timeout_s))
         return self._session
 
     async def close(self) -> None:
@@ -181,9 +166,9 @@ class WhatsAppOutput(OutputChannel):
         template_at = await self.store.last_sent(CHANNEL, wa_id, "template")
         if template_at is not None and (last_inbound is None or template_at >= last_inbound):
             return
-        template = {"name": self.settings.template_name, "language": {"code": self.settings.template_language}}
+        template = {"name": self.config.template_name, "language": {"code": self.config.template_language}}
         if await self._send(wa_id, "template", {"type": "template", "template": template}):
-            log.info("WhatsApp: template %s sent to %s to reopen the conversation", self.settings.template_name, wa_id)
+            log.info("WhatsApp: template %s sent to %s to reopen the conversation", self.config.template_name, wa_id)
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         """Text in messages of at most 4096 characters, link previews off."""
@@ -303,16 +288,16 @@ class WhatsAppOutput(OutputChannel):
         if answer is not None and not message_id:
             log.error("WhatsApp: %s message to %s answered without a message id: %s", kind, wa_id, answer)
         if message_id:
-            template = self.settings.template_name if kind == "template" else None
+            template = self.config.template_name if kind == "template" else None
             await self.store.sent(CHANNEL, message_id, wa_id, kind, template=template)
         return message_id
 
     async def _graph(self, edge: str, wa_id: str, method: str, **request: Any) -> Optional[Dict[str, Any]]:
         """POST ``/{version}/{phone_number_id}/{edge}``; the JSON answer, or None after logging why."""
-        settings = self.settings
-        url = f"{settings.api_base}/{settings.api_version}/{settings.phone_number_id}/{edge}"
+        config = self.config
+        url = f"{config.api_base}/{config.api_version}/{config.phone_number_id}/{edge}"
         try:
-            async with self._http().post(url, headers={"Authorization": f"Bearer {settings.access_token}"},
+            async with self._http().post(url, headers={"Authorization": f"Bearer {config.access_token}"},
                                          **request) as response:
                 answer = await response.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
@@ -325,13 +310,11 @@ class WhatsAppOutput(OutputChannel):
         return answer
 
 
-class WhatsAppInput(InputChannel):
-    """Meta's webhook for one WhatsApp business phone number. Answers every signed delivery at once
-    (200) and processes its messages in the background, one customer's messages in order; a delivery
-    already seen (Meta redelivers) is acknowledged and skipped. Sender ids are ``whatsapp-<wa_id>``;
-    each UserMessage carries ``{"channel": "whatsapp", "whatsapp": {wa_id, name, message_id,
-    message_type, timestamp, phone_number_id, context_message_id}}`` as metadata. Processing never
-    fails the response; only a business DB that cannot record a delivery does (5xx, so Meta redelivers)."""
+class WhatsAppInput(DurableWebhookInput):
+    """Meta's webhook for one WhatsApp business phone number, with the durable inbox of
+    :class:`~connectors.webhook.DurableWebhookInput`. Sender ids are ``whatsapp-<wa_id>``; each
+    UserMessage carries ``{"channel": "whatsapp", "whatsapp": {wa_id, name, message_id, message_type,
+    timestamp, phone_number_id, context_message_id}}`` as metadata."""
 
     @classmethod
     def name(cls) -> str:
@@ -339,68 +322,59 @@ class WhatsAppInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> "WhatsAppInput":
-        """The channel from its credentials.yml block (see :class:`WhatsAppSettings` and
-        :func:`~connectors.common.rate_limiter`); raises ChannelConfigError for a missing key or when
+        """The channel from its credentials.yml block (see :class:`WhatsAppConfig` and
+        :func:`~connectors.config.rate_limiter`); raises ChannelConfigError for a missing key or when
         the business DB lacks the channel tables."""
-        settings, limiter = WhatsAppSettings.from_credentials(credentials), rate_limiter(credentials, CHANNEL)
-        return cls(settings, limiter=limiter)
+        return cls(WhatsAppConfig.from_credentials(credentials), limiter=rate_limiter(credentials, CHANNEL))
 
-    def __init__(self, settings: WhatsAppSettings, store: Optional[ChannelStore] = None,
+    def __init__(self, config: WhatsAppConfig, store: Optional[ChannelStore] = None,
                  limiter: Optional[RateLimiter] = None) -> None:
-        """``limiter``: per sender id; by default :func:`~connectors.common.rate_limiter` without credentials."""
-        self.settings = settings
-        self.limiter = limiter or rate_limiter(None, CHANNEL)
-        self.store = store or ChannelStore()
-        self.output = WhatsAppOutput(settings, self.store)
-        self.queues = SenderQueues()
-        self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
-        self._pruner: Optional[asyncio.Task] = None
-
-    def get_output_channel(self) -> WhatsAppOutput:
-        """The channel's one output channel; Rasa uses it for bot-initiated messages too."""
-        return self.output
+        """``store`` and ``limiter``: see :class:`~connectors.webhook.DurableWebhookInput`."""
+        super().__init__(store, limiter)
+        self.config = config
+        self.output = WhatsAppOutput(config, self.store)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        """``GET /webhook`` (Meta's verification), ``POST /webhook`` (signed deliveries); after the server
-        starts: unprocessed deliveries replayed and hourly pruning; before it stops: the queues drained."""
-        self._on_new_message = on_new_message
-        webhook = Blueprint("whatsapp_webhook", __name__)
+        """The inbox's routes, and ``GET /webhook``: Meta's verification of the webhook."""
+        blueprint = super().blueprint(on_new_message)
 
-        @webhook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return json_response({"status": "ok"})
-
-        @webhook.route("/webhook", methods=["GET"])
+        @blueprint.route("/webhook", methods=["GET"])
         async def verify(request: Request) -> HTTPResponse:
-            token = request.args.get("hub.verify_token") or ""
-            if request.args.get("hub.mode") == "subscribe" and hmac.compare_digest(
-                    token.encode(), self.settings.verify_token.encode()):
-                return text_response(request.args.get("hub.challenge") or "")
-            log.warning("WhatsApp webhook verification from %s refused: wrong mode or verify token", _remote(request))
-            return error(403, "verification failed")
+            return await self._verify(request)
 
-        @webhook.route("/webhook", methods=["POST"])
-        async def receive(request: Request) -> HTTPResponse:
-            if not self._signed(request):
-                log.warning("WhatsApp webhook from %s refused: missing or wrong X-Hub-Signature-256", _remote(request))
-                return error(401, "missing or invalid X-Hub-Signature-256")
-            _, update, problem = read_body(request, self.settings.max_body_bytes)
-            if problem is not None:
-                return problem
-            if update.get("object") != "whatsapp_business_account":
-                log.info("WhatsApp webhook: object %r ignored", update.get("object"))
-                return json_response({"status": "ignored"})
-            for value in self._values(update):
-                await self._receive(value)
-            return json_response({"status": "ok"})
+        return blueprint
 
-        webhook.listener("after_server_start")(self._started)
-        webhook.listener("before_server_stop")(self._stopping)
-        return webhook
+    async def _verify(self, request: Request) -> HTTPResponse:
+        """Meta's challenge echoed for the right mode and verify token; 403 otherwise."""
+        token = request.args.get("hub.verify_token") or ""
+        if request.args.get("hub.mode") == "subscribe" and hmac.compare_digest(
+                token.encode(), self.config.verify_token.encode()):
+            return text_response(request.args.get("hub.challenge") or "")
+        log.warning("WhatsApp webhook verification from %s refused: wrong mode or verify token", _remote(request))
+        return error(403, "verification failed")
+
+    async def deliveries(self, request: Request) -> Optional[List[Delivery]]:
+        """The messages of a signed webhook call (401 without a valid ``X-Hub-Signature-256``; 413,
+        400 for the body), after recording its delivery statuses; None for another ``object``."""
+        if not self._signed(request):
+            log.warning("WhatsApp webhook from %s refused: missing or wrong X-Hub-Signature-256", _remote(request))
+            raise Refused(401, "missing or invalid X-Hub-Signature-256")
+        update = read_json(request, self.config.max_body_bytes)
+        if update.get("object") != "whatsapp_business_account":
+            log.info("WhatsApp webhook: object %r ignored", update.get("object"))
+            return None
+        deliveries = []
+        for value in self._values(update):
+            deliveries += self._messages(value)
+            for status in _list(value.get("statuses")):
+                await self._record_status(status)
+            for problem in _list(value.get("errors")):
+                log.warning("WhatsApp webhook reports an error: %s", problem)
+        return deliveries
 
     def _signed(self, request: Request) -> bool:
         """Whether ``X-Hub-Signature-256`` is ``sha256=`` + HMAC-SHA256 of the raw body with the app secret."""
-        digest = hmac.new(self.settings.app_secret.encode(), request.body or b"", hashlib.sha256).hexdigest()
+        digest = hmac.new(self.config.app_secret.encode(), request.body or b"", hashlib.sha256).hexdigest()
         expected = f"sha256={digest}"
         return hmac.compare_digest(request.headers.get("X-Hub-Signature-256", "").encode(), expected.encode())
 
@@ -414,37 +388,26 @@ class WhatsAppInput(InputChannel):
                              change.get("field") if isinstance(change, dict) else change)
                     continue
                 number = (value.get("metadata") or {}).get("phone_number_id")
-                if number is not None and str(number) != self.settings.phone_number_id:
+                if number is not None and str(number) != self.config.phone_number_id:
                     log.info("WhatsApp webhook: change for phone number id %s ignored (this channel is %s)", number,
-                             self.settings.phone_number_id)
+                             self.config.phone_number_id)
                     continue
                 yield value
 
-    async def _receive(self, value: Dict[str, Any]) -> None:
+    def _messages(self, value: Dict[str, Any]) -> List[Delivery]:
+        """The customer messages of a change's ``value``, each with the sender's profile name."""
         names = {str(c.get("wa_id")): (c.get("profile") or {}).get("name")
                  for c in _list(value.get("contacts")) if isinstance(c, dict)}
+        deliveries = []
         for message in _list(value.get("messages")):
             if not (isinstance(message, dict) and message.get("id") and message.get("from")):
                 log.warning("WhatsApp webhook: message without id or sender ignored: %r", message)
                 continue
             wa_id = str(message["from"])
-            sender_id = SENDER_PREFIX + wa_id
             payload = {"message": message, "name": names.get(wa_id),
                        "phone_number_id": (value.get("metadata") or {}).get("phone_number_id")}
-            row_id = await self.store.accept(CHANNEL, str(message["id"]), sender_id, payload)
-            if row_id is None:
-                log.debug("WhatsApp webhook: message %s seen before", message["id"])
-                continue
-            decision = self.limiter.take(sender_id)
-            if decision.allowed:
-                self._submit(row_id, sender_id, payload)
-            else:
-                self.queues.submit(sender_id, functools.partial(skip_over_limit, self.store, self.output, self.limiter,
-                                                                decision, row_id, sender_id))
-        for status in _list(value.get("statuses")):
-            await self._record_status(status)
-        for problem in _list(value.get("errors")):
-            log.warning("WhatsApp webhook reports an error: %s", problem)
+            deliveries.append(Delivery(str(message["id"]), conversation_ids.make(CHANNEL, wa_id), payload))
+        return deliveries
 
     async def _record_status(self, status: Any) -> None:
         if not isinstance(status, dict) or not status.get("id"):
@@ -460,20 +423,9 @@ class WhatsAppInput(InputChannel):
         except ValueError as exc:  # statuses we do not track, e.g. "deleted" or "warning"
             log.info("WhatsApp webhook: status of %s ignored: %s", status["id"], exc)
 
-    def _submit(self, row_id: int, sender_id: str, payload: Dict[str, Any]) -> None:
-        self.queues.submit(sender_id, functools.partial(self._process, row_id, sender_id, payload))
-
-    async def _process(self, row_id: int, sender_id: str, payload: Dict[str, Any]) -> None:
-        """One delivery, in the customer's queue; marked done, with the error if it failed."""
-        try:
-            await self._handle(sender_id, payload)
-        except Exception as exc:
-            log.exception("WhatsApp: processing delivery %d of %s failed", row_id, sender_id)
-            await self.store.done(row_id, error_text=repr(exc))
-        else:
-            await self.store.done(row_id)
-
-    async def _handle(self, sender_id: str, payload: Dict[str, Any]) -> None:
+    async def read(self, sender_id: str, payload: Dict[str, Any]) -> Reading:
+        """A customer's message; the customer noted (their 24-hour window opens) and the messages held
+        for them sent first."""
         message, name = payload["message"], payload.get("name")
         wa_id = str(message["from"])
         await self.store.saw_customer(CHANNEL, wa_id, name, at=_time(message.get("timestamp")))
@@ -481,16 +433,12 @@ class WhatsAppInput(InputChannel):
             await self.output.send_response(sender_id, held)
         text = await self._text(message)
         if not text:
-            reply = LOCATION_REPLY if message.get("type") == "location" else UNSUPPORTED_REPLY
-            log.info("WhatsApp: %s message from %s answered without Rasa", message.get("type"), wa_id)
-            await self.output.send_response(sender_id, {"text": reply})
-            return
+            return Reading(reply=LOCATION_REPLY if message.get("type") == "location" else UNSUPPORTED_REPLY)
         details = {"wa_id": wa_id, "name": name, "message_id": str(message["id"]), "message_type": message.get("type"),
                    "timestamp": message.get("timestamp"), "phone_number_id": payload.get("phone_number_id"),
                    "context_message_id": (message.get("context") or {}).get("id")}
-        metadata = {"channel": CHANNEL, CHANNEL: {key: value for key, value in details.items() if value is not None}}
-        await run_turn(self._on_new_message, UserMessage(text, self.output, sender_id, input_channel=CHANNEL,
-                                               message_id=str(message["id"]), metadata=metadata))
+        return Reading(text, metadata={key: value for key, value in details.items() if value is not None},
+                       message_id=str(message["id"]))
 
     async def _text(self, message: Dict[str, Any]) -> Optional[str]:
         """What Rasa receives for a message: the text, a button's payload, a shared contact's phone
@@ -522,33 +470,7 @@ class WhatsAppInput(InputChannel):
             return title
         return payload
 
-    async def _started(self, app: Any, loop: Any) -> None:
-        """Replay deliveries acknowledged but never processed; prune old deliveries hourly; freeze
-        the loaded heap (see :func:`freeze_loaded_heap`)."""
-        pending = await self.store.unprocessed(CHANNEL)
-        if pending:
-            log.info("WhatsApp: processing %d deliveries left over from before the restart", len(pending))
-        for row_id, sender_id, payload in pending:
-            self._submit(row_id, sender_id, payload)
-        self._pruner = asyncio.get_running_loop().create_task(self._prune_hourly())
-        freeze_loaded_heap()
-
-    async def _prune_hourly(self) -> None:
-        while True:
-            try:
-                removed = await self.store.prune()
-                log.debug("WhatsApp: %d old deliveries pruned", removed)
-            except Exception:
-                log.exception("WhatsApp: pruning old deliveries failed")
-            await asyncio.sleep(PRUNE_INTERVAL_S)
-
-    async def _stopping(self, app: Any, loop: Any) -> None:
-        """Let queued messages finish (at most DRAIN_TIMEOUT_S seconds; unfinished ones are replayed
-        at the next start), then close the HTTP session."""
-        if self._pruner is not None:
-            self._pruner.cancel()
-        try:
-            await asyncio.wait_for(self.queues.drain(), DRAIN_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            log.warning("WhatsApp: messages still processing after %d s are left for the next start", DRAIN_TIMEOUT_S)
+    async def stop(self) -> None:
+        """The inbox's stop, then the HTTP session closed."""
+        await super().stop()
         await self.output.close()

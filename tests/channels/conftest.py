@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sanic import Sanic
 
-from connectors.common import ChannelStore
+from connectors.store import ChannelStore
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,11 +21,14 @@ from aiohttp.test_utils import TestServer
 from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
-from connectors import common
-from connectors.common import RATE_LIMITED, ChannelConfigError, ChannelStore, split_text
+from connectors import turns
+from connectors.config import ChannelConfigError
 from connectors.ratelimit import SLOW_DOWN_REPLY, RateLimiter
-from connectors.telegram import (EXPIRED_NOTICE, EXPIRED_REPLY, LOCATION_REPLY, SECRET_HEADER, UNSUPPORTED_REPLY,
-                                 DocumentError, TelegramConfig, TelegramInput, fetch_pdf)
+from connectors.store import ChannelStore
+from connectors.telegram import (EXPIRED_NOTICE, EXPIRED_REPLY, SECRET_HEADER, DocumentError, TelegramConfig,
+                                 TelegramInput, fetch_pdf)
+from connectors.text import split_text
+from connectors.webhook import LOCATION_REPLY, RATE_LIMITED, UNSUPPORTED_REPLY
 from tests.fakes.telegram_server import FakeTelegram, Upload
 
 SECRET = "closer-test_Secret-0123456789"
@@ -635,7 +638,7 @@ async def test_the_webhook_is_set_at_start_with_the_secret(telegram: FakeTelegra
 async def test_what_was_loaded_before_start_is_frozen_out_of_full_collections_once(
         telegram: FakeTelegram, store: ChannelStore, monkeypatch) -> None:
     gc.unfreeze()
-    monkeypatch.setattr(common, "_heap_frozen", False)
+    monkeypatch.setattr(turns, "_heap_frozen", False)
     model = {"weights": [[0.5] * 4 for _ in range(100)]}  # stands for what Rasa loaded before the server started
     connector = TelegramInput(TelegramConfig.from_credentials(credentials(telegram)), store)
     async with serve(connector, Rasa(telegram)):

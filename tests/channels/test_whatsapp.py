@@ -27,9 +27,10 @@ from aiohttp.test_utils import TestServer
 from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
-from connectors.common import RATE_LIMITED, ChannelConfigError
+from connectors.config import ChannelConfigError
 from connectors.ratelimit import SLOW_DOWN_REPLY
-from connectors.whatsapp import LOCATION_REPLY, UNSUPPORTED_REPLY, WhatsAppInput
+from connectors.webhook import LOCATION_REPLY, RATE_LIMITED, UNSUPPORTED_REPLY
+from connectors.whatsapp import WhatsAppInput
 from tests.fakes.graph_server import FakeGraph
 
 APP_SECRET = "test-app-secret"
@@ -264,7 +265,7 @@ async def test_forged_or_missing_signature_is_refused_and_nothing_stored(start, 
     assert response.status_code == 401
     assert "127.0.0.1" in caplog.text
     assert rows(database_url, "channel_deliveries") == [] and rows(database_url, "channel_customers") == []
-    assert channel.bot.texts.messages == [] and graph.requests == []
+    assert channel.bot.messages == [] and graph.requests == []
 
 
 async def test_body_over_the_limit_gets_413_and_malformed_json_400(start, database_url) -> None:
@@ -273,7 +274,7 @@ async def test_body_over_the_limit_gets_413_and_malformed_json_400(start, databa
     malformed = await channel.post(b'{"object": "whatsapp_business_account", "entry": [')
     not_an_object = await channel.post(b'["whatsapp_business_account"]')
     assert (too_big.status_code, malformed.status_code, not_an_object.status_code) == (413, 400, 400)
-    assert rows(database_url, "channel_deliveries") == [] and channel.bot.texts.messages == []
+    assert rows(database_url, "channel_deliveries") == [] and channel.bot.messages == []
 
 
 async def test_another_object_or_phone_number_is_acknowledged_and_ignored(start, database_url) -> None:
@@ -282,7 +283,7 @@ async def test_another_object_or_phone_number_is_acknowledged_and_ignored(start,
     other_number = await channel.post(webhook([change([text(CUSTOMER, "hi")], phone_number_id="999999999999")]))
     await channel.settle()
     assert page.status_code == other_number.status_code == 200
-    assert rows(database_url, "channel_deliveries") == [] and channel.bot.texts.messages == []
+    assert rows(database_url, "channel_deliveries") == [] and channel.bot.messages == []
 
 
 # --- inbound messages ---------------------------------------------------------------------------
@@ -297,7 +298,7 @@ async def test_a_text_reaches_rasa_with_metadata_and_the_reply_reaches_the_custo
     await channel.settle()
 
     assert response.status_code == 200
-    [user_message] = channel.bot.texts.messages
+    [user_message] = channel.bot.messages
     assert (user_message.text, user_message.sender_id, user_message.input_channel, user_message.message_id) == (
         "Do you deliver to Sharjah?", f"whatsapp-{CUSTOMER}", "whatsapp", inbound["id"])
     assert user_message.metadata == {"channel": "whatsapp", "whatsapp": {
@@ -472,7 +473,7 @@ async def test_button_presses_and_template_quick_replies_carry_their_payload(sta
         pressed(CUSTOMER, "button_reply", "#" + "0" * 32, "Old button", button_message["id"])))
     await channel.settle()
     assert channel.bot.texts()[1:] == [long_payload, "/request_human", row_payload, "/affirm", "Old button"]
-    assert channel.bot.texts.messages[1].metadata["whatsapp"]["context_message_id"] == button_message["id"]
+    assert channel.bot.messages[1].metadata["whatsapp"]["context_message_id"] == button_message["id"]
 
 
 async def test_rasa_failing_on_a_message_is_recorded_and_the_next_one_still_processed(start, graph,
@@ -675,7 +676,7 @@ async def test_a_restart_processes_what_was_acknowledged_but_never_processed(sta
     second = await start()
     await second.settle()
     assert second.bot.texts() == ["Is the oak flooring in stock?"]
-    assert second.bot.texts.messages[0].message_id == inbound["id"]
+    assert second.bot.messages[0].message_id == inbound["id"]
     assert bodies(graph, CUSTOMER) == ["You said: Is the oak flooring in stock?"]
     assert rows(database_url, "channel_deliveries")[0].processed_at is not None
     stuck.release.set()
@@ -694,8 +695,8 @@ def test_a_missing_credential_names_the_key(key) -> None:
 def test_defaults_and_a_bad_number(database_url) -> None:
     required = {"access_token": "t", "app_secret": "s", "verify_token": "v", "phone_number_id": "1",
                 "template_name": TEMPLATE}
-    settings = WhatsAppInput.from_credentials(required).settings
-    assert (settings.template_language, settings.api_base, settings.api_version, settings.timeout_s,
-            settings.max_body_bytes) == ("en", "https://graph.facebook.com", "v21.0", 10.0, 1024 * 1024)
+    config = WhatsAppInput.from_credentials(required).config
+    assert (config.template_language, config.api_base, config.api_version, config.timeout_s,
+            config.max_body_bytes) == ("en", "https://graph.facebook.com", "v21.0", 10.0, 1024 * 1024)
     with pytest.raises(ChannelConfigError, match="'timeout_s'"):
         WhatsAppInput.from_credentials({**required, "timeout_s": "soon"})

@@ -1,0 +1,222 @@
+"""The channels' state in the business DB (the tables of :mod:`bot.contracts.channel_tables`): the
+durable inbox of webhook deliveries (dedupe, kept ≥ 48 h, replayed after a restart), customers (last
+inbound time), outbound messages and their statuses, WhatsApp messages held back outside the 24-hour
+window, long button payloads. Every call runs off the event loop."""
+
+import asyncio
+import hashlib
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import sqlalchemy as sa
+
+from bot.contracts.channel_tables import TABLES, customers, deliveries, messages, telegram_callbacks
+from bot.contracts.database import DEFAULT_URL, set_sqlite_pragmas, synchronous
+from connectors.config import ChannelConfigError
+
+DELIVERY_RETENTION_S = 48 * 3600  # Telegram and Meta retry for up to 24 h; kept twice as long
+STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
+
+
+def database_url() -> str:
+    """The business DB as a synchronous SQLAlchemy URL: ``CLOSER_DATABASE_URL`` (the console's and
+    action server's setting) without its async driver, by default ``var/closer.db``."""
+    return synchronous(os.environ.get("CLOSER_DATABASE_URL") or DEFAULT_URL)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: Optional[datetime]) -> Optional[datetime]:
+    """SQLite returns naive datetimes for timezone-aware columns; they were stored in UTC."""
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+class ChannelStore:
+    """Channel state in the business DB (migration 0004 creates the tables; ``python -m bot db
+    upgrade`` runs it). Blocking SQL runs on one worker thread of the store's own; every method is a
+    coroutine."""
+
+    def __init__(self, url: Optional[str] = None) -> None:
+        self.url = url or database_url()
+        # SQLAlchemy 1.4 opens a new SQLite connection per use by default (NullPool); keep a few open.
+        args = ({"connect_args": {"timeout": 15, "check_same_thread": False}, "poolclass": sa.pool.QueuePool, "pool_size": 8}
+                if self.url.startswith("sqlite") else {"pool_pre_ping": True})
+        self.engine = sa.create_engine(self.url, future=True, **args)
+        if self.url.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", set_sqlite_pragmas)
+        # One thread does this process's channel SQL: its writes queue here, in order, instead of
+        # contending for SQLite's write lock (whose busy handler sleeps up to 100 ms at a time).
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="closer-channel-store")
+        self._accepting: List[Tuple[Tuple[str, str, str, Dict[str, Any]], asyncio.Future]] = []
+        self._writer: Optional[asyncio.Task] = None
+        missing = {table.name for table in TABLES} - set(sa.inspect(self.engine).get_table_names())
+        if missing:
+            raise ChannelConfigError(f"{self.url}: tables {', '.join(sorted(missing))} are missing; "
+                                     "run 'python -m bot db upgrade' (make install does)")
+
+    async def _run(self, fn: Callable[[sa.engine.Connection], Any]) -> Any:
+        def work() -> Any:
+            with self.engine.begin() as connection:
+                return fn(connection)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    async def accept(self, channel: str, delivery_id: str, sender_id: str, payload: Dict[str, Any]) -> Optional[int]:
+        """Record a delivery; its row id, or None when this ``delivery_id`` was seen before (a replay).
+
+        Deliveries arriving while a write is under way are written together in the next transaction
+        (a group commit): a burst of webhooks costs a few commits instead of one each, and does not
+        queue on the database's write lock. Raises what the database raises (the webhook then
+        answers 5xx and the platform redelivers)."""
+        loop = asyncio.get_running_loop()
+        recorded: asyncio.Future = loop.create_future()
+        self._accepting.append(((channel, delivery_id, sender_id, payload), recorded))
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write_accepted())
+        return await recorded
+
+    async def _write_accepted(self) -> None:
+        while self._accepting:
+            batch, self._accepting = self._accepting, []
+            try:
+                try:
+                    ids = await self._run(lambda c: self._insert_new([item for item, _ in batch], c))
+                except sa.exc.IntegrityError:  # another process inserted one of them meanwhile: see it now
+                    ids = await self._run(lambda c: self._insert_new([item for item, _ in batch], c))
+            except Exception as exc:
+                for _, recorded in batch:
+                    if not recorded.done():
+                        recorded.set_exception(exc)
+                continue
+            for (_, recorded), row_id in zip(batch, ids):
+                if not recorded.done():
+                    recorded.set_result(row_id)
+
+    @staticmethod
+    def _insert_new(items: List[Tuple[str, str, str, Dict[str, Any]]], connection: sa.engine.Connection) -> List[Optional[int]]:
+        """Insert the deliveries not stored yet (nor earlier in ``items``); their ids, None for the others."""
+        ids: List[Optional[int]] = []
+        seen = set()
+        for channel, delivery_id, sender_id, payload in items:
+            if (channel, delivery_id) in seen or connection.execute(sa.select(deliveries.c.id).where(
+                    deliveries.c.channel == channel, deliveries.c.delivery_id == delivery_id)).first():
+                ids.append(None)
+                continue
+            seen.add((channel, delivery_id))
+            ids.append(connection.execute(deliveries.insert().values(
+                channel=channel, delivery_id=delivery_id, sender_id=sender_id, payload=payload,
+                received_at=_now())).inserted_primary_key[0])
+        return ids
+
+    async def done(self, row_id: int, error_text: Optional[str] = None) -> None:
+        """Mark a delivery processed (with the error, when processing failed)."""
+        await self._run(lambda c: c.execute(deliveries.update().where(deliveries.c.id == row_id).values(
+            processed_at=_now(), error=error_text)))
+
+    async def unprocessed(self, channel: str) -> List[Tuple[int, str, Dict[str, Any]]]:
+        """Deliveries acknowledged but never processed (the process stopped): ``(id, sender_id,
+        payload)`` in arrival order."""
+        rows = await self._run(lambda c: c.execute(
+            sa.select(deliveries.c.id, deliveries.c.sender_id, deliveries.c.payload).where(
+                deliveries.c.channel == channel, deliveries.c.processed_at.is_(None)).order_by(deliveries.c.id)).all())
+        return [(row.id, row.sender_id, row.payload) for row in rows]
+
+    async def prune(self, older_than_s: float = DELIVERY_RETENTION_S) -> int:
+        """Forget processed deliveries older than ``older_than_s`` seconds; how many were removed."""
+        cutoff = _now() - timedelta(seconds=older_than_s)
+        return await self._run(lambda c: c.execute(deliveries.delete().where(
+            deliveries.c.received_at < cutoff, deliveries.c.processed_at.is_not(None))).rowcount)
+
+    async def saw_customer(self, channel: str, user_id: str, name: Optional[str], at: Optional[datetime] = None) -> None:
+        """Note an inbound message from ``user_id`` at ``at`` (default now; never moves backwards)."""
+        at = at or _now()
+
+        def upsert(connection: sa.engine.Connection) -> None:
+            key = (customers.c.channel == channel) & (customers.c.user_id == user_id)
+            row = connection.execute(sa.select(customers.c.last_inbound_at).where(key)).first()
+            if row is None:
+                connection.execute(customers.insert().values(channel=channel, user_id=user_id, name=name, last_inbound_at=at))
+            elif _aware(row.last_inbound_at) < at:
+                connection.execute(customers.update().where(key).values(last_inbound_at=at, name=name or customers.c.name))
+        await self._run(upsert)
+
+    async def last_inbound(self, channel: str, user_id: str) -> Optional[datetime]:
+        """When ``user_id`` last wrote on ``channel`` (UTC), or None if never."""
+        row = await self._run(lambda c: c.execute(sa.select(customers.c.last_inbound_at).where(
+            customers.c.channel == channel, customers.c.user_id == user_id)).first())
+        return _aware(row.last_inbound_at) if row else None
+
+    async def sent(self, channel: str, message_id: str, recipient_id: str, kind: str, template: Optional[str] = None) -> None:
+        """Record an outbound message accepted by the platform (status ``sent``)."""
+        await self.status(channel, message_id, recipient_id, "sent", _now(), kind=kind, template=template)
+
+    async def status(self, channel: str, message_id: str, recipient_id: str, status: str, at: datetime,
+                     error_text: Optional[str] = None, kind: Optional[str] = None, template: Optional[str] = None) -> None:
+        """Record a delivery status of an outbound message. Each stage keeps its own time; the
+        message's ``status`` only moves forward (sent < delivered < read < failed), so statuses
+        arriving out of order end in the same state. An unknown ``status`` raises ValueError."""
+        if status not in STATUS_RANK:
+            raise ValueError(f"unknown message status {status!r}")
+
+        def record(connection: sa.engine.Connection) -> None:
+            key = (messages.c.channel == channel) & (messages.c.message_id == message_id)
+            row = connection.execute(sa.select(messages.c.status, messages.c.kind).where(key)).first()
+            stage = {f"{status}_at": at, **({"error": error_text} if error_text else {})}
+            if row is None:
+                connection.execute(messages.insert().values(channel=channel, message_id=message_id, recipient_id=recipient_id,
+                                                             kind=kind, template=template, status=status, **stage))
+                return
+            values = dict(stage)
+            if STATUS_RANK[status] > STATUS_RANK.get(row.status, 0):
+                values["status"] = status
+            if kind and not row.kind:
+                values.update(kind=kind, template=template)
+            connection.execute(messages.update().where(key).values(**values))
+        try:
+            await self._run(record)
+        except sa.exc.IntegrityError:  # a status for the same message inserted concurrently
+            await self._run(record)
+
+    async def hold(self, channel: str, recipient_id: str, message: Dict[str, Any]) -> None:
+        """Keep back a message (Rasa's message dict) that may not be sent now; see :meth:`take_held`."""
+        await self._run(lambda c: c.execute(messages.insert().values(
+            channel=channel, message_id=f"held-{uuid.uuid4().hex}", recipient_id=recipient_id, status="held",
+            body=message, sent_at=None)))
+
+    async def take_held(self, channel: str, recipient_id: str) -> List[Dict[str, Any]]:
+        """The messages held for ``recipient_id``, oldest first, removed from the store."""
+        def take(connection: sa.engine.Connection) -> List[Dict[str, Any]]:
+            key = (messages.c.channel == channel) & (messages.c.recipient_id == recipient_id) & (messages.c.status == "held")
+            rows = connection.execute(sa.select(messages.c.id, messages.c.body).where(key).order_by(messages.c.id)).all()
+            connection.execute(messages.delete().where(messages.c.id.in_([row.id for row in rows])))
+            return [row.body for row in rows]
+        return await self._run(take)
+
+    async def callback_key(self, payload: str) -> str:
+        """A short key for a long button payload, stored so the button press can be resolved."""
+        key = hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+        def insert(connection: sa.engine.Connection) -> None:
+            if connection.execute(sa.select(telegram_callbacks.c.key).where(telegram_callbacks.c.key == key)).first() is None:
+                connection.execute(telegram_callbacks.insert().values(key=key, payload=payload, created_at=_now()))
+        try:
+            await self._run(insert)
+        except sa.exc.IntegrityError:
+            pass
+        return key
+
+    async def callback_payload(self, key: str) -> Optional[str]:
+        """The payload stored under ``key``, or None."""
+        row = await self._run(lambda c: c.execute(sa.select(telegram_callbacks.c.payload).where(telegram_callbacks.c.key == key)).first())
+        return row.payload if row else None
+
+    async def last_sent(self, channel: str, recipient_id: str, kind: str) -> Optional[datetime]:
+        """When the latest message of ``kind`` (e.g. ``template``) was sent to ``recipient_id`` (UTC), or None."""
+        at = await self._run(lambda c: c.execute(sa.select(sa.func.max(messages.c.sent_at)).where(
+            messages.c.channel == channel, messages.c.recipient_id == recipient_id,
+            messages.c.kind == kind)).scalar())
+        return _aware(at)

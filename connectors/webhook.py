@@ -1,0 +1,244 @@
+"""The durable webhook channel: :class:`DurableWebhookInput`, a Rasa InputChannel that owns the inbox
+of a messaging platform's webhook, so that a platform (Telegram, WhatsApp, …) only says how its
+requests are verified and what its updates mean.
+
+Every delivery (one customer message of a webhook call) is stored in the business DB before the call
+is answered (:class:`~connectors.store.ChannelStore`), so that nothing acknowledged is lost: a
+delivery seen before (the platform retries) is acknowledged and dropped; a new one is answered 200 at
+once and processed in its customer's queue (:class:`~connectors.turns.SenderQueues`), its Rasa turn on
+the turn thread (:func:`~connectors.turns.run_turn`); one still unprocessed when the server stopped is
+processed at the next start; processed ones are forgotten after 48 h. A customer over the rate limit
+(:func:`~connectors.config.rate_limiter`) is still acknowledged and deduplicated, but the delivery
+gets no turn, and the first one of a window gets the polite
+:data:`~connectors.ratelimit.SLOW_DOWN_REPLY`.
+"""
+
+import asyncio
+import functools
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Dict, List, Optional
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint
+from sanic.request import Request
+from sanic.response import HTTPResponse, json as json_response
+
+from connectors.config import rate_limiter
+from connectors.ratelimit import SLOW_DOWN_REPLY, Decision, RateLimiter
+from connectors.store import ChannelStore
+from connectors.turns import SenderQueues, freeze_loaded_heap, run_turn
+from connectors.webhook_http import Refused, error
+
+log = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT_S = 20.0  # at shutdown; what is left is processed at the next start
+PRUNE_INTERVAL_S = 3600.0
+RATE_LIMITED = "rate limited: not processed"  # the error kept on a delivery skipped by the rate limit
+# The polite answers, without a Rasa turn, to what no channel can read yet.
+UNSUPPORTED_REPLY = "I can read text messages and button presses. Could you type that for me?"
+LOCATION_REPLY = "Thanks! I can't read map pins yet. Could you type your city or area?"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One customer message of a webhook call. ``delivery_id``: the platform's id of it, unique on the
+    channel (a retry carries the same one); ``sender_id``: the conversation id
+    (:func:`bot.contracts.conversation_ids.make`); ``payload``: the JSON kept in the inbox until
+    :meth:`DurableWebhookInput.read` reads it."""
+
+    delivery_id: str
+    sender_id: str
+    payload: Dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a delivery says: ``text`` for Rasa (with ``metadata``, which Rasa gets as
+    ``{"channel": <name>, <name>: metadata}``, and the platform's ``message_id``, else Rasa makes one
+    up), or a ``reply`` sent at once without Rasa (e.g. :data:`UNSUPPORTED_REPLY`), or neither (nothing
+    to answer)."""
+
+    text: Optional[str] = None
+    reply: Optional[str] = None
+    metadata: Dict[str, Any] = field(default_factory=dict)
+    message_id: Optional[str] = None
+
+
+class DurableWebhookInput(InputChannel):
+    """A Rasa channel receiving a platform's webhook at ``POST /webhooks/<name>/webhook`` (and ``GET
+    /webhooks/<name>/`` for health), with the inbox lifecycle of the module docstring. A subclass fills
+    in two methods, sets ``self.output`` (its OutputChannel) after calling ``__init__``, and defines
+    ``name()`` and ``from_credentials()``:
+
+    - :meth:`deliveries`: verify the request (raise :class:`~connectors.webhook_http.Refused`) and
+      split its body (:func:`~connectors.webhook_http.read_json`) into :class:`Delivery` objects;
+    - :meth:`read`: what one stored delivery says, as a :class:`Reading`.
+
+    For example, a platform signing its calls with a shared token and sending one message per call::
+
+        class AcmeInput(DurableWebhookInput):
+            @classmethod
+            def name(cls) -> str:
+                return "acme"
+
+            async def deliveries(self, request: Request) -> Optional[List[Delivery]]:
+                if not hmac.compare_digest(request.headers.get("X-Acme-Token", ""), self.token):
+                    raise Refused(403, "wrong token")
+                body = read_json(request, DEFAULT_MAX_BODY_BYTES)
+                return [Delivery(str(body["id"]), conversation_ids.make("acme", body["user"]), body)]
+
+            async def read(self, sender_id: str, payload: Dict[str, Any]) -> Reading:
+                text = payload.get("text")
+                return Reading(text, metadata={"user": payload["user"]}) if text else Reading(reply=UNSUPPORTED_REPLY)
+
+    :meth:`start` and :meth:`stop` may be extended (call ``super()``) for the platform's own set-up
+    and clean-up."""
+
+    output: OutputChannel
+
+    def __init__(self, store: Optional[ChannelStore] = None, limiter: Optional[RateLimiter] = None) -> None:
+        """``store``: by default one on ``CLOSER_DATABASE_URL`` (raises ChannelConfigError when the
+        channel tables are missing); ``limiter``: per sender id, by default
+        :func:`~connectors.config.rate_limiter` without credentials."""
+        self.store = store or ChannelStore()
+        self.limiter = limiter or rate_limiter(None, self.name())
+        self.queues = SenderQueues()
+        self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
+        self._pruner: Optional[asyncio.Task] = None
+
+    async def deliveries(self, request: Request) -> Optional[List[Delivery]]:
+        """The customer messages of a webhook call, in order; None for a call acknowledged and
+        ignored (answered ``{"status": "ignored"}``). Raises :class:`~connectors.webhook_http.Refused`
+        for a request that is not the platform's (forged, too big, not its format): it is answered
+        with that error, and nothing is stored. Runs before the call is answered: no network calls.
+        May record what is not a customer message (e.g. WhatsApp's delivery statuses)."""
+        raise NotImplementedError
+
+    async def read(self, sender_id: str, payload: Dict[str, Any]) -> Reading:
+        """What the delivery ``payload`` of ``sender_id`` says; runs in the customer's queue, so it may
+        call the platform or note the customer (``self.store.saw_customer``). An exception marks the
+        delivery failed (logged, kept with the error) and the queue goes on."""
+        raise NotImplementedError
+
+    def get_output_channel(self) -> OutputChannel:
+        """The channel's one output channel; Rasa uses it for bot-initiated messages too."""
+        return self.output
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """``GET /`` (health) and ``POST /webhook``; :meth:`start` after the server starts, :meth:`stop`
+        before it stops."""
+        self._on_new_message = on_new_message
+        blueprint = Blueprint(f"closer_{self.name()}", __name__)
+
+        @blueprint.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return json_response({"status": "ok"})
+
+        @blueprint.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            return await self._receive(request)
+
+        @blueprint.listener("after_server_start")
+        async def started(*_: Any) -> None:
+            await self.start()
+
+        @blueprint.listener("before_server_stop")
+        async def stopping(*_: Any) -> None:
+            await self.stop()
+
+        return blueprint
+
+    async def _receive(self, request: Request) -> HTTPResponse:
+        """Store each new delivery and queue it (or its rate-limit skip); 503 when one cannot be stored,
+        so that the platform delivers the call again."""
+        try:
+            deliveries = await self.deliveries(request)
+        except Refused as refusal:
+            return error(refusal.status, refusal.reason)
+        if deliveries is None:
+            return json_response({"status": "ignored"})
+        for delivery in deliveries:
+            try:
+                row_id = await self.store.accept(self.name(), delivery.delivery_id, delivery.sender_id, delivery.payload)
+            except Exception:
+                log.exception("%s: delivery %s of %s could not be stored", self.name(), delivery.delivery_id,
+                              delivery.sender_id)
+                return error(503, "try again later")
+            if row_id is None:
+                log.debug("%s: delivery %s of %s is a replay, dropped", self.name(), delivery.delivery_id,
+                          delivery.sender_id)
+                continue
+            decision = self.limiter.take(delivery.sender_id)
+            if decision.allowed:
+                self._submit(row_id, delivery.sender_id, delivery.payload)
+            else:
+                self.queues.submit(delivery.sender_id,
+                                   functools.partial(self._skip_over_limit, decision, row_id, delivery.sender_id))
+        return json_response({"status": "ok"})
+
+    def _submit(self, row_id: int, sender_id: str, payload: Dict[str, Any]) -> None:
+        self.queues.submit(sender_id, functools.partial(self._process, row_id, sender_id, payload))
+
+    async def _process(self, row_id: int, sender_id: str, payload: Dict[str, Any]) -> None:
+        """One delivery, in the customer's queue: read, then a Rasa turn or a reply; marked done, with
+        the error if it failed."""
+        error_text = None
+        try:
+            reading = await self.read(sender_id, payload)
+            if reading.text is not None:
+                metadata = {"channel": self.name(), self.name(): reading.metadata}
+                await run_turn(self._on_new_message, UserMessage(
+                    reading.text, self.output, sender_id, input_channel=self.name(), message_id=reading.message_id,
+                    metadata=metadata))
+            elif reading.reply is not None:
+                log.info("%s: delivery %d of %s answered without Rasa", self.name(), row_id, sender_id)
+                await self.output.send_response(sender_id, {"text": reading.reply})
+            else:
+                log.info("%s: delivery %d of %s has nothing to answer, ignored", self.name(), row_id, sender_id)
+        except Exception as exc:
+            log.exception("%s: delivery %d of %s failed", self.name(), row_id, sender_id)
+            error_text = repr(exc)
+        await self.store.done(row_id, error_text)
+
+    async def _skip_over_limit(self, decision: Decision, row_id: int, sender_id: str) -> None:
+        """A delivery refused by the sender's rate limit, in the sender's queue (after their earlier
+        messages) instead of a Rasa turn: SLOW_DOWN_REPLY when this is the first refusal of the window
+        (``decision.notify``), the delivery marked done with the error RATE_LIMITED. Logged with the
+        sender id and never the message: a warning for the first refusal of a window, debug for the rest."""
+        log.log(logging.WARNING if decision.notify else logging.DEBUG,
+                "%s is over the rate limit of %d messages per %g s: delivery %d not processed (next allowed in %.0f s)",
+                sender_id, self.limiter.messages, self.limiter.window_s, row_id, decision.retry_after_s)
+        if decision.notify:
+            await self.output.send_response(sender_id, {"text": SLOW_DOWN_REPLY})
+        await self.store.done(row_id, RATE_LIMITED)
+
+    async def start(self) -> None:
+        """After the server starts: deliveries acknowledged but never processed are queued again,
+        hourly pruning starts, the loaded heap is frozen (:func:`~connectors.turns.freeze_loaded_heap`)."""
+        pending = await self.store.unprocessed(self.name())
+        if pending:
+            log.warning("%s: %d deliveries received but never processed are processed now", self.name(), len(pending))
+        for row_id, sender_id, payload in pending:
+            self._submit(row_id, sender_id, payload)
+        self._pruner = asyncio.get_running_loop().create_task(self._prune_hourly())
+        freeze_loaded_heap()
+
+    async def _prune_hourly(self) -> None:
+        while True:
+            try:
+                log.debug("%s: %d old deliveries forgotten", self.name(), await self.store.prune())
+            except Exception:
+                log.exception("%s: pruning old deliveries failed", self.name())
+            await asyncio.sleep(PRUNE_INTERVAL_S)
+
+    async def stop(self) -> None:
+        """Before the server stops: pruning stops, the queues are drained (at most DRAIN_TIMEOUT_S
+        seconds; what is left is processed at the next start)."""
+        if self._pruner is not None:
+            self._pruner.cancel()
+        try:
+            await asyncio.wait_for(self.queues.drain(), DRAIN_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            log.warning("%s: stopping with deliveries still in progress; they are processed at the next start",
+                        self.name())
