@@ -14,7 +14,7 @@
                                       "forget me": erase a customer everywhere (bot.privacy.erasure; asks first
                                       unless --yes), complete customers' pending requests, or apply
                                       CLOSER_RETENTION_DAYS now
-  console                             serve the web chat (and later the manager console)
+  console                             serve the web chat and the manager console (bot.web.app)
   user add --email E --name N --role manager|admin [--password-stdin]
   user list | user passwd --email E [--password-stdin] | user disable --email E
                                       manager console users (password asked twice, or one line of stdin)
@@ -73,13 +73,13 @@ async def _index(only: str | None) -> int:
 
 
 async def _hand_back(conversation_id: str, note: str | None) -> int:
-    from bot.handoff.escalation import RasaError, hand_back
+    from bot.core.rasa import RasaClient, RasaError
+    from bot.handoff.escalation import hand_back
 
     settings = get_settings()
     try:
-        async with db.session_scope() as session:
-            closed = await hand_back(session, conversation_id, settings.rasa_url, settings.rasa_timeout,
-                                     note=(note.strip() or None) if note else None)
+        async with RasaClient(settings.rasa_url, settings) as rasa, db.session_scope(settings.database_url) as session:
+            closed = await hand_back(session, conversation_id, rasa, note=(note.strip() or None) if note else None)
     except RasaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     back.add_argument("--note", help="how it was resolved (kept on the escalations and on the customer's open deal)")
     wal = sub.add_parser("sqlite-wal", help="switch a SQLite file (Rasa's tracker store) to write-ahead logging")
     wal.add_argument("file", type=Path)
-    sub.add_parser("console", help="serve the web chat on CLOSER_CONSOLE_PORT (8000)")
+    sub.add_parser("console", help="serve the web chat and the manager console on CLOSER_CONSOLE_PORT (8000)")
     era = sub.add_parser("erase", help='"forget me": erase a customer, complete pending requests, or apply retention')
     which = era.add_mutually_exclusive_group(required=True)
     which.add_argument("--contact", type=int, help="a contact id (the console's /console/contacts/<id>)")
@@ -233,11 +233,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "index":
             return asyncio.run(_index(args.only))
         if args.command == "crm-worker":
-            from bot import crm
+            from bot.crm import outbox, registry
 
             settings = get_settings()
-            asyncio.run(crm.run_outbox_worker(crm.provider_from_settings(settings), database_url=settings.database_url,
-                                              retry_max_s=settings.crm_retry_max_s))
+            asyncio.run(outbox.run_outbox_worker(registry.provider_from_settings(settings),
+                                                 database_url=settings.database_url,
+                                                 retry_max_s=settings.crm_retry_max_s))
             return 0
         if args.command == "handback":
             return asyncio.run(_hand_back(args.conversation_id, args.note))
@@ -255,9 +256,9 @@ def main(argv: list[str] | None = None) -> int:
             knowledge = get_settings().knowledge_dir
             status = asyncio.run(_import("catalog", knowledge / "catalog.csv", catalog.DEFAULT_MAPPING))
             return asyncio.run(_import("stock", knowledge / "stock.csv", catalog.DEFAULT_MAPPING)) or status
-        from bot.web.chat import run_console
+        from bot.web.app import run
 
-        run_console()
+        run(get_settings())
         return 0
     except (catalog.MappingError, KeyConfigError, DecryptionError, OSError, sqlite3.Error) as exc:
         print(f"error: {exc}", file=sys.stderr)

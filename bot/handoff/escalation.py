@@ -5,26 +5,22 @@
 passes the figure check, structured otherwise), adds it as a note to the customer's open deal and
 notifies the managers' Telegram chat. The action that calls it pauses the bot with Rasa's
 ``ConversationPaused``; a manager takes it over from the console (:mod:`bot.handoff.takeover`), and
-:func:`hand_back` resumes the bot through Rasa's HTTP API (:func:`call_rasa`).
+:func:`hand_back` resumes the bot through Rasa's HTTP API (:class:`bot.core.rasa.RasaClient`).
 """
 
 import logging
-import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
 
-import aiohttp
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import crm
-
 from bot.answering import budget, grounding, llm
+from bot.commerce import deals
 from bot.core.business import Company
-from bot.core.keys import rasa_api_headers
-from bot.core.models import Contact, Deal, DealNote, Escalation, Quote
+from bot.core.models import Deal, Escalation, Quote
 from bot.core.money import format_money
+from bot.core.rasa import RasaClient
 from bot.handoff.notify import NotifyError, notify_managers
 
 log = logging.getLogger(__name__)
@@ -114,9 +110,7 @@ async def escalate(session: AsyncSession, situation: Situation) -> Escalation:
                             quote_id=situation.quote.id if situation.quote else None)
     session.add(escalation)
     if situation.deal is not None:
-        situation.deal.notes.append(DealNote(body=summary))
-        await session.flush()
-        await crm.sync_deal(session, situation.deal, summary)
+        await deals.record(session, situation.deal, summary)
     buttons = [("Open the quote PDF", situation.quote_url)] if situation.quote_url else None
     try:
         escalation.notified_message_id = await notify_managers(summary, buttons=buttons)
@@ -127,66 +121,26 @@ async def escalate(session: AsyncSession, situation: Situation) -> Escalation:
     return escalation
 
 
-class RasaError(RuntimeError):
-    """Rasa's HTTP API was unreachable, timed out or refused a request; the message says which and why."""
-
-
-async def call_rasa(rasa_url: str, method: str, path: str, timeout_s: float, *, json: Any = None,
-                    params: dict[str, str] | None = None) -> dict[str, Any]:
-    """One request to Rasa's HTTP API (``rasa run --enable-api`` at ``rasa_url``), e.g. ``GET
-    /conversations/<id>/tracker``, authenticated with a short-lived token (:func:`bot.core.keys.rasa_api_headers`);
-    ``json`` is the body, ``params`` the query string. Returns the JSON object Rasa answers. Raises RasaError for a status other than 200, a body that is not JSON, a
-    connection error, or no answer within ``timeout_s`` seconds."""
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s),
-                                         headers=rasa_api_headers()) as client:
-            async with client.request(method, f"{rasa_url}{path}", json=json, params=params) as response:
-                if response.status != 200:
-                    body = (await response.text())[:200]
-                    raise RasaError(f"Rasa answered {response.status} to {method} {path}: {body}")
-                return await response.json()
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        raise RasaError(f"Rasa at {rasa_url} did not answer {method} {path}: {exc!r}") from exc
-
-
-def tracker_path(conversation_id: str) -> str:
-    """The path of a conversation's tracker in Rasa's HTTP API, the id percent-encoded."""
-    return f"/conversations/{urllib.parse.quote(conversation_id, safe='')}/tracker"
-
-
-async def open_deal(session: AsyncSession, conversation_id: str) -> Deal | None:
-    """The most recently updated deal, neither won nor lost, of the customer of ``conversation_id``: the
-    contact saved in it (``Contact.sender_id``) or the deal of one of its quotes; None if there is none."""
-    quoted = select(Quote.deal_id).where(Quote.conversation_id == conversation_id, Quote.deal_id.is_not(None))
-    return (await session.scalars(
-        select(Deal).join(Contact, Deal.contact_id == Contact.id)
-        .where(or_(Contact.sender_id == conversation_id, Deal.id.in_(quoted)), Deal.stage.not_in(("won", "lost")))
-        .order_by(Deal.updated_at.desc(), Deal.id.desc()).limit(1))).first()
-
-
-async def hand_back(session: AsyncSession, conversation_id: str, rasa_url: str, timeout_s: float = 10.0, *,
+async def hand_back(session: AsyncSession, conversation_id: str, rasa: RasaClient, *,
                     note: str | None = None, resolved_by: str | None = None) -> int:
     """Resume the bot in ``conversation_id`` (Rasa's ``resume`` event, then ``action_listen``, through its HTTP API),
     then mark its pending and in-progress escalations resolved (now, by ``resolved_by``, a console user's email or
-    None from the CLI, with ``note``). A note is also added to the customer's open deal (:func:`open_deal`), if
-    any, and queued for the external CRM. Returns how many escalations were resolved. Raises RasaError, having
+    None from the CLI, with ``note``). A note is also added to the customer's open deal (:func:`bot.commerce.deals.open_deal`), if
+    any, and queued for the external CRM. Returns how many escalations were resolved. Raises
+    :class:`bot.core.rasa.RasaError`, having
     changed nothing, when Rasa does not resume the conversation."""
     # A paused conversation never reached action_listen; without it the next message would
     # be predicted as if it followed the action that paused the bot.
-    await call_rasa(rasa_url, "POST", f"{tracker_path(conversation_id)}/events", timeout_s,
-                    json=[{"event": "resume"}, {"event": "action", "name": "action_listen"}])
+    await rasa.append_events(conversation_id, [{"event": "resume"}, {"event": "action", "name": "action_listen"}])
     open_ones = (await session.scalars(select(Escalation).where(
         Escalation.conversation_id == conversation_id, Escalation.status.in_(OPEN_STATUSES)))).all()
     now = datetime.now(timezone.utc)
     for escalation in open_ones:
         escalation.status, escalation.resolved_at = "resolved", now
         escalation.resolved_by, escalation.resolution_note = resolved_by, note
-    deal = await open_deal(session, conversation_id) if note else None
+    deal = await deals.open_deal(session, conversation_id=conversation_id) if note else None
     if deal is not None:
-        body = f"Handed back to the bot by {resolved_by or 'a manager'}: {note}"
-        deal.notes.append(DealNote(body=body))
-        await session.flush()
-        await crm.sync_deal(session, deal, body)
+        await deals.record(session, deal, f"Handed back to the bot by {resolved_by or 'a manager'}: {note}")
     await session.flush()
     return len(open_ones)
 

@@ -1,7 +1,8 @@
 """A manager takes a conversation over, replies in it and hands it back to the bot (the console's
 escalations pages call these; the CLI's ``handback`` calls :func:`bot.handoff.escalation.hand_back`).
 
-Rasa does the conversation side through its HTTP API (:func:`bot.handoff.escalation.call_rasa`):
+Rasa does the conversation side through its HTTP API (the process's :class:`bot.core.rasa.RasaClient`,
+passed in as ``rasa``):
 
 - taking over pauses the bot (a ``pause`` event; an escalation has usually paused it already, with
   ``ConversationPaused``). While paused, Rasa records the customer's messages and predicts nothing.
@@ -13,8 +14,8 @@ Rasa does the conversation side through its HTTP API (:func:`bot.handoff.escalat
 - handing back resumes the bot (``resume``, then ``action_listen``).
 
 The escalation's status follows: pending → in_progress (``assignee``) → resolved. Functions taking
-an AsyncSession flush but leave the commit to the caller; when Rasa refuses, they raise RasaError
-before anything is stored.
+an AsyncSession flush but leave the commit to the caller; when Rasa refuses, they raise
+:class:`bot.core.rasa.RasaError` before anything is stored.
 """
 
 import logging
@@ -27,9 +28,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.web.accounts import has_role
-from bot.handoff.escalation import (OPEN_STATUSES, STATUSES, Situation, call_rasa, hand_back as resume_bot, structured_summary,
-                            tracker_path)
+from bot.handoff.escalation import OPEN_STATUSES, STATUSES, Situation, hand_back as resume_bot, structured_summary
 from bot.core.models import Contact, Escalation, User
+from bot.core.rasa import RasaClient
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +103,19 @@ def manager_messages(tracker: dict[str, Any], after: float) -> list[Message]:
     return [m for m in messages(tracker) if m.speaker == "manager" and m.timestamp > after]
 
 
-async def transcript(conversation_id: str, rasa_url: str, timeout_s: float, limit: int = 50) -> Transcript:
+async def transcript(conversation_id: str, rasa: RasaClient, limit: int = 50) -> Transcript:
     """The last ``limit`` messages of ``conversation_id`` since its last restart, read from Rasa's HTTP API
     (``GET /conversations/<id>/tracker``). Raises RasaError."""
-    tracker = await call_rasa(rasa_url, "GET", tracker_path(conversation_id), timeout_s)
+    tracker = await rasa.tracker(conversation_id)
     return Transcript(messages(tracker)[-limit:], bool(tracker.get("paused")))
+
+
+async def get_escalation(session: AsyncSession, escalation_id: int) -> Escalation:
+    """Escalation ``escalation_id``. Raises UnknownEscalation when there is none."""
+    escalation = await session.get(Escalation, escalation_id)
+    if escalation is None:
+        raise UnknownEscalation(f"there is no escalation #{escalation_id}")
+    return escalation
 
 
 def may_act(escalation: Escalation, user: User) -> bool:
@@ -115,14 +124,12 @@ def may_act(escalation: Escalation, user: User) -> bool:
     return escalation.assignee in (None, user.email) or has_role(user.role, "admin")
 
 
-async def _pause(conversation_id: str, tracker: dict[str, Any], rasa_url: str, timeout_s: float) -> None:
+async def _pause(conversation_id: str, tracker: dict[str, Any], rasa: RasaClient) -> None:
     if not tracker.get("paused"):
-        await call_rasa(rasa_url, "POST", f"{tracker_path(conversation_id)}/events", timeout_s,
-                        json=[{"event": "pause"}])
+        await rasa.append_events(conversation_id, [{"event": "pause"}])
 
 
-async def take_over(session: AsyncSession, target: int | str, user: User, rasa_url: str,
-                    timeout_s: float = 10.0) -> Escalation:
+async def take_over(session: AsyncSession, target: int | str, user: User, rasa: RasaClient) -> Escalation:
     """``user`` (a console user) takes over escalation ``target`` (its id) or conversation ``target`` (its
     Rasa conversation id) and returns the escalation, now in_progress with ``assignee`` = the user's email.
 
@@ -141,20 +148,17 @@ async def take_over(session: AsyncSession, target: int | str, user: User, rasa_u
             Escalation.conversation_id == target, Escalation.status.in_(OPEN_STATUSES))
             .order_by(Escalation.id.desc()).limit(1))
         if existing is None:
-            return await _take_conversation(session, target, user, rasa_url, timeout_s)
+            return await _take_conversation(session, target, user, rasa)
         target = existing
-    escalation = await session.get(Escalation, target)
-    if escalation is None:
-        raise UnknownEscalation(f"there is no escalation #{target}")
+    escalation = await get_escalation(session, target)
     if escalation.status == "resolved":
         raise WrongStatus(f"escalation #{escalation.id} was already resolved")
     if escalation.status == "in_progress" and escalation.assignee == user.email:
         return escalation
     if not may_act(escalation, user):
         raise NotYours(f"{escalation.assignee} has this conversation")
-    tracker = await call_rasa(rasa_url, "GET", tracker_path(escalation.conversation_id), timeout_s,
-                              params={"include_events": "NONE"})
-    await _pause(escalation.conversation_id, tracker, rasa_url, timeout_s)
+    tracker = await rasa.tracker(escalation.conversation_id, events=False)
+    await _pause(escalation.conversation_id, tracker, rasa)
     same_assignee = (Escalation.assignee.is_(None) if escalation.assignee is None
                      else Escalation.assignee == escalation.assignee)
     claimed = await session.execute(  # only if nobody changed it since it was read
@@ -169,13 +173,12 @@ async def take_over(session: AsyncSession, target: int | str, user: User, rasa_u
     return escalation
 
 
-async def _take_conversation(session: AsyncSession, conversation_id: str, user: User, rasa_url: str,
-                             timeout_s: float) -> Escalation:
-    tracker = await call_rasa(rasa_url, "GET", tracker_path(conversation_id), timeout_s)
+async def _take_conversation(session: AsyncSession, conversation_id: str, user: User, rasa: RasaClient) -> Escalation:
+    tracker = await rasa.tracker(conversation_id)
     said = messages(tracker)
     if not any(m.speaker == "customer" for m in said):
         raise UnknownEscalation(f"Rasa has no message from a customer in conversation {conversation_id}")
-    await _pause(conversation_id, tracker, rasa_url, timeout_s)
+    await _pause(conversation_id, tracker, rasa)
     contact = await session.scalar(select(Contact).where(Contact.sender_id == conversation_id).limit(1))
     customer = {"name": contact.name, "company": contact.company, "email": contact.email,
                 "phone": contact.phone} if contact else {}
@@ -189,34 +192,40 @@ async def _take_conversation(session: AsyncSession, conversation_id: str, user: 
     return escalation
 
 
-async def reply(session: AsyncSession, conversation_id: str, text: str, user: User, rasa_url: str,
-                timeout_s: float = 10.0) -> None:
-    """Send ``text`` (stripped; 1 to MAX_REPLY_CHARS characters) to the customer of ``conversation_id`` as
-    ``user``: a ``bot`` event with ``metadata.manager`` = the user's email, appended through Rasa's HTTP
-    API with ``output_channel=latest&execute_side_effects=true`` (see the module's docstring).
+async def reply(session: AsyncSession, target: int | str, text: str, user: User, rasa: RasaClient) -> Escalation:
+    """Send ``text`` (stripped; 1 to MAX_REPLY_CHARS characters) as ``user`` to the customer of escalation
+    ``target`` (its id; it must be in progress) or of conversation ``target`` (its Rasa conversation id; its
+    latest in-progress escalation) and return that escalation: a ``bot`` event with ``metadata.manager`` = the
+    user's email, appended through Rasa's HTTP API with ``output_channel=latest&execute_side_effects=true``
+    (see the module's docstring).
 
-    Raises TakeoverError (empty or over-long text), WrongStatus (nobody has taken the conversation over),
-    NotYours (another manager has it; admins may reply anyway), RasaError."""
+    Raises UnknownEscalation, WrongStatus (nobody has taken the conversation over), TakeoverError (empty or
+    over-long text), NotYours (another manager has it; admins may reply anyway), RasaError."""
+    if isinstance(target, int):
+        escalation = await get_escalation(session, target)
+        if escalation.status != "in_progress":
+            raise WrongStatus(f"escalation #{target} is {escalation.status}: take it over first")
+    else:
+        escalation = await session.scalar(select(Escalation).where(
+            Escalation.conversation_id == target, Escalation.status == "in_progress")
+            .order_by(Escalation.id.desc()).limit(1))
+        if escalation is None:
+            raise WrongStatus(f"take conversation {target} over before replying")
     text = text.strip()
     if not text:
         raise TakeoverError("the reply is empty")
     if len(text) > MAX_REPLY_CHARS:
         raise TakeoverError(f"the reply is longer than {MAX_REPLY_CHARS} characters ({len(text)})")
-    escalation = await session.scalar(select(Escalation).where(
-        Escalation.conversation_id == conversation_id, Escalation.status == "in_progress")
-        .order_by(Escalation.id.desc()).limit(1))
-    if escalation is None:
-        raise WrongStatus(f"take conversation {conversation_id} over before replying")
     if not may_act(escalation, user):
         raise NotYours(f"{escalation.assignee} has this conversation")
-    await call_rasa(rasa_url, "POST", f"{tracker_path(conversation_id)}/events", timeout_s,
-                    params={"output_channel": "latest", "execute_side_effects": "true"},
-                    json=[{"event": "bot", "text": text, "metadata": {"manager": user.email}}])
+    conversation_id = escalation.conversation_id
+    await rasa.append_events(conversation_id, [{"event": "bot", "text": text, "metadata": {"manager": user.email}}],
+                             deliver=True)
     log.info("manager %s replied in conversation %s (%d characters)", user.email, conversation_id, len(text))
+    return escalation
 
 
-async def hand_back(session: AsyncSession, escalation_id: int, note: str, user: User, rasa_url: str,
-                    timeout_s: float = 10.0) -> Escalation:
+async def hand_back(session: AsyncSession, escalation_id: int, note: str, user: User, rasa: RasaClient) -> Escalation:
     """Give escalation ``escalation_id``'s conversation back to the bot with ``note`` (stripped; 1 to
     MAX_NOTE_CHARS characters: how it was resolved) through :func:`bot.handoff.escalation.hand_back`: Rasa resumes
     the bot, the conversation's open escalations become resolved by ``user`` with the note, and the note goes
@@ -229,14 +238,12 @@ async def hand_back(session: AsyncSession, escalation_id: int, note: str, user: 
         raise TakeoverError("write a note on how the conversation was resolved")
     if len(note) > MAX_NOTE_CHARS:
         raise TakeoverError(f"the note is longer than {MAX_NOTE_CHARS} characters ({len(note)})")
-    escalation = await session.get(Escalation, escalation_id)
-    if escalation is None:
-        raise UnknownEscalation(f"there is no escalation #{escalation_id}")
+    escalation = await get_escalation(session, escalation_id)
     if escalation.status == "resolved":
         raise WrongStatus(f"escalation #{escalation.id} was already resolved")
     if not may_act(escalation, user):
         raise NotYours(f"{escalation.assignee} has this conversation")
-    await resume_bot(session, escalation.conversation_id, rasa_url, timeout_s, note=note, resolved_by=user.email)
+    await resume_bot(session, escalation.conversation_id, rasa, note=note, resolved_by=user.email)
     await session.refresh(escalation)
     log.info("escalation #%s (%s) handed back by %s", escalation.id, escalation.conversation_id, user.email)
     return escalation

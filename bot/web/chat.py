@@ -1,4 +1,5 @@
-"""The console process: serves the web chat widget and relays its messages to Rasa's REST channel.
+"""The web chat: serves the widget and relays its messages to Rasa's REST channel (:func:`setup` mounts it in the
+console process's application, :func:`bot.web.app.create_app`).
 
 Routes:
 
@@ -11,30 +12,25 @@ Routes:
 - ``POST /api/feedback``: JSON ``{"sender": str, "answer_id": str, "rating": "up" | "down",
   "comment": str (optional)}`` → ``{"status": "saved"}``; 👍/👎 on a knowledge answer.
 - ``GET /quotes/<token>.pdf``: a quote as PDF behind its unguessable link (410 once expired).
-- ``GET /healthz``: liveness.
-- ``GET /static/...``: the widget's script and style sheet.
 
-The manager console is served under ``/console`` (:mod:`bot.web.console`).
+The widget's script and style sheet are under ``/static`` (:mod:`bot.web.app`).
 """
 
 import asyncio
 import logging
 import math
 import re
-from pathlib import Path
 
-import aiohttp
-import jinja2
 from aiohttp import web
 
 from bot.commerce import quotes
 from bot.core.business import get_company
-from bot.core.db import get_engine, session_scope
+from bot.core.db import session_scope
 from bot.answering.feedback import MAX_COMMENT_CHARS, RATINGS, UnknownAnswer, record_feedback
-from bot.core.keys import rasa_api_headers
 from bot.commerce.quote_pdf import render_quote_pdf
-from bot.core.settings import Settings, get_settings
+from bot.core.rasa import RasaError
 from bot.handoff.takeover import manager_messages
+from bot.web.appkeys import rasa_key, settings_key, templates_key
 from connectors.ratelimit import SLOW_DOWN_REPLY, RateLimiter  # standard library only, shared with the Rasa channels
 
 log = logging.getLogger(__name__)
@@ -42,13 +38,9 @@ log = logging.getLogger(__name__)
 _SENDER = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _ANSWER_ID = re.compile(r"[0-9a-f]{32}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
-HERE = Path(__file__).resolve().parent
 SORRY = "Sorry, I'm having trouble answering right now. Please try again in a minute, or call us."
 WITH_MANAGER = "A sales manager has your conversation now and will reply here. Your message has been passed on."
 
-settings_key = web.AppKey("settings", Settings)
-client_key = web.AppKey("client", aiohttp.ClientSession)
-templates_key = web.AppKey("templates", jinja2.Environment)
 sender_limiter_key = web.AppKey("chat_sender_limiter", RateLimiter)
 ip_limiter_key = web.AppKey("chat_ip_limiter", RateLimiter)
 
@@ -110,15 +102,12 @@ async def chat_api(request: web.Request) -> web.Response:
     refusal = _over_limit(request, sender)
     if refusal is not None:
         return refusal
-    url = f"{settings.rasa_url}/webhooks/rest/webhook"
     try:
-        async with request.app[client_key].post(url, json={"sender": f"web-{sender}", "message": message}) as response:
-            if response.status == 429:  # Rasa's REST channel has a stricter limit of its own (credentials.yml)
-                return _slow_down(response.headers.get("Retry-After", "1"))
-            response.raise_for_status()
-            messages = await response.json()
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        log.error("Rasa did not answer for conversation web-%s: %r", sender, exc)
+        messages = await request.app[rasa_key].send_message(f"web-{sender}", message)
+    except RasaError as exc:
+        if exc.status == 429:  # Rasa's REST channel has a stricter limit of its own (credentials.yml)
+            return _slow_down(exc.retry_after or "1")
+        log.error("Rasa did not answer for conversation web-%s: %s", sender, exc)
         return _reply(SORRY, 502)
     paused = await _paused(request.app, f"web-{sender}")
     if not messages:
@@ -131,11 +120,9 @@ async def chat_api(request: web.Request) -> web.Response:
 
 async def _paused(app: web.Application, conversation_id: str) -> bool:
     """Whether Rasa has the conversation paused (a manager took it over); False if Rasa can't say."""
-    url = f"{app[settings_key].rasa_url}/conversations/{conversation_id}/tracker?include_events=NONE"
     try:
-        async with app[client_key].get(url, headers=rasa_api_headers(app[settings_key])) as response:
-            return response.status == 200 and bool((await response.json()).get("paused"))
-    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return bool((await app[rasa_key].tracker(conversation_id, events=False)).get("paused"))
+    except RasaError:
         return False
 
 
@@ -159,13 +146,10 @@ async def chat_updates(request: web.Request) -> web.Response:
         after_s = math.nan
     if not math.isfinite(after_s) or after_s < 0:
         return _error("after must be a non-negative number of seconds since 1970", 400)
-    url = f"{request.app[settings_key].rasa_url}/conversations/web-{sender}/tracker"
     try:
-        async with request.app[client_key].get(url, headers=rasa_api_headers(request.app[settings_key])) as response:
-            response.raise_for_status()
-            tracker = await response.json()
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        log.error("Rasa did not give the tracker of conversation web-%s: %r", sender, exc)
+        tracker = await request.app[rasa_key].tracker(f"web-{sender}")
+    except RasaError as exc:
+        log.error("Rasa did not give the tracker of conversation web-%s: %s", sender, exc)
         return _error("the conversation cannot be read right now", 502)
     replies = [{"text": m.text, "timestamp": m.timestamp, "from": "manager"}
                for m in manager_messages(tracker, after_s)]
@@ -226,46 +210,14 @@ async def quote_pdf(request: web.Request) -> web.Response:
                         headers={"Content-Disposition": f'inline; filename="{quote.number}.pdf"', "Cache-Control": "private, no-store"})
 
 
-async def healthz(request: web.Request) -> web.Response:
-    """Liveness: ``{"status": "ok"}`` with 200 while the process serves requests."""
-    return web.json_response({"status": "ok"})
-
-
-async def _client(app: web.Application):
-    timeout = aiohttp.ClientTimeout(total=app[settings_key].rasa_timeout)
-    app[client_key] = aiohttp.ClientSession(timeout=timeout)
-    yield
-    await app[client_key].close()
-
-
-async def _database(app: web.Application):
-    yield
-    await get_engine(app[settings_key].database_url).dispose()
-
-
-def create_app(settings: Settings | None = None) -> web.Application:
-    """The console's aiohttp application; request bodies over 64 KiB get 413 from aiohttp. Raises
-    ValueError for a ``rate_limit_*`` setting that is not positive."""
-    app = web.Application(client_max_size=64 * 1024)
-    app[settings_key] = settings or get_settings()
-    app[sender_limiter_key] = RateLimiter(app[settings_key].rate_limit_messages, app[settings_key].rate_limit_window_s)
-    app[ip_limiter_key] = RateLimiter(app[settings_key].rate_limit_ip_messages, app[settings_key].rate_limit_window_s)
-    app[templates_key] = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
-    app.cleanup_ctx.extend([_client, _database])
+def setup(app: web.Application) -> None:
+    """Serve the web chat's routes (the module's docstring) in ``app``, whose settings (``app[settings_key]``)
+    give the rate limits. Raises ValueError for a ``rate_limit_*`` setting that is not positive."""
+    settings = app[settings_key]
+    app[sender_limiter_key] = RateLimiter(settings.rate_limit_messages, settings.rate_limit_window_s)
+    app[ip_limiter_key] = RateLimiter(settings.rate_limit_ip_messages, settings.rate_limit_window_s)
     app.router.add_get("/", chat_page)
     app.router.add_post("/api/chat", chat_api)
     app.router.add_get("/api/chat/updates", chat_updates)
     app.router.add_post("/api/feedback", feedback_api)
     app.router.add_get("/quotes/{token}.pdf", quote_pdf)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_static("/static", HERE / "static")
-    from bot.web.console import setup_manager  # it imports this module's app keys
-
-    setup_manager(app)
-    return app
-
-
-def run_console() -> None:
-    """Serve :func:`create_app` on CLOSER_CONSOLE_HOST:CLOSER_CONSOLE_PORT until interrupted."""
-    settings = get_settings()
-    web.run_app(create_app(settings), host=settings.console_host, port=settings.console_port)

@@ -18,6 +18,8 @@ from sqlalchemy import func, select
 
 from bot.core import db
 
+from bot.core.rasa import RasaClient
+from bot.core.settings import get_settings
 from bot.handoff import takeover
 
 from bot.web import accounts
@@ -230,18 +232,18 @@ def test_a_manager_takes_over_and_replies_on_the_customers_own_channel(as_the_co
         async with db.session_scope(stack.database_url) as session:
             user = await accounts.by_email(session, email) or await accounts.create_user(
                 session, email, "Mona", "manager", "a-long-enough-password")
-        async with db.session_scope(stack.database_url) as session:
-            return await work(session, await session.merge(user))
+        async with RasaClient(stack.rasa_url, get_settings()) as rasa, db.session_scope(stack.database_url) as session:
+            return await work(session, await session.merge(user), rasa)
 
-    async def take_over(session, user):
-        return (await takeover.take_over(session, conversation_id, user, stack.rasa_url)).id
+    async def take_over(session, user, rasa):
+        return (await takeover.take_over(session, conversation_id, user, rasa)).id
 
     escalation_id = query_as(as_manager, take_over)
-    query_as(as_manager, lambda session, user: takeover.reply(session, conversation_id, reply, user, stack.rasa_url))
+    query_as(as_manager, lambda session, user, rasa: takeover.reply(session, conversation_id, reply, user, rasa))
     assert reply in received(), received()
     assert say("ok, when can you deliver?") == "", "the bot stays silent while a manager has the conversation"
-    query_as(as_manager, lambda session, user: takeover.hand_back(session, escalation_id, "Delivery agreed by phone.",
-                                                                   user, stack.rasa_url))
+    query_as(as_manager, lambda session, user, rasa: takeover.hand_back(session, escalation_id,
+                                                                         "Delivery agreed by phone.", user, rasa))
     assert say("hi again"), "the bot answers again once handed back"
 
 

@@ -1,6 +1,7 @@
-"""The manager takeover (bot.handoff.takeover, bot.handoff.escalation.hand_back), the escalations pages and the web chat's
-/api/chat/updates, on a real migrated SQLite DB, against a local HTTP server standing in for Rasa's HTTP API
-(``rasa run --enable-api``) that keeps trackers in memory as Rasa does and records every request."""
+"""The manager takeover (bot.handoff.takeover, bot.handoff.escalation.hand_back, through bot.core.rasa.RasaClient), the
+escalations pages and the web chat's /api/chat/updates, on a real migrated SQLite DB, against a local HTTP server
+standing in for Rasa's HTTP API (``rasa run --enable-api``) that keeps trackers in memory as Rasa does and records
+every request."""
 
 import asyncio
 import os
@@ -24,8 +25,10 @@ from bot.core import db, keys
 from bot.handoff import takeover
 
 from bot.web import accounts
-from bot.web.chat import WITH_MANAGER, create_app
-from bot.handoff.escalation import RasaError, hand_back
+from bot.core.rasa import RasaClient, RasaError
+from bot.web.app import create_app
+from bot.web.chat import WITH_MANAGER
+from bot.handoff.escalation import hand_back
 from bot.core.models import Contact, Deal, DealNote, Escalation, User
 from bot.core.settings import ROOT, Settings, get_settings
 
@@ -50,12 +53,14 @@ class FakeRasa:
     events, stamping them with the time), ``POST /webhooks/rest/webhook`` (the REST channel: while paused,
     records the message and answers nothing; "talk to a person" pauses after a reply). ``failing``: every
     request gets Rasa's 500 error body. Like ``rasa run --jwt-secret``, the API routes (not the channel's
-    webhook) answer 401 without a bearer token signed with the development secret and Rasa's admin role."""
+    webhook) answer 401 without a bearer token signed with the development secret and Rasa's admin role.
+    ``api``: the console's client of it, open while the fixture runs."""
 
     trackers: dict[str, dict] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     failing: bool = False
     server: TestServer | None = None
+    api: RasaClient | None = None
 
     @property
     def url(self) -> str:
@@ -130,7 +135,8 @@ class FakeRasa:
 @pytest.fixture
 async def rasa():
     fake = await FakeRasa().start()
-    yield fake
+    async with RasaClient(fake.url, Settings(rasa_timeout=5)) as fake.api:
+        yield fake
     await fake.server.close()
 
 
@@ -165,7 +171,7 @@ async def test_taking_over_an_escalation_the_bot_paused_claims_it_without_pausin
     max_ = await add_user(db_url, "max@example.com")
     pending = await add_escalation(db_url)
     async with db.session_scope(db_url) as session:
-        taken = await takeover.take_over(session, pending.id, max_, rasa.url, 5)
+        taken = await takeover.take_over(session, pending.id, max_, rasa.api)
     assert (taken.id, taken.status, taken.assignee) == (pending.id, "in_progress", "max@example.com")
     assert [(c.method, c.path, c.query) for c in rasa.calls] == [
         ("GET", f"/conversations/{WEB}/tracker", {"include_events": "NONE"})]
@@ -173,7 +179,7 @@ async def test_taking_over_an_escalation_the_bot_paused_claims_it_without_pausin
     assert row.status == "in_progress" and row.taken_at is not None and row.resolved_at is None
 
     async with db.session_scope(db_url) as session:  # taking it again is no change
-        assert (await takeover.take_over(session, pending.id, max_, rasa.url, 5)).taken_at == row.taken_at
+        assert (await takeover.take_over(session, pending.id, max_, rasa.api)).taken_at == row.taken_at
     assert len(rasa.calls) == 1
 
 
@@ -182,7 +188,7 @@ async def test_an_escalation_whose_bot_is_not_paused_is_paused_on_take_over(db_u
     max_ = await add_user(db_url, "max@example.com")
     pending = await add_escalation(db_url)
     async with db.session_scope(db_url) as session:
-        await takeover.take_over(session, pending.id, max_, rasa.url, 5)
+        await takeover.take_over(session, pending.id, max_, rasa.api)
     assert [(c.method, c.path, c.query, c.body) for c in rasa.calls][1:] == [
         ("POST", f"/conversations/{WEB}/tracker/events", {}, [{"event": "pause"}])]
     assert rasa.trackers[WEB]["paused"] is True
@@ -194,7 +200,7 @@ async def test_a_conversation_nobody_escalated_is_paused_and_gets_a_manager_esca
         session.add(Contact(channel="web", sender_id=WEB, name="Sara Khan", company="Gulf Trading LLC"))
     max_ = await add_user(db_url, "max@example.com")
     async with db.session_scope(db_url) as session:
-        escalation = await takeover.take_over(session, WEB, max_, rasa.url, 5)
+        escalation = await takeover.take_over(session, WEB, max_, rasa.api)
     assert [(c.method, c.path, c.query, c.body) for c in rasa.calls] == [
         ("GET", f"/conversations/{WEB}/tracker", {}, None),
         ("POST", f"/conversations/{WEB}/tracker/events", {}, [{"event": "pause"}])]
@@ -205,18 +211,18 @@ async def test_a_conversation_nobody_escalated_is_paused_and_gets_a_manager_esca
     assert "bot: Yes: DK-2001 at AED 1,450.00." in row.summary
 
     async with db.session_scope(db_url) as session:  # the conversation's open escalation is the one taken
-        assert (await takeover.take_over(session, WEB, max_, rasa.url, 5)).id == escalation.id
+        assert (await takeover.take_over(session, WEB, max_, rasa.api)).id == escalation.id
 
 
 async def test_a_conversation_without_customer_messages_or_a_bad_id_is_refused(db_url, rasa):
     max_ = await add_user(db_url, "max@example.com")
     async with db.session_scope(db_url) as session:
         with pytest.raises(takeover.UnknownEscalation, match="no message from a customer"):
-            await takeover.take_over(session, "web-nobody-here", max_, rasa.url, 5)
+            await takeover.take_over(session, "web-nobody-here", max_, rasa.api)
         with pytest.raises(takeover.TakeoverError, match="conversation id"):
-            await takeover.take_over(session, "web-a/../b", max_, rasa.url, 5)
+            await takeover.take_over(session, "web-a/../b", max_, rasa.api)
         with pytest.raises(takeover.UnknownEscalation, match="no escalation #99"):
-            await takeover.take_over(session, 99, max_, rasa.url, 5)
+            await takeover.take_over(session, 99, max_, rasa.api)
     assert [c.method for c in rasa.calls] == ["GET"] and not rasa.trackers["web-nobody-here"]["paused"]
     async with db.session_scope(db_url) as session:
         assert (await session.scalars(select(Escalation))).all() == []
@@ -228,21 +234,21 @@ async def test_only_the_assignee_or_an_admin_acts_on_a_taken_conversation(db_url
                       await add_user(db_url, "ann@example.com", "admin"))
     pending = await add_escalation(db_url)
     async with db.session_scope(db_url) as session:
-        await takeover.take_over(session, pending.id, max_, rasa.url, 5)
+        await takeover.take_over(session, pending.id, max_, rasa.api)
     calls = len(rasa.calls)
     async with db.session_scope(db_url) as session:
         with pytest.raises(takeover.NotYours, match="max@example.com has this conversation"):
-            await takeover.take_over(session, pending.id, mia, rasa.url, 5)
+            await takeover.take_over(session, pending.id, mia, rasa.api)
         with pytest.raises(takeover.NotYours):
-            await takeover.reply(session, WEB, "Hi, Mia here.", mia, rasa.url, 5)
+            await takeover.reply(session, WEB, "Hi, Mia here.", mia, rasa.api)
         with pytest.raises(takeover.NotYours):
-            await takeover.hand_back(session, pending.id, "done", mia, rasa.url, 5)
+            await takeover.hand_back(session, pending.id, "done", mia, rasa.api)
     assert len(rasa.calls) == calls
     assert (await stored(db_url, pending.id)).assignee == "max@example.com"
 
     async with db.session_scope(db_url) as session:
-        await takeover.reply(session, WEB, "Ann from sales here.", ann, rasa.url, 5)
-        assert (await takeover.take_over(session, pending.id, ann, rasa.url, 5)).assignee == "ann@example.com"
+        await takeover.reply(session, WEB, "Ann from sales here.", ann, rasa.api)
+        assert (await takeover.take_over(session, pending.id, ann, rasa.api)).assignee == "ann@example.com"
 
 
 async def test_a_reply_is_a_bot_event_with_the_manager_sent_through_the_latest_channel(db_url, rasa):
@@ -250,8 +256,8 @@ async def test_a_reply_is_a_bot_event_with_the_manager_sent_through_the_latest_c
     max_ = await add_user(db_url, "max@example.com")
     pending = await add_escalation(db_url)
     async with db.session_scope(db_url) as session:
-        await takeover.take_over(session, pending.id, max_, rasa.url, 5)
-        await takeover.reply(session, WEB, "  Hello Sara, Max from sales here.  ", max_, rasa.url, 5)
+        await takeover.take_over(session, pending.id, max_, rasa.api)
+        await takeover.reply(session, WEB, "  Hello Sara, Max from sales here.  ", max_, rasa.api)
     call = rasa.calls[-1]
     assert (call.method, call.path) == ("POST", f"/conversations/{WEB}/tracker/events")
     assert call.query == {"output_channel": "latest", "execute_side_effects": "true"}
@@ -269,8 +275,8 @@ async def test_an_empty_or_over_long_reply_is_refused_before_rasa(db_url, rasa, 
     await add_escalation(db_url, status="in_progress", assignee="max@example.com")
     async with db.session_scope(db_url) as session:
         with pytest.raises(takeover.TakeoverError, match=reason):
-            await takeover.reply(session, WEB, text, max_, rasa.url, 5)
-        await takeover.reply(session, WEB, "y" * 4096, max_, rasa.url, 5)
+            await takeover.reply(session, WEB, text, max_, rasa.api)
+        await takeover.reply(session, WEB, "y" * 4096, max_, rasa.api)
     assert [c.body[0]["text"] for c in rasa.calls] == ["y" * 4096]
 
 
@@ -279,7 +285,7 @@ async def test_a_reply_before_anyone_took_the_conversation_over_is_refused(db_ur
     await add_escalation(db_url)
     async with db.session_scope(db_url) as session:
         with pytest.raises(takeover.WrongStatus, match="take conversation .* over before replying"):
-            await takeover.reply(session, WEB, "Hello", max_, rasa.url, 5)
+            await takeover.reply(session, WEB, "Hello", max_, rasa.api)
     assert rasa.calls == []
 
 
@@ -292,8 +298,8 @@ async def test_handing_back_resumes_the_bot_resolves_with_the_note_and_notes_the
     max_ = await add_user(db_url, "max@example.com")
     pending = await add_escalation(db_url)
     async with db.session_scope(db_url) as session:
-        await takeover.take_over(session, pending.id, max_, rasa.url, 5)
-        resolved = await takeover.hand_back(session, pending.id, " Agreed 7% off by phone. ", max_, rasa.url, 5)
+        await takeover.take_over(session, pending.id, max_, rasa.api)
+        resolved = await takeover.hand_back(session, pending.id, " Agreed 7% off by phone. ", max_, rasa.api)
     assert (resolved.status, resolved.resolved_by, resolved.resolution_note) == (
         "resolved", "max@example.com", "Agreed 7% off by phone.")
     call = rasa.calls[-1]
@@ -307,9 +313,9 @@ async def test_handing_back_resumes_the_bot_resolves_with_the_note_and_notes_the
         noted = await session.scalar(select(DealNote))
         assert (await session.get(Deal, noted.deal_id)).stage == "negotiation"
         with pytest.raises(takeover.WrongStatus, match="already resolved"):
-            await takeover.hand_back(session, pending.id, "again", max_, rasa.url, 5)
+            await takeover.hand_back(session, pending.id, "again", max_, rasa.api)
         with pytest.raises(takeover.WrongStatus, match="already resolved"):
-            await takeover.take_over(session, pending.id, max_, rasa.url, 5)
+            await takeover.take_over(session, pending.id, max_, rasa.api)
 
 
 async def test_when_rasa_refuses_nothing_is_resolved_or_taken(db_url, rasa):
@@ -322,20 +328,19 @@ async def test_when_rasa_refuses_nothing_is_resolved_or_taken(db_url, rasa):
     rasa.failing = True
     with pytest.raises(RasaError, match="Rasa answered 500 to GET"):
         async with db.session_scope(db_url) as session:
-            await takeover.take_over(session, pending.id, max_, rasa.url, 5)
+            await takeover.take_over(session, pending.id, max_, rasa.api)
     assert (await stored(db_url, pending.id)).status == "pending"
     with pytest.raises(RasaError, match="Rasa answered 500 to POST .*ConversationError"):
         async with db.session_scope(db_url) as session:
-            await takeover.hand_back(session, pending.id, "Sorted by phone.", max_, rasa.url, 5)
+            await takeover.hand_back(session, pending.id, "Sorted by phone.", max_, rasa.api)
     row = await stored(db_url, pending.id)
     assert (row.status, row.resolved_at, row.resolution_note) == ("pending", None, None)
     assert await deal_notes(db_url) == []
 
-    url = rasa.url
     await rasa.server.close()  # unreachable
     with pytest.raises(RasaError, match="did not answer POST"):
         async with db.session_scope(db_url) as session:
-            await hand_back(session, WEB, url, 5)
+            await hand_back(session, WEB, rasa.api)
     assert (await stored(db_url, pending.id)).status == "pending"
 
 

@@ -22,14 +22,14 @@ from bot.core import db
 from bot.review import analytics
 from bot.review.analytics import CostDay, DayVolume, FeedbackDay, FunnelStep, IntentCount, InvalidPeriod, ModelCost, Rate
 from bot.core.business import SALES_STAGES, get_company
-from bot.web.chat import HERE
+from bot.web.app import STATIC
 from bot.core.models import Contact, Conversation, ConversationMessage, Deal, Feedback, KnowledgeAnswer
 from tests.browser import chromium
 
 DUBAI = ZoneInfo("Asia/Dubai")
 FIRST, LAST = date(2026, 3, 1), date(2026, 3, 7)  # local days; the period is 2026-02-28 20:00 … 2026-03-07 20:00 UTC
 DAYS = [FIRST + timedelta(days=n) for n in range(7)]
-VENDOR = HERE / "static" / "vendor"
+VENDOR = STATIC / "vendor"
 _message_ids = itertools.count(1)  # tracker event ids
 
 
@@ -296,7 +296,7 @@ async def test_console_charts_draws_a_canvas_from_its_data_with_the_vendored_cha
 
     app = web.Application()  # the page, and bot/web/static under /static as the console serves it
     app.router.add_get("/charts", page)
-    app.router.add_static("/static", HERE / "static")
+    app.router.add_static("/static", STATIC)
     async with TestServer(app, host="127.0.0.1") as server:
         chart, error = await asyncio.to_thread(_drawn, str(server.make_url("/charts")))
     assert chart == {"type": "bar", "labels": [d.isoformat() for d in DAYS], "label": "Customers' <web> chats",

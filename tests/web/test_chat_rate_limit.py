@@ -10,7 +10,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
 
-from bot.web.chat import create_app, ip_limiter_key, sender_limiter_key
+from bot.web.app import create_app
+from bot.web.chat import ip_limiter_key, sender_limiter_key
 from bot.core.settings import Settings
 from connectors.ratelimit import SLOW_DOWN_REPLY, RateLimiter
 

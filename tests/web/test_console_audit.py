@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 import bot.web.console.audit
 from bot.core import audit, db
-from bot.web.chat import create_app
+from bot.web.app import create_app
 from bot.core.models import AuditEntry, User
 from tests.handoff import test_takeover
 from tests.review import test_annotations, test_conversations

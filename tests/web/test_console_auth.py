@@ -1,5 +1,5 @@
 """Manager console sign-in, server-side sessions, roles, CSRF, login rate limit, the Users page and
-``python -m bot user``, against the real console app (bot.web.chat.create_app) on loopback and a migrated
+``python -m bot user``, against the real console app (bot.web.app.create_app) on loopback and a migrated
 SQLite DB."""
 
 import os
@@ -19,9 +19,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 import bot.web.console
+import bot.web.console.areas
 from bot.core import db
 from bot.web import accounts
-from bot.web.chat import create_app
+from bot.web.app import create_app
 from bot.core.keys import load_or_create_secret
 from bot.web.console import PUBLIC, ROLE_ATTR, in_console, public, render, requires
 from bot.web.console.auth import LoginLimiter
@@ -396,7 +397,7 @@ async def probe_page(request: web.Request) -> web.Response:
 def add_area(monkeypatch, name: str, routes: web.RouteTableDef) -> None:
     module = types.SimpleNamespace(__name__=f"bot.web.console.{name}", routes=routes)
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr(bot.web.console, "AREAS", (*bot.web.console.AREAS, name))
+    monkeypatch.setattr(bot.web.console.areas, "AREAS", (*bot.web.console.areas.AREAS, name))
 
 
 async def test_an_area_added_to_the_list_serves_its_role_and_admins(monkeypatch, db_url):
@@ -488,7 +489,7 @@ async def test_admins_create_and_disable_users_on_the_users_page(client, db_url)
 
 async def test_without_a_configured_key_sessions_use_one_made_once_for_the_owner_only(monkeypatch, tmp_path, db_url):
     path = tmp_path / "var" / "console-secret.key"
-    monkeypatch.setattr(bot.web.console, "SECRET_KEY_FILE", path)
+    monkeypatch.setattr(bot.web.console.areas, "SECRET_KEY_FILE", path)
     await add_user(db_url, "ann@example.com", "admin")
     async with TestClient(TestServer(create_app(Settings(database_url=db_url)))) as client:
         assert (await login(client, "ann@example.com")).status == 303

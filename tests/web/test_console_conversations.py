@@ -1,4 +1,4 @@
-"""The console's conversation pages and NLU inbox, against the real console app (bot.web.chat.create_app)
+"""The console's conversation pages and NLU inbox, against the real console app (bot.web.app.create_app)
 on loopback: a business DB migrated by Alembic, a tracker store written by Rasa 3.6's own SQLTrackerStore
 (tests/review/test_conversations.py), and a temp copy of the project's domain and training data for corrections,
 exports and test stories. The console indexes the tracker store itself."""
@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from bot.core import db
 from bot.core.business import get_company
-from bot.web.chat import create_app
+from bot.web.app import create_app
 from bot.web.console import conversations as pages
 from bot.core.models import Conversation, ConversationReview, ConversationTag, Escalation, NluAnnotation
 from bot.core.settings import ROOT
@@ -272,7 +272,7 @@ async def test_the_console_indexes_new_events_in_the_background(db_url, business
     monkeypatch.setattr(pages, "REFRESH_INTERVAL_S", 0.05)
     tracker_url = f"sqlite+aiosqlite:///{tracker_path}"
     app = create_app(console_settings(db_url, tracker_database_url=tracker_url))
-    assert pages.index_refresher in app.cleanup_ctx, "bot.web.console.setup_manager does not call the areas' setup()"
+    assert pages.index_refresher in app.cleanup_ctx, "bot.web.console.areas.setup does not call the areas' setup()"
     async with TestClient(TestServer(app)):  # nobody opens a page
         assert await indexed_soon(db_url, ALPHA) is not None
         t = Clock(0.1)

@@ -1,5 +1,5 @@
 """The console's sales views (pipeline, quotes, contacts), analytics page with CSV exports and training page,
-against the real console app (bot.web.chat.create_app) on loopback, a migrated SQLite DB filled by hand below
+against the real console app (bot.web.app.create_app) on loopback, a migrated SQLite DB filled by hand below
 and real `rasa test` output (tests/data/rasa_results). Also the analytics page in headless Chromium."""
 
 import asyncio
@@ -22,7 +22,7 @@ from sqlalchemy import select
 import bot.web.console.sales
 from bot.core import db
 from bot.review import analytics
-from bot.web.chat import create_app
+from bot.web.app import create_app
 from bot.web.console.analytics import VIEWS
 from bot.core.models import (Contact, Conversation, ConversationMessage, CRMOutbox, Deal, Escalation, Feedback,
                         KnowledgeAnswer, Quote)

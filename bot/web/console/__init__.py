@@ -1,7 +1,10 @@
-"""The manager console under ``/console``: sessions, sign-in, roles, and the pages of every area.
+"""The manager console under ``/console``: what every area's pages use (roles, rendering, flashed messages,
+the navigation). :mod:`bot.web.console.areas` serves the areas with sessions and sign-in.
 
 An area is one module of this package with a route table (paths relative to ``/console``); every
-handler names the least role it needs, and :func:`render` draws a template inside the console layout::
+handler names the least role it needs, parses the request, calls a function of the ``bot/`` package that
+owns the data (queries live there, never in a handler) and draws a template inside the console layout with
+:func:`render`::
 
     # bot/web/console/escalations.py
     from aiohttp import web
@@ -14,10 +17,11 @@ handler names the least role it needs, and :func:`render` draws a template insid
     async def escalations(request: web.Request) -> web.Response:
         return await render(request, "manager/escalations.html", title="Escalations", rows=[...])
 
-and one line in :data:`AREAS`: ``"escalations",``. The decorator order matters (``@routes`` outermost).
+and one line in :data:`bot.web.console.areas.AREAS`: ``"escalations",``. The decorator order matters
+(``@routes`` outermost).
 
-- The signed-in user is ``request[USER]`` (a :class:`bot.core.models.User`); settings are
-  ``request.app[settings_key]`` (:mod:`bot.web.chat`).
+- The signed-in user is ``request[USER]`` (a :class:`bot.core.models.User`); the process's services are
+  ``request.app[settings_key]``, ``request.app[rasa_key]`` (:mod:`bot.web.appkeys`).
 - Every POST/PUT/PATCH/DELETE needs the session's CSRF token: forms carry
   ``<input type="hidden" name="csrf_token" value="{{ csrf_token }}">``, scripts send ``X-CSRF-Token``.
   A missing or wrong token gets 403 before the handler runs.
@@ -33,46 +37,18 @@ and one line in :data:`AREAS`: ``"escalations",``. The decorator order matters (
 
 import secrets
 from dataclasses import dataclass
-from importlib import import_module
 
 from aiohttp import web
-from aiohttp_session import Session, get_session, session_middleware
-from aiohttp_session.cookie_storage import EncryptedCookieStorage
-from cryptography.fernet import Fernet
+from aiohttp_session import Session, get_session
 
 from bot.web.accounts import ROLES, has_role
-from bot.web.chat import settings_key, templates_key
-from bot.core.keys import load_or_create_secret
+from bot.web.appkeys import templates_key
 from bot.core.models import User
-from bot.core.settings import ROOT
 
 PREFIX = "/console"
-# Modules of this package whose ``routes`` are served under PREFIX, in this order.
-AREAS = (
-    "auth",
-    "users",
-    "sales",
-    "analytics",
-    "training",
-    "escalations",
-    "conversations",
-    "nlu",
-    "audit",
-    "erasure",
-)
-COOKIE = "closer_console"
-SECRET_KEY_FILE = ROOT / "var" / "console-secret.key"
 ROLE_ATTR = "console_role"
 PUBLIC = "public"  # the role of the sign-in routes; honoured in bot.web.console.auth only
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-SECURITY_HEADERS = {
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                               "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
 
 
 @dataclass(frozen=True)
@@ -117,7 +93,7 @@ def requires(role: str):
 
 def public(handler):
     """Decorator for the sign-in routes of bot.web.console.auth only: served without a signed-in user
-    (unsafe methods still need the CSRF token). :func:`setup_manager` refuses it anywhere else."""
+    (unsafe methods still need the CSRF token). :func:`bot.web.console.areas.setup` refuses it anywhere else."""
     setattr(handler, ROLE_ATTR, PUBLIC)
     return handler
 
@@ -152,37 +128,3 @@ def in_console(path: str) -> bool:
     """Whether a request path is the manager console's."""
     return path == PREFIX or path.startswith(PREFIX + "/")
 
-
-async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    if in_console(request.path):
-        response.headers.update(SECURITY_HEADERS)
-
-
-def setup_manager(app: web.Application) -> None:
-    """Serve the manager console in ``app`` (made by bot.web.chat.create_app; reads its settings):
-    encrypted session cookies (holding the server-side session's id), the sign-in middleware, security
-    headers and every area's routes.
-
-    Raises RuntimeError, before anything is served, for a route without a role (see :func:`requires`),
-    ValueError for an invalid CLOSER_CONSOLE_SECRET_KEY and OSError when the key file cannot be made."""
-    from bot.web.console import auth  # area modules import this package
-
-    settings = app[settings_key]
-    key = Fernet(settings.console_secret_key or load_or_create_secret(SECRET_KEY_FILE, Fernet.generate_key))
-    storage = EncryptedCookieStorage(key, cookie_name=COOKIE, max_age=settings.console_session_max_age, path=PREFIX,
-                                     httponly=True, samesite="Lax", secure=settings.console_secure_cookies)
-    app.middlewares.extend([session_middleware(storage), auth.middleware])
-    app[auth.limiter_key] = auth.LoginLimiter()
-    for name in AREAS:
-        module = import_module(f"{__name__}.{name}")
-        for route in module.routes:
-            role = getattr(route.handler, ROLE_ATTR, None)
-            if role is None or (role == PUBLIC and module is not auth):
-                raise RuntimeError(f"{module.__name__}.{route.handler.__name__} ({route.method} {PREFIX}{route.path}) "
-                                   "has no role: add @requires('manager') or @requires('admin') below its @routes line")
-            app.router.add_routes([web.RouteDef(route.method, PREFIX + route.path, route.handler, route.kwargs)])
-        if hasattr(module, "setup"):  # an area's start-up work, e.g. a background task in app.cleanup_ctx
-            module.setup(app)
-    pages = {route.resource.canonical for route in app.router.routes() if route.method == "GET" and route.resource}
-    app[nav_key] = tuple(item for item in NAV if item.path in pages)
-    app.on_response_prepare.append(_security_headers)

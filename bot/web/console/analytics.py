@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core import audit
 
 from bot.review import analytics
-from bot.web.chat import settings_key
+from bot.web.appkeys import settings_key
 from bot.core.db import session_scope
 from bot.web.console import USER, render, requires
 from bot.core.models import Conversation

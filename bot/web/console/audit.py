@@ -8,7 +8,7 @@ import math
 from aiohttp import web
 
 from bot.core import audit
-from bot.web.chat import settings_key
+from bot.web.appkeys import settings_key
 from bot.core.db import session_scope
 from bot.web.console import USER, render, requires
 

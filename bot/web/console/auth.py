@@ -31,7 +31,7 @@ from yarl import URL
 from bot.core import audit
 
 from bot.web import accounts
-from bot.web.chat import settings_key
+from bot.web.appkeys import settings_key
 from bot.core.db import session_scope
 from bot.web.console import (PREFIX, PUBLIC, ROLE_ATTR, SAFE_METHODS, USER, csrf_token, flash, in_console, public, render,
                          requires)

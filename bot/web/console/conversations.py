@@ -44,7 +44,7 @@ from bot.privacy import erasure
 from bot.review import annotations, stories
 from bot.review import conversations as conv
 from bot.core.business import SALES_STAGES, get_company
-from bot.web.chat import settings_key
+from bot.web.appkeys import settings_key
 from bot.core.db import session_scope
 from bot.web.console import PREFIX, USER, flash, render, requires
 from bot.core.models import Conversation, Escalation

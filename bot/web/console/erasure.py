@@ -15,7 +15,7 @@ import logging
 from aiohttp import web
 
 from bot.privacy import erasure
-from bot.web.chat import settings_key
+from bot.web.appkeys import settings_key
 from bot.web.console import PREFIX, USER, flash, render, requires
 
 log = logging.getLogger(__name__)

@@ -22,11 +22,11 @@ from bot.contracts import conversation_ids
 from bot.core import audit
 
 from bot.handoff import takeover
-from bot.web.chat import settings_key
+from bot.web.appkeys import rasa_key, settings_key
 from bot.core.db import session_scope
-from bot.handoff.escalation import REASONS, RasaError
+from bot.core.rasa import RasaError
+from bot.handoff.escalation import REASONS
 from bot.web.console import PREFIX, USER, flash, render, requires
-from bot.core.models import Escalation
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +100,14 @@ async def inbox(request: web.Request) -> web.Response:
 
 async def _detail(request: web.Request, escalation_id: int, status: int = 200, error: str | None = None,
                   form: dict | None = None) -> web.Response:
-    settings = request.app[settings_key]
-    async with session_scope(settings.database_url) as db:
-        escalation = await db.get(Escalation, escalation_id)
-        if escalation is None:
-            raise web.HTTPNotFound(text="No such escalation.")
-        customer = (await takeover.customers(db, {escalation.conversation_id})).get(escalation.conversation_id)
     try:
-        transcript, transcript_error = await takeover.transcript(escalation.conversation_id, settings.rasa_url,
-                                                                 settings.rasa_timeout), None
+        async with session_scope(request.app[settings_key].database_url) as db:
+            escalation = await takeover.get_escalation(db, escalation_id)
+            customer = (await takeover.customers(db, {escalation.conversation_id})).get(escalation.conversation_id)
+    except takeover.UnknownEscalation:
+        raise web.HTTPNotFound(text="No such escalation.")
+    try:
+        transcript, transcript_error = await takeover.transcript(escalation.conversation_id, request.app[rasa_key]), None
     except RasaError as exc:
         log.error("transcript of %s not read: %s", escalation.conversation_id, exc)
         transcript, transcript_error = None, str(exc)
@@ -134,13 +133,13 @@ async def messages(request: web.Request) -> web.Response:
     """The detail page's transcript as JSON: ``{"messages": [{"speaker": "customer"|"bot"|"manager",
     "text": str, "timestamp": float (Unix seconds), "manager": str|null}], "paused": bool, "status": str}``
     (the escalation's status). 404 for an unknown id, 502 ``{"error": str}`` when Rasa fails."""
-    settings = request.app[settings_key]
-    async with session_scope(settings.database_url) as db:
-        escalation = await db.get(Escalation, int(request.match_info["escalation_id"]))
-    if escalation is None:
+    try:
+        async with session_scope(request.app[settings_key].database_url) as db:
+            escalation = await takeover.get_escalation(db, int(request.match_info["escalation_id"]))
+    except takeover.UnknownEscalation:
         return web.json_response({"error": "no such escalation"}, status=404)
     try:
-        transcript = await takeover.transcript(escalation.conversation_id, settings.rasa_url, settings.rasa_timeout)
+        transcript = await takeover.transcript(escalation.conversation_id, request.app[rasa_key])
     except RasaError as exc:
         log.error("transcript of %s not read: %s", escalation.conversation_id, exc)
         return web.json_response({"error": str(exc)}, status=502)
@@ -150,14 +149,13 @@ async def messages(request: web.Request) -> web.Response:
 
 
 async def _act(request: web.Request, escalation_id: int | None, action, form: dict, done: str) -> web.Response:
-    """Run ``action(db, settings)`` (a :mod:`bot.handoff.takeover` call returning the escalation's id); on success
+    """Run ``action(db, rasa)`` (a :mod:`bot.handoff.takeover` call returning the escalation's id); on success
     flash ``done`` and go to the escalation's page. A refusal shows the escalation's page again (or, without
     one, a short page) with the reason and the fitting status: the error's own, 502 when Rasa failed."""
-    settings = request.app[settings_key]
     user = request[USER]
     try:
-        async with session_scope(settings.database_url) as db:
-            escalation_id = await action(db, settings)
+        async with session_scope(request.app[settings_key].database_url) as db:
+            escalation_id = await action(db, request.app[rasa_key])
     except (takeover.TakeoverError, RasaError) as exc:
         status = exc.status if isinstance(exc, takeover.TakeoverError) else 502
         log.warning("%s refused for %s (%s): %s", request.path, user.email, status, exc)
@@ -179,8 +177,8 @@ async def take(request: web.Request) -> web.Response:
     manager has it), 409 (resolved) or 502 (Rasa failed)."""
     escalation_id = int(request.match_info["escalation_id"])
 
-    async def action(db, settings) -> int:
-        taken = await takeover.take_over(db, escalation_id, request[USER], settings.rasa_url, settings.rasa_timeout)
+    async def action(db, rasa) -> int:
+        taken = await takeover.take_over(db, escalation_id, request[USER], rasa)
         audit.record(db, request[USER], "escalation.take_over", "escalation", taken.id)
         return taken.id
     return await _act(request, escalation_id, action, {}, TAKEN)
@@ -194,8 +192,8 @@ async def take_conversation(request: web.Request) -> web.Response:
     failed."""
     conversation_id = str((await request.post()).get("conversation_id", "")).strip()
 
-    async def action(db, settings) -> int:
-        taken = await takeover.take_over(db, conversation_id, request[USER], settings.rasa_url, settings.rasa_timeout)
+    async def action(db, rasa) -> int:
+        taken = await takeover.take_over(db, conversation_id, request[USER], rasa)
         audit.record(db, request[USER], "escalation.take_over", "escalation", taken.id)
         return taken.id
     return await _act(request, None, action, {}, TAKEN)
@@ -209,14 +207,8 @@ async def reply(request: web.Request) -> web.Response:
     escalation_id = int(request.match_info["escalation_id"])
     text = str((await request.post()).get("text", ""))
 
-    async def action(db, settings) -> int:
-        escalation = await db.get(Escalation, escalation_id)
-        if escalation is None:
-            raise takeover.UnknownEscalation(f"there is no escalation #{escalation_id}")
-        if escalation.status != "in_progress":
-            raise takeover.WrongStatus(f"escalation #{escalation_id} is {escalation.status}: take it over first")
-        await takeover.reply(db, escalation.conversation_id, text, request[USER], settings.rasa_url,
-                             settings.rasa_timeout)
+    async def action(db, rasa) -> int:
+        await takeover.reply(db, escalation_id, text, request[USER], rasa)
         audit.record(db, request[USER], "escalation.reply", "escalation", escalation_id)
         return escalation_id
     return await _act(request, escalation_id, action, {"text": text}, "Sent to the customer.")
@@ -230,9 +222,8 @@ async def hand_back(request: web.Request) -> web.Response:
     escalation_id = int(request.match_info["escalation_id"])
     note = str((await request.post()).get("note", ""))
 
-    async def action(db, settings) -> int:
-        resolved = await takeover.hand_back(db, escalation_id, note, request[USER], settings.rasa_url,
-                                            settings.rasa_timeout)
+    async def action(db, rasa) -> int:
+        resolved = await takeover.hand_back(db, escalation_id, note, request[USER], rasa)
         audit.record(db, request[USER], "escalation.hand_back", "escalation", resolved.id)
         return resolved.id
     return await _act(request, escalation_id, action, {"note": note}, "Handed back: the bot answers again.")

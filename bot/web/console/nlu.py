@@ -18,7 +18,7 @@ from bot.core import audit
 
 from bot.review import annotations
 from bot.core.business import get_company
-from bot.web.chat import settings_key
+from bot.web.appkeys import settings_key
 from bot.core.db import session_scope
 from bot.web.console import PREFIX, USER, flash, render, requires
 from bot.web.console.conversations import local_time, page_url

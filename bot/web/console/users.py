@@ -16,7 +16,7 @@ from aiohttp import web
 from bot.core import audit
 
 from bot.web import accounts
-from bot.web.chat import settings_key
+from bot.web.appkeys import settings_key
 from bot.core.db import session_scope
 from bot.web.console import PREFIX, USER, flash, render, requires
 from bot.core.models import User

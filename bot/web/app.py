@@ -1,0 +1,62 @@
+"""The console process's aiohttp application (``python -m bot console``): the web chat (:mod:`bot.web.chat`)
+and the manager console (:mod:`bot.web.console`) in one app, above both.
+
+:func:`create_app` builds the process's services once, as application keys (:mod:`bot.web.appkeys`): the
+settings, the templates (``bot/web/templates``), the client of Rasa's HTTP API (:class:`bot.core.rasa.RasaClient`,
+open while the app runs) and the business database (its engine disposed when the app stops); then it
+mounts the chat's routes, the console's areas, ``/static`` (the widget's and the console's scripts and
+styles) and ``GET /healthz``.
+"""
+
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+
+from bot.core.db import get_engine
+from bot.core.rasa import RasaClient
+from bot.core.settings import Settings
+from bot.web import chat
+from bot.web.appkeys import rasa_key, settings_key, templates_key
+from bot.web.console import areas
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+TEMPLATES = HERE / "templates"
+MAX_BODY_BYTES = 64 * 1024  # a longer request body gets 413 from aiohttp
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: ``{"status": "ok"}`` with 200 while the process serves requests."""
+    return web.json_response({"status": "ok"})
+
+
+async def _rasa(app: web.Application):
+    async with app[rasa_key]:
+        yield
+
+
+async def _database(app: web.Application):
+    yield
+    await get_engine(app[settings_key].database_url).dispose()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The console process's application for ``settings``. Raises ValueError for a ``rate_limit_*`` setting that
+    is not positive or an invalid CLOSER_CONSOLE_SECRET_KEY, RuntimeError for a console route without a role,
+    OSError when the console's key file cannot be made."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[settings_key] = settings
+    app[templates_key] = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+    app[rasa_key] = RasaClient(settings.rasa_url, settings)
+    app.cleanup_ctx.extend([_rasa, _database])
+    chat.setup(app)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_static("/static", STATIC)
+    areas.setup(app)
+    return app
+
+
+def run(settings: Settings) -> None:
+    """Serve :func:`create_app` on ``settings.console_host``:``console_port`` until interrupted."""
+    web.run_app(create_app(settings), host=settings.console_host, port=settings.console_port)
