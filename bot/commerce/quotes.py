@@ -13,9 +13,9 @@ from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import crm
+from bot.commerce import deals
 from bot.core.business import Company
-from bot.core.models import Contact, Deal, DealNote, Quote, QuoteLine
+from bot.core.models import Contact, Deal, Quote, QuoteLine
 from bot.core.money import format_money
 from bot.commerce.pricing import PricedCart
 from bot.commerce.quote_pdf import CompanyBlock, CustomerBlock, QuoteDocLine, QuoteDocument
@@ -82,13 +82,10 @@ async def issue(session: AsyncSession, conversation_id: str, priced: PricedCart,
             continue
         break
     if deal is not None:
-        deal.stage = "proposal" if deal.stage in ("new", "qualified") else deal.stage
         deal.amount_minor, deal.currency = priced.net_minor, priced.currency
         note = (f"Quote {quote.number} ({status}): {len(priced.lines)} line items, "
                 f"{format_money(priced.net_minor, priced.currency)} before VAT, {format_money(priced.total_minor, priced.currency)} in total.")
-        deal.notes.append(DealNote(body=note))
-        await session.flush()
-        await crm.sync_deal(session, deal, note)
+        await deals.advance(session, deal, deals.QUOTE_ISSUED, note)
     await session.flush()
     return quote
 
@@ -96,10 +93,8 @@ async def issue(session: AsyncSession, conversation_id: str, priced: PricedCart,
 async def negotiating(session: AsyncSession, deal: Deal | None) -> None:
     """A customer with a quote bargains (a discount request, a price objection): ``proposal`` →
     ``negotiation``; other stages are left as they are."""
-    if deal is not None and deal.stage == "proposal":
-        deal.stage = "negotiation"
-        await session.flush()
-        await crm.sync_deal(session, deal)
+    if deal is not None and deals.BARGAINING.applies(deal):
+        await deals.advance(session, deal, deals.BARGAINING)
 
 
 def url(quote: Quote) -> str:
@@ -130,7 +125,7 @@ async def latest(session: AsyncSession, conversation_id: str) -> Quote | None:
 
 
 async def accept(session: AsyncSession, conversation_id: str, now: datetime | None = None) -> Quote:
-    """Accept the conversation's latest sent quote: status ``accepted`` and its deal ``won``.
+    """Accept the conversation's latest sent quote: status ``accepted`` and its open deal ``won``.
     Raises QuoteExpired for an expired quote and QuoteError when there is no sent quote."""
     now = now or datetime.now(timezone.utc)
     quote = await latest(session, conversation_id)
@@ -142,11 +137,8 @@ async def accept(session: AsyncSession, conversation_id: str, now: datetime | No
         quote.status, quote.accepted_at = "accepted", now
         if quote.deal_id is not None:
             deal = await session.get(Deal, quote.deal_id)
-            note = f"Quote {quote.number} accepted by the customer in the chat."
-            deal.stage = "won"
-            deal.notes.append(DealNote(body=note))
-            await session.flush()
-            await crm.sync_deal(session, deal, note)
+            await deals.advance(session, deal, deals.QUOTE_ACCEPTED,
+                                f"Quote {quote.number} accepted by the customer in the chat.")
     await session.flush()
     return quote
 

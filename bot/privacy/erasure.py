@@ -67,10 +67,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 from bot.contracts import conversation_ids
 from bot.core import audit, db
 from bot.core.models import (Cart, CartLine, ChannelCustomer, ChannelDelivery, ChannelMessage, Contact, Conversation,
-                        ConversationMessage, ConversationReview, ConversationTag, CRMOutbox, Escalation, Feedback,
+                        ConversationMessage, ConversationReview, ConversationTag, Escalation, Feedback,
                         KnowledgeAnswer, NluAnnotation, PendingErasure, Quote, User, utcnow)
 from bot.core.settings import get_settings
 from bot.core.tracker import events
+from bot.crm import outbox
 
 log = logging.getLogger(__name__)
 
@@ -270,15 +271,7 @@ async def _erase_contact(session: AsyncSession, contact: Contact, counts: Counte
             counts["deal_notes"] += 1
     counts["crm_external_records"] += len(contact.external_ids or {}) + sum(
         len(deal.external_ids or {}) for deal in contact.deals)
-    # Payloads are encrypted: the rows are read to find the contact's (the outbox stays small: done rows
-    # are few per deal). The worker sends the current state, so a pending write would only send blanks.
-    for row_id, operation, payload in (await session.execute(
-            select(CRMOutbox.id, CRMOutbox.operation, CRMOutbox.payload))).tuples():
-        local_id = (payload.get("deal") or {}).get("local_id") if operation == "add_note" else payload.get("local_id")
-        ours = local_id == contact.id if operation == "upsert_contact" else local_id in deal_ids
-        if ours:
-            await session.execute(delete(CRMOutbox).where(CRMOutbox.id == row_id))
-            counts["crm_outbox"] += 1
+    counts["crm_outbox"] += await outbox.forget(session, contact.id, deal_ids)
 
 
 async def _erase_conversations(session: AsyncSession, mapping: dict[str, str], counts: Counter,

@@ -9,9 +9,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from bot import crm
-from bot.crm import (REJECTED_UNTIL, ContactRecord, CRMRejected, DealRecord, DeliveryReport, HubSpotCRM, SqlCRM,
-                     contact_record, deal_record, deliver_due, enqueue, provider_from_settings, run_outbox_worker)
+from bot.crm import outbox as crm_outbox
+from bot.crm.base import ContactRecord, CRMRejected, DealRecord, contact_record, deal_record
+from bot.crm.hubspot import HubSpotCRM
+from bot.crm.outbox import REJECTED_UNTIL, DeliveryReport, deliver_due, enqueue, run_outbox_worker
+from bot.crm.registry import provider_from_settings
+from bot.crm.sql import SqlCRM
 from bot.core.db import get_engine, session_scope
 from bot.commerce.leads import Lead, save_lead
 from bot.core.models import Contact, CRMOutbox, Deal, utcnow
@@ -312,7 +315,7 @@ async def test_a_bug_in_a_provider_is_recorded_and_retried(url, hubspot, hubspot
 
 
 async def test_worker_keeps_delivering_after_a_failed_run(url, hubspot, hubspot_crm, monkeypatch, caplog):
-    real, runs = crm.deliver_due, []
+    real, runs = crm_outbox.deliver_due, []
 
     async def flaky(*args, **kwargs):
         runs.append(1)
@@ -320,7 +323,7 @@ async def test_worker_keeps_delivering_after_a_failed_run(url, hubspot, hubspot_
             raise OSError("database is locked")
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(crm, "deliver_due", flaky)
+    monkeypatch.setattr(crm_outbox, "deliver_due", flaky)
     await capture_lead(url)
     worker = asyncio.create_task(run_outbox_worker(hubspot_crm, interval_s=0.05, database_url=url))
     try:

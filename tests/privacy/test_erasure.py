@@ -26,7 +26,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select
 
 from actions.erasure import ActionEraseCustomerData
-from bot import crm
+from bot.crm.base import contact_record, deal_record
+from bot.crm.outbox import enqueue
 from bot.core import db
 from bot.privacy import erasure
 from bot.review import conversations as conv
@@ -156,8 +157,8 @@ async def add_customer(db_url: str, tracker_path: Path) -> dict[str, int]:
             NluAnnotation(conversation_id=WA, event_id=5, text=f"email {EMAIL}", corrected_intent="give_contact_details",
                           created_by="lina@desertoak.ae"),
         ])
-        await crm.enqueue(session, "hubspot", "upsert_contact", asdict(crm.contact_record(contact)))
-        await crm.enqueue(session, "hubspot", "add_note", {"deal": asdict(crm.deal_record(deal)), "body": f"{EMAIL}"})
+        await enqueue(session, "hubspot", "upsert_contact", asdict(contact_record(contact)))
+        await enqueue(session, "hubspot", "add_note", {"deal": asdict(deal_record(deal)), "body": f"{EMAIL}"})
         ids = {"contact": contact.id, "deal": deal.id, "quote": quote.id, "other": other.id}
     reader = TrackerReader(tracker_url(tracker_path))
     try:
