@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.answering import budget, grounding, llm
 from bot.commerce import deals
-from bot.commerce import deals
 from bot.core.business import Company
 from bot.core.models import Deal, Escalation, Quote
 from bot.core.money import format_money
