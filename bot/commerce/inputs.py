@@ -7,6 +7,7 @@ None; none raises. Money is integer minor units of the given ISO 4217 currency; 
 
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from bot.core.money import MoneyError, parse_amount
 
@@ -18,10 +19,7 @@ _NUMBER_WORDS = {
 }
 # Amounts of money in a message: "1500 AED", "AED 1,500", "under 700", "budget 2k". NLU sometimes
 # tags such a number as a quantity; a number written like money is never a quantity.
-_MONEY = re.compile(
-    r"(?i)(?:\b(?:aed|dhs?|dirhams?)\s*(\d[\d,.]*k?)\b"
-    r"|\b(\d[\d,.]*k?)\s*(?:aed|dhs?|dirhams?)\b"
-    r"|\b(?:under|below|less than|up to|within|around|about|max(?:imum)?|budget(?: of| is)?)\s+(\d[\d,.]*k?)\b)")
+_BUDGET_WORDS = r"\b(?:under|below|less than|up to|within|around|about|max(?:imum)?|budget(?: of| is)?)\s+(\d[\d,.]*k?)\b"
 _PERCENT = re.compile(r"(\d{1,2}(?:[.,]\d+)?)\s*(?:%|percent|per cent|pc\b)", re.IGNORECASE)
 
 
@@ -47,10 +45,18 @@ def budget(text: str, currency: str) -> int | None:
     return value or None
 
 
-def money_amounts(text: str) -> list[str]:
-    """The numbers ``text`` writes like money, as written (``"I need 12 chairs, around 1500 AED"`` →
+def money_amounts(text: str, currency_words: tuple[str, ...]) -> list[str]:
+    """The numbers ``text`` writes like money, as written: next to one of ``currency_words`` (lower case,
+    e.g. ``Company.money_words``) or after a budget word (``"I need 12 chairs, around 1500 AED"`` →
     ``["1500"]``; ``"under 2k"`` → ``["2k"]``)."""
-    return [m for groups in _MONEY.findall(text or "") for m in groups if m]
+    return [m for groups in _money(currency_words).findall(text or "") for m in groups if m]
+
+
+@lru_cache(maxsize=8)
+def _money(currency_words: tuple[str, ...]) -> re.Pattern[str]:
+    words = "|".join(re.escape(word) for word in sorted(currency_words, key=len, reverse=True))
+    marked = [rf"(?<!\w)(?:{words})\s*(\d[\d,.]*k?)\b", rf"\b(\d[\d,.]*k?)\s*(?:{words})(?!\w)"] if words else []
+    return re.compile("(?i)(?:" + "|".join([*marked, _BUDGET_WORDS]) + ")")
 
 
 def discount(values: list[str], text: str) -> Decimal | None:

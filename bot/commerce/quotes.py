@@ -21,14 +21,6 @@ from bot.commerce.pricing import PricedCart
 from bot.commerce.quote_pdf import CompanyBlock, CustomerBlock, QuoteDocLine, QuoteDocument
 from bot.core.settings import get_settings
 
-TERMS = (
-    "Prices are in {currency} and include the discounts shown; VAT is charged at {vat}.",
-    "Delivery and assembly as described in our Delivery and Assembly policies; lead times are confirmed on order.",
-    "Made-to-order items require a 50% deposit; the balance is due before delivery.",
-    "This quote is valid until {valid_until}; prices and availability may change after that date.",
-)
-
-
 class QuoteError(ValueError):
     """A quote that cannot be issued or accepted; the message is fit to show the customer."""
 
@@ -144,12 +136,13 @@ async def accept(session: AsyncSession, conversation_id: str, now: datetime | No
 
 
 def document(quote: Quote, company: Company) -> QuoteDocument:
-    """What the PDF shows for ``quote``: the stored snapshot, never re-priced."""
+    """What the PDF shows for ``quote``: the stored snapshot, never re-priced, with ``company.quote_terms``
+    filled in."""
     contact = quote.contact
     valid_until = _aware(quote.valid_until)
     vat = Decimal(quote.vat_rate)
     terms = [t.format(currency=quote.currency, vat=f"{(vat * 100).normalize():f}%", valid_until=f"{valid_until:%d %B %Y}")
-             for t in TERMS]
+             for t in company.quote_terms]
     return QuoteDocument(
         number=quote.number, issued_on=_aware(quote.created_at).date(), valid_until=valid_until.date(),
         currency=quote.currency,

@@ -29,7 +29,7 @@ _DETERMINERS = {"the", "a", "an", "my", "our", "your", "his", "her", "their", "t
 _SHOPPING_WORDS = {"need", "want", "looking", "look", "show", "buy", "get", "find", "like", "something",
                    "anything", "please", "hello", "thanks", "recommend", "suggest", "options", "office",
                    "furnish", "furnishing", "new", "equip", "fit", "setting",
-                   "aed", "dirham", "dirhams", "budget", "price", "cheap", "units", "pieces", "team", "people"}
+                   "budget", "price", "cheap", "units", "pieces", "team", "people"}
 
 
 @dataclass(frozen=True)
@@ -70,16 +70,19 @@ def _plural(term: str) -> str:
 
 @dataclass
 class Vocabulary:
-    """Catalog words → filter values. ``labels`` maps category id → label shown to customers."""
+    """Catalog words → filter values. ``labels`` maps category id → label shown to customers;
+    ``money_words`` (lower case) mark an amount as money of the business's currency (``Company.money_words``)."""
 
     labels: dict[str, str]
+    money_words: tuple[str, ...]
     _categories: PhraseMatcher = field(repr=False)
     _attributes: PhraseMatcher = field(repr=False)
     _values: dict[str, tuple[str, str]] = field(repr=False)  # match id → (kind, canonical value)
 
     @classmethod
-    async def load(cls, session: AsyncSession, vocabulary_file: Path) -> "Vocabulary":
-        """Build from ``vocabulary.yml`` and the catalog's distinct colours, materials and features."""
+    async def load(cls, session: AsyncSession, vocabulary_file: Path, money_words: tuple[str, ...]) -> "Vocabulary":
+        """Build from ``vocabulary.yml``, the catalog's distinct colours, materials and features, and the
+        words of the business's currency."""
         raw = yaml.safe_load(vocabulary_file.read_text(encoding="utf-8"))
         values: dict[str, tuple[str, str]] = {}
         categories = PhraseMatcher(_NLP.vocab, attr="LOWER")
@@ -105,7 +108,7 @@ class Vocabulary:
                 terms = [value] + [word for word, target in synonyms.items() if target == value]
                 add(attributes, kind, value, terms)
         labels = {category: spec["label"] for category, spec in raw["categories"].items()}
-        return cls(labels, categories, attributes, values)
+        return cls(labels, money_words, categories, attributes, values)
 
     def extract(self, text: str) -> ProductQuery:
         """Categories, colours, materials and features named in ``text`` (longest match wins)."""
@@ -134,7 +137,7 @@ class Vocabulary:
                  for span in filter_spans(matcher(doc, as_spans=True)) if not _names_a_place(doc, span.start)
                  for i in range(span.start, span.end)}
         return [t.lower_ for t in doc if t.i not in taken and t.is_alpha and len(t) > 2
-                and not t.is_stop and t.lower_ not in _SHOPPING_WORDS]
+                and not t.is_stop and t.lower_ not in _SHOPPING_WORDS and t.lower_ not in self.money_words]
 
     def category_of(self, text: str) -> str | None:
         """The category id an entity value or word names (``"chairs"`` → ``"office_chair"``), if any."""
@@ -163,11 +166,12 @@ def query_from(
     """The search a customer message asks for: filters found in ``text`` by the vocabulary merged
     with NLU ``entities`` (entity name → values). A message that names only attributes ("in
     black") refines ``last_category``; the budget (per unit, in minor units of ``currency``) comes
-    from this message (an NLU ``budget`` entity, else an amount written like money: "1500 AED",
-    "under 700"), the quantity from it or from ``known_quantity``; a number written like money is
-    never taken as a quantity, whatever NLU tagged."""
+    from this message (an NLU ``budget`` entity, else an amount written like money: next to one of the
+    vocabulary's ``money_words``, "1500 AED", or after a budget word, "under 700"), the quantity from it
+    or from ``known_quantity``; a number written like money is never taken as a quantity, whatever NLU
+    tagged."""
     found = vocabulary.extract(text)
-    money = inputs.money_amounts(text)
+    money = inputs.money_amounts(text, vocabulary.money_words)
     named = [c for c in map(vocabulary.category_of, entities.get("category", [])) if c]
     categories = tuple(dict.fromkeys([*named, *found.categories]))
     if not categories and last_category and (found.colours or found.materials or found.features):

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commerce.search import Vocabulary
 from bot.core.caches import on_reset, process_cache
+from bot.core.money import currency_words
 from bot.core.settings import get_settings
 
 SALES_STAGES = (
@@ -27,7 +28,8 @@ SALES_STAGES = (
 
 @dataclass(frozen=True)
 class Company:
-    """Company facts from ``knowledge/company.yml``; ``vat_rate`` is a fraction (0.05 = 5%)."""
+    """Company facts from ``knowledge/company.yml``; ``vat_rate`` is a fraction (0.05 = 5%), ``languages``
+    ISO 639-1 codes, ``quote_terms`` format strings with ``{currency}``, ``{vat}`` and ``{valid_until}``."""
 
     name: str
     brand: str
@@ -46,6 +48,16 @@ class Company:
     opens: time = time(0, 0)
     closes: time = time(23, 59)
     quote_validity_days: int = 30
+    languages: tuple[str, ...] = ("en",)
+    currency_words: tuple[str, ...] = ()  # the business's own words for its currency ("dirhams", "dhs")
+    quote_terms: tuple[str, ...] = ()
+
+    @property
+    def money_words(self) -> tuple[str, ...]:
+        """Every word that marks an amount in a message as money of ``currency``, lower case: the code and
+        its symbols in ``languages`` (:func:`bot.core.money.currency_words`), then ``currency_words``."""
+        return tuple(dict.fromkeys([*currency_words(self.currency, self.languages),
+                                    *(word.lower() for word in self.currency_words)]))
 
     def is_open(self, moment: datetime) -> bool:
         """Whether ``moment`` (timezone-aware) falls within business hours."""
@@ -86,6 +98,9 @@ def get_company() -> Company:
         opens=time.fromisoformat(hours["open"]),
         closes=time.fromisoformat(hours["close"]),
         quote_validity_days=int(raw["quote_validity_days"]),
+        languages=tuple(raw.get("languages") or ("en",)),
+        currency_words=tuple(raw.get("currency_words") or ()),
+        quote_terms=tuple(raw.get("quote_terms") or ()),
     )
 
 
@@ -112,7 +127,8 @@ async def get_vocabulary(session: AsyncSession) -> Vocabulary:
     global _vocabulary
     async with _vocabulary_lock:
         if _vocabulary is None:
-            _vocabulary = await Vocabulary.load(session, get_settings().knowledge_dir / "vocabulary.yml")
+            _vocabulary = await Vocabulary.load(session, get_settings().knowledge_dir / "vocabulary.yml",
+                                                get_company().money_words)
     return _vocabulary
 
 

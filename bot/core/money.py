@@ -1,9 +1,10 @@
 """Money: integer minor units plus an ISO 4217 code; ``Decimal`` for parsing, never float."""
 
 import re
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 
-from babel.numbers import get_currency_precision, list_currencies
+from babel.numbers import get_currency_precision, get_currency_symbol, list_currencies
 
 _CURRENCIES = frozenset(list_currencies())
 _AMOUNT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(k)?\b", re.IGNORECASE)
@@ -42,6 +43,17 @@ def parse_amount(text: str, currency: str) -> int:
     if match.group(2):
         value *= 1000
     return to_minor(value.quantize(Decimal(1).scaleb(-exponent(currency))), currency)
+
+
+def currency_words(currency: str, languages: Iterable[str]) -> tuple[str, ...]:
+    """How an amount of ``currency`` may be marked in a message written in any of ``languages``
+    (ISO 639-1 codes): its ISO 4217 code and its symbol in each language (Babel's CLDR data), lower
+    case, without bidirectional marks. ``"AED", ["en", "ar"]`` → ``("aed", "د.إ.")``; ``"RUB", ["ru"]``
+    → ``("rub", "₽")``. Raises MoneyError for an unknown currency, babel's UnknownLocaleError for an
+    unknown language."""
+    exponent(currency)
+    symbols = (get_currency_symbol(currency, language).strip("\u200e\u200f\u061c ") for language in languages)
+    return tuple(dict.fromkeys(word.lower() for word in (currency, *symbols) if word))
 
 
 def format_money(minor: int, currency: str) -> str:

@@ -4,9 +4,11 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from bot.commerce.pricing import PricingRules
 from bot.core.models import Product
 from bot.core.money import format_money
 from bot.commerce.search import SearchResult
+from bot.texts import messages
 
 MAX_BUTTONS = 5
 
@@ -120,3 +122,11 @@ def search_reply(result: SearchResult, labels: dict[str, str], vat_rate: Decimal
         lines.append(note)
     lines.append(f"Prices are per unit and exclude {vat_rate:.0%} VAT. Tap a product for details.")
     return "\n".join(lines)
+
+
+def volume_pricing_note(rules: PricingRules) -> str | None:
+    """``"For 10 or more units we also offer volume pricing."``: the smallest of ``rules.volume_tiers`` in
+    ``templates/messages/volume_pricing.txt.j2``; None when ``pricing.yml`` has no volume tiers."""
+    if not rules.volume_tiers:
+        return None
+    return messages.render("volume_pricing", min_quantity=rules.volume_tiers[0].min_quantity)

@@ -29,7 +29,7 @@ def test_budgets_in_minor_units(text, expected):
     ("I need 12 chairs", []), ("", []),
 ])
 def test_amounts_written_like_money(text, expected):
-    assert inputs.money_amounts(text) == expected
+    assert inputs.money_amounts(text, ("aed", "dirham", "dirhams", "dh", "dhs")) == expected
 
 
 @pytest.mark.parametrize("values, text, expected", [
