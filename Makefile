@@ -1,6 +1,6 @@
 # Closer — `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install run test train validate shell test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console
+.PHONY: help install run test lint train validate shell test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -11,8 +11,13 @@ install:  ## create .venv-rasa and .venv, load knowledge/ into the DB, train if 
 run:  ## start Rasa :5005, actions :5055 and the chat at http://localhost:8000/ (Ctrl-C stops all)
 	scripts/run.sh
 
-test:  ## every test: validate, pytest (unit, e2e, browser), rasa test stories, NLU held-out F1
+test:  ## every test: lint, validate, pytest (unit, e2e, browser), rasa test stories, NLU held-out F1
 	scripts/test.sh
+
+lint:  ## ruff (lint and format check) on the tree and mypy on the bot/ packages pyproject.toml lists
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
 
 train:  ## train the Rasa model (only if domain, config or data changed)
 	.venv-rasa/bin/rasa train --fixed-model-name closer

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Every test: setup (installs what it needs), rasa data validate, pytest (unit, integration,
-# end-to-end, browser), rasa test on the test stories, and NLU F1 on a held-out split.
+# Every test: setup (installs what it needs), lint (ruff, mypy: fails fast), rasa data validate, pytest
+# (unit, integration, end-to-end, browser), rasa test on the test stories, and NLU F1 on a held-out split.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 scripts/setup.sh --dev
+
+say "lint: ruff and mypy (make lint)"
+make lint
 
 say "rasa data validate"
 .venv-rasa/bin/rasa data validate --fail-on-warnings --quiet
