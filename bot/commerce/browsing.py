@@ -3,6 +3,7 @@ from the DB's rows."""
 
 from bot.commerce import deals, quotes
 from bot.commerce.mentions import mentioned_products, named_product, shown_products
+from bot.commerce.pricing import load_pricing
 from bot.commerce import inputs
 from bot.commerce.product_search import find_products
 from bot.commerce.search import cheaper_alternatives, query_from
@@ -99,7 +100,8 @@ async def handle_objection(turn: Turn) -> Outcome:
         await quotes.negotiating(session, await deals.open_deal(session, contact_id=turn.contact_id))
     if cheaper:
         lines = ["I understand. Here are more affordable options from our catalog:", *map(replies.product_line, cheaper)]
-        lines.append("For 10 or more units we also offer volume pricing.")
+        if note := replies.volume_pricing_note(load_pricing()):
+            lines.append(note)
         return (Outcome().say(text="\n".join(lines), buttons=replies.product_buttons(cheaper))
                 .set("shown_skus", [p.sku for p in cheaper]).set("sales_stage", "objection_handling"))
     return Outcome().say(response="utter_no_cheaper" if shown else "utter_ask_price_range").set("sales_stage", "objection_handling")
