@@ -11,7 +11,7 @@ from bot.core import db
 from bot.core.business import get_company, get_vocabulary
 from bot.core.models import Product
 from bot.core.turn import Outcome, Turn
-from bot.texts import replies
+from bot.texts import messages, replies
 
 
 async def _products(turn: Turn) -> tuple[list[Product], Outcome | None]:
@@ -83,7 +83,7 @@ async def product_details(turn: Turn) -> Outcome:
     if refusal:
         return refusal
     if len(products) > 1:
-        return Outcome().say(text="Which one would you like to know more about?", buttons=replies.product_buttons(products)).set("sales_stage", "needs_analysis")
+        return Outcome().say(text=messages.render("which_product_details"), buttons=replies.product_buttons(products)).set("sales_stage", "needs_analysis")
     product = products[0]
     return (Outcome().say(text=replies.product_details(product))
             .set("shown_skus", [product.sku]).set("category", product.category).set("sales_stage", "needs_analysis"))
