@@ -29,9 +29,9 @@ calling ``bot`` cleaners, as in ``actions.leads``.)
 import logging
 
 from bot.answering import embeddings
+from bot.commerce.pricing import load_pricing
 from bot.core.business import get_company
 from bot.privacy.encryption import get_keyring
-from bot.commerce.pricing import load_pricing
 
 # Read knowledge/company.yml and pricing.yml, the PII keys, and load the embedding model (about 5 s) when
 # the action server starts: a broken file or a missing key stops start-up, and no customer waits for any of them.

@@ -1,10 +1,9 @@
 """Catalog turns: product search, prices, stock, a product's details, objections. Every figure comes
 from the DB's rows."""
 
-from bot.commerce import deals, quotes
+from bot.commerce import deals, inputs, quotes
 from bot.commerce.mentions import mentioned_products, named_product, shown_products
 from bot.commerce.pricing import load_pricing
-from bot.commerce import inputs
 from bot.commerce.product_search import find_products
 from bot.commerce.search import cheaper_alternatives, query_from
 from bot.core import db

@@ -7,10 +7,10 @@ or not at all ("add it", "how much is it?").
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.commerce.search import find_by_name, get_product
 from bot.core.business import get_vocabulary
 from bot.core.models import Product
 from bot.core.turn import Turn
-from bot.commerce.search import find_by_name, get_product
 
 SHOWN = 5  # the products a reference like "it" can mean: the first five last shown
 

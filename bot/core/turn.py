@@ -47,7 +47,8 @@ class Turn:
 
     @property
     def granted_discount(self) -> Decimal:
-        """The extra discount (a fraction) the bot granted in this conversation (slot ``granted_discount``), 0 if none."""
+        """The extra discount (a fraction) the bot granted in this conversation (slot ``granted_discount``),
+        0 if none."""
         return Decimal(self.slots.get("granted_discount") or "0")
 
 

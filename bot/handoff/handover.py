@@ -2,7 +2,7 @@
 cart, the latest quote and the open deal), the escalation recorded and notified
 (:func:`bot.handoff.escalation.escalate`), the customer told what happens next and the bot paused."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,7 +44,7 @@ async def hand_over(turn: Turn, reason: str, quote: Quote | None = None, cart: C
     happens next, and pause the bot (sales_stage ``handoff``). ``quote`` and ``cart`` as in :func:`situation`."""
     async with db.session_scope() as session:
         await escalate(session, await situation(session, turn, reason, quote, cart))
-    return (Outcome(pause=True).say(text=what_happens_next(get_company(), datetime.now(timezone.utc)))
+    return (Outcome(pause=True).say(text=what_happens_next(get_company(), datetime.now(UTC)))
             .set("sales_stage", "handoff"))
 
 
