@@ -45,7 +45,8 @@ _RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")  # Hebrew, Arabic
 
 @dataclass(frozen=True)
 class CompanyBlock:
-    """The seller as printed in the header; ``address`` may hold newlines."""
+    """The seller as printed in the header; ``address`` may hold newlines; ``trn`` is printed after
+    ``trn_label`` ("TRN 100384729600003")."""
 
     name: str
     trn: str
@@ -53,6 +54,12 @@ class CompanyBlock:
     phone: str
     email: str
     website: str
+    trn_label: str = ""
+
+    @property
+    def tax_id(self) -> str:
+        """``"TRN 100384729600003"``: the label and the number, whichever are set."""
+        return " ".join(part for part in (self.trn_label, self.trn) if part)
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,7 @@ def render_quote_pdf(doc: QuoteDocument) -> bytes:
         canv.saveState()
         canv.setFont(FONT, 7.5)
         canv.setFillColor(colors.grey)
-        canv.drawString(MARGIN + PAD, 10 * mm, _shape(f"{doc.company.name} · TRN {doc.company.trn} · {doc.number}"))
+        canv.drawString(MARGIN + PAD, 10 * mm, _shape(f"{doc.company.name} · {doc.company.tax_id} · {doc.number}"))
         canv.restoreState()
 
     template.build(_story(doc), onFirstPage=footer, onLaterPages=footer, canvasmaker=_NumberedCanvas)
@@ -197,7 +204,7 @@ def _story(doc: QuoteDocument) -> list:
     seller = [
         _para(company.name, _TITLE),
         _para(company.address, _SMALL),
-        _para(f"TRN {company.trn}", _SMALL),
+        _para(company.tax_id, _SMALL),
         _para(f"{company.phone} · {company.email} · {company.website}", _SMALL),
     ]
     meta = [

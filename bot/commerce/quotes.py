@@ -146,7 +146,8 @@ def document(quote: Quote, company: Company) -> QuoteDocument:
     return QuoteDocument(
         number=quote.number, issued_on=_aware(quote.created_at).date(), valid_until=valid_until.date(),
         currency=quote.currency,
-        company=CompanyBlock(company.name, company.trn, company.address, company.phone, company.email, company.website),
+        company=CompanyBlock(company.name, company.trn, company.address, company.phone, company.email, company.website,
+                             company.trn_label),
         customer=CustomerBlock(contact.name or "", contact.company or "", contact.email or "", contact.phone or "")
         if contact else CustomerBlock("Customer"),
         lines=[QuoteDocLine(line.position, line.sku, line.name, line.quantity, line.unit_price_minor,

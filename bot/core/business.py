@@ -41,6 +41,7 @@ class Company:
     hours: str
     warehouses: tuple[str, ...]
     trn: str = ""
+    trn_label: str = ""  # what the tax registration number is called on quotes ("TRN")
     address: str = ""
     website: str = ""
     timezone: str = "UTC"
@@ -91,6 +92,7 @@ def get_company() -> Company:
         hours=f"{hours['days']} {hours['open']}–{hours['close']}",
         warehouses=tuple(raw["warehouses"]),
         trn=str(raw.get("trn", "")),
+        trn_label=str(raw.get("trn_label", "")),
         address=(raw.get("showrooms") or [{}])[0].get("address", ""),
         website=raw.get("website", ""),
         timezone=hours["timezone"],

@@ -19,6 +19,7 @@ COMPANY = CompanyBlock(
     phone="+971 4 555 0142",
     email="sales@desertoak.example",
     website="https://desertoak.example",
+    trn_label="TRN",
 )
 
 

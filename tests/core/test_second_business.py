@@ -26,6 +26,7 @@ currency: RUB
 currency_words: [рубль, рубля, рублей, руб]
 vat_rate: "0.20"
 trn: "7701234567"
+trn_label: ИНН
 phone: "+7 495 555 01 42"
 email: "sales@dubrava.example"
 warehouses: [Москва]
@@ -110,5 +111,5 @@ async def test_a_business_in_another_currency_and_language_needs_no_code(second_
                   created_at=datetime(2026, 12, 1, tzinfo=timezone.utc), valid_until=datetime(2026, 12, 15, tzinfo=timezone.utc))
     document = quotes.document(quote, company)
     assert document.terms == ["Цены указаны в RUB с учётом скидок; НДС 20%.", "Предложение действует до 15 December 2026."]
-    assert (document.company.name, document.vat_rate) == ("ООО «Дубрава»", Decimal("0.20"))
+    assert (document.company.name, document.company.tax_id, document.vat_rate) == ("ООО «Дубрава»", "ИНН 7701234567", Decimal("0.20"))
     assert "AED" not in repr(document) + repr(priced)
