@@ -167,7 +167,7 @@ async def list_quotes(session: AsyncSession, *conditions: ColumnElement[bool], s
         raise ValueError(f"unknown quote status {status!r}; one of {', '.join(QUOTE_STATUSES)}")
     shown = _shown_status(now or datetime.now(timezone.utc))
     where = [*conditions, *([shown == status] if status else [])]
-    total = await session.scalar(select(func.count()).select_from(Quote).where(*where))
+    total = await session.scalar(select(func.count()).select_from(Quote).where(*where)) or 0
     query = (select(Quote.id, Quote.number, Quote.contact_id, Contact.name, Contact.email, Contact.channel,
                     Contact.company, shown.label("shown"), Quote.total_minor, Quote.currency, Quote.valid_until,
                     Quote.created_at, Quote.token, Quote.conversation_id)
@@ -190,7 +190,7 @@ async def list_contacts(session: AsyncSession, *conditions: ColumnElement[bool],
     (``limit`` rows from ``offset``, how many there are in all). A row has ``id``, ``name``, ``company``,
     ``email``, ``phone``, ``channel``, ``segment``, ``created_at`` and ``deals`` (how many the contact has)."""
     deals = select(func.count()).where(Deal.contact_id == Contact.id).scalar_subquery()
-    total = await session.scalar(select(func.count()).select_from(Contact).where(*conditions))
+    total = await session.scalar(select(func.count()).select_from(Contact).where(*conditions)) or 0
     rows = (await session.execute(select(Contact.id, Contact.name, Contact.company, Contact.email, Contact.phone,
                                          Contact.channel, Contact.segment, Contact.created_at, deals.label("deals"))
                                   .where(*conditions).order_by(Contact.created_at.desc(), Contact.id.desc())

@@ -10,8 +10,7 @@ import aiohttp
 
 from bot.core.models import utcnow
 from bot.core.money import exponent
-from bot.crm.base import (ContactRecord, CRMProvider, CRMRateLimited, CRMRejected, CRMUnavailable, DealRecord,
-                          as_utc)
+from bot.crm.base import ContactRecord, CRMProvider, CRMRateLimited, CRMRejected, CRMUnavailable, DealRecord, as_utc
 
 #: Closer's pipeline stage → stage id in HubSpot's default sales pipeline.
 HUBSPOT_STAGES = {

@@ -22,8 +22,18 @@ from sqlalchemy.orm import selectinload
 from bot.core.db import session_scope
 from bot.core.models import Contact, CRMOutbox, Deal, utcnow
 from bot.core.settings import get_settings
-from bot.crm.base import (ContactRecord, CRMError, CRMProvider, CRMRateLimited, CRMRejected, CRMUnavailable,
-                          DealRecord, as_utc, contact_record, deal_record)
+from bot.crm.base import (
+    ContactRecord,
+    CRMError,
+    CRMProvider,
+    CRMRateLimited,
+    CRMRejected,
+    CRMUnavailable,
+    DealRecord,
+    as_utc,
+    contact_record,
+    deal_record,
+)
 from bot.crm.sql import SqlCRM
 
 log = logging.getLogger(__name__)

@@ -9,15 +9,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from bot.commerce.leads import Lead, save_lead
+from bot.core.db import get_engine, session_scope
+from bot.core.models import Contact, CRMOutbox, Deal, utcnow
 from bot.crm import outbox as crm_outbox
 from bot.crm.base import ContactRecord, CRMRejected, DealRecord, contact_record, deal_record
 from bot.crm.hubspot import HubSpotCRM
 from bot.crm.outbox import REJECTED_UNTIL, DeliveryReport, deliver_due, enqueue, run_outbox_worker
 from bot.crm.registry import provider_from_settings
 from bot.crm.sql import SqlCRM
-from bot.core.db import get_engine, session_scope
-from bot.commerce.leads import Lead, save_lead
-from bot.core.models import Contact, CRMOutbox, Deal, utcnow
 from tests.fakes.hubspot_server import FakeHubSpot
 
 AISHA = Lead(name="Aisha Al Mansouri", company="Gulf Interiors", email="aisha@gulfinteriors.ae",

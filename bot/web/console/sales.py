@@ -151,6 +151,7 @@ async def contact_page(request: web.Request) -> web.Response:
     if page is None:
         raise web.HTTPNotFound(text="No such contact.")
     contact = page.contact
-    return await render(request, "manager/contact.html", title=customer_name(contact.name, contact.email, contact.channel),
-                        contact=contact, deals=page.deals, notes=page.notes, quotes=page.quotes,
-                        escalations=page.escalations, conversations=page.conversations)
+    return await render(request, "manager/contact.html",
+                        title=customer_name(contact.name, contact.email, contact.channel), contact=contact,
+                        deals=page.deals, notes=page.notes, quotes=page.quotes, escalations=page.escalations,
+                        conversations=page.conversations)
