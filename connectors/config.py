@@ -3,7 +3,8 @@ an unset variable stops Rasa there). Every problem raises :class:`ChannelConfigE
 start-up with the key's name."""
 
 import os
-from typing import Any, Callable, Dict, Optional
+from collections.abc import Callable
+from typing import Any
 
 from connectors.ratelimit import DEFAULT_MESSAGES, DEFAULT_WINDOW_S, RateLimiter
 
@@ -12,7 +13,7 @@ class ChannelConfigError(ValueError):
     """A channel's entry in credentials.yml lacks a value it needs; the message names the key."""
 
 
-def required(credentials: Optional[Dict[str, Any]], key: str, channel: str) -> str:
+def required(credentials: dict[str, Any] | None, key: str, channel: str) -> str:
     """The non-empty string ``credentials[key]``; raises ChannelConfigError naming the key."""
     value = (credentials or {}).get(key)
     if value is None or not str(value).strip():
@@ -22,7 +23,7 @@ def required(credentials: Optional[Dict[str, Any]], key: str, channel: str) -> s
     return str(value).strip()
 
 
-def positive(credentials: Optional[Dict[str, Any]], key: str, channel: str, kind: Callable[[Any], Any],
+def positive(credentials: dict[str, Any] | None, key: str, channel: str, kind: Callable[[Any], Any],
              default: Any) -> Any:
     """``credentials[key]`` as a positive ``kind`` (int or float), ``default`` when it is missing or
     empty; raises ChannelConfigError naming the key for anything else."""
@@ -42,7 +43,7 @@ def _positive(value: Any, kind: Callable[[Any], Any], source: str) -> Any:
     return parsed
 
 
-def rate_limiter(credentials: Optional[Dict[str, Any]], channel: str) -> RateLimiter:
+def rate_limiter(credentials: dict[str, Any] | None, channel: str) -> RateLimiter:
     """The channel's per-sender limit: ``rate_limit_messages`` messages per ``rate_limit_window_s``
     seconds, each read from the channel's credentials.yml block, else from the environment
     variable ``CLOSER_RATE_LIMIT_MESSAGES`` or ``CLOSER_RATE_LIMIT_WINDOW_S`` (the console reads

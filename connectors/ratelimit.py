@@ -16,7 +16,8 @@ only ever lets a message through). Not thread-safe: call it from one event loop.
 import math
 import time
 from collections import OrderedDict
-from typing import Callable, List, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 DEFAULT_MESSAGES = 20
 DEFAULT_WINDOW_S = 60.0
@@ -48,11 +49,12 @@ class RateLimiter:
     def __init__(self, messages: int = DEFAULT_MESSAGES, window_s: float = DEFAULT_WINDOW_S,
                  clock: Callable[[], float] = time.monotonic, max_keys: int = DEFAULT_MAX_KEYS) -> None:
         if messages <= 0 or window_s <= 0:
-            raise ValueError(f"a rate limit needs a positive number of messages and window, not {messages} per {window_s} s")
+            raise ValueError(
+                f"a rate limit needs a positive number of messages and window, not {messages} per {window_s} s")
         self.messages, self.window_s, self.clock, self.max_keys = messages, window_s, clock, max_keys
         self._rate = messages / window_s  # tokens per second
         # key → [tokens, last seen, last notified]; least recently seen first
-        self._buckets: "OrderedDict[str, List[float]]" = OrderedDict()
+        self._buckets: OrderedDict[str, list[float]] = OrderedDict()
 
     @property
     def keys_kept(self) -> int:

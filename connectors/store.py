@@ -4,12 +4,15 @@ inbound time), outbound messages and their statuses, WhatsApp messages held back
 window, long button payloads. Every call runs off the event loop."""
 
 import asyncio
+import contextlib
+import functools
 import hashlib
 import os
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -31,7 +34,7 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _aware(value: Optional[datetime]) -> Optional[datetime]:
+def _aware(value: datetime | None) -> datetime | None:
     """SQLite returns naive datetimes for timezone-aware columns; they were stored in UTC."""
     return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
@@ -41,10 +44,11 @@ class ChannelStore:
     upgrade`` runs it). Blocking SQL runs on one worker thread of the store's own; every method is a
     coroutine."""
 
-    def __init__(self, url: Optional[str] = None) -> None:
+    def __init__(self, url: str | None = None) -> None:
         self.url = url or database_url()
         # SQLAlchemy 1.4 opens a new SQLite connection per use by default (NullPool); keep a few open.
-        args = ({"connect_args": {"timeout": 15, "check_same_thread": False}, "poolclass": sa.pool.QueuePool, "pool_size": 8}
+        args = ({"connect_args": {"timeout": 15, "check_same_thread": False}, "poolclass": sa.pool.QueuePool,
+                 "pool_size": 8}
                 if self.url.startswith("sqlite") else {"pool_pre_ping": True})
         self.engine = sa.create_engine(self.url, future=True, **args)
         if self.url.startswith("sqlite"):
@@ -52,8 +56,8 @@ class ChannelStore:
         # One thread does this process's channel SQL: its writes queue here, in order, instead of
         # contending for SQLite's write lock (whose busy handler sleeps up to 100 ms at a time).
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="closer-channel-store")
-        self._accepting: List[Tuple[Tuple[str, str, str, Dict[str, Any]], asyncio.Future]] = []
-        self._writer: Optional[asyncio.Task] = None
+        self._accepting: list[tuple[tuple[str, str, str, dict[str, Any]], asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
         missing = {table.name for table in TABLES} - set(sa.inspect(self.engine).get_table_names())
         if missing:
             raise ChannelConfigError(f"{self.url}: tables {', '.join(sorted(missing))} are missing; "
@@ -65,7 +69,7 @@ class ChannelStore:
                 return fn(connection)
         return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
-    async def accept(self, channel: str, delivery_id: str, sender_id: str, payload: Dict[str, Any]) -> Optional[int]:
+    async def accept(self, channel: str, delivery_id: str, sender_id: str, payload: dict[str, Any]) -> int | None:
         """Record a delivery; its row id, or None when this ``delivery_id`` was seen before (a replay).
 
         Deliveries arriving while a write is under way are written together in the next transaction
@@ -82,24 +86,26 @@ class ChannelStore:
     async def _write_accepted(self) -> None:
         while self._accepting:
             batch, self._accepting = self._accepting, []
+            insert = functools.partial(self._insert_new, [item for item, _ in batch])
             try:
                 try:
-                    ids = await self._run(lambda c: self._insert_new([item for item, _ in batch], c))
+                    ids = await self._run(insert)
                 except sa.exc.IntegrityError:  # another process inserted one of them meanwhile: see it now
-                    ids = await self._run(lambda c: self._insert_new([item for item, _ in batch], c))
+                    ids = await self._run(insert)
             except Exception as exc:
                 for _, recorded in batch:
                     if not recorded.done():
                         recorded.set_exception(exc)
                 continue
-            for (_, recorded), row_id in zip(batch, ids):
+            for (_, recorded), row_id in zip(batch, ids, strict=True):
                 if not recorded.done():
                     recorded.set_result(row_id)
 
     @staticmethod
-    def _insert_new(items: List[Tuple[str, str, str, Dict[str, Any]]], connection: sa.engine.Connection) -> List[Optional[int]]:
+    def _insert_new(items: list[tuple[str, str, str, dict[str, Any]]],
+                    connection: sa.engine.Connection) -> list[int | None]:
         """Insert the deliveries not stored yet (nor earlier in ``items``); their ids, None for the others."""
-        ids: List[Optional[int]] = []
+        ids: list[int | None] = []
         seen = set()
         for channel, delivery_id, sender_id, payload in items:
             if (channel, delivery_id) in seen or connection.execute(sa.select(deliveries.c.id).where(
@@ -112,12 +118,12 @@ class ChannelStore:
                 received_at=_now())).inserted_primary_key[0])
         return ids
 
-    async def done(self, row_id: int, error_text: Optional[str] = None) -> None:
+    async def done(self, row_id: int, error_text: str | None = None) -> None:
         """Mark a delivery processed (with the error, when processing failed)."""
         await self._run(lambda c: c.execute(deliveries.update().where(deliveries.c.id == row_id).values(
             processed_at=_now(), error=error_text)))
 
-    async def unprocessed(self, channel: str) -> List[Tuple[int, str, Dict[str, Any]]]:
+    async def unprocessed(self, channel: str) -> list[tuple[int, str, dict[str, Any]]]:
         """Deliveries acknowledged but never processed (the process stopped): ``(id, sender_id,
         payload)`` in arrival order."""
         rows = await self._run(lambda c: c.execute(
@@ -131,7 +137,7 @@ class ChannelStore:
         return await self._run(lambda c: c.execute(deliveries.delete().where(
             deliveries.c.received_at < cutoff, deliveries.c.processed_at.is_not(None))).rowcount)
 
-    async def saw_customer(self, channel: str, user_id: str, name: Optional[str], at: Optional[datetime] = None) -> None:
+    async def saw_customer(self, channel: str, user_id: str, name: str | None, at: datetime | None = None) -> None:
         """Note an inbound message from ``user_id`` at ``at`` (default now; never moves backwards)."""
         at = at or _now()
 
@@ -139,23 +145,26 @@ class ChannelStore:
             key = (customers.c.channel == channel) & (customers.c.user_id == user_id)
             row = connection.execute(sa.select(customers.c.last_inbound_at).where(key)).first()
             if row is None:
-                connection.execute(customers.insert().values(channel=channel, user_id=user_id, name=name, last_inbound_at=at))
+                connection.execute(customers.insert().values(channel=channel, user_id=user_id, name=name,
+                                                             last_inbound_at=at))
             elif _aware(row.last_inbound_at) < at:
-                connection.execute(customers.update().where(key).values(last_inbound_at=at, name=name or customers.c.name))
+                connection.execute(customers.update().where(key).values(last_inbound_at=at,
+                                                                        name=name or customers.c.name))
         await self._run(upsert)
 
-    async def last_inbound(self, channel: str, user_id: str) -> Optional[datetime]:
+    async def last_inbound(self, channel: str, user_id: str) -> datetime | None:
         """When ``user_id`` last wrote on ``channel`` (UTC), or None if never."""
         row = await self._run(lambda c: c.execute(sa.select(customers.c.last_inbound_at).where(
             customers.c.channel == channel, customers.c.user_id == user_id)).first())
         return _aware(row.last_inbound_at) if row else None
 
-    async def sent(self, channel: str, message_id: str, recipient_id: str, kind: str, template: Optional[str] = None) -> None:
+    async def sent(self, channel: str, message_id: str, recipient_id: str, kind: str,
+                   template: str | None = None) -> None:
         """Record an outbound message accepted by the platform (status ``sent``)."""
         await self.status(channel, message_id, recipient_id, "sent", _now(), kind=kind, template=template)
 
     async def status(self, channel: str, message_id: str, recipient_id: str, status: str, at: datetime,
-                     error_text: Optional[str] = None, kind: Optional[str] = None, template: Optional[str] = None) -> None:
+                     error_text: str | None = None, kind: str | None = None, template: str | None = None) -> None:
         """Record a delivery status of an outbound message. Each stage keeps its own time; the
         message's ``status`` only moves forward (sent < delivered < read < failed), so statuses
         arriving out of order end in the same state. An unknown ``status`` raises ValueError."""
@@ -167,7 +176,8 @@ class ChannelStore:
             row = connection.execute(sa.select(messages.c.status, messages.c.kind).where(key)).first()
             stage = {f"{status}_at": at, **({"error": error_text} if error_text else {})}
             if row is None:
-                connection.execute(messages.insert().values(channel=channel, message_id=message_id, recipient_id=recipient_id,
+                connection.execute(messages.insert().values(channel=channel, message_id=message_id,
+                                                            recipient_id=recipient_id,
                                                              kind=kind, template=template, status=status, **stage))
                 return
             values = dict(stage)
@@ -181,17 +191,19 @@ class ChannelStore:
         except sa.exc.IntegrityError:  # a status for the same message inserted concurrently
             await self._run(record)
 
-    async def hold(self, channel: str, recipient_id: str, message: Dict[str, Any]) -> None:
+    async def hold(self, channel: str, recipient_id: str, message: dict[str, Any]) -> None:
         """Keep back a message (Rasa's message dict) that may not be sent now; see :meth:`take_held`."""
         await self._run(lambda c: c.execute(messages.insert().values(
             channel=channel, message_id=f"held-{uuid.uuid4().hex}", recipient_id=recipient_id, status="held",
             body=message, sent_at=None)))
 
-    async def take_held(self, channel: str, recipient_id: str) -> List[Dict[str, Any]]:
+    async def take_held(self, channel: str, recipient_id: str) -> list[dict[str, Any]]:
         """The messages held for ``recipient_id``, oldest first, removed from the store."""
-        def take(connection: sa.engine.Connection) -> List[Dict[str, Any]]:
-            key = (messages.c.channel == channel) & (messages.c.recipient_id == recipient_id) & (messages.c.status == "held")
-            rows = connection.execute(sa.select(messages.c.id, messages.c.body).where(key).order_by(messages.c.id)).all()
+        def take(connection: sa.engine.Connection) -> list[dict[str, Any]]:
+            key = ((messages.c.channel == channel) & (messages.c.recipient_id == recipient_id)
+                   & (messages.c.status == "held"))
+            rows = connection.execute(
+                sa.select(messages.c.id, messages.c.body).where(key).order_by(messages.c.id)).all()
             connection.execute(messages.delete().where(messages.c.id.in_([row.id for row in rows])))
             return [row.body for row in rows]
         return await self._run(take)
@@ -201,20 +213,20 @@ class ChannelStore:
         key = hashlib.sha256(payload.encode()).hexdigest()[:32]
 
         def insert(connection: sa.engine.Connection) -> None:
-            if connection.execute(sa.select(telegram_callbacks.c.key).where(telegram_callbacks.c.key == key)).first() is None:
+            stored = sa.select(telegram_callbacks.c.key).where(telegram_callbacks.c.key == key)
+            if connection.execute(stored).first() is None:
                 connection.execute(telegram_callbacks.insert().values(key=key, payload=payload, created_at=_now()))
-        try:
+        with contextlib.suppress(sa.exc.IntegrityError):  # the same payload stored concurrently
             await self._run(insert)
-        except sa.exc.IntegrityError:
-            pass
         return key
 
-    async def callback_payload(self, key: str) -> Optional[str]:
+    async def callback_payload(self, key: str) -> str | None:
         """The payload stored under ``key``, or None."""
-        row = await self._run(lambda c: c.execute(sa.select(telegram_callbacks.c.payload).where(telegram_callbacks.c.key == key)).first())
+        row = await self._run(lambda c: c.execute(
+            sa.select(telegram_callbacks.c.payload).where(telegram_callbacks.c.key == key)).first())
         return row.payload if row else None
 
-    async def last_sent(self, channel: str, recipient_id: str, kind: str) -> Optional[datetime]:
+    async def last_sent(self, channel: str, recipient_id: str, kind: str) -> datetime | None:
         """When the latest message of ``kind`` (e.g. ``template``) was sent to ``recipient_id`` (UTC), or None."""
         at = await self._run(lambda c: c.execute(sa.select(sa.func.max(messages.c.sent_at)).where(
             messages.c.channel == channel, messages.c.recipient_id == recipient_id,

@@ -55,14 +55,22 @@ import inspect
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 from rasa.core.channels.channel import OutputChannel
 from sanic.request import Request
-from telegram import (Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, KeyboardButton, Message,
-                      ReplyKeyboardMarkup, Update)
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    Update,
+)
 from telegram.constants import ChatType, InlineKeyboardButtonLimit, MessageLimit
 from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
@@ -101,13 +109,13 @@ class TelegramConfig:
     """The ``connectors.telegram.TelegramInput`` block of credentials.yml (see the module docstring)."""
     bot_token: str
     secret_token: str
-    webhook_url: Optional[str] = None
+    webhook_url: str | None = None
     api_base: str = DEFAULT_API_BASE
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> "TelegramConfig":
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> "TelegramConfig":
         """Raises ChannelConfigError naming the key: ``bot_token`` or ``secret_token`` missing or
         empty, a ``secret_token`` Telegram would refuse, a ``timeout_s`` or ``max_body_bytes`` that is
         not a positive number."""
@@ -137,19 +145,19 @@ class TelegramConfig:
         return f"{type(exc).__name__}: {exc}".replace(self.bot_token, "<token>")
 
 
-def chat_id_of(recipient_id: str) -> Optional[str]:
+def chat_id_of(recipient_id: str) -> str | None:
     """The Telegram chat id in a Rasa conversation id ``telegram-<chat id>``, or None."""
     parsed = conversation_ids.parse(recipient_id)
     return parsed[1] if parsed and parsed[0] == CHANNEL and parsed[1].lstrip("-").isdigit() else None
 
 
-def _rows(items: List[Any], titles: List[str], vertical: bool) -> List[List[Any]]:
+def _rows(items: list[Any], titles: list[str], vertical: bool) -> list[list[Any]]:
     if vertical or len(items) > ROW_MAX_BUTTONS or any(len(title) > ROW_MAX_TITLE for title in titles):
         return [[item] for item in items]
     return [items]
 
 
-def _title(button: Dict[str, Any]) -> str:
+def _title(button: dict[str, Any]) -> str:
     return str(button.get("title") or button.get("payload") or "")
 
 
@@ -161,19 +169,19 @@ async def fetch_pdf(url: str, timeout_s: float, max_bytes: int = MAX_DOCUMENT_BY
     """The PDF at ``url`` (served as application/pdf, or a path ending .pdf). Raises httpx.HTTPError
     (unreachable, timeout after ``timeout_s`` per phase) or DocumentError (a non-2xx status, not a
     PDF, over ``max_bytes``; its message does not name the URL, which grants access to the file)."""
-    async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=True) as client:
-        async with client.stream("GET", url) as response:
-            if not response.is_success:
-                raise DocumentError(f"HTTP {response.status_code}")
-            content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type != "application/pdf" and not urlparse(url).path.lower().endswith(".pdf"):
-                raise DocumentError(f"not a PDF ({content_type or 'no content type'})")
-            chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise DocumentError(f"over {max_bytes} bytes")
-                chunks.append(chunk)
+    async with (httpx.AsyncClient(timeout=timeout_s, follow_redirects=True) as client,
+                client.stream("GET", url) as response):
+        if not response.is_success:
+            raise DocumentError(f"HTTP {response.status_code}")
+        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/pdf" and not urlparse(url).path.lower().endswith(".pdf"):
+            raise DocumentError(f"not a PDF ({content_type or 'no content type'})")
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise DocumentError(f"over {max_bytes} bytes")
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -188,7 +196,7 @@ class TelegramOutput(OutputChannel):
     def __init__(self, config: TelegramConfig, bot: Bot, store: ChannelStore) -> None:
         self.config, self.bot, self.store = config, bot, store
 
-    async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         """Rasa's message dict (text, buttons, quick_replies, custom, image, attachment), each part sent
         even when another failed."""
         try:
@@ -222,8 +230,8 @@ class TelegramOutput(OutputChannel):
         """One message per 4096 characters (Rasa's own channels split at blank lines; this one does not)."""
         await self._send_text(recipient_id, text, "text")
 
-    async def send_text_with_buttons(self, recipient_id: str, text: str, buttons: List[Dict[str, Any]],
-                                     button_type: Optional[str] = "inline", **kwargs: Any) -> None:
+    async def send_text_with_buttons(self, recipient_id: str, text: str, buttons: list[dict[str, Any]],
+                                     button_type: str | None = "inline", **kwargs: Any) -> None:
         """``button_type`` (a key of the Rasa response): ``inline`` (default: side by side when up to
         3 short titles, else one per row), ``vertical`` (one per row) or ``reply`` (a one-time reply
         keyboard). Inline buttons carry the payload as ``callback_data``, or ``#<key>`` when it is
@@ -235,11 +243,11 @@ class TelegramOutput(OutputChannel):
         else:
             if button_type not in ("inline", "vertical", None):
                 log.warning("telegram: unknown button_type %r, sending inline buttons", button_type)
-            keys = [await self._inline_button(title, button) for title, button in zip(titles, buttons)]
+            keys = [await self._inline_button(title, button) for title, button in zip(titles, buttons, strict=True)]
             markup = InlineKeyboardMarkup(_rows(keys, titles, button_type == "vertical"))
         await self._send_text(recipient_id, text, "buttons", markup)
 
-    async def _inline_button(self, title: str, button: Dict[str, Any]) -> InlineKeyboardButton:
+    async def _inline_button(self, title: str, button: dict[str, Any]) -> InlineKeyboardButton:
         payload = str(button.get("payload") or title)
         if URL.fullmatch(payload):
             return InlineKeyboardButton(title, url=payload)
@@ -247,7 +255,7 @@ class TelegramOutput(OutputChannel):
             payload = "#" + await self.store.callback_key(payload)
         return InlineKeyboardButton(title, callback_data=payload)
 
-    async def send_quick_replies(self, recipient_id: str, text: str, quick_replies: List[Dict[str, Any]],
+    async def send_quick_replies(self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]],
                                  **kwargs: Any) -> None:
         """A one-time reply keyboard of the titles."""
         await self.send_text_with_buttons(recipient_id, text, quick_replies, button_type="reply")
@@ -260,7 +268,7 @@ class TelegramOutput(OutputChannel):
         """sendDocument by URL (Telegram fetches it; by URL it takes PDF, ZIP and GIF files only)."""
         await self._call(recipient_id, "document", "send_document", document=attachment)
 
-    async def send_custom_json(self, recipient_id: str, json_message: Dict[str, Any], **kwargs: Any) -> None:
+    async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
         """``{"document": {"url", "filename", "caption"}}``: the PDF downloaded and uploaded;
         ``{"telegram": {"method": "send…", …}}``: that Bot API call; the web widget's answer metadata
         (``answer_id``) is ignored silently, anything else logged at debug."""
@@ -271,7 +279,7 @@ class TelegramOutput(OutputChannel):
         elif "answer_id" not in json_message:
             log.debug("telegram: custom message with keys %s not sent to %s", sorted(json_message), recipient_id)
 
-    async def _send_document(self, recipient_id: str, document: Dict[str, Any]) -> None:
+    async def _send_document(self, recipient_id: str, document: dict[str, Any]) -> None:
         url = str(document.get("url") or "")
         filename = str(document.get("filename") or urlparse(url).path.rsplit("/", 1)[-1] or "document.pdf")
         try:
@@ -283,7 +291,7 @@ class TelegramOutput(OutputChannel):
         await self._call(recipient_id, "document", "send_document", document=InputFile(data, filename=filename),
                          caption=document.get("caption") or None)
 
-    async def _send_api_call(self, recipient_id: str, call: Dict[str, Any]) -> None:
+    async def _send_api_call(self, recipient_id: str, call: dict[str, Any]) -> None:
         params = {key: value for key, value in call.items() if key not in ("method", "chat_id")}
         method = str(call.get("method") or "")
         function = getattr(self.bot, method, None) if SEND_METHOD.fullmatch(method) else None
@@ -297,7 +305,7 @@ class TelegramOutput(OutputChannel):
         await self._call(recipient_id, "custom", method, **params)
 
 
-def private_chat_id(body: Dict[str, Any]) -> Optional[int]:
+def private_chat_id(body: dict[str, Any]) -> int | None:
     """The id of the private chat an Update (Bot API JSON) is about (for a button press, the chat
     of the message that had the button), or None for an update the channel ignores (other kinds,
     groups, channels). Read from the JSON, not through ``Update.de_json``: it decides the webhook's
@@ -310,10 +318,7 @@ def private_chat_id(body: Dict[str, Any]) -> Optional[int]:
     query = body.get("callback_query")
     if query is not None and not isinstance(query, dict):
         raise ValueError("callback_query is not an object")
-    if query is not None:
-        message = query.get("message")
-    else:
-        message = body.get("message") or body.get("edited_message")
+    message = query.get("message") if query is not None else body.get("message") or body.get("edited_message")
     if message is None:
         return None
     chat = message.get("chat") if isinstance(message, dict) else None
@@ -322,7 +327,7 @@ def private_chat_id(body: Dict[str, Any]) -> Optional[int]:
     return chat["id"] if chat["type"] == ChatType.PRIVATE else None
 
 
-def read_message(message: Message) -> Tuple[Optional[str], Optional[str], Dict[str, Any]]:
+def read_message(message: Message) -> tuple[str | None, str | None, dict[str, Any]]:
     """What a customer's message means: ``(text for Rasa, None, extra metadata)``, ``(None, polite
     reply, {})`` for what the bot cannot read, or ``(None, None, {})`` for a service message."""
     if message.text:
@@ -350,20 +355,20 @@ class TelegramInput(DurableWebhookInput):
         return CHANNEL
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> "TelegramInput":
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> "TelegramInput":
         """Raises ChannelConfigError for a missing or bad credential or a business DB without the
         channel tables."""
         return cls(TelegramConfig.from_credentials(credentials), limiter=rate_limiter(credentials, CHANNEL))
 
-    def __init__(self, config: TelegramConfig, store: Optional[ChannelStore] = None,
-                 limiter: Optional[RateLimiter] = None) -> None:
+    def __init__(self, config: TelegramConfig, store: ChannelStore | None = None,
+                 limiter: RateLimiter | None = None) -> None:
         """``store`` and ``limiter``: see :class:`~connectors.webhook.DurableWebhookInput`."""
         super().__init__(store, limiter)
         self.config = config
         self.bot = config.bot()
         self.output = TelegramOutput(config, self.bot, self.store)
 
-    async def deliveries(self, request: Request) -> Optional[List[Delivery]]:
+    async def deliveries(self, request: Request) -> list[Delivery] | None:
         """The update of a private chat, after the secret token (403) and the body (413, 400: not a
         Telegram Update); None for other updates."""
         secret = request.headers.get(SECRET_HEADER, "").encode()
@@ -383,7 +388,7 @@ class TelegramInput(DurableWebhookInput):
             return None
         return [Delivery(str(body["update_id"]), conversation_ids.make(CHANNEL, chat_id), body)]
 
-    async def read(self, sender_id: str, payload: Dict[str, Any]) -> Reading:
+    async def read(self, sender_id: str, payload: dict[str, Any]) -> Reading:
         """A message, edit or button press (after answering it) of a private chat; the customer noted."""
         update = Update.de_json(payload, self.bot)
         query = update.callback_query  # a private chat's (see private_chat_id, which let it through)
@@ -407,7 +412,7 @@ class TelegramInput(DurableWebhookInput):
             meta["edited"] = True
         return Reading(text, reply, meta)
 
-    async def _button_payload(self, query: Any) -> Optional[str]:
+    async def _button_payload(self, query: Any) -> str | None:
         """The pressed button's payload (None for an unknown ``#key``), after answering the query."""
         data = query.data or ""
         payload = await self.store.callback_payload(data[1:]) if data.startswith("#") else data or None

@@ -23,7 +23,7 @@ import logging
 import signal
 import sys
 import warnings
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import httpx
 from rasa.shared.exceptions import RasaException
@@ -50,7 +50,7 @@ def load_config(path: str) -> TelegramConfig:
     return TelegramConfig.from_credentials(credentials[CLASS_PATH])
 
 
-async def forward(client: httpx.AsyncClient, url: str, secret_token: str, update: Dict[str, Any],
+async def forward(client: httpx.AsyncClient, url: str, secret_token: str, update: dict[str, Any],
                   first_backoff_s: float = FIRST_BACKOFF_S) -> None:
     """POST ``update`` to the webhook at ``url`` until it answers 2xx, waiting ``first_backoff_s``
     seconds after the first failure, twice as long after each next one, at most MAX_BACKOFF_S."""
@@ -79,11 +79,11 @@ async def poll(config: TelegramConfig, rasa_url: str, first_backoff_s: float = F
     async with config.bot() as bot, httpx.AsyncClient(timeout=config.timeout_s) as client:
         await bot.delete_webhook()
         log.info("polling Telegram as @%s, forwarding updates to %s", bot.username, webhook)
-        offset: Optional[int] = None
+        offset: int | None = None
         delay = first_backoff_s
         while True:
             try:
-                updates: List[Dict[str, Any]] = await bot.do_api_request(
+                updates: list[dict[str, Any]] = await bot.do_api_request(
                     "getUpdates", {"offset": offset, "timeout": POLL_TIMEOUT_S, "allowed_updates": ALLOWED_UPDATES},
                     read_timeout=config.timeout_s + POLL_TIMEOUT_S)
             except TelegramError as exc:
@@ -108,11 +108,12 @@ async def run(config: TelegramConfig, rasa_url: str) -> None:
         log.info("stopped")
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """The command line (see the module docstring); the exit code: 0 stopped by Ctrl-C or SIGTERM, 1 token
     refused or Telegram unreachable at start, 2 a bad credentials file."""
     parser = argparse.ArgumentParser(prog="python -m connectors.telegram_polling", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--credentials", default="credentials.channels.yml", help="Rasa credentials file (default %(default)s)")
+    parser.add_argument("--credentials", default="credentials.channels.yml",
+                        help="Rasa credentials file (default %(default)s)")
     parser.add_argument("--rasa-url", default="http://localhost:5005", help="Rasa server (default %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,9 +1,8 @@
 """Text cut to a messaging platform's limits."""
 
-from typing import List
 
 
-def split_text(text: str, limit: int) -> List[str]:
+def split_text(text: str, limit: int) -> list[str]:
     """``text`` in parts of at most ``limit`` characters (a platform's message limit), cut at a line
     break or space when one is in the second half of the part; blank parts are dropped."""
     parts = []

@@ -14,7 +14,8 @@ import logging
 import sys
 import threading
 from collections import defaultdict
-from typing import Any, Awaitable, Callable, Dict, Optional
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
@@ -40,7 +41,8 @@ def freeze_loaded_heap() -> None:
         _heap_frozen = True
         gc.collect()
         gc.freeze()
-        log.info("%d objects alive after start-up frozen out of the garbage collector's full collections", gc.get_freeze_count())
+        log.info("%d objects alive after start-up frozen out of the garbage collector's full collections",
+                 gc.get_freeze_count())
 
 
 class SenderQueues:
@@ -51,9 +53,9 @@ class SenderQueues:
 
     def __init__(self, max_concurrent: int = MAX_CONCURRENT_TURNS) -> None:
         self._turns = asyncio.Semaphore(max_concurrent)
-        self._queues: Dict[str, asyncio.Queue] = {}
-        self._workers: Dict[str, asyncio.Task] = {}
-        self._pending: Dict[str, int] = defaultdict(int)
+        self._queues: dict[str, asyncio.Queue] = {}
+        self._workers: dict[str, asyncio.Task] = {}
+        self._pending: dict[str, int] = defaultdict(int)
 
     def submit(self, sender_id: str, job: Callable[[], Awaitable[None]]) -> None:
         queue = self._queues.setdefault(sender_id, asyncio.Queue())
@@ -89,7 +91,7 @@ class _TurnThread:
     """One daemon thread running an event loop of its own for Rasa turns (started on first use)."""
 
     def __init__(self) -> None:
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._guard = threading.Lock()
 
     @property
@@ -121,7 +123,7 @@ class _ServerLoopOutput(OutputChannel):
         call = getattr(self.inner, method)(*args, **kwargs)
         await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call, self.server_loop))
 
-    async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         await self._on_server_loop("send_response", recipient_id, message)
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:

@@ -31,7 +31,8 @@ gives no turn (and says why for a long message).
 """
 
 import logging
-from typing import Any, Awaitable, Callable, Dict, Optional, Tuple
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.core.channels.rest import RestInput as RasaRestInput
@@ -39,7 +40,8 @@ from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from sanic import Blueprint
 from sanic.exceptions import SanicException
 from sanic.request import Request
-from sanic.response import HTTPResponse, json as json_response
+from sanic.response import HTTPResponse
+from sanic.response import json as json_response
 
 from bot.contracts import conversation_ids
 from connectors.config import rate_limiter
@@ -54,7 +56,7 @@ MAX_MESSAGE_CHARS = 10_000  # Telegram and WhatsApp allow 4,096; the console's w
 TOO_LONG_REPLY = f"That message is too long for me (over {MAX_MESSAGE_CHARS:,} characters). Could you shorten it?"
 
 
-def refusal(sender_id: str, text: Any) -> Optional[Tuple[int, str]]:
+def refusal(sender_id: str, text: Any) -> tuple[int, str] | None:
     """(HTTP status, reply) when a web chat message may not have a turn: 403 for another channel's
     conversation id (bot.contracts.conversation_ids; no reply text), 413 for a text over
     MAX_MESSAGE_CHARS; None when it may."""
@@ -72,7 +74,7 @@ def _log_refusal(sender_id: str, limiter: RateLimiter, decision: Decision) -> No
             sender_id, limiter.messages, limiter.window_s, decision.retry_after_s)
 
 
-def _on_turn_thread(on_new_message: OnNewMessage, limiter: Optional[RateLimiter] = None) -> OnNewMessage:
+def _on_turn_thread(on_new_message: OnNewMessage, limiter: RateLimiter | None = None) -> OnNewMessage:
     """Each message's turn on the turn thread; a :func:`refusal` gets no turn (and its reply, if it has one),
     and with ``limiter``, a message over its sender's limit gets no turn and the first one of a window gets
     SLOW_DOWN_REPLY through its output channel."""
@@ -99,11 +101,11 @@ class RestInput(RasaRestInput):
     :func:`refusal`, 429 over the sender's rate limit (see the module docstring)."""
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> InputChannel:
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
         """Raises ChannelConfigError for a rate limit that is not a positive number."""
         return cls(rate_limiter(credentials, cls.name()))
 
-    def __init__(self, limiter: Optional[RateLimiter] = None) -> None:
+    def __init__(self, limiter: RateLimiter | None = None) -> None:
         """``limiter``: per sender; by default :func:`~connectors.config.rate_limiter` without credentials."""
         self.limiter = limiter or rate_limiter(None, self.name())
 
@@ -112,7 +114,7 @@ class RestInput(RasaRestInput):
         blueprint.middleware("request")(self._limit)
         return blueprint
 
-    async def _limit(self, request: Request) -> Optional[HTTPResponse]:
+    async def _limit(self, request: Request) -> HTTPResponse | None:
         """403 or 413 for a :func:`refusal`, 429 for a message over its sender's limit; None lets the
         request through (Rasa's own handler answers a body without a sender)."""
         if request.method != "POST":
@@ -141,14 +143,14 @@ class SocketIOInput(RasaSocketIOInput):
     limit (see the module docstring)."""
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> InputChannel:
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
         """Rasa's socket.io settings, and the rate limit; raises ChannelConfigError for a rate limit
         that is not a positive number."""
         channel = super().from_credentials(credentials)
         channel.limiter = rate_limiter(credentials, cls.name())
         return channel
 
-    def __init__(self, *args: Any, limiter: Optional[RateLimiter] = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, limiter: RateLimiter | None = None, **kwargs: Any) -> None:
         """Rasa's arguments; ``limiter``: per sender (the session id), by default
         :func:`~connectors.config.rate_limiter` without credentials."""
         super().__init__(*args, **kwargs)

@@ -16,13 +16,15 @@ gets no turn, and the first one of a window gets the polite
 import asyncio
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint
 from sanic.request import Request
-from sanic.response import HTTPResponse, json as json_response
+from sanic.response import HTTPResponse
+from sanic.response import json as json_response
 
 from connectors.config import rate_limiter
 from connectors.ratelimit import SLOW_DOWN_REPLY, Decision, RateLimiter
@@ -49,7 +51,7 @@ class Delivery:
 
     delivery_id: str
     sender_id: str
-    payload: Dict[str, Any]
+    payload: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,10 @@ class Reading:
     up), or a ``reply`` sent at once without Rasa (e.g. :data:`UNSUPPORTED_REPLY`), or neither (nothing
     to answer)."""
 
-    text: Optional[str] = None
-    reply: Optional[str] = None
-    metadata: Dict[str, Any] = field(default_factory=dict)
-    message_id: Optional[str] = None
+    text: str | None = None
+    reply: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    message_id: str | None = None
 
 
 class DurableWebhookInput(InputChannel):
@@ -97,17 +99,17 @@ class DurableWebhookInput(InputChannel):
 
     output: OutputChannel
 
-    def __init__(self, store: Optional[ChannelStore] = None, limiter: Optional[RateLimiter] = None) -> None:
+    def __init__(self, store: ChannelStore | None = None, limiter: RateLimiter | None = None) -> None:
         """``store``: by default one on ``CLOSER_DATABASE_URL`` (raises ChannelConfigError when the
         channel tables are missing); ``limiter``: per sender id, by default
         :func:`~connectors.config.rate_limiter` without credentials."""
         self.store = store or ChannelStore()
         self.limiter = limiter or rate_limiter(None, self.name())
         self.queues = SenderQueues()
-        self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
-        self._pruner: Optional[asyncio.Task] = None
+        self._on_new_message: Callable[[UserMessage], Awaitable[Any]] | None = None
+        self._pruner: asyncio.Task | None = None
 
-    async def deliveries(self, request: Request) -> Optional[List[Delivery]]:
+    async def deliveries(self, request: Request) -> list[Delivery] | None:
         """The customer messages of a webhook call, in order; None for a call acknowledged and
         ignored (answered ``{"status": "ignored"}``). Raises :class:`~connectors.webhook_http.Refused`
         for a request that is not the platform's (forged, too big, not its format): it is answered
@@ -115,7 +117,7 @@ class DurableWebhookInput(InputChannel):
         May record what is not a customer message (e.g. WhatsApp's delivery statuses)."""
         raise NotImplementedError
 
-    async def read(self, sender_id: str, payload: Dict[str, Any]) -> Reading:
+    async def read(self, sender_id: str, payload: dict[str, Any]) -> Reading:
         """What the delivery ``payload`` of ``sender_id`` says; runs in the customer's queue, so it may
         call the platform or note the customer (``self.store.saw_customer``). An exception marks the
         delivery failed (logged, kept with the error) and the queue goes on."""
@@ -160,7 +162,8 @@ class DurableWebhookInput(InputChannel):
             return json_response({"status": "ignored"})
         for delivery in deliveries:
             try:
-                row_id = await self.store.accept(self.name(), delivery.delivery_id, delivery.sender_id, delivery.payload)
+                row_id = await self.store.accept(self.name(), delivery.delivery_id, delivery.sender_id,
+                                                 delivery.payload)
             except Exception:
                 log.exception("%s: delivery %s of %s could not be stored", self.name(), delivery.delivery_id,
                               delivery.sender_id)
@@ -177,10 +180,10 @@ class DurableWebhookInput(InputChannel):
                                    functools.partial(self._skip_over_limit, decision, row_id, delivery.sender_id))
         return json_response({"status": "ok"})
 
-    def _submit(self, row_id: int, sender_id: str, payload: Dict[str, Any]) -> None:
+    def _submit(self, row_id: int, sender_id: str, payload: dict[str, Any]) -> None:
         self.queues.submit(sender_id, functools.partial(self._process, row_id, sender_id, payload))
 
-    async def _process(self, row_id: int, sender_id: str, payload: Dict[str, Any]) -> None:
+    async def _process(self, row_id: int, sender_id: str, payload: dict[str, Any]) -> None:
         """One delivery, in the customer's queue: read, then a Rasa turn or a reply; marked done, with
         the error if it failed."""
         error_text = None

@@ -2,10 +2,11 @@
 
 import json
 import logging
-from typing import Any, Dict
+from typing import Any
 
 from sanic.request import Request
-from sanic.response import HTTPResponse, json as json_response
+from sanic.response import HTTPResponse
+from sanic.response import json as json_response
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ def error(status: int, message: str) -> HTTPResponse:
     return json_response({"error": message}, status=status)
 
 
-def read_json(request: Request, max_bytes: int) -> Dict[str, Any]:
+def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
     """The request's body as a JSON object. Raises :class:`Refused` with 413 for a body over
     ``max_bytes`` bytes, 400 for one that is not a JSON object (logged with the path)."""
     raw = request.body or b""

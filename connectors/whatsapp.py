@@ -20,16 +20,18 @@ import hashlib
 import hmac
 import logging
 import posixpath
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional
+from typing import Any
 from urllib.parse import urlparse
 
 import aiohttp
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic import Blueprint
 from sanic.request import Request
-from sanic.response import HTTPResponse, text as text_response
+from sanic.response import HTTPResponse
+from sanic.response import text as text_response
 
 from bot.contracts import conversation_ids
 from connectors.config import positive, rate_limiter, required
@@ -77,7 +79,7 @@ class WhatsAppConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> "WhatsAppConfig":
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> "WhatsAppConfig":
         """Settings from the credentials dict; ChannelConfigError naming the key when a required one
         is missing or empty, or a number is not a positive number."""
         credentials = credentials or {}
@@ -105,7 +107,7 @@ def _time(timestamp: Any) -> datetime:
         return _now()
 
 
-def _list(value: Any) -> List[Any]:
+def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
@@ -136,7 +138,7 @@ class WhatsAppOutput(OutputChannel):
     def __init__(self, config: WhatsAppConfig, store: ChannelStore) -> None:
         self.config = config
         self.store = store
-        self._session: Optional[aiohttp.ClientSession] = None
+        self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -148,7 +150,7 @@ class WhatsAppOutput(OutputChannel):
         if self._session is not None:
             await self._session.close()
 
-    async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         """Send one Rasa message, or hold it when the customer's 24-hour window is closed."""
         wa_id = _wa_id(recipient_id)
         last_inbound = await self.store.last_inbound(CHANNEL, wa_id)
@@ -157,7 +159,7 @@ class WhatsAppOutput(OutputChannel):
             return
         await super().send_response(recipient_id, dict(message))
 
-    async def _hold(self, wa_id: str, last_inbound: Optional[datetime], message: Dict[str, Any]) -> None:
+    async def _hold(self, wa_id: str, last_inbound: datetime | None, message: dict[str, Any]) -> None:
         """Keep ``message`` for when the customer next writes; send the re-engagement template unless
         one was sent since the customer last wrote."""
         await self.store.hold(CHANNEL, wa_id, message)
@@ -176,7 +178,7 @@ class WhatsAppOutput(OutputChannel):
             content = {"type": "text", "text": {"preview_url": False, "body": part}}
             await self._send(_wa_id(recipient_id), "text", content)
 
-    async def send_text_with_buttons(self, recipient_id: str, text: str, buttons: List[Dict[str, Any]],
+    async def send_text_with_buttons(self, recipient_id: str, text: str, buttons: list[dict[str, Any]],
                                      **kwargs: Any) -> None:
         """Up to 3 buttons as interactive reply buttons (titles cut to 20 characters), 4 to 10 as an
         interactive list (row titles cut to 24, the full title as the row's description); beyond 10
@@ -218,7 +220,7 @@ class WhatsAppOutput(OutputChannel):
             return payload
         return "#" + await self.store.callback_key(payload)
 
-    async def send_custom_json(self, recipient_id: str, json_message: Dict[str, Any], **kwargs: Any) -> None:
+    async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
         """``{"document": {"url", "filename", "caption"}}`` (the quote PDF) is sent as an uploaded
         document; the web widget's answer metadata is ignored; anything else is logged at debug."""
         document = json_message.get("document") if isinstance(json_message, dict) else None
@@ -235,7 +237,7 @@ class WhatsAppOutput(OutputChannel):
         await self._send(_wa_id(recipient_id), "document",
                          {"type": "document", "document": {"link": attachment, "filename": filename}})
 
-    async def _send_document(self, wa_id: str, document: Dict[str, Any]) -> None:
+    async def _send_document(self, wa_id: str, document: dict[str, Any]) -> None:
         url = str(document["url"])
         filename = str(document.get("filename") or posixpath.basename(urlparse(url).path) or "document.pdf")
         data = await self._download_pdf(url, wa_id)
@@ -256,7 +258,7 @@ class WhatsAppOutput(OutputChannel):
             content["caption"] = _clip(str(document["caption"]), MAX_CAPTION)
         await self._send(wa_id, "document", {"type": "document", "document": content})
 
-    async def _download_pdf(self, url: str, wa_id: str) -> Optional[bytes]:
+    async def _download_pdf(self, url: str, wa_id: str) -> bytes | None:
         """The PDF at ``url`` (application/pdf or a path ending .pdf, at most 20 MB), or None, logged."""
         try:
             async with self._http().get(url) as response:
@@ -279,7 +281,7 @@ class WhatsAppOutput(OutputChannel):
             log.error("WhatsApp: document for %s not sent: downloading %s failed: %r", wa_id, url, exc)
             return None
 
-    async def _send(self, wa_id: str, kind: str, content: Dict[str, Any]) -> Optional[str]:
+    async def _send(self, wa_id: str, kind: str, content: dict[str, Any]) -> str | None:
         """POST one message; its ``wamid`` (recorded as sent with ``kind``), or None after logging."""
         body = {"messaging_product": CHANNEL, "recipient_type": "individual", "to": wa_id, **content}
         answer = await self._graph("messages", wa_id, f"{kind} message", json=body)
@@ -292,7 +294,7 @@ class WhatsAppOutput(OutputChannel):
             await self.store.sent(CHANNEL, message_id, wa_id, kind, template=template)
         return message_id
 
-    async def _graph(self, edge: str, wa_id: str, method: str, **request: Any) -> Optional[Dict[str, Any]]:
+    async def _graph(self, edge: str, wa_id: str, method: str, **request: Any) -> dict[str, Any] | None:
         """POST ``/{version}/{phone_number_id}/{edge}``; the JSON answer, or None after logging why."""
         config = self.config
         url = f"{config.api_base}/{config.api_version}/{config.phone_number_id}/{edge}"
@@ -321,14 +323,14 @@ class WhatsAppInput(DurableWebhookInput):
         return CHANNEL
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> "WhatsAppInput":
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> "WhatsAppInput":
         """The channel from its credentials.yml block (see :class:`WhatsAppConfig` and
         :func:`~connectors.config.rate_limiter`); raises ChannelConfigError for a missing key or when
         the business DB lacks the channel tables."""
         return cls(WhatsAppConfig.from_credentials(credentials), limiter=rate_limiter(credentials, CHANNEL))
 
-    def __init__(self, config: WhatsAppConfig, store: Optional[ChannelStore] = None,
-                 limiter: Optional[RateLimiter] = None) -> None:
+    def __init__(self, config: WhatsAppConfig, store: ChannelStore | None = None,
+                 limiter: RateLimiter | None = None) -> None:
         """``store`` and ``limiter``: see :class:`~connectors.webhook.DurableWebhookInput`."""
         super().__init__(store, limiter)
         self.config = config
@@ -353,7 +355,7 @@ class WhatsAppInput(DurableWebhookInput):
         log.warning("WhatsApp webhook verification from %s refused: wrong mode or verify token", _remote(request))
         return error(403, "verification failed")
 
-    async def deliveries(self, request: Request) -> Optional[List[Delivery]]:
+    async def deliveries(self, request: Request) -> list[Delivery] | None:
         """The messages of a signed webhook call (401 without a valid ``X-Hub-Signature-256``; 413,
         400 for the body), after recording its delivery statuses; None for another ``object``."""
         if not self._signed(request):
@@ -378,7 +380,7 @@ class WhatsAppInput(DurableWebhookInput):
         expected = f"sha256={digest}"
         return hmac.compare_digest(request.headers.get("X-Hub-Signature-256", "").encode(), expected.encode())
 
-    def _values(self, update: Dict[str, Any]) -> Iterator[Dict[str, Any]]:
+    def _values(self, update: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """The ``value`` of every ``messages`` change for this phone number, in delivery order."""
         for entry in _list(update.get("entry")):
             for change in _list(entry.get("changes") if isinstance(entry, dict) else None):
@@ -394,7 +396,7 @@ class WhatsAppInput(DurableWebhookInput):
                     continue
                 yield value
 
-    def _messages(self, value: Dict[str, Any]) -> List[Delivery]:
+    def _messages(self, value: dict[str, Any]) -> list[Delivery]:
         """The customer messages of a change's ``value``, each with the sender's profile name."""
         names = {str(c.get("wa_id")): (c.get("profile") or {}).get("name")
                  for c in _list(value.get("contacts")) if isinstance(c, dict)}
@@ -423,7 +425,7 @@ class WhatsAppInput(DurableWebhookInput):
         except ValueError as exc:  # statuses we do not track, e.g. "deleted" or "warning"
             log.info("WhatsApp webhook: status of %s ignored: %s", status["id"], exc)
 
-    async def read(self, sender_id: str, payload: Dict[str, Any]) -> Reading:
+    async def read(self, sender_id: str, payload: dict[str, Any]) -> Reading:
         """A customer's message; the customer noted (their 24-hour window opens) and the messages held
         for them sent first."""
         message, name = payload["message"], payload.get("name")
@@ -440,7 +442,7 @@ class WhatsAppInput(DurableWebhookInput):
         return Reading(text, metadata={key: value for key, value in details.items() if value is not None},
                        message_id=str(message["id"]))
 
-    async def _text(self, message: Dict[str, Any]) -> Optional[str]:
+    async def _text(self, message: dict[str, Any]) -> str | None:
         """What Rasa receives for a message: the text, a button's payload, a shared contact's phone
         number or a media caption; None for what we cannot read."""
         kind = message.get("type")
@@ -460,7 +462,7 @@ class WhatsAppInput(DurableWebhookInput):
             return content.get("caption")
         return None
 
-    async def _payload(self, button_id: str, title: Optional[str]) -> Optional[str]:
+    async def _payload(self, button_id: str, title: str | None) -> str | None:
         """A pressed button's payload: its id, or the payload stored under ``#<key>``."""
         if not button_id.startswith("#"):
             return button_id or title

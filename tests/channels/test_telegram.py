@@ -10,8 +10,9 @@ import inspect
 import logging
 import socket
 import uuid
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable, Dict, List, Optional
+from typing import Any
 
 import httpx
 import pytest
@@ -25,8 +26,15 @@ from connectors import turns
 from connectors.config import ChannelConfigError
 from connectors.ratelimit import SLOW_DOWN_REPLY, RateLimiter
 from connectors.store import ChannelStore
-from connectors.telegram import (EXPIRED_NOTICE, EXPIRED_REPLY, SECRET_HEADER, DocumentError, TelegramConfig,
-                                 TelegramInput, fetch_pdf)
+from connectors.telegram import (
+    EXPIRED_NOTICE,
+    EXPIRED_REPLY,
+    SECRET_HEADER,
+    DocumentError,
+    TelegramConfig,
+    TelegramInput,
+    fetch_pdf,
+)
 from connectors.text import split_text
 from connectors.webhook import LOCATION_REPLY, RATE_LIMITED, UNSUPPORTED_REPLY
 from tests.fakes.telegram_server import FakeTelegram, Upload
@@ -45,7 +53,7 @@ LONG_PAYLOAD = '/ask_knowledge{"topic": "policies/delivery.md#delivery-charges-a
 
 # --- updates as Telegram sends them -------------------------------------------------------------
 
-def message(message_id: int = 101, chat: Optional[dict] = None, **content: Any) -> dict:
+def message(message_id: int = 101, chat: dict | None = None, **content: Any) -> dict:
     return {"message_id": message_id, "from": USER, "chat": chat or CHAT, "date": DATE, **content}
 
 
@@ -88,10 +96,10 @@ class Rasa:
     """Rasa's agent as ``register`` calls it: records every UserMessage, answers each with one text
     when ``reply`` is set, and notes how many answerCallbackQuery calls Telegram had seen by then."""
 
-    def __init__(self, telegram: FakeTelegram, reply: bool = False, delays: Optional[List[float]] = None) -> None:
+    def __init__(self, telegram: FakeTelegram, reply: bool = False, delays: list[float] | None = None) -> None:
         self.telegram, self.reply, self.delays = telegram, reply, list(delays or [])
-        self.messages: List[UserMessage] = []
-        self.answered_before: List[int] = []
+        self.messages: list[UserMessage] = []
+        self.answered_before: list[int] = []
 
     async def handle_message(self, message: UserMessage) -> None:
         self.answered_before.append(len(self.telegram.calls("answerCallbackQuery")))
@@ -102,11 +110,11 @@ class Rasa:
             await message.output_channel.send_response(message.sender_id, {"text": f"You said: {message.text}"})
 
     @property
-    def texts(self) -> List[str]:
+    def texts(self) -> list[str]:
         return [m.text for m in self.messages]
 
 
-def credentials(telegram: FakeTelegram, **overrides: Any) -> Dict[str, Any]:
+def credentials(telegram: FakeTelegram, **overrides: Any) -> dict[str, Any]:
     return {"bot_token": telegram.token, "secret_token": SECRET, "api_base": f"{telegram.api_base}/bot",
             "timeout_s": 5, **overrides}
 
@@ -134,7 +142,7 @@ async def serve(connector: TelegramInput, rasa: Any, port: int = 0) -> AsyncIter
         await server.after_stop()
 
 
-async def post(base_url: str, body: Any, secret: Optional[str] = SECRET, **kwargs: Any) -> httpx.Response:
+async def post(base_url: str, body: Any, secret: str | None = SECRET, **kwargs: Any) -> httpx.Response:
     headers = {SECRET_HEADER: secret.encode()} if secret is not None else {}
     async with httpx.AsyncClient(timeout=10) as client:
         if isinstance(body, (bytes, str)):
@@ -143,8 +151,8 @@ async def post(base_url: str, body: Any, secret: Optional[str] = SECRET, **kwarg
         return await client.post(f"{base_url}/webhooks/telegram/webhook", json=body, headers=headers, **kwargs)
 
 
-async def table(store: ChannelStore, name: str) -> List[Any]:
-    def read() -> List[Any]:
+async def table(store: ChannelStore, name: str) -> list[Any]:
+    def read() -> list[Any]:
         with store.engine.connect() as connection:
             return connection.execute(sa.text(f"SELECT * FROM {name} ORDER BY 1")).all()
     return await asyncio.to_thread(read)
@@ -209,19 +217,19 @@ async def served(connector: TelegramInput, telegram: FakeTelegram):
 
 @pytest.mark.parametrize("key", ["bot_token", "secret_token"])
 @pytest.mark.parametrize("value", [None, "", "   "])
-def test_a_missing_credential_names_the_key(telegram: FakeTelegram, key: str, value: Optional[str]) -> None:
+def test_a_missing_credential_names_the_key(telegram: FakeTelegram, key: str, value: str | None) -> None:
     with pytest.raises(ChannelConfigError, match=f"'{key}'"):
         TelegramConfig.from_credentials(credentials(telegram, **{key: value}))
 
 
 def test_no_credentials_at_all_names_a_key() -> None:
-    with pytest.raises(ChannelConfigError, match="'secret_token'|'bot_token'"):
+    with pytest.raises(ChannelConfigError, match=r"'secret_token'|'bot_token'"):
         TelegramInput.from_credentials(None)
 
 
 @pytest.mark.parametrize("secret", ["has space", "semi;colon", "ü-umlaut", "x" * 257])
 def test_a_secret_token_telegram_would_refuse_is_a_config_error(telegram: FakeTelegram, secret: str) -> None:
-    with pytest.raises(ChannelConfigError, match="'secret_token'.*A-Z, a-z, 0-9, _ and -"):
+    with pytest.raises(ChannelConfigError, match=r"'secret_token'.*A-Z, a-z, 0-9, _ and -"):
         TelegramConfig.from_credentials(credentials(telegram, secret_token=secret))
 
 
@@ -270,7 +278,7 @@ async def test_health(served) -> None:
 
 @pytest.mark.parametrize("secret", [None, "", "wrong", SECRET.upper(), SECRET + "x", "ünïcode"])
 async def test_a_forged_or_missing_secret_is_refused_and_nothing_is_stored(served, connector: TelegramInput,
-                                                                           secret: Optional[str], caplog) -> None:
+                                                                           secret: str | None, caplog) -> None:
     base_url, rasa = served
     with caplog.at_level(logging.WARNING, logger="connectors.telegram"):
         response = await post(base_url, text_update(1, "hello"), secret=secret)
@@ -294,9 +302,11 @@ async def test_a_body_over_the_limit_gets_413_and_is_not_stored(telegram: FakeTe
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"text"', b'{"message": {"text": "hi"}}',
                                   b'{"update_id": "7", "message": {"text": "hi"}}',
                                   b'{"update_id": 7, "message": "hi"}', b'{"update_id": 7, "message": {"text": "hi"}}',
-                                  b'{"update_id": true, "message": {"text": "hi", "chat": {"id": 1, "type": "private"}}}',
+                                  b'{"update_id": true, "message": {"text": "hi", '
+                                  b'"chat": {"id": 1, "type": "private"}}}',
                                   b'{"update_id": 7, "callback_query": "data"}',
-                                  b'{"update_id": 7, "edited_message": {"text": "hi", "chat": {"id": "1", "type": "private"}}}'])
+                                  b'{"update_id": 7, "edited_message": {"text": "hi", '
+                                  b'"chat": {"id": "1", "type": "private"}}}'])
 async def test_a_malformed_body_gets_400_and_is_not_stored(served, connector: TelegramInput, body: bytes) -> None:
     base_url, rasa = served
     response = await post(base_url, body)
@@ -326,7 +336,7 @@ async def test_a_text_reaches_rasa_with_its_sender_and_metadata(served, connecto
 
 @pytest.mark.parametrize("text, payload", [("/start", None), ("/start promo-oak_2026", "promo-oak_2026")])
 async def test_start_and_deep_links_greet_with_the_payload(served, connector: TelegramInput, text: str,
-                                                           payload: Optional[str]) -> None:
+                                                           payload: str | None) -> None:
     base_url, rasa = served
     await post(base_url, text_update(1, text))
     await post(base_url, text_update(2, "/request_human"))
@@ -546,11 +556,13 @@ async def test_a_customer_over_the_rate_limit_is_acknowledged_without_a_turn_and
         assert [(d.delivery_id, d.error) for d in deliveries] == [
             *((str(70 + n), None) for n in range(3)), *((str(n), RATE_LIMITED) for n in (73, 74, 75, 76)), ("77", None)]
         assert all(d.processed_at is not None for d in deliveries)  # not replayed after a restart
-        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("connectors")]
+        warnings = [r.getMessage() for r in caplog.records
+                    if r.levelno == logging.WARNING and r.name.startswith("connectors")]
         assert len(warnings) == 1 and f"telegram-{CHAT_ID} is over the rate limit of 3 messages per 60 s" in warnings[0]
         assert not any("secret" in r.getMessage() for r in caplog.records)  # never the message
 
-        clock.now += 21  # a little over one message's worth of tokens back: one more goes through, the next is refused silently
+        # a little over one message's worth of tokens back: one more goes through, the next is refused silently
+        clock.now += 21
         await post(base_url, text_update(78, "one more"))
         await post(base_url, text_update(79, "and another"))
         clock.now += 60
@@ -701,7 +713,7 @@ def test_split_text_cuts_hard_without_a_space() -> None:
     ("vertical", [["Yes"], ["No"]]),
 ])
 async def test_inline_keyboards_follow_rasas_button_type(connector: TelegramInput, telegram: FakeTelegram,
-                                                         button_type: Optional[str], rows: List[List[str]]) -> None:
+                                                         button_type: str | None, rows: list[list[str]]) -> None:
     message = {"text": "Shall I prepare a quote?", "buttons": [{"title": "Yes", "payload": "/affirm"},
                                                                {"title": "No", "payload": "/deny"}]}
     if button_type:

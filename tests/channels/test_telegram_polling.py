@@ -8,15 +8,28 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from typing import AsyncIterator, Tuple
 
 from connectors.telegram import TelegramConfig, TelegramInput
 from connectors.telegram_polling import poll
 from tests.channels.conftest import ROOT
-from tests.channels.test_telegram import (CHAT_ID, SECRET, STICKER, UNSUPPORTED_REPLY, Rasa, callback_update,
-                                          connector, credentials, eventually, serve, table, telegram, text_update,
-                                          update)
+from tests.channels.test_telegram import (
+    CHAT_ID,
+    SECRET,
+    STICKER,
+    UNSUPPORTED_REPLY,
+    Rasa,
+    callback_update,
+    connector,
+    credentials,
+    eventually,
+    serve,
+    table,
+    telegram,
+    text_update,
+    update,
+)
 from tests.fakes.telegram_server import FakeTelegram
 
 __all__ = ["connector", "telegram"]  # fixtures of test_telegram.py
@@ -110,7 +123,7 @@ async def command(credentials_file, rasa_url: str, **env: str) -> asyncio.subpro
         stderr=asyncio.subprocess.STDOUT)
 
 
-async def finished(process: asyncio.subprocess.Process) -> Tuple[int, str]:
+async def finished(process: asyncio.subprocess.Process) -> tuple[int, str]:
     output, _ = await asyncio.wait_for(process.communicate(), 120)
     return process.returncode, output.decode()
 

@@ -3,7 +3,6 @@ here blocks its thread the way Rasa's NLU and policies do; the server must still
 
 import asyncio
 import threading
-from typing import List
 
 import httpx
 import socketio
@@ -21,8 +20,8 @@ class BlockingRasa:
 
     def __init__(self) -> None:
         self.release = threading.Event()
-        self.threads: List[str] = []
-        self.released: List[bool] = []
+        self.threads: list[str] = []
+        self.released: list[bool] = []
 
     async def handle_message(self, message) -> None:
         self.threads.append(threading.current_thread().name)
@@ -32,14 +31,13 @@ class BlockingRasa:
 
 async def test_a_rest_turn_runs_on_the_turn_thread_while_the_server_answers() -> None:
     rasa = BlockingRasa()
-    async with serve(RestInput(), rasa) as base_url:
-        async with httpx.AsyncClient(timeout=30) as client:
-            turn = asyncio.create_task(client.post(f"{base_url}/webhooks/rest/webhook",
-                                                   json={"sender": "web-1", "message": "hi"}))
-            await eventually(lambda: rasa.threads, "the turn to start")
-            health = await client.get(f"{base_url}/webhooks/rest/")  # while the turn blocks its thread
-            rasa.release.set()
-            response = await turn
+    async with serve(RestInput(), rasa) as base_url, httpx.AsyncClient(timeout=30) as client:
+        turn = asyncio.create_task(client.post(f"{base_url}/webhooks/rest/webhook",
+                                               json={"sender": "web-1", "message": "hi"}))
+        await eventually(lambda: rasa.threads, "the turn to start")
+        health = await client.get(f"{base_url}/webhooks/rest/")  # while the turn blocks its thread
+        rasa.release.set()
+        response = await turn
     assert health.json() == {"status": "ok"}
     assert rasa.threads == ["closer-rasa-turns"] and rasa.released == [True]
     assert response.json() == [{"recipient_id": "web-1", "text": "You said: hi"}]
@@ -49,7 +47,7 @@ async def test_a_socketio_turn_runs_on_the_turn_thread_and_its_answer_reaches_th
     rasa = BlockingRasa()
     channel = SocketIOInput(user_message_evt="user_uttered", bot_message_evt="bot_uttered", session_persistence=True)
     client = socketio.AsyncClient()
-    received: List[dict] = []
+    received: list[dict] = []
     client.on("bot_uttered", received.append)
     async with serve(channel, rasa) as base_url:
         await client.connect(base_url, socketio_path="/socket.io", transports=["polling"])
@@ -72,16 +70,16 @@ async def test_the_rest_channel_answers_429_over_a_senders_rate_limit() -> None:
     now = [1000.0]
     rasa = BlockingRasa()
     rasa.release.set()
-    async with serve(RestInput(RateLimiter(2, 60, lambda: now[0])), rasa) as base_url:
-        async with httpx.AsyncClient(timeout=30) as client:
-            async def say(sender: str, text: str) -> httpx.Response:
-                return await client.post(f"{base_url}/webhooks/rest/webhook", json={"sender": sender, "message": text})
+    async with (serve(RestInput(RateLimiter(2, 60, lambda: now[0])), rasa) as base_url,
+                httpx.AsyncClient(timeout=30) as client):
+        async def say(sender: str, text: str) -> httpx.Response:
+            return await client.post(f"{base_url}/webhooks/rest/webhook", json={"sender": sender, "message": text})
 
-            allowed = [await say("web-1", f"message {n}") for n in range(2)]
-            refused = await say("web-1", "one too many")
-            other = await say("web-2", "hello")
-            now[0] += 60
-            later = await say("web-1", "back again")
+        allowed = [await say("web-1", f"message {n}") for n in range(2)]
+        refused = await say("web-1", "one too many")
+        other = await say("web-2", "hello")
+        now[0] += 60
+        later = await say("web-1", "back again")
     assert [r.status_code for r in allowed] == [200, 200]
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "30"
     assert refused.json() == [{"recipient_id": "web-1", "text": SLOW_DOWN_REPLY}]
@@ -96,7 +94,7 @@ async def test_the_socketio_channel_skips_turns_over_a_senders_rate_limit_and_sa
     channel = SocketIOInput(user_message_evt="user_uttered", bot_message_evt="bot_uttered", session_persistence=True,
                             limiter=RateLimiter(1, 60, lambda: 1000.0))
     client = socketio.AsyncClient()
-    received: List[dict] = []
+    received: list[dict] = []
     client.on("bot_uttered", received.append)
     async with serve(channel, rasa) as base_url:
         await client.connect(base_url, socketio_path="/socket.io", transports=["polling"])

@@ -4,7 +4,6 @@ number>`` read that customer's cart and quote — and a message over MAX_MESSAGE
 held the turn thread, so every web chat, for 40 s)."""
 
 import asyncio
-from typing import List
 
 import httpx
 import socketio
@@ -17,14 +16,13 @@ from tests.channels.test_web import BlockingRasa
 async def test_the_rest_channel_refuses_other_channels_conversations_and_over_long_messages() -> None:
     rasa = BlockingRasa()
     rasa.release.set()
-    async with serve(RestInput(), rasa) as base_url:
-        async with httpx.AsyncClient(timeout=30) as client:
-            async def say(sender: str, text: str) -> httpx.Response:
-                return await client.post(f"{base_url}/webhooks/rest/webhook", json={"sender": sender, "message": text})
+    async with serve(RestInput(), rasa) as base_url, httpx.AsyncClient(timeout=30) as client:
+        async def say(sender: str, text: str) -> httpx.Response:
+            return await client.post(f"{base_url}/webhooks/rest/webhook", json={"sender": sender, "message": text})
 
-            foreign = [await say(sender, "what's in my cart?") for sender in ("whatsapp-971509876543", "telegram-4242")]
-            too_long = await say("web-1", "desk " * 20_000)
-            longest = await say("web-1", "d" * MAX_MESSAGE_CHARS)
+        foreign = [await say(sender, "what's in my cart?") for sender in ("whatsapp-971509876543", "telegram-4242")]
+        too_long = await say("web-1", "desk " * 20_000)
+        longest = await say("web-1", "d" * MAX_MESSAGE_CHARS)
     assert [(r.status_code, r.json()) for r in foreign] == [(403, []), (403, [])]
     assert too_long.status_code == 413 and too_long.json() == [{"recipient_id": "web-1", "text": TOO_LONG_REPLY}]
     assert longest.status_code == 200
@@ -35,7 +33,7 @@ async def test_the_socketio_channel_gives_no_turn_to_other_channels_conversation
     rasa = BlockingRasa()
     rasa.release.set()
     channel = SocketIOInput(user_message_evt="user_uttered", bot_message_evt="bot_uttered", session_persistence=True)
-    received: dict[str, List[dict]] = {"whatsapp-971509876543": [], "web-4": []}
+    received: dict[str, list[dict]] = {"whatsapp-971509876543": [], "web-4": []}
     clients = {session: socketio.AsyncClient() for session in received}
     for session, client in clients.items():
         client.on("bot_uttered", received[session].append)

@@ -4,13 +4,13 @@ a migrated business DB. Webhook bodies follow Meta's documented payloads. ``Bot`
 Rasa's agent: it records each UserMessage and answers through the message's output channel."""
 
 import asyncio
-import threading
 import hashlib
 import hmac
 import itertools
 import json
 import logging
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -401,7 +401,8 @@ async def test_a_customer_over_the_rate_limit_is_acknowledged_without_a_turn_and
     deliveries = rows(database_url, "channel_deliveries", sender_id=f"whatsapp-{CUSTOMER}")
     assert [d.error for d in deliveries] == [None, None, RATE_LIMITED, RATE_LIMITED]
     assert all(d.processed_at is not None for d in deliveries)
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("connectors")]
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING and r.name.startswith("connectors")]
     assert len(warnings) == 1 and f"whatsapp-{CUSTOMER} is over the rate limit of 2 messages per 30 s" in warnings[0]
     assert not any("secret" in r.getMessage() for r in caplog.records)
 

@@ -27,14 +27,16 @@ def differences(table: sa.Table, inspector: sa.engine.Inspector) -> list[str]:
         if declared != actual:
             problems.append(f"{name}.{column.name}: {declared} in the contract, {actual} migrated")
         if column.nullable != migrated["nullable"]:
-            problems.append(f"{name}.{column.name}: nullable {column.nullable} in the contract, {migrated['nullable']} migrated")
+            problems.append(f"{name}.{column.name}: nullable {column.nullable} in the contract, "
+                            f"{migrated['nullable']} migrated")
     problems += [f"{name}.{column}: migrated only" for column in found]
     primary_key = [column.name for column in table.primary_key.columns]
     if primary_key != inspector.get_pk_constraint(name)["constrained_columns"]:
         problems.append(f"{name}: primary key {primary_key} in the contract, "
                         f"{inspector.get_pk_constraint(name)['constrained_columns']} migrated")
     indexes = {index.name: ([column.name for column in index.columns], bool(index.unique)) for index in table.indexes}
-    migrated_indexes = {index["name"]: (index["column_names"], bool(index["unique"])) for index in inspector.get_indexes(name)}
+    migrated_indexes = {index["name"]: (index["column_names"], bool(index["unique"]))
+                        for index in inspector.get_indexes(name)}
     if indexes != migrated_indexes:
         problems.append(f"{name}: indexes {indexes} in the contract, {migrated_indexes} migrated")
     unique = sorted([column.name for column in constraint.columns] for constraint in table.constraints
