@@ -6,7 +6,6 @@ id), ``whatsapp-971501112233``. Only the first ``-`` separates the two.
 Rasa's input channel names ``rest`` and ``socketio`` (the web chat's transports) are the channel ``web``.
 """
 
-from typing import Optional, Tuple
 
 CHANNELS = ("web", "telegram", "whatsapp")
 WEB_INPUT_CHANNELS = ("rest", "socketio")  # Rasa's input channels of the web chat
@@ -23,7 +22,7 @@ def make(channel: str, native_id: object) -> str:
     return f"{channel}{SEPARATOR}{native}"
 
 
-def parse(conversation_id: str) -> Optional[Tuple[str, str]]:
+def parse(conversation_id: str) -> tuple[str, str] | None:
     """``(channel, native id)`` of a ``<channel>-<native id>`` id whose channel is one of
     :data:`CHANNELS` and whose native id is not empty, e.g. ``"telegram--100"`` → ``("telegram", "-100")``;
     None for any other string."""
