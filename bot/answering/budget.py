@@ -34,9 +34,9 @@ async def exceeded(session: AsyncSession, conversation_id: str, now: datetime | 
     settings = get_settings()
     if settings.llm_max_tokens_per_conversation > 0:
         used = await session.scalar(
-            select(func.coalesce(func.sum(func.coalesce(KnowledgeAnswer.prompt_tokens, 0)
-                                          + func.coalesce(KnowledgeAnswer.completion_tokens, 0)), 0))
-            .where(KnowledgeAnswer.conversation_id == conversation_id))
+            select(func.sum(func.coalesce(KnowledgeAnswer.prompt_tokens, 0)
+                            + func.coalesce(KnowledgeAnswer.completion_tokens, 0)))
+            .where(KnowledgeAnswer.conversation_id == conversation_id)) or 0
         if used >= settings.llm_max_tokens_per_conversation:
             reason = f"budget: the conversation used its {settings.llm_max_tokens_per_conversation} LLM tokens"
             if not await _said(session, reason, KnowledgeAnswer.conversation_id == conversation_id):
@@ -46,8 +46,8 @@ async def exceeded(session: AsyncSession, conversation_id: str, now: datetime | 
     if settings.llm_max_cost_usd_per_day > 0:
         midnight = datetime.combine((now or datetime.now(timezone.utc)).astimezone(timezone.utc).date(), time(),
                                     timezone.utc)
-        spent = await session.scalar(select(func.coalesce(func.sum(KnowledgeAnswer.cost_usd), 0.0))
-                                     .where(KnowledgeAnswer.created_at >= midnight))
+        spent = await session.scalar(select(func.sum(KnowledgeAnswer.cost_usd))
+                                     .where(KnowledgeAnswer.created_at >= midnight)) or 0.0
         if spent >= settings.llm_max_cost_usd_per_day:
             reason = f"budget: today's LLM spend reached {settings.llm_max_cost_usd_per_day:.2f} USD"
             if not await _said(session, reason, KnowledgeAnswer.created_at >= midnight):

@@ -43,7 +43,7 @@ class KnowledgeReply:
 def topic_buttons(hits: list[Hit]) -> list[dict[str, str]]:
     """One button per distinct section among ``hits`` that is similar enough, then "Talk to a
     person". A topic button sends ``/ask_knowledge{"topic": <chunk id>}``."""
-    buttons = []
+    buttons: list[dict[str, str]] = []
     for hit in hits:
         if hit.similarity >= TOPIC_MIN_SIMILARITY and len(buttons) < MAX_TOPICS:
             payload = "/ask_knowledge" + json.dumps({"topic": hit.id})
@@ -78,9 +78,9 @@ async def answer_question(conversation_id: str, question: str, company: Company,
     if best < get_settings().answer_min_similarity:
         buttons = topic_buttons(hits)
         row.mode, row.sources = ("clarify" if buttons else "unanswered"), [h.id for h in hits]
-        reply = KnowledgeReply(row.id, response="utter_clarify_question" if buttons else "utter_no_answer",
+        row.answer = "utter_clarify_question" if buttons else "utter_no_answer"
+        reply = KnowledgeReply(row.id, response=row.answer,
                                buttons=[*buttons, {"title": "Talk to a person", "payload": "/request_human"}] if buttons else [])
-        row.answer = reply.response
     else:
         over_budget = None
         if llm.configured():

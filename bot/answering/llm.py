@@ -40,6 +40,8 @@ async def complete(messages: list[dict[str, str]]) -> Completion:
     and per-attempt timeout; the whole call is also bounded by ``timeout × (retries + 1)``.
     Raises :class:`LLMError` on any provider error, timeout or empty answer."""
     settings = get_settings()
+    if not settings.llm_model:
+        raise LLMError("no model configured (CLOSER_LLM_MODEL)")
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 

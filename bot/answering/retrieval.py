@@ -102,7 +102,7 @@ class Retriever:
         vector = embeddings.embed([query])[0]
         similarity = self._dense(vector, n) if mode != "bm25" else {}
         lexical = self._lexical(query, n) if mode != "dense" else []
-        dense = sorted(similarity, key=similarity.get, reverse=True)
+        dense = sorted(similarity, key=similarity.__getitem__, reverse=True)
         scores: dict[str, float] = {}
         for weight, ranking in ((DENSE_WEIGHT, dense), (1.0, lexical)):
             for rank, chunk_id in enumerate(ranking, start=1):

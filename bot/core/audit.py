@@ -32,7 +32,7 @@ ids, never by a conversation id (a WhatsApp conversation id holds the customer's
 are not customers' and may appear.
 """
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -74,4 +74,4 @@ async def known_actors_and_actions(session: AsyncSession) -> tuple[list[str], li
     actors = await session.scalars(select(AuditEntry.actor_email).where(AuditEntry.actor_email.is_not(None))
                                    .distinct().order_by(AuditEntry.actor_email))
     actions = await session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action))
-    return list(actors), list(actions)
+    return cast(list[str], list(actors)), list(actions)
