@@ -233,10 +233,9 @@ async def contact_page(session: AsyncSession, contact_id: int, now: datetime | N
         return None
     quoted = set(await session.scalars(select(Quote.conversation_id).where(Quote.contact_id == contact.id)))
     conversations = await contact_conversations(session, contact, quoted)
-    conversation_ids = [row.conversation_id for row in conversations]
-    quotes, _ = await list_quotes(session, or_(Quote.contact_id == contact.id,
-                                               Quote.conversation_id.in_(conversation_ids)), now=now)
-    escalations = (await session.scalars(select(Escalation).where(Escalation.conversation_id.in_(conversation_ids))
+    ids = [row.conversation_id for row in conversations]
+    quotes, _ = await list_quotes(session, or_(Quote.contact_id == contact.id, Quote.conversation_id.in_(ids)), now=now)
+    escalations = (await session.scalars(select(Escalation).where(Escalation.conversation_id.in_(ids))
                                          .order_by(Escalation.created_at.desc(), Escalation.id.desc()))).all()
     deals = sorted(contact.deals, key=lambda d: (utc(d.created_at), d.id), reverse=True)
     cards = [DealCard(d.id, d.stage, contact.id, customer_name(contact.name, contact.email, d.source_channel),
