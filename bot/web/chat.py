@@ -24,6 +24,7 @@ import re
 from aiohttp import web
 
 from bot.commerce import quotes
+from bot.contracts import conversation_ids
 from bot.core.business import get_company
 from bot.core.db import session_scope
 from bot.answering.feedback import MAX_COMMENT_CHARS, RATINGS, UnknownAnswer, record_feedback
@@ -60,7 +61,7 @@ def _over_limit(request: web.Request, sender: str) -> web.Response | None:
     """A 429 (:func:`_slow_down`) when the conversation ``web-<sender>`` or the client's IP address
     (``request.remote``: behind a reverse proxy, the proxy's) is over its rate limit; None otherwise.
     Logged at warning for the first refusal of a window, at debug after; never the message."""
-    limits = ((request.app[sender_limiter_key], "conversation", f"web-{sender}"),
+    limits = ((request.app[sender_limiter_key], "conversation", conversation_ids.make("web", sender)),
               (request.app[ip_limiter_key], "IP address", request.remote or "unknown"))
     for limiter, kind, key in limits:
         decision = limiter.take(key)
@@ -103,13 +104,13 @@ async def chat_api(request: web.Request) -> web.Response:
     if refusal is not None:
         return refusal
     try:
-        messages = await request.app[rasa_key].send_message(f"web-{sender}", message)
+        messages = await request.app[rasa_key].send_message(conversation_ids.make("web", sender), message)
     except RasaError as exc:
         if exc.status == 429:  # Rasa's REST channel has a stricter limit of its own (credentials.yml)
             return _slow_down(exc.retry_after or "1")
         log.error("Rasa did not answer for conversation web-%s: %s", sender, exc)
         return _reply(SORRY, 502)
-    paused = await _paused(request.app, f"web-{sender}")
+    paused = await _paused(request.app, conversation_ids.make("web", sender))
     if not messages:
         if paused:
             return web.json_response({"messages": [{"text": WITH_MANAGER}], "paused": True})
@@ -147,7 +148,7 @@ async def chat_updates(request: web.Request) -> web.Response:
     if not math.isfinite(after_s) or after_s < 0:
         return _error("after must be a non-negative number of seconds since 1970", 400)
     try:
-        tracker = await request.app[rasa_key].tracker(f"web-{sender}")
+        tracker = await request.app[rasa_key].tracker(conversation_ids.make("web", sender))
     except RasaError as exc:
         log.error("Rasa did not give the tracker of conversation web-%s: %s", sender, exc)
         return _error("the conversation cannot be read right now", 502)
@@ -182,7 +183,7 @@ async def feedback_api(request: web.Request) -> web.Response:
     comment = (comment.strip() or None) if comment else None
     if comment and len(comment) > MAX_COMMENT_CHARS:
         return _error(f"comment is longer than {MAX_COMMENT_CHARS} characters", 413)
-    conversation_id = f"web-{sender}"
+    conversation_id = conversation_ids.make("web", sender)
     try:
         async with session_scope(request.app[settings_key].database_url) as session:
             await record_feedback(session, answer_id, conversation_id, RATINGS[rating], comment)
