@@ -162,7 +162,7 @@ class _Reader:
                                  f"{self.results_dir.name}/nlu-heldout/ (run `make nlu-eval` or `rasa test nlu`)")
             return None
         report_file, report = self.load(directory / "intent_report.json", json.loads)
-        if report is None:
+        if report_file is None or report is None:  # a parsed report has its file
             return None
         try:
             intents = _scores(report)
