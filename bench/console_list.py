@@ -32,26 +32,26 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
 
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from bot.review import conversations as conv
 from bot.core import db
 from bot.core.business import SALES_STAGES
 from bot.core.models import Contact
-from bot.review.conversations import ConversationFilters
 from bot.core.tracker import TrackerReader, events
+from bot.review import conversations as conv
+from bot.review.conversations import ConversationFilters
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CONVERSATIONS = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000  # optional argument: fewer, for a quick look
 RUNS = 50
 PER_PAGE = 25
 DAYS = 90
-NOW = datetime(2026, 11, 20, 18, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
 # Index name → a short label. Migration 0006's secondary indexes, and candidates measured and left out of it.
 SECONDARY_INDEXES = {"ix_conversation_messages_conversation_id": "messages(conv_id)",
                      "ix_conversations_contact_id": "conv(contact_id)"}

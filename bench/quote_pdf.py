@@ -10,10 +10,10 @@ import statistics
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
 from bot.commerce.quote_pdf import render_quote_pdf
 from tests.commerce.test_quote_pdf import make_quote
+
+ROOT = Path(__file__).resolve().parent.parent
 
 RUNS = 20
 SIZES = (1, 50)

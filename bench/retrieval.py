@@ -19,15 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
 from bot.answering import chunking, embeddings, index
-
-from bot.commerce import catalog
-
-from bot.core import db
 from bot.answering.evaluation import evaluate, load_questions
 from bot.answering.retrieval import Retriever
+from bot.commerce import catalog
+from bot.core import db
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SHARED = ROOT.parent / "shared" / "data"
 QUESTIONS = ROOT / "tests" / "data" / "knowledge_questions.yml"

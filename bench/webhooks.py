@@ -30,12 +30,12 @@ from pathlib import Path
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
-
 from bench.turn_latency import free_port, percentile, start, wait_ready
 from tests.e2e.conftest import MODEL, RASA, channel_credentials, served_in_a_thread
 from tests.fakes.graph_server import FakeGraph
 from tests.fakes.telegram_server import FakeTelegram
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SENDERS, DELIVERIES, REPLAY_SHARE = 50, 1000, 0.20
 WEB_CHATS, WEB_CHAT_MESSAGES = 20, 10  # web chat traffic (Rasa turns) during the mixed phase

@@ -16,10 +16,10 @@ import logging
 from dataclasses import dataclass
 
 from bot.answering import extractive, grounding, llm
-from bot.core.business import Company
-from bot.privacy.pii import Masker
 from bot.answering.retrieval import Hit
+from bot.core.business import Company
 from bot.core.settings import get_settings
+from bot.privacy.pii import Masker
 
 log = logging.getLogger(__name__)
 

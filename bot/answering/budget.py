@@ -15,7 +15,7 @@ it: their usage is not recorded anywhere.
 """
 
 import logging
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,8 +44,8 @@ async def exceeded(session: AsyncSession, conversation_id: str, now: datetime | 
                             conversation_id, used, settings.llm_max_tokens_per_conversation)
             return reason
     if settings.llm_max_cost_usd_per_day > 0:
-        midnight = datetime.combine((now or datetime.now(timezone.utc)).astimezone(timezone.utc).date(), time(),
-                                    timezone.utc)
+        midnight = datetime.combine((now or datetime.now(UTC)).astimezone(UTC).date(), time(),
+                                    UTC)
         spent = await session.scalar(select(func.sum(KnowledgeAnswer.cost_usd))
                                      .where(KnowledgeAnswer.created_at >= midnight)) or 0.0
         if spent >= settings.llm_max_cost_usd_per_day:

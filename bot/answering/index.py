@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import chromadb
@@ -118,7 +118,7 @@ def sync(client: ClientAPI, name: str, chunks: list[Chunk], log_dir: Path | None
     (embedding or Chroma) is recorded under ``failed`` with the reason and the rest goes on; the
     next run retries it, since its chunks' hashes were not stored."""
     started = time.perf_counter()
-    report = IndexReport(name, started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    report = IndexReport(name, started_at=datetime.now(UTC).isoformat(timespec="seconds"))
     views = name == KNOWLEDGE if sentence_views is None else sentence_views
     target = collection(client, name)
     stored = target.get(where={"view": "chunk"}, include=["metadatas"])
@@ -162,7 +162,7 @@ def sync(client: ClientAPI, name: str, chunks: list[Chunk], log_dir: Path | None
 def write_log(report: IndexReport, log_dir: Path) -> Path:
     """``<log_dir>/<UTC time>-<collection>.json`` with the report's fields."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     path = log_dir / f"{stamp}-{report.collection}.json"
     path.write_text(json.dumps(asdict(report), indent=2), encoding="utf-8")
     return path

@@ -11,17 +11,17 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-from bot.commerce import cart as carts
 from bot.answering import budget, llm
-from bot.core import db
-from bot.texts import replies
 from bot.answering.answers import compose
-from bot.core.business import Company
 from bot.answering.index import KNOWLEDGE
-from bot.core.models import KnowledgeAnswer
 from bot.answering.retrieval import Hit, get_retriever
+from bot.commerce import cart as carts
 from bot.commerce.search import get_product
+from bot.core import db
+from bot.core.business import Company
+from bot.core.models import KnowledgeAnswer
 from bot.core.settings import get_settings
+from bot.texts import replies
 
 TOPIC_MIN_SIMILARITY = 0.25
 MAX_TOPICS = 3

@@ -62,7 +62,7 @@ async def complete(messages: list[dict[str, str]]) -> Completion:
             ),
             timeout=settings.llm_timeout * (settings.llm_retries + 1),
         )
-    except (asyncio.TimeoutError, TimeoutError) as exc:
+    except TimeoutError as exc:
         raise LLMError(f"timeout after {time.perf_counter() - started:.1f} s") from exc
     except Exception as exc:  # litellm maps every provider failure to its own exception types
         raise LLMError(f"{type(exc).__name__}: {exc}"[:300]) from exc

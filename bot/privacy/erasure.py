@@ -55,7 +55,7 @@ import logging
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +66,26 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 
 from bot.contracts import conversation_ids
 from bot.core import audit, db
-from bot.core.models import (Cart, CartLine, ChannelCustomer, ChannelDelivery, ChannelMessage, Contact, Conversation,
-                        ConversationMessage, ConversationReview, ConversationTag, Escalation, Feedback,
-                        KnowledgeAnswer, NluAnnotation, PendingErasure, Quote, User, utcnow)
+from bot.core.models import (
+    Cart,
+    CartLine,
+    ChannelCustomer,
+    ChannelDelivery,
+    ChannelMessage,
+    Contact,
+    Conversation,
+    ConversationMessage,
+    ConversationReview,
+    ConversationTag,
+    Escalation,
+    Feedback,
+    KnowledgeAnswer,
+    NluAnnotation,
+    PendingErasure,
+    Quote,
+    User,
+    utcnow,
+)
 from bot.core.settings import get_settings
 from bot.core.tracker import events
 from bot.crm import outbox
@@ -500,7 +517,7 @@ async def run_due(database_url: str, tracker_url: str, retention_days: int, now:
     """The console's periodic erasure work (its background loop calls this every few seconds): complete
     the due pending erasures, and apply retention when it has not run in this process for a day. Never
     raises (but for cancellation): failures are logged and retried on the next call."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     try:
         done = await complete_pending(database_url, tracker_url, now=now)
         if done.counts["completed"]:

@@ -14,8 +14,8 @@ from sqlalchemy import column, select, table, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import noload
 
-from bot.privacy.encryption import Encrypted, Keyring
 from bot.core.models import Base, Contact, index_contact
+from bot.privacy.encryption import Encrypted, Keyring
 
 BATCH = 500  # rows a transaction
 

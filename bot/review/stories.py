@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.review.annotations import TRAINING_DATA_VERSION, Quoted, dump_yaml, rasa_example, strip_message
 from bot.core.models import NluAnnotation
+from bot.review.annotations import TRAINING_DATA_VERSION, Quoted, dump_yaml, rasa_example, strip_message
 
 STORIES_DIR = Path("tests") / "stories"
 # Rasa only treats files named test_*.yml as test stories (rasa.shared.constants.TEST_STORIES_FILE_PREFIX).

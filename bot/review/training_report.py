@@ -11,7 +11,7 @@ missing or unreadable file is named in :attr:`TrainingReport.problems`, never ra
 import asyncio
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,7 @@ class TrainingReport:
 
 def _file(path: Path) -> ResultFile | None:
     try:
-        return ResultFile(path, datetime.fromtimestamp(path.stat().st_mtime, timezone.utc))
+        return ResultFile(path, datetime.fromtimestamp(path.stat().st_mtime, UTC))
     except OSError:
         return None
 

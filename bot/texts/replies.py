@@ -5,9 +5,9 @@ from decimal import Decimal
 from typing import Any
 
 from bot.commerce.pricing import PricingRules
+from bot.commerce.search import SearchResult
 from bot.core.models import Product
 from bot.core.money import format_money
-from bot.commerce.search import SearchResult
 from bot.texts import messages
 
 MAX_BUTTONS = 5

@@ -3,22 +3,21 @@ speaking the OpenAI chat-completions protocol, the post-check, PII masking and w
 
 import logging
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from bot.commerce import cart as carts
 from bot.answering import grounding
-from bot.core import db
-from bot.answering.llm import complete
-from bot.core.business import get_company
-from bot.handoff.escalation import Situation, structured_summary, summarize
 from bot.answering.knowledge import answer_question
+from bot.answering.llm import complete
+from bot.commerce import cart as carts
+from bot.core import caches, db
+from bot.core.business import get_company
 from bot.core.models import KnowledgeAnswer, Product
-from bot.privacy.pii import Masker
 from bot.core.settings import get_settings
-from bot.core import caches
+from bot.handoff.escalation import Situation, structured_summary, summarize
+from bot.privacy.pii import Masker
 from tests.fakes.llm_server import FakeLLM
 
 POLICY_QUESTIONS = [  # phrased unlike knowledge/policies/*.md; (question, a fact of the answer, its source)
@@ -154,7 +153,7 @@ async def test_over_the_days_cost_budget_every_answer_is_extractive(llm, monkeyp
     monkeypatch.setenv("CLOSER_LLM_MAX_COST_USD_PER_DAY", "0.50")
     caches.reset()
     llm.reply = "It takes 2–4 business days [P1]."
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with db.session_scope() as session:  # yesterday's (UTC) spending does not count today
         session.add(KnowledgeAnswer(id=uuid.uuid4().hex, conversation_id="web-old", question="?", answer="!", mode="llm",
                                     similarity=0.9, prompt_tokens=10, completion_tokens=5, cost_usd=9.0,

@@ -7,9 +7,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.core import db
-from bot.web.app import create_app
 from bot.core.models import Feedback, KnowledgeAnswer
 from bot.core.settings import Settings
+from bot.web.app import create_app
 
 SENDER = "widget-sender-1"
 

@@ -3,8 +3,8 @@ the same attacks on the real stack): its instructions recited, and a discount or
 customer's own figure."""
 
 from bot.answering import answers, grounding
-from bot.core.business import get_company
 from bot.answering.retrieval import Hit
+from bot.core.business import get_company
 
 HITS = [Hit("c1", "Delivery takes 2–4 business days. Desks are 40 cm deep.", {"title": "Delivery"}, 0.9, 0.9)]
 PRODUCTS = ["Aria Mesh Task Chair, black (OC-1001): AED 620.00, 12 in stock"]

@@ -20,7 +20,7 @@ def test_threads_asking_for_the_retriever_at_once_get_the_same_one(indexed, tmp_
         start.wait()
         try:
             got.append(retrieval.get_retriever(KNOWLEDGE))
-        except Exception as exc:  # noqa: BLE001 - any failure is the finding
+        except Exception as exc:
             failed.append(exc)
 
     threads = [threading.Thread(target=ask) for _ in range(8)]

@@ -19,9 +19,9 @@ import httpx
 import pytest
 import yaml
 
+from bot.core import caches
 from bot.core.keys import rasa_api_headers
 from bot.core.settings import ROOT, Settings
-from bot.core import caches
 from tests.fakes.graph_server import FakeGraph
 from tests.fakes.telegram_server import FakeTelegram
 

@@ -17,13 +17,11 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from bot.core import db
-
+from bot.core.models import ChannelDelivery, ChannelMessage, Contact, Deal, Quote
 from bot.core.rasa import RasaClient
 from bot.core.settings import get_settings
 from bot.handoff import takeover
-
 from bot.web import accounts
-from bot.core.models import ChannelDelivery, ChannelMessage, Contact, Deal, Quote
 
 pytestmark = pytest.mark.e2e
 

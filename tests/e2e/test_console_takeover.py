@@ -16,9 +16,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
 
 from bot.core import db
-from bot.web.chat import WITH_MANAGER
 from bot.core.models import Escalation
 from bot.core.settings import ROOT
+from bot.web.chat import WITH_MANAGER
 from tests.browser import chromium
 
 pytestmark = pytest.mark.e2e

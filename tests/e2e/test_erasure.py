@@ -8,16 +8,14 @@ import sqlite3
 import time
 from contextlib import closing
 
+import pytest
 from sqlalchemy import select
 
 from bot.core import db
-
+from bot.core.models import AuditEntry, Contact
 from bot.privacy import erasure
 from bot.privacy.encryption import get_keyring
-from bot.core.models import AuditEntry, Contact
 from tests.e2e.test_conversation import Chat
-
-import pytest
 
 pytestmark = pytest.mark.e2e
 

@@ -46,16 +46,14 @@ from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
 from bot.answering import answers
-
+from bot.answering.retrieval import Hit
+from bot.commerce.pricing import load_pricing
 from bot.core import db
-
-from bot.handoff import escalation
 from bot.core.business import get_company
 from bot.core.models import Contact, DealNote, Escalation, KnowledgeAnswer, Quote
 from bot.core.money import format_money
-from bot.commerce.pricing import load_pricing
-from bot.answering.retrieval import Hit
 from bot.core.settings import ROOT
+from bot.handoff import escalation
 from tests.browser import chromium
 from tests.e2e.conftest import served_in_a_thread, stack_with
 from tests.e2e.test_channels import WhatsAppCustomer, fill_lead_form

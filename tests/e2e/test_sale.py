@@ -15,10 +15,10 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from bot.commerce.pricing import CartItem, load_pricing
 from bot.core import db
 from bot.core.models import Deal, Escalation, Product, Quote
 from bot.core.money import format_money
-from bot.commerce.pricing import CartItem, load_pricing
 from bot.core.settings import ROOT
 from tests.e2e.test_conversation import Chat
 

@@ -3,10 +3,10 @@
 import asyncio
 
 import pytest
-from sqlalchemy import select
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import select
 
 from bot.core import db
 from bot.core.models import Feedback

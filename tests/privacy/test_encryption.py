@@ -18,12 +18,10 @@ from pydantic import ValidationError
 from sqlalchemy import select, text
 
 from bot.commerce import leads
-
-from bot.core import db
-from bot.privacy.encryption import DecryptionError, KeyConfigError, Keyring, get_keyring
+from bot.core import caches, db
 from bot.core.models import Contact, CRMOutbox, DealNote, Escalation
 from bot.core.settings import PRODUCTION_SECRETS, ROOT, Settings
-from bot.core import caches
+from bot.privacy.encryption import DecryptionError, KeyConfigError, Keyring, get_keyring
 
 K1, K2, INDEX = (secrets.token_urlsafe(32) for _ in range(3))
 ANN = dict(name="Ann Buyer", company="Acme LLC", email="ann@acme.example", phone="+971501234567",
@@ -75,9 +73,9 @@ def test_tampered_foreign_unknown_and_plaintext_values_raise_instead_of_being_re
     value = ring.encrypt("ann@acme.example", "contacts.email")
     body = value.rsplit(":", 1)[1]
     flipped = value[:-len(body)] + ("A" if body[0] != "A" else "B") + body[1:]
-    with pytest.raises(DecryptionError, match="contacts.email: .*fails authentication"):
+    with pytest.raises(DecryptionError, match=r"contacts.email: .*fails authentication"):
         ring.decrypt(flipped, "contacts.email")
-    with pytest.raises(DecryptionError, match="contacts.phone: .*fails authentication"):
+    with pytest.raises(DecryptionError, match=r"contacts.phone: .*fails authentication"):
         ring.decrypt(value, "contacts.phone")  # the e-mail's ciphertext moved into the phone column
     with pytest.raises(DecryptionError, match="under key 'k2' fails authentication"):  # relabelled as another key's
         keyring(pii_keys=f"k1:{K1},k2:{K2}", pii_active_key="k1").decrypt(value.replace(":k1:", ":k2:"), "contacts.email")
@@ -92,7 +90,7 @@ def test_tampered_foreign_unknown_and_plaintext_values_raise_instead_of_being_re
 def test_bad_key_settings_are_named():
     with pytest.raises(KeyConfigError, match="CLOSER_PII_KEYS"):
         keyring(pii_keys="k1")
-    with pytest.raises(KeyConfigError, match="CLOSER_PII_KEYS .key 'k1'.: a key is 32 bytes"):
+    with pytest.raises(KeyConfigError, match=r"CLOSER_PII_KEYS .key 'k1'.: a key is 32 bytes"):
         keyring(pii_keys="k1:c2hvcnQ")
     with pytest.raises(KeyConfigError, match="'k1' is given twice"):
         keyring(pii_keys=f"k1:{K1},k1:{K2}")
@@ -153,15 +151,15 @@ async def test_a_ciphertext_moved_to_another_field_or_row_column_does_not_read(d
     with sqlite3.connect(raw_path) as connection:
         connection.execute("UPDATE contacts SET name = email WHERE id = ?", (ann,))
     async with db.session_scope(db_url) as session:
-        with pytest.raises(DecryptionError, match="contacts.name: .*fails authentication"):
+        with pytest.raises(DecryptionError, match=r"contacts.name: .*fails authentication"):
             await session.get(Contact, ann)
     await db.get_engine(db_url).dispose()
 
 
 def test_encrypted_columns_cannot_be_compared_in_sql():
-    with pytest.raises(TypeError, match="contacts.email is encrypted"):
+    with pytest.raises(TypeError, match=r"contacts.email is encrypted"):
         select(Contact).where(Contact.email == "ann@acme.example")
-    with pytest.raises(TypeError, match="contacts.name is encrypted"):
+    with pytest.raises(TypeError, match=r"contacts.name is encrypted"):
         select(Contact).order_by(Contact.name.desc())
     assert "IS NULL" in str(select(Contact).where(Contact.phone.is_(None)))
 

@@ -8,7 +8,7 @@ import hashlib
 import io
 import itertools
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -18,12 +18,20 @@ from aiohttp.test_utils import TestServer
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bot.core import db
-
-from bot.review import analytics
-from bot.review.analytics import CostDay, DayVolume, FeedbackDay, FunnelStep, IntentCount, InvalidPeriod, ModelCost, Rate
 from bot.core.business import SALES_STAGES, get_company
-from bot.web.app import STATIC
 from bot.core.models import Contact, Conversation, ConversationMessage, Deal, Feedback, KnowledgeAnswer
+from bot.review import analytics
+from bot.review.analytics import (
+    CostDay,
+    DayVolume,
+    FeedbackDay,
+    FunnelStep,
+    IntentCount,
+    InvalidPeriod,
+    ModelCost,
+    Rate,
+)
+from bot.web.app import STATIC
 from tests.browser import chromium
 
 DUBAI = ZoneInfo("Asia/Dubai")
@@ -34,7 +42,7 @@ _message_ids = itertools.count(1)  # tracker event ids
 
 
 def utc(month: int, day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=timezone.utc)
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
 
 
 def conversation(cid: str, channel: str, rank: int, messages: list[tuple[datetime, str, str | None]], *,
@@ -133,7 +141,7 @@ def test_a_period_is_whole_local_days_and_defaults_to_the_last_30():
 
 async def test_bad_periods_are_rejected(session):
     with pytest.raises(InvalidPeriod, match="timezone-aware"):
-        await analytics.funnel(session, datetime(2026, 3, 1), utc(3, 7, 20))
+        await analytics.funnel(session, datetime(2026, 3, 1), utc(3, 7, 20))  # noqa: DTZ001 (naive on purpose)
     with pytest.raises(InvalidPeriod, match="not before"):
         await analytics.escalation_rate(session, utc(3, 7, 20), utc(3, 7, 20))
     with pytest.raises(ValueError, match="limit"):
@@ -229,7 +237,7 @@ async def test_llm_cost_in_total_per_day_and_per_model(session, march):
 
 
 async def test_the_default_period_is_the_last_30_days(db_url):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with db.session_scope(db_url) as session:
         session.add_all([*conversation("web-recent", "web", 1, [(now - timedelta(hours=1), "customer", "greet")]),
                          *conversation("web-old", "web", 1, [(now - timedelta(days=40), "customer", "greet")],
@@ -260,7 +268,7 @@ async def test_csv_export_parses_back(session, march):
 
 def test_chart_js_is_vendored_with_its_licence_at_the_version_the_readme_names():
     readme = (VENDOR / "README.md").read_text(encoding="utf-8")
-    version = re.search(r"^- Version: (\d+\.\d+\.\d+)$", readme, re.M).group(1)
+    version = re.search(r"^- Version: (\d+\.\d+\.\d+)$", readme, re.MULTILINE).group(1)
     bundle = (VENDOR / "chart.js" / "chart.umd.min.js").read_bytes()
     assert bundle.startswith(f"/*!\n * Chart.js v{version}\n".encode())
     assert hashlib.sha256(bundle).hexdigest() in readme

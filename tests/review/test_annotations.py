@@ -13,11 +13,10 @@ import yaml
 from sqlalchemy import select
 
 from bot.core import db
-
-from bot.review import annotations, stories
-from bot.review.annotations import InvalidAnnotation, annotate, export
 from bot.core.models import NluAnnotation
 from bot.core.settings import ROOT
+from bot.review import annotations, stories
+from bot.review.annotations import InvalidAnnotation, annotate, export
 
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
@@ -144,7 +143,7 @@ async def test_export_merges_skips_duplicates_reports_conflicts_and_passes_rasa_
     assert "ask_products (data/nlu/products.yml)" in summary.conflicts[0].reason
     assert "'chairs' is already a synonym of 'office_chair'" in summary.conflicts[1].reason
     status = {r.id: (r.status, r.exported_at is not None) for r in await rows(url)}
-    assert status == {**{i: ("exported", True) for i in [*written, duplicate]},
+    assert status == {**dict.fromkeys([*written, duplicate], ("exported", True)),
                       other_intent: ("pending", False), synonym: ("pending", False)}
     first = target.read_text(encoding="utf-8")
     assert 'version: "3.1"' in first
@@ -199,7 +198,7 @@ async def test_an_intent_dropped_from_the_domain_since_is_a_conflict(url, projec
 async def test_export_of_unreadable_training_data_fails_and_leaves_annotations_pending(url, project, caplog):
     await correct(url, project, 1, "hmm, 900 is over our budget", "objection_price")
     (project / "data" / "nlu" / "broken.yml").write_text("nlu:\n- intent: greet\n  examples: [unclosed\n")
-    with pytest.raises(annotations.ExportError, match="broken.yml"):
+    with pytest.raises(annotations.ExportError, match=r"broken.yml"):
         async with db.session_scope(url) as session:
             await export(session, project)
     assert [r.status for r in await rows(url)] == ["pending"]

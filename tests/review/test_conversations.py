@@ -9,19 +9,19 @@ import shutil
 import sqlite3
 import subprocess
 from contextlib import closing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import OperationalError
 
-from bot.review import conversations as conv
 from bot.core import db
-from bot.review.conversations import ConversationFilters as Filters
-from bot.core.models import (Contact, Conversation, ConversationMessage, Feedback, IndexWatermark, KnowledgeAnswer, Quote)
+from bot.core.models import Contact, Conversation, ConversationMessage, Feedback, IndexWatermark, KnowledgeAnswer, Quote
 from bot.core.settings import ROOT
 from bot.core.tracker import TrackerReader, TrackerStoreUnavailable
+from bot.review import conversations as conv
+from bot.review.conversations import ConversationFilters as Filters
 
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
 RASA_WRITER = """
@@ -41,7 +41,7 @@ async def main():
 
 asyncio.run(main())
 """
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)
 MODEL = {"model_id": "94809619c9c64af594195499f987fb72", "assistant_id": "closer-desert-oak"}
 ANSWER_ID = "5f0c6a1e9b2d4c7a8e3f1d2c4b6a8e0f"
 ALPHA, BRAVO, CHARLIE, DELTA, ECHO, FOXTROT = ("web-alpha", "telegram-5550001", "whatsapp-971500000001", "web-old",
@@ -230,7 +230,7 @@ async def indexed(tracker: TrackerReader, db_url: str, business: dict[str, int])
 
 def utc(moment: datetime) -> datetime:
     """A datetime read from the index (SQLite gives it back naive, in UTC)."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def stored_events(path: Path) -> list[tuple]:
@@ -448,7 +448,7 @@ async def test_list_is_newest_first_in_pages(indexed: str, business: dict[str, i
     ({}, 0, 25, conv.InvalidFilter),
     ({}, 1, 0, conv.InvalidFilter),
     ({}, 1, 101, conv.InvalidFilter),
-    ({"since": datetime(2026, 11, 1)}, 1, 25, conv.InvalidFilter),
+    ({"since": datetime(2026, 11, 1)}, 1, 25, conv.InvalidFilter),  # noqa: DTZ001 (naive on purpose)
     ({"stage": "negotiation"}, 1, 25, conv.InvalidFilter),
     ({"min_stage": "won"}, 1, 25, conv.InvalidFilter),
     ({"confidence_below": 1.5}, 1, 25, conv.InvalidFilter),
@@ -547,7 +547,7 @@ async def test_tags(indexed: str):
 
 
 async def test_flags_and_reviews(indexed: str):
-    reviewed_at = datetime(2026, 11, 21, 9, 30, tzinfo=timezone.utc)
+    reviewed_at = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
     async with db.session_scope(indexed) as session:
         await conv.set_flag(session, BRAVO, True, note="Customer waited 2 h for a manager")
         await conv.set_flag(session, CHARLIE, True)

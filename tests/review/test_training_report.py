@@ -4,13 +4,13 @@ scripts/nlu_heldout.sh and a `rasa test core` run with one failing story), copie
 import json
 import os
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from bot.review.training_report import load_report, read_report
 from bot.core import caches
+from bot.review.training_report import load_report, read_report
 
 REAL = Path(__file__).parents[1] / "data" / "rasa_results"
 
@@ -31,7 +31,7 @@ def touch(path: Path, when: datetime) -> None:
 def test_report_of_held_out_nlu_and_test_stories(results):
     raw = json.loads((results / "nlu-heldout" / "intent_report.json").read_text())
     raw_errors = json.loads((results / "nlu-heldout" / "intent_errors.json").read_text())
-    written = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
+    written = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
     touch(results / "nlu-heldout" / "intent_report.json", written)
 
     report = load_report(results)
@@ -68,7 +68,7 @@ def test_the_more_recent_of_both_locations_is_read(results):
     for name in ("intent_report.json", "intent_errors.json"):
         shutil.copy(results / "nlu-heldout" / name, results / name)
     (results / "failed_test_stories.yml").write_text("# None of the test stories failed - all good!")
-    old, new = datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 11, 2, tzinfo=timezone.utc)
+    old, new = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC)
     touch(results / "intent_report.json", old)
     touch(results / "nlu-heldout" / "intent_report.json", new)
     touch(results / "failed_test_stories.yml", new)
