@@ -201,6 +201,7 @@ async def reply(session: AsyncSession, target: int | str, text: str, user: User,
 
     Raises UnknownEscalation, WrongStatus (nobody has taken the conversation over), TakeoverError (empty or
     over-long text), NotYours (another manager has it; admins may reply anyway), RasaError."""
+    escalation: Escalation | None
     if isinstance(target, int):
         escalation = await get_escalation(session, target)
         if escalation.status != "in_progress":
@@ -263,6 +264,12 @@ async def inbox(session: AsyncSession, status: str, limit: int = 100) -> list[Es
     return list((await session.scalars(select(Escalation).where(Escalation.status == status)
                                        .order_by(Escalation.created_at.desc(), Escalation.id.desc())
                                        .limit(limit))).all())
+
+
+async def latest(session: AsyncSession, conversation_id: str) -> Escalation | None:
+    """The conversation's most recent escalation, whatever its status, or None."""
+    return await session.scalar(select(Escalation).where(Escalation.conversation_id == conversation_id)
+                                .order_by(Escalation.id.desc()).limit(1))
 
 
 async def customers(session: AsyncSession, conversation_ids: set[str]) -> dict[str, str]:

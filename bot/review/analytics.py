@@ -225,6 +225,17 @@ async def fallback_rate(session: AsyncSession, since: datetime | None = None, un
     return _rate(fallbacks, total)
 
 
+async def rates(session: AsyncSession, since: datetime | None = None, until: datetime | None = None,
+                channel: str | None = None) -> list[dict[str, Any]]:
+    """The period's rates as rows ``{"metric", "count", "total", "rate"}``: ``to_quote`` and ``to_won``
+    (:func:`conversion`), ``escalation`` and ``fallback`` (rate None when total is 0). Raises InvalidPeriod."""
+    converted = await conversion(session, since, until, channel)
+    measured = {"to_quote": converted.to_quote, "to_won": converted.to_won,
+                "escalation": await escalation_rate(session, since, until, channel),
+                "fallback": await fallback_rate(session, since, until, channel)}
+    return [{"metric": name, "count": r.count, "total": r.total, "rate": r.rate} for name, r in measured.items()]
+
+
 async def top_intents(session: AsyncSession, since: datetime | None = None, until: datetime | None = None,
                       channel: str | None = None, limit: int = 10) -> list[IntentCount]:
     """The ``limit`` intents most often predicted for customer messages in the period (``nlu_fallback``

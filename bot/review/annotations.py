@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.models import NluAnnotation, utcnow
@@ -337,6 +337,12 @@ async def discard(session: AsyncSession, annotation_id: int) -> NluAnnotation:
     annotation.status = "discarded"
     await session.flush()
     return annotation
+
+
+async def counts(session: AsyncSession) -> dict[str, int]:
+    """How many corrections have each status (pending, exported, discarded), for the statuses that have any."""
+    rows = await session.execute(select(NluAnnotation.status, func.count()).group_by(NluAnnotation.status))
+    return dict(rows.tuples().all())
 
 
 async def list_annotations(session: AsyncSession, *, status: str | None = None,

@@ -714,6 +714,11 @@ async def known_tags(session: AsyncSession) -> list[str]:
     return list((await session.scalars(select(distinct(ConversationTag.tag)).order_by(ConversationTag.tag))).all())
 
 
+async def known_channels(session: AsyncSession) -> list[str]:
+    """The channels of the indexed conversations, sorted (the choices of the list's and analytics' channel filter)."""
+    return list((await session.scalars(select(distinct(Conversation.channel)).order_by(Conversation.channel))).all())
+
+
 async def set_flag(session: AsyncSession, conversation_id: str, flagged: bool,
                    note: str | None = None) -> ConversationReview:
     """Flag the indexed conversation ``conversation_id`` for attention (or clear the flag). ``note``

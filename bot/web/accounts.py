@@ -67,6 +67,11 @@ def _verify(password_hash: str, password: str) -> tuple[bool, str | None]:
     return True, _hasher.hash(password) if _hasher.check_needs_rehash(password_hash) else None
 
 
+async def get_user(session: AsyncSession, user_id: int) -> User | None:
+    """The user with id ``user_id``, or None."""
+    return await session.get(User, user_id)
+
+
 async def by_email(session: AsyncSession, email: str) -> User | None:
     """The user with ``email`` (any case), or None."""
     return (await session.scalars(select(User).where(User.email == email.strip().lower()))).one_or_none()

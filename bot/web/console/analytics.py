@@ -18,16 +18,14 @@ from functools import partial
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import distinct, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import audit
 
 from bot.review import analytics
+from bot.review.conversations import known_channels
 from bot.web.appkeys import settings_key
 from bot.core.db import session_scope
 from bot.web.console import USER, render, requires
-from bot.core.models import Conversation
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +51,6 @@ class Filters:
         return {"since": self.first.isoformat(), "until": self.last.isoformat(), "channel": self.channel or ""}
 
 
-async def rates(session: AsyncSession, since: datetime, until: datetime, channel: str | None) -> list[dict[str, Any]]:
-    """The period's rates as rows ``{"metric", "count", "total", "rate"}``: ``to_quote`` and ``to_won``
-    (:func:`bot.review.analytics.conversion`), ``escalation`` and ``fallback`` (rate None when total is 0)."""
-    conversion = await analytics.conversion(session, since, until, channel)
-    measured = {"to_quote": conversion.to_quote, "to_won": conversion.to_won,
-                "escalation": await analytics.escalation_rate(session, since, until, channel),
-                "fallback": await analytics.fallback_rate(session, since, until, channel)}
-    return [{"metric": name, "count": r.count, "total": r.total, "rate": r.rate} for name, r in measured.items()]
-
-
 @dataclass(frozen=True)
 class View:
     """A CSV export: the analytics function (session, since, until, channel) → result, the rows of the result
@@ -83,7 +71,7 @@ VIEWS = {
                    ("model", "llm_calls", "prompt_tokens", "completion_tokens", "cost_usd")),
     "modes": View(analytics.llm_cost, lambda r: [{"mode": mode, "answers": n} for mode, n in r.answers_by_mode.items()],
                   ("mode", "answers")),
-    "rates": View(rates, list, ("metric", "count", "total", "rate")),
+    "rates": View(analytics.rates, list, ("metric", "count", "total", "rate")),
 }
 
 
@@ -95,11 +83,6 @@ def _day(request: web.Request, name: str) -> date | None:
         return date.fromisoformat(raw)
     except ValueError:
         raise analytics.InvalidPeriod(f"{name} must be a day written YYYY-MM-DD, not {raw!r}") from None
-
-
-async def channels(session: AsyncSession) -> list[str]:
-    """The channels of the indexed conversations, by name."""
-    return list(await session.scalars(select(distinct(Conversation.channel)).order_by(Conversation.channel)))
 
 
 def _filters(request: web.Request, known: list[str]) -> Filters:
@@ -166,7 +149,7 @@ def charts(funnel: list[analytics.FunnelStep], volume: list[analytics.DayVolume]
 async def analytics_page(request: web.Request) -> web.Response:
     """Charts and numbers of the period for one channel or all, each with its CSV export link."""
     async with session_scope(request.app[settings_key].database_url) as db:
-        known = await channels(db)
+        known = await known_channels(db)
         try:
             filters = _filters(request, known)
         except ValueError as exc:  # InvalidPeriod too
@@ -177,7 +160,7 @@ async def analytics_page(request: web.Request) -> web.Response:
         intents = await analytics.top_intents(*period, limit=TOP_INTENTS)
         feedback = await analytics.answer_feedback(*period)
         cost = await analytics.llm_cost(*period)
-        measured = {row["metric"]: row for row in await rates(*period)}
+        measured = {row["metric"]: row for row in await analytics.rates(*period)}
     return await render(request, "manager/analytics.html", title="Analytics", filters=filters, channels=known,
                         query=filters.query(), charts=charts(funnel, volume, intents, feedback, cost), rates=measured,
                         feedback=feedback, cost=cost)
@@ -194,7 +177,7 @@ async def export(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text=f"No analytics view {name!r}; the views are: {', '.join(VIEWS)}.")
     async with session_scope(request.app[settings_key].database_url) as db:
         try:
-            filters = _filters(request, await channels(db))
+            filters = _filters(request, await known_channels(db))
         except ValueError as exc:
             return await _refused(request, exc)
         result = await view.load(db, filters.since, filters.until, filters.channel)

@@ -237,7 +237,7 @@ async def logout(request: web.Request) -> web.Response:
     if session_id is not None:
         async with session_scope(request.app[settings_key].database_url) as db:
             row = await accounts.revoke_session(db, accounts.hash_session_id(session_id))
-            user = await db.get(User, row.user_id) if row is not None else None
+            user = await accounts.get_user(db, row.user_id) if row is not None else None
             if user is not None:
                 audit.record(db, user, "session.sign_out", "session", row.id_hash)
         log.info("console user %s logged out", user.email if user else None)

@@ -35,10 +35,10 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from aiohttp import web
-from sqlalchemy import distinct, select
 
 from bot.core import audit
 
+from bot.handoff import takeover
 from bot.privacy import erasure
 
 from bot.review import annotations, stories
@@ -47,7 +47,6 @@ from bot.core.business import SALES_STAGES, get_company
 from bot.web.appkeys import settings_key
 from bot.core.db import session_scope
 from bot.web.console import PREFIX, USER, flash, render, requires
-from bot.core.models import Conversation, Escalation
 from bot.core.tracker import TrackerStoreUnavailable, get_reader
 
 log = logging.getLogger(__name__)
@@ -196,7 +195,7 @@ async def conversation_list(request: web.Request) -> web.Response:
         except (conv.InvalidFilter, conv.InvalidTag) as exc:
             log.info("conversation list refused for %s: %s", request[USER].email, exc)
             status, error = 400, str(exc)
-        channels = list((await db.scalars(select(distinct(Conversation.channel)).order_by(Conversation.channel))).all())
+        channels = await conv.known_channels(db)
         tags = await conv.known_tags(db)
 
     def link(number: int) -> str:
@@ -260,8 +259,7 @@ async def _transcript_page(request: web.Request, conversation_id: str, *, status
             transcript = await conv.transcript(get_reader(settings.tracker_database_url), db, conversation_id)
             made = await annotations.list_annotations(db, conversation_id=conversation_id)
             corrections = {a.event_id: a for a in made if a.status != "discarded"}  # the latest per message wins
-            escalation = (await db.scalars(select(Escalation).where(Escalation.conversation_id == conversation_id)
-                                           .order_by(Escalation.id.desc()).limit(1))).first()
+            escalation = await takeover.latest(db, conversation_id)
             tags = await conv.known_tags(db)
     except conv.UnknownConversation:
         return await render(request, "manager/base.html", status=404, title="No such conversation",

@@ -12,7 +12,6 @@ import logging
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy import func, select
 
 from bot.core import audit
 
@@ -22,7 +21,6 @@ from bot.web.appkeys import settings_key
 from bot.core.db import session_scope
 from bot.web.console import PREFIX, USER, flash, render, requires
 from bot.web.console.conversations import local_time, page_url
-from bot.core.models import NluAnnotation
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +34,7 @@ async def _page(request: web.Request, tab: str, status: int = 200, error: str | 
     zone = ZoneInfo(get_company().timezone)
     async with session_scope(request.app[settings_key].database_url) as db:
         rows = await annotations.list_annotations(db, status=tab)
-        counts = dict((await db.execute(select(NluAnnotation.status, func.count()).group_by(NluAnnotation.status)))
-                      .tuples().all())
+        counts = await annotations.counts(db)
     return await render(request, "manager/nlu.html", status=status, title="NLU inbox", tab=tab, tabs=TABS,
                         counts=counts, rows=rows, error=error, local=local_time(zone), zone=zone.key, page_url=page_url,
                         export_file=request.app[settings_key].project_root / annotations.EXPORT_FILE)

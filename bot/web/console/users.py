@@ -69,7 +69,7 @@ async def create(request: web.Request) -> web.Response:
 async def _other_user(request: web.Request, db, verb: str) -> User | web.Response:
     """The user of the path's ``user_id``; raises 404 when there is none. The page with 400 (a response)
     when it is the admin's own account: ``verb`` says what they may not do to it."""
-    user = await db.get(User, int(request.match_info["user_id"]))
+    user = await accounts.get_user(db, int(request.match_info["user_id"]))
     if user is None:
         raise web.HTTPNotFound(text="No such user.")
     if user.id == request[USER].id:
@@ -128,7 +128,7 @@ async def set_password(request: web.Request) -> web.Response:
     admin = request[USER]
     try:
         async with session_scope(request.app[settings_key].database_url) as db:
-            user = await db.get(User, int(request.match_info["user_id"]))
+            user = await accounts.get_user(db, int(request.match_info["user_id"]))
             if user is None:
                 raise web.HTTPNotFound(text="No such user.")
             await accounts.set_password(db, user.email, password)
