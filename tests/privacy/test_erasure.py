@@ -32,14 +32,14 @@ from bot.core import db
 from bot.privacy import erasure
 from bot.review import conversations as conv
 from bot.web import accounts
-from bot.web.chat import create_app
+from bot.web.app import create_app
 from bot.core.models import (AuditEntry, Cart, CartLine, ChannelCustomer, ChannelDelivery, ChannelMessage, Contact, Conversation,
                         ConversationMessage, ConversationReview, ConversationTag, CRMOutbox, Deal, DealNote, Escalation,
                         Feedback, KnowledgeAnswer, NluAnnotation, PendingErasure, Product, Quote)
 from bot.core.settings import ROOT, Settings
 from bot.core.tracker import TrackerReader
-from tests.review.test_conversations import MODEL, RASA_PYTHON, Clock, action, bot, rasa_write, session_start, slot, user
 from bot.core import caches
+from tests.review.test_conversations import MODEL, RASA_PYTHON, Clock, action, bot, rasa_write, session_start, slot, user
 
 EMAIL, PHONE, NAME = "layla.zahrani@oasis-trading.ae", "+971502223344", "Layla Zahrani"
 WA = "whatsapp-971502223344"  # the customer's WhatsApp conversation: its id holds the phone number
