@@ -48,7 +48,7 @@ def _table_rows(lines: list[str]) -> list[str]:
     if len(cells) < 2:
         return [" ".join(row) for row in cells]
     header = cells[0]
-    return ["; ".join(f"{h}: {v}" for h, v in zip(header, row) if v) + "." for row in cells[1:]]
+    return ["; ".join(f"{h}: {v}" for h, v in zip(header, row, strict=False) if v) + "." for row in cells[1:]]
 
 
 def _prose(lines: list[str]) -> list[str]:

@@ -45,5 +45,5 @@ def evaluate(retriever: Retriever, questions: list[tuple[str, str]], mode: Mode 
         sum(1 for r in ranks if r == 1) / n,
         sum(1 for r in ranks if r and r <= 5) / n,
         sum(1 / r for r in ranks if r) / n,
-        tuple(q for (q, _), r in zip(questions, ranks) if not r or r > 5),
+        tuple(q for (q, _), r in zip(questions, ranks, strict=True) if not r or r > 5),
     )

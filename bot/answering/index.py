@@ -122,7 +122,7 @@ def sync(client: ClientAPI, name: str, chunks: list[Chunk], log_dir: Path | None
     views = name == KNOWLEDGE if sentence_views is None else sentence_views
     target = collection(client, name)
     stored = target.get(where={"view": "chunk"}, include=["metadatas"])
-    hashes = {i: (m or {}).get("hash") for i, m in zip(stored["ids"], stored["metadatas"])}
+    hashes = {i: (m or {}).get("hash") for i, m in zip(stored["ids"], stored["metadatas"], strict=True)}
     chunks = _valid(chunks, report)
     todo = [c for c in chunks if hashes.get(c.id) != c.metadata["hash"]]
     report.skipped = len(chunks) - len(todo)

@@ -71,8 +71,8 @@ class Retriever:
         self.collection = target
         data = target.get(where={"view": "chunk"}, include=["documents", "metadatas"])
         self.ids: list[str] = data["ids"]
-        self.documents: dict[str, str] = dict(zip(self.ids, data["documents"]))
-        self.metadatas: dict[str, dict] = {i: m or {} for i, m in zip(self.ids, data["metadatas"])}
+        self.documents: dict[str, str] = dict(zip(self.ids, data["documents"], strict=True))
+        self.metadatas: dict[str, dict] = {i: m or {} for i, m in zip(self.ids, data["metadatas"], strict=True)}
         self.generation = (target.metadata or {}).get("generation")
         self.tokenize = Tokenizer(language)
         self._bm25 = bm25s.BM25()
@@ -83,7 +83,7 @@ class Retriever:
         """Best cosine per chunk among the ``n`` × 4 nearest records."""
         result = self.collection.query(query_embeddings=[vector], n_results=n * 4, include=["distances", "metadatas"])
         best: dict[str, float] = {}
-        for distance, metadata in zip(result["distances"][0], result["metadatas"][0]):
+        for distance, metadata in zip(result["distances"][0], result["metadatas"][0], strict=True):
             chunk_id = metadata["chunk"]
             best[chunk_id] = max(best.get(chunk_id, -1.0), 1.0 - distance)
         return best
@@ -111,7 +111,7 @@ class Retriever:
         missing = [i for i in best if i not in similarity]
         if missing:
             stored = self.collection.get(where={"chunk": {"$in": missing}}, include=["embeddings", "metadatas"])
-            for metadata, emb in zip(stored["metadatas"], stored["embeddings"]):
+            for metadata, emb in zip(stored["metadatas"], stored["embeddings"], strict=True):
                 chunk_id = metadata["chunk"]
                 similarity[chunk_id] = max(similarity.get(chunk_id, -1.0), float(np.dot(vector, emb)))
         return [Hit(i, self.documents[i], self.metadatas[i], similarity[i], scores[i]) for i in best]
@@ -122,7 +122,7 @@ class Retriever:
             return [(i, 0.0) for i in ids]
         vector = np.asarray(embeddings.embed([query])[0])
         stored = self.collection.get(ids=ids, include=["embeddings"])
-        cosine = {i: float(np.dot(vector, e)) for i, e in zip(stored["ids"], stored["embeddings"])}
+        cosine = {i: float(np.dot(vector, e)) for i, e in zip(stored["ids"], stored["embeddings"], strict=True)}
         return sorted(((i, cosine.get(i, -1.0)) for i in ids), key=lambda pair: -pair[1])
 
     async def asearch(self, query: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]:

@@ -116,7 +116,7 @@ def story_yaml(name: str, events: Sequence[tuple[int, Mapping[str, Any]]],
         if step is not None:
             parts[-1].append(step)
             has_user[-1] = has_user[-1] or "user" in step or "intent" in step
-    steps = [part for part, user in zip(parts, has_user) if user]
+    steps = [part for part, user in zip(parts, has_user, strict=True) if user]
     if not steps:
         raise NothingToSave("the conversation has no customer message")
     stories = [{"story": name if len(steps) == 1 else f"{name} ({n})", "steps": part}
