@@ -25,10 +25,16 @@ def read_turn(tracker: Tracker) -> Turn:
         values = tuple(dict.fromkeys(str(v) for v in tracker.get_latest_entity_values(name) if v is not None))
         if values:
             entities[name] = values
-    user_messages = tuple((e.get("text") or "", ((e.get("parse_data") or {}).get("intent") or {}).get("name"))
-                          for e in tracker.events if e.get("event") == "user")
-    said = tuple(("customer" if e["event"] == "user" else "bot", e.get("text") or "")
-                 for e in tracker.events if e.get("event") in ("user", "bot") and e.get("text"))
+    user_messages = tuple(
+        (e.get("text") or "", ((e.get("parse_data") or {}).get("intent") or {}).get("name"))
+        for e in tracker.events
+        if e.get("event") == "user"
+    )
+    said = tuple(
+        ("customer" if e["event"] == "user" else "bot", e.get("text") or "")
+        for e in tracker.events
+        if e.get("event") in ("user", "bot") and e.get("text")
+    )
     return Turn(
         conversation_id=tracker.sender_id,
         channel=conversation_ids.channel_from_input(tracker.get_latest_input_channel() or "web"),
@@ -57,7 +63,9 @@ class SafeAction(Action, ABC):
     async def act(self, turn: Turn) -> Outcome:
         """What to do about ``turn``."""
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         try:
             outcome = await self.act(read_turn(tracker))
         except Exception:

@@ -17,7 +17,7 @@ class ActionSendQuote(SafeAction):
 
 
 class ActionAcceptQuote(SafeAction):
-    """"I accept the quote": accepted and the deal won, or refused when expired."""
+    """ "I accept the quote": accepted and the deal won, or refused when expired."""
 
     def name(self) -> str:
         return "action_accept_quote"

@@ -62,12 +62,16 @@ def main() -> int:
     knowledge = Retriever(index.collection(client, index.KNOWLEDGE))
     questions = load_questions(QUESTIONS)
 
-    print(f"\nRetrieval quality on {len(questions)} questions ({QUESTIONS.relative_to(ROOT)}), "
-          f"{len(knowledge.ids)} chunks; ratios against BM25")
+    print(
+        f"\nRetrieval quality on {len(questions)} questions ({QUESTIONS.relative_to(ROOT)}), "
+        f"{len(knowledge.ids)} chunks; ratios against BM25"
+    )
     print(f"{'method':<8} {'hit@1':>7} {'hit@5':>7} {'MRR@10':>7} {'MRR ratio':>10}")
     metrics = {mode: evaluate(knowledge, questions, mode) for mode in MODES}
     for mode, m in metrics.items():
-        print(f"{mode:<8} {m.hit_at_1:>7.3f} {m.hit_at_5:>7.3f} {m.mrr_at_10:>7.3f} {ratio(m.mrr_at_10, metrics['bm25'].mrr_at_10):>10}")
+        print(
+            f"{mode:<8} {m.hit_at_1:>7.3f} {m.hit_at_5:>7.3f} {m.mrr_at_10:>7.3f} {ratio(m.mrr_at_10, metrics['bm25'].mrr_at_10):>10}"
+        )
 
     texts = [q for q, _ in questions] * (LATENCY_QUERIES // len(questions) + 1)
     print(f"\nQuery latency, {LATENCY_QUERIES} queries each, embedding included (ms); ratios against BM25")
@@ -112,9 +116,21 @@ def main() -> int:
             hits = products.search(q["query"], k=5)
             times.append((time.perf_counter() - start) * 1000)
             for rank, hit in enumerate(hits, start=1):
-                out.writerow([q["query_id"], q["query"], q["query_class"], rank, hit.metadata["sku"], hit.metadata["title"],
-                              hit.metadata["heading"], f"{hit.similarity:.3f}"])
-    print(f"\nWANDS: {len(queries)} shopper queries over {len(products.ids)} products, hybrid top 5 → {OUT.relative_to(ROOT)}")
+                out.writerow(
+                    [
+                        q["query_id"],
+                        q["query"],
+                        q["query_class"],
+                        rank,
+                        hit.metadata["sku"],
+                        hit.metadata["title"],
+                        hit.metadata["heading"],
+                        f"{hit.similarity:.3f}",
+                    ]
+                )
+    print(
+        f"\nWANDS: {len(queries)} shopper queries over {len(products.ids)} products, hybrid top 5 → {OUT.relative_to(ROOT)}"
+    )
     print(f"latency p50 {statistics.median(times):.1f} ms, p95 {percentile(times, 95):.1f} ms")
     return 0
 

@@ -110,39 +110,93 @@ def measure(url: str, text: str) -> dict[str, float]:
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="closer-bench-"))
-    env = {**os.environ, "CLOSER_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'closer.db'}",
-           "CLOSER_ACTION_SERVER_TOKEN": "bench-action-server-token", "CLOSER_RASA_JWT_SECRET": "bench-rasa-jwt-secret"}
+    env = {
+        **os.environ,
+        "CLOSER_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'closer.db'}",
+        "CLOSER_ACTION_SERVER_TOKEN": "bench-action-server-token",
+        "CLOSER_RASA_JWT_SECRET": "bench-rasa-jwt-secret",
+    }
     processes: list[subprocess.Popen] = []
     try:
         print("training Rasa's init bot and Closer (full, --force)…", flush=True)
         init_dir = work / "initbot"
         init_dir.mkdir()
-        subprocess.run([str(RASA), "init", "--no-prompt", "--init-dir", str(init_dir)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [str(RASA), "init", "--no-prompt", "--init-dir", str(init_dir)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         init_train = timed([str(RASA), "train", "--force", "--fixed-model-name", "init"], init_dir)
-        closer_train = timed([str(RASA), "train", "--force", "--fixed-model-name", "bench", "--out", str(work / "models")], ROOT)
-        subprocess.run([sys.executable, "-m", "bot", "load-knowledge"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+        closer_train = timed(
+            [str(RASA), "train", "--force", "--fixed-model-name", "bench", "--out", str(work / "models")], ROOT
+        )
+        subprocess.run(
+            [sys.executable, "-m", "bot", "load-knowledge"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+        )
         subprocess.run([sys.executable, "-m", "bot", "sqlite-wal", str(work / "tracker.db")], cwd=ROOT, check=True)
 
         init_port, rasa_port, actions_port = free_port(), free_port(), free_port()
         endpoints = work / "endpoints.yml"
-        endpoints.write_text(f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n"
-                             "  token: ${CLOSER_ACTION_SERVER_TOKEN}\n"
-                             f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {work / 'tracker.db'}\n")
-        init_bot = start([str(RASA), "run", "--port", str(init_port), "--enable-api", "--model", "models/init.tar.gz"], init_dir, env, work / "init.log")
-        actions = start([sys.executable, "-m", "bot.action_server", "--actions", "actions", "--port", str(actions_port)], ROOT, env, work / "actions.log")
-        closer = start([str(RASA), "run", "--port", str(rasa_port), "--enable-api", "--jwt-secret", env["CLOSER_RASA_JWT_SECRET"],
-                        "--model", str(work / "models" / "bench.tar.gz"),
-                        "--endpoints", str(endpoints), "--credentials", "credentials.yml"], ROOT, env, work / "rasa.log")
+        endpoints.write_text(
+            f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n"
+            "  token: ${CLOSER_ACTION_SERVER_TOKEN}\n"
+            f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {work / 'tracker.db'}\n"
+        )
+        init_bot = start(
+            [str(RASA), "run", "--port", str(init_port), "--enable-api", "--model", "models/init.tar.gz"],
+            init_dir,
+            env,
+            work / "init.log",
+        )
+        actions = start(
+            [sys.executable, "-m", "bot.action_server", "--actions", "actions", "--port", str(actions_port)],
+            ROOT,
+            env,
+            work / "actions.log",
+        )
+        closer = start(
+            [
+                str(RASA),
+                "run",
+                "--port",
+                str(rasa_port),
+                "--enable-api",
+                "--jwt-secret",
+                env["CLOSER_RASA_JWT_SECRET"],
+                "--model",
+                str(work / "models" / "bench.tar.gz"),
+                "--endpoints",
+                str(endpoints),
+                "--credentials",
+                "credentials.yml",
+            ],
+            ROOT,
+            env,
+            work / "rasa.log",
+        )
         processes += [init_bot, actions, closer]
         # Closer's /status needs a token; its / answers once the model is loaded, as /status does
-        for url in (f"http://127.0.0.1:{init_port}/status", f"http://127.0.0.1:{rasa_port}/", f"http://127.0.0.1:{actions_port}/health"):
+        for url in (
+            f"http://127.0.0.1:{init_port}/status",
+            f"http://127.0.0.1:{rasa_port}/",
+            f"http://127.0.0.1:{actions_port}/health",
+        ):
             wait_ready(url)
 
         print("measuring…", flush=True)
         baseline = measure(f"http://127.0.0.1:{init_port}", INIT_TURN)
         ours = measure(f"http://127.0.0.1:{rasa_port}", CLOSER_TURN)
-        baseline |= {"rasa train s": init_train, "Rasa server RSS MiB": rss_mb(init_bot.pid), "action server RSS MiB": float("nan")}
-        ours |= {"rasa train s": closer_train, "Rasa server RSS MiB": rss_mb(closer.pid), "action server RSS MiB": rss_mb(actions.pid)}
+        baseline |= {
+            "rasa train s": init_train,
+            "Rasa server RSS MiB": rss_mb(init_bot.pid),
+            "action server RSS MiB": float("nan"),
+        }
+        ours |= {
+            "rasa train s": closer_train,
+            "Rasa server RSS MiB": rss_mb(closer.pid),
+            "action server RSS MiB": rss_mb(actions.pid),
+        }
     finally:
         for process in processes:
             process.terminate()
@@ -150,8 +204,10 @@ def main() -> int:
             process.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\nturn: Closer {CLOSER_TURN!r} vs init bot {INIT_TURN!r}; {SEQUENTIAL_TURNS} sequential turns, "
-          f"{CONCURRENT}×{TURNS_EACH} concurrent; {os.cpu_count()} cores\n")
+    print(
+        f"\nturn: Closer {CLOSER_TURN!r} vs init bot {INIT_TURN!r}; {SEQUENTIAL_TURNS} sequential turns, "
+        f"{CONCURRENT}×{TURNS_EACH} concurrent; {os.cpu_count()} cores\n"
+    )
     print(f"| {'metric':<22} | {'rasa init bot':>13} | {'Closer':>9} | {'Closer / init':>13} |")
     print(f"|{'-' * 24}|{'-' * 15}|{'-' * 11}|{'-' * 15}|")
     for metric in ours:

@@ -1,23 +1,23 @@
 """Command line: ``python -m bot <command>``.
 
-  db upgrade                          apply Alembic migrations
-  import-catalog FILE [--mapping M]   upsert a catalog CSV (exit 1 if any row was rejected)
-  import-stock FILE                   upsert stock levels (exit 1 if any row was rejected)
-  load-knowledge                      migrate, then import knowledge/catalog.csv and stock.csv
-  index [--only knowledge|products]   re-index knowledge/ and the catalog in Chroma (incremental)
-  crm-worker                          send queued CRM writes to the external CRM (CLOSER_CRM_PROVIDER)
-  handback CONVERSATION_ID [--note N] resume the bot after a manager's takeover (Rasa HTTP API)
-  sqlite-wal FILE                     switch a SQLite file (Rasa's tracker store) to write-ahead logging
-  rotate-key [--index]                re-encrypt customer data under CLOSER_PII_ACTIVE_KEY; --index also
-                                      recomputes the blind indexes under CLOSER_PII_INDEX_KEY
-  erase --contact ID | --conversation ID [--yes] | --pending | --retention
-                                      "forget me": erase a customer everywhere (bot.privacy.erasure; asks first
-                                      unless --yes), complete customers' pending requests, or apply
-                                      CLOSER_RETENTION_DAYS now
-  console                             serve the web chat and the manager console (bot.web.app)
-  user add --email E --name N --role manager|admin [--password-stdin]
-  user list | user passwd --email E [--password-stdin] | user disable --email E
-                                      manager console users (password asked twice, or one line of stdin)
+db upgrade                          apply Alembic migrations
+import-catalog FILE [--mapping M]   upsert a catalog CSV (exit 1 if any row was rejected)
+import-stock FILE                   upsert stock levels (exit 1 if any row was rejected)
+load-knowledge                      migrate, then import knowledge/catalog.csv and stock.csv
+index [--only knowledge|products]   re-index knowledge/ and the catalog in Chroma (incremental)
+crm-worker                          send queued CRM writes to the external CRM (CLOSER_CRM_PROVIDER)
+handback CONVERSATION_ID [--note N] resume the bot after a manager's takeover (Rasa HTTP API)
+sqlite-wal FILE                     switch a SQLite file (Rasa's tracker store) to write-ahead logging
+rotate-key [--index]                re-encrypt customer data under CLOSER_PII_ACTIVE_KEY; --index also
+                                    recomputes the blind indexes under CLOSER_PII_INDEX_KEY
+erase --contact ID | --conversation ID [--yes] | --pending | --retention
+                                    "forget me": erase a customer everywhere (bot.privacy.erasure; asks first
+                                    unless --yes), complete customers' pending requests, or apply
+                                    CLOSER_RETENTION_DAYS now
+console                             serve the web chat and the manager console (bot.web.app)
+user add --email E --name N --role manager|admin [--password-stdin]
+user list | user passwd --email E [--password-stdin] | user disable --email E
+                                    manager console users (password asked twice, or one line of stdin)
 """
 
 import argparse
@@ -29,17 +29,13 @@ import sys
 from pathlib import Path
 
 from bot.answering import chunking, index
-
 from bot.commerce import catalog
-
 from bot.core import audit, db
-
-from bot.privacy import keyrotation
-
-from bot.web import accounts
 from bot.core.business import get_vocabulary
-from bot.privacy.encryption import DecryptionError, KeyConfigError, get_keyring
 from bot.core.settings import get_settings
+from bot.privacy import keyrotation
+from bot.privacy.encryption import DecryptionError, KeyConfigError, get_keyring
+from bot.web import accounts
 
 
 async def _import(kind: str, path: Path, mapping: catalog.ColumnMapping) -> int:
@@ -58,10 +54,19 @@ async def _index(only: str | None) -> int:
     settings = get_settings()
     batches = []
     if only != index.PRODUCTS:
-        batches.append((index.KNOWLEDGE, chunking.knowledge_chunks(settings.knowledge_dir, settings.chunk_max_chars, settings.chunk_overlap_chars)))
+        batches.append(
+            (
+                index.KNOWLEDGE,
+                chunking.knowledge_chunks(
+                    settings.knowledge_dir, settings.chunk_max_chars, settings.chunk_overlap_chars
+                ),
+            )
+        )
     if only != index.KNOWLEDGE:
         async with db.session_scope() as session:
-            batches.append((index.PRODUCTS, await chunking.catalog_chunks(session, (await get_vocabulary(session)).labels)))
+            batches.append(
+                (index.PRODUCTS, await chunking.catalog_chunks(session, (await get_vocabulary(session)).labels))
+            )
     status = 0
     for name, chunks in batches:
         report = await asyncio.to_thread(index.sync, index.get_client(), name, chunks)
@@ -115,7 +120,10 @@ async def _erase(args: argparse.Namespace) -> int:
         else:
             what = f"contact {args.contact}" if args.contact is not None else f"conversation {args.conversation}"
             try:
-                confirmed = args.yes or input(f"Erase {what} and everything about the customer? Type 'erase': ").strip() == "erase"
+                confirmed = (
+                    args.yes
+                    or input(f"Erase {what} and everything about the customer? Type 'erase': ").strip() == "erase"
+                )
             except EOFError:
                 confirmed = False
             if not confirmed:
@@ -198,11 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--contact", type=int, help="a contact id (the console's /console/contacts/<id>)")
     which.add_argument("--conversation", help="a conversation id (Rasa's sender id, e.g. telegram-123)")
     which.add_argument("--pending", action="store_true", help="complete customers' pending erasure requests")
-    which.add_argument("--retention", action="store_true", help="anonymise conversations older than CLOSER_RETENTION_DAYS")
+    which.add_argument(
+        "--retention", action="store_true", help="anonymise conversations older than CLOSER_RETENTION_DAYS"
+    )
     era.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     rot = sub.add_parser("rotate-key", help="re-encrypt customer data under CLOSER_PII_ACTIVE_KEY (idempotent)")
-    rot.add_argument("--index", action="store_true", help="also recompute the contacts' blind indexes "
-                                                          "under CLOSER_PII_INDEX_KEY")
+    rot.add_argument(
+        "--index", action="store_true", help="also recompute the contacts' blind indexes under CLOSER_PII_INDEX_KEY"
+    )
     usr = sub.add_parser("user", help="manager console users").add_subparsers(dest="action", required=True)
     add = usr.add_parser("add", help="create a console user")
     add.add_argument("--email", required=True)
@@ -236,9 +247,13 @@ def main(argv: list[str] | None = None) -> int:
             from bot.crm import outbox, registry
 
             settings = get_settings()
-            asyncio.run(outbox.run_outbox_worker(registry.provider_from_settings(settings),
-                                                 database_url=settings.database_url,
-                                                 retry_max_s=settings.crm_retry_max_s))
+            asyncio.run(
+                outbox.run_outbox_worker(
+                    registry.provider_from_settings(settings),
+                    database_url=settings.database_url,
+                    retry_max_s=settings.crm_retry_max_s,
+                )
+            )
             return 0
         if args.command == "handback":
             return asyncio.run(_hand_back(args.conversation_id, args.note))

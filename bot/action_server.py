@@ -46,8 +46,13 @@ def guard(app: Sanic, token: str) -> None:
             return None
         provided = request.args.get("token", "").encode()
         if not hmac.compare_digest(provided, expected):
-            log.warning("action server: %s %s from %s refused: %s token", request.method, request.path,
-                        request.ip, "wrong" if provided else "no")
+            log.warning(
+                "action server: %s %s from %s refused: %s token",
+                request.method,
+                request.path,
+                request.ip,
+                "wrong" if provided else "no",
+            )
             return response.json(UNAUTHORIZED, status=401)
         return None
 

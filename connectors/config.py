@@ -19,12 +19,14 @@ def required(credentials: dict[str, Any] | None, key: str, channel: str) -> str:
     if value is None or not str(value).strip():
         raise ChannelConfigError(
             f"credentials.yml: the {channel} channel needs '{key}' (set it, or the environment variable it names); "
-            f"remove the {channel} block to run without this channel")
+            f"remove the {channel} block to run without this channel"
+        )
     return str(value).strip()
 
 
-def positive(credentials: dict[str, Any] | None, key: str, channel: str, kind: Callable[[Any], Any],
-             default: Any) -> Any:
+def positive(
+    credentials: dict[str, Any] | None, key: str, channel: str, kind: Callable[[Any], Any], default: Any
+) -> Any:
     """``credentials[key]`` as a positive ``kind`` (int or float), ``default`` when it is missing or
     empty; raises ChannelConfigError naming the key for anything else."""
     value = (credentials or {}).get(key)
@@ -49,6 +51,7 @@ def rate_limiter(credentials: dict[str, Any] | None, channel: str) -> RateLimite
     variable ``CLOSER_RATE_LIMIT_MESSAGES`` or ``CLOSER_RATE_LIMIT_WINDOW_S`` (the console reads
     the same two for the web chat), else 20 messages per 60 s. Raises ChannelConfigError naming the
     key or variable when a value is not a positive number."""
+
     def number(key: str, kind: Callable[[Any], Any], default: Any) -> Any:
         value = (credentials or {}).get(key)
         if value is not None and str(value).strip():
@@ -59,5 +62,6 @@ def rate_limiter(credentials: dict[str, Any] | None, channel: str) -> RateLimite
             return default
         return _positive(value, kind, f"the environment variable {variable}")
 
-    return RateLimiter(number("rate_limit_messages", int, DEFAULT_MESSAGES),
-                       number("rate_limit_window_s", float, DEFAULT_WINDOW_S))
+    return RateLimiter(
+        number("rate_limit_messages", int, DEFAULT_MESSAGES), number("rate_limit_window_s", float, DEFAULT_WINDOW_S)
+    )

@@ -46,11 +46,17 @@ class RateLimiter:
     (see the module docstring). ``clock`` gives seconds (monotonic); tests pass their own. Raises
     ValueError for a ``messages`` or ``window_s`` that is not positive."""
 
-    def __init__(self, messages: int = DEFAULT_MESSAGES, window_s: float = DEFAULT_WINDOW_S,
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = DEFAULT_MAX_KEYS) -> None:
+    def __init__(
+        self,
+        messages: int = DEFAULT_MESSAGES,
+        window_s: float = DEFAULT_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = DEFAULT_MAX_KEYS,
+    ) -> None:
         if messages <= 0 or window_s <= 0:
             raise ValueError(
-                f"a rate limit needs a positive number of messages and window, not {messages} per {window_s} s")
+                f"a rate limit needs a positive number of messages and window, not {messages} per {window_s} s"
+            )
         self.messages, self.window_s, self.clock, self.max_keys = messages, window_s, clock, max_keys
         self._rate = messages / window_s  # tokens per second
         # key → [tokens, last seen, last notified]; least recently seen first

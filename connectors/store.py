@@ -47,9 +47,15 @@ class ChannelStore:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or database_url()
         # SQLAlchemy 1.4 opens a new SQLite connection per use by default (NullPool); keep a few open.
-        args = ({"connect_args": {"timeout": 15, "check_same_thread": False}, "poolclass": sa.pool.QueuePool,
-                 "pool_size": 8}
-                if self.url.startswith("sqlite") else {"pool_pre_ping": True})
+        args = (
+            {
+                "connect_args": {"timeout": 15, "check_same_thread": False},
+                "poolclass": sa.pool.QueuePool,
+                "pool_size": 8,
+            }
+            if self.url.startswith("sqlite")
+            else {"pool_pre_ping": True}
+        )
         self.engine = sa.create_engine(self.url, future=True, **args)
         if self.url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", set_sqlite_pragmas)
@@ -60,13 +66,16 @@ class ChannelStore:
         self._writer: asyncio.Task | None = None
         missing = {table.name for table in TABLES} - set(sa.inspect(self.engine).get_table_names())
         if missing:
-            raise ChannelConfigError(f"{self.url}: tables {', '.join(sorted(missing))} are missing; "
-                                     "run 'python -m bot db upgrade' (make install does)")
+            raise ChannelConfigError(
+                f"{self.url}: tables {', '.join(sorted(missing))} are missing; "
+                "run 'python -m bot db upgrade' (make install does)"
+            )
 
     async def _run(self, fn: Callable[[sa.engine.Connection], Any]) -> Any:
         def work() -> Any:
             with self.engine.begin() as connection:
                 return fn(connection)
+
         return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     async def accept(self, channel: str, delivery_id: str, sender_id: str, payload: dict[str, Any]) -> int | None:
@@ -102,40 +111,64 @@ class ChannelStore:
                     recorded.set_result(row_id)
 
     @staticmethod
-    def _insert_new(items: list[tuple[str, str, str, dict[str, Any]]],
-                    connection: sa.engine.Connection) -> list[int | None]:
+    def _insert_new(
+        items: list[tuple[str, str, str, dict[str, Any]]], connection: sa.engine.Connection
+    ) -> list[int | None]:
         """Insert the deliveries not stored yet (nor earlier in ``items``); their ids, None for the others."""
         ids: list[int | None] = []
         seen = set()
         for channel, delivery_id, sender_id, payload in items:
-            if (channel, delivery_id) in seen or connection.execute(sa.select(deliveries.c.id).where(
-                    deliveries.c.channel == channel, deliveries.c.delivery_id == delivery_id)).first():
+            if (channel, delivery_id) in seen or connection.execute(
+                sa.select(deliveries.c.id).where(
+                    deliveries.c.channel == channel, deliveries.c.delivery_id == delivery_id
+                )
+            ).first():
                 ids.append(None)
                 continue
             seen.add((channel, delivery_id))
-            ids.append(connection.execute(deliveries.insert().values(
-                channel=channel, delivery_id=delivery_id, sender_id=sender_id, payload=payload,
-                received_at=_now())).inserted_primary_key[0])
+            ids.append(
+                connection.execute(
+                    deliveries.insert().values(
+                        channel=channel,
+                        delivery_id=delivery_id,
+                        sender_id=sender_id,
+                        payload=payload,
+                        received_at=_now(),
+                    )
+                ).inserted_primary_key[0]
+            )
         return ids
 
     async def done(self, row_id: int, error_text: str | None = None) -> None:
         """Mark a delivery processed (with the error, when processing failed)."""
-        await self._run(lambda c: c.execute(deliveries.update().where(deliveries.c.id == row_id).values(
-            processed_at=_now(), error=error_text)))
+        await self._run(
+            lambda c: c.execute(
+                deliveries.update().where(deliveries.c.id == row_id).values(processed_at=_now(), error=error_text)
+            )
+        )
 
     async def unprocessed(self, channel: str) -> list[tuple[int, str, dict[str, Any]]]:
         """Deliveries acknowledged but never processed (the process stopped): ``(id, sender_id,
         payload)`` in arrival order."""
-        rows = await self._run(lambda c: c.execute(
-            sa.select(deliveries.c.id, deliveries.c.sender_id, deliveries.c.payload).where(
-                deliveries.c.channel == channel, deliveries.c.processed_at.is_(None)).order_by(deliveries.c.id)).all())
+        rows = await self._run(
+            lambda c: c.execute(
+                sa.select(deliveries.c.id, deliveries.c.sender_id, deliveries.c.payload)
+                .where(deliveries.c.channel == channel, deliveries.c.processed_at.is_(None))
+                .order_by(deliveries.c.id)
+            ).all()
+        )
         return [(row.id, row.sender_id, row.payload) for row in rows]
 
     async def prune(self, older_than_s: float = DELIVERY_RETENTION_S) -> int:
         """Forget processed deliveries older than ``older_than_s`` seconds; how many were removed."""
         cutoff = _now() - timedelta(seconds=older_than_s)
-        return await self._run(lambda c: c.execute(deliveries.delete().where(
-            deliveries.c.received_at < cutoff, deliveries.c.processed_at.is_not(None))).rowcount)
+        return await self._run(
+            lambda c: (
+                c.execute(
+                    deliveries.delete().where(deliveries.c.received_at < cutoff, deliveries.c.processed_at.is_not(None))
+                ).rowcount
+            )
+        )
 
     async def saw_customer(self, channel: str, user_id: str, name: str | None, at: datetime | None = None) -> None:
         """Note an inbound message from ``user_id`` at ``at`` (default now; never moves backwards)."""
@@ -145,26 +178,44 @@ class ChannelStore:
             key = (customers.c.channel == channel) & (customers.c.user_id == user_id)
             row = connection.execute(sa.select(customers.c.last_inbound_at).where(key)).first()
             if row is None:
-                connection.execute(customers.insert().values(channel=channel, user_id=user_id, name=name,
-                                                             last_inbound_at=at))
+                connection.execute(
+                    customers.insert().values(channel=channel, user_id=user_id, name=name, last_inbound_at=at)
+                )
             elif _aware(row.last_inbound_at) < at:
-                connection.execute(customers.update().where(key).values(last_inbound_at=at,
-                                                                        name=name or customers.c.name))
+                connection.execute(
+                    customers.update().where(key).values(last_inbound_at=at, name=name or customers.c.name)
+                )
+
         await self._run(upsert)
 
     async def last_inbound(self, channel: str, user_id: str) -> datetime | None:
         """When ``user_id`` last wrote on ``channel`` (UTC), or None if never."""
-        row = await self._run(lambda c: c.execute(sa.select(customers.c.last_inbound_at).where(
-            customers.c.channel == channel, customers.c.user_id == user_id)).first())
+        row = await self._run(
+            lambda c: c.execute(
+                sa.select(customers.c.last_inbound_at).where(
+                    customers.c.channel == channel, customers.c.user_id == user_id
+                )
+            ).first()
+        )
         return _aware(row.last_inbound_at) if row else None
 
-    async def sent(self, channel: str, message_id: str, recipient_id: str, kind: str,
-                   template: str | None = None) -> None:
+    async def sent(
+        self, channel: str, message_id: str, recipient_id: str, kind: str, template: str | None = None
+    ) -> None:
         """Record an outbound message accepted by the platform (status ``sent``)."""
         await self.status(channel, message_id, recipient_id, "sent", _now(), kind=kind, template=template)
 
-    async def status(self, channel: str, message_id: str, recipient_id: str, status: str, at: datetime,
-                     error_text: str | None = None, kind: str | None = None, template: str | None = None) -> None:
+    async def status(
+        self,
+        channel: str,
+        message_id: str,
+        recipient_id: str,
+        status: str,
+        at: datetime,
+        error_text: str | None = None,
+        kind: str | None = None,
+        template: str | None = None,
+    ) -> None:
         """Record a delivery status of an outbound message. Each stage keeps its own time; the
         message's ``status`` only moves forward (sent < delivered < read < failed), so statuses
         arriving out of order end in the same state. An unknown ``status`` raises ValueError."""
@@ -176,9 +227,17 @@ class ChannelStore:
             row = connection.execute(sa.select(messages.c.status, messages.c.kind).where(key)).first()
             stage = {f"{status}_at": at, **({"error": error_text} if error_text else {})}
             if row is None:
-                connection.execute(messages.insert().values(channel=channel, message_id=message_id,
-                                                            recipient_id=recipient_id,
-                                                             kind=kind, template=template, status=status, **stage))
+                connection.execute(
+                    messages.insert().values(
+                        channel=channel,
+                        message_id=message_id,
+                        recipient_id=recipient_id,
+                        kind=kind,
+                        template=template,
+                        status=status,
+                        **stage,
+                    )
+                )
                 return
             values = dict(stage)
             if STATUS_RANK[status] > STATUS_RANK.get(row.status, 0):
@@ -186,6 +245,7 @@ class ChannelStore:
             if kind and not row.kind:
                 values.update(kind=kind, template=template)
             connection.execute(messages.update().where(key).values(**values))
+
         try:
             await self._run(record)
         except sa.exc.IntegrityError:  # a status for the same message inserted concurrently
@@ -193,19 +253,34 @@ class ChannelStore:
 
     async def hold(self, channel: str, recipient_id: str, message: dict[str, Any]) -> None:
         """Keep back a message (Rasa's message dict) that may not be sent now; see :meth:`take_held`."""
-        await self._run(lambda c: c.execute(messages.insert().values(
-            channel=channel, message_id=f"held-{uuid.uuid4().hex}", recipient_id=recipient_id, status="held",
-            body=message, sent_at=None)))
+        await self._run(
+            lambda c: c.execute(
+                messages.insert().values(
+                    channel=channel,
+                    message_id=f"held-{uuid.uuid4().hex}",
+                    recipient_id=recipient_id,
+                    status="held",
+                    body=message,
+                    sent_at=None,
+                )
+            )
+        )
 
     async def take_held(self, channel: str, recipient_id: str) -> list[dict[str, Any]]:
         """The messages held for ``recipient_id``, oldest first, removed from the store."""
+
         def take(connection: sa.engine.Connection) -> list[dict[str, Any]]:
-            key = ((messages.c.channel == channel) & (messages.c.recipient_id == recipient_id)
-                   & (messages.c.status == "held"))
+            key = (
+                (messages.c.channel == channel)
+                & (messages.c.recipient_id == recipient_id)
+                & (messages.c.status == "held")
+            )
             rows = connection.execute(
-                sa.select(messages.c.id, messages.c.body).where(key).order_by(messages.c.id)).all()
+                sa.select(messages.c.id, messages.c.body).where(key).order_by(messages.c.id)
+            ).all()
             connection.execute(messages.delete().where(messages.c.id.in_([row.id for row in rows])))
             return [row.body for row in rows]
+
         return await self._run(take)
 
     async def callback_key(self, payload: str) -> str:
@@ -216,19 +291,25 @@ class ChannelStore:
             stored = sa.select(telegram_callbacks.c.key).where(telegram_callbacks.c.key == key)
             if connection.execute(stored).first() is None:
                 connection.execute(telegram_callbacks.insert().values(key=key, payload=payload, created_at=_now()))
+
         with contextlib.suppress(sa.exc.IntegrityError):  # the same payload stored concurrently
             await self._run(insert)
         return key
 
     async def callback_payload(self, key: str) -> str | None:
         """The payload stored under ``key``, or None."""
-        row = await self._run(lambda c: c.execute(
-            sa.select(telegram_callbacks.c.payload).where(telegram_callbacks.c.key == key)).first())
+        row = await self._run(
+            lambda c: c.execute(sa.select(telegram_callbacks.c.payload).where(telegram_callbacks.c.key == key)).first()
+        )
         return row.payload if row else None
 
     async def last_sent(self, channel: str, recipient_id: str, kind: str) -> datetime | None:
         """When the latest message of ``kind`` (e.g. ``template``) was sent to ``recipient_id`` (UTC), or None."""
-        at = await self._run(lambda c: c.execute(sa.select(sa.func.max(messages.c.sent_at)).where(
-            messages.c.channel == channel, messages.c.recipient_id == recipient_id,
-            messages.c.kind == kind)).scalar())
+        at = await self._run(
+            lambda c: c.execute(
+                sa.select(sa.func.max(messages.c.sent_at)).where(
+                    messages.c.channel == channel, messages.c.recipient_id == recipient_id, messages.c.kind == kind
+                )
+            ).scalar()
+        )
         return _aware(at)

@@ -107,6 +107,7 @@ EXPIRED_REPLY = "Sorry, that button has expired. Could you type what you need?"
 @dataclass(frozen=True)
 class TelegramConfig:
     """The ``connectors.telegram.TelegramInput`` block of credentials.yml (see the module docstring)."""
+
     bot_token: str
     secret_token: str
     webhook_url: str | None = None
@@ -122,22 +123,30 @@ class TelegramConfig:
         credentials = credentials or {}
         secret_token = required(credentials, "secret_token", CHANNEL)
         if not SECRET_TOKEN.fullmatch(secret_token):
-            raise ChannelConfigError("credentials.yml: the telegram channel's 'secret_token' must be 1-256 "
-                                     "characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
-        return cls(required(credentials, "bot_token", CHANNEL), secret_token,
-                   str(credentials.get("webhook_url") or "").strip() or None,
-                   str(credentials.get("api_base") or DEFAULT_API_BASE).strip(),
-                   positive(credentials, "timeout_s", CHANNEL, float, DEFAULT_TIMEOUT_S),
-                   positive(credentials, "max_body_bytes", CHANNEL, int, DEFAULT_MAX_BODY_BYTES))
+            raise ChannelConfigError(
+                "credentials.yml: the telegram channel's 'secret_token' must be 1-256 "
+                "characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)"
+            )
+        return cls(
+            required(credentials, "bot_token", CHANNEL),
+            secret_token,
+            str(credentials.get("webhook_url") or "").strip() or None,
+            str(credentials.get("api_base") or DEFAULT_API_BASE).strip(),
+            positive(credentials, "timeout_s", CHANNEL, float, DEFAULT_TIMEOUT_S),
+            positive(credentials, "max_body_bytes", CHANNEL, int, DEFAULT_MAX_BODY_BYTES),
+        )
 
     def bot(self) -> Bot:
         """A Bot API client; each phase (connect, write, read, pool) of each call is bounded by
         ``timeout_s``. Usable at once; ``initialize()`` (getMe) checks the token, ``shutdown()``
         closes its connections."""
+
         def request() -> HTTPXRequest:
             t = self.timeout_s
-            return HTTPXRequest(connect_timeout=t, read_timeout=t, write_timeout=t, pool_timeout=t,
-                                media_write_timeout=t)
+            return HTTPXRequest(
+                connect_timeout=t, read_timeout=t, write_timeout=t, pool_timeout=t, media_write_timeout=t
+            )
+
         return Bot(self.bot_token, base_url=self.api_base, request=request(), get_updates_request=request())
 
     def describe(self, exc: BaseException) -> str:
@@ -169,8 +178,10 @@ async def fetch_pdf(url: str, timeout_s: float, max_bytes: int = MAX_DOCUMENT_BY
     """The PDF at ``url`` (served as application/pdf, or a path ending .pdf). Raises httpx.HTTPError
     (unreachable, timeout after ``timeout_s`` per phase) or DocumentError (a non-2xx status, not a
     PDF, over ``max_bytes``; its message does not name the URL, which grants access to the file)."""
-    async with (httpx.AsyncClient(timeout=timeout_s, follow_redirects=True) as client,
-                client.stream("GET", url) as response):
+    async with (
+        httpx.AsyncClient(timeout=timeout_s, follow_redirects=True) as client,
+        client.stream("GET", url) as response,
+    ):
         if not response.is_success:
             raise DocumentError(f"HTTP {response.status_code}")
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -223,23 +234,33 @@ class TelegramOutput(OutputChannel):
         parts = split_text(text or "", MessageLimit.MAX_TEXT_LENGTH)
         for number, part in enumerate(parts, 1):
             last = number == len(parts)
-            await self._call(recipient_id, kind if last else "text", "send_message", text=part,
-                             reply_markup=markup if last else None)
+            await self._call(
+                recipient_id, kind if last else "text", "send_message", text=part, reply_markup=markup if last else None
+            )
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         """One message per 4096 characters (Rasa's own channels split at blank lines; this one does not)."""
         await self._send_text(recipient_id, text, "text")
 
-    async def send_text_with_buttons(self, recipient_id: str, text: str, buttons: list[dict[str, Any]],
-                                     button_type: str | None = "inline", **kwargs: Any) -> None:
+    async def send_text_with_buttons(
+        self,
+        recipient_id: str,
+        text: str,
+        buttons: list[dict[str, Any]],
+        button_type: str | None = "inline",
+        **kwargs: Any,
+    ) -> None:
         """``button_type`` (a key of the Rasa response): ``inline`` (default: side by side when up to
         3 short titles, else one per row), ``vertical`` (one per row) or ``reply`` (a one-time reply
         keyboard). Inline buttons carry the payload as ``callback_data``, or ``#<key>`` when it is
         over 64 bytes; an http(s) payload makes a URL button."""
         titles = [_title(button) for button in buttons]
         if button_type == "reply":
-            markup = ReplyKeyboardMarkup(_rows([KeyboardButton(title) for title in titles], titles, False),
-                                         one_time_keyboard=True, resize_keyboard=True)
+            markup = ReplyKeyboardMarkup(
+                _rows([KeyboardButton(title) for title in titles], titles, False),
+                one_time_keyboard=True,
+                resize_keyboard=True,
+            )
         else:
             if button_type not in ("inline", "vertical", None):
                 log.warning("telegram: unknown button_type %r, sending inline buttons", button_type)
@@ -255,8 +276,9 @@ class TelegramOutput(OutputChannel):
             payload = "#" + await self.store.callback_key(payload)
         return InlineKeyboardButton(title, callback_data=payload)
 
-    async def send_quick_replies(self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]],
-                                 **kwargs: Any) -> None:
+    async def send_quick_replies(
+        self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
         """A one-time reply keyboard of the titles."""
         await self.send_text_with_buttons(recipient_id, text, quick_replies, button_type="reply")
 
@@ -285,11 +307,20 @@ class TelegramOutput(OutputChannel):
         try:
             data = await fetch_pdf(url, self.config.timeout_s)
         except (httpx.HTTPError, DocumentError) as exc:  # the URL is not logged: it grants access to the PDF
-            log.error("telegram: sendDocument of %s to %s failed: download: %s", filename, recipient_id,
-                      self.config.describe(exc))
+            log.error(
+                "telegram: sendDocument of %s to %s failed: download: %s",
+                filename,
+                recipient_id,
+                self.config.describe(exc),
+            )
             return
-        await self._call(recipient_id, "document", "send_document", document=InputFile(data, filename=filename),
-                         caption=document.get("caption") or None)
+        await self._call(
+            recipient_id,
+            "document",
+            "send_document",
+            document=InputFile(data, filename=filename),
+            caption=document.get("caption") or None,
+        )
 
     async def _send_api_call(self, recipient_id: str, call: dict[str, Any]) -> None:
         params = {key: value for key, value in call.items() if key not in ("method", "chat_id")}
@@ -360,8 +391,9 @@ class TelegramInput(DurableWebhookInput):
         channel tables."""
         return cls(TelegramConfig.from_credentials(credentials), limiter=rate_limiter(credentials, CHANNEL))
 
-    def __init__(self, config: TelegramConfig, store: ChannelStore | None = None,
-                 limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self, config: TelegramConfig, store: ChannelStore | None = None, limiter: RateLimiter | None = None
+    ) -> None:
         """``store`` and ``limiter``: see :class:`~connectors.webhook.DurableWebhookInput`."""
         super().__init__(store, limiter)
         self.config = config
@@ -373,8 +405,11 @@ class TelegramInput(DurableWebhookInput):
         Telegram Update); None for other updates."""
         secret = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(secret, self.config.secret_token.encode()):
-            log.warning("telegram: webhook call from %s refused: %s secret token", request.remote_addr or request.ip,
-                        "wrong" if secret else "no")
+            log.warning(
+                "telegram: webhook call from %s refused: %s secret token",
+                request.remote_addr or request.ip,
+                "wrong" if secret else "no",
+            )
             raise Refused(403, "wrong secret token")
         body = read_json(request, self.config.max_body_bytes)
         try:
@@ -383,8 +418,11 @@ class TelegramInput(DurableWebhookInput):
             log.warning("telegram: webhook body is not a Telegram Update: %s", exc)
             raise Refused(400, "body is not a Telegram Update") from None
         if chat_id is None:
-            log.info("telegram: update %s (%s) ignored: not a message, edit or button press in a private chat",
-                     body["update_id"], ", ".join(key for key in body if key != "update_id"))
+            log.info(
+                "telegram: update %s (%s) ignored: not a message, edit or button press in a private chat",
+                body["update_id"],
+                ", ".join(key for key in body if key != "update_id"),
+            )
             return None
         return [Delivery(str(body["update_id"]), conversation_ids.make(CHANNEL, chat_id), body)]
 
@@ -398,9 +436,19 @@ class TelegramInput(DurableWebhookInput):
         await self.store.saw_customer(CHANNEL, str(message.chat.id), name)
         meta = {"update_id": update.update_id, "chat_id": message.chat.id, "message_id": message.message_id}
         if user:
-            meta.update({key: value for key, value in {"user_id": user.id, "first_name": user.first_name,
-                         "last_name": user.last_name, "username": user.username,
-                         "language_code": user.language_code}.items() if value is not None})
+            meta.update(
+                {
+                    key: value
+                    for key, value in {
+                        "user_id": user.id,
+                        "first_name": user.first_name,
+                        "last_name": user.last_name,
+                        "username": user.username,
+                        "language_code": user.language_code,
+                    }.items()
+                    if value is not None
+                }
+            )
         if query:
             meta["callback_query_id"] = query.id
             return Reading(await self._button_payload(query), EXPIRED_REPLY, meta)
@@ -429,12 +477,14 @@ class TelegramInput(DurableWebhookInput):
             await self.bot.initialize()  # getMe
             log.info("telegram: connected as @%s", self.bot.username)
         except TelegramError as exc:
-            log.error("telegram: the Bot API did not accept the bot token or was unreachable: %s",
-                      self.config.describe(exc))
+            log.error(
+                "telegram: the Bot API did not accept the bot token or was unreachable: %s", self.config.describe(exc)
+            )
         if self.config.webhook_url:
             try:
-                await self.bot.set_webhook(self.config.webhook_url, secret_token=self.config.secret_token,
-                                           allowed_updates=ALLOWED_UPDATES)
+                await self.bot.set_webhook(
+                    self.config.webhook_url, secret_token=self.config.secret_token, allowed_updates=ALLOWED_UPDATES
+                )
                 log.info("telegram: webhook set to %s", self.config.webhook_url)
             except TelegramError as exc:
                 log.error("telegram: setWebhook %s failed: %s", self.config.webhook_url, self.config.describe(exc))

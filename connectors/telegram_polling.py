@@ -50,8 +50,13 @@ def load_config(path: str) -> TelegramConfig:
     return TelegramConfig.from_credentials(credentials[CLASS_PATH])
 
 
-async def forward(client: httpx.AsyncClient, url: str, secret_token: str, update: dict[str, Any],
-                  first_backoff_s: float = FIRST_BACKOFF_S) -> None:
+async def forward(
+    client: httpx.AsyncClient,
+    url: str,
+    secret_token: str,
+    update: dict[str, Any],
+    first_backoff_s: float = FIRST_BACKOFF_S,
+) -> None:
     """POST ``update`` to the webhook at ``url`` until it answers 2xx, waiting ``first_backoff_s``
     seconds after the first failure, twice as long after each next one, at most MAX_BACKOFF_S."""
     delay = first_backoff_s
@@ -84,8 +89,10 @@ async def poll(config: TelegramConfig, rasa_url: str, first_backoff_s: float = F
         while True:
             try:
                 updates: list[dict[str, Any]] = await bot.do_api_request(
-                    "getUpdates", {"offset": offset, "timeout": POLL_TIMEOUT_S, "allowed_updates": ALLOWED_UPDATES},
-                    read_timeout=config.timeout_s + POLL_TIMEOUT_S)
+                    "getUpdates",
+                    {"offset": offset, "timeout": POLL_TIMEOUT_S, "allowed_updates": ALLOWED_UPDATES},
+                    read_timeout=config.timeout_s + POLL_TIMEOUT_S,
+                )
             except TelegramError as exc:
                 log.warning("getUpdates failed (%s); retrying in %.0f s", config.describe(exc), delay)
                 await asyncio.sleep(delay)
@@ -112,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     """The command line (see the module docstring); the exit code: 0 stopped by Ctrl-C or SIGTERM, 1 token
     refused or Telegram unreachable at start, 2 a bad credentials file."""
     parser = argparse.ArgumentParser(prog="python -m connectors.telegram_polling", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--credentials", default="credentials.channels.yml",
-                        help="Rasa credentials file (default %(default)s)")
+    parser.add_argument(
+        "--credentials", default="credentials.channels.yml", help="Rasa credentials file (default %(default)s)"
+    )
     parser.add_argument("--rasa-url", default="http://localhost:5005", help="Rasa server (default %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

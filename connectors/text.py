@@ -1,7 +1,6 @@
 """Text cut to a messaging platform's limits."""
 
 
-
 def split_text(text: str, limit: int) -> list[str]:
     """``text`` in parts of at most ``limit`` characters (a platform's message limit), cut at a line
     break or space when one is in the second half of the part; blank parts are dropped."""
@@ -13,5 +12,5 @@ def split_text(text: str, limit: int) -> list[str]:
             text = text[limit:]
         else:
             parts.append(text[:cut])
-            text = text[cut + 1:]
+            text = text[cut + 1 :]
     return [part for part in [*parts, text] if part.strip()]

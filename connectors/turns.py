@@ -41,8 +41,10 @@ def freeze_loaded_heap() -> None:
         _heap_frozen = True
         gc.collect()
         gc.freeze()
-        log.info("%d objects alive after start-up frozen out of the garbage collector's full collections",
-                 gc.get_freeze_count())
+        log.info(
+            "%d objects alive after start-up frozen out of the garbage collector's full collections",
+            gc.get_freeze_count(),
+        )
 
 
 class SenderQueues:

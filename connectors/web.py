@@ -69,15 +69,21 @@ def refusal(sender_id: str, text: Any) -> tuple[int, str] | None:
 
 def _log_refusal(sender_id: str, limiter: RateLimiter, decision: Decision) -> None:
     """A warning for the first refusal of a window, debug for the rest; never the message."""
-    log.log(logging.WARNING if decision.notify else logging.DEBUG,
-            "%s is over the rate limit of %d messages per %g s: message not processed (next allowed in %.0f s)",
-            sender_id, limiter.messages, limiter.window_s, decision.retry_after_s)
+    log.log(
+        logging.WARNING if decision.notify else logging.DEBUG,
+        "%s is over the rate limit of %d messages per %g s: message not processed (next allowed in %.0f s)",
+        sender_id,
+        limiter.messages,
+        limiter.window_s,
+        decision.retry_after_s,
+    )
 
 
 def _on_turn_thread(on_new_message: OnNewMessage, limiter: RateLimiter | None = None) -> OnNewMessage:
     """Each message's turn on the turn thread; a :func:`refusal` gets no turn (and its reply, if it has one),
     and with ``limiter``, a message over its sender's limit gets no turn and the first one of a window gets
     SLOW_DOWN_REPLY through its output channel."""
+
     async def handle(message: UserMessage) -> None:
         refused = refusal(message.sender_id, message.text)
         if refused:
@@ -92,6 +98,7 @@ def _on_turn_thread(on_new_message: OnNewMessage, limiter: RateLimiter | None = 
         _log_refusal(message.sender_id, limiter, decision)
         if decision.notify:
             await message.output_channel.send_text_message(message.sender_id, SLOW_DOWN_REPLY)
+
     return handle
 
 
@@ -128,14 +135,18 @@ class RestInput(RasaRestInput):
         refused = refusal(sender_id, request.json.get("message"))
         if refused:
             log.warning("REST message of %s refused (%d)", sender_id, refused[0])
-            return json_response([{"recipient_id": sender_id, "text": refused[1]}] if refused[1] else [],
-                                 status=refused[0])
+            return json_response(
+                [{"recipient_id": sender_id, "text": refused[1]}] if refused[1] else [], status=refused[0]
+            )
         decision = self.limiter.take(sender_id)
         if decision.allowed:
             return None
         _log_refusal(sender_id, self.limiter, decision)
-        return json_response([{"recipient_id": sender_id, "text": SLOW_DOWN_REPLY}], status=429,
-                             headers={"Retry-After": decision.retry_after_header})
+        return json_response(
+            [{"recipient_id": sender_id, "text": SLOW_DOWN_REPLY}],
+            status=429,
+            headers={"Retry-After": decision.retry_after_header},
+        )
 
 
 class SocketIOInput(RasaSocketIOInput):

@@ -162,22 +162,26 @@ class DurableWebhookInput(InputChannel):
             return json_response({"status": "ignored"})
         for delivery in deliveries:
             try:
-                row_id = await self.store.accept(self.name(), delivery.delivery_id, delivery.sender_id,
-                                                 delivery.payload)
+                row_id = await self.store.accept(
+                    self.name(), delivery.delivery_id, delivery.sender_id, delivery.payload
+                )
             except Exception:
-                log.exception("%s: delivery %s of %s could not be stored", self.name(), delivery.delivery_id,
-                              delivery.sender_id)
+                log.exception(
+                    "%s: delivery %s of %s could not be stored", self.name(), delivery.delivery_id, delivery.sender_id
+                )
                 return error(503, "try again later")
             if row_id is None:
-                log.debug("%s: delivery %s of %s is a replay, dropped", self.name(), delivery.delivery_id,
-                          delivery.sender_id)
+                log.debug(
+                    "%s: delivery %s of %s is a replay, dropped", self.name(), delivery.delivery_id, delivery.sender_id
+                )
                 continue
             decision = self.limiter.take(delivery.sender_id)
             if decision.allowed:
                 self._submit(row_id, delivery.sender_id, delivery.payload)
             else:
-                self.queues.submit(delivery.sender_id,
-                                   functools.partial(self._skip_over_limit, decision, row_id, delivery.sender_id))
+                self.queues.submit(
+                    delivery.sender_id, functools.partial(self._skip_over_limit, decision, row_id, delivery.sender_id)
+                )
         return json_response({"status": "ok"})
 
     def _submit(self, row_id: int, sender_id: str, payload: dict[str, Any]) -> None:
@@ -191,9 +195,17 @@ class DurableWebhookInput(InputChannel):
             reading = await self.read(sender_id, payload)
             if reading.text is not None:
                 metadata = {"channel": self.name(), self.name(): reading.metadata}
-                await run_turn(self._on_new_message, UserMessage(
-                    reading.text, self.output, sender_id, input_channel=self.name(), message_id=reading.message_id,
-                    metadata=metadata))
+                await run_turn(
+                    self._on_new_message,
+                    UserMessage(
+                        reading.text,
+                        self.output,
+                        sender_id,
+                        input_channel=self.name(),
+                        message_id=reading.message_id,
+                        metadata=metadata,
+                    ),
+                )
             elif reading.reply is not None:
                 log.info("%s: delivery %d of %s answered without Rasa", self.name(), row_id, sender_id)
                 await self.output.send_response(sender_id, {"text": reading.reply})
@@ -209,9 +221,15 @@ class DurableWebhookInput(InputChannel):
         messages) instead of a Rasa turn: SLOW_DOWN_REPLY when this is the first refusal of the window
         (``decision.notify``), the delivery marked done with the error RATE_LIMITED. Logged with the
         sender id and never the message: a warning for the first refusal of a window, debug for the rest."""
-        log.log(logging.WARNING if decision.notify else logging.DEBUG,
-                "%s is over the rate limit of %d messages per %g s: delivery %d not processed (next allowed in %.0f s)",
-                sender_id, self.limiter.messages, self.limiter.window_s, row_id, decision.retry_after_s)
+        log.log(
+            logging.WARNING if decision.notify else logging.DEBUG,
+            "%s is over the rate limit of %d messages per %g s: delivery %d not processed (next allowed in %.0f s)",
+            sender_id,
+            self.limiter.messages,
+            self.limiter.window_s,
+            row_id,
+            decision.retry_after_s,
+        )
         if decision.notify:
             await self.output.send_response(sender_id, {"text": SLOW_DOWN_REPLY})
         await self.store.done(row_id, RATE_LIMITED)
@@ -243,5 +261,6 @@ class DurableWebhookInput(InputChannel):
         try:
             await asyncio.wait_for(self.queues.drain(), DRAIN_TIMEOUT_S)
         except asyncio.TimeoutError:
-            log.warning("%s: stopping with deliveries still in progress; they are processed at the next start",
-                        self.name())
+            log.warning(
+                "%s: stopping with deliveries still in progress; they are processed at the next start", self.name()
+            )

@@ -87,12 +87,14 @@ class WhatsAppConfig:
         def text(key: str, default: str) -> str:
             return str(credentials.get(key) or "").strip() or default
 
-        return cls(**{key: required(credentials, key, CHANNEL) for key in REQUIRED_KEYS},
-                   template_language=text("template_language", cls.template_language),
-                   api_base=text("api_base", cls.api_base).rstrip("/"),
-                   api_version=text("api_version", cls.api_version),
-                   timeout_s=positive(credentials, "timeout_s", CHANNEL, float, cls.timeout_s),
-                   max_body_bytes=positive(credentials, "max_body_bytes", CHANNEL, int, cls.max_body_bytes))
+        return cls(
+            **{key: required(credentials, key, CHANNEL) for key in REQUIRED_KEYS},
+            template_language=text("template_language", cls.template_language),
+            api_base=text("api_base", cls.api_base).rstrip("/"),
+            api_version=text("api_version", cls.api_version),
+            timeout_s=positive(credentials, "timeout_s", CHANNEL, float, cls.timeout_s),
+            max_body_bytes=positive(credentials, "max_body_bytes", CHANNEL, int, cls.max_body_bytes),
+        )
 
 
 def _now() -> datetime:
@@ -112,7 +114,7 @@ def _list(value: Any) -> list[Any]:
 
 
 def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _wa_id(recipient_id: str) -> str:
@@ -163,8 +165,11 @@ class WhatsAppOutput(OutputChannel):
         """Keep ``message`` for when the customer next writes; send the re-engagement template unless
         one was sent since the customer last wrote."""
         await self.store.hold(CHANNEL, wa_id, message)
-        log.info("WhatsApp: the 24-hour window of %s is closed (last message from them: %s); message held until "
-                 "they write", wa_id, last_inbound.isoformat() if last_inbound else "never")
+        log.info(
+            "WhatsApp: the 24-hour window of %s is closed (last message from them: %s); message held until they write",
+            wa_id,
+            last_inbound.isoformat() if last_inbound else "never",
+        )
         template_at = await self.store.last_sent(CHANNEL, wa_id, "template")
         if template_at is not None and (last_inbound is None or template_at >= last_inbound):
             return
@@ -178,16 +183,18 @@ class WhatsAppOutput(OutputChannel):
             content = {"type": "text", "text": {"preview_url": False, "body": part}}
             await self._send(_wa_id(recipient_id), "text", content)
 
-    async def send_text_with_buttons(self, recipient_id: str, text: str, buttons: list[dict[str, Any]],
-                                     **kwargs: Any) -> None:
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
         """Up to 3 buttons as interactive reply buttons (titles cut to 20 characters), 4 to 10 as an
         interactive list (row titles cut to 24, the full title as the row's description); beyond 10
         only the first 10 are sent. A button's id is its payload, or ``#<key>`` of the payload stored
         with ``ChannelStore.callback_key`` when it is too long for WhatsApp."""
         wa_id = _wa_id(recipient_id)
         if len(buttons) > MAX_LIST_ROWS:
-            log.warning("WhatsApp: %d buttons for %s; a list holds %d, the rest are dropped", len(buttons), wa_id,
-                        MAX_LIST_ROWS)
+            log.warning(
+                "WhatsApp: %d buttons for %s; a list holds %d, the rest are dropped", len(buttons), wa_id, MAX_LIST_ROWS
+            )
             buttons = buttons[:MAX_LIST_ROWS]
         body = (text or "").strip()
         if not buttons:
@@ -196,12 +203,21 @@ class WhatsAppOutput(OutputChannel):
         if not body or len(body) > MAX_INTERACTIVE_BODY:
             await self.send_text_message(recipient_id, body)
             body = CHOOSE_PROMPT
-        choices = [(str(b.get("title") or b.get("payload") or ""), str(b.get("payload") or b.get("title") or ""))
-                   for b in buttons]
+        choices = [
+            (str(b.get("title") or b.get("payload") or ""), str(b.get("payload") or b.get("title") or ""))
+            for b in buttons
+        ]
         if len(choices) <= MAX_REPLY_BUTTONS:
-            replies = [{"type": "reply", "reply": {"id": await self._button_id(payload, MAX_BUTTON_ID),
-                                                   "title": _clip(title, MAX_BUTTON_TITLE)}}
-                       for title, payload in choices]
+            replies = [
+                {
+                    "type": "reply",
+                    "reply": {
+                        "id": await self._button_id(payload, MAX_BUTTON_ID),
+                        "title": _clip(title, MAX_BUTTON_TITLE),
+                    },
+                }
+                for title, payload in choices
+            ]
             interactive = {"type": "button", "body": {"text": body}, "action": {"buttons": replies}}
             await self._send(wa_id, "buttons", {"type": "interactive", "interactive": interactive})
             return
@@ -211,8 +227,11 @@ class WhatsAppOutput(OutputChannel):
             if len(title) > MAX_ROW_TITLE:
                 row["description"] = _clip(title, MAX_ROW_DESCRIPTION)
             rows.append(row)
-        interactive = {"type": "list", "body": {"text": body},
-                       "action": {"button": LIST_BUTTON_TEXT, "sections": [{"rows": rows}]}}
+        interactive = {
+            "type": "list",
+            "body": {"text": body},
+            "action": {"button": LIST_BUTTON_TEXT, "sections": [{"rows": rows}]},
+        }
         await self._send(wa_id, "list", {"type": "interactive", "interactive": interactive})
 
     async def _button_id(self, payload: str, limit: int) -> str:
@@ -234,8 +253,11 @@ class WhatsAppOutput(OutputChannel):
 
     async def send_attachment(self, recipient_id: str, attachment: str, **kwargs: Any) -> None:
         filename = posixpath.basename(urlparse(attachment).path) or "attachment"
-        await self._send(_wa_id(recipient_id), "document",
-                         {"type": "document", "document": {"link": attachment, "filename": filename}})
+        await self._send(
+            _wa_id(recipient_id),
+            "document",
+            {"type": "document", "document": {"link": attachment, "filename": filename}},
+        )
 
     async def _send_document(self, wa_id: str, document: dict[str, Any]) -> None:
         url = str(document["url"])
@@ -266,15 +288,17 @@ class WhatsAppOutput(OutputChannel):
                     log.error("WhatsApp: document for %s not sent: %s answered HTTP %d", wa_id, url, response.status)
                     return None
                 if response.content_type != "application/pdf" and not urlparse(url).path.lower().endswith(".pdf"):
-                    log.error("WhatsApp: document for %s not sent: %s is %s, not a PDF", wa_id, url,
-                              response.content_type)
+                    log.error(
+                        "WhatsApp: document for %s not sent: %s is %s, not a PDF", wa_id, url, response.content_type
+                    )
                     return None
                 data = bytearray()
                 async for chunk in response.content.iter_chunked(64 * 1024):
                     data += chunk
                     if len(data) > MAX_DOCUMENT_BYTES:
-                        log.error("WhatsApp: document for %s not sent: %s is over %d bytes", wa_id, url,
-                                  MAX_DOCUMENT_BYTES)
+                        log.error(
+                            "WhatsApp: document for %s not sent: %s is over %d bytes", wa_id, url, MAX_DOCUMENT_BYTES
+                        )
                         return None
                 return bytes(data)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
@@ -299,8 +323,9 @@ class WhatsAppOutput(OutputChannel):
         config = self.config
         url = f"{config.api_base}/{config.api_version}/{config.phone_number_id}/{edge}"
         try:
-            async with self._http().post(url, headers={"Authorization": f"Bearer {config.access_token}"},
-                                         **request) as response:
+            async with self._http().post(
+                url, headers={"Authorization": f"Bearer {config.access_token}"}, **request
+            ) as response:
                 answer = await response.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             log.error("WhatsApp: %s to %s failed: %r", method, wa_id, exc)
@@ -329,8 +354,9 @@ class WhatsAppInput(DurableWebhookInput):
         the business DB lacks the channel tables."""
         return cls(WhatsAppConfig.from_credentials(credentials), limiter=rate_limiter(credentials, CHANNEL))
 
-    def __init__(self, config: WhatsAppConfig, store: ChannelStore | None = None,
-                 limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self, config: WhatsAppConfig, store: ChannelStore | None = None, limiter: RateLimiter | None = None
+    ) -> None:
         """``store`` and ``limiter``: see :class:`~connectors.webhook.DurableWebhookInput`."""
         super().__init__(store, limiter)
         self.config = config
@@ -350,7 +376,8 @@ class WhatsAppInput(DurableWebhookInput):
         """Meta's challenge echoed for the right mode and verify token; 403 otherwise."""
         token = request.args.get("hub.verify_token") or ""
         if request.args.get("hub.mode") == "subscribe" and hmac.compare_digest(
-                token.encode(), self.config.verify_token.encode()):
+            token.encode(), self.config.verify_token.encode()
+        ):
             return text_response(request.args.get("hub.challenge") or "")
         log.warning("WhatsApp webhook verification from %s refused: wrong mode or verify token", _remote(request))
         return error(403, "verification failed")
@@ -386,28 +413,39 @@ class WhatsAppInput(DurableWebhookInput):
             for change in _list(entry.get("changes") if isinstance(entry, dict) else None):
                 value = change.get("value") if isinstance(change, dict) else None
                 if not isinstance(value, dict) or change.get("field") != "messages":
-                    log.info("WhatsApp webhook: change %r ignored",
-                             change.get("field") if isinstance(change, dict) else change)
+                    log.info(
+                        "WhatsApp webhook: change %r ignored",
+                        change.get("field") if isinstance(change, dict) else change,
+                    )
                     continue
                 number = (value.get("metadata") or {}).get("phone_number_id")
                 if number is not None and str(number) != self.config.phone_number_id:
-                    log.info("WhatsApp webhook: change for phone number id %s ignored (this channel is %s)", number,
-                             self.config.phone_number_id)
+                    log.info(
+                        "WhatsApp webhook: change for phone number id %s ignored (this channel is %s)",
+                        number,
+                        self.config.phone_number_id,
+                    )
                     continue
                 yield value
 
     def _messages(self, value: dict[str, Any]) -> list[Delivery]:
         """The customer messages of a change's ``value``, each with the sender's profile name."""
-        names = {str(c.get("wa_id")): (c.get("profile") or {}).get("name")
-                 for c in _list(value.get("contacts")) if isinstance(c, dict)}
+        names = {
+            str(c.get("wa_id")): (c.get("profile") or {}).get("name")
+            for c in _list(value.get("contacts"))
+            if isinstance(c, dict)
+        }
         deliveries = []
         for message in _list(value.get("messages")):
             if not (isinstance(message, dict) and message.get("id") and message.get("from")):
                 log.warning("WhatsApp webhook: message without id or sender ignored: %r", message)
                 continue
             wa_id = str(message["from"])
-            payload = {"message": message, "name": names.get(wa_id),
-                       "phone_number_id": (value.get("metadata") or {}).get("phone_number_id")}
+            payload = {
+                "message": message,
+                "name": names.get(wa_id),
+                "phone_number_id": (value.get("metadata") or {}).get("phone_number_id"),
+            }
             deliveries.append(Delivery(str(message["id"]), conversation_ids.make(CHANNEL, wa_id), payload))
         return deliveries
 
@@ -420,8 +458,14 @@ class WhatsAppInput(DurableWebhookInput):
         if status.get("status") == "failed":
             log.warning("WhatsApp: message %s to %s failed: %s", status["id"], status.get("recipient_id"), error_text)
         try:
-            await self.store.status(CHANNEL, str(status["id"]), str(status.get("recipient_id") or ""),
-                                    str(status.get("status")), _time(status.get("timestamp")), error_text=error_text)
+            await self.store.status(
+                CHANNEL,
+                str(status["id"]),
+                str(status.get("recipient_id") or ""),
+                str(status.get("status")),
+                _time(status.get("timestamp")),
+                error_text=error_text,
+            )
         except ValueError as exc:  # statuses we do not track, e.g. "deleted" or "warning"
             log.info("WhatsApp webhook: status of %s ignored: %s", status["id"], exc)
 
@@ -436,11 +480,20 @@ class WhatsAppInput(DurableWebhookInput):
         text = await self._text(message)
         if not text:
             return Reading(reply=LOCATION_REPLY if message.get("type") == "location" else UNSUPPORTED_REPLY)
-        details = {"wa_id": wa_id, "name": name, "message_id": str(message["id"]), "message_type": message.get("type"),
-                   "timestamp": message.get("timestamp"), "phone_number_id": payload.get("phone_number_id"),
-                   "context_message_id": (message.get("context") or {}).get("id")}
-        return Reading(text, metadata={key: value for key, value in details.items() if value is not None},
-                       message_id=str(message["id"]))
+        details = {
+            "wa_id": wa_id,
+            "name": name,
+            "message_id": str(message["id"]),
+            "message_type": message.get("type"),
+            "timestamp": message.get("timestamp"),
+            "phone_number_id": payload.get("phone_number_id"),
+            "context_message_id": (message.get("context") or {}).get("id"),
+        }
+        return Reading(
+            text,
+            metadata={key: value for key, value in details.items() if value is not None},
+            message_id=str(message["id"]),
+        )
 
     async def _text(self, message: dict[str, Any]) -> str | None:
         """What Rasa receives for a message: the text, a button's payload, a shared contact's phone
@@ -455,8 +508,13 @@ class WhatsAppInput(DurableWebhookInput):
         if kind == "button":
             return content.get("payload") or content.get("text")
         if kind == "contacts":
-            phones = [p.get("phone") for c in content if isinstance(c, dict) for p in _list(c.get("phones"))
-                      if isinstance(p, dict) and p.get("phone")]
+            phones = [
+                p.get("phone")
+                for c in content
+                if isinstance(c, dict)
+                for p in _list(c.get("phones"))
+                if isinstance(p, dict) and p.get("phone")
+            ]
             return phones[0] if phones else None
         if kind in ("image", "video", "document"):
             return content.get("caption")

@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.answering import chunking, index
-
 from bot.commerce import catalog
-
 from bot.core import business, caches, db
 from bot.core.settings import ROOT, get_settings
 

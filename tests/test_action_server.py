@@ -23,13 +23,26 @@ def action_call(action: str, tracker: object) -> dict:
 
 
 def add_to_cart(sku: str) -> dict:
-    message = {"text": f"add 2 {sku}", "intent": {"name": "add_to_cart", "confidence": 0.99},
-               "entities": [{"entity": "sku", "value": sku}, {"entity": "quantity", "value": "2"}]}
-    return action_call("action_add_to_cart", {
-        "sender_id": "web-attacker01", "slots": {"email": SECRET}, "latest_message": message, "paused": False,
-        "events": [{"event": "user", "text": message["text"], "parse_data": message, "input_channel": "rest"}],
-        "latest_event_time": time.time(), "followup_action": None, "active_loop": {},
-        "latest_action_name": "action_listen", "latest_input_channel": "rest"})
+    message = {
+        "text": f"add 2 {sku}",
+        "intent": {"name": "add_to_cart", "confidence": 0.99},
+        "entities": [{"entity": "sku", "value": sku}, {"entity": "quantity", "value": "2"}],
+    }
+    return action_call(
+        "action_add_to_cart",
+        {
+            "sender_id": "web-attacker01",
+            "slots": {"email": SECRET},
+            "latest_message": message,
+            "paused": False,
+            "events": [{"event": "user", "text": message["text"], "parse_data": message, "input_channel": "rest"}],
+            "latest_event_time": time.time(),
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": "action_listen",
+            "latest_input_channel": "rest",
+        },
+    )
 
 
 @pytest.fixture
@@ -37,8 +50,13 @@ def server(loaded_db, tmp_path):
     port = free_port()
     env = {**os.environ, "CLOSER_DATABASE_URL": loaded_db, "CLOSER_ACTION_SERVER_TOKEN": TOKEN}
     log = tmp_path / "actions.log"
-    process = subprocess.Popen([sys.executable, "-m", "bot.action_server", "--actions", "actions", "--port", str(port)],
-                               cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.action_server", "--actions", "actions", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -58,8 +76,9 @@ def server(loaded_db, tmp_path):
 def cart_lines(db_url: str) -> list[tuple]:
     engine = create_engine(db_url.replace("+aiosqlite", ""))
     with engine.connect() as connection:
-        return connection.execute(text("SELECT c.conversation_id, l.sku, l.quantity FROM carts c "
-                                       "JOIN cart_lines l ON l.cart_id = c.id")).all()
+        return connection.execute(
+            text("SELECT c.conversation_id, l.sku, l.quantity FROM carts c JOIN cart_lines l ON l.cart_id = c.id")
+        ).all()
 
 
 def test_calls_without_the_token_are_refused_before_any_action_runs(server, loaded_db):
@@ -81,18 +100,27 @@ def test_calls_without_the_token_are_refused_before_any_action_runs(server, load
 
 def test_a_failing_call_never_echoes_the_tracker(server):
     url, _ = server
-    response = httpx.post(f"{url}/webhook", params={"token": TOKEN}, timeout=30,
-                          json=action_call("action_greet", f"not a tracker: {SECRET}"))
+    response = httpx.post(
+        f"{url}/webhook",
+        params={"token": TOKEN},
+        timeout=30,
+        json=action_call("action_greet", f"not a tracker: {SECRET}"),
+    )
     assert response.status_code == 500
     assert response.json() == {"error": "the action failed; see the action server's log"}
 
 
 def test_production_refuses_to_start_without_the_token(tmp_path):
     env = {key: value for key, value in os.environ.items() if not key.startswith("CLOSER_")}
-    env.update(CLOSER_ENVIRONMENT="production", CLOSER_RASA_JWT_SECRET="x" * 32,
-               CLOSER_CONSOLE_SECRET_KEY="k" * 44)
-    done = subprocess.run([sys.executable, "-m", "bot.action_server", "--actions", "actions", "--port", str(free_port())],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    env.update(CLOSER_ENVIRONMENT="production", CLOSER_RASA_JWT_SECRET="x" * 32, CLOSER_CONSOLE_SECRET_KEY="k" * 44)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.action_server", "--actions", "actions", "--port", str(free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0
     assert "CLOSER_ACTION_SERVER_TOKEN" in done.stderr
     assert "CLOSER_RASA_JWT_SECRET" not in done.stderr.split("needs", 1)[-1].split("(")[0]

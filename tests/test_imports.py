@@ -100,8 +100,12 @@ def test_bot_has_no_import_cycle():
 
 
 def test_no_action_module_imports_another():
-    found = [f"{name} imports {target}" for name, targets in sorted(graph("actions").items())
-             for target in sorted(targets - ACTIONS_SHARED) if name not in ACTIONS_SHARED]
+    found = [
+        f"{name} imports {target}"
+        for name, targets in sorted(graph("actions").items())
+        for target in sorted(targets - ACTIONS_SHARED)
+        if name not in ACTIONS_SHARED
+    ]
     assert not found, "\n".join(found)
 
 

@@ -75,7 +75,9 @@ def instructions(company: Company, stage: str | None) -> str:
     )
 
 
-def prompt(question: str, hits: list[Hit], company: Company, stage: str | None, products: list[str]) -> tuple[list[dict[str, str]], str]:
+def prompt(
+    question: str, hits: list[Hit], company: Company, stage: str | None, products: list[str]
+) -> tuple[list[dict[str, str]], str]:
     """The chat messages for the LLM and the system prompt alone: the context (instructions, products and
     passages) the post-check compares figures with. ``products`` are lines about what the customer is
     looking at, prices and stock from the DB."""
@@ -88,8 +90,14 @@ def prompt(question: str, hits: list[Hit], company: Company, stage: str | None, 
     return [{"role": "system", "content": system}, {"role": "user", "content": question}], system
 
 
-async def compose(question: str, hits: list[Hit], company: Company, stage: str | None = None,
-                  products: list[str] | None = None, over_budget: str | None = None) -> Answer:
+async def compose(
+    question: str,
+    hits: list[Hit],
+    company: Company,
+    stage: str | None = None,
+    products: list[str] | None = None,
+    over_budget: str | None = None,
+) -> Answer:
     """Answer ``question`` from ``hits`` (best first, at least one). Never raises for an LLM
     failure: a provider error, a timeout or a reply failing the post-check gives the extractive
     answer with ``fallback_reason`` set. ``over_budget`` (:func:`bot.answering.budget.exceeded`): the LLM is
@@ -105,12 +113,22 @@ async def compose(question: str, hits: list[Hit], company: Company, stage: str |
     except llm.LLMError as exc:
         log.warning("LLM failed, answering extractively: %s", exc)
         return _fallback(await extractive_answer(question, hits), None, f"LLM error: {exc}")
-    log.info("LLM %s answered in %.2f s, %d prompt + %d completion tokens, cost %s USD", completion.model,
-             completion.latency_s, completion.prompt_tokens, completion.completion_tokens,
-             "unknown" if completion.cost_usd is None else f"{completion.cost_usd:.6f}")
+    log.info(
+        "LLM %s answered in %.2f s, %d prompt + %d completion tokens, cost %s USD",
+        completion.model,
+        completion.latency_s,
+        completion.prompt_tokens,
+        completion.completion_tokens,
+        "unknown" if completion.cost_usd is None else f"{completion.cost_usd:.6f}",
+    )
     reply = masker.restore(completion.text)
-    found = grounding.problems(reply, {f"P{n}" for n in range(1, len(hits) + 1)}, masker.restore(context), question,
-                               instructions(company, stage))
+    found = grounding.problems(
+        reply,
+        {f"P{n}" for n in range(1, len(hits) + 1)},
+        masker.restore(context),
+        question,
+        instructions(company, stage),
+    )
     if found:
         log.warning("LLM answer rejected by the post-check (%s): %r", "; ".join(found), reply)
         return _fallback(await extractive_answer(question, hits), completion, "post-check: " + "; ".join(found))

@@ -33,31 +33,52 @@ async def exceeded(session: AsyncSession, conversation_id: str, now: datetime | 
     answer in it carries the same reason."""
     settings = get_settings()
     if settings.llm_max_tokens_per_conversation > 0:
-        used = await session.scalar(
-            select(func.sum(func.coalesce(KnowledgeAnswer.prompt_tokens, 0)
-                            + func.coalesce(KnowledgeAnswer.completion_tokens, 0)))
-            .where(KnowledgeAnswer.conversation_id == conversation_id)) or 0
+        used = (
+            await session.scalar(
+                select(
+                    func.sum(
+                        func.coalesce(KnowledgeAnswer.prompt_tokens, 0)
+                        + func.coalesce(KnowledgeAnswer.completion_tokens, 0)
+                    )
+                ).where(KnowledgeAnswer.conversation_id == conversation_id)
+            )
+            or 0
+        )
         if used >= settings.llm_max_tokens_per_conversation:
             reason = f"budget: the conversation used its {settings.llm_max_tokens_per_conversation} LLM tokens"
             if not await _said(session, reason, KnowledgeAnswer.conversation_id == conversation_id):
-                log.warning("LLM budget: conversation %s used %d tokens (limit %d); answering it extractively",
-                            conversation_id, used, settings.llm_max_tokens_per_conversation)
+                log.warning(
+                    "LLM budget: conversation %s used %d tokens (limit %d); answering it extractively",
+                    conversation_id,
+                    used,
+                    settings.llm_max_tokens_per_conversation,
+                )
             return reason
     if settings.llm_max_cost_usd_per_day > 0:
-        midnight = datetime.combine((now or datetime.now(UTC)).astimezone(UTC).date(), time(),
-                                    UTC)
-        spent = await session.scalar(select(func.sum(KnowledgeAnswer.cost_usd))
-                                     .where(KnowledgeAnswer.created_at >= midnight)) or 0.0
+        midnight = datetime.combine((now or datetime.now(UTC)).astimezone(UTC).date(), time(), UTC)
+        spent = (
+            await session.scalar(
+                select(func.sum(KnowledgeAnswer.cost_usd)).where(KnowledgeAnswer.created_at >= midnight)
+            )
+            or 0.0
+        )
         if spent >= settings.llm_max_cost_usd_per_day:
             reason = f"budget: today's LLM spend reached {settings.llm_max_cost_usd_per_day:.2f} USD"
             if not await _said(session, reason, KnowledgeAnswer.created_at >= midnight):
-                log.warning("LLM budget: %.4f USD spent today (UTC, limit %.2f USD); answering extractively until "
-                            "midnight UTC", spent, settings.llm_max_cost_usd_per_day)
+                log.warning(
+                    "LLM budget: %.4f USD spent today (UTC, limit %.2f USD); answering extractively until midnight UTC",
+                    spent,
+                    settings.llm_max_cost_usd_per_day,
+                )
             return reason
     return None
 
 
 async def _said(session: AsyncSession, reason: str, scope) -> bool:
     """Whether an answer in ``scope`` (a condition on KnowledgeAnswer) already fell back for ``reason``."""
-    return await session.scalar(select(KnowledgeAnswer.id).where(scope, KnowledgeAnswer.fallback_reason == reason)
-                                .limit(1)) is not None
+    return (
+        await session.scalar(
+            select(KnowledgeAnswer.id).where(scope, KnowledgeAnswer.fallback_reason == reason).limit(1)
+        )
+        is not None
+    )

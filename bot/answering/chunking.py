@@ -44,7 +44,9 @@ def _chunk(chunk_id: str, text: str, source: str, title: str, heading: str, sku:
 
 
 def _table_rows(lines: list[str]) -> list[str]:
-    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines if not _TABLE_RULE.match(line.strip())]
+    cells = [
+        [c.strip() for c in line.strip().strip("|").split("|")] for line in lines if not _TABLE_RULE.match(line.strip())
+    ]
     if len(cells) < 2:
         return [" ".join(row) for row in cells]
     header = cells[0]
@@ -140,7 +142,9 @@ def product_chunk(product: Product, category_label: str | None = None) -> Chunk:
         product.description or "",
     ]
     text = "\n".join(line for line in lines if line)
-    return _chunk(f"product:{product.sku}", text, "catalog", product.name, category_label or product.category, product.sku)
+    return _chunk(
+        f"product:{product.sku}", text, "catalog", product.name, category_label or product.category, product.sku
+    )
 
 
 async def catalog_chunks(session: AsyncSession, labels: dict[str, str]) -> list[Chunk]:

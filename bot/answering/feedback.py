@@ -13,14 +13,19 @@ class UnknownAnswer(LookupError):
     """No knowledge answer with that id in that conversation."""
 
 
-async def record_feedback(session: AsyncSession, answer_id: str, conversation_id: str, rating: int,
-                          comment: str | None) -> Feedback:
+async def record_feedback(
+    session: AsyncSession, answer_id: str, conversation_id: str, rating: int, comment: str | None
+) -> Feedback:
     """Store ``rating`` (1 for 👍, -1 for 👎) on the knowledge answer ``answer_id`` of
     ``conversation_id``, replacing an earlier rating of that answer; ``comment`` replaces the
     earlier comment unless it is None, which keeps it. Flushes but leaves the commit to the
     caller. Raises UnknownAnswer when the answer does not exist or belongs to another conversation."""
-    query = select(KnowledgeAnswer).where(KnowledgeAnswer.id == answer_id, KnowledgeAnswer.conversation_id == conversation_id)
-    answer = (await session.execute(query.with_for_update())).scalar_one_or_none()  # serialises re-ratings on PostgreSQL
+    query = select(KnowledgeAnswer).where(
+        KnowledgeAnswer.id == answer_id, KnowledgeAnswer.conversation_id == conversation_id
+    )
+    answer = (
+        await session.execute(query.with_for_update())
+    ).scalar_one_or_none()  # serialises re-ratings on PostgreSQL
     if answer is None:
         raise UnknownAnswer(f"no knowledge answer {answer_id} in conversation {conversation_id}")
     if answer.feedback is None:

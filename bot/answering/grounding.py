@@ -14,7 +14,9 @@ CITATION = re.compile(r"\[(P\d+)\]")
 _PLACEHOLDER = re.compile(r"\[(?:P\d+|EMAIL_\d+|PHONE_\d+)\]")
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 # A number with a percent sign or word after it, or a currency code or sign before or after it.
-_PRICE_LIKE = re.compile(r"(?:\b[A-Z]{3}|[$€£])\s?(\d[\d,]*(?:\.\d+)?)|(\d[\d,]*(?:\.\d+)?)\s?(?:%|percent\b|per cent\b|[A-Z]{3}\b)")
+_PRICE_LIKE = re.compile(
+    r"(?:\b[A-Z]{3}|[$€£])\s?(\d[\d,]*(?:\.\d+)?)|(\d[\d,]*(?:\.\d+)?)\s?(?:%|percent\b|per cent\b|[A-Z]{3}\b)"
+)
 _WORD = re.compile(r"\w+")
 ECHO_WORDS = 8  # this many consecutive words of the instructions in an answer are an echo of them
 
@@ -41,7 +43,7 @@ def repeats(answer: str, instructions: str, words: int = ECHO_WORDS) -> bool:
     """Whether ``answer`` has ``words`` consecutive words of ``instructions`` (case and punctuation aside)."""
     said = " ".join(_WORD.findall(answer.lower()))
     told = _WORD.findall(instructions.lower())
-    return any(f" {' '.join(told[i:i + words])} " in f" {said} " for i in range(len(told) - words + 1))
+    return any(f" {' '.join(told[i : i + words])} " in f" {said} " for i in range(len(told) - words + 1))
 
 
 def problems(answer: str, passage_ids: set[str], context: str, question: str = "", instructions: str = "") -> list[str]:
@@ -55,8 +57,10 @@ def problems(answer: str, passage_ids: set[str], context: str, question: str = "
     found.extend(f"cites unknown passage {c}" for c in sorted(cited - passage_ids))
     unknown = figures(answer) - figures(context) - figures(question)
     found.extend(f"figure {f} is not in the context" for f in sorted(unknown))
-    found.extend(f"price or percentage {f} is not in the passages or products"
-                 for f in sorted(price_figures(answer) - price_figures(context) - unknown))
+    found.extend(
+        f"price or percentage {f} is not in the passages or products"
+        for f in sorted(price_figures(answer) - price_figures(context) - unknown)
+    )
     if instructions and repeats(answer, instructions):
         found.append("repeats its instructions")
     return found

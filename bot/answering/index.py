@@ -48,7 +48,9 @@ def open_client(path: Path | None = None) -> ClientAPI:
     settings = get_settings()
     chroma = ChromaSettings(anonymized_telemetry=False)
     if path is None and settings.chroma_host:
-        return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, ssl=settings.chroma_ssl, settings=chroma)
+        return chromadb.HttpClient(
+            host=settings.chroma_host, port=settings.chroma_port, ssl=settings.chroma_ssl, settings=chroma
+        )
     target = path or settings.chroma_path
     target.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(target), settings=chroma)
@@ -81,9 +83,11 @@ class IndexReport:
 
     def summary(self) -> str:
         """One line for the command line: counts and seconds."""
-        return (f"{self.collection}: {self.added} added, {self.updated} updated, {self.deleted} deleted, "
-                f"{self.skipped} unchanged, {len(self.failed)} failed in {self.duration_s:.1f} s "
-                f"(embedding {self.embedding_s:.1f} s)")
+        return (
+            f"{self.collection}: {self.added} added, {self.updated} updated, {self.deleted} deleted, "
+            f"{self.skipped} unchanged, {len(self.failed)} failed in {self.duration_s:.1f} s "
+            f"(embedding {self.embedding_s:.1f} s)"
+        )
 
 
 def _valid(chunks: list[Chunk], report: IndexReport) -> list[Chunk]:
@@ -106,12 +110,15 @@ def records(chunk: Chunk, sentence_views: bool) -> list[tuple[str, str, dict]]:
     if sentence_views:
         label = chunk.text.splitlines()[0]
         for n, sentence in enumerate(sentences(chunk.text), start=1):
-            found.append((f"{chunk.id}::s{n}", f"{label}: {sentence}", {**chunk.metadata, "chunk": chunk.id, "view": "sentence"}))
+            found.append(
+                (f"{chunk.id}::s{n}", f"{label}: {sentence}", {**chunk.metadata, "chunk": chunk.id, "view": "sentence"})
+            )
     return found
 
 
-def sync(client: ClientAPI, name: str, chunks: list[Chunk], log_dir: Path | None = None,
-         sentence_views: bool | None = None) -> IndexReport:
+def sync(
+    client: ClientAPI, name: str, chunks: list[Chunk], log_dir: Path | None = None, sentence_views: bool | None = None
+) -> IndexReport:
     """Make collection ``name`` hold exactly ``chunks``, embedding only new and changed ones, and
     write the report as JSON to ``log_dir`` (default ``index_log_dir``). ``sentence_views``
     (default: for ``knowledge`` only) adds a record per sentence. A batch that fails
@@ -130,7 +137,7 @@ def sync(client: ClientAPI, name: str, chunks: list[Chunk], log_dir: Path | None
 
     bar = tqdm(total=len(todo), desc=f"indexing {name}", unit="chunk", disable=len(todo) <= PROGRESS_ABOVE)
     for start in range(0, len(todo), BATCH):
-        batch = todo[start:start + BATCH]
+        batch = todo[start : start + BATCH]
         rows = [r for c in batch for r in records(c, views)]
         try:
             t = time.perf_counter()
@@ -139,8 +146,12 @@ def sync(client: ClientAPI, name: str, chunks: list[Chunk], log_dir: Path | None
             replaced = [c.id for c in batch if c.id in hashes]
             if replaced:
                 target.delete(where={"chunk": {"$in": replaced}})
-            target.add(ids=[i for i, _, _ in rows], embeddings=vectors, documents=[t for _, t, _ in rows],
-                       metadatas=[m for _, _, m in rows])
+            target.add(
+                ids=[i for i, _, _ in rows],
+                embeddings=vectors,
+                documents=[t for _, t, _ in rows],
+                metadatas=[m for _, _, m in rows],
+            )
         except Exception as exc:  # one bad batch must not lose the rest of the run
             log.exception("indexing a batch of %s failed", name)
             report.failed.extend({"id": c.id, "reason": f"{type(exc).__name__}: {exc}"} for c in batch)

@@ -55,8 +55,14 @@ async def _products(conversation_id: str, skus: list[str]) -> list[str]:
     """Lines on the cart's products (with quantities) and those just shown, prices and stock from the DB."""
     async with db.session_scope() as session:
         cart = await carts.get_cart(session, conversation_id)
-        in_cart = [f"in the cart: {line.quantity} × " + replies.product_line(line.product).lstrip("• ") for line in cart.lines]
-        shown = [p for p in [await get_product(session, sku) for sku in skus[:5]] if p and p.sku not in {x.sku for x in cart.lines}]
+        in_cart = [
+            f"in the cart: {line.quantity} × " + replies.product_line(line.product).lstrip("• ") for line in cart.lines
+        ]
+        shown = [
+            p
+            for p in [await get_product(session, sku) for sku in skus[:5]]
+            if p and p.sku not in {x.sku for x in cart.lines}
+        ]
     return [*in_cart, *(replies.product_line(p).lstrip("• ") for p in shown)]
 
 
@@ -67,8 +73,14 @@ async def _hits(question: str, topic: str | None) -> list[Hit]:
     return await retriever.asearch(question, k=get_settings().retrieval_top_k)
 
 
-async def answer_question(conversation_id: str, question: str, company: Company, stage: str | None = None,
-                          shown_skus: list[str] | None = None, topic: str | None = None) -> KnowledgeReply:
+async def answer_question(
+    conversation_id: str,
+    question: str,
+    company: Company,
+    stage: str | None = None,
+    shown_skus: list[str] | None = None,
+    topic: str | None = None,
+) -> KnowledgeReply:
     """Answer ``question`` (or, when the customer picked a topic button, answer it from the chunk
     ``topic``), store the answer and return what to send; within the LLM budget
     (:mod:`bot.answering.budget`) with the LLM, when one is configured. Raises what Chroma or the DB raise."""
@@ -79,20 +91,34 @@ async def answer_question(conversation_id: str, question: str, company: Company,
         buttons = topic_buttons(hits)
         row.mode, row.sources = ("clarify" if buttons else "unanswered"), [h.id for h in hits]
         row.answer = "utter_clarify_question" if buttons else "utter_no_answer"
-        reply = KnowledgeReply(row.id, response=row.answer,
-                               buttons=[*buttons, {"title": "Talk to a person", "payload": "/request_human"}] if buttons else [])
+        reply = KnowledgeReply(
+            row.id,
+            response=row.answer,
+            buttons=[*buttons, {"title": "Talk to a person", "payload": "/request_human"}] if buttons else [],
+        )
     else:
         over_budget = None
         if llm.configured():
             async with db.session_scope() as session:
                 over_budget = await budget.exceeded(session, conversation_id)
-        answer = await compose(question, hits, company, stage, await _products(conversation_id, shown_skus or []),
-                               over_budget)
-        row.mode, row.sources, row.answer, row.fallback_reason = answer.mode, answer.sources, answer.text, answer.fallback_reason
+        answer = await compose(
+            question, hits, company, stage, await _products(conversation_id, shown_skus or []), over_budget
+        )
+        row.mode, row.sources, row.answer, row.fallback_reason = (
+            answer.mode,
+            answer.sources,
+            answer.text,
+            answer.fallback_reason,
+        )
         if answer.completion:
             c = answer.completion
             row.llm_model, row.latency_s, row.prompt_tokens, row.completion_tokens, row.cost_usd = (
-                c.model, c.latency_s, c.prompt_tokens, c.completion_tokens, c.cost_usd)
+                c.model,
+                c.latency_s,
+                c.prompt_tokens,
+                c.completion_tokens,
+                c.cost_usd,
+            )
         reply = KnowledgeReply(row.id, text=answer.text, sources=answer.sources, feedback=True)
     async with db.session_scope() as session:
         session.add(row)

@@ -75,5 +75,11 @@ async def complete(messages: list[dict[str, str]]) -> Completion:
     except Exception:  # no price known for this model (a local or self-hosted one)
         cost = None
     usage = getattr(response, "usage", None)
-    return Completion(text, response.model or settings.llm_model, latency,
-                      getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0, cost)
+    return Completion(
+        text,
+        response.model or settings.llm_model,
+        latency,
+        getattr(usage, "prompt_tokens", 0) or 0,
+        getattr(usage, "completion_tokens", 0) or 0,
+        cost,
+    )

@@ -28,8 +28,14 @@ async def answer(turn: Turn) -> Outcome:
     if second_fallback_in_a_row(turn):
         return await hand_over(turn, "fallbacks")
     topics = turn.entity("topic")
-    reply = await answer_question(turn.conversation_id, question_of(turn, bool(topics)), get_company(), turn.slot("sales_stage"),
-                                  turn.slot("shown_skus") or [], topics[0] if topics else None)
+    reply = await answer_question(
+        turn.conversation_id,
+        question_of(turn, bool(topics)),
+        get_company(),
+        turn.slot("sales_stage"),
+        turn.slot("shown_skus") or [],
+        topics[0] if topics else None,
+    )
     outcome = Outcome()
     if reply.response:
         outcome.say(response=reply.response, buttons=reply.buttons or None)

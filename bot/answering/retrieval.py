@@ -30,8 +30,18 @@ DENSE_WEIGHT = 1.5  # weighted RRF: the dense ranking's vote relative to BM25's 
 CANDIDATES = 20  # chunks per method, before fusion
 REFRESH_S = 10.0  # how often get_retriever looks for a newer generation of the collection
 Mode = Literal["hybrid", "dense", "bm25"]
-_SNOWBALL = {"en": "english", "ar": "arabic", "ru": "russian", "de": "german", "fr": "french", "es": "spanish",
-             "it": "italian", "pt": "portuguese", "nl": "dutch", "tr": "turkish"}
+_SNOWBALL = {
+    "en": "english",
+    "ar": "arabic",
+    "ru": "russian",
+    "de": "german",
+    "fr": "french",
+    "es": "spanish",
+    "it": "italian",
+    "pt": "portuguese",
+    "nl": "dutch",
+    "tr": "turkish",
+}
 
 
 @dataclass(frozen=True)

@@ -33,15 +33,32 @@ async def search_products(turn: Turn) -> Outcome:
     entities = {name: turn.entity(name) for name in ("category", "colour", "material", "budget", "quantity", "product")}
     async with db.session_scope() as session:
         vocabulary = await get_vocabulary(session)
-        query = query_from(vocabulary, turn.text, entities, company.currency, turn.slot("category"), turn.slot("quantity"))
+        query = query_from(
+            vocabulary, turn.text, entities, company.currency, turn.slot("category"), turn.slot("quantity")
+        )
         if not query.has_criteria() and not vocabulary.free_words(turn.text):
-            return Outcome().say(response="utter_ask_what_products", buttons=replies.category_buttons(vocabulary.labels)).set("sales_stage", "qualifying")
+            return (
+                Outcome()
+                .say(response="utter_ask_what_products", buttons=replies.category_buttons(vocabulary.labels))
+                .set("sales_stage", "qualifying")
+            )
         result = await find_products(session, vocabulary, query, turn.text)
     if not result.products and not query.has_criteria():  # free words matched nothing closely
-        return Outcome().say(response="utter_ask_what_products", buttons=replies.category_buttons(vocabulary.labels)).set("sales_stage", "qualifying")
+        return (
+            Outcome()
+            .say(response="utter_ask_what_products", buttons=replies.category_buttons(vocabulary.labels))
+            .set("sales_stage", "qualifying")
+        )
     if not result.products:
-        return Outcome().say(response="utter_no_products", buttons=replies.category_buttons(vocabulary.labels)).set("sales_stage", "needs_analysis")
-    outcome = Outcome().say(text=replies.search_reply(result, vocabulary.labels, company.vat_rate), buttons=replies.product_buttons(result.products))
+        return (
+            Outcome()
+            .say(response="utter_no_products", buttons=replies.category_buttons(vocabulary.labels))
+            .set("sales_stage", "needs_analysis")
+        )
+    outcome = Outcome().say(
+        text=replies.search_reply(result, vocabulary.labels, company.vat_rate),
+        buttons=replies.product_buttons(result.products),
+    )
     outcome.set("shown_skus", [p.sku for p in result.products]).set("sales_stage", "solution")
     outcome.set("category", query.categories[0] if query.categories else result.products[0].category)
     if str(query.quantity or "") != str(turn.slot("quantity") or ""):  # NLU took an amount for a quantity
@@ -54,8 +71,12 @@ async def show_price(turn: Turn) -> Outcome:
     products, refusal = await _products(turn)
     if refusal:
         return refusal
-    return (Outcome().say(text="\n".join(map(replies.price_line, products)), buttons=replies.product_buttons(products))
-            .set("shown_skus", [p.sku for p in products]).set("sales_stage", "solution"))
+    return (
+        Outcome()
+        .say(text="\n".join(map(replies.price_line, products)), buttons=replies.product_buttons(products))
+        .set("shown_skus", [p.sku for p in products])
+        .set("sales_stage", "solution")
+    )
 
 
 async def show_stock(turn: Turn) -> Outcome:
@@ -71,8 +92,12 @@ async def show_stock(turn: Turn) -> Outcome:
         note = replies.quantity_note(p, quantity)
         if note:
             lines.append(note)
-    return (Outcome().say(text="\n".join(lines), buttons=replies.product_buttons(products) if len(products) > 1 else None)
-            .set("shown_skus", [p.sku for p in products]).set("sales_stage", "solution"))
+    return (
+        Outcome()
+        .say(text="\n".join(lines), buttons=replies.product_buttons(products) if len(products) > 1 else None)
+        .set("shown_skus", [p.sku for p in products])
+        .set("sales_stage", "solution")
+    )
 
 
 async def product_details(turn: Turn) -> Outcome:
@@ -82,10 +107,19 @@ async def product_details(turn: Turn) -> Outcome:
     if refusal:
         return refusal
     if len(products) > 1:
-        return Outcome().say(text=messages.render("which_product_details"), buttons=replies.product_buttons(products)).set("sales_stage", "needs_analysis")
+        return (
+            Outcome()
+            .say(text=messages.render("which_product_details"), buttons=replies.product_buttons(products))
+            .set("sales_stage", "needs_analysis")
+        )
     product = products[0]
-    return (Outcome().say(text=replies.product_details(product))
-            .set("shown_skus", [product.sku]).set("category", product.category).set("sales_stage", "needs_analysis"))
+    return (
+        Outcome()
+        .say(text=replies.product_details(product))
+        .set("shown_skus", [product.sku])
+        .set("category", product.category)
+        .set("sales_stage", "needs_analysis")
+    )
 
 
 async def handle_objection(turn: Turn) -> Outcome:
@@ -98,9 +132,20 @@ async def handle_objection(turn: Turn) -> Outcome:
         cheaper = await cheaper_alternatives(session, shown)
         await quotes.negotiating(session, await deals.open_deal(session, contact_id=turn.contact_id))
     if cheaper:
-        lines = ["I understand. Here are more affordable options from our catalog:", *map(replies.product_line, cheaper)]
+        lines = [
+            "I understand. Here are more affordable options from our catalog:",
+            *map(replies.product_line, cheaper),
+        ]
         if note := replies.volume_pricing_note(load_pricing()):
             lines.append(note)
-        return (Outcome().say(text="\n".join(lines), buttons=replies.product_buttons(cheaper))
-                .set("shown_skus", [p.sku for p in cheaper]).set("sales_stage", "objection_handling"))
-    return Outcome().say(response="utter_no_cheaper" if shown else "utter_ask_price_range").set("sales_stage", "objection_handling")
+        return (
+            Outcome()
+            .say(text="\n".join(lines), buttons=replies.product_buttons(cheaper))
+            .set("shown_skus", [p.sku for p in cheaper])
+            .set("sales_stage", "objection_handling")
+        )
+    return (
+        Outcome()
+        .say(response="utter_no_cheaper" if shown else "utter_ask_price_range")
+        .set("sales_stage", "objection_handling")
+    )

@@ -6,8 +6,8 @@ here — :func:`items` reads them from the catalog when the cart is priced. Limi
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.models import Cart, CartLine, Product
 from bot.commerce.pricing import CartItem
+from bot.core.models import Cart, CartLine, Product
 from bot.core.settings import get_settings
 
 

@@ -45,8 +45,9 @@ def start(contact: Contact, currency: str, source_channel: str, tags: list[str])
     return deal
 
 
-async def open_deal(session: AsyncSession, *, contact_id: int | None = None,
-                    conversation_id: str | None = None) -> Deal | None:
+async def open_deal(
+    session: AsyncSession, *, contact_id: int | None = None, conversation_id: str | None = None
+) -> Deal | None:
     """The customer's open deal: the most recently updated deal, neither won nor lost, of the contact
     ``contact_id`` when given (e.g. the ``contact_id`` slot the lead form set), else of the customer of
     ``conversation_id``: the contact saved in it (``Contact.sender_id``) or the deal of one of its quotes.
@@ -58,9 +59,15 @@ async def open_deal(session: AsyncSession, *, contact_id: int | None = None,
         whose = or_(Contact.sender_id == conversation_id, Deal.id.in_(quoted))
     else:
         return None
-    return (await session.scalars(
-        select(Deal).join(Contact, Deal.contact_id == Contact.id).where(whose, Deal.stage.not_in(CLOSED))
-        .order_by(Deal.updated_at.desc(), Deal.id.desc()).limit(1))).first()
+    return (
+        await session.scalars(
+            select(Deal)
+            .join(Contact, Deal.contact_id == Contact.id)
+            .where(whose, Deal.stage.not_in(CLOSED))
+            .order_by(Deal.updated_at.desc(), Deal.id.desc())
+            .limit(1)
+        )
+    ).first()
 
 
 async def record(session: AsyncSession, deal: Deal, note: str | None = None) -> None:

@@ -13,13 +13,32 @@ from bot.core.money import MoneyError, parse_amount
 
 MAX_QUANTITY = 100_000
 _NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30,
-    "forty": 40, "fifty": 50, "hundred": 100, "a dozen": 12, "dozen": 12,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "hundred": 100,
+    "a dozen": 12,
+    "dozen": 12,
 }
 # Amounts of money in a message: "1500 AED", "AED 1,500", "under 700", "budget 2k". NLU sometimes
 # tags such a number as a quantity; a number written like money is never a quantity.
-_BUDGET_WORDS = r"\b(?:under|below|less than|up to|within|around|about|max(?:imum)?|budget(?: of| is)?)\s+(\d[\d,.]*k?)\b"
+_BUDGET_WORDS = (
+    r"\b(?:under|below|less than|up to|within|around|about|max(?:imum)?|budget(?: of| is)?)\s+(\d[\d,.]*k?)\b"
+)
 _PERCENT = re.compile(r"(\d{1,2}(?:[.,]\d+)?)\s*(?:%|percent|per cent|pc\b)", re.IGNORECASE)
 
 

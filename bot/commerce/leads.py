@@ -14,10 +14,10 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.privacy.encryption import get_keyring
 from bot.commerce import deals
 from bot.contracts import conversation_ids
 from bot.core.models import Contact, Deal
+from bot.privacy.encryption import get_keyring
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def clean_name(text: str) -> str | None:
     value = " ".join((text or "").split())
     for prefix in ("my name is ", "i am ", "i'm ", "this is ", "name: ", "it's "):
         if value.lower().startswith(prefix):
-            value = value[len(prefix):]
+            value = value[len(prefix) :]
     if not (2 <= len(value) <= 80) or not _NAME.match(value):
         return None
     return value.title() if value.islower() else value
@@ -95,7 +95,8 @@ def speaks_for(contact: Contact, conversation_id: str) -> bool:
     contact was saved from, or a WhatsApp conversation from the contact's phone number (WhatsApp verified
     the number). A phone number or e-mail typed into a chat proves nothing: anyone may know them."""
     return contact.sender_id == conversation_id or (
-        bool(contact.phone) and conversation_ids.parse(conversation_id) == ("whatsapp", contact.phone.lstrip("+")))
+        bool(contact.phone) and conversation_ids.parse(conversation_id) == ("whatsapp", contact.phone.lstrip("+"))
+    )
 
 
 async def save_lead(session: AsyncSession, lead: Lead) -> tuple[Contact, Deal, bool]:
@@ -146,10 +147,15 @@ async def save_lead(session: AsyncSession, lead: Lead) -> tuple[Contact, Deal, b
     deal.timeline = lead.timeline or deal.timeline
     note = None
     if claimed and created:
-        log.warning("lead in %s gave the phone or e-mail of contact(s) %s; saved as a contact of its own",
-                    lead.sender_id, claimed)
-        note = (f"Same phone or e-mail as contact #{', #'.join(map(str, claimed))}, typed in "
-                "another conversation: merge them if it is the same person.")
+        log.warning(
+            "lead in %s gave the phone or e-mail of contact(s) %s; saved as a contact of its own",
+            lead.sender_id,
+            claimed,
+        )
+        note = (
+            f"Same phone or e-mail as contact #{', #'.join(map(str, claimed))}, typed in "
+            "another conversation: merge them if it is the same person."
+        )
     await deals.advance(session, deal, deals.LEAD_SAVED, note)
     return contact, deal, created
 

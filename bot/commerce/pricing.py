@@ -158,15 +158,18 @@ class PricingRules:
         except (OSError, yaml.YAMLError, PricingError) as exc:
             raise PricingError(f"{path}: {exc}") from exc
 
-    def price(self, items: Iterable[CartItem], segment: str = "new",
-              extra_discount_pct: Decimal = Decimal(0)) -> PricedCart:
+    def price(
+        self, items: Iterable[CartItem], segment: str = "new", extra_discount_pct: Decimal = Decimal(0)
+    ) -> PricedCart:
         """Price ``items`` for a customer of ``segment`` with an extra discount fraction granted in
         the conversation; every line's discount is capped at ``max_bot_discount``. An empty cart
         prices to zeros. Raises PricingError for an unknown segment, a negative extra discount, a
         quantity below 1 or a negative price."""
         extra = _requested(extra_discount_pct, "extra_discount_pct")
-        lines = tuple(_priced_line(item, min(auto + extra, self.max_bot_discount))
-                      for item, auto in self._automatic(items, segment))
+        lines = tuple(
+            _priced_line(item, min(auto + extra, self.max_bot_discount))
+            for item, auto in self._automatic(items, segment)
+        )
         net = sum(line.net_minor for line in lines)
         vat = round_half_up(net * self.vat_rate)
         return PricedCart(
@@ -193,10 +196,16 @@ class PricingRules:
         room = self.max_bot_discount - highest
         cap = _percent(self.max_bot_discount)
         if requested <= room:
-            return DiscountDecision(True, requested, room,
-                                    f"{_percent(requested)} extra keeps every line within the bot's {cap} limit")
-        return DiscountDecision(False, Decimal(0), room, f"{_percent(requested)} extra would take a line to "
-                                f"{_percent(highest + requested)}, above the bot's {cap} limit: needs manager approval")
+            return DiscountDecision(
+                True, requested, room, f"{_percent(requested)} extra keeps every line within the bot's {cap} limit"
+            )
+        return DiscountDecision(
+            False,
+            Decimal(0),
+            room,
+            f"{_percent(requested)} extra would take a line to "
+            f"{_percent(highest + requested)}, above the bot's {cap} limit: needs manager approval",
+        )
 
     def needs_approval(self, cart: PricedCart) -> bool:
         """True when the order's net total excl. VAT is above ``approval_order_amount``."""
@@ -224,8 +233,9 @@ class PricingRules:
             if not isinstance(item.quantity, int) or item.quantity < 1:
                 raise PricingError(f"{item.sku}: quantity must be a whole number of at least 1, not {item.quantity!r}")
             if not isinstance(item.unit_price_minor, int) or item.unit_price_minor < 0:
-                raise PricingError(f"{item.sku}: unit_price_minor must be a whole number of at least 0, "
-                                   f"not {item.unit_price_minor!r}")
+                raise PricingError(
+                    f"{item.sku}: unit_price_minor must be a whole number of at least 0, not {item.unit_price_minor!r}"
+                )
             tiers = [t.discount_pct for t in self.volume_tiers if item.quantity >= t.min_quantity]
             tier = max(tiers, default=Decimal(0))
             result.append((item, self.segments[segment] + tier))
@@ -242,8 +252,17 @@ def load_pricing() -> PricingRules:
 def _priced_line(item: CartItem, pct: Decimal) -> PricedLine:
     subtotal = item.unit_price_minor * item.quantity
     discount = round_half_up(subtotal * pct)
-    return PricedLine(item.sku, item.name, item.category, item.quantity, item.unit_price_minor,
-                      subtotal, pct, discount, subtotal - discount)
+    return PricedLine(
+        item.sku,
+        item.name,
+        item.category,
+        item.quantity,
+        item.unit_price_minor,
+        subtotal,
+        pct,
+        discount,
+        subtotal - discount,
+    )
 
 
 def _requested(pct: Decimal, name: str) -> Decimal:
@@ -277,11 +296,14 @@ def _parse(raw: dict) -> PricingRules:
     tiers: list[VolumeTier] = []
     for i, tier_raw in enumerate(tiers_raw):
         where = f"volume_tiers[{i}]"
-        tier = VolumeTier(_whole(_field(tier_raw, "min_quantity", where), f"{where}.min_quantity", 1),
-                          _fraction(_field(tier_raw, "discount", where), f"{where}.discount"))
+        tier = VolumeTier(
+            _whole(_field(tier_raw, "min_quantity", where), f"{where}.min_quantity", 1),
+            _fraction(_field(tier_raw, "discount", where), f"{where}.discount"),
+        )
         if tiers and (tier.min_quantity <= tiers[-1].min_quantity or tier.discount_pct < tiers[-1].discount_pct):
-            raise PricingError(f"{where}: tiers must ascend: a larger min_quantity than the tier before, "
-                               "and no smaller discount")
+            raise PricingError(
+                f"{where}: tiers must ascend: a larger min_quantity than the tier before, and no smaller discount"
+            )
         tiers.append(tier)
 
     amount = _field(raw, "approval_order_amount")
@@ -299,7 +321,8 @@ def _parse(raw: dict) -> PricingRules:
             raise PricingError(f"cross_sell.{category}: must be a list of {{category, reason}}")
         cross_sell[str(category)] = tuple(
             Suggestion(str(_field(s, "category", f"cross_sell.{category}[{i}]")), s.get("reason"))
-            for i, s in enumerate(suggestions))
+            for i, s in enumerate(suggestions)
+        )
 
     return PricingRules(
         currency=currency,

@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.answering.index import PRODUCTS
-from bot.core.models import Product
 from bot.answering.retrieval import get_retriever
 from bot.commerce.search import ProductQuery, SearchResult, Vocabulary, search_products
+from bot.core.models import Product
 from bot.core.settings import get_settings
 
 CANDIDATES = 200  # filtered products ranked semantically
@@ -21,8 +21,9 @@ def _doc_id(sku: str) -> str:
     return f"product:{sku}"
 
 
-async def find_products(session: AsyncSession, vocabulary: Vocabulary, query: ProductQuery, text: str,
-                        limit: int = 5) -> SearchResult:
+async def find_products(
+    session: AsyncSession, vocabulary: Vocabulary, query: ProductQuery, text: str, limit: int = 5
+) -> SearchResult:
     """Products for ``query`` (filters) and ``text`` (the customer's words).
 
     - No words beyond the filters: :func:`bot.commerce.search.search_products` as is (price order).
@@ -37,12 +38,18 @@ async def find_products(session: AsyncSession, vocabulary: Vocabulary, query: Pr
     retriever = await asyncio.to_thread(get_retriever, PRODUCTS)
     if query.has_criteria():
         result = await search_products(session, query, CANDIDATES)
-        ranked = await retriever.arank(text, [_doc_id(p.sku) for p in result.products if _doc_id(p.sku) in retriever.documents])
+        ranked = await retriever.arank(
+            text, [_doc_id(p.sku) for p in result.products if _doc_id(p.sku) in retriever.documents]
+        )
         order = {doc_id: n for n, (doc_id, _) in enumerate(ranked)}
         products = sorted(result.products, key=lambda p: order.get(_doc_id(p.sku), len(order)))
         return replace(result, products=products[:limit])
     hits = await retriever.asearch(text, k=limit * 4)
     skus = [h.metadata["sku"] for h in hits if h.similarity >= get_settings().product_min_similarity]
     rows = {p.sku: p for p in (await session.scalars(select(Product).where(Product.sku.in_(skus)))).all()}
-    products = [rows[s] for s in skus if s in rows and (query.max_price_minor is None or rows[s].price_minor <= query.max_price_minor)]
+    products = [
+        rows[s]
+        for s in skus
+        if s in rows and (query.max_price_minor is None or rows[s].price_minor <= query.max_price_minor)
+    ]
     return SearchResult(products[:limit], query)

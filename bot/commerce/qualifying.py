@@ -36,5 +36,9 @@ async def save_lead(turn: Turn) -> Outcome:
     async with db.session_scope() as session:
         contact, _, _ = await leads.save_lead(session, lead_of(turn))
     quoting = turn.slot("sales_stage") == "quoting"  # action_send_quote follows and closes
-    return (Outcome().say(response="utter_lead_saved", customer_name=contact.name, email=contact.email, phone=contact.phone)
-            .set("sales_stage", "quoting" if quoting else "closing").set("contact_id", contact.id))
+    return (
+        Outcome()
+        .say(response="utter_lead_saved", customer_name=contact.name, email=contact.email, phone=contact.phone)
+        .set("sales_stage", "quoting" if quoting else "closing")
+        .set("contact_id", contact.id)
+    )

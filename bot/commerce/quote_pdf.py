@@ -20,6 +20,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import arabic_reshaper
+
 # The pure-Python algorithm on purpose: python-bidi's default (Rust) ``bidi.get_display`` skips rule L4,
 # so "(فرع دبي)" would print with its brackets pointing outwards (python-bidi issue #25).
 from bidi.algorithm import get_display
@@ -117,9 +118,18 @@ def render_quote_pdf(doc: QuoteDocument) -> bytes:
     _register_fonts()
     buffer = BytesIO()
     template = SimpleDocTemplate(
-        buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN, bottomMargin=20 * mm,
-        title=doc.number, author=doc.company.name, subject=f"Quotation {doc.number}", creator="Closer",
-        initialFontName=FONT, initialFontSize=9,  # else every page also references Helvetica
+        buffer,
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN,
+        bottomMargin=20 * mm,
+        title=doc.number,
+        author=doc.company.name,
+        subject=f"Quotation {doc.number}",
+        creator="Closer",
+        initialFontName=FONT,
+        initialFontSize=9,  # else every page also references Helvetica
     )
 
     def footer(canv: canvas.Canvas, _template: SimpleDocTemplate) -> None:
@@ -214,9 +224,16 @@ def _story(doc: QuoteDocument) -> list:
         _para(f"Valid until {_date(doc.valid_until)}", _SMALL_RIGHT),
     ]
     header = Table([[seller, meta]], colWidths=[width * 0.62, width * 0.38])
-    header.setStyle(TableStyle([("FONT", (0, 0), (-1, -1), FONT, 9),  # a Table's default cell font is Helvetica
-                                ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (0, -1), 0),
-                                ("RIGHTPADDING", (-1, 0), (-1, -1), 0)]))
+    header.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), FONT, 9),  # a Table's default cell font is Helvetica
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (0, -1), 0),
+                ("RIGHTPADDING", (-1, 0), (-1, -1), 0),
+            ]
+        )
+    )
 
     buyer = [_para("Prepared for", _H)]
     buyer += [_para(value, _S) for value in (customer.name, customer.company, customer.email, customer.phone) if value]
@@ -227,20 +244,33 @@ def _story(doc: QuoteDocument) -> list:
     rows = [list(LINE_HEADER)]
     for line in doc.lines:
         discount = f"{_percent(line.discount_pct)}\n{minus(line.discount_minor)}" if line.discount_minor else ""
-        rows.append([str(line.position), _para(line.sku, _SMALL), _para(line.name, _SMALL), str(line.quantity),
-                     money(line.unit_price_minor), discount, money(line.net_minor)])
+        rows.append(
+            [
+                str(line.position),
+                _para(line.sku, _SMALL),
+                _para(line.name, _SMALL),
+                str(line.quantity),
+                money(line.unit_price_minor),
+                discount,
+                money(line.net_minor),
+            ]
+        )
     items = Table(rows, colWidths=fixed, repeatRows=1)
-    items.setStyle(TableStyle([
-        ("FONT", (0, 0), (-1, 0), FONT_BOLD, 8),
-        ("FONT", (0, 1), (-1, -1), FONT, 8),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#EDE7DD")),
-        ("LINEBELOW", (0, 0), (-1, 0), 0.75, colors.HexColor("#8A6D3B")),
-        ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.lightgrey),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("ALIGN", (3, 0), (-1, -1), "RIGHT"),
-        ("LEFTPADDING", (0, 0), (-1, -1), 4),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 4),
-    ]))
+    items.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, 0), FONT_BOLD, 8),
+                ("FONT", (0, 1), (-1, -1), FONT, 8),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#EDE7DD")),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.75, colors.HexColor("#8A6D3B")),
+                ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.lightgrey),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("ALIGN", (3, 0), (-1, -1), "RIGHT"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 4),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+            ]
+        )
+    )
 
     totals_rows = [
         ["Subtotal", money(doc.subtotal_minor)],
@@ -250,17 +280,33 @@ def _story(doc: QuoteDocument) -> list:
         ["Total", money(doc.total_minor)],
     ]
     totals = Table(totals_rows, colWidths=[40 * mm, 45 * mm], hAlign="RIGHT")
-    totals.setStyle(TableStyle([
-        ("FONT", (0, 0), (-1, -1), FONT, 9),
-        ("FONT", (0, -1), (-1, -1), FONT_BOLD, 10),
-        ("ALIGN", (1, 0), (1, -1), "RIGHT"),
-        ("LINEABOVE", (0, -1), (-1, -1), 0.75, colors.black),
-    ]))
+    totals.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), FONT, 9),
+                ("FONT", (0, -1), (-1, -1), FONT_BOLD, 10),
+                ("ALIGN", (1, 0), (1, -1), "RIGHT"),
+                ("LINEABOVE", (0, -1), (-1, -1), 0.75, colors.black),
+            ]
+        )
+    )
 
     terms = [_para("Terms", _H)]
     terms += [Paragraph(escape(_shape(term)), _BULLET, bulletText="•") for term in doc.terms]
-    terms.append(_para(f"This quotation is valid until {_date(doc.valid_until)}. Prices are in "
-                       f"{doc.currency}; VAT {_percent(doc.vat_rate)} is shown separately.", _SMALL))
+    terms.append(
+        _para(
+            f"This quotation is valid until {_date(doc.valid_until)}. Prices are in "
+            f"{doc.currency}; VAT {_percent(doc.vat_rate)} is shown separately.",
+            _SMALL,
+        )
+    )
 
-    return [header, Spacer(0, 4 * mm), *buyer, Spacer(0, 5 * mm), items, Spacer(0, 4 * mm),
-            KeepTogether([totals, Spacer(0, 4 * mm), *terms])]
+    return [
+        header,
+        Spacer(0, 4 * mm),
+        *buyer,
+        Spacer(0, 5 * mm),
+        items,
+        Spacer(0, 4 * mm),
+        KeepTogether([totals, Spacer(0, 4 * mm), *terms]),
+    ]

@@ -6,7 +6,7 @@ Every figure comes from :mod:`bot.commerce.pricing` applied to catalog prices; n
 """
 
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Integer, cast, func, select
@@ -14,12 +14,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commerce import deals
+from bot.commerce.pricing import PricedCart
+from bot.commerce.quote_pdf import CompanyBlock, CustomerBlock, QuoteDocLine, QuoteDocument
 from bot.core.business import Company
 from bot.core.models import Contact, Deal, Quote, QuoteLine
 from bot.core.money import format_money
-from bot.commerce.pricing import PricedCart
-from bot.commerce.quote_pdf import CompanyBlock, CustomerBlock, QuoteDocLine, QuoteDocument
 from bot.core.settings import get_settings
+
 
 class QuoteError(ValueError):
     """A quote that cannot be issued or accepted; the message is fit to show the customer."""
@@ -30,7 +31,7 @@ class QuoteExpired(QuoteError):
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def _next_number(session: AsyncSession, year: int) -> str:
@@ -41,29 +42,58 @@ async def _next_number(session: AsyncSession, year: int) -> str:
     return f"{prefix}{(last or 0) + 1:04d}"
 
 
-async def issue(session: AsyncSession, conversation_id: str, priced: PricedCart, validity_days: int,
-                contact: Contact | None = None, deal: Deal | None = None, segment: str = "new",
-                status: str = "sent", now: datetime | None = None) -> Quote:
+async def issue(
+    session: AsyncSession,
+    conversation_id: str,
+    priced: PricedCart,
+    validity_days: int,
+    contact: Contact | None = None,
+    deal: Deal | None = None,
+    segment: str = "new",
+    status: str = "sent",
+    now: datetime | None = None,
+) -> Quote:
     """Store ``priced`` (the conversation's cart, priced for ``segment`` with its extra discount) as a quote
     with ``status`` (``sent`` when it goes to the customer now, ``draft`` when a manager must approve
     first). The deal, if any, moves to ``proposal`` with the quote's net amount (excl. VAT). Raises
     QuoteError for an empty cart."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if not priced.lines:
         raise QuoteError("Your cart is empty, so there is nothing to quote yet.")
     for attempt in range(5):  # two quotes issued at once may pick the same number: take the next
         quote = Quote(
-            number=await _next_number(session, now.year), conversation_id=conversation_id, status=status,
-            contact_id=contact.id if contact else None, deal_id=deal.id if deal else None, segment=segment,
-            currency=priced.currency, subtotal_minor=priced.subtotal_minor, discount_minor=priced.discount_minor,
-            net_minor=priced.net_minor, vat_rate=str(priced.vat_rate), vat_minor=priced.vat_minor,
-            total_minor=priced.total_minor, extra_discount_pct=str(priced.extra_discount_pct),
-            valid_until=now + timedelta(days=validity_days), token=secrets.token_urlsafe(32), created_at=now,
+            number=await _next_number(session, now.year),
+            conversation_id=conversation_id,
+            status=status,
+            contact_id=contact.id if contact else None,
+            deal_id=deal.id if deal else None,
+            segment=segment,
+            currency=priced.currency,
+            subtotal_minor=priced.subtotal_minor,
+            discount_minor=priced.discount_minor,
+            net_minor=priced.net_minor,
+            vat_rate=str(priced.vat_rate),
+            vat_minor=priced.vat_minor,
+            total_minor=priced.total_minor,
+            extra_discount_pct=str(priced.extra_discount_pct),
+            valid_until=now + timedelta(days=validity_days),
+            token=secrets.token_urlsafe(32),
+            created_at=now,
             sent_at=now if status == "sent" else None,
-            lines=[QuoteLine(position=n, sku=line.sku, name=line.name, quantity=line.quantity,
-                             unit_price_minor=line.unit_price_minor, subtotal_minor=line.subtotal_minor,
-                             discount_pct=str(line.discount_pct), discount_minor=line.discount_minor, net_minor=line.net_minor)
-                   for n, line in enumerate(priced.lines, start=1)],
+            lines=[
+                QuoteLine(
+                    position=n,
+                    sku=line.sku,
+                    name=line.name,
+                    quantity=line.quantity,
+                    unit_price_minor=line.unit_price_minor,
+                    subtotal_minor=line.subtotal_minor,
+                    discount_pct=str(line.discount_pct),
+                    discount_minor=line.discount_minor,
+                    net_minor=line.net_minor,
+                )
+                for n, line in enumerate(priced.lines, start=1)
+            ],
         )
         try:
             async with session.begin_nested():
@@ -75,8 +105,10 @@ async def issue(session: AsyncSession, conversation_id: str, priced: PricedCart,
         break
     if deal is not None:
         deal.amount_minor, deal.currency = priced.net_minor, priced.currency
-        note = (f"Quote {quote.number} ({status}): {len(priced.lines)} line items, "
-                f"{format_money(priced.net_minor, priced.currency)} before VAT, {format_money(priced.total_minor, priced.currency)} in total.")
+        note = (
+            f"Quote {quote.number} ({status}): {len(priced.lines)} line items, "
+            f"{format_money(priced.net_minor, priced.currency)} before VAT, {format_money(priced.total_minor, priced.currency)} in total."
+        )
         await deals.advance(session, deal, deals.QUOTE_ISSUED, note)
     await session.flush()
     return quote
@@ -105,21 +137,25 @@ async def by_token(session: AsyncSession, token: str, now: datetime | None = Non
 
 def expire_if_due(quote: Quote, now: datetime | None = None) -> bool:
     """Mark ``quote`` expired when its validity has passed and it was not accepted; True if it is expired."""
-    if quote.status in ("draft", "sent") and _aware(quote.valid_until) < (now or datetime.now(timezone.utc)):
+    if quote.status in ("draft", "sent") and _aware(quote.valid_until) < (now or datetime.now(UTC)):
         quote.status = "expired"
     return quote.status == "expired"
 
 
 async def latest(session: AsyncSession, conversation_id: str) -> Quote | None:
     """The conversation's most recent quote (any status), or None."""
-    return await session.scalar(select(Quote).where(Quote.conversation_id == conversation_id)
-                                .order_by(Quote.created_at.desc(), Quote.id.desc()).limit(1))
+    return await session.scalar(
+        select(Quote)
+        .where(Quote.conversation_id == conversation_id)
+        .order_by(Quote.created_at.desc(), Quote.id.desc())
+        .limit(1)
+    )
 
 
 async def accept(session: AsyncSession, conversation_id: str, now: datetime | None = None) -> Quote:
     """Accept the conversation's latest sent quote: status ``accepted`` and its open deal ``won``.
     Raises QuoteExpired for an expired quote and QuoteError when there is no sent quote."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     quote = await latest(session, conversation_id)
     if quote is None or quote.status == "draft":
         raise QuoteError("I don't have a quote of yours to accept yet. Say \"send me a quote\" and I'll prepare one.")
@@ -129,8 +165,9 @@ async def accept(session: AsyncSession, conversation_id: str, now: datetime | No
         quote.status, quote.accepted_at = "accepted", now
         if quote.deal_id is not None:
             deal = await session.get(Deal, quote.deal_id)
-            await deals.advance(session, deal, deals.QUOTE_ACCEPTED,
-                                f"Quote {quote.number} accepted by the customer in the chat.")
+            await deals.advance(
+                session, deal, deals.QUOTE_ACCEPTED, f"Quote {quote.number} accepted by the customer in the chat."
+            )
     await session.flush()
     return quote
 
@@ -141,17 +178,39 @@ def document(quote: Quote, company: Company) -> QuoteDocument:
     contact = quote.contact
     valid_until = _aware(quote.valid_until)
     vat = Decimal(quote.vat_rate)
-    terms = [t.format(currency=quote.currency, vat=f"{(vat * 100).normalize():f}%", valid_until=f"{valid_until:%d %B %Y}")
-             for t in company.quote_terms]
+    terms = [
+        t.format(currency=quote.currency, vat=f"{(vat * 100).normalize():f}%", valid_until=f"{valid_until:%d %B %Y}")
+        for t in company.quote_terms
+    ]
     return QuoteDocument(
-        number=quote.number, issued_on=_aware(quote.created_at).date(), valid_until=valid_until.date(),
+        number=quote.number,
+        issued_on=_aware(quote.created_at).date(),
+        valid_until=valid_until.date(),
         currency=quote.currency,
-        company=CompanyBlock(company.name, company.trn, company.address, company.phone, company.email, company.website,
-                             company.trn_label),
+        company=CompanyBlock(
+            company.name, company.trn, company.address, company.phone, company.email, company.website, company.trn_label
+        ),
         customer=CustomerBlock(contact.name or "", contact.company or "", contact.email or "", contact.phone or "")
-        if contact else CustomerBlock("Customer"),
-        lines=[QuoteDocLine(line.position, line.sku, line.name, line.quantity, line.unit_price_minor,
-                            Decimal(line.discount_pct), line.discount_minor, line.net_minor) for line in quote.lines],
-        subtotal_minor=quote.subtotal_minor, discount_minor=quote.discount_minor, net_minor=quote.net_minor,
-        vat_rate=vat, vat_minor=quote.vat_minor, total_minor=quote.total_minor, terms=terms,
+        if contact
+        else CustomerBlock("Customer"),
+        lines=[
+            QuoteDocLine(
+                line.position,
+                line.sku,
+                line.name,
+                line.quantity,
+                line.unit_price_minor,
+                Decimal(line.discount_pct),
+                line.discount_minor,
+                line.net_minor,
+            )
+            for line in quote.lines
+        ],
+        subtotal_minor=quote.subtotal_minor,
+        discount_minor=quote.discount_minor,
+        net_minor=quote.net_minor,
+        vat_rate=vat,
+        vat_minor=quote.vat_minor,
+        total_minor=quote.total_minor,
+        terms=terms,
     )

@@ -18,8 +18,9 @@ from bot.texts import messages
 
 def quote_document(quote: Quote) -> dict[str, Any]:
     """The quote PDF as a document message: Telegram and WhatsApp send the file, the widget a link."""
-    return {"document": {"url": quotes.url(quote), "filename": f"{quote.number}.pdf",
-                         "caption": f"Quote {quote.number}"}}
+    return {
+        "document": {"url": quotes.url(quote), "filename": f"{quote.number}.pdf", "caption": f"Quote {quote.number}"}
+    }
 
 
 async def request_quote(turn: Turn) -> Outcome:
@@ -42,7 +43,9 @@ async def send_quote(turn: Turn) -> Outcome:
         deal = await deals.open_deal(session, contact_id=contact.id if contact else None)
         segment = await customer_segment(session, turn)
         priced = rules.price(carts.items(cart), segment, turn.granted_discount)
-        quote = await quotes.issue(session, turn.conversation_id, priced, company.quote_validity_days, contact, deal, segment)
+        quote = await quotes.issue(
+            session, turn.conversation_id, priced, company.quote_validity_days, contact, deal, segment
+        )
     outcome = Outcome().say(text=messages.render("quote_sent", quote=quote, url=quotes.url(quote)))
     outcome.say(json_message=quote_document(quote)).set("sales_stage", "closing")
     if rules.needs_approval(priced):
@@ -51,7 +54,7 @@ async def send_quote(turn: Turn) -> Outcome:
 
 
 async def accept_quote(turn: Turn) -> Outcome:
-    """"I accept the quote": the latest quote becomes accepted and the deal won; an expired one is
+    """ "I accept the quote": the latest quote becomes accepted and the deal won; an expired one is
     refused with its date and an offer of a fresh quote."""
     async with db.session_scope() as session:
         try:
@@ -77,12 +80,23 @@ async def handle_discount(turn: Turn) -> Outcome:
         deal = await deals.open_deal(session, contact_id=turn.contact_id)
         await quotes.negotiating(session, deal)
         if not decision.granted:
-            draft = await quotes.issue(session, turn.conversation_id, rules.price(carts.items(cart), segment, turn.granted_discount),
-                                       company.quote_validity_days, deal=deal, segment=segment, status="draft")
+            draft = await quotes.issue(
+                session,
+                turn.conversation_id,
+                rules.price(carts.items(cart), segment, turn.granted_discount),
+                company.quote_validity_days,
+                deal=deal,
+                segment=segment,
+                status="draft",
+            )
     if not decision.granted:
         outcome = Outcome().say(response="utter_discount_needs_approval", discount=f"{wanted * 100:.0f}%")
         return outcome.then(await hand_over(turn, "discount", draft, cart))
     priced = rules.price(carts.items(cart), segment, decision.granted_pct)
     heading = messages.render("cart_heading", change="discount", discount=f"{decision.granted_pct * 100:.0f}%")
-    return (Outcome().say(text=messages.render("cart", cart=priced, heading=heading))
-            .set("granted_discount", str(decision.granted_pct)).set("sales_stage", "objection_handling"))
+    return (
+        Outcome()
+        .say(text=messages.render("cart", cart=priced, heading=heading))
+        .set("granted_discount", str(decision.granted_pct))
+        .set("sales_stage", "objection_handling")
+    )

@@ -26,10 +26,39 @@ _WORD = re.compile(r"[\w-]{3,}")
 _PLACE_WORDS = {"at", "on", "under", "beside", "near", "behind", "around", "by", "with", "to", "from"}
 _DETERMINERS = {"the", "a", "an", "my", "our", "your", "his", "her", "their", "this", "that", "its"}
 # Words of asking and shopping that say nothing about the product itself.
-_SHOPPING_WORDS = {"need", "want", "looking", "look", "show", "buy", "get", "find", "like", "something",
-                   "anything", "please", "hello", "thanks", "recommend", "suggest", "options", "office",
-                   "furnish", "furnishing", "new", "equip", "fit", "setting",
-                   "budget", "price", "cheap", "units", "pieces", "team", "people"}
+_SHOPPING_WORDS = {
+    "need",
+    "want",
+    "looking",
+    "look",
+    "show",
+    "buy",
+    "get",
+    "find",
+    "like",
+    "something",
+    "anything",
+    "please",
+    "hello",
+    "thanks",
+    "recommend",
+    "suggest",
+    "options",
+    "office",
+    "furnish",
+    "furnishing",
+    "new",
+    "equip",
+    "fit",
+    "setting",
+    "budget",
+    "price",
+    "cheap",
+    "units",
+    "pieces",
+    "team",
+    "people",
+}
 
 
 @dataclass(frozen=True)
@@ -133,11 +162,23 @@ class Vocabulary:
         """Content words of ``text`` that no filter took: what only semantic ranking can use
         ("comfortable", "long", "hours" in "something comfortable for long hours at the desk")."""
         doc = _NLP.make_doc(text or "")
-        taken = {i for matcher in (self._categories, self._attributes)
-                 for span in filter_spans(matcher(doc, as_spans=True)) if not _names_a_place(doc, span.start)
-                 for i in range(span.start, span.end)}
-        return [t.lower_ for t in doc if t.i not in taken and t.is_alpha and len(t) > 2
-                and not t.is_stop and t.lower_ not in _SHOPPING_WORDS and t.lower_ not in self.money_words]
+        taken = {
+            i
+            for matcher in (self._categories, self._attributes)
+            for span in filter_spans(matcher(doc, as_spans=True))
+            if not _names_a_place(doc, span.start)
+            for i in range(span.start, span.end)
+        }
+        return [
+            t.lower_
+            for t in doc
+            if t.i not in taken
+            and t.is_alpha
+            and len(t) > 2
+            and not t.is_stop
+            and t.lower_ not in _SHOPPING_WORDS
+            and t.lower_ not in self.money_words
+        ]
 
     def category_of(self, text: str) -> str | None:
         """The category id an entity value or word names (``"chairs"`` → ``"office_chair"``), if any."""
@@ -204,7 +245,9 @@ def _statement(query: ProductQuery, limit: int):
     if query.materials:
         stmt = stmt.where(Product.attributes["material"].as_string().in_(query.materials))
     for feature in query.features:
-        stmt = stmt.where(cast(Product.attributes["features"], String).like(f'%"{_like_escape(feature)}"%', escape="\\"))
+        stmt = stmt.where(
+            cast(Product.attributes["features"], String).like(f'%"{_like_escape(feature)}"%', escape="\\")
+        )
     for word in _WORD.findall(query.name or ""):
         stmt = stmt.where(func.lower(Product.name).like(f"%{_like_escape(word.lower())}%", escape="\\"))
     if query.max_price_minor is not None:

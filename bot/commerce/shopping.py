@@ -51,23 +51,31 @@ async def add_to_cart(turn: Turn) -> Outcome:
                 return Outcome().say(response="utter_unknown_product", product=named)
             return Outcome().say(response="utter_which_product")
         if len(products) > 1:
-            return Outcome().say(response="utter_which_to_add", buttons=replies.choice_buttons("add_to_cart", products, quantity))
+            return Outcome().say(
+                response="utter_which_to_add", buttons=replies.choice_buttons("add_to_cart", products, quantity)
+            )
         product = products[0]
         try:
             cart = await carts.add(session, turn.conversation_id, product, quantity)
         except carts.CartError as exc:
             return Outcome().say(response="utter_cart_error", reason=str(exc))
         categories = {line.product.category for line in cart.lines}
-        outcome = Outcome().say(text=await _cart_text(session, turn, cart, change="added", quantity=quantity, product=product))
+        outcome = Outcome().say(
+            text=await _cart_text(session, turn, cart, change="added", quantity=quantity, product=product)
+        )
         labels = (await get_vocabulary(session)).labels
     suggestions = load_pricing().cross_sell(categories)[:1]
     if suggestions:
-        outcome.say(text=messages.render("cross_sell", suggestions=suggestions, labels=labels),
-                    buttons=replies.show_category_buttons([s.category for s in suggestions], labels))
+        outcome.say(
+            text=messages.render("cross_sell", suggestions=suggestions, labels=labels),
+            buttons=replies.show_category_buttons([s.category for s in suggestions], labels),
+        )
     return outcome.set("shown_skus", [product.sku]).set("sales_stage", "solution")
 
 
-async def _chosen_lines(session: AsyncSession, turn: Turn, intent: str, several: bool) -> tuple[Cart, list[Product]] | Outcome:
+async def _chosen_lines(
+    session: AsyncSession, turn: Turn, intent: str, several: bool
+) -> tuple[Cart, list[Product]] | Outcome:
     """The cart and the products of its lines the message names (one unless ``several``), or the reply
     when there are none: the empty cart, or buttons (repeating ``intent``) to pick a line."""
     cart = await carts.get_cart(session, turn.conversation_id)
@@ -77,7 +85,9 @@ async def _chosen_lines(session: AsyncSession, turn: Turn, intent: str, several:
     mentioned = await mentioned_products(session, turn, in_cart)
     chosen = [p for p in mentioned if p.sku in {q.sku for q in in_cart}]
     if not chosen or (len(chosen) > 1 and not several):
-        return Outcome().say(response="utter_which_cart_line", buttons=replies.choice_buttons(intent, in_cart, quantity_said(turn)))
+        return Outcome().say(
+            response="utter_which_cart_line", buttons=replies.choice_buttons(intent, in_cart, quantity_said(turn))
+        )
     return cart, chosen
 
 
@@ -108,7 +118,9 @@ async def change_quantity(turn: Turn) -> Outcome:
             cart = await carts.set_quantity(session, turn.conversation_id, product.sku, quantity)
         except carts.CartError as exc:
             return Outcome().say(response="utter_cart_error", reason=str(exc))
-        return Outcome().say(text=await _cart_text(session, turn, cart, change="quantity", quantity=quantity, product=product))
+        return Outcome().say(
+            text=await _cart_text(session, turn, cart, change="quantity", quantity=quantity, product=product)
+        )
 
 
 async def show_cart(turn: Turn) -> Outcome:

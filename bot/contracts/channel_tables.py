@@ -26,7 +26,8 @@ def utcnow() -> datetime:
 # conversation id (``telegram-<chat id>``, ``whatsapp-<wa_id>``, see bot.contracts.conversation_ids);
 # ``error``: why processing failed, or that the rate limit skipped it.
 deliveries = sa.Table(
-    "channel_deliveries", metadata,
+    "channel_deliveries",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("channel", sa.String(16), nullable=False),
     sa.Column("delivery_id", sa.String(160), nullable=False),
@@ -41,7 +42,8 @@ deliveries = sa.Table(
 # A customer as a messaging channel knows them (``user_id``: the native id, e.g. the chat id or wa_id):
 # display name and the time of their last inbound message (WhatsApp's 24-hour window opens there).
 customers = sa.Table(
-    "channel_customers", metadata,
+    "channel_customers",
+    metadata,
     sa.Column("channel", sa.String(16), primary_key=True),
     sa.Column("user_id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(255)),
@@ -54,7 +56,8 @@ customers = sa.Table(
 # earlier one); ``held``: a WhatsApp message kept back outside the 24-hour window (``body`` holds Rasa's
 # message dict), sent when the customer next writes.
 messages = sa.Table(
-    "channel_messages", metadata,
+    "channel_messages",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("channel", sa.String(16), nullable=False),
     sa.Column("message_id", sa.String(160), nullable=False),
@@ -75,7 +78,8 @@ messages = sa.Table(
 # row ids): the button carries ``#<key>`` (key: the first 32 hex digits of the payload's SHA-256) and the
 # press is looked up here.
 telegram_callbacks = sa.Table(
-    "telegram_callbacks", metadata,
+    "telegram_callbacks",
+    metadata,
     sa.Column("key", sa.String(32), primary_key=True),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, default=utcnow),

@@ -6,7 +6,6 @@ id), ``whatsapp-971501112233``. Only the first ``-`` separates the two.
 Rasa's input channel names ``rest`` and ``socketio`` (the web chat's transports) are the channel ``web``.
 """
 
-
 CHANNELS = ("web", "telegram", "whatsapp")
 WEB_INPUT_CHANNELS = ("rest", "socketio")  # Rasa's input channels of the web chat
 OTHER = "other"  # the channel of a conversation whose id names none of CHANNELS

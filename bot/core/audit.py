@@ -40,8 +40,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.models import AuditEntry, User, utcnow
 
 
-def record(session: AsyncSession, actor: User | None, action: str, target_kind: str | None = None,
-           target_id: int | str | None = None, **detail: Any) -> AuditEntry:
+def record(
+    session: AsyncSession,
+    actor: User | None,
+    action: str,
+    target_kind: str | None = None,
+    target_id: int | str | None = None,
+    **detail: Any,
+) -> AuditEntry:
     """Add an entry (time now, UTC) to ``session``, committed with the caller's transaction.
 
     ``actor``: the console user who acted, None for the command line; ``action`` e.g. ``"deal.stage"`` (see
@@ -50,28 +56,46 @@ def record(session: AsyncSession, actor: User | None, action: str, target_kind: 
     "won"}``. Raises ValueError for an empty action or one over 64 characters."""
     if not action or len(action) > 64:
         raise ValueError(f"an audit action has 1 to 64 characters, not {action!r}")
-    entry = AuditEntry(at=utcnow(), actor_id=actor.id if actor else None, actor_email=actor.email if actor else None,
-                       action=action, target_kind=target_kind,
-                       target_id=None if target_id is None else str(target_id), detail=detail)
+    entry = AuditEntry(
+        at=utcnow(),
+        actor_id=actor.id if actor else None,
+        actor_email=actor.email if actor else None,
+        action=action,
+        target_kind=target_kind,
+        target_id=None if target_id is None else str(target_id),
+        detail=detail,
+    )
     session.add(entry)
     return entry
 
 
-async def entries(session: AsyncSession, *, actor: str | None = None, action: str | None = None,
-                  limit: int = 50, offset: int = 0) -> tuple[list[AuditEntry], int]:
+async def entries(
+    session: AsyncSession, *, actor: str | None = None, action: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[AuditEntry], int]:
     """Entries newest first, by ``actor`` (a console user's email, any case) and ``action`` (exact) when
     given: (``limit`` entries from ``offset``, how many match in all)."""
-    where = [*([AuditEntry.actor_email == actor.strip().lower()] if actor else []),
-             *([AuditEntry.action == action] if action else [])]
+    where = [
+        *([AuditEntry.actor_email == actor.strip().lower()] if actor else []),
+        *([AuditEntry.action == action] if action else []),
+    ]
     total = await session.scalar(select(func.count()).select_from(AuditEntry).where(*where))
-    rows = await session.scalars(select(AuditEntry).where(*where)
-                                 .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit).offset(offset))
+    rows = await session.scalars(
+        select(AuditEntry)
+        .where(*where)
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     return list(rows), total or 0
 
 
 async def known_actors_and_actions(session: AsyncSession) -> tuple[list[str], list[str]]:
     """The actor emails and the actions that occur in the log, each sorted: the page's filter choices."""
-    actors = await session.scalars(select(AuditEntry.actor_email).where(AuditEntry.actor_email.is_not(None))
-                                   .distinct().order_by(AuditEntry.actor_email))
+    actors = await session.scalars(
+        select(AuditEntry.actor_email)
+        .where(AuditEntry.actor_email.is_not(None))
+        .distinct()
+        .order_by(AuditEntry.actor_email)
+    )
     actions = await session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action))
     return cast(list[str], list(actors)), list(actions)

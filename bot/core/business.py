@@ -57,8 +57,11 @@ class Company:
     def money_words(self) -> tuple[str, ...]:
         """Every word that marks an amount in a message as money of ``currency``, lower case: the code and
         its symbols in ``languages`` (:func:`bot.core.money.currency_words`), then ``currency_words``."""
-        return tuple(dict.fromkeys([*currency_words(self.currency, self.languages),
-                                    *(word.lower() for word in self.currency_words)]))
+        return tuple(
+            dict.fromkeys(
+                [*currency_words(self.currency, self.languages), *(word.lower() for word in self.currency_words)]
+            )
+        )
 
     def is_open(self, moment: datetime) -> bool:
         """Whether ``moment`` (timezone-aware) falls within business hours."""
@@ -115,7 +118,7 @@ def _days(spec: str) -> frozenset[int]:
     for part in spec.lower().replace(" ", "").split(","):
         first, _, last = part.partition("-")
         start, end = _WEEKDAYS.index(first[:3]), _WEEKDAYS.index((last or first)[:3])
-        days.update(range(start, end + 1) if start <= end else [*range(start, 7), *range(0, end + 1)])
+        days.update(range(start, end + 1) if start <= end else [*range(start, 7), *range(end + 1)])
     return frozenset(days)
 
 
@@ -129,8 +132,9 @@ async def get_vocabulary(session: AsyncSession) -> Vocabulary:
     global _vocabulary
     async with _vocabulary_lock:
         if _vocabulary is None:
-            _vocabulary = await Vocabulary.load(session, get_settings().knowledge_dir / "vocabulary.yml",
-                                                get_company().money_words)
+            _vocabulary = await Vocabulary.load(
+                session, get_settings().knowledge_dir / "vocabulary.yml", get_company().money_words
+            )
     return _vocabulary
 
 

@@ -6,12 +6,11 @@ bot.contracts.database's), PostgreSQL in production (``postgresql+asyncpg``); th
 (``python -m bot db upgrade``) before use.
 """
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
-
-import sqlite3
 
 from alembic import command
 from alembic.config import Config

@@ -72,8 +72,11 @@ def rasa_api_headers(settings: Settings | None = None, now: float | None = None)
     current time). Unlike Rasa's ``?token=`` query parameter, the secret never travels or lands in a log."""
     settings = settings or get_settings()
     issued = int(time.time() if now is None else now)
-    token = jwt.encode({"user": {"username": RASA_API_USER, "role": "admin"}, "iat": issued,
-                        "exp": issued + RASA_TOKEN_TTL_S}, rasa_jwt_secret(settings), algorithm="HS256")
+    token = jwt.encode(
+        {"user": {"username": RASA_API_USER, "role": "admin"}, "iat": issued, "exp": issued + RASA_TOKEN_TTL_S},
+        rasa_jwt_secret(settings),
+        algorithm="HS256",
+    )
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -1,6 +1,6 @@
 """Business data model (SQLAlchemy 2). Money is integer minor units plus an ISO 4217 code."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, event
@@ -11,7 +11,7 @@ from bot.privacy.encryption import Encrypted, EncryptedJSON, get_keyring
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -115,7 +115,9 @@ class Deal(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     contact: Mapped[Contact] = relationship(back_populates="deals", lazy="joined")
-    notes: Mapped[list["DealNote"]] = relationship(lazy="selectin", order_by="DealNote.id", cascade="all, delete-orphan")
+    notes: Mapped[list["DealNote"]] = relationship(
+        lazy="selectin", order_by="DealNote.id", cascade="all, delete-orphan"
+    )
 
 
 class KnowledgeAnswer(Base):
@@ -170,8 +172,9 @@ class Cart(Base):
     conversation_id: Mapped[str] = mapped_column(String(255), unique=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
-    lines: Mapped[list["CartLine"]] = relationship(back_populates="cart", lazy="selectin", cascade="all, delete-orphan",
-                                                   order_by="CartLine.id")
+    lines: Mapped[list["CartLine"]] = relationship(
+        back_populates="cart", lazy="selectin", cascade="all, delete-orphan", order_by="CartLine.id"
+    )
 
 
 class CartLine(Base):
@@ -217,8 +220,9 @@ class Quote(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    lines: Mapped[list["QuoteLine"]] = relationship(back_populates="quote", lazy="selectin", cascade="all, delete-orphan",
-                                                    order_by="QuoteLine.position")
+    lines: Mapped[list["QuoteLine"]] = relationship(
+        back_populates="quote", lazy="selectin", cascade="all, delete-orphan", order_by="QuoteLine.position"
+    )
     contact: Mapped[Contact | None] = relationship(lazy="selectin")
 
 
@@ -385,8 +389,9 @@ class ConversationMessage(Base):
     __tablename__ = "conversation_messages"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.conversation_id", ondelete="CASCADE"),
-                                                 index=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.conversation_id", ondelete="CASCADE"), index=True
+    )
     timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     speaker: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
@@ -399,8 +404,9 @@ class ConversationReview(Base):
 
     __tablename__ = "conversation_reviews"
 
-    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.conversation_id", ondelete="CASCADE"),
-                                                 primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.conversation_id", ondelete="CASCADE"), primary_key=True
+    )
     flagged: Mapped[bool] = mapped_column(default=False)
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reviewed_by: Mapped[str | None] = mapped_column(String(255))
@@ -412,8 +418,9 @@ class ConversationTag(Base):
 
     __tablename__ = "conversation_tags"
 
-    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.conversation_id", ondelete="CASCADE"),
-                                                 primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.conversation_id", ondelete="CASCADE"), primary_key=True
+    )
     tag: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
@@ -444,7 +451,8 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-from sqlalchemy import Index, text as sql_text  # noqa: E402  (appended with the NLU inbox, migration 0007)
+from sqlalchemy import Index  # noqa: E402  (appended with the NLU inbox, migration 0007)
+from sqlalchemy import text as sql_text
 
 
 class NluAnnotation(Base):
@@ -456,8 +464,15 @@ class NluAnnotation(Base):
     ``data/nlu/annotations.yml``) or ``discarded``; at most one pending correction per message."""
 
     __tablename__ = "nlu_annotations"
-    __table_args__ = (Index("uq_nlu_annotations_pending_event", "event_id", unique=True,
-                            sqlite_where=sql_text("status = 'pending'"), postgresql_where=sql_text("status = 'pending'")),)
+    __table_args__ = (
+        Index(
+            "uq_nlu_annotations_pending_event",
+            "event_id",
+            unique=True,
+            sqlite_where=sql_text("status = 'pending'"),
+            postgresql_where=sql_text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(255), index=True)

@@ -48,26 +48,32 @@ class RasaClient:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._settings.rasa_timeout))
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        trace: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
 
-    async def _call(self, method: str, path: str, *, signed: bool = True, json: Any = None,
-                    params: dict[str, str] | None = None) -> Any:
+    async def _call(
+        self, method: str, path: str, *, signed: bool = True, json: Any = None, params: dict[str, str] | None = None
+    ) -> Any:
         """Rasa's JSON answer to one request. Raises RasaError for a status other than 200, a body that is not
         JSON, a connection error or no answer within the timeout; RuntimeError outside ``async with``."""
         if self._session is None:
             raise RuntimeError("RasaClient used outside `async with`")
         headers = rasa_api_headers(self._settings) if signed else None
         try:
-            async with self._session.request(method, f"{self.base_url}{path}", json=json, params=params,
-                                             headers=headers) as response:
+            async with self._session.request(
+                method, f"{self.base_url}{path}", json=json, params=params, headers=headers
+            ) as response:
                 if response.status != 200:
                     body = (await response.text())[:200]
-                    raise RasaError(f"Rasa answered {response.status} to {method} {path}: {body}", response.status,
-                                    response.headers.get("Retry-After"))
+                    raise RasaError(
+                        f"Rasa answered {response.status} to {method} {path}: {body}",
+                        response.status,
+                        response.headers.get("Retry-After"),
+                    )
                 return await response.json()
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise RasaError(f"Rasa at {self.base_url} did not answer {method} {path}: {exc!r}") from exc
@@ -77,17 +83,20 @@ class RasaClient:
         /webhooks/rest/webhook``) and return the bot's replies in its format (``[{"recipient_id", "text", …}]``;
         empty while the conversation is paused). Raises RasaError (``status`` 429 with ``retry_after`` when the
         channel's rate limit refused it)."""
-        return await self._call("POST", "/webhooks/rest/webhook", signed=False,
-                                json={"sender": sender, "message": message})
+        return await self._call(
+            "POST", "/webhooks/rest/webhook", signed=False, json={"sender": sender, "message": message}
+        )
 
     async def tracker(self, conversation_id: str, *, events: bool = True) -> dict[str, Any]:
         """The conversation's tracker (``GET /conversations/<id>/tracker``): ``{"sender_id", "paused", "events",
         …}``, the events since its last restart, or ``"events": None`` with ``events=False``. Raises RasaError."""
-        return await self._call("GET", _tracker_path(conversation_id),
-                                params=None if events else {"include_events": "NONE"})
+        return await self._call(
+            "GET", _tracker_path(conversation_id), params=None if events else {"include_events": "NONE"}
+        )
 
-    async def append_events(self, conversation_id: str, events: list[dict[str, Any]], *,
-                            deliver: bool = False) -> dict[str, Any]:
+    async def append_events(
+        self, conversation_id: str, events: list[dict[str, Any]], *, deliver: bool = False
+    ) -> dict[str, Any]:
         """Append ``events`` (Rasa's event dicts, e.g. ``{"event": "pause"}``) to the conversation's tracker
         (``POST /conversations/<id>/tracker/events``) and return the tracker. ``deliver``: also send a ``bot``
         event's text to the customer through the output channel of their last message

@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     # count allowed). The Rasa server's channels read the same two CLOSER_RATE_LIMIT_* variables.
     rate_limit_messages: int = 20  # messages per rate_limit_window_s from one sender
     rate_limit_window_s: float = 60.0  # seconds
-    rate_limit_ip_messages: int = 60  # messages per rate_limit_window_s from one client IP (several customers may share one)
+    rate_limit_ip_messages: int = (
+        60  # messages per rate_limit_window_s from one client IP (several customers may share one)
+    )
     # Cart limits, per conversation.
     cart_max_quantity: int = 100_000  # units of one product
     cart_max_lines: int = 50  # different products
@@ -110,8 +112,10 @@ class Settings(BaseSettings):
         if self.environment == "production":
             missing = [f"CLOSER_{name.upper()}" for name in PRODUCTION_SECRETS if not getattr(self, name)]
             if missing:
-                raise ValueError(f"CLOSER_ENVIRONMENT=production needs {', '.join(missing)} (development generates "
-                                 "them under var/; make a secret with: openssl rand -hex 32)")
+                raise ValueError(
+                    f"CLOSER_ENVIRONMENT=production needs {', '.join(missing)} (development generates "
+                    "them under var/; make a secret with: openssl rand -hex 32)"
+                )
         return self
 
 

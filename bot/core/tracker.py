@@ -21,7 +21,8 @@ from bot.core.settings import get_settings
 
 # Rasa's SQLTrackerStore.SQLEvent, column for column.
 events = Table(
-    "events", MetaData(),
+    "events",
+    MetaData(),
     Column("id", Integer, primary_key=True),
     Column("sender_id", String(255), nullable=False, index=True),
     Column("type_name", String(255), nullable=False),
@@ -112,8 +113,10 @@ class TrackerReader:
                 rows = (await connection.execute(query)).all()
         except (DBAPIError, OSError) as error:
             raise TrackerStoreUnavailable(f"cannot read the tracker store: {error}") from error
-        return [TrackerEvent(row.id, row.sender_id, row.type_name, row.timestamp or 0.0, row.action_name, row.data)
-                for row in rows]
+        return [
+            TrackerEvent(row.id, row.sender_id, row.type_name, row.timestamp or 0.0, row.action_name, row.data)
+            for row in rows
+        ]
 
 
 def get_reader(url: str | None = None) -> TrackerReader:

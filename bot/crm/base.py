@@ -7,7 +7,7 @@ Money is integer minor units plus an ISO 4217 code; times are aware UTC.
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Self
 
 from bot.core.models import Contact, Deal
@@ -74,8 +74,16 @@ class DealRecord:
 
 def contact_record(contact: Contact, provider_name: str | None = None) -> ContactRecord:
     """The record of a (flushed) contact row, with its id in ``provider_name``'s CRM if given."""
-    return ContactRecord(contact.id, contact.name, contact.company, contact.email, contact.phone, contact.channel,
-                         [contact.segment], (contact.external_ids or {}).get(provider_name))
+    return ContactRecord(
+        contact.id,
+        contact.name,
+        contact.company,
+        contact.email,
+        contact.phone,
+        contact.channel,
+        [contact.segment],
+        (contact.external_ids or {}).get(provider_name),
+    )
 
 
 def deal_record(deal: Deal, provider_name: str | None = None) -> DealRecord:
@@ -83,9 +91,18 @@ def deal_record(deal: Deal, provider_name: str | None = None) -> DealRecord:
     must be loaded, as it is after ``save_lead``). The amount is the quoted net amount, if any."""
     contact = deal.contact
     who = contact.company or contact.name or f"{contact.channel} customer"
-    return DealRecord(deal.id, deal.contact_id, f"{who} (Closer deal #{deal.id})", deal.stage, deal.amount_minor,
-                      deal.currency, deal.source_channel, list(deal.tags or []),
-                      (deal.external_ids or {}).get(provider_name), (contact.external_ids or {}).get(provider_name))
+    return DealRecord(
+        deal.id,
+        deal.contact_id,
+        f"{who} (Closer deal #{deal.id})",
+        deal.stage,
+        deal.amount_minor,
+        deal.currency,
+        deal.source_channel,
+        list(deal.tags or []),
+        (deal.external_ids or {}).get(provider_name),
+        (contact.external_ids or {}).get(provider_name),
+    )
 
 
 class CRMProvider(ABC):
@@ -116,4 +133,4 @@ class CRMProvider(ABC):
 
 def as_utc(moment: datetime) -> datetime:
     """Aware UTC; a naive time (SQLite hands those back) is taken as UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

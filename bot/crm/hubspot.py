@@ -37,8 +37,9 @@ class HubSpotCRM(CRMProvider):
 
     name = "hubspot"
 
-    def __init__(self, token: str, api_base: str = "https://api.hubapi.com", timeout_s: float = 10.0,
-                 pipeline: str = "default"):
+    def __init__(
+        self, token: str, api_base: str = "https://api.hubapi.com", timeout_s: float = 10.0, pipeline: str = "default"
+    ):
         self.token, self.api_base, self.timeout_s, self.pipeline = token, api_base.rstrip("/"), timeout_s, pipeline
 
     @classmethod
@@ -47,8 +48,9 @@ class HubSpotCRM(CRMProvider):
         ValueError without a token."""
         if not settings.hubspot_token:
             raise ValueError("crm_provider is hubspot but CLOSER_HUBSPOT_TOKEN is not set")
-        return cls(settings.hubspot_token, settings.hubspot_api_base, settings.hubspot_timeout,
-                   settings.hubspot_pipeline)
+        return cls(
+            settings.hubspot_token, settings.hubspot_api_base, settings.hubspot_timeout, settings.hubspot_pipeline
+        )
 
     async def upsert_contact(self, contact: ContactRecord) -> str:
         """Update the contact known by ``external_id``, else the one HubSpot has with the same email
@@ -78,8 +80,12 @@ class HubSpotCRM(CRMProvider):
         amount (major units, decimal string), deal_currency_code, pipeline, dealstage."""
         if deal.stage not in HUBSPOT_STAGES:
             raise CRMRejected(f"no HubSpot stage for Closer stage {deal.stage!r}")
-        properties = {"dealname": deal.name, "deal_currency_code": deal.currency, "pipeline": self.pipeline,
-                      "dealstage": HUBSPOT_STAGES[deal.stage]}
+        properties = {
+            "dealname": deal.name,
+            "deal_currency_code": deal.currency,
+            "pipeline": self.pipeline,
+            "dealstage": HUBSPOT_STAGES[deal.stage],
+        }
         if deal.amount_minor is not None:
             properties["amount"] = f"{Decimal(deal.amount_minor).scaleb(-exponent(deal.currency)):f}"
         async with self._client() as client:
@@ -97,26 +103,38 @@ class HubSpotCRM(CRMProvider):
         if deal.external_id is None:
             raise CRMRejected(f"deal {deal.local_id} is not in HubSpot yet")
         when = as_utc(at or utcnow()).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        note = {"properties": {"hs_note_body": body, "hs_timestamp": when},
-                "associations": [_association(deal.external_id, 214)]}
+        note = {
+            "properties": {"hs_note_body": body, "hs_timestamp": when},
+            "associations": [_association(deal.external_id, 214)],
+        }
         async with self._client() as client:
             await self._call(client, "POST", "/crm/v3/objects/notes", note)
 
     def _client(self) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(headers={"Authorization": f"Bearer {self.token}"},
-                                     timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+        return aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {self.token}"}, timeout=aiohttp.ClientTimeout(total=self.timeout_s)
+        )
 
     async def _find_contact(self, client: aiohttp.ClientSession, contact: ContactRecord) -> str | None:
         keys = [(key, value) for key, value in (("email", contact.email), ("phone", contact.phone)) if value]
         return await self._search(client, "contacts", keys, prefer=("email", contact.email)) if keys else None
 
-    async def _search(self, client: aiohttp.ClientSession, object_type: str, keys: list[tuple[str, str]],
-                      prefer: tuple[str, str | None] | None = None) -> str | None:
+    async def _search(
+        self,
+        client: aiohttp.ClientSession,
+        object_type: str,
+        keys: list[tuple[str, str]],
+        prefer: tuple[str, str | None] | None = None,
+    ) -> str | None:
         """The id of a record whose property equals one of ``keys`` (property, value); among several,
         the one matching ``prefer``."""
-        body = {"filterGroups": [{"filters": [{"propertyName": key, "operator": "EQ", "value": value}]}
-                                 for key, value in keys],
-                "properties": [key for key, _ in keys], "limit": 10}
+        body = {
+            "filterGroups": [
+                {"filters": [{"propertyName": key, "operator": "EQ", "value": value}]} for key, value in keys
+            ],
+            "properties": [key for key, _ in keys],
+            "limit": 10,
+        }
         results = (await self._call(client, "POST", f"/crm/v3/objects/{object_type}/search", body))["results"]
         if not results:
             return None
@@ -124,8 +142,9 @@ class HubSpotCRM(CRMProvider):
         wanted = (value or "").lower()
         return next((r for r in results if (r["properties"].get(key) or "").lower() == wanted), results[0])["id"]
 
-    async def _call(self, client: aiohttp.ClientSession, method: str, path: str,
-                    body: dict[str, Any]) -> dict[str, Any]:
+    async def _call(
+        self, client: aiohttp.ClientSession, method: str, path: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
         try:
             async with client.request(method, self.api_base + path, json=body) as response:
                 text = await response.text()
@@ -154,4 +173,3 @@ class HubSpotCRM(CRMProvider):
 
 def _association(to_id: str, type_id: int) -> dict[str, Any]:
     return {"to": {"id": to_id}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}]}
-

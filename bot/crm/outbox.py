@@ -12,7 +12,7 @@ Durations are seconds; times are aware UTC.
 import asyncio
 import logging
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -40,13 +40,14 @@ log = logging.getLogger(__name__)
 
 OPERATIONS = ("upsert_contact", "upsert_deal", "add_note")
 #: ``next_attempt_at`` of an outbox row the CRM refused: a person fixes the data, then sets it to now.
-REJECTED_UNTIL = datetime(9999, 1, 1, tzinfo=timezone.utc)
+REJECTED_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
 LEASE_S = 300.0  # a claimed row becomes due again after this long if its worker died mid-call
 BACKOFF_BASE_S = 30.0
 
 
-async def enqueue(session: AsyncSession, provider_name: str, operation: str,
-                  payload: dict[str, Any]) -> CRMOutbox | None:
+async def enqueue(
+    session: AsyncSession, provider_name: str, operation: str, payload: dict[str, Any]
+) -> CRMOutbox | None:
     """Add a write for ``provider_name``'s CRM to the outbox, in the caller's transaction. Payloads:
     ``upsert_contact`` → ``asdict(contact_record(c))``; ``upsert_deal`` → ``asdict(deal_record(d))``;
     ``add_note`` → ``{"deal": asdict(deal_record(d)), "body": text}``. The worker sends the contact's
@@ -81,8 +82,13 @@ class _Job:
     created_at: datetime
 
 
-async def deliver_due(provider: CRMProvider, database_url: str | None = None, now: datetime | None = None,
-                      limit: int = 50, retry_max_s: float = 3600.0) -> DeliveryReport:
+async def deliver_due(
+    provider: CRMProvider,
+    database_url: str | None = None,
+    now: datetime | None = None,
+    limit: int = 50,
+    retry_max_s: float = 3600.0,
+) -> DeliveryReport:
     """Send up to ``limit`` due outbox rows of ``provider`` oldest first, each from the current
     state of its contact or deal. A deal (or note) whose contact, or a note whose deal, is not in
     the CRM yet gets it sent first. On success ``done_at`` is set and the CRM's ids are stored in
@@ -94,9 +100,16 @@ async def deliver_due(provider: CRMProvider, database_url: str | None = None, no
     Raises only on DB errors."""
     now = now or utcnow()
     async with session_scope(database_url) as session:
-        due = (await session.scalars(
-            select(CRMOutbox.id).where(CRMOutbox.provider == provider.name, CRMOutbox.done_at.is_(None),
-                                       CRMOutbox.next_attempt_at <= now).order_by(CRMOutbox.id).limit(limit))).all()
+        due = (
+            await session.scalars(
+                select(CRMOutbox.id)
+                .where(
+                    CRMOutbox.provider == provider.name, CRMOutbox.done_at.is_(None), CRMOutbox.next_attempt_at <= now
+                )
+                .order_by(CRMOutbox.id)
+                .limit(limit)
+            )
+        ).all()
     delivered = rejected = 0
     for row_id in due:
         try:
@@ -121,8 +134,9 @@ async def deliver_due(provider: CRMProvider, database_url: str | None = None, no
     return DeliveryReport(delivered, 0, rejected)
 
 
-async def _record_failure(database_url: str | None, row_id: int, exc: CRMError, now: datetime,
-                          retry_max_s: float) -> bool:
+async def _record_failure(
+    database_url: str | None, row_id: int, exc: CRMError, now: datetime, retry_max_s: float
+) -> bool:
     """Keep the error on the row and set when to try again. Returns whether it was a rejection."""
     async with session_scope(database_url) as session:
         row = await session.get(CRMOutbox, row_id)
@@ -131,8 +145,11 @@ async def _record_failure(database_url: str | None, row_id: int, exc: CRMError, 
             row.next_attempt_at = REJECTED_UNTIL
             log.warning("CRM outbox row %s rejected: %s", row_id, exc)
             return True
-        delay = exc.retry_after_s if isinstance(exc, CRMRateLimited) else min(
-            BACKOFF_BASE_S * 2 ** (row.attempts - 1), retry_max_s)
+        delay = (
+            exc.retry_after_s
+            if isinstance(exc, CRMRateLimited)
+            else min(BACKOFF_BASE_S * 2 ** (row.attempts - 1), retry_max_s)
+        )
         row.next_attempt_at = now + timedelta(seconds=delay)
         log.info("CRM outbox row %s retried in %.0f s: %s", row_id, delay, exc)
         return False
@@ -146,7 +163,8 @@ async def _claim(database_url: str | None, provider_name: str, row_id: int, now:
         claimed = await session.execute(
             update(CRMOutbox)
             .where(CRMOutbox.id == row_id, CRMOutbox.done_at.is_(None), CRMOutbox.next_attempt_at <= now)
-            .values(attempts=CRMOutbox.attempts + 1, next_attempt_at=now + timedelta(seconds=LEASE_S)))
+            .values(attempts=CRMOutbox.attempts + 1, next_attempt_at=now + timedelta(seconds=LEASE_S))
+        )
         if claimed.rowcount != 1:
             return None
         await session.commit()
@@ -160,8 +178,13 @@ async def _claim(database_url: str | None, provider_name: str, row_id: int, now:
         deal = await session.get(Deal, deal_id, options=[selectinload(Deal.contact)])
         if deal is None:
             raise CRMRejected(f"deal {deal_id} was deleted; nothing sent")
-        return _Job(row.operation, contact_record(deal.contact, provider_name), deal_record(deal, provider_name),
-                    row.payload.get("body"), row.created_at)
+        return _Job(
+            row.operation,
+            contact_record(deal.contact, provider_name),
+            deal_record(deal, provider_name),
+            row.payload.get("body"),
+            row.created_at,
+        )
 
 
 async def _send(provider: CRMProvider, database_url: str | None, job: _Job) -> None:
@@ -180,16 +203,18 @@ async def _send(provider: CRMProvider, database_url: str | None, job: _Job) -> N
         await provider.add_note(deal, job.body or "", at=as_utc(job.created_at))
 
 
-async def _store_id(database_url: str | None, model: type[Contact] | type[Deal], local_id: int, provider_name: str,
-                    external_id: str) -> None:
+async def _store_id(
+    database_url: str | None, model: type[Contact] | type[Deal], local_id: int, provider_name: str, external_id: str
+) -> None:
     async with session_scope(database_url) as session:
         row = await session.get(model, local_id)
         if row is not None and (row.external_ids or {}).get(provider_name) != external_id:
             row.external_ids = {**(row.external_ids or {}), provider_name: external_id}  # new dict: a tracked change
 
 
-async def run_outbox_worker(provider: CRMProvider, interval_s: float = 15.0, database_url: str | None = None,
-                            retry_max_s: float = 3600.0) -> None:
+async def run_outbox_worker(
+    provider: CRMProvider, interval_s: float = 15.0, database_url: str | None = None, retry_max_s: float = 3600.0
+) -> None:
     """Deliver due outbox rows every ``interval_s`` seconds, forever. Errors are logged, never
     raised; only cancelling the task stops it."""
     while True:
@@ -218,8 +243,9 @@ async def forget(session: AsyncSession, contact_id: int, deal_ids: set[int]) -> 
     would only send blanks. Returns how many rows went. Payloads are encrypted, so every row is read (the
     outbox stays small: done rows are few per deal)."""
     forgotten = 0
-    for row_id, operation, payload in (await session.execute(
-            select(CRMOutbox.id, CRMOutbox.operation, CRMOutbox.payload))).tuples():
+    for row_id, operation, payload in (
+        await session.execute(select(CRMOutbox.id, CRMOutbox.operation, CRMOutbox.payload))
+    ).tuples():
         local_id = (payload.get("deal") or {}).get("local_id") if operation == "add_note" else payload.get("local_id")
         ours = local_id == contact_id if operation == "upsert_contact" else local_id in deal_ids
         if ours:

@@ -10,7 +10,7 @@ notifies the managers' Telegram chat. The action that calls it pauses the bot wi
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,8 +64,10 @@ def structured_summary(situation: Situation) -> str:
     lines.append("Cart: " + ("; ".join(situation.cart) if situation.cart else "empty"))
     if situation.quote is not None:
         q = situation.quote
-        lines.append(f"Quote: {q.number} ({q.status}), total {format_money(q.total_minor, q.currency)} incl. VAT"
-                     + (f", {situation.quote_url}" if situation.quote_url else ""))
+        lines.append(
+            f"Quote: {q.number} ({q.status}), total {format_money(q.total_minor, q.currency)} incl. VAT"
+            + (f", {situation.quote_url}" if situation.quote_url else "")
+        )
     if situation.messages:
         lines.append("Last messages:")
         lines.extend(f"  {speaker}: {text}" for speaker, text in situation.messages)
@@ -84,10 +86,13 @@ async def summarize(session: AsyncSession, situation: Situation) -> str:
         log.info("LLM summary skipped (%s); using the structured one", over_budget)
         return facts
     messages = [
-        {"role": "system", "content": "Summarise this sales conversation for the sales manager taking it over, in at "
-                                      "most five short lines: who the customer is, what they need, what is in the cart "
-                                      "and quote, why they were escalated and what to do first. Use only the facts "
-                                      "given; copy every number exactly."},
+        {
+            "role": "system",
+            "content": "Summarise this sales conversation for the sales manager taking it over, in at "
+            "most five short lines: who the customer is, what they need, what is in the cart "
+            "and quote, why they were escalated and what to do first. Use only the facts "
+            "given; copy every number exactly.",
+        },
         {"role": "user", "content": facts},
     ]
     try:
@@ -97,7 +102,9 @@ async def summarize(session: AsyncSession, situation: Situation) -> str:
         return facts
     invented = grounding.figures(completion.text) - grounding.figures(facts)
     if invented:
-        log.warning("LLM summary has figures not in the facts (%s); using the structured one", ", ".join(sorted(invented)))
+        log.warning(
+            "LLM summary has figures not in the facts (%s); using the structured one", ", ".join(sorted(invented))
+        )
         return facts
     return f"{completion.text}\n\n{facts}"
 
@@ -106,8 +113,12 @@ async def escalate(session: AsyncSession, situation: Situation) -> Escalation:
     """Record the escalation, note it on the deal and notify the managers. A failed notification
     is logged and kept in ``notify_error``; the escalation stands either way."""
     summary = await summarize(session, situation)
-    escalation = Escalation(conversation_id=situation.conversation_id, reason=situation.reason, summary=summary,
-                            quote_id=situation.quote.id if situation.quote else None)
+    escalation = Escalation(
+        conversation_id=situation.conversation_id,
+        reason=situation.reason,
+        summary=summary,
+        quote_id=situation.quote.id if situation.quote else None,
+    )
     session.add(escalation)
     if situation.deal is not None:
         await deals.record(session, situation.deal, summary)
@@ -121,8 +132,14 @@ async def escalate(session: AsyncSession, situation: Situation) -> Escalation:
     return escalation
 
 
-async def hand_back(session: AsyncSession, conversation_id: str, rasa: RasaClient, *,
-                    note: str | None = None, resolved_by: str | None = None) -> int:
+async def hand_back(
+    session: AsyncSession,
+    conversation_id: str,
+    rasa: RasaClient,
+    *,
+    note: str | None = None,
+    resolved_by: str | None = None,
+) -> int:
     """Resume the bot in ``conversation_id`` (Rasa's ``resume`` event, then ``action_listen``, through its HTTP API),
     then mark its pending and in-progress escalations resolved (now, by ``resolved_by``, a console user's email or
     None from the CLI, with ``note``). A note is also added to the customer's open deal (:func:`bot.commerce.deals.open_deal`), if
@@ -132,9 +149,14 @@ async def hand_back(session: AsyncSession, conversation_id: str, rasa: RasaClien
     # A paused conversation never reached action_listen; without it the next message would
     # be predicted as if it followed the action that paused the bot.
     await rasa.append_events(conversation_id, [{"event": "resume"}, {"event": "action", "name": "action_listen"}])
-    open_ones = (await session.scalars(select(Escalation).where(
-        Escalation.conversation_id == conversation_id, Escalation.status.in_(OPEN_STATUSES)))).all()
-    now = datetime.now(timezone.utc)
+    open_ones = (
+        await session.scalars(
+            select(Escalation).where(
+                Escalation.conversation_id == conversation_id, Escalation.status.in_(OPEN_STATUSES)
+            )
+        )
+    ).all()
+    now = datetime.now(UTC)
     for escalation in open_ones:
         escalation.status, escalation.resolved_at = "resolved", now
         escalation.resolved_by, escalation.resolution_note = resolved_by, note
@@ -148,8 +170,12 @@ async def hand_back(session: AsyncSession, conversation_id: str, rasa: RasaClien
 def what_happens_next(company: Company, now: datetime) -> str:
     """What the customer is told after an escalation: who replies and when, from business hours."""
     if company.is_open(now):
-        return (f"A sales manager from {company.brand} has been notified and will reply here shortly "
-                f"(we're open {company.hours}). You can also call {company.phone}.")
+        return (
+            f"A sales manager from {company.brand} has been notified and will reply here shortly "
+            f"(we're open {company.hours}). You can also call {company.phone}."
+        )
     opening = company.next_opening(now)
-    return (f"A sales manager from {company.brand} has been notified. We're closed right now, so they will reply here "
-            f"from {opening:%A %H:%M} ({company.timezone} time). You can also email {company.email}.")
+    return (
+        f"A sales manager from {company.brand} has been notified. We're closed right now, so they will reply here "
+        f"from {opening:%A %H:%M} ({company.timezone} time). You can also email {company.email}."
+    )

@@ -18,8 +18,9 @@ from bot.handoff.escalation import Situation, escalate, what_happens_next
 LAST_MESSAGES = 6
 
 
-async def situation(session: AsyncSession, turn: Turn, reason: str, quote: Quote | None = None,
-                    cart: Cart | None = None) -> Situation:
+async def situation(
+    session: AsyncSession, turn: Turn, reason: str, quote: Quote | None = None, cart: Cart | None = None
+) -> Situation:
     """What the manager needs, from the turn's slots and messages and the DB. ``quote`` defaults to the
     conversation's latest, ``cart`` (with its lines' products loaded) to the conversation's cart."""
     cart = cart if cart is not None else await carts.get_cart(session, turn.conversation_id)
@@ -28,10 +29,22 @@ async def situation(session: AsyncSession, turn: Turn, reason: str, quote: Quote
     return Situation(
         conversation_id=turn.conversation_id,
         reason=reason,
-        customer={"name": slot("customer_name"), "company": slot("company"), "email": slot("email"), "phone": slot("phone")},
-        needs={"category": slot("category"), "quantity": slot("quantity"), "budget": slot("budget"), "timeline": slot("timeline")},
-        cart=[f"{line.quantity} × {line.product.name} ({line.sku}) at {format_money(line.product.price_minor, line.product.currency)}"
-              for line in cart.lines],
+        customer={
+            "name": slot("customer_name"),
+            "company": slot("company"),
+            "email": slot("email"),
+            "phone": slot("phone"),
+        },
+        needs={
+            "category": slot("category"),
+            "quantity": slot("quantity"),
+            "budget": slot("budget"),
+            "timeline": slot("timeline"),
+        },
+        cart=[
+            f"{line.quantity} × {line.product.name} ({line.sku}) at {format_money(line.product.price_minor, line.product.currency)}"
+            for line in cart.lines
+        ],
         quote=quote,
         quote_url=quotes.url(quote) if quote else None,
         messages=list(turn.said[-LAST_MESSAGES:]),
@@ -44,8 +57,9 @@ async def hand_over(turn: Turn, reason: str, quote: Quote | None = None, cart: C
     happens next, and pause the bot (sales_stage ``handoff``). ``quote`` and ``cart`` as in :func:`situation`."""
     async with db.session_scope() as session:
         await escalate(session, await situation(session, turn, reason, quote, cart))
-    return (Outcome(pause=True).say(text=what_happens_next(get_company(), datetime.now(UTC)))
-            .set("sales_stage", "handoff"))
+    return (
+        Outcome(pause=True).say(text=what_happens_next(get_company(), datetime.now(UTC))).set("sales_stage", "handoff")
+    )
 
 
 async def escalate_on_request(turn: Turn) -> Outcome:

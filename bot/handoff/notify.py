@@ -26,8 +26,9 @@ class NotifyError(Exception):
     python-telegram-bot error type and Telegram's description, with the bot token masked."""
 
 
-async def notify_managers(text: str, settings: Settings | None = None,
-                          buttons: list[tuple[str, str]] | None = None) -> str | None:
+async def notify_managers(
+    text: str, settings: Settings | None = None, buttons: list[tuple[str, str]] | None = None
+) -> str | None:
     """Send ``text`` as plain text (no parse mode) to the managers' chat, with ``buttons`` as
     ``(title, url)`` inline URL buttons, one per row. Text over Telegram's 4096-character limit is
     cut to 4096 characters ending in an ellipsis. ``settings.telegram_timeout`` (seconds) bounds
@@ -42,20 +43,22 @@ async def notify_managers(text: str, settings: Settings | None = None,
         return None
     limit = MessageLimit.MAX_TEXT_LENGTH
     if len(text) > limit:
-        text = text[:limit - len(ELLIPSIS)] + ELLIPSIS
+        text = text[: limit - len(ELLIPSIS)] + ELLIPSIS
     rows = [[InlineKeyboardButton(title, url=url)] for title, url in buttons or []]
     timeout = settings.telegram_timeout
     bot = Bot(
         token,
         base_url=f"{settings.telegram_api_base}/bot",
         base_file_url=f"{settings.telegram_api_base}/file/bot",
-        request=HTTPXRequest(read_timeout=timeout, write_timeout=timeout, connect_timeout=timeout,
-                             pool_timeout=timeout),
+        request=HTTPXRequest(
+            read_timeout=timeout, write_timeout=timeout, connect_timeout=timeout, pool_timeout=timeout
+        ),
     )
     try:
         async with bot:  # getMe, which also checks the token
-            message = await bot.send_message(chat_id, text, parse_mode=None,
-                                             reply_markup=InlineKeyboardMarkup(rows) if rows else None)
+            message = await bot.send_message(
+                chat_id, text, parse_mode=None, reply_markup=InlineKeyboardMarkup(rows) if rows else None
+            )
     except TelegramError as exc:
         detail = f"{type(exc).__name__}: {exc}"
         if isinstance(exc.__cause__, TelegramError):  # getMe's 401 comes re-raised without the description

@@ -21,16 +21,17 @@ an AsyncSession flush but leave the commit to the caller; when Rasa refuses, the
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.web.accounts import has_role
-from bot.handoff.escalation import OPEN_STATUSES, STATUSES, Situation, hand_back as resume_bot, structured_summary
 from bot.core.models import Contact, Escalation, User
 from bot.core.rasa import RasaClient
+from bot.handoff.escalation import OPEN_STATUSES, STATUSES, Situation, structured_summary
+from bot.handoff.escalation import hand_back as resume_bot
+from bot.web.accounts import has_role
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +145,12 @@ async def take_over(session: AsyncSession, target: int | str, user: User, rasa: 
     if isinstance(target, str):
         if not CONVERSATION_ID.fullmatch(target):
             raise TakeoverError("a conversation id is 1 to 255 letters, digits or _ . : @ + -")
-        existing = await session.scalar(select(Escalation.id).where(
-            Escalation.conversation_id == target, Escalation.status.in_(OPEN_STATUSES))
-            .order_by(Escalation.id.desc()).limit(1))
+        existing = await session.scalar(
+            select(Escalation.id)
+            .where(Escalation.conversation_id == target, Escalation.status.in_(OPEN_STATUSES))
+            .order_by(Escalation.id.desc())
+            .limit(1)
+        )
         if existing is None:
             return await _take_conversation(session, target, user, rasa)
         target = existing
@@ -159,13 +163,15 @@ async def take_over(session: AsyncSession, target: int | str, user: User, rasa: 
         raise NotYours(f"{escalation.assignee} has this conversation")
     tracker = await rasa.tracker(escalation.conversation_id, events=False)
     await _pause(escalation.conversation_id, tracker, rasa)
-    same_assignee = (Escalation.assignee.is_(None) if escalation.assignee is None
-                     else Escalation.assignee == escalation.assignee)
+    same_assignee = (
+        Escalation.assignee.is_(None) if escalation.assignee is None else Escalation.assignee == escalation.assignee
+    )
     claimed = await session.execute(  # only if nobody changed it since it was read
         update(Escalation)
         .where(Escalation.id == escalation.id, Escalation.status == escalation.status, same_assignee)
-        .values(status="in_progress", assignee=user.email, taken_at=datetime.now(timezone.utc))
-        .execution_options(synchronize_session=False))
+        .values(status="in_progress", assignee=user.email, taken_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
     if claimed.rowcount != 1:
         raise WrongStatus(f"escalation #{escalation.id} was taken or resolved by someone else just now")
     await session.refresh(escalation)
@@ -180,12 +186,22 @@ async def _take_conversation(session: AsyncSession, conversation_id: str, user: 
         raise UnknownEscalation(f"Rasa has no message from a customer in conversation {conversation_id}")
     await _pause(conversation_id, tracker, rasa)
     contact = await session.scalar(select(Contact).where(Contact.sender_id == conversation_id).limit(1))
-    customer = {"name": contact.name, "company": contact.company, "email": contact.email,
-                "phone": contact.phone} if contact else {}
-    situation = Situation(conversation_id, "manager", customer=customer,
-                          messages=[(m.speaker, m.text) for m in said[-SUMMARY_MESSAGES:]])
-    escalation = Escalation(conversation_id=conversation_id, reason="manager", summary=structured_summary(situation),
-                            status="in_progress", assignee=user.email, taken_at=datetime.now(timezone.utc))
+    customer = (
+        {"name": contact.name, "company": contact.company, "email": contact.email, "phone": contact.phone}
+        if contact
+        else {}
+    )
+    situation = Situation(
+        conversation_id, "manager", customer=customer, messages=[(m.speaker, m.text) for m in said[-SUMMARY_MESSAGES:]]
+    )
+    escalation = Escalation(
+        conversation_id=conversation_id,
+        reason="manager",
+        summary=structured_summary(situation),
+        status="in_progress",
+        assignee=user.email,
+        taken_at=datetime.now(UTC),
+    )
     session.add(escalation)
     await session.flush()
     log.info("conversation %s taken over by %s (escalation #%s)", conversation_id, user.email, escalation.id)
@@ -207,9 +223,12 @@ async def reply(session: AsyncSession, target: int | str, text: str, user: User,
         if escalation.status != "in_progress":
             raise WrongStatus(f"escalation #{target} is {escalation.status}: take it over first")
     else:
-        escalation = await session.scalar(select(Escalation).where(
-            Escalation.conversation_id == target, Escalation.status == "in_progress")
-            .order_by(Escalation.id.desc()).limit(1))
+        escalation = await session.scalar(
+            select(Escalation)
+            .where(Escalation.conversation_id == target, Escalation.status == "in_progress")
+            .order_by(Escalation.id.desc())
+            .limit(1)
+        )
         if escalation is None:
             raise WrongStatus(f"take conversation {target} over before replying")
     text = text.strip()
@@ -220,8 +239,9 @@ async def reply(session: AsyncSession, target: int | str, text: str, user: User,
     if not may_act(escalation, user):
         raise NotYours(f"{escalation.assignee} has this conversation")
     conversation_id = escalation.conversation_id
-    await rasa.append_events(conversation_id, [{"event": "bot", "text": text, "metadata": {"manager": user.email}}],
-                             deliver=True)
+    await rasa.append_events(
+        conversation_id, [{"event": "bot", "text": text, "metadata": {"manager": user.email}}], deliver=True
+    )
     log.info("manager %s replied in conversation %s (%d characters)", user.email, conversation_id, len(text))
     return escalation
 
@@ -253,7 +273,7 @@ async def hand_back(session: AsyncSession, escalation_id: int, note: str, user: 
 async def counts(session: AsyncSession) -> dict[str, int]:
     """How many escalations have each status (every status of STATUSES, 0 when none)."""
     rows = await session.execute(select(Escalation.status, func.count()).group_by(Escalation.status))
-    return {status: 0 for status in STATUSES} | {status: n for status, n in rows if status in STATUSES}
+    return dict.fromkeys(STATUSES, 0) | {status: n for status, n in rows if status in STATUSES}
 
 
 async def inbox(session: AsyncSession, status: str, limit: int = 100) -> list[Escalation]:
@@ -261,20 +281,31 @@ async def inbox(session: AsyncSession, status: str, limit: int = 100) -> list[Es
     for another status."""
     if status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
-    return list((await session.scalars(select(Escalation).where(Escalation.status == status)
-                                       .order_by(Escalation.created_at.desc(), Escalation.id.desc())
-                                       .limit(limit))).all())
+    return list(
+        (
+            await session.scalars(
+                select(Escalation)
+                .where(Escalation.status == status)
+                .order_by(Escalation.created_at.desc(), Escalation.id.desc())
+                .limit(limit)
+            )
+        ).all()
+    )
 
 
 async def latest(session: AsyncSession, conversation_id: str) -> Escalation | None:
     """The conversation's most recent escalation, whatever its status, or None."""
-    return await session.scalar(select(Escalation).where(Escalation.conversation_id == conversation_id)
-                                .order_by(Escalation.id.desc()).limit(1))
+    return await session.scalar(
+        select(Escalation).where(Escalation.conversation_id == conversation_id).order_by(Escalation.id.desc()).limit(1)
+    )
 
 
 async def customers(session: AsyncSession, conversation_ids: set[str]) -> dict[str, str]:
     """Conversation id → the name (else company, email or phone) of the contact saved in it, for those
     of ``conversation_ids`` that have one."""
     contacts = (await session.scalars(select(Contact).where(Contact.sender_id.in_(conversation_ids)))).all()
-    return {c.sender_id: c.name or c.company or c.email or c.phone for c in contacts
-            if c.name or c.company or c.email or c.phone}
+    return {
+        c.sender_id: c.name or c.company or c.email or c.phone
+        for c in contacts
+        if c.name or c.company or c.email or c.phone
+    }

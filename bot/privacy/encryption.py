@@ -98,8 +98,10 @@ def parse_keys(text: str) -> dict[str, bytes]:
     for entry in filter(None, (part.strip() for part in text.split(","))):
         kid, colon, key = entry.partition(":")
         if not colon or not _KID.fullmatch(kid):
-            raise KeyConfigError("CLOSER_PII_KEYS: each entry is kid:base64url-key, the kid 1-32 of A-Z a-z 0-9 _ - "
-                                 f"(entry {len(keys) + 1} is not)")
+            raise KeyConfigError(
+                "CLOSER_PII_KEYS: each entry is kid:base64url-key, the kid 1-32 of A-Z a-z 0-9 _ - "
+                f"(entry {len(keys) + 1} is not)"
+            )
         if kid in keys:
             raise KeyConfigError(f"CLOSER_PII_KEYS: key id {kid!r} is given twice")
         keys[kid] = _decode_key(key, f"CLOSER_PII_KEYS (key {kid!r})")
@@ -130,8 +132,10 @@ class Keyring:
             keys = {DEV_KID: _decode_key(load_or_create_secret(DEV_KEY_FILE).decode(), str(DEV_KEY_FILE))}
         active = settings.pii_active_key or (next(iter(keys)) if len(keys) == 1 else None)
         if active not in keys:
-            raise KeyConfigError(f"CLOSER_PII_ACTIVE_KEY must name the key new values are written under, one of "
-                                 f"CLOSER_PII_KEYS' {', '.join(keys)} (it is {active!r})")
+            raise KeyConfigError(
+                f"CLOSER_PII_ACTIVE_KEY must name the key new values are written under, one of "
+                f"CLOSER_PII_KEYS' {', '.join(keys)} (it is {active!r})"
+            )
         if settings.pii_index_key:
             index_key = _decode_key(settings.pii_index_key, "CLOSER_PII_INDEX_KEY")
         elif production:
@@ -150,18 +154,23 @@ class Keyring:
         """The plaintext of ``value`` stored in ``field``. Raises DecryptionError if it is not an encrypted
         value, its kid is not in the keyring, or it fails authentication (tampered with, or not ``field``'s)."""
         if not value.startswith(PREFIX):
-            raise DecryptionError(f"{field}: the stored value is not encrypted (expected {PREFIX}<kid>:…); "
-                                  "was it written around the ORM?")
-        kid, _, body = value[len(PREFIX):].partition(":")
+            raise DecryptionError(
+                f"{field}: the stored value is not encrypted (expected {PREFIX}<kid>:…); was it written around the ORM?"
+            )
+        kid, _, body = value[len(PREFIX) :].partition(":")
         if kid not in self.keys:
-            raise DecryptionError(f"{field}: the value is under key id {kid!r}, which CLOSER_PII_KEYS does not have "
-                                  f"(it has {', '.join(self.keys)})")
+            raise DecryptionError(
+                f"{field}: the value is under key id {kid!r}, which CLOSER_PII_KEYS does not have "
+                f"(it has {', '.join(self.keys)})"
+            )
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
             return AESGCM(self.keys[kid]).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(kid, field)).decode()
         except (binascii.Error, ValueError, InvalidTag):  # ValueError: too short for a nonce and a tag
-            raise DecryptionError(f"{field}: the value under key {kid!r} fails authentication (tampered with, or "
-                                  "copied from another column)") from None
+            raise DecryptionError(
+                f"{field}: the value under key {kid!r} fails authentication (tampered with, or "
+                "copied from another column)"
+            ) from None
 
     def active_prefix(self) -> str:
         """How every value written under the active key starts: ``enc:v1:<active kid>:``."""
@@ -231,8 +240,10 @@ class Encrypted(TypeDecorator):
         def operate(self, op, *other, **kwargs):
             if op in (operators.is_, operators.is_not):
                 return super().operate(op, *other, **kwargs)
-            raise TypeError(f"{self.type.field} is encrypted: it cannot be compared or sorted in SQL "
-                            "(use a blind index, see bot.privacy.encryption)")
+            raise TypeError(
+                f"{self.type.field} is encrypted: it cannot be compared or sorted in SQL "
+                "(use a blind index, see bot.privacy.encryption)"
+            )
 
         def reverse_operate(self, op, other, **kwargs):
             raise TypeError(f"{self.type.field} is encrypted: it cannot be compared or sorted in SQL")

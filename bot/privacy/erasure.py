@@ -1,4 +1,4 @@
-""""Forget me": erasure of a customer (by contact id or conversation id) and retention of old conversations.
+""" "Forget me": erasure of a customer (by contact id or conversation id) and retention of old conversations.
 
 :func:`erase` is the one entry point of the console button, ``python -m bot erase`` and the customer's own
 request (``action_erase_customer_data``). It resolves the customer — the contact and every conversation
@@ -147,9 +147,15 @@ def _entities(entities: Any) -> list[dict[str, Any]]:
     """Entities with their names (and role, group) but no value, text offsets or extractor details."""
     if not isinstance(entities, list):
         return []
-    return [{"entity": item.get("entity"), "value": ERASED,
-             **{key: item[key] for key in ("role", "group") if item.get(key) is not None}}
-            for item in entities if isinstance(item, dict)]
+    return [
+        {
+            "entity": item.get("entity"),
+            "value": ERASED,
+            **{key: item[key] for key in ("role", "group") if item.get(key) is not None},
+        }
+        for item in entities
+        if isinstance(item, dict)
+    ]
 
 
 def scrub_event(data: dict[str, Any]) -> dict[str, Any]:
@@ -169,9 +175,12 @@ def scrub_event(data: dict[str, Any]) -> dict[str, Any]:
         event["entities"] = _entities(event["entities"])
     parse = event.get("parse_data")
     if isinstance(parse, dict):
-        event["parse_data"] = {**{key: parse[key] for key in ("intent", "intent_ranking", "message_id") if key in parse},
-                               "text": ERASED if parse.get("text") else "", "entities": _entities(parse.get("entities")),
-                               "metadata": {}}
+        event["parse_data"] = {
+            **{key: parse[key] for key in ("intent", "intent_ranking", "message_id") if key in parse},
+            "text": ERASED if parse.get("text") else "",
+            "entities": _entities(parse.get("entities")),
+            "metadata": {},
+        }
     if event.get("event") == "bot" and "data" in event:
         event["data"] = {}
     if event.get("event") == "slot" and event.get("name") not in KEPT_SLOTS:
@@ -224,16 +233,23 @@ async def _rewrite_tracker(engine: AsyncEngine, mapping: dict[str, str]) -> int:
     value, in one transaction; how many events. Raises sqlalchemy's DBAPIError when the store cannot be
     written."""
     moved = 0
-    statement = (update(events).where(events.c.id == bindparam("row_id"))
-                 .values(sender_id=bindparam("new_sender"), data=bindparam("new_data")))
+    statement = (
+        update(events)
+        .where(events.c.id == bindparam("row_id"))
+        .values(sender_id=bindparam("new_sender"), data=bindparam("new_data"))
+    )
     async with engine.begin() as connection:
         await _secure_delete(connection)
         for old, new in mapping.items():
-            rows = (await connection.execute(select(events.c.id, events.c.data)
-                                             .where(events.c.sender_id == old))).all()
-            params = [{"row_id": row.id, "new_sender": new,
-                       "new_data": json.dumps(scrub_event(json.loads(row.data))) if row.data else row.data}
-                      for row in rows]
+            rows = (await connection.execute(select(events.c.id, events.c.data).where(events.c.sender_id == old))).all()
+            params = [
+                {
+                    "row_id": row.id,
+                    "new_sender": new,
+                    "new_data": json.dumps(scrub_event(json.loads(row.data))) if row.data else row.data,
+                }
+                for row in rows
+            ]
             if params:
                 await connection.execute(statement, params)
             moved += len(params)
@@ -254,8 +270,10 @@ async def _contact_of(session: AsyncSession, conversation_id: str) -> Contact | 
     contact = (await session.scalars(select(Contact).where(Contact.sender_id == conversation_id).limit(1))).first()
     if contact is not None:
         return contact
-    for query in (select(Conversation.contact_id).where(Conversation.conversation_id == conversation_id),
-                  select(Quote.contact_id).where(Quote.conversation_id == conversation_id)):
+    for query in (
+        select(Conversation.contact_id).where(Conversation.conversation_id == conversation_id),
+        select(Quote.contact_id).where(Quote.conversation_id == conversation_id),
+    ):
         contact_id = (await session.scalars(query.where(query.selected_columns[0].is_not(None)).limit(1))).first()
         if contact_id is not None:
             return await session.get(Contact, contact_id)
@@ -266,11 +284,15 @@ async def _conversations_of(session: AsyncSession, contact: Contact) -> set[str]
     """Every conversation id of the contact (module docstring), those already erased left out."""
     deal_ids = [deal.id for deal in contact.deals]
     quote_ids = select(Quote.id).where(or_(Quote.contact_id == contact.id, Quote.deal_id.in_(deal_ids)))
-    ids = {contact.sender_id, *(() if contact.sender_id.startswith(f"{contact.channel}-")
-                                else (f"{contact.channel}-{contact.sender_id}",))}
-    for query in (select(Conversation.conversation_id).where(Conversation.contact_id == contact.id),
-                  select(Quote.conversation_id).where(Quote.id.in_(quote_ids)),
-                  select(Escalation.conversation_id).where(Escalation.quote_id.in_(quote_ids))):
+    ids = {
+        contact.sender_id,
+        *(() if contact.sender_id.startswith(f"{contact.channel}-") else (f"{contact.channel}-{contact.sender_id}",)),
+    }
+    for query in (
+        select(Conversation.conversation_id).where(Conversation.contact_id == contact.id),
+        select(Quote.conversation_id).where(Quote.id.in_(quote_ids)),
+        select(Escalation.conversation_id).where(Escalation.quote_id.in_(quote_ids)),
+    ):
         ids.update(await session.scalars(query))
     return {cid for cid in ids if not cid.startswith(ANONYMOUS_PREFIX)}
 
@@ -287,32 +309,34 @@ async def _erase_contact(session: AsyncSession, contact: Contact, counts: Counte
             note.body = ERASED
             counts["deal_notes"] += 1
     counts["crm_external_records"] += len(contact.external_ids or {}) + sum(
-        len(deal.external_ids or {}) for deal in contact.deals)
+        len(deal.external_ids or {}) for deal in contact.deals
+    )
     counts["crm_outbox"] += await outbox.forget(session, contact.id, deal_ids)
 
 
-async def _erase_conversations(session: AsyncSession, mapping: dict[str, str], counts: Counter,
-                               retention: bool = False) -> None:
+async def _erase_conversations(
+    session: AsyncSession, mapping: dict[str, str], counts: Counter, retention: bool = False
+) -> None:
     """The business-DB rows of the conversations ``mapping``'s keys: texts erased, rows that stay moved to
     the anonymous id (the value), carts, channel rows and annotations deleted, quotes unlinked from their
     contact and given a new token, index rows deleted. With ``retention`` quotes keep contact and token,
     and the index rows move, message texts erased and review notes dropped."""
     old = list(mapping)
-    for answer in (await session.scalars(select(KnowledgeAnswer).where(KnowledgeAnswer.conversation_id.in_(old)))):
+    for answer in await session.scalars(select(KnowledgeAnswer).where(KnowledgeAnswer.conversation_id.in_(old))):
         answer.question = answer.answer = ""
         answer.fallback_reason = None  # may quote the answer
         answer.conversation_id = mapping[answer.conversation_id]
         counts["knowledge_answers"] += 1
-    for feedback in (await session.scalars(select(Feedback).where(Feedback.conversation_id.in_(old)))):
+    for feedback in await session.scalars(select(Feedback).where(Feedback.conversation_id.in_(old))):
         feedback.comment, feedback.conversation_id = None, mapping[feedback.conversation_id]
         counts["feedback"] += 1
-    for escalation in (await session.scalars(select(Escalation).where(Escalation.conversation_id.in_(old)))):
+    for escalation in await session.scalars(select(Escalation).where(Escalation.conversation_id.in_(old))):
         escalation.summary = ERASED
         escalation.resolution_note = ERASED if escalation.resolution_note is not None else None
         escalation.notify_error = None  # Telegram's errors may name the chat
         escalation.conversation_id = mapping[escalation.conversation_id]
         counts["escalations"] += 1
-    for quote in (await session.scalars(select(Quote).where(Quote.conversation_id.in_(old)))):
+    for quote in await session.scalars(select(Quote).where(Quote.conversation_id.in_(old))):
         quote.conversation_id = mapping[quote.conversation_id]
         if not retention:  # erasure: the quote loses its customer and its link (PDFs are rendered on request)
             quote.contact_id, quote.token = None, secrets.token_urlsafe(32)
@@ -320,37 +344,53 @@ async def _erase_conversations(session: AsyncSession, mapping: dict[str, str], c
     carts = select(Cart.id).where(Cart.conversation_id.in_(old))
     await session.execute(delete(CartLine).where(CartLine.cart_id.in_(carts)))
     counts["carts"] += (await session.execute(delete(Cart).where(Cart.conversation_id.in_(old)))).rowcount
-    counts["channel_deliveries"] += (await session.execute(
-        delete(ChannelDelivery).where(ChannelDelivery.sender_id.in_(old)))).rowcount
+    counts["channel_deliveries"] += (
+        await session.execute(delete(ChannelDelivery).where(ChannelDelivery.sender_id.in_(old)))
+    ).rowcount
     for channel, user_id in filter(None, map(_channel_user, old)):
-        counts["channel_customers"] += (await session.execute(delete(ChannelCustomer).where(
-            ChannelCustomer.channel == channel, ChannelCustomer.user_id == user_id))).rowcount
-        counts["channel_messages"] += (await session.execute(delete(ChannelMessage).where(
-            ChannelMessage.channel == channel, ChannelMessage.recipient_id == user_id))).rowcount
-    counts["nlu_annotations"] += (await session.execute(
-        delete(NluAnnotation).where(NluAnnotation.conversation_id.in_(old)))).rowcount
+        counts["channel_customers"] += (
+            await session.execute(
+                delete(ChannelCustomer).where(ChannelCustomer.channel == channel, ChannelCustomer.user_id == user_id)
+            )
+        ).rowcount
+        counts["channel_messages"] += (
+            await session.execute(
+                delete(ChannelMessage).where(ChannelMessage.channel == channel, ChannelMessage.recipient_id == user_id)
+            )
+        ).rowcount
+    counts["nlu_annotations"] += (
+        await session.execute(delete(NluAnnotation).where(NluAnnotation.conversation_id.in_(old)))
+    ).rowcount
     if retention:
         await _move_index(session, mapping, counts)
         return
     for model in (ConversationMessage, ConversationReview, ConversationTag):
         await session.execute(delete(model).where(model.conversation_id.in_(old)))
-    counts["indexed_conversations"] += (await session.execute(
-        delete(Conversation).where(Conversation.conversation_id.in_(old)))).rowcount
+    counts["indexed_conversations"] += (
+        await session.execute(delete(Conversation).where(Conversation.conversation_id.in_(old)))
+    ).rowcount
 
 
 async def _move_index(session: AsyncSession, mapping: dict[str, str], counts: Counter) -> None:
     """Move the index rows of the conversations to their anonymous ids, message texts erased, review notes
     dropped; figures, tags and the contact link stay."""
     columns = [column.key for column in Conversation.__table__.columns if column.key != "conversation_id"]
-    for row in (await session.scalars(select(Conversation).where(Conversation.conversation_id.in_(list(mapping))))):
+    for row in await session.scalars(select(Conversation).where(Conversation.conversation_id.in_(list(mapping)))):
         new = mapping[row.conversation_id]
         session.add(Conversation(conversation_id=new, **{key: getattr(row, key) for key in columns}))
         await session.flush()  # the children's new parent must exist (foreign keys)
-        for model, values in ((ConversationMessage, {"text": ERASED}), (ConversationReview, {"note": None}),
-                              (ConversationTag, {})):
+        for model, values in (
+            (ConversationMessage, {"text": ERASED}),
+            (ConversationReview, {"note": None}),
+            (ConversationTag, {}),
+        ):
             # No ORM synchronisation: it would compare the encrypted review note in Python, which it refuses.
-            await session.execute(update(model).where(model.conversation_id == row.conversation_id)
-                                  .values(conversation_id=new, **values).execution_options(synchronize_session=False))
+            await session.execute(
+                update(model)
+                .where(model.conversation_id == row.conversation_id)
+                .values(conversation_id=new, **values)
+                .execution_options(synchronize_session=False)
+            )
         await session.delete(row)
         counts["indexed_conversations"] += 1
 
@@ -358,9 +398,16 @@ async def _move_index(session: AsyncSession, mapping: dict[str, str], counts: Co
 # --- entry points ----------------------------------------------------------------------------------------
 
 
-async def erase(*, contact_id: int | None = None, conversation_id: str | None = None, via: str,
-                actor: User | None = None, defer_tracker: bool = False, database_url: str | None = None,
-                tracker_url: str | None = None) -> ErasureReport:
+async def erase(
+    *,
+    contact_id: int | None = None,
+    conversation_id: str | None = None,
+    via: str,
+    actor: User | None = None,
+    defer_tracker: bool = False,
+    database_url: str | None = None,
+    tracker_url: str | None = None,
+) -> ErasureReport:
     """Erase a customer, given by ``contact_id`` or by ``conversation_id`` (exactly one), everywhere (module
     docstring), and return the report. ``via``: ``console`` (``actor``: the console user), ``cli`` or
     ``customer``. The business DB is changed in one transaction with the audit entry (its detail: the
@@ -387,8 +434,10 @@ async def erase(*, contact_id: int | None = None, conversation_id: str | None = 
         if contact is not None:
             ids |= await _conversations_of(session, contact)
         # A conversation erased before but still pending keeps its anonymous id (rows already moved there).
-        pending = {row.conversation_id: row for row in await session.scalars(
-            select(PendingErasure).where(PendingErasure.conversation_id.in_(ids)))}
+        pending = {
+            row.conversation_id: row
+            for row in await session.scalars(select(PendingErasure).where(PendingErasure.conversation_id.in_(ids)))
+        }
         mapping = {cid: pending[cid].anonymous_id if cid in pending else anonymous_id() for cid in sorted(ids)}
         if contact is not None:
             report.contact_id = contact.id
@@ -399,8 +448,9 @@ async def erase(*, contact_id: int | None = None, conversation_id: str | None = 
             if old in pending:
                 pending[old].not_before = not_before
             else:
-                session.add(PendingErasure(conversation_id=old, anonymous_id=new, requested_at=now,
-                                           not_before=not_before))
+                session.add(
+                    PendingErasure(conversation_id=old, anonymous_id=new, requested_at=now, not_before=not_before)
+                )
         report.counts["conversations"] = len(mapping)
         report.anonymous_ids = sorted(mapping.values())
         target = ("contact", contact.id) if contact is not None else ("conversation", report.anonymous_ids[0])
@@ -424,13 +474,19 @@ async def request_by_customer(conversation_id: str) -> ErasureReport:
 
 async def _last_event_at(engine: AsyncEngine, conversation_id: str) -> float | None:
     async with engine.connect() as connection:
-        return (await connection.execute(select(func.max(events.c.timestamp))
-                                         .where(events.c.sender_id == conversation_id))).scalar_one()
+        return (
+            await connection.execute(select(func.max(events.c.timestamp)).where(events.c.sender_id == conversation_id))
+        ).scalar_one()
 
 
-async def complete_pending(database_url: str | None = None, tracker_url: str | None = None, *,
-                           only: set[str] | None = None, quiet_s: float | None = None,
-                           now: datetime | None = None) -> ErasureReport:
+async def complete_pending(
+    database_url: str | None = None,
+    tracker_url: str | None = None,
+    *,
+    only: set[str] | None = None,
+    quiet_s: float | None = None,
+    now: datetime | None = None,
+) -> ErasureReport:
     """Complete the pending erasures due at ``now`` (default now; all of ``only``'s conversation ids when
     given, due or not) whose conversation has had no event for ``quiet_s`` seconds (default QUIET_S): rewrite and move their
     tracker events, erase what the business DB gained meanwhile (e.g. index rows of the last turn), delete
@@ -442,8 +498,11 @@ async def complete_pending(database_url: str | None = None, tracker_url: str | N
     report = ErasureReport()
     async with db.session_scope(database_url) as session:
         query = select(PendingErasure.conversation_id, PendingErasure.anonymous_id)
-        query = query.where(PendingErasure.conversation_id.in_(only)) if only is not None else query.where(
-            PendingErasure.not_before <= now)
+        query = (
+            query.where(PendingErasure.conversation_id.in_(only))
+            if only is not None
+            else query.where(PendingErasure.not_before <= now)
+        )
         due = dict((await session.execute(query.order_by(PendingErasure.id))).tuples().all())
     if not due:
         return report
@@ -475,8 +534,9 @@ async def complete_pending(database_url: str | None = None, tracker_url: str | N
     return report
 
 
-async def apply_retention(days: int, database_url: str | None = None, tracker_url: str | None = None,
-                          now: datetime | None = None) -> ErasureReport:
+async def apply_retention(
+    days: int, database_url: str | None = None, tracker_url: str | None = None, now: datetime | None = None
+) -> ErasureReport:
     """Anonymise every conversation whose last tracker event is more than ``days`` days before ``now``
     (default now): the business-DB side first (conversation-linked rows, index kept under the new id),
     RETENTION_BATCH conversations a transaction, then their tracker events (module docstring). Contacts,
@@ -493,11 +553,18 @@ async def apply_retention(days: int, database_url: str | None = None, tracker_ur
     cutoff = ((now or utcnow()) - timedelta(days=days)).timestamp()
     try:
         async with engine.connect() as connection:
-            old = list((await connection.execute(
-                select(events.c.sender_id).where(events.c.sender_id.not_like(f"{ANONYMOUS_PREFIX}%"))
-                .group_by(events.c.sender_id).having(func.max(events.c.timestamp) < cutoff))).scalars())
+            old = list(
+                (
+                    await connection.execute(
+                        select(events.c.sender_id)
+                        .where(events.c.sender_id.not_like(f"{ANONYMOUS_PREFIX}%"))
+                        .group_by(events.c.sender_id)
+                        .having(func.max(events.c.timestamp) < cutoff)
+                    )
+                ).scalars()
+            )
         for start in range(0, len(old), RETENTION_BATCH):
-            mapping = {cid: anonymous_id() for cid in old[start:start + RETENTION_BATCH]}
+            mapping = {cid: anonymous_id() for cid in old[start : start + RETENTION_BATCH]}
             async with db.session_scope(database_url) as session:
                 await _secure_delete(session)
                 await _erase_conversations(session, mapping, report.counts, retention=True)

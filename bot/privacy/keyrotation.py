@@ -22,8 +22,12 @@ BATCH = 500  # rows a transaction
 
 def encrypted_columns() -> list[tuple[str, str, list[str]]]:
     """(table, column, primary key columns) of every encrypted column of the business DB, in table order."""
-    return [(t.name, c.name, [k.name for k in t.primary_key.columns])
-            for t in Base.metadata.sorted_tables for c in t.columns if isinstance(c.type, Encrypted)]
+    return [
+        (t.name, c.name, [k.name for k in t.primary_key.columns])
+        for t in Base.metadata.sorted_tables
+        for c in t.columns
+        if isinstance(c.type, Encrypted)
+    ]
 
 
 async def rotate(engine: AsyncEngine, keyring: Keyring, batch: int = BATCH) -> dict[str, int]:
@@ -41,8 +45,11 @@ async def rotate(engine: AsyncEngine, keyring: Keyring, batch: int = BATCH) -> d
                 rows = (await connection.execute(select(raw).where(stale).limit(batch))).all()
                 for row in rows:
                     value = keyring.encrypt(keyring.decrypt(row[0], field), field)
-                    await connection.execute(update(raw).where(*(raw.c[key] == row[i + 1] for i, key in enumerate(keys)))
-                                             .values({name: value}))
+                    await connection.execute(
+                        update(raw)
+                        .where(*(raw.c[key] == row[i + 1] for i, key in enumerate(keys)))
+                        .values({name: value})
+                    )
             counts[field] += len(rows)
             if len(rows) < batch:
                 break
@@ -56,8 +63,15 @@ async def reindex(engine: AsyncEngine, batch: int = BATCH) -> int:
     changed, last_id = 0, 0
     while True:
         async with maker() as session, session.begin():
-            contacts = (await session.scalars(select(Contact).options(noload(Contact.deals))
-                                              .where(Contact.id > last_id).order_by(Contact.id).limit(batch))).all()
+            contacts = (
+                await session.scalars(
+                    select(Contact)
+                    .options(noload(Contact.deals))
+                    .where(Contact.id > last_id)
+                    .order_by(Contact.id)
+                    .limit(batch)
+                )
+            ).all()
             for contact in contacts:
                 before = (contact.email_index, contact.phone_index, contact.search_tokens)
                 index_contact(None, None, contact)

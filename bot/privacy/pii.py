@@ -32,6 +32,7 @@ class Masker:
 
     def mask(self, text: str) -> str:
         """``text`` with every e-mail address and phone number replaced by a placeholder."""
+
         def email(match: re.Match) -> str:
             try:
                 validate_email(match.group(0), check_deliverability=False)

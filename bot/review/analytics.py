@@ -26,15 +26,15 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, case, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.business import SALES_STAGES, get_company
 from bot.answering.feedback import RATINGS
+from bot.core.business import SALES_STAGES, get_company
 from bot.core.models import Conversation, ConversationMessage, Deal, Feedback, KnowledgeAnswer
 
 log = logging.getLogger(__name__)
@@ -169,8 +169,9 @@ def period(first: date | None = None, last: date | None = None) -> tuple[datetim
     return datetime.combine(first, time(), zone), datetime.combine(last + timedelta(days=1), time(), zone)
 
 
-async def funnel(session: AsyncSession, since: datetime | None = None, until: datetime | None = None,
-                 channel: str | None = None) -> list[FunnelStep]:
+async def funnel(
+    session: AsyncSession, since: datetime | None = None, until: datetime | None = None, channel: str | None = None
+) -> list[FunnelStep]:
     """The sales funnel of the conversations in the period: one step per sales stage ``greeting`` …
     ``closing`` in stage order, counting the conversations whose furthest stage is that stage or a later
     one (a conversation that reached ``quoting`` counts for every stage up to it), then a ``handoff``
@@ -189,55 +190,79 @@ async def funnel(session: AsyncSession, since: datetime | None = None, until: da
     return [*steps, FunnelStep(HANDOFF, handed_off, _ratio(handed_off, total))]
 
 
-async def conversion(session: AsyncSession, since: datetime | None = None, until: datetime | None = None,
-                     channel: str | None = None) -> Conversion:
+async def conversion(
+    session: AsyncSession, since: datetime | None = None, until: datetime | None = None, channel: str | None = None
+) -> Conversion:
     """Conversion of the conversations in the period to a quote (the index's ``quote_created``) and to a
     won deal: a conversation counts as won when its contact (``conversations.contact_id``) has at least
     one deal at stage ``won``, whenever that deal was won (deals record no conversation; the contact is
     the link, and a conversation without a contact is not won). Raises InvalidPeriod."""
     since, until = _bounds(since, until)
     won = select(Deal.id).where(Deal.contact_id == Conversation.contact_id, Deal.stage == WON).exists()
-    query = _conversations(func.count(), _count_if(Conversation.quote_created.is_(True)), _count_if(won),
-                           since=since, until=until, channel=channel)
+    query = _conversations(
+        func.count(),
+        _count_if(Conversation.quote_created.is_(True)),
+        _count_if(won),
+        since=since,
+        until=until,
+        channel=channel,
+    )
     total, quoted, won_count = (await session.execute(query)).one()
     return Conversion(_rate(quoted, total), _rate(won_count, total))
 
 
-async def escalation_rate(session: AsyncSession, since: datetime | None = None, until: datetime | None = None,
-                          channel: str | None = None) -> Rate:
+async def escalation_rate(
+    session: AsyncSession, since: datetime | None = None, until: datetime | None = None, channel: str | None = None
+) -> Rate:
     """Conversations in the period handed to a manager at some point (the index's ``escalated``), of all
     conversations in the period. Raises InvalidPeriod."""
     since, until = _bounds(since, until)
-    query = _conversations(func.count(), _count_if(Conversation.escalated.is_(True)), since=since, until=until,
-                           channel=channel)
+    query = _conversations(
+        func.count(), _count_if(Conversation.escalated.is_(True)), since=since, until=until, channel=channel
+    )
     total, escalated = (await session.execute(query)).one()
     return _rate(escalated, total)
 
 
-async def fallback_rate(session: AsyncSession, since: datetime | None = None, until: datetime | None = None,
-                        channel: str | None = None) -> Rate:
+async def fallback_rate(
+    session: AsyncSession, since: datetime | None = None, until: datetime | None = None, channel: str | None = None
+) -> Rate:
     """Customer messages in the period that Rasa classified ``nlu_fallback``, of all customer messages in
     the period. Raises InvalidPeriod."""
     since, until = _bounds(since, until)
-    query = _customer_messages(func.count(), _count_if(ConversationMessage.intent == FALLBACK_INTENT),
-                               since=since, until=until, channel=channel)
+    query = _customer_messages(
+        func.count(),
+        _count_if(ConversationMessage.intent == FALLBACK_INTENT),
+        since=since,
+        until=until,
+        channel=channel,
+    )
     total, fallbacks = (await session.execute(query)).one()
     return _rate(fallbacks, total)
 
 
-async def rates(session: AsyncSession, since: datetime | None = None, until: datetime | None = None,
-                channel: str | None = None) -> list[dict[str, Any]]:
+async def rates(
+    session: AsyncSession, since: datetime | None = None, until: datetime | None = None, channel: str | None = None
+) -> list[dict[str, Any]]:
     """The period's rates as rows ``{"metric", "count", "total", "rate"}``: ``to_quote`` and ``to_won``
     (:func:`conversion`), ``escalation`` and ``fallback`` (rate None when total is 0). Raises InvalidPeriod."""
     converted = await conversion(session, since, until, channel)
-    measured = {"to_quote": converted.to_quote, "to_won": converted.to_won,
-                "escalation": await escalation_rate(session, since, until, channel),
-                "fallback": await fallback_rate(session, since, until, channel)}
+    measured = {
+        "to_quote": converted.to_quote,
+        "to_won": converted.to_won,
+        "escalation": await escalation_rate(session, since, until, channel),
+        "fallback": await fallback_rate(session, since, until, channel),
+    }
     return [{"metric": name, "count": r.count, "total": r.total, "rate": r.rate} for name, r in measured.items()]
 
 
-async def top_intents(session: AsyncSession, since: datetime | None = None, until: datetime | None = None,
-                      channel: str | None = None, limit: int = 10) -> list[IntentCount]:
+async def top_intents(
+    session: AsyncSession,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    channel: str | None = None,
+    limit: int = 10,
+) -> list[IntentCount]:
     """The ``limit`` intents most often predicted for customer messages in the period (``nlu_fallback``
     included), most frequent first, ties by name; shares are of all customer messages in the period,
     including those without an intent. Raises InvalidPeriod, or ValueError when limit < 1."""
@@ -246,40 +271,57 @@ async def top_intents(session: AsyncSession, since: datetime | None = None, unti
     since, until = _bounds(since, until)
     total = await session.scalar(_customer_messages(func.count(), since=since, until=until, channel=channel))
     messages = func.count().label("messages")
-    query = (_customer_messages(ConversationMessage.intent, messages, since=since, until=until, channel=channel)
-             .where(ConversationMessage.intent.is_not(None))
-             .group_by(ConversationMessage.intent).order_by(messages.desc(), ConversationMessage.intent).limit(limit))
+    query = (
+        _customer_messages(ConversationMessage.intent, messages, since=since, until=until, channel=channel)
+        .where(ConversationMessage.intent.is_not(None))
+        .group_by(ConversationMessage.intent)
+        .order_by(messages.desc(), ConversationMessage.intent)
+        .limit(limit)
+    )
     return [IntentCount(intent, count, _ratio(count, total)) for intent, count in await session.execute(query)]
 
 
-async def daily_volume(session: AsyncSession, since: datetime | None = None, until: datetime | None = None,
-                       channel: str | None = None) -> list[DayVolume]:
+async def daily_volume(
+    session: AsyncSession, since: datetime | None = None, until: datetime | None = None, channel: str | None = None
+) -> list[DayVolume]:
     """Conversations per day and channel: one row for every day of the period and every channel (the
     channels of all indexed conversations, or just ``channel``), days oldest first and channels by name,
     zeros included. A conversation counts on each day (business time zone) it has a customer message;
     the days are those the period touches, the first and last possibly partial. Raises InvalidPeriod."""
     since, until = _bounds(since, until)
     zone = _zone()
-    query = _customer_messages(ConversationMessage.conversation_id, Conversation.channel, ConversationMessage.timestamp,
-                               since=since, until=until, channel=channel)
+    query = _customer_messages(
+        ConversationMessage.conversation_id,
+        Conversation.channel,
+        ConversationMessage.timestamp,
+        since=since,
+        until=until,
+        channel=channel,
+    )
     active = {(_day(moment, zone), chan, conversation) for conversation, chan, moment in await session.execute(query)}
     counts = Counter((day, chan) for day, chan, _ in active)
-    channels = [channel] if channel is not None else list(
-        await session.scalars(select(distinct(Conversation.channel)).order_by(Conversation.channel)))
+    channels = (
+        [channel]
+        if channel is not None
+        else list(await session.scalars(select(distinct(Conversation.channel)).order_by(Conversation.channel)))
+    )
     return [DayVolume(day, chan, counts[day, chan]) for day in _days(since, until, zone) for chan in channels]
 
 
-async def answer_feedback(session: AsyncSession, since: datetime | None = None, until: datetime | None = None,
-                          channel: str | None = None) -> FeedbackSummary:
+async def answer_feedback(
+    session: AsyncSession, since: datetime | None = None, until: datetime | None = None, channel: str | None = None
+) -> FeedbackSummary:
     """👍/👎 on the knowledge answers given in the period (``knowledge_answers.created_at``), overall and
     per day. An answer counts on the day it was given, with the rating it carries now (rating an answer
     again replaces its rating). The channel is that of the answer's conversation in the index. Raises
     InvalidPeriod."""
     since, until = _bounds(since, until)
     zone = _zone()
-    query = (select(KnowledgeAnswer.created_at, Feedback.rating)
-             .outerjoin(Feedback, Feedback.answer_id == KnowledgeAnswer.id)
-             .where(*_answered(since, until, channel)))
+    query = (
+        select(KnowledgeAnswer.created_at, Feedback.rating)
+        .outerjoin(Feedback, Feedback.answer_id == KnowledgeAnswer.id)
+        .where(*_answered(since, until, channel))
+    )
     answers: Counter[date] = Counter()
     ratings: Counter[tuple[date, int]] = Counter()
     for moment, rating in await session.execute(query):
@@ -295,17 +337,23 @@ async def answer_feedback(session: AsyncSession, since: datetime | None = None, 
     return FeedbackSummary(sum(answers.values()), up, down, _ratio(up, up + down), days)
 
 
-async def llm_cost(session: AsyncSession, since: datetime | None = None, until: datetime | None = None,
-                   channel: str | None = None) -> LLMCost:
+async def llm_cost(
+    session: AsyncSession, since: datetime | None = None, until: datetime | None = None, channel: str | None = None
+) -> LLMCost:
     """LLM calls, tokens and cost of the knowledge answers given in the period (``knowledge_answers``:
     ``llm_model`` set when a call was answered, ``prompt_tokens``, ``completion_tokens``, ``cost_usd``),
     in total, per day and per model, and the answers per mode. The channel is that of the answer's
     conversation in the index. Raises InvalidPeriod."""
     since, until = _bounds(since, until)
     zone = _zone()
-    query = select(KnowledgeAnswer.created_at, KnowledgeAnswer.mode, KnowledgeAnswer.llm_model,
-                   KnowledgeAnswer.prompt_tokens, KnowledgeAnswer.completion_tokens,
-                   KnowledgeAnswer.cost_usd).where(*_answered(since, until, channel))
+    query = select(
+        KnowledgeAnswer.created_at,
+        KnowledgeAnswer.mode,
+        KnowledgeAnswer.llm_model,
+        KnowledgeAnswer.prompt_tokens,
+        KnowledgeAnswer.completion_tokens,
+        KnowledgeAnswer.cost_usd,
+    ).where(*_answered(since, until, channel))
     modes: Counter[str] = Counter({"llm": 0, "extractive": 0})
     day_costs: defaultdict[date, list[float]] = defaultdict(list)
     model_calls: defaultdict[str, list[tuple[int, int, float]]] = defaultdict(list)
@@ -315,9 +363,15 @@ async def llm_cost(session: AsyncSession, since: datetime | None = None, until: 
             day_costs[_day(moment, zone)].append(cost or 0.0)
             model_calls[model].append((prompt_tokens or 0, completion_tokens or 0, cost or 0.0))
     days = [CostDay(day, len(day_costs[day]), math.fsum(day_costs[day])) for day in _days(since, until, zone)]
-    models = sorted((ModelCost(model, len(calls), sum(c[0] for c in calls), sum(c[1] for c in calls),
-                               math.fsum(c[2] for c in calls)) for model, calls in model_calls.items()),
-                    key=lambda m: (-m.cost_usd, m.model))
+    models = sorted(
+        (
+            ModelCost(
+                model, len(calls), sum(c[0] for c in calls), sum(c[1] for c in calls), math.fsum(c[2] for c in calls)
+            )
+            for model, calls in model_calls.items()
+        ),
+        key=lambda m: (-m.cost_usd, m.model),
+    )
     return LLMCost(sum(m.llm_calls for m in models), math.fsum(m.cost_usd for m in models), dict(modes), days, models)
 
 
@@ -368,24 +422,37 @@ def _bounds(since: datetime | None, until: datetime | None) -> tuple[datetime, d
     if since >= until:
         log.warning("Analytics period rejected: since %s is not before until %s", since, until)
         raise InvalidPeriod(f"since {since.isoformat()} is not before until {until.isoformat()}")
-    return since.astimezone(timezone.utc), until.astimezone(timezone.utc)
+    return since.astimezone(UTC), until.astimezone(UTC)
 
 
 def _conversations(*columns: Any, since: datetime, until: datetime, channel: str | None) -> Select:
     """SELECT ``columns`` over the conversations in the period (a customer message within it)."""
-    in_period = select(ConversationMessage.id).where(
-        ConversationMessage.conversation_id == Conversation.conversation_id, ConversationMessage.speaker == "customer",
-        ConversationMessage.timestamp >= since, ConversationMessage.timestamp < until).exists()
+    in_period = (
+        select(ConversationMessage.id)
+        .where(
+            ConversationMessage.conversation_id == Conversation.conversation_id,
+            ConversationMessage.speaker == "customer",
+            ConversationMessage.timestamp >= since,
+            ConversationMessage.timestamp < until,
+        )
+        .exists()
+    )
     query = select(*columns).select_from(Conversation).where(in_period)
     return query if channel is None else query.where(Conversation.channel == channel)
 
 
 def _customer_messages(*columns: Any, since: datetime, until: datetime, channel: str | None) -> Select:
     """SELECT ``columns`` over the customer messages in the period, joined with their conversation."""
-    query = (select(*columns).select_from(ConversationMessage)
-             .join(Conversation, Conversation.conversation_id == ConversationMessage.conversation_id)
-             .where(ConversationMessage.speaker == "customer", ConversationMessage.timestamp >= since,
-                    ConversationMessage.timestamp < until))
+    query = (
+        select(*columns)
+        .select_from(ConversationMessage)
+        .join(Conversation, Conversation.conversation_id == ConversationMessage.conversation_id)
+        .where(
+            ConversationMessage.speaker == "customer",
+            ConversationMessage.timestamp >= since,
+            ConversationMessage.timestamp < until,
+        )
+    )
     return query if channel is None else query.where(Conversation.channel == channel)
 
 
@@ -412,7 +479,7 @@ def _rate(count: int, total: int) -> Rate:
 
 def _day(moment: datetime, zone: ZoneInfo) -> date:
     """The local calendar day of a stored time (SQLite returns naive UTC datetimes)."""
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(zone).date()
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(zone).date()
 
 
 def _days(since: datetime, until: datetime, zone: ZoneInfo) -> list[date]:

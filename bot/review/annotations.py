@@ -43,8 +43,10 @@ _SINGLE_ENTITY_DICT = re.compile(r"{(?P<entity_dict>[^}]+?)\}")
 _ESCAPE_CHARS = set("\b\f\n\r\t")  # rasa.shared.nlu.training_data.util.ESCAPE_DCT
 _STRIP = "\n\r "  # rasa.shared.nlu.training_data.formats.rasa_yaml.STRIP_SYMBOLS
 _INTENT_MESSAGE_PREFIX = "/"
-_HEADER = ("# Training examples from the manager console's NLU inbox (bot/review/annotations.py). Each export adds\n"
-           "# to what is here; edits are kept, comments are not.\n")
+_HEADER = (
+    "# Training examples from the manager console's NLU inbox (bot/review/annotations.py). Each export adds\n"
+    "# to what is here; edits are kept, comments are not.\n"
+)
 _export_lock = asyncio.Lock()
 
 
@@ -118,19 +120,20 @@ def read_domain(path: Path) -> DomainNames:
 
 # --- Rasa's annotation syntax -------------------------------------------------------------------------
 
+
 def annotated_text(text: str, entities: list[Mapping[str, Any]]) -> str:
     """``text`` with ``entities`` (non-overlapping ``{start, end, entity, value}``, offsets into
     ``text``) written inline the way Rasa's TrainingDataWriter does: ``[span](entity)`` when the value
     is the span itself, else ``[span]{"entity": "e", "value": "v"}``."""
     parts, position = [], 0
     for entity in sorted(entities, key=lambda e: e["start"]):
-        span = text[entity["start"]:entity["end"]]
+        span = text[entity["start"] : entity["end"]]
         value = entity.get("value")
         if value is None or value == span:
             attributes = f"({entity['entity']})"
         else:
             attributes = json.dumps({"entity": entity["entity"], "value": value})
-        parts += [text[position:entity["start"]], f"[{span}]", attributes]
+        parts += [text[position : entity["start"]], f"[{span}]", attributes]
         position = entity["end"]
     parts.append(text[position:])
     return "".join(parts)
@@ -150,10 +153,13 @@ def parse_annotated(example: str) -> tuple[str, list[dict[str, Any]]]:
         elif groups["entity"]:
             attributes = [{"entity": groups["entity"], "value": groups["value"] or span}]
         else:
-            attributes = [json.loads(f"{{{m['entity_dict']}}}")
-                          for m in _SINGLE_ENTITY_DICT.finditer(groups["list_entity_dicts"])]
-        entities += [{"start": start, "end": start + len(span), "entity": a.get("entity"),
-                      "value": a.get("value", span)} for a in attributes]
+            attributes = [
+                json.loads(f"{{{m['entity_dict']}}}") for m in _SINGLE_ENTITY_DICT.finditer(groups["list_entity_dicts"])
+            ]
+        entities += [
+            {"start": start, "end": start + len(span), "entity": a.get("entity"), "value": a.get("value", span)}
+            for a in attributes
+        ]
     return _ENTITY.sub(lambda m: m["entity_text"], example), entities
 
 
@@ -161,9 +167,15 @@ def rasa_example(text: str, entities: list[Mapping[str, Any]]) -> str | None:
     """``text`` annotated with ``entities`` (see :func:`annotated_text`), or None when Rasa would read
     the result back as another text or other entities (e.g. the text itself contains ``[a](b)``)."""
     example = annotated_text(text, entities)
-    expected = [{"start": e["start"], "end": e["end"], "entity": e["entity"],
-                 "value": text[e["start"]:e["end"]] if e.get("value") is None else e["value"]}
-                for e in sorted(entities, key=lambda e: e["start"])]
+    expected = [
+        {
+            "start": e["start"],
+            "end": e["end"],
+            "entity": e["entity"],
+            "value": text[e["start"] : e["end"]] if e.get("value") is None else e["value"],
+        }
+        for e in sorted(entities, key=lambda e: e["start"])
+    ]
     try:
         same = parse_annotated(example) == (text, expected)
     except ValueError:
@@ -184,6 +196,7 @@ def normalise(text: str) -> str:
 
 
 # --- YAML ------------------------------------------------------------------------------------------------
+
 
 class Quoted(str):
     """A string written double-quoted (``version: "3.1"``)."""
@@ -245,6 +258,7 @@ def _survives_yaml(example: str) -> bool:
 
 # --- the inbox -------------------------------------------------------------------------------------------
 
+
 def _validated(domain: DomainNames, text: str, intent: str, entities: Any) -> tuple[str, list[dict[str, Any]]]:
     """The stripped text and normalised entities of a correction; raises InvalidAnnotation."""
     if not isinstance(intent, str) or intent not in domain.intents:
@@ -265,15 +279,18 @@ def _validated(domain: DomainNames, text: str, intent: str, entities: Any) -> tu
             raise InvalidAnnotation(f"unknown entity {name!r}: domain.yml declares {declared}")
         offsets = all(isinstance(n, int) and not isinstance(n, bool) for n in (start, end))
         if not offsets or not 0 <= start < end <= len(text):
-            raise InvalidAnnotation(f"entity {name!r}: span {start!r}–{end!r} is not inside the {len(text)}-character "
-                                    "text")
+            raise InvalidAnnotation(
+                f"entity {name!r}: span {start!r}–{end!r} is not inside the {len(text)}-character text"
+            )
         span = text[start:end]
         if span != span.strip():
             raise InvalidAnnotation(f"entity {name!r}: span {span!r} starts or ends with whitespace")
         if (start > 0 and text[start - 1].isalnum() and span[0].isalnum()) or (
-                end < len(text) and text[end].isalnum() and span[-1].isalnum()):
-            raise InvalidAnnotation(f"entity {name!r}: span {span!r} cuts a word of {text!r} "
-                                    "(Rasa's tokens are whole words)")
+            end < len(text) and text[end].isalnum() and span[-1].isalnum()
+        ):
+            raise InvalidAnnotation(
+                f"entity {name!r}: span {span!r} cuts a word of {text!r} (Rasa's tokens are whole words)"
+            )
         if value is not None and not isinstance(value, str):
             raise InvalidAnnotation(f"entity {name!r}: value must be text, not {value!r}")
         checked.append({"start": start, "end": end, "entity": name, "value": (value or "").strip() or span})
@@ -284,14 +301,26 @@ def _validated(domain: DomainNames, text: str, intent: str, entities: Any) -> tu
     text, checked = strip_message(text, checked)
     example = rasa_example(text, checked)
     if example is None or not _survives_yaml(example):
-        raise InvalidAnnotation(f"{text!r} cannot be written in Rasa's training data syntax with these entities "
-                                "(e.g. brackets or braces in the text would read as entity markup)")
+        raise InvalidAnnotation(
+            f"{text!r} cannot be written in Rasa's training data syntax with these entities "
+            "(e.g. brackets or braces in the text would read as entity markup)"
+        )
     return text, checked
 
 
-async def annotate(session: AsyncSession, project_root: Path, *, conversation_id: str, event_id: int, text: str,
-                   predicted_intent: str | None, predicted_confidence: float | None, intent: str,
-                   entities: list[Mapping[str, Any]], created_by: str) -> NluAnnotation:
+async def annotate(
+    session: AsyncSession,
+    project_root: Path,
+    *,
+    conversation_id: str,
+    event_id: int,
+    text: str,
+    predicted_intent: str | None,
+    predicted_confidence: float | None,
+    intent: str,
+    entities: list[Mapping[str, Any]],
+    created_by: str,
+) -> NluAnnotation:
     """Record a manager's correction of one customer message as a pending annotation.
 
     ``event_id``: the user event's id in Rasa's tracker store (``conversation_messages.id``); ``text``
@@ -345,8 +374,9 @@ async def counts(session: AsyncSession) -> dict[str, int]:
     return dict(rows.tuples().all())
 
 
-async def list_annotations(session: AsyncSession, *, status: str | None = None,
-                           conversation_id: str | None = None) -> list[NluAnnotation]:
+async def list_annotations(
+    session: AsyncSession, *, status: str | None = None, conversation_id: str | None = None
+) -> list[NluAnnotation]:
     """Annotations, oldest first, optionally only those with ``status`` (one of :data:`STATUSES`) or of
     one conversation. Raises ValueError for an unknown status."""
     if status is not None and status not in STATUSES:
@@ -360,6 +390,7 @@ async def list_annotations(session: AsyncSession, *, status: str | None = None,
 
 
 # --- export ----------------------------------------------------------------------------------------------
+
 
 def _nlu_files(data_dir: Path) -> list[Path]:
     return sorted(p for p in data_dir.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
@@ -395,14 +426,17 @@ def _known(project_root: Path) -> tuple[dict[str, dict[str, str]], dict[str, str
                 except ValueError:  # malformed entity markup: Rasa rejects the file; the text still counts
                     text, entities = _ENTITY.sub(lambda m: m["entity_text"], example), []
                 examples.setdefault(normalise(text), {}).setdefault(str(item["intent"]), where)
-                synonyms.update((text[e["start"]:e["end"]].lower(), str(e["value"])) for e in entities
-                                if e["value"] != text[e["start"]:e["end"]])
+                synonyms.update(
+                    (text[e["start"] : e["end"]].lower(), str(e["value"]))
+                    for e in entities
+                    if e["value"] != text[e["start"] : e["end"]]
+                )
     return examples, synonyms
 
 
 def _synonym_clash(example: _Example, synonyms: dict[str, str]) -> str | None:
     for entity in example.entities:
-        span = example.text[entity["start"]:entity["end"]]
+        span = example.text[entity["start"] : entity["end"]]
         known = synonyms.get(span.lower())
         if entity["value"] != span and known is not None and known != entity["value"]:
             return f"{span!r} is already a synonym of {known!r}, not {entity['value']!r}"
@@ -412,8 +446,9 @@ def _synonym_clash(example: _Example, synonyms: dict[str, str]) -> str | None:
 def _write_atomically(path: Path, content: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
-                                     delete=False) as handle:
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
+    ) as handle:
         try:
             handle.write(content)
             handle.flush()
@@ -447,12 +482,24 @@ def _export_files(project_root: Path, pending: list[_Example]) -> ExportSummary:
         entity_names = {e["entity"] for e in example.entities}
         undeclared = sorted(({example.intent} - domain.intents) | (entity_names - domain.entities))
         if undeclared:
-            conflicts.append(Conflict(example.annotation_id, example.text, example.intent,
-                                      f"domain.yml no longer declares {', '.join(undeclared)}"))
+            conflicts.append(
+                Conflict(
+                    example.annotation_id,
+                    example.text,
+                    example.intent,
+                    f"domain.yml no longer declares {', '.join(undeclared)}",
+                )
+            )
         elif others:
             where = ", ".join(f"{intent} ({path})" for intent, path in sorted(others.items()))
-            conflicts.append(Conflict(example.annotation_id, example.text, example.intent,
-                                      f"the same text is already an example of another intent: {where}"))
+            conflicts.append(
+                Conflict(
+                    example.annotation_id,
+                    example.text,
+                    example.intent,
+                    f"the same text is already an example of another intent: {where}",
+                )
+            )
         elif example.intent in labelled:
             duplicates.append(example.annotation_id)
         elif clash:
@@ -460,8 +507,11 @@ def _export_files(project_root: Path, pending: list[_Example]) -> ExportSummary:
         else:
             new.setdefault(example.intent, []).append(annotated_text(example.text, example.entities))
             examples.setdefault(normalise(example.text), {})[example.intent] = str(EXPORT_FILE)
-            synonyms.update((example.text[e["start"]:e["end"]].lower(), e["value"]) for e in example.entities
-                            if e["value"] != example.text[e["start"]:e["end"]])
+            synonyms.update(
+                (example.text[e["start"] : e["end"]].lower(), e["value"])
+                for e in example.entities
+                if e["value"] != example.text[e["start"] : e["end"]]
+            )
             written.append(example.annotation_id)
     if new:
         for intent, added in new.items():
@@ -507,6 +557,11 @@ async def export(session: AsyncSession, project_root: Path) -> ExportSummary:
             if annotation.id in done:
                 annotation.status, annotation.exported_at = "exported", now
         await session.flush()
-    log.info("NLU export to %s: %d written, %d duplicates, %d conflicts", summary.path, len(summary.written),
-             len(summary.duplicates), len(summary.conflicts))
+    log.info(
+        "NLU export to %s: %d written, %d duplicates, %d conflicts",
+        summary.path,
+        len(summary.written),
+        len(summary.duplicates),
+        len(summary.conflicts),
+    )
     return summary

@@ -36,17 +36,25 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, distinct, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.commerce.leads import contact_matches
 from bot.contracts import conversation_ids
 from bot.core.business import SALES_STAGES
-from bot.commerce.leads import contact_matches
-from bot.core.models import (Contact, Conversation, ConversationMessage, ConversationReview, ConversationTag, IndexWatermark,
-                        KnowledgeAnswer, Quote)
+from bot.core.models import (
+    Contact,
+    Conversation,
+    ConversationMessage,
+    ConversationReview,
+    ConversationTag,
+    IndexWatermark,
+    KnowledgeAnswer,
+    Quote,
+)
 from bot.core.settings import get_settings
 from bot.core.tracker import TrackerEvent, TrackerReader
 
@@ -99,12 +107,12 @@ def channel_of(input_channel: str | None, conversation_id: str) -> str:
 
 
 def _utc(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, timezone.utc)
+    return datetime.fromtimestamp(timestamp, UTC)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
     """A datetime read back from the index: SQLite returns naive UTC."""
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -161,9 +169,17 @@ class _Fold:
         # events at once (two console processes on SQLite) fail on the primary key instead of counting
         # turns and fallbacks twice.
         self.last_message_at = event.timestamp
-        self.messages.append({"id": event.id, "conversation_id": self.conversation_id,
-                              "timestamp": _utc(event.timestamp), "speaker": speaker, "text": text, "intent": intent,
-                              "confidence": confidence})
+        self.messages.append(
+            {
+                "id": event.id,
+                "conversation_id": self.conversation_id,
+                "timestamp": _utc(event.timestamp),
+                "speaker": speaker,
+                "text": text,
+                "intent": intent,
+                "confidence": confidence,
+            }
+        )
 
 
 def _fold(events: list[TrackerEvent], indexed_up_to: dict[str, int]) -> dict[str, _Fold]:
@@ -196,13 +212,17 @@ async def refresh(tracker: TrackerReader, session: AsyncSession, batch_size: int
     read = 0
     async with _refreshing:
         while True:
-            mark = (await session.scalars(select(IndexWatermark).where(IndexWatermark.name == WATERMARK)
-                                          .with_for_update())).one()  # the row comes with migration 0006
+            mark = (
+                await session.scalars(select(IndexWatermark).where(IndexWatermark.name == WATERMARK).with_for_update())
+            ).one()  # the row comes with migration 0006
             newest = await tracker.last_event_id()
             if newest <= mark.last_event_id:
                 if newest < mark.last_event_id:
-                    log.warning("the tracker store ends at event %d, the index at %d: was the store replaced?",
-                                newest, mark.last_event_id)
+                    log.warning(
+                        "the tracker store ends at event %d, the index at %d: was the store replaced?",
+                        newest,
+                        mark.last_event_id,
+                    )
                 await session.commit()
                 return read
             events = await tracker.events_after(max(mark.last_event_id - reread, 0), batch_size)
@@ -215,19 +235,40 @@ async def refresh(tracker: TrackerReader, session: AsyncSession, batch_size: int
 async def _index(session: AsyncSession, events: list[TrackerEvent]) -> int:
     """Fold one batch of events into the index (without committing); the number of events new to it."""
     ids = list({event.sender_id for event in events})
-    known = {row.conversation_id: row for row in
-             (await session.scalars(select(Conversation).where(Conversation.conversation_id.in_(ids)))).all()}
+    known = {
+        row.conversation_id: row
+        for row in (await session.scalars(select(Conversation).where(Conversation.conversation_id.in_(ids)))).all()
+    }
     folds = await asyncio.to_thread(_fold, events, {cid: row.last_event_id for cid, row in known.items()})
     unquoted = [cid for cid in folds if cid not in known or not known[cid].quote_created]
-    quoted = set((await session.scalars(select(distinct(Quote.conversation_id)).where(
-        Quote.conversation_id.in_(unquoted)))).all()) if unquoted else set()
+    quoted = (
+        set(
+            (
+                await session.scalars(
+                    select(distinct(Quote.conversation_id)).where(Quote.conversation_id.in_(unquoted))
+                )
+            ).all()
+        )
+        if unquoted
+        else set()
+    )
     rows = {}
     for cid, fold in folds.items():
         row = known.get(cid)
         if row is None:
-            row = Conversation(conversation_id=cid, channel=channel_of(None, cid), started_at=_utc(fold.first_at),
-                               last_message_at=_utc(fold.first_at), turns=0, stage_rank=0, escalated=False,
-                               quote_created=False, paused=False, fallback_count=0, last_event_id=0)
+            row = Conversation(
+                conversation_id=cid,
+                channel=channel_of(None, cid),
+                started_at=_utc(fold.first_at),
+                last_message_at=_utc(fold.first_at),
+                turns=0,
+                stage_rank=0,
+                escalated=False,
+                quote_created=False,
+                paused=False,
+                fallback_count=0,
+                last_event_id=0,
+            )
             session.add(row)
         _merge(row, fold, cid in quoted)
         rows[cid] = row
@@ -366,8 +407,9 @@ class Page:
     pages: int
 
 
-async def list_conversations(session: AsyncSession, filters: ConversationFilters = ConversationFilters(), page: int = 1,
-                             per_page: int = 25) -> Page:
+async def list_conversations(
+    session: AsyncSession, filters: ConversationFilters = ConversationFilters(), page: int = 1, per_page: int = 25
+) -> Page:
     """The indexed conversations matching ``filters``, newest first (latest message time, then id),
     page ``page`` of ``per_page`` (1–MAX_PER_PAGE). Reads only the business DB: call :func:`refresh`
     first for the latest events. Raises InvalidFilter for a bad page, per_page or filter value, or a
@@ -377,9 +419,13 @@ async def list_conversations(session: AsyncSession, filters: ConversationFilters
         raise InvalidFilter(f"page must be 1 or more and per_page 1 to {MAX_PER_PAGE}")
     conditions = _conditions(filters)
     # The total comes with the page (a window count): one pass over the matches, which matters for text search.
-    query = (select(Conversation.conversation_id, func.count().over()).where(*conditions)
-             .order_by(Conversation.last_message_at.desc(), Conversation.conversation_id.desc())
-             .limit(per_page).offset((page - 1) * per_page))
+    query = (
+        select(Conversation.conversation_id, func.count().over())
+        .where(*conditions)
+        .order_by(Conversation.last_message_at.desc(), Conversation.conversation_id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
     rows = (await session.execute(query)).all()
     if rows or page == 1:
         total = rows[0][1] if rows else 0
@@ -395,8 +441,9 @@ def _conditions(filters: ConversationFilters) -> list[Any]:
     if filters.channel:
         conditions.append(Conversation.channel == filters.channel)
     if filters.customer and filters.customer.strip():
-        customers = select(Contact.id).where(contact_matches(filters.customer.strip(),
-                                                            get_settings().default_phone_region))
+        customers = select(Contact.id).where(
+            contact_matches(filters.customer.strip(), get_settings().default_phone_region)
+        )
         conditions.append(Conversation.contact_id.in_(customers))
     if filters.since is not None:
         conditions.append(Conversation.last_message_at >= _utc_bound(filters.since, "since"))
@@ -423,15 +470,22 @@ def _conditions(filters: ConversationFilters) -> list[Any]:
         conditions.append(Conversation.conversation_id.in_(tagged))
     if filters.reviewed is not None:
         reviewed = select(ConversationReview.conversation_id).where(ConversationReview.reviewed_at.is_not(None))
-        conditions.append(Conversation.conversation_id.in_(reviewed) if filters.reviewed
-                          else Conversation.conversation_id.not_in(reviewed))
+        conditions.append(
+            Conversation.conversation_id.in_(reviewed)
+            if filters.reviewed
+            else Conversation.conversation_id.not_in(reviewed)
+        )
     if filters.flagged is not None:
         flagged = select(ConversationReview.conversation_id).where(ConversationReview.flagged.is_(True))
-        conditions.append(Conversation.conversation_id.in_(flagged) if filters.flagged
-                          else Conversation.conversation_id.not_in(flagged))
+        conditions.append(
+            Conversation.conversation_id.in_(flagged)
+            if filters.flagged
+            else Conversation.conversation_id.not_in(flagged)
+        )
     if filters.text and filters.text.strip():
         said = select(ConversationMessage.conversation_id).where(
-            ConversationMessage.text.icontains(filters.text.strip(), autoescape=True))
+            ConversationMessage.text.icontains(filters.text.strip(), autoescape=True)
+        )
         conditions.append(Conversation.conversation_id.in_(said))
     return conditions
 
@@ -440,7 +494,7 @@ def _utc_bound(moment: datetime, name: str) -> datetime:
     if moment.tzinfo is None:
         log.info("conversation list: naive %s %s", name, moment)
         raise InvalidFilter(f"{name} needs a time zone")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def _stage_rank(stage: str) -> int:
@@ -454,36 +508,67 @@ async def _summaries(session: AsyncSession, ids: list[str]) -> list[Conversation
     """The summaries of the indexed conversations ``ids``, in that order (unknown ids are left out)."""
     if not ids:
         return []
-    query = (select(Conversation, ConversationReview, Contact.id, Contact.name, Contact.company, Contact.email,
-                    Contact.phone)
-             .outerjoin(ConversationReview, ConversationReview.conversation_id == Conversation.conversation_id)
-             .outerjoin(Contact, Contact.id == Conversation.contact_id)
-             .where(Conversation.conversation_id.in_(ids)))
+    query = (
+        select(
+            Conversation, ConversationReview, Contact.id, Contact.name, Contact.company, Contact.email, Contact.phone
+        )
+        .outerjoin(ConversationReview, ConversationReview.conversation_id == Conversation.conversation_id)
+        .outerjoin(Contact, Contact.id == Conversation.contact_id)
+        .where(Conversation.conversation_id.in_(ids))
+    )
     rows = {row[0].conversation_id: row for row in (await session.execute(query)).all()}
     tags: dict[str, list[str]] = {}
-    for cid, tag in (await session.execute(select(ConversationTag.conversation_id, ConversationTag.tag)
-                                           .where(ConversationTag.conversation_id.in_(ids))
-                                           .order_by(ConversationTag.tag))).all():
+    for cid, tag in (
+        await session.execute(
+            select(ConversationTag.conversation_id, ConversationTag.tag)
+            .where(ConversationTag.conversation_id.in_(ids))
+            .order_by(ConversationTag.tag)
+        )
+    ).all():
         tags.setdefault(cid, []).append(tag)
-    latest = (select(func.max(ConversationMessage.id)).where(ConversationMessage.conversation_id.in_(ids))
-              .group_by(ConversationMessage.conversation_id))
-    previews = dict((await session.execute(select(ConversationMessage.conversation_id, ConversationMessage.text)
-                                           .where(ConversationMessage.id.in_(latest)))).tuples().all())
+    latest = (
+        select(func.max(ConversationMessage.id))
+        .where(ConversationMessage.conversation_id.in_(ids))
+        .group_by(ConversationMessage.conversation_id)
+    )
+    previews = dict(
+        (
+            await session.execute(
+                select(ConversationMessage.conversation_id, ConversationMessage.text).where(
+                    ConversationMessage.id.in_(latest)
+                )
+            )
+        )
+        .tuples()
+        .all()
+    )
     summaries = []
     for cid in ids:
         if cid not in rows:
             continue
         row, review, contact_id, *contact = rows[cid]
-        summaries.append(ConversationSummary(
-            conversation_id=cid, channel=row.channel,
-            contact=ContactInfo(contact_id, *contact) if contact_id is not None else None,
-            started_at=_aware(row.started_at), last_message_at=_aware(row.last_message_at), turns=row.turns,
-            furthest_stage=row.furthest_stage, escalated=row.escalated, quote_created=row.quote_created,
-            paused=row.paused, min_confidence=row.min_confidence, fallback_count=row.fallback_count,
-            tags=tags.get(cid, []), flagged=bool(review and review.flagged),
-            reviewed_at=_aware(review.reviewed_at) if review else None,
-            reviewed_by=review.reviewed_by if review else None, note=review.note if review else None,
-            preview=previews.get(cid, "")[:PREVIEW_CHARS]))
+        summaries.append(
+            ConversationSummary(
+                conversation_id=cid,
+                channel=row.channel,
+                contact=ContactInfo(contact_id, *contact) if contact_id is not None else None,
+                started_at=_aware(row.started_at),
+                last_message_at=_aware(row.last_message_at),
+                turns=row.turns,
+                furthest_stage=row.furthest_stage,
+                escalated=row.escalated,
+                quote_created=row.quote_created,
+                paused=row.paused,
+                min_confidence=row.min_confidence,
+                fallback_count=row.fallback_count,
+                tags=tags.get(cid, []),
+                flagged=bool(review and review.flagged),
+                reviewed_at=_aware(review.reviewed_at) if review else None,
+                reviewed_by=review.reviewed_by if review else None,
+                note=review.note if review else None,
+                preview=previews.get(cid, "")[:PREVIEW_CHARS],
+            )
+        )
     return summaries
 
 
@@ -639,16 +724,29 @@ def _answer_ids(events: list[TrackerEvent]) -> set[str]:
 async def _knowledge(session: AsyncSession, conversation_id: str, answer_ids: set[str]) -> dict[str, KnowledgeDetail]:
     if not answer_ids:
         return {}
-    query = select(KnowledgeAnswer).where(KnowledgeAnswer.id.in_(answer_ids),
-                                          KnowledgeAnswer.conversation_id == conversation_id)
-    return {answer.id: KnowledgeDetail(
-        answer_id=answer.id, question=answer.question, answer=answer.answer, mode=answer.mode,
-        sources=list(answer.sources), similarity=answer.similarity, llm_answered=answer.mode == "llm",
-        llm_model=answer.llm_model, latency_s=answer.latency_s, prompt_tokens=answer.prompt_tokens,
-        completion_tokens=answer.completion_tokens, cost_usd=answer.cost_usd, fallback_reason=answer.fallback_reason,
-        rating=answer.feedback.rating if answer.feedback else None,
-        comment=answer.feedback.comment if answer.feedback else None)
-        for answer in (await session.scalars(query)).all()}
+    query = select(KnowledgeAnswer).where(
+        KnowledgeAnswer.id.in_(answer_ids), KnowledgeAnswer.conversation_id == conversation_id
+    )
+    return {
+        answer.id: KnowledgeDetail(
+            answer_id=answer.id,
+            question=answer.question,
+            answer=answer.answer,
+            mode=answer.mode,
+            sources=list(answer.sources),
+            similarity=answer.similarity,
+            llm_answered=answer.mode == "llm",
+            llm_model=answer.llm_model,
+            latency_s=answer.latency_s,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            cost_usd=answer.cost_usd,
+            fallback_reason=answer.fallback_reason,
+            rating=answer.feedback.rating if answer.feedback else None,
+            comment=answer.feedback.comment if answer.feedback else None,
+        )
+        for answer in (await session.scalars(query)).all()
+    }
 
 
 def _entries(events: list[TrackerEvent], knowledge: dict[str, KnowledgeDetail]) -> list[Entry]:
@@ -660,21 +758,39 @@ def _entries(events: list[TrackerEvent], knowledge: dict[str, KnowledgeDetail]) 
             parse = data.get("parse_data") or {}
             intent = parse.get("intent") or {}
             customer = CustomerMessage(
-                event.id, at, data.get("text") or "", intent.get("name"), intent.get("confidence"),
+                event.id,
+                at,
+                data.get("text") or "",
+                intent.get("name"),
+                intent.get("confidence"),
                 [IntentScore(score["name"], score["confidence"]) for score in parse.get("intent_ranking") or []],
-                list(parse.get("entities") or []), data.get("input_channel"), {})
+                list(parse.get("entities") or []),
+                data.get("input_channel"),
+                {},
+            )
             entries.append(customer)
         elif event.type_name == "slot" and customer is not None:
             customer.slots[event.name or data.get("name")] = data.get("value")
         elif event.type_name == "action" and event.name != "action_listen":
-            entries.append(BotAction(event.id, at, event.name or data.get("name"), data.get("policy"),
-                                     data.get("confidence")))
+            entries.append(
+                BotAction(event.id, at, event.name or data.get("name"), data.get("policy"), data.get("confidence"))
+            )
         elif event.type_name == "bot":
             payload, metadata, custom = data.get("data") or {}, data.get("metadata") or {}, _custom(event)
             answer = knowledge.get(custom.get("answer_id")) if isinstance(custom, dict) else None
-            entries.append(BotMessage(event.id, at, data.get("text"), payload.get("buttons") or [],
-                                      payload.get("image"), custom, metadata.get("utter_action"),
-                                      metadata.get("manager"), answer))
+            entries.append(
+                BotMessage(
+                    event.id,
+                    at,
+                    data.get("text"),
+                    payload.get("buttons") or [],
+                    payload.get("image"),
+                    custom,
+                    metadata.get("utter_action"),
+                    metadata.get("manager"),
+                    answer,
+                )
+            )
         elif event.type_name in MARKERS:
             entries.append(Marker(event.id, at, event.type_name))
             if event.type_name in ("session_started", "restart"):
@@ -703,8 +819,9 @@ async def set_tags(session: AsyncSession, conversation_id: str, tags: Iterable[s
     await _indexed(session, conversation_id)
     await session.execute(delete(ConversationTag).where(ConversationTag.conversation_id == conversation_id))
     if cleaned:
-        await session.execute(insert(ConversationTag.__table__),
-                              [{"conversation_id": conversation_id, "tag": tag} for tag in cleaned])
+        await session.execute(
+            insert(ConversationTag.__table__), [{"conversation_id": conversation_id, "tag": tag} for tag in cleaned]
+        )
     await session.flush()
     return cleaned
 
@@ -719,8 +836,9 @@ async def known_channels(session: AsyncSession) -> list[str]:
     return list((await session.scalars(select(distinct(Conversation.channel)).order_by(Conversation.channel))).all())
 
 
-async def set_flag(session: AsyncSession, conversation_id: str, flagged: bool,
-                   note: str | None = None) -> ConversationReview:
+async def set_flag(
+    session: AsyncSession, conversation_id: str, flagged: bool, note: str | None = None
+) -> ConversationReview:
     """Flag the indexed conversation ``conversation_id`` for attention (or clear the flag). ``note``
     replaces the review's note ("" removes it; None keeps it). Flushes but leaves the commit to the
     caller. Raises InvalidReview for a note over MAX_NOTE_CHARS, UnknownConversation when the
@@ -736,8 +854,9 @@ async def set_flag(session: AsyncSession, conversation_id: str, flagged: bool,
     return review
 
 
-async def mark_reviewed(session: AsyncSession, conversation_id: str, user_email: str,
-                        now: datetime | None = None) -> ConversationReview:
+async def mark_reviewed(
+    session: AsyncSession, conversation_id: str, user_email: str, now: datetime | None = None
+) -> ConversationReview:
     """Record that the console user ``user_email`` reviewed the indexed conversation ``conversation_id``
     at ``now`` (default: the current time, UTC), replacing an earlier review's who and when. Flushes
     but leaves the commit to the caller. Raises InvalidReview for an empty or over-long email,
@@ -747,7 +866,7 @@ async def mark_reviewed(session: AsyncSession, conversation_id: str, user_email:
         log.info("conversation %s: review by invalid user %r refused", conversation_id, user_email)
         raise InvalidReview("a review needs the reviewer's email (at most 255 characters)")
     review = await _review(session, conversation_id)
-    review.reviewed_at = now or datetime.now(timezone.utc)
+    review.reviewed_at = now or datetime.now(UTC)
     review.reviewed_by = email
     await session.flush()
     return review

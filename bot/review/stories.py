@@ -53,13 +53,21 @@ def _entities(text: str, entities: Sequence[Mapping[str, Any]]) -> list[dict[str
     """Entities that can be written inline: with offsets, duplicates (several extractors) and spans
     overlapping an earlier, longer one dropped."""
     kept: list[dict[str, Any]] = []
-    spans = sorted((e for e in entities if isinstance(e.get("start"), int) and isinstance(e.get("end"), int)),
-                   key=lambda e: (e["start"], -e["end"]))
+    spans = sorted(
+        (e for e in entities if isinstance(e.get("start"), int) and isinstance(e.get("end"), int)),
+        key=lambda e: (e["start"], -e["end"]),
+    )
     for entity in spans:
         if not kept or entity["start"] >= kept[-1]["end"]:
             value = entity.get("value")
-            kept.append({"start": entity["start"], "end": entity["end"], "entity": entity["entity"],
-                         "value": text[entity["start"]:entity["end"]] if value is None else value})
+            kept.append(
+                {
+                    "start": entity["start"],
+                    "end": entity["end"],
+                    "entity": entity["entity"],
+                    "value": text[entity["start"] : entity["end"]] if value is None else value,
+                }
+            )
     return kept
 
 
@@ -85,8 +93,9 @@ def _step(event: Mapping[str, Any], correction: NluAnnotation | None) -> dict[st
         if correction is not None:
             return _user_step(correction.text, correction.corrected_intent, correction.corrected_entities)
         parse_data = event.get("parse_data") or {}
-        return _user_step(event.get("text") or "", (parse_data.get("intent") or {}).get("name"),
-                          parse_data.get("entities") or [])
+        return _user_step(
+            event.get("text") or "", (parse_data.get("intent") or {}).get("name"), parse_data.get("entities") or []
+        )
     if kind == "action":
         if event.get("name"):
             return None if event["name"] in _SKIPPED_ACTIONS else {"action": event["name"]}
@@ -98,8 +107,12 @@ def _step(event: Mapping[str, Any], correction: NluAnnotation | None) -> dict[st
     return None
 
 
-def story_yaml(name: str, events: Sequence[tuple[int, Mapping[str, Any]]],
-               corrections: Mapping[int, NluAnnotation], comment: str = "") -> str:
+def story_yaml(
+    name: str,
+    events: Sequence[tuple[int, Mapping[str, Any]]],
+    corrections: Mapping[int, NluAnnotation],
+    comment: str = "",
+) -> str:
     """The test story file (YAML text) for ``events``: (tracker event id, event dict as stored in the
     tracker store's ``data`` column) in the order they happened; ``corrections`` maps a user event's id
     to its annotation, whose text, corrected intent and entities replace the NLU's. A conversation with
@@ -119,8 +132,9 @@ def story_yaml(name: str, events: Sequence[tuple[int, Mapping[str, Any]]],
     steps = [part for part, user in zip(parts, has_user, strict=True) if user]
     if not steps:
         raise NothingToSave("the conversation has no customer message")
-    stories = [{"story": name if len(steps) == 1 else f"{name} ({n})", "steps": part}
-               for n, part in enumerate(steps, start=1)]
+    stories = [
+        {"story": name if len(steps) == 1 else f"{name} ({n})", "steps": part} for n, part in enumerate(steps, start=1)
+    ]
     header = "".join(f"# {line}\n" for line in comment.splitlines())
     return header + dump_yaml({"version": Quoted(TRAINING_DATA_VERSION), "stories": stories})
 
@@ -139,9 +153,15 @@ def _write(path: Path, content: str, overwrite: bool) -> None:
         raise StoryExists(f"{path} exists") from None
 
 
-async def save_test_story(session: AsyncSession, project_root: Path, conversation_id: str,
-                          events: Sequence[tuple[int, Mapping[str, Any]]], name: str, *,
-                          overwrite: bool = False) -> Path:
+async def save_test_story(
+    session: AsyncSession,
+    project_root: Path,
+    conversation_id: str,
+    events: Sequence[tuple[int, Mapping[str, Any]]],
+    name: str,
+    *,
+    overwrite: bool = False,
+) -> Path:
     """Save conversation ``conversation_id`` as the Rasa test story ``name`` in
     ``<project_root>/tests/stories/test_<slug>.yml`` (see :func:`story_path`) and return the path.
 
@@ -151,8 +171,11 @@ async def save_test_story(session: AsyncSession, project_root: Path, conversatio
     Raises InvalidStoryName, NothingToSave, or StoryExists when the file exists and ``overwrite`` is
     false (the file is then left as it was). The file is written in a thread."""
     path = story_path(project_root, name)
-    query = (select(NluAnnotation).where(NluAnnotation.conversation_id == conversation_id,
-                                         NluAnnotation.status != "discarded").order_by(NluAnnotation.id))
+    query = (
+        select(NluAnnotation)
+        .where(NluAnnotation.conversation_id == conversation_id, NluAnnotation.status != "discarded")
+        .order_by(NluAnnotation.id)
+    )
     corrections = {a.event_id: a for a in (await session.scalars(query)).all()}
     content = story_yaml(name, events, corrections, f"Conversation {conversation_id}, saved from the manager console.")
     await asyncio.to_thread(_write, path, content, overwrite)

@@ -110,19 +110,35 @@ def _file(path: Path) -> ResultFile | None:
 
 def _newest(results_dir: Path, subdirs: tuple[str, ...], names: tuple[str, ...]) -> Path | None:
     """Of ``results_dir``/``subdir`` holding any of ``names``, the one most recently written to."""
-    found = [(f.modified_at, (results_dir / sub).resolve()) for sub in subdirs for name in names
-             if (f := _file(results_dir / sub / name))]
+    found = [
+        (f.modified_at, (results_dir / sub).resolve())
+        for sub in subdirs
+        for name in names
+        if (f := _file(results_dir / sub / name))
+    ]
     return max(found)[1] if found else None
 
 
 def _score(name: str, raw: dict[str, Any]) -> Score:
-    return Score(name, float(raw["precision"]), float(raw["recall"]), float(raw["f1-score"]), int(raw["support"]),
-                 {str(k): int(v) for k, v in (raw.get("confused_with") or {}).items()})
+    return Score(
+        name,
+        float(raw["precision"]),
+        float(raw["recall"]),
+        float(raw["f1-score"]),
+        int(raw["support"]),
+        {str(k): int(v) for k, v in (raw.get("confused_with") or {}).items()},
+    )
 
 
 def _scores(report: dict[str, Any]) -> list[Score]:
-    return sorted((_score(name, raw) for name, raw in report.items()
-                   if isinstance(raw, dict) and "support" in raw and name not in _AVERAGES), key=lambda s: s.name)
+    return sorted(
+        (
+            _score(name, raw)
+            for name, raw in report.items()
+            if isinstance(raw, dict) and "support" in raw and name not in _AVERAGES
+        ),
+        key=lambda s: s.name,
+    )
 
 
 class _Reader:
@@ -158,8 +174,10 @@ class _Reader:
     def nlu(self) -> NluResults | None:
         directory = _newest(self.results_dir, NLU_DIRS, ("intent_report.json",))
         if directory is None:
-            self.problems.append(f"no NLU test results: intent_report.json is in neither {self.results_dir.name}/ nor "
-                                 f"{self.results_dir.name}/nlu-heldout/ (run `make nlu-eval` or `rasa test nlu`)")
+            self.problems.append(
+                f"no NLU test results: intent_report.json is in neither {self.results_dir.name}/ nor "
+                f"{self.results_dir.name}/nlu-heldout/ (run `make nlu-eval` or `rasa test nlu`)"
+            )
             return None
         report_file, report = self.load(directory / "intent_report.json", json.loads)
         if report_file is None or report is None:  # a parsed report has its file
@@ -173,20 +191,38 @@ class _Reader:
             return None
         errors_file, raw_errors = self.load(directory / "intent_errors.json", json.loads)
         try:
-            errors = [IntentError(str(e["text"]), str(e["intent"]), (e.get("intent_prediction") or {}).get("name"),
-                                  (e.get("intent_prediction") or {}).get("confidence")) for e in raw_errors or ()]
+            errors = [
+                IntentError(
+                    str(e["text"]),
+                    str(e["intent"]),
+                    (e.get("intent_prediction") or {}).get("name"),
+                    (e.get("intent_prediction") or {}).get("confidence"),
+                )
+                for e in raw_errors or ()
+            ]
         except (TypeError, KeyError, AttributeError) as exc:
             self.problems.append(f"{self.name(directory / 'intent_errors.json')} is not a Rasa error list: {exc!r}")
             errors = []
         matrix = self.present(directory / "intent_confusion_matrix.png")
-        return NluResults(directory, report_file, intents, accuracy, averages.get("macro avg"),
-                          averages.get("weighted avg"), matrix, errors_file, errors)
+        return NluResults(
+            directory,
+            report_file,
+            intents,
+            accuracy,
+            averages.get("macro avg"),
+            averages.get("weighted avg"),
+            matrix,
+            errors_file,
+            errors,
+        )
 
     def core(self) -> CoreResults | None:
         directory = _newest(self.results_dir, CORE_DIRS, ("story_report.json", "failed_test_stories.yml"))
         if directory is None:
-            self.problems.append(f"no test story results: story_report.json is in neither {self.results_dir.name}/ nor "
-                                 f"{self.results_dir.name}/core/ (run `make test-stories` or `rasa test core`)")
+            self.problems.append(
+                f"no test story results: story_report.json is in neither {self.results_dir.name}/ nor "
+                f"{self.results_dir.name}/core/ (run `make test-stories` or `rasa test core`)"
+            )
             return None
         report_file, report = self.load(directory / "story_report.json", json.loads)
         try:
@@ -204,8 +240,9 @@ class _Reader:
         except (yaml.YAMLError, AttributeError) as exc:
             self.problems.append(f"{self.name(directory / 'failed_test_stories.yml')} cannot be read: {exc}")
             failed = []
-        return CoreResults(directory, report_file, actions, accuracy, correct, total, failed_file, failed,
-                           failed_yaml or "")
+        return CoreResults(
+            directory, report_file, actions, accuracy, correct, total, failed_file, failed, failed_yaml or ""
+        )
 
 
 def load_report(results_dir: Path) -> TrainingReport:

@@ -21,8 +21,13 @@ def _pct(fraction: Decimal | str) -> str:
 
 @lru_cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates" / "messages"),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates" / "messages"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
     env.filters["money"] = lambda minor, currency: format_money(minor, currency)
     env.filters["pct"] = _pct
     return env

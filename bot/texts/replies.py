@@ -64,6 +64,7 @@ def product_buttons(products: list[Product]) -> list[dict[str, str]]:
 def choice_buttons(intent: str, products: list[Product], quantity: int | None = None) -> list[dict[str, str]]:
     """Buttons that repeat ``intent`` for one of ``products`` by SKU (with ``quantity`` when given), e.g.
     ``/add_to_cart{"sku": "OC-1006", "quantity": "2"}``."""
+
     def payload(p: Product) -> str:
         entities = {"sku": p.sku, **({"quantity": str(quantity)} if quantity else {})}
         return f"/{intent}{json.dumps(entities)}"
@@ -73,7 +74,10 @@ def choice_buttons(intent: str, products: list[Product], quantity: int | None = 
 
 def show_category_buttons(categories: list[str], labels: dict[str, str]) -> list[dict[str, str]]:
     """``Show <label>`` buttons asking for the products of each of ``categories`` (cross-sell)."""
-    return [{"title": f"Show {labels.get(c, c).lower()}", "payload": f'/ask_products{{"category": "{c}"}}'} for c in categories]
+    return [
+        {"title": f"Show {labels.get(c, c).lower()}", "payload": f'/ask_products{{"category": "{c}"}}'}
+        for c in categories
+    ]
 
 
 def category_buttons(labels: dict[str, str]) -> list[dict[str, str]]:
@@ -86,14 +90,21 @@ def category_buttons(labels: dict[str, str]) -> list[dict[str, str]]:
 
 def dimensions(attributes: dict[str, Any]) -> str:
     """``"W 68 cm × D 65 cm × H 105-118 cm"`` from the width/depth/height attributes present, or ``""``."""
-    parts = [f"{label} {attributes[key]} cm" for key, label in (("width_cm", "W"), ("depth_cm", "D"), ("height_cm", "H")) if attributes.get(key) is not None]
+    parts = [
+        f"{label} {attributes[key]} cm"
+        for key, label in (("width_cm", "W"), ("depth_cm", "D"), ("height_cm", "H"))
+        if attributes.get(key) is not None
+    ]
     return " × ".join(parts)
 
 
 def product_details(product: Product) -> str:
     """A product's full card: name, SKU, price, colour, material, dimensions, features, description, stock."""
     a = product.attributes or {}
-    lines = [f"{product.name} ({product.sku})", f"Price: {format_money(product.price_minor, product.currency)} per unit, excluding VAT"]
+    lines = [
+        f"{product.name} ({product.sku})",
+        f"Price: {format_money(product.price_minor, product.currency)} per unit, excluding VAT",
+    ]
     if a.get("colour") or a.get("material"):
         lines.append("Finish: " + ", ".join(str(a[k]) for k in ("colour", "material") if a.get(k)))
     if dimensions(a):
@@ -112,7 +123,9 @@ def search_reply(result: SearchResult, labels: dict[str, str], vat_rate: Decimal
     query = result.query
     what = ", ".join(labels.get(c, c).lower() for c in query.categories) or "products"
     currency = result.products[0].currency
-    within = f" within {format_money(query.max_price_minor, currency)} per unit" if query.max_price_minor is not None else ""
+    within = (
+        f" within {format_money(query.max_price_minor, currency)} per unit" if query.max_price_minor is not None else ""
+    )
     intro = f"Here are {what}{within} from our catalog:"
     if result.dropped:
         intro = f"Nothing matched every detail, so I left out the {result.dropped}. The closest {what}{within}:"

@@ -11,7 +11,7 @@ revokes every session of theirs, so a copied cookie stops working at once.
 import asyncio
 import hashlib
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from argon2 import PasswordHasher
@@ -155,7 +155,7 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
 
 def _utc(moment: datetime) -> datetime:
     """SQLite gives naive datetimes back; they were stored in UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def hash_session_id(session_id: str) -> str:
@@ -163,14 +163,21 @@ def hash_session_id(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-async def start_session(session: AsyncSession, user: User, max_age_s: int, ip: str | None,
-                        user_agent: str | None) -> tuple[str, ConsoleSession]:
+async def start_session(
+    session: AsyncSession, user: User, max_age_s: int, ip: str | None, user_agent: str | None
+) -> tuple[str, ConsoleSession]:
     """A new console session for ``user`` lasting ``max_age_s`` seconds: (its id, for the cookie only;
     the stored row, holding the id's hash, the client's ``ip`` and ``user_agent`` cut at 255 characters)."""
     session_id, now = secrets.token_urlsafe(32), utcnow()
-    row = ConsoleSession(id_hash=hash_session_id(session_id), user_id=user.id, created_at=now, last_seen_at=now,
-                         expires_at=now + timedelta(seconds=max_age_s), ip=ip,
-                         user_agent=(user_agent or "")[:255] or None)
+    row = ConsoleSession(
+        id_hash=hash_session_id(session_id),
+        user_id=user.id,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=max_age_s),
+        ip=ip,
+        user_agent=(user_agent or "")[:255] or None,
+    )
     session.add(row)
     await session.flush()
     return session_id, row
@@ -179,8 +186,13 @@ async def start_session(session: AsyncSession, user: User, max_age_s: int, ip: s
 async def session_user(session: AsyncSession, session_id: str) -> tuple[ConsoleSession, User] | None:
     """The session with id ``session_id`` and its user while it counts: known, not revoked, not expired, of
     an enabled user; None otherwise. Sets ``last_seen_at`` when it is SEEN_EVERY_S seconds old or more."""
-    found = (await session.execute(select(ConsoleSession, User).join(User, User.id == ConsoleSession.user_id)
-                                   .where(ConsoleSession.id_hash == hash_session_id(session_id)))).one_or_none()
+    found = (
+        await session.execute(
+            select(ConsoleSession, User)
+            .join(User, User.id == ConsoleSession.user_id)
+            .where(ConsoleSession.id_hash == hash_session_id(session_id))
+        )
+    ).one_or_none()
     if found is None:
         return None
     row, user = found
@@ -206,14 +218,23 @@ async def revoke_session(session: AsyncSession, id_hash: str) -> ConsoleSession 
 
 async def revoke_sessions(session: AsyncSession, user_id: int) -> int:
     """Revoke every unrevoked session of the user ``user_id`` (expired ones too): how many."""
-    result = await session.execute(update(ConsoleSession)
-                                   .where(ConsoleSession.user_id == user_id, ConsoleSession.revoked_at.is_(None))
-                                   .values(revoked_at=utcnow()).execution_options(synchronize_session=False))
+    result = await session.execute(
+        update(ConsoleSession)
+        .where(ConsoleSession.user_id == user_id, ConsoleSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount
 
 
 async def active_sessions(session: AsyncSession) -> list[ConsoleSession]:
     """Every session that counts now (not revoked, not expired), most recently seen first."""
-    return list((await session.scalars(
-        select(ConsoleSession).where(ConsoleSession.revoked_at.is_(None), ConsoleSession.expires_at > utcnow())
-        .order_by(ConsoleSession.last_seen_at.desc()))).all())
+    return list(
+        (
+            await session.scalars(
+                select(ConsoleSession)
+                .where(ConsoleSession.revoked_at.is_(None), ConsoleSession.expires_at > utcnow())
+                .order_by(ConsoleSession.last_seen_at.desc())
+            )
+        ).all()
+    )

@@ -23,12 +23,12 @@ import re
 
 from aiohttp import web
 
+from bot.answering.feedback import MAX_COMMENT_CHARS, RATINGS, UnknownAnswer, record_feedback
 from bot.commerce import quotes
+from bot.commerce.quote_pdf import render_quote_pdf
 from bot.contracts import conversation_ids
 from bot.core.business import get_company
 from bot.core.db import session_scope
-from bot.answering.feedback import MAX_COMMENT_CHARS, RATINGS, UnknownAnswer, record_feedback
-from bot.commerce.quote_pdf import render_quote_pdf
 from bot.core.rasa import RasaError
 from bot.handoff.takeover import manager_messages
 from bot.web.appkeys import rasa_key, settings_key, templates_key
@@ -61,14 +61,22 @@ def _over_limit(request: web.Request, sender: str) -> web.Response | None:
     """A 429 (:func:`_slow_down`) when the conversation ``web-<sender>`` or the client's IP address
     (``request.remote``: behind a reverse proxy, the proxy's) is over its rate limit; None otherwise.
     Logged at warning for the first refusal of a window, at debug after; never the message."""
-    limits = ((request.app[sender_limiter_key], "conversation", conversation_ids.make("web", sender)),
-              (request.app[ip_limiter_key], "IP address", request.remote or "unknown"))
+    limits = (
+        (request.app[sender_limiter_key], "conversation", conversation_ids.make("web", sender)),
+        (request.app[ip_limiter_key], "IP address", request.remote or "unknown"),
+    )
     for limiter, kind, key in limits:
         decision = limiter.take(key)
         if not decision.allowed:
-            log.log(logging.WARNING if decision.notify else logging.DEBUG,
-                    "web chat: the %s %s is over the rate limit of %d messages per %g s; a message of web-%s refused (429)",
-                    kind, key, limiter.messages, limiter.window_s, sender)
+            log.log(
+                logging.WARNING if decision.notify else logging.DEBUG,
+                "web chat: the %s %s is over the rate limit of %d messages per %g s; a message of web-%s refused (429)",
+                kind,
+                key,
+                limiter.messages,
+                limiter.window_s,
+                sender,
+            )
             return _slow_down(decision.retry_after_header)
     return None
 
@@ -99,7 +107,10 @@ async def chat_api(request: web.Request) -> web.Response:
     if not message:
         return _reply("It looks like your message was empty — what can I help you with?", 400)
     if len(message) > settings.max_message_chars:
-        return _reply(f"That message is too long for me (over {settings.max_message_chars} characters). Could you shorten it?", 413)
+        return _reply(
+            f"That message is too long for me (over {settings.max_message_chars} characters). Could you shorten it?",
+            413,
+        )
     refusal = _over_limit(request, sender)
     if refusal is not None:
         return refusal
@@ -152,8 +163,9 @@ async def chat_updates(request: web.Request) -> web.Response:
     except RasaError as exc:
         log.error("Rasa did not give the tracker of conversation web-%s: %s", sender, exc)
         return _error("the conversation cannot be read right now", 502)
-    replies = [{"text": m.text, "timestamp": m.timestamp, "from": "manager"}
-               for m in manager_messages(tracker, after_s)]
+    replies = [
+        {"text": m.text, "timestamp": m.timestamp, "from": "manager"} for m in manager_messages(tracker, after_s)
+    ]
     return web.json_response({"messages": replies, "paused": bool(tracker.get("paused"))})
 
 
@@ -189,7 +201,13 @@ async def feedback_api(request: web.Request) -> web.Response:
             await record_feedback(session, answer_id, conversation_id, RATINGS[rating], comment)
     except UnknownAnswer:
         return _error("no such answer in this conversation", 404)
-    log.info("Feedback %s%s on answer %s in conversation %s", rating, " with a comment" if comment else "", answer_id, conversation_id)
+    log.info(
+        "Feedback %s%s on answer %s in conversation %s",
+        rating,
+        " with a comment" if comment else "",
+        answer_id,
+        conversation_id,
+    )
     return web.json_response({"status": "saved"})
 
 
@@ -207,8 +225,11 @@ async def quote_pdf(request: web.Request) -> web.Response:
         log.info("expired quote %s requested", quote.number)
         return web.Response(status=410, text=f"Quote {quote.number} has expired. Ask us in the chat for a new one.")
     pdf = await asyncio.to_thread(render_quote_pdf, quotes.document(quote, get_company()))
-    return web.Response(body=pdf, content_type="application/pdf",
-                        headers={"Content-Disposition": f'inline; filename="{quote.number}.pdf"', "Cache-Control": "private, no-store"})
+    return web.Response(
+        body=pdf,
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{quote.number}.pdf"', "Cache-Control": "private, no-store"},
+    )
 
 
 def setup(app: web.Application) -> None:

@@ -23,7 +23,11 @@ from tests.fakes.llm_server import FakeLLM
 POLICY_QUESTIONS = [  # phrased unlike knowledge/policies/*.md; (question, a fact of the answer, its source)
     ("how long does delivery to Abu Dhabi take?", "2–4 business days", "Delivery — Delivery areas and lead times"),
     ("can I pay with a credit card?", "Visa, Mastercard and American Express", "Payment — Accepted payment methods"),
-    ("can you deliver to Al Ain on Friday?", "On Friday we deliver only after 14:00", "Delivery — Delivery days and times"),
+    (
+        "can you deliver to Al Ain on Friday?",
+        "On Friday we deliver only after 14:00",
+        "Delivery — Delivery days and times",
+    ),
     ("what if the chair breaks after a year?", "Warranty: 5 years", "Warranty — Warranty periods"),
     ("is there a showroom I can visit in abu dhabi?", "Mussafah", "About Desert Oak — Our showrooms"),
     ("who pays VAT on delivery?", "VAT at 5% applies to them", "Delivery — Delivery charges"),
@@ -47,14 +51,20 @@ async def test_extractive_answers_name_their_source(loaded_db, question, fact, s
 
 
 async def test_a_question_without_a_close_passage_gets_topics_or_a_person(loaded_db):
-    vague = await answer_question("web-x1", "I changed my mind about a desk I bought, can I send it back?", get_company())
+    vague = await answer_question(
+        "web-x1", "I changed my mind about a desk I bought, can I send it back?", get_company()
+    )
     assert vague.response == "utter_clarify_question" and not vague.feedback
     titles = [b["title"] for b in vague.buttons]
     assert "Change of mind returns" in titles and titles[-1] == "Talk to a person"
     topic = vague.buttons[titles.index("Change of mind returns")]["payload"]
     assert topic == '/ask_knowledge{"topic": "policies/returns.md#change-of-mind-returns"}'
-    picked = await answer_question("web-x1", "I changed my mind about a desk I bought, can I send it back?", get_company(),
-                                   topic="policies/returns.md#change-of-mind-returns")
+    picked = await answer_question(
+        "web-x1",
+        "I changed my mind about a desk I bought, can I send it back?",
+        get_company(),
+        topic="policies/returns.md#change-of-mind-returns",
+    )
     assert picked.text.endswith("Source: Returns and Refunds — Change of mind returns")
     unknown = await answer_question("web-x1", "what's the meaning of life", get_company())
     assert unknown.response == "utter_no_answer" and unknown.buttons == []
@@ -64,8 +74,13 @@ async def test_a_question_without_a_close_passage_gets_topics_or_a_person(loaded
 @pytest.fixture
 async def llm(loaded_db, monkeypatch):
     server = await FakeLLM().start()
-    for key, value in {"MODEL": "openai/gpt-4o-mini", "API_BASE": server.api_base, "API_KEY": "sk-test",
-                       "RETRIES": "0", "TIMEOUT": "3"}.items():
+    for key, value in {
+        "MODEL": "openai/gpt-4o-mini",
+        "API_BASE": server.api_base,
+        "API_KEY": "sk-test",
+        "RETRIES": "0",
+        "TIMEOUT": "3",
+    }.items():
         monkeypatch.setenv(f"CLOSER_LLM_{key}", value)
     caches.reset()
     await complete([{"role": "user", "content": "warm-up"}])  # litellm's one-time set-up is not what is tested
@@ -93,13 +108,19 @@ async def test_llm_answers_pass_the_post_check_and_are_recorded(llm, question, f
     assert row.prompt_tokens > 100 and row.completion_tokens > 5 and row.latency_s > 0 and row.cost_usd > 0
 
 
-@pytest.mark.parametrize("reply, reason", [
-    ("Delivery to Abu Dhabi costs AED 999 and takes 2–4 business days [P1].", "post-check: figure 999 is not in the context"),
-    ("We can give you 35% off if you order today [P1].", "post-check: figure 35 is not in the context"),
-    ("We have 480 units in stock in Abu Dhabi [P1].", "post-check: figure 480 is not in the context"),
-    ("It takes 2–4 business days.", "post-check: no citation"),
-    ("It takes 2–4 business days [P9].", "post-check: cites unknown passage P9"),
-])
+@pytest.mark.parametrize(
+    "reply, reason",
+    [
+        (
+            "Delivery to Abu Dhabi costs AED 999 and takes 2–4 business days [P1].",
+            "post-check: figure 999 is not in the context",
+        ),
+        ("We can give you 35% off if you order today [P1].", "post-check: figure 35 is not in the context"),
+        ("We have 480 units in stock in Abu Dhabi [P1].", "post-check: figure 480 is not in the context"),
+        ("It takes 2–4 business days.", "post-check: no citation"),
+        ("It takes 2–4 business days [P9].", "post-check: cites unknown passage P9"),
+    ],
+)
 async def test_an_llm_answer_failing_the_post_check_falls_back_to_extractive(llm, reply, reason):
     llm.reply = reply
     answer = await answer_question("web-x3", DELIVERY, get_company())
@@ -129,7 +150,8 @@ async def test_contact_details_are_masked_for_the_llm_and_restored_in_the_reply(
 
 
 async def test_over_the_conversations_token_budget_the_answer_is_extractive_without_calling_the_llm(
-        llm, monkeypatch, caplog):
+    llm, monkeypatch, caplog
+):
     monkeypatch.setenv("CLOSER_LLM_MAX_TOKENS_PER_CONVERSATION", "100")
     caches.reset()
     llm.reply = "It takes 2–4 business days [P1]."
@@ -155,14 +177,36 @@ async def test_over_the_days_cost_budget_every_answer_is_extractive(llm, monkeyp
     llm.reply = "It takes 2–4 business days [P1]."
     now = datetime.now(UTC)
     async with db.session_scope() as session:  # yesterday's (UTC) spending does not count today
-        session.add(KnowledgeAnswer(id=uuid.uuid4().hex, conversation_id="web-old", question="?", answer="!", mode="llm",
-                                    similarity=0.9, prompt_tokens=10, completion_tokens=5, cost_usd=9.0,
-                                    created_at=now - timedelta(days=1, hours=now.hour + 1)))
+        session.add(
+            KnowledgeAnswer(
+                id=uuid.uuid4().hex,
+                conversation_id="web-old",
+                question="?",
+                answer="!",
+                mode="llm",
+                similarity=0.9,
+                prompt_tokens=10,
+                completion_tokens=5,
+                cost_usd=9.0,
+                created_at=now - timedelta(days=1, hours=now.hour + 1),
+            )
+        )
     within = await answer_question("web-c1", DELIVERY, get_company())
     assert (await _stored(within.answer_id)).mode == "llm" and len(llm.requests) == 1
     async with db.session_scope() as session:
-        session.add(KnowledgeAnswer(id=uuid.uuid4().hex, conversation_id="web-c2", question="?", answer="!", mode="llm",
-                                    similarity=0.9, prompt_tokens=10, completion_tokens=5, cost_usd=0.5))
+        session.add(
+            KnowledgeAnswer(
+                id=uuid.uuid4().hex,
+                conversation_id="web-c2",
+                question="?",
+                answer="!",
+                mode="llm",
+                similarity=0.9,
+                prompt_tokens=10,
+                completion_tokens=5,
+                cost_usd=0.5,
+            )
+        )
     over = await answer_question("web-c3", DELIVERY, get_company())
     row = await _stored(over.answer_id)
     assert row.mode == "extractive" and row.fallback_reason == "budget: today's LLM spend reached 0.50 USD"
@@ -174,8 +218,19 @@ async def test_over_budget_an_escalation_summary_is_the_structured_one(llm, monk
     caches.reset()
     situation = Situation("web-e1", "requested", messages=[("customer", "a person please")])
     async with db.session_scope() as session:
-        session.add(KnowledgeAnswer(id=uuid.uuid4().hex, conversation_id="web-e1", question="?", answer="!", mode="llm",
-                                    similarity=0.9, prompt_tokens=90, completion_tokens=10, cost_usd=0.01))
+        session.add(
+            KnowledgeAnswer(
+                id=uuid.uuid4().hex,
+                conversation_id="web-e1",
+                question="?",
+                answer="!",
+                mode="llm",
+                similarity=0.9,
+                prompt_tokens=90,
+                completion_tokens=10,
+                cost_usd=0.01,
+            )
+        )
         await session.flush()
         assert await summarize(session, situation) == structured_summary(situation)
     assert llm.requests == []

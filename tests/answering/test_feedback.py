@@ -17,9 +17,15 @@ SENDER = "widget-sender-1"
 @pytest.fixture
 async def answer_id(db_url: str) -> str:
     """Id of a knowledge answer in conversation ``web-`` + SENDER."""
-    answer = KnowledgeAnswer(id=uuid.uuid4().hex, conversation_id=f"web-{SENDER}", question="Do you deliver to Sharjah?",
-                             answer="Yes, within 3 working days.", mode="extractive", sources=["policies/delivery.md#areas"],
-                             similarity=0.8)
+    answer = KnowledgeAnswer(
+        id=uuid.uuid4().hex,
+        conversation_id=f"web-{SENDER}",
+        question="Do you deliver to Sharjah?",
+        answer="Yes, within 3 working days.",
+        mode="extractive",
+        sources=["policies/delivery.md#areas"],
+        similarity=0.8,
+    )
     async with db.session_scope(db_url) as session:
         session.add(answer)
     return answer.id
@@ -46,7 +52,10 @@ async def test_rating_again_replaces_the_rating_and_keeps_the_comment(client, an
     [first] = await stored(db_url)
     assert (first.rating, first.comment, first.conversation_id) == (1, None, f"web-{SENDER}")
 
-    assert await rate(client, answer_id=answer_id, rating="up", comment="  Clear and quick.  ") == (200, {"status": "saved"})
+    assert await rate(client, answer_id=answer_id, rating="up", comment="  Clear and quick.  ") == (
+        200,
+        {"status": "saved"},
+    )
     assert await rate(client, answer_id=answer_id, rating="down") == (200, {"status": "saved"})
     [row] = await stored(db_url)
     assert (row.id, row.answer_id, row.rating, row.comment) == (first.id, answer_id, -1, "Clear and quick.")
@@ -60,22 +69,27 @@ async def test_a_new_comment_replaces_the_earlier_one(client, answer_id, db_url)
 
 
 async def test_an_answer_of_another_conversation_or_no_answer_is_404(client, answer_id, db_url):
-    other = await client.post("/api/feedback", json={"sender": "someone-else", "answer_id": answer_id, "rating": "down"})
+    other = await client.post(
+        "/api/feedback", json={"sender": "someone-else", "answer_id": answer_id, "rating": "down"}
+    )
     assert other.status == 404 and "error" in await other.json()
     status, body = await rate(client, answer_id=uuid.uuid4().hex, rating="up")
     assert status == 404 and "error" in body
     assert await stored(db_url) == []
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"rating": "meh"}, "rating"),
-    ({"rating": 1}, "rating"),
-    ({"rating": ["up"]}, "rating"),
-    ({"rating": "up", "answer_id": "not-hex-" * 4}, "answer_id"),
-    ({"rating": "up", "answer_id": "3F2A" * 8}, "answer_id"),
-    ({"rating": "up", "sender": "x"}, "sender"),
-    ({"rating": "up", "comment": 5}, "comment"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"rating": "meh"}, "rating"),
+        ({"rating": 1}, "rating"),
+        ({"rating": ["up"]}, "rating"),
+        ({"rating": "up", "answer_id": "not-hex-" * 4}, "answer_id"),
+        ({"rating": "up", "answer_id": "3F2A" * 8}, "answer_id"),
+        ({"rating": "up", "sender": "x"}, "sender"),
+        ({"rating": "up", "comment": 5}, "comment"),
+    ],
+)
 async def test_an_invalid_field_is_400(client, answer_id, db_url, body, field):
     status, reply = await rate(client, **{"answer_id": answer_id, **body})
     assert status == 400 and field in reply["error"]

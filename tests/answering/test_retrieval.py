@@ -33,18 +33,26 @@ Order before 11:00 for same-day delivery.
 
 def test_markdown_is_split_by_heading_with_tables_as_sentences():
     chunks = chunking.split_markdown(POLICY, "policies/delivery.md")
-    assert [c.id for c in chunks] == ["policies/delivery.md#delivery", "policies/delivery.md#delivery-charges",
-                                      "policies/delivery.md#same-day-delivery-in-dubai"]
+    assert [c.id for c in chunks] == [
+        "policies/delivery.md#delivery",
+        "policies/delivery.md#delivery-charges",
+        "policies/delivery.md#same-day-delivery-in-dubai",
+    ]
     charges = chunks[1]
-    assert charges.text.splitlines() == ["Delivery — Delivery charges", "Area: Dubai; Charge: Free over AED 2,000.",
-                                         "Area: Rest of the UAE; Charge: AED 250."]
+    assert charges.text.splitlines() == [
+        "Delivery — Delivery charges",
+        "Area: Dubai; Charge: Free over AED 2,000.",
+        "Area: Rest of the UAE; Charge: AED 250.",
+    ]
     assert charges.metadata["source"] == "policies/delivery.md" and charges.metadata["heading"] == "Delivery charges"
     assert len(charges.metadata["hash"]) == 64
 
 
 def test_a_long_section_is_cut_on_lines_with_overlap():
     lines = [f"- Rule number {n} says something about deliveries and their schedule." for n in range(40)]
-    chunks = chunking.split_markdown("# Rules\n\n## Many rules\n\n" + "\n".join(lines), "rules.md", max_chars=500, overlap_chars=150)
+    chunks = chunking.split_markdown(
+        "# Rules\n\n## Many rules\n\n" + "\n".join(lines), "rules.md", max_chars=500, overlap_chars=150
+    )
     assert [c.id for c in chunks][:3] == ["rules.md#many-rules", "rules.md#many-rules/2", "rules.md#many-rules/3"]
     assert all(len(c.text) <= 500 + len("Rules — Many rules\n") for c in chunks)
     first, second = chunks[0].text.splitlines(), chunks[1].text.splitlines()
@@ -90,14 +98,24 @@ def test_reindex_adds_replaces_deletes_and_skips_by_content_hash(tmp_path, monke
     assert len(logged) == 3
     record = _log(logged[-1])
     assert {k: record[k] for k in ("collection", "added", "updated", "deleted", "skipped", "failed")} == {
-        "collection": "knowledge", "added": 2, "updated": 1, "deleted": 1, "skipped": total - 2, "failed": []}
+        "collection": "knowledge",
+        "added": 2,
+        "updated": 1,
+        "deleted": 1,
+        "skipped": total - 2,
+        "failed": [],
+    }
     assert record["duration_s"] >= record["embedding_s"] > 0
 
     retriever = Retriever(index.collection(client, index.KNOWLEDGE))
     ids = set(retriever.ids)
-    assert "policies/delivery.md#delivery-by-drone" in ids and "policies/delivery.md#deliveries-outside-the-uae" not in ids
+    assert (
+        "policies/delivery.md#delivery-by-drone" in ids and "policies/delivery.md#deliveries-outside-the-uae" not in ids
+    )
     assert "Eid" in retriever.documents["policies/delivery.md#delivery-days-and-times"]
-    sentences = index.collection(client, index.KNOWLEDGE).get(where={"chunk": "policies/delivery.md#delivery-days-and-times"})
+    sentences = index.collection(client, index.KNOWLEDGE).get(
+        where={"chunk": "policies/delivery.md#delivery-days-and-times"}
+    )
     assert sum("Eid" in d for d in sentences["documents"]) == 2  # the chunk and its one changed sentence, no stale copy
 
 

@@ -23,8 +23,13 @@ Sanic.test_mode = True
 def migrated_db(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("db") / "closer.db"
     env = {**os.environ, "CLOSER_DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
-    subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "bot", "db", "upgrade"], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "bot", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return path
 
 

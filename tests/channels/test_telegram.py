@@ -41,8 +41,14 @@ from tests.fakes.telegram_server import FakeTelegram, Upload
 
 SECRET = "closer-test_Secret-0123456789"
 CHAT_ID = 1111111
-USER = {"id": CHAT_ID, "is_bot": False, "first_name": "Aisha", "last_name": "Rahman", "username": "aisha_r",
-        "language_code": "en"}
+USER = {
+    "id": CHAT_ID,
+    "is_bot": False,
+    "first_name": "Aisha",
+    "last_name": "Rahman",
+    "username": "aisha_r",
+    "language_code": "en",
+}
 CHAT = {"id": CHAT_ID, "first_name": "Aisha", "last_name": "Rahman", "username": "aisha_r", "type": "private"}
 DATE = 1767225600
 # Bytes of every value, so that any re-encoding of the upload shows.
@@ -52,6 +58,7 @@ LONG_PAYLOAD = '/ask_knowledge{"topic": "policies/delivery.md#delivery-charges-a
 
 
 # --- updates as Telegram sends them -------------------------------------------------------------
+
 
 def message(message_id: int = 101, chat: dict | None = None, **content: Any) -> dict:
     return {"message_id": message_id, "from": USER, "chat": chat or CHAT, "date": DATE, **content}
@@ -67,30 +74,62 @@ def text_update(update_id: int, text: str) -> dict:
 
 
 def callback_update(update_id: int, data: str) -> dict:
-    bot_message = {"message_id": 55, "from": {"id": 123456789, "is_bot": True, "first_name": "Closer",
-                                               "username": "closer_test_bot"},
-                   "chat": CHAT, "date": DATE, "text": "How can I help?",
-                   "reply_markup": {"inline_keyboard": [[{"text": "Talk to a person", "callback_data": data}]]}}
-    return {"update_id": update_id, "callback_query": {"id": f"43829{update_id}", "from": USER, "message": bot_message,
-                                                       "chat_instance": "-5017212315581463817", "data": data}}
+    bot_message = {
+        "message_id": 55,
+        "from": {"id": 123456789, "is_bot": True, "first_name": "Closer", "username": "closer_test_bot"},
+        "chat": CHAT,
+        "date": DATE,
+        "text": "How can I help?",
+        "reply_markup": {"inline_keyboard": [[{"text": "Talk to a person", "callback_data": data}]]},
+    }
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": f"43829{update_id}",
+            "from": USER,
+            "message": bot_message,
+            "chat_instance": "-5017212315581463817",
+            "data": data,
+        },
+    }
 
 
-PHOTO = [{"file_id": "AgACAgIAAxkBAAIBY2X", "file_unique_id": "AQADq7sxG0", "file_size": 1297, "width": 90,
-          "height": 67},
-         {"file_id": "AgACAgIAAxkBAAIBY2Y", "file_unique_id": "AQADq7sxG1", "file_size": 20403, "width": 320,
-          "height": 240}]
-STICKER = {"file_id": "CAACAgIAAxkBAAIBZGX", "file_unique_id": "AgADGwADwDZPEw", "type": "regular", "width": 512,
-           "height": 512, "is_animated": False, "is_video": False, "emoji": "👍", "set_name": "HotCherry",
-           "file_size": 19534}
-VOICE = {"file_id": "AwACAgIAAxkBAAIBZWX", "file_unique_id": "AgADmAADWXQ", "duration": 3, "mime_type": "audio/ogg",
-         "file_size": 9421}
-DOCUMENT = {"file_id": "BQACAgIAAxkBAAIBZmX", "file_unique_id": "AgADnAADWXQ", "file_name": "floor-plan.pdf",
-            "mime_type": "application/pdf", "file_size": 88211}
+PHOTO = [
+    {"file_id": "AgACAgIAAxkBAAIBY2X", "file_unique_id": "AQADq7sxG0", "file_size": 1297, "width": 90, "height": 67},
+    {"file_id": "AgACAgIAAxkBAAIBY2Y", "file_unique_id": "AQADq7sxG1", "file_size": 20403, "width": 320, "height": 240},
+]
+STICKER = {
+    "file_id": "CAACAgIAAxkBAAIBZGX",
+    "file_unique_id": "AgADGwADwDZPEw",
+    "type": "regular",
+    "width": 512,
+    "height": 512,
+    "is_animated": False,
+    "is_video": False,
+    "emoji": "👍",
+    "set_name": "HotCherry",
+    "file_size": 19534,
+}
+VOICE = {
+    "file_id": "AwACAgIAAxkBAAIBZWX",
+    "file_unique_id": "AgADmAADWXQ",
+    "duration": 3,
+    "mime_type": "audio/ogg",
+    "file_size": 9421,
+}
+DOCUMENT = {
+    "file_id": "BQACAgIAAxkBAAIBZmX",
+    "file_unique_id": "AgADnAADWXQ",
+    "file_name": "floor-plan.pdf",
+    "mime_type": "application/pdf",
+    "file_size": 88211,
+}
 LOCATION = {"latitude": 25.197197, "longitude": 55.274376}
 BOT_MEMBER = {"id": 123456789, "is_bot": True, "first_name": "Closer", "username": "closer_test_bot"}
 
 
 # --- the stand-ins and the server ---------------------------------------------------------------
+
 
 class Rasa:
     """Rasa's agent as ``register`` calls it: records every UserMessage, answers each with one text
@@ -115,8 +154,13 @@ class Rasa:
 
 
 def credentials(telegram: FakeTelegram, **overrides: Any) -> dict[str, Any]:
-    return {"bot_token": telegram.token, "secret_token": SECRET, "api_base": f"{telegram.api_base}/bot",
-            "timeout_s": 5, **overrides}
+    return {
+        "bot_token": telegram.token,
+        "secret_token": SECRET,
+        "api_base": f"{telegram.api_base}/bot",
+        "timeout_s": 5,
+        **overrides,
+    }
 
 
 @asynccontextmanager
@@ -146,8 +190,11 @@ async def post(base_url: str, body: Any, secret: str | None = SECRET, **kwargs: 
     headers = {SECRET_HEADER: secret.encode()} if secret is not None else {}
     async with httpx.AsyncClient(timeout=10) as client:
         if isinstance(body, (bytes, str)):
-            return await client.post(f"{base_url}/webhooks/telegram/webhook", content=body,
-                                     headers={**headers, "Content-Type": "application/json"})
+            return await client.post(
+                f"{base_url}/webhooks/telegram/webhook",
+                content=body,
+                headers={**headers, "Content-Type": "application/json"},
+            )
         return await client.post(f"{base_url}/webhooks/telegram/webhook", json=body, headers=headers, **kwargs)
 
 
@@ -155,6 +202,7 @@ async def table(store: ChannelStore, name: str) -> list[Any]:
     def read() -> list[Any]:
         with store.engine.connect() as connection:
             return connection.execute(sa.text(f"SELECT * FROM {name} ORDER BY 1")).all()
+
     return await asyncio.to_thread(read)
 
 
@@ -181,6 +229,7 @@ async def telegram() -> FakeTelegram:
 @pytest.fixture
 async def files() -> str:
     """A file server: the quote PDF, an image, an HTML page, and 404 for anything else."""
+
     async def pdf(_: web.Request) -> web.Response:
         return web.Response(body=PDF, content_type="application/pdf")
 
@@ -215,6 +264,7 @@ async def served(connector: TelegramInput, telegram: FakeTelegram):
 
 # --- configuration ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("key", ["bot_token", "secret_token"])
 @pytest.mark.parametrize("value", [None, "", "   "])
 def test_a_missing_credential_names_the_key(telegram: FakeTelegram, key: str, value: str | None) -> None:
@@ -242,16 +292,22 @@ def test_numbers_must_be_positive(telegram: FakeTelegram, key: str, value: Any) 
 def test_defaults_and_values_from_credentials(telegram: FakeTelegram, database_url: str) -> None:
     config = TelegramConfig.from_credentials({"bot_token": "42:abc", "secret_token": "s" * 256})
     assert (config.api_base, config.timeout_s, config.max_body_bytes, config.webhook_url) == (
-        "https://api.telegram.org/bot", 10.0, 1024 * 1024, None)
+        "https://api.telegram.org/bot",
+        10.0,
+        1024 * 1024,
+        None,
+    )
     url = "https://bot.example.com/webhooks/telegram/webhook"
-    channel = TelegramInput.from_credentials(credentials(telegram, timeout_s="2.5", max_body_bytes="2048",
-                                                         webhook_url=url))
+    channel = TelegramInput.from_credentials(
+        credentials(telegram, timeout_s="2.5", max_body_bytes="2048", webhook_url=url)
+    )
     assert (channel.config.timeout_s, channel.config.max_body_bytes) == (2.5, 2048)
     assert channel.store.url == database_url and channel.get_output_channel().name() == "telegram"
 
 
-def test_the_rate_limit_comes_from_credentials_then_the_environment(telegram: FakeTelegram, database_url: str,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_rate_limit_comes_from_credentials_then_the_environment(
+    telegram: FakeTelegram, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def limit(**overrides: Any) -> tuple:
         limiter = TelegramInput.from_credentials(credentials(telegram, **overrides)).limiter
         return limiter.messages, limiter.window_s
@@ -269,6 +325,7 @@ def test_the_rate_limit_comes_from_credentials_then_the_environment(telegram: Fa
 
 # --- the webhook --------------------------------------------------------------------------------
 
+
 async def test_health(served) -> None:
     base_url, _ = served
     async with httpx.AsyncClient() as client:
@@ -277,8 +334,9 @@ async def test_health(served) -> None:
 
 
 @pytest.mark.parametrize("secret", [None, "", "wrong", SECRET.upper(), SECRET + "x", "ünïcode"])
-async def test_a_forged_or_missing_secret_is_refused_and_nothing_is_stored(served, connector: TelegramInput,
-                                                                           secret: str | None, caplog) -> None:
+async def test_a_forged_or_missing_secret_is_refused_and_nothing_is_stored(
+    served, connector: TelegramInput, secret: str | None, caplog
+) -> None:
     base_url, rasa = served
     with caplog.at_level(logging.WARNING, logger="connectors.telegram"):
         response = await post(base_url, text_update(1, "hello"), secret=secret)
@@ -299,14 +357,21 @@ async def test_a_body_over_the_limit_gets_413_and_is_not_stored(telegram: FakeTe
     assert rasa.texts == ["a" * 100] and len(await table(store, "channel_deliveries")) == 1
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"text"', b'{"message": {"text": "hi"}}',
-                                  b'{"update_id": "7", "message": {"text": "hi"}}',
-                                  b'{"update_id": 7, "message": "hi"}', b'{"update_id": 7, "message": {"text": "hi"}}',
-                                  b'{"update_id": true, "message": {"text": "hi", '
-                                  b'"chat": {"id": 1, "type": "private"}}}',
-                                  b'{"update_id": 7, "callback_query": "data"}',
-                                  b'{"update_id": 7, "edited_message": {"text": "hi", '
-                                  b'"chat": {"id": "1", "type": "private"}}}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[1, 2]",
+        b'"text"',
+        b'{"message": {"text": "hi"}}',
+        b'{"update_id": "7", "message": {"text": "hi"}}',
+        b'{"update_id": 7, "message": "hi"}',
+        b'{"update_id": 7, "message": {"text": "hi"}}',
+        b'{"update_id": true, "message": {"text": "hi", "chat": {"id": 1, "type": "private"}}}',
+        b'{"update_id": 7, "callback_query": "data"}',
+        b'{"update_id": 7, "edited_message": {"text": "hi", "chat": {"id": "1", "type": "private"}}}',
+    ],
+)
 async def test_a_malformed_body_gets_400_and_is_not_stored(served, connector: TelegramInput, body: bytes) -> None:
     base_url, rasa = served
     response = await post(base_url, body)
@@ -324,9 +389,19 @@ async def test_a_text_reaches_rasa_with_its_sender_and_metadata(served, connecto
     assert received.text == "Do you have standing desks?"
     assert received.sender_id == f"telegram-{CHAT_ID}" and received.input_channel == "telegram"
     assert received.output_channel.inner is connector.get_output_channel()  # sent from the server loop
-    assert received.metadata == {"channel": "telegram", "telegram": {
-        "update_id": 1, "chat_id": CHAT_ID, "message_id": 101, "user_id": CHAT_ID, "first_name": "Aisha",
-        "last_name": "Rahman", "username": "aisha_r", "language_code": "en"}}
+    assert received.metadata == {
+        "channel": "telegram",
+        "telegram": {
+            "update_id": 1,
+            "chat_id": CHAT_ID,
+            "message_id": 101,
+            "user_id": CHAT_ID,
+            "first_name": "Aisha",
+            "last_name": "Rahman",
+            "username": "aisha_r",
+            "language_code": "en",
+        },
+    }
     [delivery] = await table(connector.store, "channel_deliveries")
     assert (delivery.channel, delivery.delivery_id, delivery.sender_id) == ("telegram", "1", f"telegram-{CHAT_ID}")
     assert delivery.processed_at is not None and delivery.error is None
@@ -335,8 +410,9 @@ async def test_a_text_reaches_rasa_with_its_sender_and_metadata(served, connecto
 
 
 @pytest.mark.parametrize("text, payload", [("/start", None), ("/start promo-oak_2026", "promo-oak_2026")])
-async def test_start_and_deep_links_greet_with_the_payload(served, connector: TelegramInput, text: str,
-                                                           payload: str | None) -> None:
+async def test_start_and_deep_links_greet_with_the_payload(
+    served, connector: TelegramInput, text: str, payload: str | None
+) -> None:
     base_url, rasa = served
     await post(base_url, text_update(1, text))
     await post(base_url, text_update(2, "/request_human"))
@@ -346,8 +422,9 @@ async def test_start_and_deep_links_greet_with_the_payload(served, connector: Te
     assert "start_payload" not in rasa.messages[1].metadata["telegram"]
 
 
-async def test_a_button_press_is_answered_then_its_payload_reaches_rasa(served, connector: TelegramInput,
-                                                                        telegram: FakeTelegram) -> None:
+async def test_a_button_press_is_answered_then_its_payload_reaches_rasa(
+    served, connector: TelegramInput, telegram: FakeTelegram
+) -> None:
     base_url, rasa = served
     await post(base_url, callback_update(7, "/request_human"))
     await connector.queues.drain()
@@ -359,15 +436,19 @@ async def test_a_button_press_is_answered_then_its_payload_reaches_rasa(served, 
     assert rasa.messages[0].sender_id == f"telegram-{CHAT_ID}"
 
 
-async def test_a_long_button_payload_makes_the_round_trip(served, connector: TelegramInput,
-                                                          telegram: FakeTelegram) -> None:
+async def test_a_long_button_payload_makes_the_round_trip(
+    served, connector: TelegramInput, telegram: FakeTelegram
+) -> None:
     base_url, rasa = served
     assert len(LONG_PAYLOAD.encode()) > 64
-    buttons = [{"title": "Delivery charges", "payload": LONG_PAYLOAD},
-               {"title": "A person", "payload": "/request_human"},
-               {"title": "Catalogue", "payload": "https://closer.example/catalogue"}]
-    await connector.get_output_channel().send_response(f"telegram-{CHAT_ID}", {"text": "Anything else?",
-                                                                                "buttons": buttons})
+    buttons = [
+        {"title": "Delivery charges", "payload": LONG_PAYLOAD},
+        {"title": "A person", "payload": "/request_human"},
+        {"title": "Catalogue", "payload": "https://closer.example/catalogue"},
+    ]
+    await connector.get_output_channel().send_response(
+        f"telegram-{CHAT_ID}", {"text": "Anything else?", "buttons": buttons}
+    )
     [sent] = telegram.messages
     [[long_button, short_button, url_button]] = sent["reply_markup"]["inline_keyboard"]
     assert long_button["text"] == "Delivery charges" and long_button["callback_data"].startswith("#")
@@ -381,11 +462,13 @@ async def test_a_long_button_payload_makes_the_round_trip(served, connector: Tel
     assert telegram.calls("answerCallbackQuery") == [{"callback_query_id": "438298"}]
 
 
-async def test_a_short_payload_starting_with_a_hash_goes_through_the_store(served, connector: TelegramInput,
-                                                                          telegram: FakeTelegram) -> None:
+async def test_a_short_payload_starting_with_a_hash_goes_through_the_store(
+    served, connector: TelegramInput, telegram: FakeTelegram
+) -> None:
     base_url, rasa = served
-    await connector.get_output_channel().send_text_with_buttons(f"telegram-{CHAT_ID}", "Pick",
-                                                                [{"title": "Tag", "payload": "#oak"}])
+    await connector.get_output_channel().send_text_with_buttons(
+        f"telegram-{CHAT_ID}", "Pick", [{"title": "Tag", "payload": "#oak"}]
+    )
     data = telegram.messages[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     assert data != "#oak"
     await post(base_url, callback_update(9, data))
@@ -393,8 +476,9 @@ async def test_a_short_payload_starting_with_a_hash_goes_through_the_store(serve
     assert rasa.texts == ["#oak"]
 
 
-async def test_an_expired_button_is_explained_without_asking_rasa(served, connector: TelegramInput,
-                                                                  telegram: FakeTelegram) -> None:
+async def test_an_expired_button_is_explained_without_asking_rasa(
+    served, connector: TelegramInput, telegram: FakeTelegram
+) -> None:
     base_url, rasa = served
     await post(base_url, callback_update(10, "#" + "0" * 32))
     await connector.queues.drain()
@@ -405,18 +489,30 @@ async def test_an_expired_button_is_explained_without_asking_rasa(served, connec
     assert delivery.processed_at is not None and delivery.error is None
 
 
-@pytest.mark.parametrize("content, reply", [
-    ({"location": LOCATION}, LOCATION_REPLY),
-    ({"venue": {"location": LOCATION, "title": "Burj Khalifa", "address": "1 Sheikh Mohammed bin Rashid Blvd"},
-      "location": LOCATION}, LOCATION_REPLY),
-    ({"sticker": STICKER}, UNSUPPORTED_REPLY),
-    ({"voice": VOICE}, UNSUPPORTED_REPLY),
-    ({"photo": PHOTO}, UNSUPPORTED_REPLY),
-    ({"document": DOCUMENT}, UNSUPPORTED_REPLY),
-])
-async def test_what_the_bot_cannot_read_gets_a_polite_reply_without_rasa(served, connector: TelegramInput,
-                                                                         telegram: FakeTelegram, content: dict,
-                                                                         reply: str) -> None:
+@pytest.mark.parametrize(
+    "content, reply",
+    [
+        ({"location": LOCATION}, LOCATION_REPLY),
+        (
+            {
+                "venue": {
+                    "location": LOCATION,
+                    "title": "Burj Khalifa",
+                    "address": "1 Sheikh Mohammed bin Rashid Blvd",
+                },
+                "location": LOCATION,
+            },
+            LOCATION_REPLY,
+        ),
+        ({"sticker": STICKER}, UNSUPPORTED_REPLY),
+        ({"voice": VOICE}, UNSUPPORTED_REPLY),
+        ({"photo": PHOTO}, UNSUPPORTED_REPLY),
+        ({"document": DOCUMENT}, UNSUPPORTED_REPLY),
+    ],
+)
+async def test_what_the_bot_cannot_read_gets_a_polite_reply_without_rasa(
+    served, connector: TelegramInput, telegram: FakeTelegram, content: dict, reply: str
+) -> None:
     base_url, rasa = served
     assert (await post(base_url, update(11, **content))).status_code == 200
     await connector.queues.drain()
@@ -429,10 +525,16 @@ async def test_what_the_bot_cannot_read_gets_a_polite_reply_without_rasa(served,
     assert customer.user_id == str(CHAT_ID)
 
 
-@pytest.mark.parametrize("content", [{"photo": PHOTO, "caption": "Do you have this in oak?"},
-                                     {"document": DOCUMENT, "caption": "Do you have this in oak?"}])
-async def test_a_captioned_photo_or_document_is_its_caption(served, connector: TelegramInput,
-                                                            telegram: FakeTelegram, content: dict) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"photo": PHOTO, "caption": "Do you have this in oak?"},
+        {"document": DOCUMENT, "caption": "Do you have this in oak?"},
+    ],
+)
+async def test_a_captioned_photo_or_document_is_its_caption(
+    served, connector: TelegramInput, telegram: FakeTelegram, content: dict
+) -> None:
     base_url, rasa = served
     await post(base_url, update(12, **content))
     await connector.queues.drain()
@@ -440,8 +542,9 @@ async def test_a_captioned_photo_or_document_is_its_caption(served, connector: T
 
 
 @pytest.mark.parametrize("phone, text", [("971501234567", "+971501234567"), ("+971501234567", "+971501234567")])
-async def test_a_shared_contact_becomes_its_phone_number(served, connector: TelegramInput, phone: str,
-                                                         text: str) -> None:
+async def test_a_shared_contact_becomes_its_phone_number(
+    served, connector: TelegramInput, phone: str, text: str
+) -> None:
     base_url, rasa = served
     contact = {"phone_number": phone, "first_name": "Aisha", "last_name": "Rahman", "user_id": CHAT_ID}
     await post(base_url, update(13, contact=contact))
@@ -449,12 +552,12 @@ async def test_a_shared_contact_becomes_its_phone_number(served, connector: Tele
     assert rasa.texts == [text]
 
 
-async def test_an_edited_message_is_processed_as_a_correction(served, connector: TelegramInput,
-                                                              telegram: FakeTelegram) -> None:
+async def test_an_edited_message_is_processed_as_a_correction(
+    served, connector: TelegramInput, telegram: FakeTelegram
+) -> None:
     base_url, rasa = served
     await post(base_url, text_update(14, "I need 20 chairs"))
-    edited = {"update_id": 15, "edited_message": message(message_id=114, text="I need 25 chairs",
-                                                         edit_date=DATE + 30)}
+    edited = {"update_id": 15, "edited_message": message(message_id=114, text="I need 25 chairs", edit_date=DATE + 30)}
     live_location = {"update_id": 16, "edited_message": message(message_id=120, location=LOCATION, edit_date=DATE + 60)}
     for body in (edited, live_location):
         assert (await post(base_url, body)).status_code == 200
@@ -469,25 +572,44 @@ async def test_an_edited_message_is_processed_as_a_correction(served, connector:
 GROUP = {"id": -1001234567890, "title": "Office furniture fans", "type": "supergroup"}
 IGNORED = {
     "group message": {"update_id": 20, "message": message(chat=GROUP, text="Hi bot")},
-    "basic group message": {"update_id": 21, "message": message(chat={"id": -4012345, "title": "Team",
-                                                                      "type": "group"}, text="Hi bot")},
-    "channel post": {"update_id": 22, "channel_post": {
-        "message_id": 3, "sender_chat": {"id": -1009876543210, "title": "Closer news", "type": "channel"},
-        "chat": {"id": -1009876543210, "title": "Closer news", "type": "channel"}, "date": DATE,
-        "text": "New oak range"}},
-    "blocked the bot": {"update_id": 23, "my_chat_member": {
-        "chat": CHAT, "from": USER, "date": DATE,
-        "old_chat_member": {"user": BOT_MEMBER, "status": "member"},
-        "new_chat_member": {"user": BOT_MEMBER, "status": "kicked", "until_date": 0}}},
-    "button in a group": {"update_id": 24, "callback_query": {**callback_update(24, "/request_human")["callback_query"],
-                                                              "message": message(chat=GROUP, text="Pick")}},
+    "basic group message": {
+        "update_id": 21,
+        "message": message(chat={"id": -4012345, "title": "Team", "type": "group"}, text="Hi bot"),
+    },
+    "channel post": {
+        "update_id": 22,
+        "channel_post": {
+            "message_id": 3,
+            "sender_chat": {"id": -1009876543210, "title": "Closer news", "type": "channel"},
+            "chat": {"id": -1009876543210, "title": "Closer news", "type": "channel"},
+            "date": DATE,
+            "text": "New oak range",
+        },
+    },
+    "blocked the bot": {
+        "update_id": 23,
+        "my_chat_member": {
+            "chat": CHAT,
+            "from": USER,
+            "date": DATE,
+            "old_chat_member": {"user": BOT_MEMBER, "status": "member"},
+            "new_chat_member": {"user": BOT_MEMBER, "status": "kicked", "until_date": 0},
+        },
+    },
+    "button in a group": {
+        "update_id": 24,
+        "callback_query": {
+            **callback_update(24, "/request_human")["callback_query"],
+            "message": message(chat=GROUP, text="Pick"),
+        },
+    },
 }
 
 
 @pytest.mark.parametrize("name", list(IGNORED))
-async def test_groups_channels_and_other_updates_are_acknowledged_and_ignored(served, connector: TelegramInput,
-                                                                              telegram: FakeTelegram, name: str,
-                                                                              caplog) -> None:
+async def test_groups_channels_and_other_updates_are_acknowledged_and_ignored(
+    served, connector: TelegramInput, telegram: FakeTelegram, name: str, caplog
+) -> None:
     base_url, rasa = served
     with caplog.at_level(logging.INFO, logger="connectors.telegram"):
         response = await post(base_url, IGNORED[name])
@@ -498,8 +620,9 @@ async def test_groups_channels_and_other_updates_are_acknowledged_and_ignored(se
     assert await table(connector.store, "channel_deliveries") == []
 
 
-async def test_a_delivery_replayed_100_times_at_once_is_processed_once(telegram: FakeTelegram,
-                                                                        connector: TelegramInput) -> None:
+async def test_a_delivery_replayed_100_times_at_once_is_processed_once(
+    telegram: FakeTelegram, connector: TelegramInput
+) -> None:
     rasa = Rasa(telegram, reply=True)
     async with serve(connector, rasa) as base_url:
         body = text_update(30, "How much is the oak desk?")
@@ -512,8 +635,9 @@ async def test_a_delivery_replayed_100_times_at_once_is_processed_once(telegram:
     assert len(await table(connector.store, "channel_messages")) == 1
 
 
-async def test_quick_messages_of_one_customer_are_processed_in_order(telegram: FakeTelegram,
-                                                                     connector: TelegramInput) -> None:
+async def test_quick_messages_of_one_customer_are_processed_in_order(
+    telegram: FakeTelegram, connector: TelegramInput
+) -> None:
     texts = [f"message {n}" for n in range(8)]
     rasa = Rasa(telegram, reply=True, delays=[0.01 * (8 - n) for n in range(8)])  # the first is the slowest
     async with serve(connector, rasa) as base_url:
@@ -535,7 +659,8 @@ class Clock:
 
 
 async def test_a_customer_over_the_rate_limit_is_acknowledged_without_a_turn_and_told_once(
-        telegram: FakeTelegram, store: ChannelStore, caplog: pytest.LogCaptureFixture) -> None:
+    telegram: FakeTelegram, store: ChannelStore, caplog: pytest.LogCaptureFixture
+) -> None:
     clock = Clock()
     connector = TelegramInput(TelegramConfig.from_credentials(credentials(telegram)), store, RateLimiter(3, 60, clock))
     rasa = Rasa(telegram, reply=True)
@@ -550,14 +675,20 @@ async def test_a_customer_over_the_rate_limit_is_acknowledged_without_a_turn_and
         assert [r.status_code for r in [*responses, replayed, button, others]] == [200] * 9
         assert rasa.texts == ["secret 0", "secret 1", "secret 2", "hello from another chat"]
         assert [(m["chat"]["id"], m["text"]) for m in telegram.messages] == [
-            *((CHAT_ID, f"You said: secret {n}") for n in range(3)), (CHAT_ID, SLOW_DOWN_REPLY),
-            (2222222, "You said: hello from another chat")]
+            *((CHAT_ID, f"You said: secret {n}") for n in range(3)),
+            (CHAT_ID, SLOW_DOWN_REPLY),
+            (2222222, "You said: hello from another chat"),
+        ]
         deliveries = await table(store, "channel_deliveries")
         assert [(d.delivery_id, d.error) for d in deliveries] == [
-            *((str(70 + n), None) for n in range(3)), *((str(n), RATE_LIMITED) for n in (73, 74, 75, 76)), ("77", None)]
+            *((str(70 + n), None) for n in range(3)),
+            *((str(n), RATE_LIMITED) for n in (73, 74, 75, 76)),
+            ("77", None),
+        ]
         assert all(d.processed_at is not None for d in deliveries)  # not replayed after a restart
-        warnings = [r.getMessage() for r in caplog.records
-                    if r.levelno == logging.WARNING and r.name.startswith("connectors")]
+        warnings = [
+            r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("connectors")
+        ]
         assert len(warnings) == 1 and f"telegram-{CHAT_ID} is over the rate limit of 3 messages per 60 s" in warnings[0]
         assert not any("secret" in r.getMessage() for r in caplog.records)  # never the message
 
@@ -572,8 +703,9 @@ async def test_a_customer_over_the_rate_limit_is_acknowledged_without_a_turn_and
     assert [m["text"] for m in telegram.messages].count(SLOW_DOWN_REPLY) == 1
 
 
-async def test_a_failure_in_rasa_is_recorded_and_the_queue_goes_on(telegram: FakeTelegram,
-                                                                   connector: TelegramInput) -> None:
+async def test_a_failure_in_rasa_is_recorded_and_the_queue_goes_on(
+    telegram: FakeTelegram, connector: TelegramInput
+) -> None:
     class FailingOnce(Rasa):
         async def handle_message(self, message: UserMessage) -> None:
             if not self.messages and message.text == "boom":
@@ -593,8 +725,9 @@ async def test_a_failure_in_rasa_is_recorded_and_the_queue_goes_on(telegram: Fak
     assert done.error is None
 
 
-async def test_a_restart_processes_what_was_acknowledged_but_not_processed(telegram: FakeTelegram,
-                                                                           store: ChannelStore) -> None:
+async def test_a_restart_processes_what_was_acknowledged_but_not_processed(
+    telegram: FakeTelegram, store: ChannelStore
+) -> None:
     body = text_update(60, "Are you open on Friday?")
     assert await store.accept("telegram", "60", f"telegram-{CHAT_ID}", body)  # then the process died
     connector = TelegramInput(TelegramConfig.from_credentials(credentials(telegram)), ChannelStore(store.url))
@@ -611,15 +744,19 @@ async def test_a_restart_processes_what_was_acknowledged_but_not_processed(teleg
 
 async def test_the_server_forgets_old_processed_deliveries(telegram: FakeTelegram, connector: TelegramInput) -> None:
     store = connector.store
-    old, recent = [await store.accept("telegram", str(n), f"telegram-{CHAT_ID}", text_update(n, "hi"))
-                   for n in (90, 91)]
+    old, recent = [
+        await store.accept("telegram", str(n), f"telegram-{CHAT_ID}", text_update(n, "hi")) for n in (90, 91)
+    ]
     await store.done(old)
     await store.done(recent)
 
     def age() -> None:
         with store.engine.begin() as connection:
-            connection.execute(sa.text("UPDATE channel_deliveries SET received_at = '2020-01-01 00:00:00.000000' "
-                                       "WHERE id = :id"), {"id": old})
+            connection.execute(
+                sa.text("UPDATE channel_deliveries SET received_at = '2020-01-01 00:00:00.000000' WHERE id = :id"),
+                {"id": old},
+            )
+
     await asyncio.to_thread(age)
 
     async def pruned() -> bool:
@@ -629,8 +766,9 @@ async def test_the_server_forgets_old_processed_deliveries(telegram: FakeTelegra
         await eventually(pruned, "the old delivery forgotten")
 
 
-async def test_stopping_the_server_finishes_the_queued_messages(telegram: FakeTelegram,
-                                                                connector: TelegramInput) -> None:
+async def test_stopping_the_server_finishes_the_queued_messages(
+    telegram: FakeTelegram, connector: TelegramInput
+) -> None:
     rasa = Rasa(telegram, reply=True, delays=[0.2])
     async with serve(connector, rasa) as base_url:
         assert (await post(base_url, text_update(70, "last words"))).status_code == 200
@@ -643,12 +781,16 @@ async def test_the_webhook_is_set_at_start_with_the_secret(telegram: FakeTelegra
     url = "https://bot.example.com/webhooks/telegram/webhook"
     connector = TelegramInput(TelegramConfig.from_credentials(credentials(telegram, webhook_url=url)), store)
     async with serve(connector, Rasa(telegram)):
-        assert telegram.webhook == {"url": url, "secret_token": SECRET,
-                                    "allowed_updates": ["message", "edited_message", "callback_query"]}
+        assert telegram.webhook == {
+            "url": url,
+            "secret_token": SECRET,
+            "allowed_updates": ["message", "edited_message", "callback_query"],
+        }
 
 
 async def test_what_was_loaded_before_start_is_frozen_out_of_full_collections_once(
-        telegram: FakeTelegram, store: ChannelStore, monkeypatch) -> None:
+    telegram: FakeTelegram, store: ChannelStore, monkeypatch
+) -> None:
     gc.unfreeze()
     monkeypatch.setattr(turns, "_heap_frozen", False)
     model = {"weights": [[0.5] * 4 for _ in range(100)]}  # stands for what Rasa loaded before the server started
@@ -662,10 +804,12 @@ async def test_what_was_loaded_before_start_is_frozen_out_of_full_collections_on
     assert id(created_later) in tracked  # the second start froze nothing more
 
 
-async def test_a_failed_set_webhook_or_bad_token_is_logged_and_the_server_runs(telegram: FakeTelegram,
-                                                                               store: ChannelStore, caplog) -> None:
-    config = TelegramConfig.from_credentials(credentials(telegram, bot_token="42:wrong-secret-token",
-                                                         webhook_url="http://not-https.example.com/hook"))
+async def test_a_failed_set_webhook_or_bad_token_is_logged_and_the_server_runs(
+    telegram: FakeTelegram, store: ChannelStore, caplog
+) -> None:
+    config = TelegramConfig.from_credentials(
+        credentials(telegram, bot_token="42:wrong-secret-token", webhook_url="http://not-https.example.com/hook")
+    )
     connector = TelegramInput(config, store)
     rasa = Rasa(telegram)
     with caplog.at_level(logging.ERROR, logger="connectors.telegram"):
@@ -691,7 +835,12 @@ async def test_the_output_channel_sends_outside_a_request(connector: TelegramInp
     assert telegram.calls("sendMessage")[0]["chat_id"] == str(CHAT_ID)
     [record] = await table(connector.store, "channel_messages")
     assert (record.channel, record.message_id, record.recipient_id, record.kind, record.status) == (
-        "telegram", f"{CHAT_ID}:1", str(CHAT_ID), "text", "sent")
+        "telegram",
+        f"{CHAT_ID}:1",
+        str(CHAT_ID),
+        "text",
+        "sent",
+    )
 
 
 async def test_a_long_text_is_split_at_telegrams_limit(connector: TelegramInput, telegram: FakeTelegram) -> None:
@@ -707,15 +856,21 @@ def test_split_text_cuts_hard_without_a_space() -> None:
     assert split_text("   ", 4096) == [] and split_text("short", 4096) == ["short"]
 
 
-@pytest.mark.parametrize("button_type, rows", [
-    (None, [["Yes", "No"]]),
-    ("inline", [["Yes", "No"]]),
-    ("vertical", [["Yes"], ["No"]]),
-])
-async def test_inline_keyboards_follow_rasas_button_type(connector: TelegramInput, telegram: FakeTelegram,
-                                                         button_type: str | None, rows: list[list[str]]) -> None:
-    message = {"text": "Shall I prepare a quote?", "buttons": [{"title": "Yes", "payload": "/affirm"},
-                                                               {"title": "No", "payload": "/deny"}]}
+@pytest.mark.parametrize(
+    "button_type, rows",
+    [
+        (None, [["Yes", "No"]]),
+        ("inline", [["Yes", "No"]]),
+        ("vertical", [["Yes"], ["No"]]),
+    ],
+)
+async def test_inline_keyboards_follow_rasas_button_type(
+    connector: TelegramInput, telegram: FakeTelegram, button_type: str | None, rows: list[list[str]]
+) -> None:
+    message = {
+        "text": "Shall I prepare a quote?",
+        "buttons": [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}],
+    }
     if button_type:
         message["button_type"] = button_type
     await connector.get_output_channel().send_response(RECIPIENT, message)
@@ -732,22 +887,30 @@ async def test_long_titles_get_a_row_each(connector: TelegramInput, telegram: Fa
     assert len(telegram.messages[0]["reply_markup"]["inline_keyboard"]) == 2
 
 
-async def test_reply_buttons_and_quick_replies_make_a_one_time_reply_keyboard(connector: TelegramInput,
-                                                                             telegram: FakeTelegram) -> None:
-    options = [{"title": "Under 5,000 AED", "payload": "/inform{\"budget\": 5000}"},
-               {"title": "More", "payload": "/inform{\"budget\": 20000}"}]
+async def test_reply_buttons_and_quick_replies_make_a_one_time_reply_keyboard(
+    connector: TelegramInput, telegram: FakeTelegram
+) -> None:
+    options = [
+        {"title": "Under 5,000 AED", "payload": '/inform{"budget": 5000}'},
+        {"title": "More", "payload": '/inform{"budget": 20000}'},
+    ]
     output = connector.get_output_channel()
     await output.send_response(RECIPIENT, {"text": "Your budget?", "buttons": options, "button_type": "reply"})
     await output.send_response(RECIPIENT, {"text": "Your budget?", "quick_replies": options})
     for sent in telegram.messages:
-        assert sent["reply_markup"] == {"keyboard": [[{"text": "Under 5,000 AED"}, {"text": "More"}]],
-                                        "one_time_keyboard": True, "resize_keyboard": True}
+        assert sent["reply_markup"] == {
+            "keyboard": [[{"text": "Under 5,000 AED"}, {"text": "More"}]],
+            "one_time_keyboard": True,
+            "resize_keyboard": True,
+        }
 
 
-async def test_the_quote_pdf_is_uploaded_with_the_served_bytes(connector: TelegramInput, telegram: FakeTelegram,
-                                                               files: str) -> None:
-    custom = {"document": {"url": f"{files}/quotes/abc123.pdf", "filename": "Q-2026-0001.pdf",
-                           "caption": "Quote Q-2026-0001"}}
+async def test_the_quote_pdf_is_uploaded_with_the_served_bytes(
+    connector: TelegramInput, telegram: FakeTelegram, files: str
+) -> None:
+    custom = {
+        "document": {"url": f"{files}/quotes/abc123.pdf", "filename": "Q-2026-0001.pdf", "caption": "Quote Q-2026-0001"}
+    }
     await connector.get_output_channel().send_response(RECIPIENT, {"custom": custom})
     [params] = telegram.calls("sendDocument")
     upload = params["document"]
@@ -758,10 +921,12 @@ async def test_the_quote_pdf_is_uploaded_with_the_served_bytes(connector: Telegr
     assert record.kind == "document"
 
 
-async def test_images_and_attachments_are_sent_by_url(connector: TelegramInput, telegram: FakeTelegram,
-                                                      files: str) -> None:
-    await connector.get_output_channel().send_response(RECIPIENT, {"image": f"{files}/images/desk.png",
-                                                                   "attachment": f"{files}/quotes/abc123.pdf"})
+async def test_images_and_attachments_are_sent_by_url(
+    connector: TelegramInput, telegram: FakeTelegram, files: str
+) -> None:
+    await connector.get_output_channel().send_response(
+        RECIPIENT, {"image": f"{files}/images/desk.png", "attachment": f"{files}/quotes/abc123.pdf"}
+    )
     assert telegram.calls("sendPhoto") == [{"chat_id": str(CHAT_ID), "photo": f"{files}/images/desk.png"}]
     assert telegram.calls("sendDocument") == [{"chat_id": str(CHAT_ID), "document": f"{files}/quotes/abc123.pdf"}]
     assert [r.kind for r in await table(connector.store, "channel_messages")] == ["image", "document"]
@@ -769,33 +934,44 @@ async def test_images_and_attachments_are_sent_by_url(connector: TelegramInput, 
 
 async def test_a_telegram_custom_payload_is_a_bot_api_call(connector: TelegramInput, telegram: FakeTelegram) -> None:
     output = connector.get_output_channel()
-    await output.send_response(RECIPIENT, {"custom": {"telegram": {"method": "sendLocation", "chat_id": 999,
-                                                                   "latitude": 25.2, "longitude": 55.27}}})
-    await output.send_response(RECIPIENT, {"custom": {"telegram": {"method": "setWebhook",
-                                                                   "url": "https://x.example"}}})
+    await output.send_response(
+        RECIPIENT,
+        {"custom": {"telegram": {"method": "sendLocation", "chat_id": 999, "latitude": 25.2, "longitude": 55.27}}},
+    )
+    await output.send_response(
+        RECIPIENT, {"custom": {"telegram": {"method": "setWebhook", "url": "https://x.example"}}}
+    )
     await output.send_response(RECIPIENT, {"custom": {"telegram": {"method": "sendLocation", "lat": 1}}})
     assert [name for name, _ in telegram.requests] == ["sendLocation"]
     assert telegram.messages[0]["location"] == {"latitude": 25.2, "longitude": 55.27}
     assert telegram.messages[0]["chat"]["id"] == CHAT_ID
 
 
-async def test_widget_metadata_and_unknown_custom_payloads_send_nothing(connector: TelegramInput,
-                                                                        telegram: FakeTelegram) -> None:
+async def test_widget_metadata_and_unknown_custom_payloads_send_nothing(
+    connector: TelegramInput, telegram: FakeTelegram
+) -> None:
     output = connector.get_output_channel()
-    await output.send_response(RECIPIENT, {"custom": {"answer_id": 7, "sources": ["policies/delivery.md"],
-                                                      "feedback": True}})
+    await output.send_response(
+        RECIPIENT, {"custom": {"answer_id": 7, "sources": ["policies/delivery.md"], "feedback": True}}
+    )
     await output.send_response(RECIPIENT, {"custom": {"carousel": []}})
     assert telegram.requests == []
 
 
-async def test_a_failed_send_is_logged_and_the_turn_goes_on(connector: TelegramInput, telegram: FakeTelegram,
-                                                            files: str, caplog) -> None:
+async def test_a_failed_send_is_logged_and_the_turn_goes_on(
+    connector: TelegramInput, telegram: FakeTelegram, files: str, caplog
+) -> None:
     output = connector.get_output_channel()
     with caplog.at_level(logging.ERROR, logger="connectors.telegram"):
-        await output.send_response(RECIPIENT, {
-            "text": "Here is your quote.",
-            "custom": {"document": {"url": f"{files}/quotes/gone.pdf", "filename": "Q.pdf"}},
-            "image": f"{files}/images/missing.png", "attachment": f"{files}/quotes/abc123.pdf"})
+        await output.send_response(
+            RECIPIENT,
+            {
+                "text": "Here is your quote.",
+                "custom": {"document": {"url": f"{files}/quotes/gone.pdf", "filename": "Q.pdf"}},
+                "image": f"{files}/images/missing.png",
+                "attachment": f"{files}/quotes/abc123.pdf",
+            },
+        )
     assert [name for name, _ in telegram.requests] == ["sendMessage", "sendPhoto", "sendDocument"]
     assert [r.kind for r in await table(connector.store, "channel_messages")] == ["text", "document"]
     assert f"sendDocument of Q.pdf to {RECIPIENT} failed: download: DocumentError: HTTP 404" in caplog.text
@@ -803,21 +979,27 @@ async def test_a_failed_send_is_logged_and_the_turn_goes_on(connector: TelegramI
     assert "gone.pdf" not in caplog.text  # the quote URL grants access: not logged
 
 
-async def test_a_send_that_times_out_is_logged_and_the_turn_goes_on(telegram: FakeTelegram, store: ChannelStore,
-                                                                     files: str, caplog) -> None:
+async def test_a_send_that_times_out_is_logged_and_the_turn_goes_on(
+    telegram: FakeTelegram, store: ChannelStore, files: str, caplog
+) -> None:
     telegram.failure, telegram.fail_method = "timeout", "sendDocument"
     connector = TelegramInput(TelegramConfig.from_credentials(credentials(telegram, timeout_s=0.5)), store)
     with caplog.at_level(logging.ERROR, logger="connectors.telegram"):
-        await connector.get_output_channel().send_response(RECIPIENT, {
-            "custom": {"document": {"url": f"{files}/quotes/abc123.pdf", "filename": "Q.pdf"}},
-            "image": f"{files}/images/desk.png"})
+        await connector.get_output_channel().send_response(
+            RECIPIENT,
+            {
+                "custom": {"document": {"url": f"{files}/quotes/abc123.pdf", "filename": "Q.pdf"}},
+                "image": f"{files}/images/desk.png",
+            },
+        )
     assert "send_document to telegram-1111111 failed: TimedOut" in caplog.text
     assert [r.kind for r in await table(store, "channel_messages")] == ["image"]
 
 
 @pytest.mark.parametrize("failure, error", [("flood", "RetryAfter"), ("chat_not_found", "BadRequest: Chat not found")])
-async def test_platform_errors_are_logged_with_recipient_and_method(connector: TelegramInput, telegram: FakeTelegram,
-                                                                    failure: str, error: str, caplog) -> None:
+async def test_platform_errors_are_logged_with_recipient_and_method(
+    connector: TelegramInput, telegram: FakeTelegram, failure: str, error: str, caplog
+) -> None:
     telegram.failure = failure
     with caplog.at_level(logging.ERROR, logger="connectors.telegram"):
         await connector.get_output_channel().send_response(RECIPIENT, {"text": "Hello"})
@@ -825,8 +1007,9 @@ async def test_platform_errors_are_logged_with_recipient_and_method(connector: T
     assert await table(connector.store, "channel_messages") == []
 
 
-async def test_a_conversation_of_another_channel_is_not_sent_to(connector: TelegramInput, telegram: FakeTelegram,
-                                                                caplog) -> None:
+async def test_a_conversation_of_another_channel_is_not_sent_to(
+    connector: TelegramInput, telegram: FakeTelegram, caplog
+) -> None:
     with caplog.at_level(logging.ERROR, logger="connectors.telegram"):
         await connector.get_output_channel().send_response("whatsapp-971501234567", {"text": "Hello"})
     assert telegram.requests == [] and "not a telegram-<chat id> conversation" in caplog.text

@@ -55,8 +55,9 @@ async def polling(telegram: FakeTelegram, rasa_url: str, **overrides) -> AsyncIt
             await task
 
 
-async def test_updates_are_forwarded_unchanged_in_order_and_confirmed(telegram: FakeTelegram,
-                                                                      connector: TelegramInput) -> None:
+async def test_updates_are_forwarded_unchanged_in_order_and_confirmed(
+    telegram: FakeTelegram, connector: TelegramInput
+) -> None:
     telegram.webhook = {"url": "https://old.example.com/hook"}
     pushed = [text_update(1, "Hi"), callback_update(2, "/request_human"), update(3, sticker=STICKER)]
     for body in pushed:
@@ -76,8 +77,9 @@ async def test_updates_are_forwarded_unchanged_in_order_and_confirmed(telegram: 
     assert {params["timeout"] for params in telegram.calls("getUpdates")} == {"25"}
 
 
-async def test_an_update_waits_while_rasa_is_down_and_is_delivered_once(telegram: FakeTelegram,
-                                                                        connector: TelegramInput, caplog) -> None:
+async def test_an_update_waits_while_rasa_is_down_and_is_delivered_once(
+    telegram: FakeTelegram, connector: TelegramInput, caplog
+) -> None:
     port = free_port()
     telegram.push_update(text_update(10, "Are you there?"))
     rasa = Rasa(telegram)
@@ -93,8 +95,7 @@ async def test_an_update_waits_while_rasa_is_down_and_is_delivered_once(telegram
     assert "ConnectError" in caplog.text
 
 
-async def test_an_update_the_webhook_refuses_is_kept(telegram: FakeTelegram, connector: TelegramInput,
-                                                     caplog) -> None:
+async def test_an_update_the_webhook_refuses_is_kept(telegram: FakeTelegram, connector: TelegramInput, caplog) -> None:
     telegram.push_update(text_update(20, "Hello"))
     rasa = Rasa(telegram)
     with caplog.at_level(logging.WARNING, logger="connectors.telegram_polling"):
@@ -118,9 +119,18 @@ connectors.telegram.TelegramInput:
 
 async def command(credentials_file, rasa_url: str, **env: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        PYTHON, "-m", "connectors.telegram_polling", "--credentials", str(credentials_file), "--rasa-url", rasa_url,
-        cwd=ROOT, env={"PATH": "/usr/bin:/bin", **env}, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
+        PYTHON,
+        "-m",
+        "connectors.telegram_polling",
+        "--credentials",
+        str(credentials_file),
+        "--rasa-url",
+        rasa_url,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
 
 
 async def finished(process: asyncio.subprocess.Process) -> tuple[int, str]:
@@ -128,19 +138,22 @@ async def finished(process: asyncio.subprocess.Process) -> tuple[int, str]:
     return process.returncode, output.decode()
 
 
-async def test_the_command_forwards_updates_and_stops_cleanly_on_ctrl_c(telegram: FakeTelegram,
-                                                                        connector: TelegramInput, tmp_path) -> None:
+async def test_the_command_forwards_updates_and_stops_cleanly_on_ctrl_c(
+    telegram: FakeTelegram, connector: TelegramInput, tmp_path
+) -> None:
     path = tmp_path / "credentials.yml"
     path.write_text(CREDENTIALS % telegram.api_base)
     rasa = Rasa(telegram, reply=True)
     async with serve(connector, rasa) as base_url:
-        process = await command(path, base_url, CLOSER_TEST_TELEGRAM_TOKEN=telegram.token,
-                                CLOSER_TEST_TELEGRAM_SECRET=SECRET)
+        process = await command(
+            path, base_url, CLOSER_TEST_TELEGRAM_TOKEN=telegram.token, CLOSER_TEST_TELEGRAM_SECRET=SECRET
+        )
         try:
             telegram.push_update(text_update(30, "I want 12 oak desks"))
             await eventually(lambda: rasa.texts == ["I want 12 oak desks"], "the update reaching Rasa", seconds=120)
-            await eventually(lambda: len(telegram.calls("getUpdates")) >= 2 and telegram.updates == [],
-                             "the next long poll")
+            await eventually(
+                lambda: len(telegram.calls("getUpdates")) >= 2 and telegram.updates == [], "the next long poll"
+            )
         finally:
             process.send_signal(signal.SIGINT)
             returncode, output = await finished(process)
@@ -167,8 +180,14 @@ async def test_the_command_refuses_an_unset_variable_or_a_missing_block(telegram
 async def test_the_command_stops_on_a_wrong_token_without_printing_it(telegram: FakeTelegram, tmp_path) -> None:
     path = tmp_path / "credentials.yml"
     path.write_text(CREDENTIALS % telegram.api_base)
-    returncode, output = await finished(await command(path, "http://127.0.0.1:9", CLOSER_TEST_TELEGRAM_SECRET=SECRET,
-                                                      CLOSER_TEST_TELEGRAM_TOKEN="42:wrong-secret-token"))
+    returncode, output = await finished(
+        await command(
+            path,
+            "http://127.0.0.1:9",
+            CLOSER_TEST_TELEGRAM_SECRET=SECRET,
+            CLOSER_TEST_TELEGRAM_TOKEN="42:wrong-secret-token",
+        )
+    )
     assert returncode == 1 and "InvalidToken" in output
     assert "wrong-secret-token" not in output
     assert [name for name, _ in telegram.requests] == ["getMe"]

@@ -32,8 +32,9 @@ class BlockingRasa:
 async def test_a_rest_turn_runs_on_the_turn_thread_while_the_server_answers() -> None:
     rasa = BlockingRasa()
     async with serve(RestInput(), rasa) as base_url, httpx.AsyncClient(timeout=30) as client:
-        turn = asyncio.create_task(client.post(f"{base_url}/webhooks/rest/webhook",
-                                               json={"sender": "web-1", "message": "hi"}))
+        turn = asyncio.create_task(
+            client.post(f"{base_url}/webhooks/rest/webhook", json={"sender": "web-1", "message": "hi"})
+        )
         await eventually(lambda: rasa.threads, "the turn to start")
         health = await client.get(f"{base_url}/webhooks/rest/")  # while the turn blocks its thread
         rasa.release.set()
@@ -70,8 +71,11 @@ async def test_the_rest_channel_answers_429_over_a_senders_rate_limit() -> None:
     now = [1000.0]
     rasa = BlockingRasa()
     rasa.release.set()
-    async with (serve(RestInput(RateLimiter(2, 60, lambda: now[0])), rasa) as base_url,
-                httpx.AsyncClient(timeout=30) as client):
+    async with (
+        serve(RestInput(RateLimiter(2, 60, lambda: now[0])), rasa) as base_url,
+        httpx.AsyncClient(timeout=30) as client,
+    ):
+
         async def say(sender: str, text: str) -> httpx.Response:
             return await client.post(f"{base_url}/webhooks/rest/webhook", json={"sender": sender, "message": text})
 
@@ -91,8 +95,12 @@ async def test_the_rest_channel_answers_429_over_a_senders_rate_limit() -> None:
 async def test_the_socketio_channel_skips_turns_over_a_senders_rate_limit_and_says_so_once() -> None:
     rasa = BlockingRasa()
     rasa.release.set()
-    channel = SocketIOInput(user_message_evt="user_uttered", bot_message_evt="bot_uttered", session_persistence=True,
-                            limiter=RateLimiter(1, 60, lambda: 1000.0))
+    channel = SocketIOInput(
+        user_message_evt="user_uttered",
+        bot_message_evt="bot_uttered",
+        session_persistence=True,
+        limiter=RateLimiter(1, 60, lambda: 1000.0),
+    )
     client = socketio.AsyncClient()
     received: list[dict] = []
     client.on("bot_uttered", received.append)

@@ -17,6 +17,7 @@ async def test_the_rest_channel_refuses_other_channels_conversations_and_over_lo
     rasa = BlockingRasa()
     rasa.release.set()
     async with serve(RestInput(), rasa) as base_url, httpx.AsyncClient(timeout=30) as client:
+
         async def say(sender: str, text: str) -> httpx.Response:
             return await client.post(f"{base_url}/webhooks/rest/webhook", json={"sender": sender, "message": text})
 
@@ -43,7 +44,8 @@ async def test_the_socketio_channel_gives_no_turn_to_other_channels_conversation
                 await client.connect(base_url, socketio_path="/socket.io", transports=["polling"])
                 await client.emit("session_request", {"session_id": session})
             await clients["whatsapp-971509876543"].emit(
-                "user_uttered", {"message": "what's in my cart?", "session_id": "whatsapp-971509876543"})
+                "user_uttered", {"message": "what's in my cart?", "session_id": "whatsapp-971509876543"}
+            )
             await clients["web-4"].emit("user_uttered", {"message": "desk " * 20_000, "session_id": "web-4"})
             await eventually(lambda: received["web-4"], "the too-long notice")
             await asyncio.sleep(0.3)  # nothing else arrives

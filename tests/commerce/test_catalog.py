@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.commerce import catalog
-
 from bot.core import db
 from bot.core.models import Product, StockLevel
 from bot.core.settings import ROOT, get_settings
@@ -55,10 +54,17 @@ async def test_ikea_catalog_loads_through_a_column_mapping(db_url):
     async with db.session_scope(db_url) as session:
         frekvens = await session.get(Product, "90420332")
         nordviken = await session.get(Product, "9333523")
-        sale = (await session.scalars(select(Product).where(Product.attributes["old_price_minor"].as_integer() == 237500))).first()
+        sale = (
+            await session.scalars(select(Product).where(Product.attributes["old_price_minor"].as_integer() == 237500))
+        ).first()
         decimal_price = (await session.scalars(select(Product).where(Product.price_minor == 260050))).first()
     # listed under two categories, blank depth, messy whitespace in the description
-    assert (frekvens.name, frekvens.category, frekvens.price_minor, frekvens.currency) == ("FREKVENS", "Bar furniture", 26500, "SAR")
+    assert (frekvens.name, frekvens.category, frekvens.price_minor, frekvens.currency) == (
+        "FREKVENS",
+        "Bar furniture",
+        26500,
+        "SAR",
+    )
     assert frekvens.attributes["categories"] == ["Bar furniture", "Tables & desks"]
     assert frekvens.description == "Bar table, in/outdoor, 51x51 cm"
     assert "depth_cm" not in frekvens.attributes and "old_price_minor" not in frekvens.attributes
@@ -117,7 +123,9 @@ async def test_bad_rows_are_reported_with_line_and_reason_and_the_rest_loads(loa
 
 async def test_stock_rows_for_unknown_skus_or_bad_quantities_are_rejected(loaded_db, tmp_path):
     path = tmp_path / "stock.csv"
-    path.write_text("sku,warehouse,quantity\nOC-1006,Dubai,7\nZZ-0000,Dubai,3\nOC-1007,Dubai,-1\nOC-1008,,4\nOC-1006,Dubai,9\n")
+    path.write_text(
+        "sku,warehouse,quantity\nOC-1006,Dubai,7\nZZ-0000,Dubai,3\nOC-1007,Dubai,-1\nOC-1008,,4\nOC-1006,Dubai,9\n"
+    )
     async with db.session_scope(loaded_db) as session:
         report = await catalog.import_stock(session, path)
         level = await session.get(StockLevel, ("OC-1006", "Dubai"))

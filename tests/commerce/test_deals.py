@@ -1,7 +1,7 @@
 """The deal pipeline (bot.commerce.deals) on a real migrated SQLite DB: automatic moves only go forward, a
 manager's move goes anywhere, and every transition is one note and one CRM sync in the outbox."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -42,8 +42,9 @@ async def last_outbox_id(session) -> int:
 
 def test_automatic_moves_only_go_forward_and_never_leave_won_or_lost():
     for move in (deals.LEAD_SAVED, deals.QUOTE_ISSUED, deals.BARGAINING, deals.QUOTE_ACCEPTED):
-        assert move.from_stages and all(deals.STAGES.index(stage) < deals.STAGES.index(move.to)
-                                        for stage in move.from_stages), move
+        assert move.from_stages and all(
+            deals.STAGES.index(stage) < deals.STAGES.index(move.to) for stage in move.from_stages
+        ), move
         assert not set(move.from_stages) & set(deals.CLOSED), move
     assert set(HUBSPOT_STAGES) == set(deals.STAGES)
 
@@ -68,7 +69,8 @@ async def test_each_transition_is_one_note_and_one_crm_sync_and_never_goes_back(
             assert [n.body for n in deal.notes[notes:]] == ([note] if note else [])
             queued = await outbox_since(session, before)
             assert [operation for operation, _ in queued] == (
-                ["upsert_contact", "upsert_deal"] + (["add_note"] if note else []))
+                ["upsert_contact", "upsert_deal"] + (["add_note"] if note else [])
+            )
             assert queued[1][1]["stage"] == stage and queued[1][1]["local_id"] == deal.id
             if note:
                 assert queued[2][1]["body"] == note
@@ -96,15 +98,28 @@ async def test_a_manager_moves_a_deal_anywhere_and_the_note_says_who(url):
 
 
 async def test_open_deal_by_contact_or_by_conversation_skips_won_and_lost(url):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with session_scope(url) as session:
         mine = await new_deal(session, "web-1")
         other = await new_deal(session, "telegram-7")
         won = deals.start(mine.contact, "AED", "web", [])
         await deals.advance(session, won, deals.QUOTE_ACCEPTED)
-        session.add(Quote(number="Q-2026-0001", conversation_id="web-2", deal_id=other.id, currency="AED",
-                          subtotal_minor=100, discount_minor=0, net_minor=100, vat_rate="0.05", vat_minor=5,
-                          total_minor=105, valid_until=now + timedelta(days=30), token="t" * 43))
+        session.add(
+            Quote(
+                number="Q-2026-0001",
+                conversation_id="web-2",
+                deal_id=other.id,
+                currency="AED",
+                subtotal_minor=100,
+                discount_minor=0,
+                net_minor=100,
+                vat_rate="0.05",
+                vat_minor=5,
+                total_minor=105,
+                valid_until=now + timedelta(days=30),
+                token="t" * 43,
+            )
+        )
         await session.flush()
 
         assert await deals.open_deal(session, contact_id=mine.contact_id) is mine

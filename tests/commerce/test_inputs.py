@@ -7,36 +7,72 @@ import pytest
 from bot.commerce import inputs
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("12", 12), ("twelve", 12), ("twelve chairs", 12), ("a dozen", 12), ("about 1,200 units", 1200), ("100000", 100_000),
-    ("0", None), ("100001", None), ("lots", None), ("", None), (None, None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("12", 12),
+        ("twelve", 12),
+        ("twelve chairs", 12),
+        ("a dozen", 12),
+        ("about 1,200 units", 1200),
+        ("100000", 100_000),
+        ("0", None),
+        ("100001", None),
+        ("lots", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_quantities(text, expected):
     assert inputs.quantity(text) == expected
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("around 1.5k", 150000), ("18000", 1800000), ("AED 1,500", 150000), ("1500", 150000),
-    ("whatever", None), ("cheap", None), ("0", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("around 1.5k", 150000),
+        ("18000", 1800000),
+        ("AED 1,500", 150000),
+        ("1500", 150000),
+        ("whatever", None),
+        ("cheap", None),
+        ("0", None),
+        ("", None),
+    ],
+)
 def test_budgets_in_minor_units(text, expected):
     assert inputs.budget(text, "AED") == expected
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("I need 12 ergonomic chairs for our office, around 1500 AED each", ["1500"]),
-    ("AED 1,500 per chair", ["1,500"]), ("under 700", ["700"]), ("budget of 2k", ["2k"]), ("1200 dirhams", ["1200"]),
-    ("I need 12 chairs", []), ("", []),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("I need 12 ergonomic chairs for our office, around 1500 AED each", ["1500"]),
+        ("AED 1,500 per chair", ["1,500"]),
+        ("under 700", ["700"]),
+        ("budget of 2k", ["2k"]),
+        ("1200 dirhams", ["1200"]),
+        ("I need 12 chairs", []),
+        ("", []),
+    ],
+)
 def test_amounts_written_like_money(text, expected):
     assert inputs.money_amounts(text, ("aed", "dirham", "dirhams", "dh", "dhs")) == expected
 
 
-@pytest.mark.parametrize("values, text, expected", [
-    (["10"], "can you do 10% off", Decimal("0.10")), (["30"], "I want 30% discount", Decimal("0.30")),
-    ([], "what about 12.5 percent", Decimal("0.125")), ([], "15 pc off?", Decimal("0.15")), ([], "7,5% please", Decimal("0.075")),
-    (["0"], "5 per cent", Decimal("0.05")),  # an entity that is no discount gives way to the text
-    (["100"], "", None), ([], "any discount?", None), ([], "", None),
-])
+@pytest.mark.parametrize(
+    "values, text, expected",
+    [
+        (["10"], "can you do 10% off", Decimal("0.10")),
+        (["30"], "I want 30% discount", Decimal("0.30")),
+        ([], "what about 12.5 percent", Decimal("0.125")),
+        ([], "15 pc off?", Decimal("0.15")),
+        ([], "7,5% please", Decimal("0.075")),
+        (["0"], "5 per cent", Decimal("0.05")),  # an entity that is no discount gives way to the text
+        (["100"], "", None),
+        ([], "any discount?", None),
+        ([], "", None),
+    ],
+)
 def test_discounts_asked_for_as_fractions(values, text, expected):
     assert inputs.discount(values, text) == expected

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.commerce.pricing import CartItem, PricingError, PricingRules, Suggestion, load_pricing
-from bot.core.settings import ROOT
 from bot.core import caches
+from bot.core.settings import ROOT
 
 KNOWLEDGE = ROOT / "knowledge"
 RULES = PricingRules.load(KNOWLEDGE / "pricing.yml")
@@ -42,7 +42,10 @@ def test_real_pricing_file():
 def test_real_pricing_file_agrees_with_company_and_vocabulary():
     company = yaml.safe_load((KNOWLEDGE / "company.yml").read_text(encoding="utf-8"))
     assert (RULES.currency, str(RULES.vat_rate), RULES.quote_validity_days) == (
-        company["currency"], company["vat_rate"], company["quote_validity_days"])
+        company["currency"],
+        company["vat_rate"],
+        company["quote_validity_days"],
+    )
     vocabulary = set(yaml.safe_load((KNOWLEDGE / "vocabulary.yml").read_text(encoding="utf-8"))["categories"])
     assert set(RULES.cross_sell_by_category) <= vocabulary
     assert {s.category for group in RULES.cross_sell_by_category.values() for s in group} <= vocabulary
@@ -53,7 +56,11 @@ def test_new_customer_volume_tier_on_one_line():
     desk, chair = cart.lines
     # Desk: 12 × 1,290.00 = 15,480.00; 10+ tier 5% = 774.00; net 14,706.00.
     assert (desk.subtotal_minor, desk.discount_pct, desk.discount_minor, desk.net_minor) == (
-        1548000, Decimal("0.05"), 77400, 1470600)
+        1548000,
+        Decimal("0.05"),
+        77400,
+        1470600,
+    )
     # Chair: 2 × 620.00 = 1,240.00, no discount.
     assert (chair.subtotal_minor, chair.discount_minor, chair.net_minor) == (124000, 0, 124000)
     # Net 15,946.00; VAT 5% = 797.30; total 16,743.30.
@@ -106,13 +113,16 @@ def test_empty_cart_is_all_zeros():
     assert RULES.discount_request([], "new", Decimal("0.20")).granted
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: RULES.price([DESK], segment="gold"), "segment"),
-    (lambda: RULES.price([CartItem("X", "X", "desk", 100, 0)]), "X: quantity"),
-    (lambda: RULES.price([CartItem("X", "X", "desk", -1, 1)]), "X: unit_price_minor"),
-    (lambda: RULES.price([DESK], extra_discount_pct=Decimal("-0.01")), "extra_discount_pct"),
-    (lambda: RULES.discount_request([DESK], "new", Decimal("-0.01")), "requested_pct"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: RULES.price([DESK], segment="gold"), "segment"),
+        (lambda: RULES.price([CartItem("X", "X", "desk", 100, 0)]), "X: quantity"),
+        (lambda: RULES.price([CartItem("X", "X", "desk", -1, 1)]), "X: unit_price_minor"),
+        (lambda: RULES.price([DESK], extra_discount_pct=Decimal("-0.01")), "extra_discount_pct"),
+        (lambda: RULES.discount_request([DESK], "new", Decimal("-0.01")), "requested_pct"),
+    ],
+)
 def test_invalid_requests(call, message):
     with pytest.raises(PricingError, match=message):
         call()
@@ -126,8 +136,17 @@ def test_cross_sell_skips_categories_in_cart():
     assert RULES.cross_sell(set()) == []
 
 
-carts = st.lists(st.builds(CartItem, sku=st.just("SKU"), name=st.just("Item"), category=st.sampled_from(CATEGORIES),
-                           unit_price_minor=st.integers(0, 10_000_000), quantity=st.integers(1, 500)), max_size=8)
+carts = st.lists(
+    st.builds(
+        CartItem,
+        sku=st.just("SKU"),
+        name=st.just("Item"),
+        category=st.sampled_from(CATEGORIES),
+        unit_price_minor=st.integers(0, 10_000_000),
+        quantity=st.integers(1, 500),
+    ),
+    max_size=8,
+)
 segments = st.sampled_from(sorted(RULES.segments))
 extras = st.decimals(0, "0.5", places=4)
 
@@ -177,27 +196,31 @@ def _set(value, *path):
         for key in parents:
             raw = raw[key]
         raw[last] = value
+
     return mutate
 
 
-@pytest.mark.parametrize("mutate, field", [
-    (_without("currency"), "currency: missing"),
-    (_set("XYZ", "currency"), "currency"),
-    (_set("five percent", "vat_rate"), "vat_rate"),
-    (_without("segments"), "segments: missing"),
-    (_set("-0.05", "segments", "vip"), "segments.vip"),
-    (_set(5, "segments", "regular"), "segments.regular"),
-    (lambda raw: raw["segments"].pop("new"), "segments.new: missing"),
-    (_set("1.5", "max_bot_discount"), "max_bot_discount"),
-    (_set(10, "volume_tiers", 1, "min_quantity"), r"volume_tiers\[1\]"),
-    (_set("0.01", "volume_tiers", 2, "discount"), r"volume_tiers\[2\]"),
-    (_set(0, "volume_tiers", 0, "min_quantity"), r"volume_tiers\[0\]\.min_quantity"),
-    (_set("lots", "approval_order_amount"), "approval_order_amount"),
-    (_set("50000.001", "approval_order_amount"), "approval_order_amount"),
-    (_set({"reason": "no category"}, "cross_sell", "desk", 0), r"cross_sell\.desk\[0\]\.category"),
-    (_set("office_chair", "cross_sell", "desk"), r"cross_sell\.desk"),
-    (_set(0, "quote_validity_days"), "quote_validity_days"),
-])
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (_without("currency"), "currency: missing"),
+        (_set("XYZ", "currency"), "currency"),
+        (_set("five percent", "vat_rate"), "vat_rate"),
+        (_without("segments"), "segments: missing"),
+        (_set("-0.05", "segments", "vip"), "segments.vip"),
+        (_set(5, "segments", "regular"), "segments.regular"),
+        (lambda raw: raw["segments"].pop("new"), "segments.new: missing"),
+        (_set("1.5", "max_bot_discount"), "max_bot_discount"),
+        (_set(10, "volume_tiers", 1, "min_quantity"), r"volume_tiers\[1\]"),
+        (_set("0.01", "volume_tiers", 2, "discount"), r"volume_tiers\[2\]"),
+        (_set(0, "volume_tiers", 0, "min_quantity"), r"volume_tiers\[0\]\.min_quantity"),
+        (_set("lots", "approval_order_amount"), "approval_order_amount"),
+        (_set("50000.001", "approval_order_amount"), "approval_order_amount"),
+        (_set({"reason": "no category"}, "cross_sell", "desk", 0), r"cross_sell\.desk\[0\]\.category"),
+        (_set("office_chair", "cross_sell", "desk"), r"cross_sell\.desk"),
+        (_set(0, "quote_validity_days"), "quote_validity_days"),
+    ],
+)
 def test_invalid_pricing_file_names_the_field(tmp_path: Path, mutate, field):
     raw = copy.deepcopy(yaml.safe_load((KNOWLEDGE / "pricing.yml").read_text(encoding="utf-8")))
     mutate(raw)

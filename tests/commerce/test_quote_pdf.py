@@ -7,8 +7,8 @@ from io import BytesIO
 import pytest
 from pypdf import PdfReader
 
-from bot.core.money import format_money
 from bot.commerce.quote_pdf import CompanyBlock, CustomerBlock, QuoteDocLine, QuoteDocument, _shape, render_quote_pdf
+from bot.core.money import format_money
 
 ARABIC = "شركة الخليج للتجارة"
 CYRILLIC = "Ольга Иванова"
@@ -30,17 +30,36 @@ def make_quote(n_lines: int) -> QuoteDocument:
         quantity, unit = i % 4 + 1, 45_000 + 1_250 * i
         pct = Decimal("0.10") if i % 3 == 0 else Decimal(0)
         discount = int(quantity * unit * pct)
-        lines.append(QuoteDocLine(i, f"DO-{i:03d}", f"Ergonomic task chair, mesh back, model {i}", quantity,
-                                  unit, pct, discount, quantity * unit - discount))
+        lines.append(
+            QuoteDocLine(
+                i,
+                f"DO-{i:03d}",
+                f"Ergonomic task chair, mesh back, model {i}",
+                quantity,
+                unit,
+                pct,
+                discount,
+                quantity * unit - discount,
+            )
+        )
     subtotal = sum(line.quantity * line.unit_price_minor for line in lines)
     discount = sum(line.discount_minor for line in lines)
     net = subtotal - discount
     vat = net * 5 // 100
     return QuoteDocument(
-        number="Q-2026-0001", issued_on=date(2026, 3, 2), valid_until=date(2026, 4, 1), currency="AED",
-        company=COMPANY, customer=CustomerBlock(CYRILLIC, ARABIC, "olga@example.com", "+971 50 123 4567"),
-        lines=lines, subtotal_minor=subtotal, discount_minor=discount, net_minor=net, vat_rate=Decimal("0.05"),
-        vat_minor=vat, total_minor=net + vat,
+        number="Q-2026-0001",
+        issued_on=date(2026, 3, 2),
+        valid_until=date(2026, 4, 1),
+        currency="AED",
+        company=COMPANY,
+        customer=CustomerBlock(CYRILLIC, ARABIC, "olga@example.com", "+971 50 123 4567"),
+        lines=lines,
+        subtotal_minor=subtotal,
+        discount_minor=discount,
+        net_minor=net,
+        vat_rate=Decimal("0.05"),
+        vat_minor=vat,
+        total_minor=net + vat,
         terms=["Delivery and assembly in Dubai within 5 working days of payment.", "50% advance, balance on delivery."],
     )
 

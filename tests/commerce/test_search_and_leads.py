@@ -6,11 +6,17 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.commerce import leads
-
+from bot.commerce.search import (
+    ProductQuery,
+    cheaper_alternatives,
+    find_by_name,
+    get_product,
+    query_from,
+    search_products,
+)
 from bot.core import db
 from bot.core.business import get_vocabulary
 from bot.core.models import Contact, Deal, Product
-from bot.commerce.search import ProductQuery, cheaper_alternatives, find_by_name, get_product, query_from, search_products
 
 
 async def load_vocabulary(url):
@@ -22,12 +28,18 @@ async def load_vocabulary(url):
     "text, expected",
     [
         ("I need 12 ergonomic chairs for our office", dict(categories=("office_chair",), features=("ergonomic",))),
-        ("black leather executive chairs", dict(categories=("office_chair",), colours=("black",), materials=("leather",), features=("executive",))),
+        (
+            "black leather executive chairs",
+            dict(categories=("office_chair",), colours=("black",), materials=("leather",), features=("executive",)),
+        ),
         ("a Standing Desk in WHITE", dict(categories=("desk",), colours=("white",), features=("height-adjustable",))),
         ("gray sofas", dict(categories=("lounge",), colours=("grey",))),
         ("conference tables please", dict(categories=("meeting_table",))),
         ("hello there", dict()),
-        ("something comfortable for long hours at the desk", dict(features=("ergonomic",))),  # "at the desk": where, not what
+        (
+            "something comfortable for long hours at the desk",
+            dict(features=("ergonomic",)),
+        ),  # "at the desk": where, not what
         ("a mat to put under the chair", dict()),  # no chairs: semantic ranking finds the chair mats
     ],
 )
@@ -51,7 +63,11 @@ async def test_budget_search_returns_chairs_within_budget_dearest_first(loaded_d
     query = replace(vocabulary.extract("ergonomic chairs"), max_price_minor=150000)
     async with db.session_scope(loaded_db) as session:
         result = await search_products(session, query)
-        every = (await session.scalars(select(Product).where(Product.category == "office_chair", Product.price_minor <= 150000))).all()
+        every = (
+            await session.scalars(
+                select(Product).where(Product.category == "office_chair", Product.price_minor <= 150000)
+            )
+        ).all()
     prices = [p.price_minor for p in result.products]
     assert result.dropped is None and len(prices) == 5
     assert prices == sorted(prices, reverse=True)
@@ -71,7 +87,9 @@ async def test_search_relaxes_attributes_then_budget(loaded_db):
 async def test_cheaper_alternatives_are_cheaper_and_same_category(loaded_db):
     async with db.session_scope(loaded_db) as session:
         cheaper = await cheaper_alternatives(session, ["OC-1006", "OC-1009"])
-        cheapest_sku = await session.scalar(select(Product.sku).where(Product.category == "accessory").order_by(Product.price_minor).limit(1))
+        cheapest_sku = await session.scalar(
+            select(Product.sku).where(Product.category == "accessory").order_by(Product.price_minor).limit(1)
+        )
         below_cheapest = await cheaper_alternatives(session, [cheapest_sku])
     assert cheaper and all(p.category == "office_chair" and p.price_minor < 129000 for p in cheaper)
     # the shown chairs are ergonomic with lumbar support: alternatives with both come first, dearest first
@@ -91,8 +109,14 @@ async def test_sql_looking_text_is_just_text(loaded_db):
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("+971 50 123 4567", "+971501234567"), ("050-123-4567", "+971501234567"), ("call me on 04 555 0142", "+97145550142"),
-     ("+44 20 7946 0958", "+442079460958"), ("12345", None), ("my number is secret", None)],
+    [
+        ("+971 50 123 4567", "+971501234567"),
+        ("050-123-4567", "+971501234567"),
+        ("call me on 04 555 0142", "+97145550142"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("12345", None),
+        ("my number is secret", None),
+    ],
 )
 def test_phone_numbers_become_e164(text, expected):
     assert leads.clean_phone(text, "AE") == expected
@@ -100,7 +124,13 @@ def test_phone_numbers_become_e164(text, expected):
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("Ahmed.K@GulfCo.AE", "Ahmed.K@gulfco.ae"), ("it's sara@example.com thanks", "sara@example.com"), ("sara@", None), ("no email", None), ("a@b", None)],
+    [
+        ("Ahmed.K@GulfCo.AE", "Ahmed.K@gulfco.ae"),
+        ("it's sara@example.com thanks", "sara@example.com"),
+        ("sara@", None),
+        ("no email", None),
+        ("a@b", None),
+    ],
 )
 def test_emails_are_validated(text, expected):
     assert leads.clean_email(text) == expected
@@ -114,8 +144,18 @@ def test_other_lead_fields():
 
 
 def lead(**changes) -> leads.Lead:
-    base = dict(name="Sara Khan", company="Gulf Co", email="sara@gulfco.ae", phone="+971501234567", quantity=12,
-                budget_minor=1800000, currency="AED", timeline="next month", channel="web", sender_id="web-abc12345")
+    base = dict(
+        name="Sara Khan",
+        company="Gulf Co",
+        email="sara@gulfco.ae",
+        phone="+971501234567",
+        quantity=12,
+        budget_minor=1800000,
+        currency="AED",
+        timeline="next month",
+        channel="web",
+        sender_id="web-abc12345",
+    )
     return leads.Lead(**{**base, **changes})
 
 
@@ -126,16 +166,24 @@ async def test_contacts_are_deduplicated_by_phone_email_or_sender_in_conversatio
     async with db.session_scope(loaded_db) as session:
         # the conversation it was saved from updates it, matched by phone, by e-mail or by the sender alone
         same_phone, _, created_phone = await leads.save_lead(session, lead(email="sara.k@other.ae"))
-        same_email, _, created_email = await leads.save_lead(session, lead(email="sara.k@other.ae", phone="+971509999999"))
+        same_email, _, created_email = await leads.save_lead(
+            session, lead(email="sara.k@other.ae", phone="+971509999999")
+        )
         same_sender, _, created_sender = await leads.save_lead(session, lead(phone="+971508888888", email="x@y.ae"))
         # WhatsApp vouches for its sender's phone number
-        whatsapp, _, created_whatsapp = await leads.save_lead(session, lead(
-            email="sara@whatsapp.ae", phone="+971508888888", channel="whatsapp", sender_id="whatsapp-971508888888"))
+        whatsapp, _, created_whatsapp = await leads.save_lead(
+            session,
+            lead(
+                email="sara@whatsapp.ae", phone="+971508888888", channel="whatsapp", sender_id="whatsapp-971508888888"
+            ),
+        )
         # another web conversation typing the same phone or e-mail gets a contact of its own
-        claimed_phone, claimed_deal, created_claimed = await leads.save_lead(session, lead(
-            name="Mallory", email="m@evil.ae", phone="+971508888888", sender_id="web-other123"))
-        claimed_email, _, _ = await leads.save_lead(session, lead(phone="+971507777777", email="sara@whatsapp.ae",
-                                                                  sender_id="web-third123"))
+        claimed_phone, claimed_deal, created_claimed = await leads.save_lead(
+            session, lead(name="Mallory", email="m@evil.ae", phone="+971508888888", sender_id="web-other123")
+        )
+        claimed_email, _, _ = await leads.save_lead(
+            session, lead(phone="+971507777777", email="sara@whatsapp.ae", sender_id="web-third123")
+        )
         contacts = await session.scalar(select(func.count()).select_from(Contact))
         deals = await session.scalar(select(func.count()).select_from(Deal))
     assert not (created_phone or created_email or created_sender or created_whatsapp) and created_claimed
@@ -150,7 +198,9 @@ async def test_a_customer_known_from_the_web_writing_on_whatsapp_keeps_one_deal_
     async with db.session_scope(loaded_db) as session:
         await leads.save_lead(session, lead())
     async with db.session_scope(loaded_db) as session:
-        contact, deal, created = await leads.save_lead(session, lead(channel="whatsapp", sender_id="whatsapp-971501234567"))
+        contact, deal, created = await leads.save_lead(
+            session, lead(channel="whatsapp", sender_id="whatsapp-971501234567")
+        )
     assert not created and deal.tags == ["web-lead", "whatsapp-lead"]
     async with db.session_scope(loaded_db) as session:
         assert (await session.get(Deal, deal.id)).tags == ["web-lead", "whatsapp-lead"]

@@ -27,20 +27,27 @@ def differences(table: sa.Table, inspector: sa.engine.Inspector) -> list[str]:
         if declared != actual:
             problems.append(f"{name}.{column.name}: {declared} in the contract, {actual} migrated")
         if column.nullable != migrated["nullable"]:
-            problems.append(f"{name}.{column.name}: nullable {column.nullable} in the contract, "
-                            f"{migrated['nullable']} migrated")
+            problems.append(
+                f"{name}.{column.name}: nullable {column.nullable} in the contract, {migrated['nullable']} migrated"
+            )
     problems += [f"{name}.{column}: migrated only" for column in found]
     primary_key = [column.name for column in table.primary_key.columns]
     if primary_key != inspector.get_pk_constraint(name)["constrained_columns"]:
-        problems.append(f"{name}: primary key {primary_key} in the contract, "
-                        f"{inspector.get_pk_constraint(name)['constrained_columns']} migrated")
+        problems.append(
+            f"{name}: primary key {primary_key} in the contract, "
+            f"{inspector.get_pk_constraint(name)['constrained_columns']} migrated"
+        )
     indexes = {index.name: ([column.name for column in index.columns], bool(index.unique)) for index in table.indexes}
-    migrated_indexes = {index["name"]: (index["column_names"], bool(index["unique"]))
-                        for index in inspector.get_indexes(name)}
+    migrated_indexes = {
+        index["name"]: (index["column_names"], bool(index["unique"])) for index in inspector.get_indexes(name)
+    }
     if indexes != migrated_indexes:
         problems.append(f"{name}: indexes {indexes} in the contract, {migrated_indexes} migrated")
-    unique = sorted([column.name for column in constraint.columns] for constraint in table.constraints
-                    if isinstance(constraint, sa.UniqueConstraint))
+    unique = sorted(
+        [column.name for column in constraint.columns]
+        for constraint in table.constraints
+        if isinstance(constraint, sa.UniqueConstraint)
+    )
     migrated_unique = sorted(constraint["column_names"] for constraint in inspector.get_unique_constraints(name))
     if unique != migrated_unique:
         problems.append(f"{name}: unique constraints {unique} in the contract, {migrated_unique} migrated")
@@ -75,11 +82,13 @@ def test_a_drift_on_either_side_is_found(migrated: sa.engine.Engine) -> None:
         "channel_messages.priority: in the contract only",
         "channel_messages: indexes {'ix_channel_messages_recipient_id': (['recipient_id'], False), "
         "'ix_channel_messages_status': (['status'], False)} in the contract, "
-        "{'ix_channel_messages_recipient_id': (['recipient_id'], False)} migrated"]
+        "{'ix_channel_messages_recipient_id': (['recipient_id'], False)} migrated",
+    ]
 
     with migrated.begin() as connection:  # a migration that changes the table without the contract
         connection.execute(sa.text("ALTER TABLE channel_customers ADD COLUMN locale VARCHAR(8)"))
         connection.execute(sa.text("CREATE UNIQUE INDEX ix_channel_customers_name ON channel_customers (name)"))
     assert differences(channel_tables.customers, sa.inspect(migrated)) == [
         "channel_customers.locale: migrated only",
-        "channel_customers: indexes {} in the contract, {'ix_channel_customers_name': (['name'], True)} migrated"]
+        "channel_customers: indexes {} in the contract, {'ix_channel_customers_name': (['name'], True)} migrated",
+    ]

@@ -5,9 +5,15 @@ import pytest
 from bot.contracts import conversation_ids
 
 
-@pytest.mark.parametrize("channel, native, conversation_id", [
-    ("web", "3f2a9c", "web-3f2a9c"), ("telegram", 1111111, "telegram-1111111"),
-    ("telegram", -1001234, "telegram--1001234"), ("whatsapp", "971501112233", "whatsapp-971501112233")])
+@pytest.mark.parametrize(
+    "channel, native, conversation_id",
+    [
+        ("web", "3f2a9c", "web-3f2a9c"),
+        ("telegram", 1111111, "telegram-1111111"),
+        ("telegram", -1001234, "telegram--1001234"),
+        ("whatsapp", "971501112233", "whatsapp-971501112233"),
+    ],
+)
 def test_make_and_parse_are_inverse(channel: str, native: object, conversation_id: str) -> None:
     assert conversation_ids.make(channel, native) == conversation_id
     assert conversation_ids.parse(conversation_id) == (channel, str(native))
@@ -28,4 +34,8 @@ def test_anything_else_names_no_channel(conversation_id: str) -> None:
 
 def test_rasas_web_input_channels_are_the_web_channel() -> None:
     assert [conversation_ids.channel_from_input(name) for name in ("rest", "socketio", "telegram", "cmdline")] == [
-        "web", "web", "telegram", "cmdline"]
+        "web",
+        "web",
+        "telegram",
+        "cmdline",
+    ]

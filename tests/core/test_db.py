@@ -24,6 +24,8 @@ def test_cli_switches_a_tracker_store_file_to_wal(tmp_path):
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     broken = tmp_path / "not-a-db"
     broken.write_text("hello, I am not SQLite" * 100)
-    result = subprocess.run([sys.executable, "-m", "bot", "sqlite-wal", str(broken)], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "sqlite-wal", str(broken)], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 2 and "error:" in result.stderr
     assert broken.read_text() == "hello, I am not SQLite" * 100

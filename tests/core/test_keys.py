@@ -32,8 +32,11 @@ def test_rasa_api_headers_carry_a_short_lived_admin_token():
     header = keys.rasa_api_headers(settings, now=1_700_000_000)["Authorization"]
     assert header.startswith("Bearer ")
     claims = jwt.decode(header[7:], "s" * 32, algorithms=["HS256"], options={"verify_exp": False})
-    assert claims == {"user": {"username": "closer-console", "role": "admin"}, "iat": 1_700_000_000,
-                      "exp": 1_700_000_000 + keys.RASA_TOKEN_TTL_S}
+    assert claims == {
+        "user": {"username": "closer-console", "role": "admin"},
+        "iat": 1_700_000_000,
+        "exp": 1_700_000_000 + keys.RASA_TOKEN_TTL_S,
+    }
     with pytest.raises(jwt.ExpiredSignatureError):
         jwt.decode(header[7:], "s" * 32, algorithms=["HS256"])
     with pytest.raises(jwt.InvalidSignatureError):
@@ -51,7 +54,13 @@ def test_production_refuses_to_start_without_its_secrets():
 def test_scripts_stop_before_starting_rasa_when_production_lacks_a_secret():
     env = {key: value for key, value in os.environ.items() if not key.startswith("CLOSER_")}
     env["CLOSER_ENVIRONMENT"] = "production"
-    done = subprocess.run(["bash", "-c", ". scripts/secrets.sh && echo started"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["bash", "-c", ". scripts/secrets.sh && echo started"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0 and "started" not in done.stdout
     assert "CLOSER_ACTION_SERVER_TOKEN" in done.stderr

@@ -1,7 +1,7 @@
 """A new business is data only: a small second business in a temporary knowledge/ (roubles, Russian) is
 loaded, reads budgets written in roubles and prices a cart in roubles, with no code change and no AED."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -84,7 +84,9 @@ async def test_a_business_in_another_currency_and_language_needs_no_code(second_
     async with db.session_scope(db_url) as session:
         vocabulary = await get_vocabulary(session)
         # NLU tagged both numbers as quantities; the one written next to roubles is the budget.
-        query = query_from(vocabulary, "нужно 12 кресел до 20000 рублей", {"quantity": ["12", "20000"]}, company.currency)
+        query = query_from(
+            vocabulary, "нужно 12 кресел до 20000 рублей", {"quantity": ["12", "20000"]}, company.currency
+        )
         assert (query.categories, query.max_price_minor, query.quantity) == (("chair",), 2_000_000, 12)
         assert query_from(vocabulary, "стол до 19000 ₽", {}, company.currency).max_price_minor == 1_900_000
         assert query_from(vocabulary, "кресло за 25000 руб", {}, company.currency).max_price_minor == 2_500_000
@@ -100,16 +102,39 @@ async def test_a_business_in_another_currency_and_language_needs_no_code(second_
     # KR-1: 12 × 12,990.00 = 155,880.00, volume tier 5+ 5% = 7,794.00 → 148,086.00; ST-1: 18,900.50.
     # Net 166,986.50; VAT 20% = 33,397.30; total 200,383.80.
     assert [(line.sku, line.discount_minor, line.net_minor) for line in priced.lines] == [
-        ("KR-1", 779_400, 14_808_600), ("ST-1", 0, 1_890_050)]
-    assert (priced.currency, priced.net_minor, priced.vat_minor, priced.total_minor) == ("RUB", 16_698_650, 3_339_730, 20_038_380)
+        ("KR-1", 779_400, 14_808_600),
+        ("ST-1", 0, 1_890_050),
+    ]
+    assert (priced.currency, priced.net_minor, priced.vat_minor, priced.total_minor) == (
+        "RUB",
+        16_698_650,
+        3_339_730,
+        20_038_380,
+    )
     assert format_money(priced.total_minor, priced.currency) == "RUB 200,383.80"
     assert replies.volume_pricing_note(rules) == "For 5 or more units we also offer volume pricing."
 
-    quote = Quote(number="Q-2026-0001", currency=priced.currency, vat_rate=str(priced.vat_rate), lines=[],
-                  subtotal_minor=priced.subtotal_minor, discount_minor=priced.discount_minor, net_minor=priced.net_minor,
-                  vat_minor=priced.vat_minor, total_minor=priced.total_minor,
-                  created_at=datetime(2026, 12, 1, tzinfo=timezone.utc), valid_until=datetime(2026, 12, 15, tzinfo=timezone.utc))
+    quote = Quote(
+        number="Q-2026-0001",
+        currency=priced.currency,
+        vat_rate=str(priced.vat_rate),
+        lines=[],
+        subtotal_minor=priced.subtotal_minor,
+        discount_minor=priced.discount_minor,
+        net_minor=priced.net_minor,
+        vat_minor=priced.vat_minor,
+        total_minor=priced.total_minor,
+        created_at=datetime(2026, 12, 1, tzinfo=UTC),
+        valid_until=datetime(2026, 12, 15, tzinfo=UTC),
+    )
     document = quotes.document(quote, company)
-    assert document.terms == ["Цены указаны в RUB с учётом скидок; НДС 20%.", "Предложение действует до 15 December 2026."]
-    assert (document.company.name, document.company.tax_id, document.vat_rate) == ("ООО «Дубрава»", "ИНН 7701234567", Decimal("0.20"))
+    assert document.terms == [
+        "Цены указаны в RUB с учётом скидок; НДС 20%.",
+        "Предложение действует до 15 December 2026.",
+    ]
+    assert (document.company.name, document.company.tax_id, document.vat_rate) == (
+        "ООО «Дубрава»",
+        "ИНН 7701234567",
+        Decimal("0.20"),
+    )
     assert "AED" not in repr(document) + repr(priced)

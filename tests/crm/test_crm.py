@@ -3,7 +3,7 @@
 import asyncio
 import types
 from dataclasses import asdict, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -20,9 +20,18 @@ from bot.crm.registry import provider_from_settings
 from bot.crm.sql import SqlCRM
 from tests.fakes.hubspot_server import FakeHubSpot
 
-AISHA = Lead(name="Aisha Al Mansouri", company="Gulf Interiors", email="aisha@gulfinteriors.ae",
-             phone="+971501234567", quantity=12, budget_minor=150_000, currency="AED", timeline="next month",
-             channel="web", sender_id="web-1")
+AISHA = Lead(
+    name="Aisha Al Mansouri",
+    company="Gulf Interiors",
+    email="aisha@gulfinteriors.ae",
+    phone="+971501234567",
+    quantity=12,
+    budget_minor=150_000,
+    currency="AED",
+    timeline="next month",
+    channel="web",
+    sender_id="web-1",
+)
 
 
 @pytest.fixture
@@ -44,7 +53,7 @@ def hubspot_crm(hubspot: FakeHubSpot) -> HubSpotCRM:
 
 
 def utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 async def capture_lead(url: str, lead: Lead = AISHA, note: str | None = None) -> tuple[int, int]:
@@ -69,8 +78,9 @@ async def local(url: str, model: type[Contact] | type[Deal], local_id: int):
 
 
 def contact(local_id: int = 1, **changes) -> ContactRecord:
-    record = ContactRecord(local_id, "Aisha Al Mansouri", "Gulf Interiors", "aisha@gulfinteriors.ae", "+971501234567",
-                           "web", ["new"], None)
+    record = ContactRecord(
+        local_id, "Aisha Al Mansouri", "Gulf Interiors", "aisha@gulfinteriors.ae", "+971501234567", "web", ["new"], None
+    )
     return replace(record, **changes)
 
 
@@ -83,16 +93,28 @@ async def test_contact_is_searched_then_created_and_the_same_email_later_updated
         {"filters": [{"propertyName": "phone", "operator": "EQ", "value": "+971501234567"}]},
     ]
     assert hubspot.objects["contacts"][contact_id]["properties"] == {
-        "firstname": "Aisha", "lastname": "Al Mansouri", "email": "aisha@gulfinteriors.ae",
-        "phone": "+971501234567", "company": "Gulf Interiors"}
+        "firstname": "Aisha",
+        "lastname": "Al Mansouri",
+        "email": "aisha@gulfinteriors.ae",
+        "phone": "+971501234567",
+        "company": "Gulf Interiors",
+    }
 
     again = contact(local_id=2, name="Aisha Mansouri", phone="+971509999999")
     assert await hubspot_crm.upsert_contact(again) == contact_id
-    assert hubspot.paths()[2:] == ["POST /crm/v3/objects/contacts/search",
-                                   f"PATCH /crm/v3/objects/contacts/{contact_id}"]
-    assert hubspot.properties("contacts") == [{
-        "firstname": "Aisha", "lastname": "Mansouri", "email": "aisha@gulfinteriors.ae",
-        "phone": "+971509999999", "company": "Gulf Interiors"}]
+    assert hubspot.paths()[2:] == [
+        "POST /crm/v3/objects/contacts/search",
+        f"PATCH /crm/v3/objects/contacts/{contact_id}",
+    ]
+    assert hubspot.properties("contacts") == [
+        {
+            "firstname": "Aisha",
+            "lastname": "Mansouri",
+            "email": "aisha@gulfinteriors.ae",
+            "phone": "+971509999999",
+            "company": "Gulf Interiors",
+        }
+    ]
 
 
 async def test_contact_matched_by_phone_and_email_preferred_over_phone(hubspot, hubspot_crm):
@@ -123,8 +145,11 @@ async def test_lead_becomes_contact_and_associated_deal_then_stage_change_update
     hubspot_deal = (await local(url, Deal, deal_id)).external_ids["hubspot"]
     created = hubspot.objects["deals"][hubspot_deal]
     assert created["properties"] == {
-        "dealname": f"Gulf Interiors (Closer deal #{deal_id})", "deal_currency_code": "AED", "pipeline": "default",
-        "dealstage": "qualifiedtobuy"}  # no amount before a quote
+        "dealname": f"Gulf Interiors (Closer deal #{deal_id})",
+        "deal_currency_code": "AED",
+        "pipeline": "default",
+        "dealstage": "qualifiedtobuy",
+    }  # no amount before a quote
     assert created["associations"] == [(3, hubspot_contact)]
     assert all(row.done_at and row.attempts == 1 and row.last_error is None for row in await outbox(url))
 
@@ -136,16 +161,28 @@ async def test_lead_becomes_contact_and_associated_deal_then_stage_change_update
 
     assert await deliver_due(hubspot_crm, url) == DeliveryReport(delivered=1)
     assert hubspot.paths() == [f"PATCH /crm/v3/objects/deals/{hubspot_deal}"]
-    assert hubspot.properties("deals") == [{
-        "dealname": f"Gulf Interiors (Closer deal #{deal_id})", "amount": "18000.00", "deal_currency_code": "AED",
-        "pipeline": "default", "dealstage": "presentationscheduled"}]
+    assert hubspot.properties("deals") == [
+        {
+            "dealname": f"Gulf Interiors (Closer deal #{deal_id})",
+            "amount": "18000.00",
+            "deal_currency_code": "AED",
+            "pipeline": "default",
+            "dealstage": "presentationscheduled",
+        }
+    ]
     assert len(hubspot.objects["contacts"]) == 1
 
 
 async def test_closer_stages_map_to_hubspot_default_pipeline(hubspot, hubspot_crm):
     contact_id = await hubspot_crm.upsert_contact(contact())
-    expected = {"new": "appointmentscheduled", "qualified": "qualifiedtobuy", "proposal": "presentationscheduled",
-                "negotiation": "decisionmakerboughtin", "won": "closedwon", "lost": "closedlost"}
+    expected = {
+        "new": "appointmentscheduled",
+        "qualified": "qualifiedtobuy",
+        "proposal": "presentationscheduled",
+        "negotiation": "decisionmakerboughtin",
+        "won": "closedwon",
+        "lost": "closedlost",
+    }
     for n, (stage, hubspot_stage) in enumerate(expected.items(), 1):
         deal = DealRecord(n, 1, f"Deal {n}", stage, None, "AED", "web", [], None, contact_id)
         deal_id = await hubspot_crm.upsert_deal(deal)
@@ -165,12 +202,18 @@ async def test_note_on_a_deal_not_yet_in_hubspot_sends_contact_then_deal_then_no
     assert await deliver_due(hubspot_crm, url) == DeliveryReport(delivered=1)
 
     assert [p.split(" ")[1] for p in hubspot.paths()] == [
-        "/crm/v3/objects/contacts/search", "/crm/v3/objects/contacts", "/crm/v3/objects/deals/search",
-        "/crm/v3/objects/deals", "/crm/v3/objects/notes"]
+        "/crm/v3/objects/contacts/search",
+        "/crm/v3/objects/contacts",
+        "/crm/v3/objects/deals/search",
+        "/crm/v3/objects/deals",
+        "/crm/v3/objects/notes",
+    ]
     [note] = hubspot.objects["notes"].values()
     hubspot_deal = (await local(url, Deal, deal.id)).external_ids["hubspot"]
-    assert note["properties"] == {"hs_note_body": "Quote Q-2025-0001 sent",
-                                  "hs_timestamp": utc(row.created_at).isoformat(timespec="milliseconds")[:-6] + "Z"}
+    assert note["properties"] == {
+        "hs_note_body": "Quote Q-2025-0001 sent",
+        "hs_timestamp": utc(row.created_at).isoformat(timespec="milliseconds")[:-6] + "Z",
+    }
     assert note["associations"] == [(214, hubspot_deal)]
     assert (await local(url, Contact, deal.contact_id)).external_ids["hubspot"] in hubspot.objects["contacts"]
 
@@ -225,8 +268,12 @@ async def test_outage_backs_off_loses_nothing_and_delivers_in_order_exactly_once
     hubspot.requests.clear()
     assert await deliver_due(hubspot_crm, url, now=later + timedelta(seconds=100)) == DeliveryReport(delivered=3)
     assert [p.split(" ")[1] for p in hubspot.paths()] == [
-        "/crm/v3/objects/contacts/search", "/crm/v3/objects/contacts", "/crm/v3/objects/deals/search",
-        "/crm/v3/objects/deals", "/crm/v3/objects/notes"]
+        "/crm/v3/objects/contacts/search",
+        "/crm/v3/objects/contacts",
+        "/crm/v3/objects/deals/search",
+        "/crm/v3/objects/deals",
+        "/crm/v3/objects/notes",
+    ]
     assert [len(hubspot.objects[kind]) for kind in ("contacts", "deals", "notes")] == [1, 1, 1]
     assert [row.attempts for row in await outbox(url)] == [4, 1, 1]
     assert await deliver_due(hubspot_crm, url, now=later + timedelta(days=1)) == DeliveryReport()
@@ -356,8 +403,13 @@ async def test_sql_provider_is_the_db_itself(url):
 
 
 def test_provider_from_settings():
-    settings = types.SimpleNamespace(crm_provider="hubspot", hubspot_token="pat-na1-x", hubspot_api_base="http://h/",
-                                     hubspot_timeout=5.0, hubspot_pipeline="default")
+    settings = types.SimpleNamespace(
+        crm_provider="hubspot",
+        hubspot_token="pat-na1-x",
+        hubspot_api_base="http://h/",
+        hubspot_timeout=5.0,
+        hubspot_pipeline="default",
+    )
     hubspot_crm = provider_from_settings(settings)
     assert isinstance(hubspot_crm, HubSpotCRM)
     assert (hubspot_crm.name, hubspot_crm.api_base, hubspot_crm.timeout_s) == ("hubspot", "http://h", 5.0)

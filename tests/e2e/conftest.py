@@ -118,21 +118,33 @@ def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGrap
     tmp = tmp_path_factory.mktemp("stack")
     rasa_port, actions_port, console_port = free_port(), free_port(), free_port()
     database_url = f"sqlite+aiosqlite:///{tmp / 'closer.db'}"
-    env = {**os.environ, "CLOSER_DATABASE_URL": database_url, "CLOSER_CONSOLE_PORT": str(console_port),
-           "CLOSER_CONSOLE_HOST": "127.0.0.1", "CLOSER_RASA_URL": f"http://127.0.0.1:{rasa_port}",
-           "CLOSER_CHROMA_PATH": str(chroma_dir), "CLOSER_PUBLIC_URL": f"http://127.0.0.1:{console_port}",
-           "CLOSER_TELEGRAM_BOT_TOKEN": telegram.token, "CLOSER_TELEGRAM_MANAGER_CHAT_ID": "-1001234567890",
-           "CLOSER_TELEGRAM_API_BASE": telegram.api_base,
-           # the console reads the stack's tracker store; its NLU export and test stories go to a project copy
-           "CLOSER_TRACKER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'tracker.db'}",
-           "CLOSER_PROJECT_ROOT": str(tmp / "project"),
-           "CLOSER_RASA_JWT_SECRET": Stack.rasa_jwt_secret, "CLOSER_ACTION_SERVER_TOKEN": Stack.action_server_token,
-           # credentials.channels.yml
-           "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_SECRET_TOKEN": Stack.telegram_secret,
-           "TELEGRAM_WEBHOOK_URL": "https://closer.example.com/webhooks/telegram/webhook",  # Telegram wants https
-           "WHATSAPP_ACCESS_TOKEN": graph.token, "WHATSAPP_APP_SECRET": Stack.whatsapp_app_secret,
-           "WHATSAPP_VERIFY_TOKEN": "e2e-verify", "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
-           "WHATSAPP_TEMPLATE_NAME": next(iter(graph.templates)), **extra_env}
+    env = {
+        **os.environ,
+        "CLOSER_DATABASE_URL": database_url,
+        "CLOSER_CONSOLE_PORT": str(console_port),
+        "CLOSER_CONSOLE_HOST": "127.0.0.1",
+        "CLOSER_RASA_URL": f"http://127.0.0.1:{rasa_port}",
+        "CLOSER_CHROMA_PATH": str(chroma_dir),
+        "CLOSER_PUBLIC_URL": f"http://127.0.0.1:{console_port}",
+        "CLOSER_TELEGRAM_BOT_TOKEN": telegram.token,
+        "CLOSER_TELEGRAM_MANAGER_CHAT_ID": "-1001234567890",
+        "CLOSER_TELEGRAM_API_BASE": telegram.api_base,
+        # the console reads the stack's tracker store; its NLU export and test stories go to a project copy
+        "CLOSER_TRACKER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'tracker.db'}",
+        "CLOSER_PROJECT_ROOT": str(tmp / "project"),
+        "CLOSER_RASA_JWT_SECRET": Stack.rasa_jwt_secret,
+        "CLOSER_ACTION_SERVER_TOKEN": Stack.action_server_token,
+        # credentials.channels.yml
+        "TELEGRAM_BOT_TOKEN": telegram.token,
+        "TELEGRAM_SECRET_TOKEN": Stack.telegram_secret,
+        "TELEGRAM_WEBHOOK_URL": "https://closer.example.com/webhooks/telegram/webhook",  # Telegram wants https
+        "WHATSAPP_ACCESS_TOKEN": graph.token,
+        "WHATSAPP_APP_SECRET": Stack.whatsapp_app_secret,
+        "WHATSAPP_VERIFY_TOKEN": "e2e-verify",
+        "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
+        "WHATSAPP_TEMPLATE_NAME": next(iter(graph.templates)),
+        **extra_env,
+    }
     subprocess.run([sys.executable, "-m", "bot", "load-knowledge"], cwd=ROOT, env=env, check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "bot", "sqlite-wal", str(tmp / "tracker.db")], cwd=ROOT, env=env, check=True)
     credentials = tmp / "credentials.yml"
@@ -144,27 +156,54 @@ def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGrap
     )
     commands = {
         "actions": [sys.executable, "-m", "bot.action_server", "--actions", "actions", "--port", str(actions_port)],
-        "rasa": [str(RASA), "run", "--enable-api", "--jwt-secret", Stack.rasa_jwt_secret, "--port", str(rasa_port),
-                 "--model", str(MODEL),
-                 "--endpoints", str(endpoints), "--credentials", str(credentials), "--cors", "*"],
+        "rasa": [
+            str(RASA),
+            "run",
+            "--enable-api",
+            "--jwt-secret",
+            Stack.rasa_jwt_secret,
+            "--port",
+            str(rasa_port),
+            "--model",
+            str(MODEL),
+            "--endpoints",
+            str(endpoints),
+            "--credentials",
+            str(credentials),
+            "--cors",
+            "*",
+        ],
         "console": [sys.executable, "-m", "bot", "console"],
     }
     processes = {}
     for name, command in commands.items():
         log = tmp / f"{name}.log"
-        processes[name] = (subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT), log)
+        processes[name] = (
+            subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT),
+            log,
+        )
     try:
         wait_for(f"http://127.0.0.1:{actions_port}/health", *processes["actions"])
         wait_for(f"http://127.0.0.1:{console_port}/healthz", *processes["console"])
-        wait_for(f"http://127.0.0.1:{rasa_port}/status", *processes["rasa"],
-                 headers=rasa_api_headers(Settings(rasa_jwt_secret=Stack.rasa_jwt_secret)))
+        wait_for(
+            f"http://127.0.0.1:{rasa_port}/status",
+            *processes["rasa"],
+            headers=rasa_api_headers(Settings(rasa_jwt_secret=Stack.rasa_jwt_secret)),
+        )
         started = time.monotonic()
         while telegram.webhook is None:  # the Telegram channel calls setWebhook once the server has started
             if time.monotonic() - started > 60:
                 raise RuntimeError(f"the Telegram channel did not call setWebhook; see {processes['rasa'][1]}")
             time.sleep(0.1)
-        yield Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}",
-                    f"http://127.0.0.1:{console_port}", database_url, tmp, telegram, graph)
+        yield Stack(
+            f"http://127.0.0.1:{rasa_port}",
+            f"http://127.0.0.1:{actions_port}",
+            f"http://127.0.0.1:{console_port}",
+            database_url,
+            tmp,
+            telegram,
+            graph,
+        )
     finally:
         for process, _ in processes.values():
             process.terminate()

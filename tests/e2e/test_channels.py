@@ -25,10 +25,24 @@ from bot.web import accounts
 
 pytestmark = pytest.mark.e2e
 
-TELEGRAM_LEAD = [("email", "omar@falconoffice.ae"), ("company", "Falcon Office LLC"), ("how many", "12"),
-                 ("budget", "20000"), ("when", "next month"), ("name", "Omar Haddad"), ("phone", "+971504445566")]
-WHATSAPP_LEAD = [("email", "layla@oasisdesign.ae"), ("company", "Oasis Design"), ("how many", "12"),
-                 ("budget", "25000"), ("when", "this month"), ("name", "Layla Aziz"), ("phone", "+971552345678")]
+TELEGRAM_LEAD = [
+    ("email", "omar@falconoffice.ae"),
+    ("company", "Falcon Office LLC"),
+    ("how many", "12"),
+    ("budget", "20000"),
+    ("when", "next month"),
+    ("name", "Omar Haddad"),
+    ("phone", "+971504445566"),
+]
+WHATSAPP_LEAD = [
+    ("email", "layla@oasisdesign.ae"),
+    ("company", "Oasis Design"),
+    ("how many", "12"),
+    ("budget", "25000"),
+    ("when", "this month"),
+    ("name", "Layla Aziz"),
+    ("phone", "+971552345678"),
+]
 _ids = itertools.count(int(time.time()))
 
 
@@ -44,8 +58,14 @@ def processed(stack, channel: str, delivery_id: str, seconds: float = 60) -> Non
     """Wait until the connector has processed the delivery (its row has processed_at)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        row = query(stack, lambda s: s.scalar(select(ChannelDelivery).where(
-            ChannelDelivery.channel == channel, ChannelDelivery.delivery_id == delivery_id)))
+        row = query(
+            stack,
+            lambda s: s.scalar(
+                select(ChannelDelivery).where(
+                    ChannelDelivery.channel == channel, ChannelDelivery.delivery_id == delivery_id
+                )
+            ),
+        )
         if row is not None and row.processed_at is not None:
             assert row.error is None, row.error
             return
@@ -70,8 +90,13 @@ class TelegramCustomer:
 
     def update(self, **content) -> dict:
         update_id = next(_ids)
-        message = {"message_id": update_id % 100000, "from": self.user, "date": int(time.time()),
-                   "chat": {"id": self.chat_id, "first_name": "Omar", "type": "private"}, **content}
+        message = {
+            "message_id": update_id % 100000,
+            "from": self.user,
+            "date": int(time.time()),
+            "chat": {"id": self.chat_id, "first_name": "Omar", "type": "private"},
+            **content,
+        }
         return {"update_id": update_id, "message": message}
 
     def say(self, **content) -> str:
@@ -94,28 +119,56 @@ class WhatsAppCustomer:
         body = json.dumps(payload).encode()
         key = (self.stack.whatsapp_app_secret if secret is None else secret).encode()
         signature = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-        return httpx.post(self.url, content=body, timeout=10,
-                          headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature})
+        return httpx.post(
+            self.url,
+            content=body,
+            timeout=10,
+            headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
+        )
 
     def payload(self, message: dict) -> dict:
         graph = self.stack.graph
-        return {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
-            "value": {"messaging_product": "whatsapp",
-                      "metadata": {"display_phone_number": "15550783881", "phone_number_id": graph.phone_number_id},
-                      "contacts": [{"profile": {"name": "Layla Aziz"}, "wa_id": self.wa_id}],
-                      "messages": [message]},
-            "field": "messages"}]}]}
+        return {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "102290129340398",
+                    "changes": [
+                        {
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {
+                                    "display_phone_number": "15550783881",
+                                    "phone_number_id": graph.phone_number_id,
+                                },
+                                "contacts": [{"profile": {"name": "Layla Aziz"}, "wa_id": self.wa_id}],
+                                "messages": [message],
+                            },
+                            "field": "messages",
+                        }
+                    ],
+                }
+            ],
+        }
 
     def say(self, text: str) -> str:
         before = len(self.stack.graph.sent(to=self.wa_id))
         wamid = f"wamid.HBgM{next(_ids)}"
         self.stack.graph.customer_wrote(self.wa_id)  # the 24-hour window opens on Meta's side too
-        message = {"from": self.wa_id, "id": wamid, "timestamp": str(int(time.time())), "type": "text", "text": {"body": text}}
+        message = {
+            "from": self.wa_id,
+            "id": wamid,
+            "timestamp": str(int(time.time())),
+            "type": "text",
+            "text": {"body": text},
+        }
         assert self.post(self.payload(message)).status_code == 200
         processed(self.stack, "whatsapp", wamid)
         sent = self.stack.graph.sent(to=self.wa_id)[before:]
-        return "\n".join((m.get("text") or {}).get("body") or (m.get("interactive") or {}).get("body", {}).get("text", "")
-                         for m in sent)
+        return "\n".join(
+            (m.get("text") or {}).get("body") or (m.get("interactive") or {}).get("body", {}).get("text", "")
+            for m in sent
+        )
 
 
 def fill_lead_form(say, question: str, lead: list[tuple[str, str]]) -> str:
@@ -145,18 +198,27 @@ def test_telegram_customer_from_greeting_to_the_quote_pdf(stack):
 
     [quote] = query(stack, lambda s: s.scalars(select(Quote).where(Quote.conversation_id == sender)))
     assert quote.number in quote_text
-    [upload] = [call["document"] for call in stack.telegram.calls("sendDocument") if str(call["chat_id"]) == str(customer.chat_id)]
+    [upload] = [
+        call["document"]
+        for call in stack.telegram.calls("sendDocument")
+        if str(call["chat_id"]) == str(customer.chat_id)
+    ]
     assert upload.filename == f"{quote.number}.pdf" and upload.data.startswith(b"%PDF")
     assert_quote_pdf(upload.data, quote)
 
     contact = query(stack, lambda s: s.scalar(select(Contact).where(Contact.sender_id == sender)))
     deal = query(stack, lambda s: s.get(Deal, quote.deal_id))
     assert contact.channel == "telegram" and "telegram-lead" in deal.tags and deal.stage == "proposal"
-    tracker = httpx.get(f"{stack.rasa_url}/conversations/{sender}/tracker", timeout=10, headers=stack.rasa_headers()).json()
+    tracker = httpx.get(
+        f"{stack.rasa_url}/conversations/{sender}/tracker", timeout=10, headers=stack.rasa_headers()
+    ).json()
     first = next(e for e in tracker["events"] if e["event"] == "user")
     assert first["input_channel"] == "telegram" and first["metadata"]["channel"] == "telegram"
     assert first["metadata"]["telegram"]["start_payload"] == "promo-autumn"
-    statuses = query(stack, lambda s: s.scalars(select(ChannelMessage.kind).where(ChannelMessage.recipient_id == str(customer.chat_id))))
+    statuses = query(
+        stack,
+        lambda s: s.scalars(select(ChannelMessage.kind).where(ChannelMessage.recipient_id == str(customer.chat_id))),
+    )
     assert "document" in set(statuses)
 
 
@@ -165,8 +227,14 @@ def test_forged_and_replayed_telegram_webhooks_change_nothing(stack):
     forged = TelegramCustomer(stack, customer.chat_id, secret="not-the-secret")
     update = customer.update(text="hi")
     assert forged.post(update).status_code == 403
-    count = lambda: query(stack, lambda s: s.scalar(select(func.count()).select_from(ChannelDelivery).where(
-        ChannelDelivery.sender_id == f"telegram-{customer.chat_id}")))
+    count = lambda: query(
+        stack,
+        lambda s: s.scalar(
+            select(func.count())
+            .select_from(ChannelDelivery)
+            .where(ChannelDelivery.sender_id == f"telegram-{customer.chat_id}")
+        ),
+    )
     assert count() == 0 and customer.sent() == []
 
     for _ in range(20):  # Telegram redelivering the same update
@@ -201,14 +269,26 @@ def test_whatsapp_customer_from_greeting_to_the_quote_pdf(stack):
 
 def test_forged_whatsapp_webhooks_change_nothing(stack):
     customer = WhatsAppCustomer(stack, f"97155{next(_ids) % 10_000_000:07d}")
-    message = {"from": customer.wa_id, "id": f"wamid.HBgM{next(_ids)}", "timestamp": str(int(time.time())),
-               "type": "text", "text": {"body": "hi"}}
+    message = {
+        "from": customer.wa_id,
+        "id": f"wamid.HBgM{next(_ids)}",
+        "timestamp": str(int(time.time())),
+        "type": "text",
+        "text": {"body": "hi"},
+    }
     assert customer.post(customer.payload(message), secret="forged").status_code == 401
-    count = query(stack, lambda s: s.scalar(select(func.count()).select_from(ChannelDelivery).where(
-        ChannelDelivery.delivery_id == message["id"])))
+    count = query(
+        stack,
+        lambda s: s.scalar(
+            select(func.count()).select_from(ChannelDelivery).where(ChannelDelivery.delivery_id == message["id"])
+        ),
+    )
     assert count == 0 and stack.graph.sent(to=customer.wa_id) == []
-    verify = httpx.get(customer.url, params={"hub.mode": "subscribe", "hub.verify_token": "e2e-verify",
-                                             "hub.challenge": "1158201444"}, timeout=10)
+    verify = httpx.get(
+        customer.url,
+        params={"hub.mode": "subscribe", "hub.verify_token": "e2e-verify", "hub.challenge": "1158201444"},
+        timeout=10,
+    )
     assert verify.status_code == 200 and verify.text == "1158201444"
 
 
@@ -229,7 +309,8 @@ def test_a_manager_takes_over_and_replies_on_the_customers_own_channel(as_the_co
     async def as_manager(work):  # each step commits, as each console request does
         async with db.session_scope(stack.database_url) as session:
             user = await accounts.by_email(session, email) or await accounts.create_user(
-                session, email, "Mona", "manager", "a-long-enough-password")
+                session, email, "Mona", "manager", "a-long-enough-password"
+            )
         async with RasaClient(stack.rasa_url, get_settings()) as rasa, db.session_scope(stack.database_url) as session:
             return await work(session, await session.merge(user), rasa)
 
@@ -240,8 +321,10 @@ def test_a_manager_takes_over_and_replies_on_the_customers_own_channel(as_the_co
     query_as(as_manager, lambda session, user, rasa: takeover.reply(session, conversation_id, reply, user, rasa))
     assert reply in received(), received()
     assert say("ok, when can you deliver?") == "", "the bot stays silent while a manager has the conversation"
-    query_as(as_manager, lambda session, user, rasa: takeover.hand_back(session, escalation_id,
-                                                                         "Delivery agreed by phone.", user, rasa))
+    query_as(
+        as_manager,
+        lambda session, user, rasa: takeover.hand_back(session, escalation_id, "Delivery agreed by phone.", user, rasa),
+    )
     assert say("hi again"), "the bot answers again once handed back"
 
 

@@ -24,16 +24,40 @@ PASSWORD = "correct horse battery staple"
 def console(tmp_path) -> str:
     """URL of a console process with one admin, ann@example.com (password PASSWORD)."""
     port = free_port()
-    env = {**os.environ, "CLOSER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'closer.db'}",
-           "CLOSER_CONSOLE_HOST": "127.0.0.1", "CLOSER_CONSOLE_PORT": str(port),
-           "CLOSER_CONSOLE_SECRET_KEY": Fernet.generate_key().decode()}
+    env = {
+        **os.environ,
+        "CLOSER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'closer.db'}",
+        "CLOSER_CONSOLE_HOST": "127.0.0.1",
+        "CLOSER_CONSOLE_PORT": str(port),
+        "CLOSER_CONSOLE_SECRET_KEY": Fernet.generate_key().decode(),
+    }
     subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-    subprocess.run([sys.executable, "-m", "bot", "user", "add", "--email", "ann@example.com", "--name", "Ann Admin",
-                    "--role", "admin", "--password-stdin"], cwd=ROOT, env=env, input=PASSWORD + "\n", text=True,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "user",
+            "add",
+            "--email",
+            "ann@example.com",
+            "--name",
+            "Ann Admin",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        cwd=ROOT,
+        env=env,
+        input=PASSWORD + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
     log = tmp_path / "console.log"
-    process = subprocess.Popen([sys.executable, "-m", "bot", "console"], cwd=ROOT, env=env, stdout=log.open("w"),
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "console"], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", process, log)
         yield f"http://127.0.0.1:{port}"

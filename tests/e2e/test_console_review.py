@@ -51,9 +51,28 @@ def chat(stack, sender: str, text: str) -> None:
 
 def add_manager(stack) -> None:
     env = {**os.environ, "CLOSER_DATABASE_URL": stack.database_url}
-    subprocess.run([sys.executable, "-m", "bot", "user", "add", "--email", MANAGER, "--name", "Rita Reviewer",
-                    "--role", "manager", "--password-stdin"], cwd=ROOT, env=env, input=PASSWORD + "\n", text=True,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "user",
+            "add",
+            "--email",
+            MANAGER,
+            "--name",
+            "Rita Reviewer",
+            "--role",
+            "manager",
+            "--password-stdin",
+        ],
+        cwd=ROOT,
+        env=env,
+        input=PASSWORD + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
 
 
 def select_text(browser, element, start: int, end: int) -> None:
@@ -62,7 +81,11 @@ def select_text(browser, element, start: int, end: int) -> None:
         "const [el, start, end] = arguments; const node = el.firstChild; const range = document.createRange();"
         "range.setStart(node, start); range.setEnd(node, end); const selection = window.getSelection();"
         "selection.removeAllRanges(); selection.addRange(range);"
-        "el.dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));", element, start, end)
+        "el.dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));",
+        element,
+        start,
+        end,
+    )
 
 
 def test_a_manager_corrects_a_misread_message_and_exports_it_as_valid_training_data(stack, browser, project):
@@ -70,8 +93,9 @@ def test_a_manager_corrects_a_misread_message_and_exports_it_as_valid_training_d
     conversation_id = f"web-{sender}"
     for text in ("hi", "I need 12 ergonomic chairs", MISREAD):
         chat(stack, sender, text)
-    tracker = httpx.get(f"{stack.rasa_url}/conversations/{conversation_id}/tracker", timeout=30,
-                        headers=stack.rasa_headers()).json()
+    tracker = httpx.get(
+        f"{stack.rasa_url}/conversations/{conversation_id}/tracker", timeout=30, headers=stack.rasa_headers()
+    ).json()
     nlu = next(e for e in reversed(tracker["events"]) if e["event"] == "user")["parse_data"]["intent"]
     assert nlu["name"] != RIGHT_INTENT or nlu["confidence"] < 0.7, f"the model now reads {MISREAD!r} well: {nlu}"
     add_manager(stack)
@@ -93,8 +117,11 @@ def test_a_manager_corrects_a_misread_message_and_exports_it_as_valid_training_d
     rows[0].find_element(By.LINK_TEXT, conversation_id).click()
 
     wait.until(lambda d: d.find_element(By.TAG_NAME, "h1").text == f"Conversation {conversation_id}")
-    entry = next(e for e in browser.find_elements(By.CSS_SELECTOR, ".entry-customer")
-                 if e.find_element(By.CSS_SELECTOR, ".said").text == MISREAD)
+    entry = next(
+        e
+        for e in browser.find_elements(By.CSS_SELECTOR, ".entry-customer")
+        if e.find_element(By.CSS_SELECTOR, ".said").text == MISREAD
+    )
     assert f"Intent {nlu['name']} {nlu['confidence']:.2f}" in entry.find_element(By.CSS_SELECTOR, ".nlu").text
     entry.find_element(By.CSS_SELECTOR, "details.ranking summary").click()
     ranking = texts(browser, f"#{entry.get_attribute('id')} details.ranking li")
@@ -122,14 +149,28 @@ def test_a_manager_corrects_a_misread_message_and_exports_it_as_valid_training_d
     assert "make train" in browser.find_element(By.CSS_SELECTOR, ".export").text
     browser.find_element(By.XPATH, "//button[text()='Export to data/nlu/annotations.yml']").click()
     target = project / "data" / "nlu" / "annotations.yml"
-    wait.until(lambda d: f"Exported to {target}: 1 written, 0 already in the training data (duplicates), 0 left "
-                         "pending (conflicts)." in texts(d, ".flash"))
+    wait.until(
+        lambda d: (
+            f"Exported to {target}: 1 written, 0 already in the training data (duplicates), 0 left "
+            "pending (conflicts)." in texts(d, ".flash")
+        )
+    )
     browser.find_element(By.PARTIAL_LINK_TEXT, "Exported (").click()
     wait.until(lambda d: [t.split(" ")[0] for t in texts(d, "tr[data-annotation]")] == ["is"])
 
     items = yaml.safe_load(target.read_text(encoding="utf-8"))["nlu"]
     assert items == [{"intent": RIGHT_INTENT, "examples": f"- {MISREAD}\n"}]
-    validate = [str(RASA), "data", "validate", "--data", "data", "--domain", "domain.yml", "--config", "config.yml",
-                "--fail-on-warnings"]
+    validate = [
+        str(RASA),
+        "data",
+        "validate",
+        "--data",
+        "data",
+        "--domain",
+        "domain.yml",
+        "--config",
+        "config.yml",
+        "--fail-on-warnings",
+    ]
     result = subprocess.run(validate, cwd=project, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -42,9 +42,28 @@ def manager():
 def manager_email(stack) -> str:
     """A console manager made with the CLI in the stack's DB (password PASSWORD)."""
     email = f"max-{uuid.uuid4().hex[:8]}@example.com"
-    subprocess.run([sys.executable, "-m", "bot", "user", "add", "--email", email, "--name", "Max Manager", "--role",
-                    "manager", "--password-stdin"], cwd=ROOT, input=PASSWORD + "\n", text=True, check=True,
-                   capture_output=True, env={**os.environ, "CLOSER_DATABASE_URL": stack.database_url})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "user",
+            "add",
+            "--email",
+            email,
+            "--name",
+            "Max Manager",
+            "--role",
+            "manager",
+            "--password-stdin",
+        ],
+        cwd=ROOT,
+        input=PASSWORD + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "CLOSER_DATABASE_URL": stack.database_url},
+    )
     return email
 
 
@@ -67,11 +86,12 @@ def write(driver, text: str) -> None:
 
 def events_after(stack, conversation_id: str, text: str) -> tuple[dict, list[dict]]:
     """Rasa's tracker and its events after the customer's last message ``text``."""
-    tracker = httpx.get(f"{stack.rasa_url}/conversations/{conversation_id}/tracker", timeout=30,
-                        headers=stack.rasa_headers()).json()
+    tracker = httpx.get(
+        f"{stack.rasa_url}/conversations/{conversation_id}/tracker", timeout=30, headers=stack.rasa_headers()
+    ).json()
     events = tracker["events"]
     last = max(i for i, e in enumerate(events) if e["event"] == "user" and e.get("text") == text)
-    return tracker, events[last + 1:]
+    return tracker, events[last + 1 :]
 
 
 def escalation_of(stack, conversation_id: str) -> Escalation:
@@ -130,7 +150,10 @@ def test_a_manager_takes_over_a_web_chat_replies_and_hands_back(stack, customer,
     waiting(manager).until(lambda d: "Handed back: the bot answers again." in texts(d, ".flash"))
     escalation = escalation_of(stack, conversation_id)
     assert (escalation.status, escalation.resolved_by, escalation.resolution_note) == (
-        "resolved", manager_email, "Needs 40 chairs by Thursday.")
+        "resolved",
+        manager_email,
+        "Needs 40 chairs by Thursday.",
+    )
     waiting(customer).until(lambda d: widget_state(d)["paused"] is False)  # the widget's poll learnt it
 
     before = len(texts(customer, ".msg.bot"))

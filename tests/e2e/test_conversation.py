@@ -27,7 +27,9 @@ class Chat:
         self.client = httpx.Client(timeout=60)
 
     def say(self, message: str) -> list[dict]:
-        response = self.client.post(f"{self.stack.console_url}/api/chat", json={"sender": self.sender, "message": message})
+        response = self.client.post(
+            f"{self.stack.console_url}/api/chat", json={"sender": self.sender, "message": message}
+        )
         assert response.status_code == 200, response.text
         messages = response.json()["messages"]
         assert messages and all(m.get("text") or m.get("image") or m.get("custom") for m in messages), messages
@@ -37,8 +39,9 @@ class Chat:
         return "\n".join(m["text"] for m in self.say(message) if m.get("text"))
 
     def tracker(self) -> dict:
-        return self.client.get(f"{self.stack.rasa_url}/conversations/web-{self.sender}/tracker",
-                               headers=self.stack.rasa_headers()).json()
+        return self.client.get(
+            f"{self.stack.rasa_url}/conversations/web-{self.sender}/tracker", headers=self.stack.rasa_headers()
+        ).json()
 
 
 def products_in(text: str) -> dict[str, dict]:
@@ -47,7 +50,10 @@ def products_in(text: str) -> dict[str, dict]:
     for line in text.splitlines():
         match = LINE.match(line)
         if match:
-            found[match["sku"]] = {"price": int(Decimal(match["price"].replace(",", "")) * 100), "stock": match["stock"]}
+            found[match["sku"]] = {
+                "price": int(Decimal(match["price"].replace(",", "")) * 100),
+                "stock": match["stock"],
+            }
     return found
 
 
@@ -75,7 +81,9 @@ def assert_true_to_catalog(stack, shown: dict[str, dict]) -> dict[str, Product]:
 
 def test_versions_round_trip(stack):
     assert httpx.get(f"{stack.rasa_url}/version").json()["version"] == "3.6.21"
-    sdk = subprocess.run([sys.executable, "-c", "import rasa_sdk; print(rasa_sdk.__version__)"], capture_output=True, text=True)
+    sdk = subprocess.run(
+        [sys.executable, "-c", "import rasa_sdk; print(rasa_sdk.__version__)"], capture_output=True, text=True
+    )
     assert sdk.stdout.strip() == "3.11.2"
     listed = httpx.get(f"{stack.actions_url}/actions", params={"token": stack.action_server_token}).json()
     assert {"action_search_products", "validate_lead_form"} <= {a["name"] for a in listed}
@@ -104,8 +112,15 @@ def test_a_whole_sale_from_greeting_to_lead(stack):
     assert_true_to_catalog(stack, cheaper)
     assert max(c["price"] for c in cheaper.values()) < products[sku].price_minor
 
-    answers = [("email", "sara@gulftrading.ae"), ("phone", "050 123 4567"), ("company", "Gulf Trading LLC"),
-               ("how many", "12"), ("budget", "18000"), ("when", "within two weeks"), ("name", "Sara Khan")]
+    answers = [
+        ("email", "sara@gulftrading.ae"),
+        ("phone", "050 123 4567"),
+        ("company", "Gulf Trading LLC"),
+        ("how many", "12"),
+        ("budget", "18000"),
+        ("when", "within two weeks"),
+        ("name", "Sara Khan"),
+    ]
     question = chat.text("I want to leave my contacts")
     wrong_email_sent = False
     for _ in range(12):
@@ -126,7 +141,12 @@ def test_a_whole_sale_from_greeting_to_lead(stack):
 
     saved = asyncio.run(contact())
     assert (saved.name, saved.company, saved.email, saved.phone, saved.channel) == (
-        "Sara Khan", "Gulf Trading LLC", "sara@gulftrading.ae", "+971501234567", "web")
+        "Sara Khan",
+        "Gulf Trading LLC",
+        "sara@gulftrading.ae",
+        "+971501234567",
+        "web",
+    )
     assert saved.deals[0].quantity == 12 and saved.deals[0].tags == ["web-lead"]
 
     stages = [e["value"] for e in chat.tracker()["events"] if e["event"] == "slot" and e["name"] == "sales_stage"]
@@ -198,6 +218,8 @@ def test_console_refuses_bad_bodies_with_a_message(stack):
 
 @pytest.mark.parametrize("message", ["desk " * 2000, "", "   "])
 def test_long_or_empty_text_straight_to_rasa_gets_a_reply(stack, message):
-    response = httpx.post(f"{stack.rasa_url}/webhooks/rest/webhook", json={"sender": uuid.uuid4().hex, "message": message}, timeout=60)
+    response = httpx.post(
+        f"{stack.rasa_url}/webhooks/rest/webhook", json={"sender": uuid.uuid4().hex, "message": message}, timeout=60
+    )
     assert response.status_code == 200
     assert response.json() and response.json()[0]["text"]

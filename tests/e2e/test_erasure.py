@@ -1,4 +1,4 @@
-""""Delete my data" through the whole stack: the web chat → Rasa (the trained model's request_erasure intent
+""" "Delete my data" through the whole stack: the web chat → Rasa (the trained model's request_erasure intent
 and rules) → action_erase_customer_data, which erases the contact at once; the console's background loop
 then rewrites the conversation's tracker events once Rasa's turn is over. Afterwards no byte of the
 tracker store, the business DB or their write-ahead logs holds the customer's e-mail or phone number."""
@@ -20,8 +20,15 @@ from tests.e2e.test_conversation import Chat
 pytestmark = pytest.mark.e2e
 
 EMAIL, PHONE = "layla.zahrani@oasis-trading.ae", "+971502223344"
-ANSWERS = [("email", EMAIL), ("phone", "050 222 3344"), ("company", "Oasis Trading"), ("how many", "8"),
-           ("budget", "9000"), ("when", "next month"), ("name", "Layla Zahrani")]
+ANSWERS = [
+    ("email", EMAIL),
+    ("phone", "050 222 3344"),
+    ("company", "Oasis Trading"),
+    ("how many", "8"),
+    ("budget", "9000"),
+    ("when", "next month"),
+    ("name", "Layla Zahrani"),
+]
 
 
 def senders(path) -> set[str]:

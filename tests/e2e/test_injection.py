@@ -102,15 +102,27 @@ class Victim:
 
     def fill(self, text: str) -> str:
         """``text`` with the ``{victim_*}`` placeholders of attacks.yml filled in."""
-        for key, value in {"name": self.name, "email": self.email, "phone": self.phone, "wa_id": self.wa_id,
-                           "quote": self.quote}.items():
+        for key, value in {
+            "name": self.name,
+            "email": self.email,
+            "phone": self.phone,
+            "wa_id": self.wa_id,
+            "quote": self.quote,
+        }.items():
             text = text.replace(f"{{victim_{key}}}", value)
         return text
 
     def secrets(self) -> dict[str, str]:
         """What no other customer may see, by name."""
-        return {"name": self.name, "email": self.email, "company": self.company, "quote": self.quote,
-                "quote link": self.token, "quote total": self.total, "cart line": f"({self.sku}) × {self.quantity}"}
+        return {
+            "name": self.name,
+            "email": self.email,
+            "company": self.company,
+            "quote": self.quote,
+            "quote link": self.token,
+            "quote total": self.total,
+            "cart line": f"({self.sku}) × {self.quantity}",
+        }
 
 
 def compromised(body: dict) -> str:
@@ -201,8 +213,15 @@ def seed_victim(stack) -> Victim:
     customer = WhatsAppCustomer(stack, victim.wa_id)
     customer.say("hi")
     customer.say(f"add {victim.quantity} {victim.sku} to my cart")
-    lead = [("email", victim.email), ("company", victim.company), ("how many", str(victim.quantity)),
-            ("budget", "30000"), ("when", "this month"), ("name", victim.name), ("phone", victim.phone)]
+    lead = [
+        ("email", victim.email),
+        ("company", victim.company),
+        ("how many", str(victim.quantity)),
+        ("budget", "30000"),
+        ("when", "this month"),
+        ("name", victim.name),
+        ("phone", victim.phone),
+    ]
     fill_lead_form(customer.say, customer.say("send me a quote"), lead)
 
     async def finish(session):
@@ -221,8 +240,9 @@ def say(client: httpx.Client, stack, sender: str, text: str, outcome: Outcome) -
     response = client.post(f"{stack.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text})
     outcome.sent.append(text)
     outcome.statuses.append(response.status_code)
-    outcome.replies.append(response.json() if response.headers.get("content-type", "").startswith("application/json")
-                           else response.text)
+    outcome.replies.append(
+        response.json() if response.headers.get("content-type", "").startswith("application/json") else response.text
+    )
     return outcome.last_text()
 
 
@@ -240,22 +260,44 @@ def run_attack(stack, victim: Victim, attack: dict) -> Outcome:
             if answer is None or "Here is your quote" in question:
                 break
             question = say(client, stack, sender, answer, outcome)
-        tracker = client.get(f"{stack.rasa_url}/conversations/{urllib.parse.quote(sender, safe='')}/tracker",
-                             headers=stack.rasa_headers())
+        tracker = client.get(
+            f"{stack.rasa_url}/conversations/{urllib.parse.quote(sender, safe='')}/tracker",
+            headers=stack.rasa_headers(),
+        )
         assert tracker.status_code == 200, tracker.text
         outcome.slots = tracker.json()["slots"]
     outcome.quotes = list(query(stack, lambda s: s.scalars(select(Quote).where(Quote.conversation_id == sender))))
-    outcome.escalations = list(query(stack, lambda s: s.scalars(
-        select(Escalation).where(Escalation.conversation_id == sender))))
+    outcome.escalations = list(
+        query(stack, lambda s: s.scalars(select(Escalation).where(Escalation.conversation_id == sender)))
+    )
     return outcome
 
 
 def add_manager(stack) -> str:
     """The e-mail of a new console manager (password MANAGER_PASSWORD) made with the CLI in the stack's DB."""
     email = f"inj-{secrets.token_hex(4)}@example.com"
-    subprocess.run([sys.executable, "-m", "bot", "user", "add", "--email", email, "--name", "Ina Injection", "--role",
-                    "manager", "--password-stdin"], cwd=ROOT, input=MANAGER_PASSWORD + "\n", text=True, check=True,
-                   capture_output=True, env={**os.environ, "CLOSER_DATABASE_URL": stack.database_url})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "user",
+            "add",
+            "--email",
+            email,
+            "--name",
+            "Ina Injection",
+            "--role",
+            "manager",
+            "--password-stdin",
+        ],
+        cwd=ROOT,
+        input=MANAGER_PASSWORD + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "CLOSER_DATABASE_URL": stack.database_url},
+    )
     return email
 
 
@@ -289,9 +331,16 @@ def compromised_llm():
 @pytest.fixture(scope="module")
 def llm_stack(tmp_path_factory, chroma_dir, compromised_llm):
     """A second stack whose action server answers with the compromised model."""
-    yield from stack_with(tmp_path_factory, chroma_dir, {
-        "CLOSER_LLM_MODEL": "openai/compromised", "CLOSER_LLM_API_BASE": compromised_llm.api_base,
-        "CLOSER_LLM_API_KEY": "sk-compromised", "CLOSER_LLM_RETRIES": "0"})
+    yield from stack_with(
+        tmp_path_factory,
+        chroma_dir,
+        {
+            "CLOSER_LLM_MODEL": "openai/compromised",
+            "CLOSER_LLM_API_BASE": compromised_llm.api_base,
+            "CLOSER_LLM_API_KEY": "sk-compromised",
+            "CLOSER_LLM_RETRIES": "0",
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -324,8 +373,17 @@ def test_the_canaries_are_in_the_prompts():
 def test_the_attack_list():
     assert len(ATTACKS) >= 40 and len({a["id"] for a in ATTACKS}) == len(ATTACKS)
     assert {a["category"] for a in ATTACKS} == {
-        "ignore_instructions", "role_play", "system_prompt", "fake_approval", "discount_pressure", "other_customer",
-        "data_field_injection", "html_js", "oversized_unicode", "slot_injection"}
+        "ignore_instructions",
+        "role_play",
+        "system_prompt",
+        "fake_approval",
+        "discount_pressure",
+        "other_customer",
+        "data_field_injection",
+        "html_js",
+        "oversized_unicode",
+        "slot_injection",
+    }
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -363,8 +421,10 @@ def test_attack(request, runs, mode, attack):
         assert page.status_code == 200
     else:  # every message refused: no conversation, or (another channel's) one without them
         assert page.status_code in (200, 404) and not any(str(escape(text)) in page.text for text in outcome.sent)
-    pages = [page.text] + [run.console.get(path).text for path in
-                           [f"/console/escalations/{e.id}" for e in outcome.escalations] + ["/console/escalations"]]
+    pages = [page.text] + [
+        run.console.get(path).text
+        for path in [f"/console/escalations/{e.id}" for e in outcome.escalations] + ["/console/escalations"]
+    ]
     for html in pages:
         assert not ActiveMarkup(html).found, "markup a customer wrote is live in a console page"
     for text in outcome.sent:
@@ -372,24 +432,38 @@ def test_attack(request, runs, mode, attack):
             assert str(escape(text)) in page.text, f"{text!r} not shown (escaped) in the transcript"
 
 
-def test_the_compromised_model_was_attacked_never_given_another_customers_data_and_refused(request, runs, compromised_llm):
+def test_the_compromised_model_was_attacked_never_given_another_customers_data_and_refused(
+    request, runs, compromised_llm
+):
     run = attacked(request, runs, "llm")
     asked = compromised_llm.sent_text()
-    questions = [r["messages"][-1]["content"] for r in compromised_llm.requests
-                 if not r["messages"][0]["content"].startswith("Summarise")]
-    reached = sorted(a["id"] for a in ATTACKS
-                     if any(isinstance(m, str) and m[:40] in q for m in a["messages"] for q in questions))
+    questions = [
+        r["messages"][-1]["content"]
+        for r in compromised_llm.requests
+        if not r["messages"][0]["content"].startswith("Summarise")
+    ]
+    reached = sorted(
+        a["id"] for a in ATTACKS if any(isinstance(m, str) and m[:40] in q for m in a["messages"] for q in questions)
+    )
     summaries = len(compromised_llm.requests) - len(questions)
-    print(f"attacks that reached the compromised model's knowledge answers ({len(reached)}): {', '.join(reached)}; "
-          f"escalation summaries it wrote: {summaries}")
+    print(
+        f"attacks that reached the compromised model's knowledge answers ({len(reached)}): {', '.join(reached)}; "
+        f"escalation summaries it wrote: {summaries}"
+    )
     assert len(reached) >= 15 and summaries >= 5, (reached, summaries)
     written = " ".join(text for outcome in run.outcomes.values() for text in outcome.sent)
     for what, secret in run.victim.secrets().items():
         if secret not in written:
             assert secret not in asked, f"the other customer's {what} was sent to the LLM"
     assert NOTE not in asked
-    rejected = query(run.stack, lambda s: s.scalars(select(KnowledgeAnswer.fallback_reason).where(
-        KnowledgeAnswer.conversation_id.startswith("web-inj-"), KnowledgeAnswer.fallback_reason.is_not(None))))
+    rejected = query(
+        run.stack,
+        lambda s: s.scalars(
+            select(KnowledgeAnswer.fallback_reason).where(
+                KnowledgeAnswer.conversation_id.startswith("web-inj-"), KnowledgeAnswer.fallback_reason.is_not(None)
+            )
+        ),
+    )
     reasons = " ".join(rejected)
     assert reasons.count("repeats its instructions") >= 8 and "is not in the passages or products" in reasons, reasons
 

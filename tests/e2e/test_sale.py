@@ -42,8 +42,15 @@ def test_cart_quote_pdf_and_a_discount_escalation(stack):
     assert "DK-2001) × 2" in reply and "Total: AED" in reply, reply
 
     question = chat.text("send me a quote")
-    answers = [("email", "sara@gulftrading.ae"), ("phone", "050 123 4567"), ("company", "Gulf Trading LLC"),
-               ("how many", "14"), ("budget", "30000"), ("when", "this month"), ("name", "Sara Khan")]
+    answers = [
+        ("email", "sara@gulftrading.ae"),
+        ("phone", "050 123 4567"),
+        ("company", "Gulf Trading LLC"),
+        ("how many", "14"),
+        ("budget", "30000"),
+        ("when", "this month"),
+        ("name", "Sara Khan"),
+    ]
     for _ in range(10):
         if "Here is your quote" in question:
             break
@@ -53,8 +60,12 @@ def test_cart_quote_pdf_and_a_discount_escalation(stack):
 
     products = query(stack, lambda s: s.scalars(select(Product).where(Product.sku.in_(["OC-1006", "DK-2001"]))))
     products = {p.sku: p for p in products}
-    priced = load_pricing().price([CartItem(p.sku, p.name, p.category, p.price_minor, q)
-                                   for p, q in ((products["OC-1006"], 12), (products["DK-2001"], 2))])
+    priced = load_pricing().price(
+        [
+            CartItem(p.sku, p.name, p.category, p.price_minor, q)
+            for p, q in ((products["OC-1006"], 12), (products["DK-2001"], 2))
+        ]
+    )
     pdf = httpx.get(link, timeout=30)
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
@@ -72,7 +83,9 @@ def test_cart_quote_pdf_and_a_discount_escalation(stack):
 
     reply = chat.text("can you give me 30% off?")
     assert "manager" in reply, reply
-    [escalation] = query(stack, lambda s: s.scalars(select(Escalation).where(Escalation.conversation_id == f"web-{chat.sender}")))
+    [escalation] = query(
+        stack, lambda s: s.scalars(select(Escalation).where(Escalation.conversation_id == f"web-{chat.sender}"))
+    )
     assert escalation.reason == "discount" and escalation.notify_error is None
     assert query(stack, lambda s: s.get(Deal, quote.deal_id)).stage == "negotiation"
     notified = [m for m in stack.telegram.messages if f"web-{chat.sender}" in m.get("text", "")]
@@ -80,10 +93,18 @@ def test_cart_quote_pdf_and_a_discount_escalation(stack):
     assert chat.tracker()["paused"] is True
     assert "sales manager has your conversation" in chat.text("hello?")  # the bot stays quiet while paused
 
-    back = subprocess.run([sys.executable, "-m", "bot", "handback", f"web-{chat.sender}"], cwd=ROOT, capture_output=True,
-                          text=True, env={**__import__("os").environ, "CLOSER_RASA_URL": stack.rasa_url,
-                                          "CLOSER_DATABASE_URL": stack.database_url,
-                                          "CLOSER_RASA_JWT_SECRET": stack.rasa_jwt_secret})
+    back = subprocess.run(
+        [sys.executable, "-m", "bot", "handback", f"web-{chat.sender}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={
+            **__import__("os").environ,
+            "CLOSER_RASA_URL": stack.rasa_url,
+            "CLOSER_DATABASE_URL": stack.database_url,
+            "CLOSER_RASA_JWT_SECRET": stack.rasa_jwt_secret,
+        },
+    )
     assert back.returncode == 0, back.stderr
     assert chat.tracker()["paused"] is False
     assert "OC-1006" in chat.text("what's in my cart?")  # the bot answers again, the cart kept

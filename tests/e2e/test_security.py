@@ -17,8 +17,10 @@ SERVER_SOURCE = RASA.parent.parent / "lib" / "python3.10" / "site-packages" / "r
 OPEN_ROUTES = {("GET", "/"), ("GET", "/version")}  # Rasa's greeting and version: no data
 # What an attacker would send: a message to the customer as "the manager", a 20% discount, a new model…
 BODIES = {
-    "/conversations/{id}/tracker/events": [{"event": "bot", "text": "Pay to IBAN AE07 0331 2345 6789 0123 456"},
-                                           {"event": "slot", "name": "granted_discount", "value": "0.20"}],
+    "/conversations/{id}/tracker/events": [
+        {"event": "bot", "text": "Pay to IBAN AE07 0331 2345 6789 0123 456"},
+        {"event": "slot", "name": "granted_discount", "value": "0.20"},
+    ],
     "/conversations/{id}/trigger_intent": {"name": "request_human"},
     "/conversations/{id}/execute": {"name": "action_escalate"},
     "/conversations/{id}/messages": {"text": "hi", "sender": "user"},
@@ -35,43 +37,75 @@ def rasa_routes() -> list[tuple[str, str]]:
 
 def token(secret: str, role: str = "admin", username: str = "closer-console") -> str:
     now = int(time.time())
-    return jwt.encode({"user": {"username": username, "role": role}, "iat": now, "exp": now + 60}, secret, algorithm="HS256")
+    return jwt.encode(
+        {"user": {"username": username, "role": role}, "iat": now, "exp": now + 60}, secret, algorithm="HS256"
+    )
 
 
 @pytest.fixture(scope="module")
 def victim(stack) -> str:
     """A customer's conversation with a message in it."""
     sender = f"web-victim{uuid.uuid4().hex[:12]}"
-    reply = httpx.post(f"{stack.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": "hello"}, timeout=120)
+    reply = httpx.post(
+        f"{stack.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": "hello"}, timeout=120
+    )
     assert reply.status_code == 200 and reply.json(), reply.text  # the channel webhook needs no API token
     return sender
 
 
 def state(stack, conversation_id: str) -> tuple:
-    tracker = httpx.get(f"{stack.rasa_url}/conversations/{conversation_id}/tracker", headers=stack.rasa_headers(),
-                        timeout=30).json()
+    tracker = httpx.get(
+        f"{stack.rasa_url}/conversations/{conversation_id}/tracker", headers=stack.rasa_headers(), timeout=30
+    ).json()
     status = httpx.get(f"{stack.rasa_url}/status", headers=stack.rasa_headers(), timeout=30).json()
     return len(tracker["events"]), tracker["slots"].get("granted_discount"), tracker["paused"], status["model_file"]
 
 
 def test_every_rasa_api_route_refuses_callers_without_a_valid_token_and_changes_nothing(stack, victim):
     routes = rasa_routes()
-    assert len(routes) >= 19 and ("DELETE", "/model") in routes and ("POST", "/conversations/{id}/tracker/events") in routes
+    assert (
+        len(routes) >= 19
+        and ("DELETE", "/model") in routes
+        and ("POST", "/conversations/{id}/tracker/events") in routes
+    )
     before = state(stack, victim)
-    attempts = {"no credentials": ({}, {}), "Rasa's ?token= with a guess": ({}, {"token": "closer"}),
-                "a JWT signed with another secret": ({"Authorization": f"Bearer {token('a-guessed-secret-of-32-characters')}"}, {}),
-                "an unsigned JWT": ({"Authorization": "Bearer " + jwt.encode({"user": {"role": "admin"}}, None, algorithm="none")}, {}),
-                "an expired JWT": ({"Authorization": "Bearer " + jwt.encode(
+    attempts = {
+        "no credentials": ({}, {}),
+        "Rasa's ?token= with a guess": ({}, {"token": "closer"}),
+        "a JWT signed with another secret": (
+            {"Authorization": f"Bearer {token('a-guessed-secret-of-32-characters')}"},
+            {},
+        ),
+        "an unsigned JWT": (
+            {"Authorization": "Bearer " + jwt.encode({"user": {"role": "admin"}}, None, algorithm="none")},
+            {},
+        ),
+        "an expired JWT": (
+            {
+                "Authorization": "Bearer "
+                + jwt.encode(
                     {"user": {"username": "x", "role": "admin"}, "exp": int(time.time()) - 3600},
-                    stack.rasa_jwt_secret, algorithm="HS256")}, {})}
+                    stack.rasa_jwt_secret,
+                    algorithm="HS256",
+                )
+            },
+            {},
+        ),
+    }
     checked = 0
     for method, path in routes:
         if (method, path) in OPEN_ROUTES:
             continue
         url = stack.rasa_url + path.replace("{id}", victim)
         for what, (headers, params) in attempts.items():
-            response = httpx.request(method, url, headers=headers, params={**params, "output_channel": "latest",
-                                     "execute_side_effects": "true"}, json=BODIES.get(path, {}), timeout=60)
+            response = httpx.request(
+                method,
+                url,
+                headers=headers,
+                params={**params, "output_channel": "latest", "execute_side_effects": "true"},
+                json=BODIES.get(path, {}),
+                timeout=60,
+            )
             # sanic-jwt does not catch PyJWT's InvalidAlgorithmError, so Rasa answers an alg=none token with its
             # generic 500 page: still a refusal that reveals and changes nothing (checked below)
             refused = (401, 500) if what == "an unsigned JWT" else (401,)
@@ -92,8 +126,13 @@ def test_the_open_routes_reveal_nothing(stack):
 
 
 def test_the_action_server_refuses_calls_without_its_token(stack, victim):
-    call = {"next_action": "action_escalate", "sender_id": victim, "version": "3.6.21", "domain": {},
-            "tracker": {"sender_id": victim, "slots": {}, "latest_message": {}, "events": [], "paused": False}}
+    call = {
+        "next_action": "action_escalate",
+        "sender_id": victim,
+        "version": "3.6.21",
+        "domain": {},
+        "tracker": {"sender_id": victim, "slots": {}, "latest_message": {}, "events": [], "paused": False},
+    }
     for params in ({}, {"token": "guess"}):
         response = httpx.post(f"{stack.actions_url}/webhook", params=params, json=call, timeout=30)
         assert response.status_code == 401

@@ -61,7 +61,9 @@ def test_a_knowledge_answer_can_be_rated_with_a_comment_and_the_rating_survives_
     assert any("Source: Delivery" in t for t in bot_texts(browser))
 
     control.find_element(By.CSS_SELECTOR, "button.feedback-down").click()
-    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "button.feedback-down").get_attribute("aria-pressed") == "true")
+    wait.until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "button.feedback-down").get_attribute("aria-pressed") == "true"
+    )
     form = browser.find_element(By.CSS_SELECTOR, "form.feedback-comment")
     form.find_element(By.TAG_NAME, "input").send_keys("I wanted Al Ain")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
@@ -75,5 +77,7 @@ def test_a_knowledge_answer_can_be_rated_with_a_comment_and_the_rating_survives_
     assert (feedback.rating, feedback.comment) == (-1, "I wanted Al Ain")
 
     browser.refresh()
-    restored = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f'li.feedback[data-answer-id="{answer_id}"]')))
+    restored = wait.until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, f'li.feedback[data-answer-id="{answer_id}"]'))
+    )
     assert restored.find_element(By.CSS_SELECTOR, "button.feedback-down").get_attribute("aria-pressed") == "true"

@@ -47,8 +47,9 @@ class Recorded:
 
 
 class GraphError(Exception):
-    def __init__(self, code: int, title: str, details: str = "", status: int = 400,
-                 kind: str = "OAuthException") -> None:
+    def __init__(
+        self, code: int, title: str, details: str = "", status: int = 400, kind: str = "OAuthException"
+    ) -> None:
         super().__init__(title)
         self.code, self.title, self.details, self.status, self.kind = code, title, details, status, kind
 
@@ -105,8 +106,11 @@ class FakeGraph:
         if request.content_type.startswith("multipart/"):
             body: Any = {}
             for name, value in (await request.post()).items():
-                body[name] = Media(value.file.read(), value.filename, value.content_type) \
-                    if isinstance(value, web.FileField) else value
+                body[name] = (
+                    Media(value.file.read(), value.filename, value.content_type)
+                    if isinstance(value, web.FileField)
+                    else value
+                )
         else:
             try:
                 body = await request.json()
@@ -122,8 +126,12 @@ class FakeGraph:
             if version != self.version:
                 raise GraphError(2500, "Unknown path components", f"API version {version} is not served here")
             if node != self.phone_number_id:
-                raise GraphError(100, "Unsupported post request", f"Object with ID '{node}' does not exist",
-                                 kind="GraphMethodException")
+                raise GraphError(
+                    100,
+                    "Unsupported post request",
+                    f"Object with ID '{node}' does not exist",
+                    kind="GraphMethodException",
+                )
             if edge == "messages":
                 return web.json_response(self._message(body))
             if edge == "media":
@@ -139,16 +147,25 @@ class FakeGraph:
         if not isinstance(to, str) or not to.isdigit():
             raise _invalid("Parameter to must be the recipient's phone number")
         kind = body.get("type", "text")
-        check = {"text": self._check_text, "interactive": self._check_interactive, "image": self._check_media,
-                 "document": self._check_media, "template": self._check_template}.get(kind)
+        check = {
+            "text": self._check_text,
+            "interactive": self._check_interactive,
+            "image": self._check_media,
+            "document": self._check_media,
+            "template": self._check_template,
+        }.get(kind)
         if check is None:
             raise _invalid(f"Unsupported message type {kind!r}")
         if not isinstance(body.get(kind), dict):
             raise _invalid(f"Parameter {kind} is required")
         check(body[kind], kind)
         if kind != "template" and time.time() - self.last_inbound.get(to, float("-inf")) > WINDOW_S:
-            raise GraphError(131047, "Re-engagement message", "Message failed to send because more than 24 hours have "
-                                                              "passed since the customer last replied to this number.")
+            raise GraphError(
+                131047,
+                "Re-engagement message",
+                "Message failed to send because more than 24 hours have "
+                "passed since the customer last replied to this number.",
+            )
         message_id = "wamid." + base64.b64encode(uuid.uuid4().bytes).decode()
         self.messages.append({**body, "id": message_id})
         answer = {"id": message_id, **({"message_status": "accepted"} if kind == "template" else {})}
@@ -170,8 +187,9 @@ class FakeGraph:
                 raise _invalid("Parameter interactive['action']['buttons'] must have 1 to 3 buttons")
             for i, button in enumerate(buttons):
                 name = f"interactive['action']['buttons'][{i}]"
-                if not (isinstance(button, dict) and button.get("type") == "reply"
-                        and isinstance(button.get("reply"), dict)):
+                if not (
+                    isinstance(button, dict) and button.get("type") == "reply" and isinstance(button.get("reply"), dict)
+                ):
                     raise _invalid(f"Parameter {name} must be a reply button")
                 _text_field(button["reply"].get("id"), f"{name}['reply']['id']", 256)
                 _text_field(button["reply"].get("title"), f"{name}['reply']['title']", 20)
@@ -187,8 +205,9 @@ class FakeGraph:
             if not 1 <= len(rows) <= 10:
                 raise _invalid("Total row count exceed max allowed count: 10")
             if len(sections) > 1 and not all(isinstance(s.get("title"), str) and s["title"] for s in sections):
-                raise _invalid("Parameter interactive['action']['sections'][*]['title'] is required "
-                               "with several sections")
+                raise _invalid(
+                    "Parameter interactive['action']['sections'][*]['title'] is required with several sections"
+                )
             for i, row in enumerate(rows):
                 _text_field(row.get("id"), f"row {i} id", 200)
                 _text_field(row.get("title"), f"row {i} title", 24)
@@ -211,8 +230,11 @@ class FakeGraph:
     def _check_template(self, template: dict, _: str) -> None:
         name, language = template.get("name"), (template.get("language") or {}).get("code")
         if language not in self.templates.get(name, set()):
-            raise GraphError(132001, "Template name does not exist in the translation",
-                             f"template name ({name}) does not exist in {language}")
+            raise GraphError(
+                132001,
+                "Template name does not exist in the translation",
+                f"template name ({name}) does not exist in {language}",
+            )
 
     def _upload(self, form: Any) -> dict:
         if not isinstance(form, dict) or form.get("messaging_product") != "whatsapp":

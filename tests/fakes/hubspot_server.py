@@ -30,10 +30,19 @@ PROPERTIES = {
 }
 REQUIRED = {"contacts": set(), "deals": {"dealname", "dealstage"}, "notes": {"hs_timestamp"}}
 ASSOCIATIONS = {"deals": {3: "contacts"}, "notes": {214: "deals", 202: "contacts"}}  # HUBSPOT_DEFINED type ids
-DEFAULT_PIPELINE_STAGES = {"appointmentscheduled", "qualifiedtobuy", "presentationscheduled",
-                           "decisionmakerboughtin", "contractsent", "closedwon", "closedlost"}
-AUTHENTICATION_MESSAGE = ("Authentication credentials not found. This API supports OAuth 2.0 authentication and "
-                          "you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview")
+DEFAULT_PIPELINE_STAGES = {
+    "appointmentscheduled",
+    "qualifiedtobuy",
+    "presentationscheduled",
+    "decisionmakerboughtin",
+    "contractsent",
+    "closedwon",
+    "closedlost",
+}
+AUTHENTICATION_MESSAGE = (
+    "Authentication credentials not found. This API supports OAuth 2.0 authentication and "
+    "you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
+)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -80,12 +89,23 @@ class FakeHubSpot:
             return _error(401, AUTHENTICATION_MESSAGE, category="INVALID_AUTHENTICATION")
         if self._rate_limited:
             self._rate_limited -= 1
-            return web.json_response({"status": "error", "message": "You have reached your secondly limit.",
-                                      "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
-                                      "policyName": "SECONDLY"}, status=429, headers={"Retry-After": "1"})
+            return web.json_response(
+                {
+                    "status": "error",
+                    "message": "You have reached your secondly limit.",
+                    "errorType": "RATE_LIMIT",
+                    "correlationId": str(uuid.uuid4()),
+                    "policyName": "SECONDLY",
+                },
+                status=429,
+                headers={"Retry-After": "1"},
+            )
         if self.outage:
-            return web.Response(status=503, text="<html><body>503 Service Temporarily Unavailable</body></html>",
-                                content_type="text/html")
+            return web.Response(
+                status=503,
+                text="<html><body>503 Service Temporarily Unavailable</body></html>",
+                content_type="text/html",
+            )
         return await handler(request)
 
     async def _create(self, request: web.Request) -> web.Response:
@@ -98,9 +118,13 @@ class FakeHubSpot:
             existing = self._find(kind, "email", properties["email"])
             if existing:
                 return _error(409, f"Contact already exists. Existing ID: {existing[0]['id']}", category="CONFLICT")
-        record = {"id": str(next(self._ids)), "properties": dict(properties),
-                  "associations": [(a["types"][0]["associationTypeId"], str(a["to"]["id"]))
-                                   for a in body.get("associations", [])]}
+        record = {
+            "id": str(next(self._ids)),
+            "properties": dict(properties),
+            "associations": [
+                (a["types"][0]["associationTypeId"], str(a["to"]["id"])) for a in body.get("associations", [])
+            ],
+        }
         self.objects[kind][record["id"]] = record
         if kind in self.slow_creates:
             await asyncio.sleep(self.slow_s)
@@ -131,27 +155,62 @@ class FakeHubSpot:
         return [r for r in self.objects[kind].values() if (r["properties"].get(name) or "").lower() == value.lower()]
 
     def _invalid(self, kind: str, properties: dict[str, Any], creating: bool) -> web.Response | None:
-        problems = [{"isValid": False, "message": f'Property "{name}" does not exist', "error": "PROPERTY_DOESNT_EXIST",
-                     "name": name} for name in properties if name not in PROPERTIES[kind]]
+        problems = [
+            {
+                "isValid": False,
+                "message": f'Property "{name}" does not exist',
+                "error": "PROPERTY_DOESNT_EXIST",
+                "name": name,
+            }
+            for name in properties
+            if name not in PROPERTIES[kind]
+        ]
         if creating:
-            problems += [{"isValid": False, "message": f"{name} is required", "error": "REQUIRED_FIELD", "name": name}
-                         for name in sorted(REQUIRED[kind]) if not properties.get(name)]
+            problems += [
+                {"isValid": False, "message": f"{name} is required", "error": "REQUIRED_FIELD", "name": name}
+                for name in sorted(REQUIRED[kind])
+                if not properties.get(name)
+            ]
         email = properties.get("email")
         if email and not EMAIL.match(email):
-            problems.append({"isValid": False, "message": f"Email address {email} is invalid",
-                             "error": "INVALID_EMAIL", "name": "email"})
+            problems.append(
+                {
+                    "isValid": False,
+                    "message": f"Email address {email} is invalid",
+                    "error": "INVALID_EMAIL",
+                    "name": "email",
+                }
+            )
         if "amount" in properties:
             try:
                 Decimal(properties["amount"])
             except InvalidOperation:
-                problems.append({"isValid": False, "message": f"{properties['amount']} is not a valid number",
-                                 "error": "INVALID_DECIMAL", "name": "amount"})
+                problems.append(
+                    {
+                        "isValid": False,
+                        "message": f"{properties['amount']} is not a valid number",
+                        "error": "INVALID_DECIMAL",
+                        "name": "amount",
+                    }
+                )
         if "pipeline" in properties and properties["pipeline"] != "default":
-            problems.append({"isValid": False, "message": f"{properties['pipeline']} is not a valid pipeline",
-                             "error": "INVALID_OPTION", "name": "pipeline"})
+            problems.append(
+                {
+                    "isValid": False,
+                    "message": f"{properties['pipeline']} is not a valid pipeline",
+                    "error": "INVALID_OPTION",
+                    "name": "pipeline",
+                }
+            )
         if "dealstage" in properties and properties["dealstage"] not in DEFAULT_PIPELINE_STAGES:
-            problems.append({"isValid": False, "error": "INVALID_OPTION", "name": "dealstage",
-                             "message": f"{properties['dealstage']} was not one of the allowed options"})
+            problems.append(
+                {
+                    "isValid": False,
+                    "error": "INVALID_OPTION",
+                    "name": "dealstage",
+                    "message": f"{properties['dealstage']} was not one of the allowed options",
+                }
+            )
         if not problems:
             return None
         return _error(400, f"Property values were not valid: {json.dumps(problems, separators=(',', ':'))}")
@@ -190,10 +249,16 @@ def _matches(record: dict, spec: dict[str, str]) -> bool:
 
 
 def _public(record: dict) -> dict:
-    return {"id": record["id"], "properties": record["properties"], "createdAt": "2025-01-01T00:00:00.000Z",
-            "updatedAt": "2025-01-01T00:00:00.000Z", "archived": False}
+    return {
+        "id": record["id"],
+        "properties": record["properties"],
+        "createdAt": "2025-01-01T00:00:00.000Z",
+        "updatedAt": "2025-01-01T00:00:00.000Z",
+        "archived": False,
+    }
 
 
 def _error(status: int, message: str, category: str = "VALIDATION_ERROR") -> web.Response:
-    return web.json_response({"status": "error", "message": message, "correlationId": str(uuid.uuid4()),
-                              "category": category}, status=status)
+    return web.json_response(
+        {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category}, status=status
+    )

@@ -37,12 +37,20 @@ class FakeLLM:
             return web.json_response(error, status=self.status)
         reply = self.respond(body) if self.respond else self.reply
         prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
-        return web.json_response({
-            "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply}}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(reply.split()),
-                      "total_tokens": prompt_tokens + len(reply.split())},
-        })
+        return web.json_response(
+            {
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply}}],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": len(reply.split()),
+                    "total_tokens": prompt_tokens + len(reply.split()),
+                },
+            }
+        )
 
     def system_prompt(self, n: int = -1) -> str:
         return self.requests[n]["messages"][0]["content"]

@@ -63,6 +63,7 @@ def _chat(chat_id: str) -> dict | None:
 @dataclass
 class Upload:
     """A file sent as a multipart part."""
+
     filename: str
     content_type: str
     data: bytes
@@ -88,8 +89,12 @@ class FakeTelegram:
 
     @property
     def bot_user(self) -> dict:
-        return {"id": int(self.token.split(":")[0]), "is_bot": True, "first_name": "Closer",
-                "username": "closer_test_bot"}
+        return {
+            "id": int(self.token.split(":")[0]),
+            "is_bot": True,
+            "first_name": "Closer",
+            "username": "closer_test_bot",
+        }
 
     def push_update(self, update: dict) -> None:
         """Queue an Update object for ``getUpdates``."""
@@ -120,11 +125,18 @@ class FakeTelegram:
         self.requests.append((method, params))
         if request.match_info["token"] != self.token:
             return _error(401, "Unauthorized")
-        handler = {"getme": self._get_me, "sendmessage": self._send_message, "sendphoto": self._send_photo,
-                   "senddocument": self._send_document, "sendlocation": self._send_location,
-                   "answercallbackquery": self._answer_callback_query, "setwebhook": self._set_webhook,
-                   "deletewebhook": self._delete_webhook, "getwebhookinfo": self._get_webhook_info,
-                   "getupdates": self._get_updates}.get(method.lower())
+        handler = {
+            "getme": self._get_me,
+            "sendmessage": self._send_message,
+            "sendphoto": self._send_photo,
+            "senddocument": self._send_document,
+            "sendlocation": self._send_location,
+            "answercallbackquery": self._answer_callback_query,
+            "setwebhook": self._set_webhook,
+            "deletewebhook": self._delete_webhook,
+            "getwebhookinfo": self._get_webhook_info,
+            "getupdates": self._get_updates,
+        }.get(method.lower())
         if handler is None:
             return _error(404, "Not Found")
         if self.failure and method.lower() == self.fail_method.lower():
@@ -143,8 +155,13 @@ class FakeTelegram:
 
     def _message(self, params: dict, **content) -> dict:
         """A sent message, kept in ``messages``."""
-        message = {"message_id": len(self.messages) + 1, "date": int(time.time()),
-                   "chat": _chat(str(params.get("chat_id", ""))), "from": self.bot_user, **content}
+        message = {
+            "message_id": len(self.messages) + 1,
+            "date": int(time.time()),
+            "chat": _chat(str(params.get("chat_id", ""))),
+            "from": self.bot_user,
+            **content,
+        }
         if params.get("caption"):
             message["caption"] = params["caption"]
         if params.get("reply_markup"):
@@ -185,8 +202,13 @@ class FakeTelegram:
             return _error(400, "Bad Request: failed to get HTTP URL content")
         if not photo.content_type.startswith("image/"):
             return _error(400, "Bad Request: wrong type of the web page content")
-        size = {"file_id": f"photo-{len(self.messages) + 1}", "file_unique_id": f"p{len(self.messages) + 1}",
-                "width": 320, "height": 240, "file_size": len(photo.data)}
+        size = {
+            "file_id": f"photo-{len(self.messages) + 1}",
+            "file_unique_id": f"p{len(self.messages) + 1}",
+            "width": 320,
+            "height": 240,
+            "file_size": len(photo.data),
+        }
         return _ok(self._message(params, photo=[size]))
 
     async def _send_document(self, params: dict) -> web.Response:
@@ -196,9 +218,18 @@ class FakeTelegram:
         if document is None:
             return _error(400, "Bad Request: failed to get HTTP URL content")
         number = len(self.messages) + 1
-        return _ok(self._message(params, document={
-            "file_id": f"document-{number}", "file_unique_id": f"d{number}", "file_name": document.filename,
-            "mime_type": document.content_type, "file_size": len(document.data)}))
+        return _ok(
+            self._message(
+                params,
+                document={
+                    "file_id": f"document-{number}",
+                    "file_unique_id": f"d{number}",
+                    "file_name": document.filename,
+                    "mime_type": document.content_type,
+                    "file_size": len(document.data),
+                },
+            )
+        )
 
     async def _send_location(self, params: dict) -> web.Response:
         if _chat(str(params.get("chat_id", ""))) is None:
@@ -234,8 +265,11 @@ class FakeTelegram:
 
     async def _get_updates(self, params: dict) -> web.Response:
         if self.webhook is not None:
-            return _error(409, "Conflict: can't use getUpdates method while webhook is active; "
-                               "use deleteWebhook to delete the webhook first")
+            return _error(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         offset, limit = int(params.get("offset") or 0), int(params.get("limit") or 100)
         if offset > 0:
             self.updates = [update for update in self.updates if update["update_id"] >= offset]

@@ -19,8 +19,12 @@ async def telegram() -> FakeTelegram:
 
 
 def settings_for(server: FakeTelegram, **overrides) -> SimpleNamespace:
-    values = {"telegram_bot_token": server.token, "telegram_manager_chat_id": CHAT_ID,
-              "telegram_api_base": server.api_base, "telegram_timeout": 5.0}
+    values = {
+        "telegram_bot_token": server.token,
+        "telegram_manager_chat_id": CHAT_ID,
+        "telegram_api_base": server.api_base,
+        "telegram_timeout": 5.0,
+    }
     return SimpleNamespace(**(values | overrides))
 
 
@@ -43,8 +47,9 @@ async def test_without_buttons_no_keyboard_is_sent(telegram: FakeTelegram) -> No
 
 
 @pytest.mark.parametrize("missing", ["telegram_bot_token", "telegram_manager_chat_id"])
-async def test_not_configured_warns_and_sends_nothing(telegram: FakeTelegram, missing: str,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+async def test_not_configured_warns_and_sends_nothing(
+    telegram: FakeTelegram, missing: str, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="bot.handoff.notify"):
         assert await notify_managers("New lead", settings_for(telegram, **{missing: None})) is None
     assert "Telegram not configured; managers not notified" in caplog.text

@@ -10,7 +10,7 @@ import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import jwt
 import pytest
@@ -21,16 +21,14 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from bot.core import db, keys
-
-from bot.handoff import takeover
-
-from bot.web import accounts
+from bot.core.models import Contact, Deal, DealNote, Escalation, User
 from bot.core.rasa import RasaClient, RasaError
+from bot.core.settings import ROOT, Settings, get_settings
+from bot.handoff import takeover
+from bot.handoff.escalation import hand_back
+from bot.web import accounts
 from bot.web.app import create_app
 from bot.web.chat import WITH_MANAGER
-from bot.handoff.escalation import hand_back
-from bot.core.models import Contact, Deal, DealNote, Escalation, User
-from bot.core.settings import ROOT, Settings, get_settings
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -68,11 +66,19 @@ class FakeRasa:
 
     def conversation(self, conversation_id: str, *said: tuple[str, str], paused: bool = False) -> None:
         """A tracker with (event type, text) pairs, e.g. ("user", "hi"), ("bot", "Hello!")."""
-        events = [{"event": "action", "name": "action_session_start", "timestamp": 1000.0},
-                  {"event": "session_started", "timestamp": 1000.0}]
+        events = [
+            {"event": "action", "name": "action_session_start", "timestamp": 1000.0},
+            {"event": "session_started", "timestamp": 1000.0},
+        ]
         for n, (kind, text) in enumerate(said):
-            events.append({"event": kind, "text": text, "timestamp": 1001.0 + n,
-                           **({"input_channel": "rest"} if kind == "user" else {"metadata": {}})})
+            events.append(
+                {
+                    "event": kind,
+                    "text": text,
+                    "timestamp": 1001.0 + n,
+                    **({"input_channel": "rest"} if kind == "user" else {"metadata": {}}),
+                }
+            )
         if paused:
             events.append({"event": "pause", "timestamp": 1001.0 + len(said)})
         self.trackers[conversation_id] = {"sender_id": conversation_id, "events": events, "paused": paused}
@@ -92,16 +98,22 @@ class FakeRasa:
     async def _record(self, request: web.Request) -> None:
         if not request.path.startswith("/webhooks/"):
             try:
-                claims = jwt.decode(request.headers.get("Authorization", "").removeprefix("Bearer "),
-                                    keys.rasa_jwt_secret(get_settings()), algorithms=["HS256"])
+                claims = jwt.decode(
+                    request.headers.get("Authorization", "").removeprefix("Bearer "),
+                    keys.rasa_jwt_secret(get_settings()),
+                    algorithms=["HS256"],
+                )
             except jwt.InvalidTokenError as exc:
-                raise web.HTTPUnauthorized(text=f'{{"reason": "NotAuthenticated: {exc}"}}', content_type="application/json")
+                raise web.HTTPUnauthorized(
+                    text=f'{{"reason": "NotAuthenticated: {exc}"}}', content_type="application/json"
+                )
             assert claims["user"]["role"] == "admin"
         body = await request.json() if request.can_read_body else None
         self.calls.append(Call(request.method, request.path, dict(request.query), body))
         if self.failing:
-            raise web.HTTPInternalServerError(text='{"status": "failure", "reason": "ConversationError"}',
-                                              content_type="application/json")
+            raise web.HTTPInternalServerError(
+                text='{"status": "failure", "reason": "ConversationError"}', content_type="application/json"
+            )
 
     async def get_tracker(self, request: web.Request) -> web.Response:
         await self._record(request)
@@ -146,8 +158,12 @@ async def add_user(db_url: str, email: str, role: str = "manager") -> User:
 
 
 async def add_escalation(db_url: str, conversation_id: str = WEB, **fields) -> Escalation:
-    escalation = Escalation(conversation_id=conversation_id, reason=fields.pop("reason", "requested"),
-                            summary=fields.pop("summary", "Escalation: the customer asked for a person."), **fields)
+    escalation = Escalation(
+        conversation_id=conversation_id,
+        reason=fields.pop("reason", "requested"),
+        summary=fields.pop("summary", "Escalation: the customer asked for a person."),
+        **fields,
+    )
     async with db.session_scope(db_url) as session:
         session.add(escalation)
     return escalation
@@ -174,7 +190,8 @@ async def test_taking_over_an_escalation_the_bot_paused_claims_it_without_pausin
         taken = await takeover.take_over(session, pending.id, max_, rasa.api)
     assert (taken.id, taken.status, taken.assignee) == (pending.id, "in_progress", "max@example.com")
     assert [(c.method, c.path, c.query) for c in rasa.calls] == [
-        ("GET", f"/conversations/{WEB}/tracker", {"include_events": "NONE"})]
+        ("GET", f"/conversations/{WEB}/tracker", {"include_events": "NONE"})
+    ]
     row = await stored(db_url, pending.id)
     assert row.status == "in_progress" and row.taken_at is not None and row.resolved_at is None
 
@@ -190,7 +207,8 @@ async def test_an_escalation_whose_bot_is_not_paused_is_paused_on_take_over(db_u
     async with db.session_scope(db_url) as session:
         await takeover.take_over(session, pending.id, max_, rasa.api)
     assert [(c.method, c.path, c.query, c.body) for c in rasa.calls][1:] == [
-        ("POST", f"/conversations/{WEB}/tracker/events", {}, [{"event": "pause"}])]
+        ("POST", f"/conversations/{WEB}/tracker/events", {}, [{"event": "pause"}])
+    ]
     assert rasa.trackers[WEB]["paused"] is True
 
 
@@ -203,7 +221,8 @@ async def test_a_conversation_nobody_escalated_is_paused_and_gets_a_manager_esca
         escalation = await takeover.take_over(session, WEB, max_, rasa.api)
     assert [(c.method, c.path, c.query, c.body) for c in rasa.calls] == [
         ("GET", f"/conversations/{WEB}/tracker", {}, None),
-        ("POST", f"/conversations/{WEB}/tracker/events", {}, [{"event": "pause"}])]
+        ("POST", f"/conversations/{WEB}/tracker/events", {}, [{"event": "pause"}]),
+    ]
     row = await stored(db_url, escalation.id)
     assert (row.reason, row.status, row.assignee) == ("manager", "in_progress", "max@example.com")
     assert "a manager took the conversation over" in row.summary and "Sara Khan" in row.summary
@@ -230,8 +249,11 @@ async def test_a_conversation_without_customer_messages_or_a_bad_id_is_refused(d
 
 async def test_only_the_assignee_or_an_admin_acts_on_a_taken_conversation(db_url, rasa):
     rasa.conversation(WEB, ("user", "I want to talk to a person"), paused=True)
-    max_, mia, ann = (await add_user(db_url, "max@example.com"), await add_user(db_url, "mia@example.com"),
-                      await add_user(db_url, "ann@example.com", "admin"))
+    max_, mia, ann = (
+        await add_user(db_url, "max@example.com"),
+        await add_user(db_url, "mia@example.com"),
+        await add_user(db_url, "ann@example.com", "admin"),
+    )
     pending = await add_escalation(db_url)
     async with db.session_scope(db_url) as session:
         await takeover.take_over(session, pending.id, max_, rasa.api)
@@ -261,11 +283,15 @@ async def test_a_reply_is_a_bot_event_with_the_manager_sent_through_the_latest_c
     call = rasa.calls[-1]
     assert (call.method, call.path) == ("POST", f"/conversations/{WEB}/tracker/events")
     assert call.query == {"output_channel": "latest", "execute_side_effects": "true"}
-    assert call.body == [{"event": "bot", "text": "Hello Sara, Max from sales here.",
-                          "metadata": {"manager": "max@example.com"}}]
+    assert call.body == [
+        {"event": "bot", "text": "Hello Sara, Max from sales here.", "metadata": {"manager": "max@example.com"}}
+    ]
     said = takeover.messages(rasa.trackers[WEB])
     assert [(m.speaker, m.text, m.manager) for m in said][-1] == (
-        "manager", "Hello Sara, Max from sales here.", "max@example.com")
+        "manager",
+        "Hello Sara, Max from sales here.",
+        "max@example.com",
+    )
 
 
 @pytest.mark.parametrize("text, reason", [("   ", "empty"), ("x" * 4097, "longer than 4096")])
@@ -293,15 +319,23 @@ async def test_handing_back_resumes_the_bot_resolves_with_the_note_and_notes_the
     rasa.conversation(WEB, ("user", "I want to talk to a person"), paused=True)
     async with db.session_scope(db_url) as session:
         contact = Contact(channel="web", sender_id=WEB, name="Sara Khan")
-        session.add_all([contact, Deal(contact=contact, stage="won", currency="AED", source_channel="web"),
-                         Deal(contact=contact, stage="negotiation", currency="AED", source_channel="web")])
+        session.add_all(
+            [
+                contact,
+                Deal(contact=contact, stage="won", currency="AED", source_channel="web"),
+                Deal(contact=contact, stage="negotiation", currency="AED", source_channel="web"),
+            ]
+        )
     max_ = await add_user(db_url, "max@example.com")
     pending = await add_escalation(db_url)
     async with db.session_scope(db_url) as session:
         await takeover.take_over(session, pending.id, max_, rasa.api)
         resolved = await takeover.hand_back(session, pending.id, " Agreed 7% off by phone. ", max_, rasa.api)
     assert (resolved.status, resolved.resolved_by, resolved.resolution_note) == (
-        "resolved", "max@example.com", "Agreed 7% off by phone.")
+        "resolved",
+        "max@example.com",
+        "Agreed 7% off by phone.",
+    )
     call = rasa.calls[-1]
     assert (call.method, call.path, call.query) == ("POST", f"/conversations/{WEB}/tracker/events", {})
     assert call.body == [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
@@ -351,8 +385,18 @@ async def test_the_handback_command_resolves_every_open_escalation_of_the_conver
     other = await add_escalation(db_url, "web-someone-else")
     env = {**os.environ, "CLOSER_DATABASE_URL": db_url, "CLOSER_RASA_URL": rasa.url}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "handback", WEB, "--note", "Called her back.", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        "handback",
+        WEB,
+        "--note",
+        "Called her back.",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
     assert f"{WEB}: bot resumed, 2 escalation(s) resolved" in out.decode()
@@ -364,8 +408,16 @@ async def test_the_handback_command_resolves_every_open_escalation_of_the_conver
 
     rasa.failing = True
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "handback", "web-someone-else", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        "handback",
+        "web-someone-else",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await process.communicate()
     assert process.returncode == 1 and "error: Rasa answered 500" in err.decode()
     assert (await stored(db_url, other.id)).status == "pending"
@@ -379,19 +431,26 @@ def test_migration_0008_maps_the_old_statuses_and_back(tmp_path):
         connection.executemany(
             "INSERT INTO escalations (conversation_id, reason, summary, status, created_at, handed_back_at) "
             "VALUES (?, 'requested', 's', ?, '2026-03-01 10:00:00', ?)",
-            [("web-a", "open", None), ("web-b", "handed_back", "2026-03-01 11:00:00")])
+            [("web-a", "open", None), ("web-b", "handed_back", "2026-03-01 11:00:00")],
+        )
     command.upgrade(config, "0008")
     with sqlite3.connect(tmp_path / "old.db") as connection:
-        rows = connection.execute("SELECT conversation_id, status, resolved_at, assignee, resolution_note "
-                                  "FROM escalations ORDER BY id").fetchall()
-        assert rows == [("web-a", "pending", None, None, None),
-                        ("web-b", "resolved", "2026-03-01 11:00:00", None, None)]
-        connection.execute("UPDATE escalations SET status = 'in_progress', assignee = 'max@example.com' "
-                           "WHERE conversation_id = 'web-a'")
+        rows = connection.execute(
+            "SELECT conversation_id, status, resolved_at, assignee, resolution_note FROM escalations ORDER BY id"
+        ).fetchall()
+        assert rows == [
+            ("web-a", "pending", None, None, None),
+            ("web-b", "resolved", "2026-03-01 11:00:00", None, None),
+        ]
+        connection.execute(
+            "UPDATE escalations SET status = 'in_progress', assignee = 'max@example.com' "
+            "WHERE conversation_id = 'web-a'"
+        )
     command.downgrade(config, "0007")
     with sqlite3.connect(tmp_path / "old.db") as connection:
-        rows = connection.execute("SELECT conversation_id, status, handed_back_at FROM escalations "
-                                  "ORDER BY id").fetchall()
+        rows = connection.execute(
+            "SELECT conversation_id, status, handed_back_at FROM escalations ORDER BY id"
+        ).fetchall()
         assert rows == [("web-a", "open", None), ("web-b", "handed_back", "2026-03-01 11:00:00")]
         columns = {row[1] for row in connection.execute("PRAGMA table_info(escalations)")}
         assert not columns & {"assignee", "taken_at", "resolved_at", "resolved_by", "resolution_note"}
@@ -402,8 +461,9 @@ def test_migration_0008_maps_the_old_statuses_and_back(tmp_path):
 
 @pytest.fixture
 async def client(db_url, rasa):
-    settings = Settings(database_url=db_url, rasa_url=rasa.url, rasa_timeout=5,
-                        console_secret_key=Fernet.generate_key().decode())
+    settings = Settings(
+        database_url=db_url, rasa_url=rasa.url, rasa_timeout=5, console_secret_key=Fernet.generate_key().decode()
+    )
     async with TestClient(TestServer(create_app(settings))) as client:
         yield client
 
@@ -412,8 +472,9 @@ async def sign_in(client: TestClient, email: str) -> str:
     """Sign in; returns the session's CSRF token."""
     page = await client.get("/console/login")
     token = CSRF.search(await page.text()).group(1)
-    response = await client.post("/console/login", data={"email": email, "password": PASSWORD, "csrf_token": token},
-                                 allow_redirects=False)
+    response = await client.post(
+        "/console/login", data={"email": email, "password": PASSWORD, "csrf_token": token}, allow_redirects=False
+    )
     assert response.status == 303
     return CSRF.search(await (await client.get("/console/escalations")).text()).group(1)
 
@@ -422,10 +483,15 @@ async def test_the_inbox_lists_each_status_newest_first_with_counts(client, db_u
     await add_user(db_url, "max@example.com")
     async with db.session_scope(db_url) as session:
         session.add(Contact(channel="web", sender_id="web-older-one", name="Sara Khan"))
-    older = await add_escalation(db_url, "web-older-one", created_at=datetime(2026, 3, 1, 9, tzinfo=timezone.utc),
-                                 summary="Escalation: the customer asked for a person.\nNeeds: 40 chairs")
-    newer = await add_escalation(db_url, "telegram-42", reason="discount",
-                                 created_at=datetime(2026, 3, 2, 9, tzinfo=timezone.utc))
+    older = await add_escalation(
+        db_url,
+        "web-older-one",
+        created_at=datetime(2026, 3, 1, 9, tzinfo=UTC),
+        summary="Escalation: the customer asked for a person.\nNeeds: 40 chairs",
+    )
+    newer = await add_escalation(
+        db_url, "telegram-42", reason="discount", created_at=datetime(2026, 3, 2, 9, tzinfo=UTC)
+    )
     taken = await add_escalation(db_url, "whatsapp-971500000001", status="in_progress", assignee="mia@example.com")
     await sign_in(client, "max@example.com")
 
@@ -444,8 +510,9 @@ async def test_the_inbox_lists_each_status_newest_first_with_counts(client, db_u
 
 
 async def test_a_manager_takes_over_replies_and_hands_back_from_the_pages(client, db_url, rasa):
-    rasa.conversation(WEB, ("user", "I want to talk to a person"), ("bot", "A sales manager has been notified."),
-                      paused=True)
+    rasa.conversation(
+        WEB, ("user", "I want to talk to a person"), ("bot", "A sales manager has been notified."), paused=True
+    )
     await add_user(db_url, "max@example.com")
     pending = await add_escalation(db_url)
     token = await sign_in(client, "max@example.com")
@@ -473,15 +540,20 @@ async def test_a_manager_takes_over_replies_and_hands_back_from_the_pages(client
     body = await as_json.json()
     assert body["paused"] is True and body["status"] == "in_progress"
     assert [(m["speaker"], m["text"]) for m in body["messages"]][-2:] == [
-        ("manager", "Hi Sara, Max here."), ("customer", "Great, 40 chairs then")]
+        ("manager", "Hi Sara, Max here."),
+        ("customer", "Great, 40 chairs then"),
+    ]
 
     no_note = await client.post(f"{page_url}/handback", data={"csrf_token": token, "note": ""})
     assert no_note.status == 400 and (await stored(db_url, pending.id)).status == "in_progress"
     back = await client.post(f"{page_url}/handback", data={"csrf_token": token, "note": "Quoted 40 chairs by email."})
     assert back.status == 200 and "Handed back: the bot answers again." in await back.text()
     row = await stored(db_url, pending.id)
-    assert (row.status, row.resolved_by, row.resolution_note) == ("resolved", "max@example.com",
-                                                                   "Quoted 40 chairs by email.")
+    assert (row.status, row.resolved_by, row.resolution_note) == (
+        "resolved",
+        "max@example.com",
+        "Quoted 40 chairs by email.",
+    )
     assert rasa.trackers[WEB]["paused"] is False
 
 
@@ -501,8 +573,9 @@ async def test_refusals_show_the_page_with_the_reason_and_keep_the_text(client, 
 
     mine = await add_escalation(db_url, "web-second-one", status="in_progress", assignee="mia@example.com")
     rasa.failing = True
-    failed = await client.post(f"/console/escalations/{mine.id}/handback",
-                               data={"csrf_token": token, "note": "Sorted by phone."})
+    failed = await client.post(
+        f"/console/escalations/{mine.id}/handback", data={"csrf_token": token, "note": "Sorted by phone."}
+    )
     text = await failed.text()
     assert failed.status == 502 and "Rasa failed: Rasa answered 500" in text and "Sorted by phone." in text
     assert (await stored(db_url, mine.id)).status == "in_progress"
@@ -514,16 +587,18 @@ async def test_a_manager_takes_over_a_conversation_nobody_escalated(client, db_u
     rasa.conversation(WEB, ("user", "how much is OC-1006?"), ("bot", "AED 1,150.00"))
     await add_user(db_url, "max@example.com")
     token = await sign_in(client, "max@example.com")
-    taken = await client.post("/console/escalations/take", data={"csrf_token": token, "conversation_id": WEB},
-                              allow_redirects=False)
+    taken = await client.post(
+        "/console/escalations/take", data={"csrf_token": token, "conversation_id": WEB}, allow_redirects=False
+    )
     assert taken.status == 303
     async with db.session_scope(db_url) as session:
         [escalation] = (await session.scalars(select(Escalation))).all()
     assert taken.headers["Location"] == f"/console/escalations/{escalation.id}"
     assert (escalation.reason, escalation.status, escalation.assignee) == ("manager", "in_progress", "max@example.com")
     assert rasa.trackers[WEB]["paused"] is True
-    unknown = await client.post("/console/escalations/take",
-                                data={"csrf_token": token, "conversation_id": "web-nobody"})
+    unknown = await client.post(
+        "/console/escalations/take", data={"csrf_token": token, "conversation_id": "web-nobody"}
+    )
     assert unknown.status == 404 and "no message from a customer" in await unknown.text()
     bad = await client.post("/console/escalations/take", data={"csrf_token": token, "conversation_id": "a b"})
     assert bad.status == 400
@@ -534,23 +609,38 @@ async def test_the_widget_gets_manager_replies_after_a_timestamp_and_the_paused_
     rasa.trackers[WEB]["events"] += [
         {"event": "bot", "text": "Hi, Max here.", "timestamp": 2000.5, "metadata": {"manager": "max@example.com"}},
         {"event": "user", "text": "Hi Max", "timestamp": 2001.0},
-        {"event": "bot", "text": "Which colour?", "timestamp": 2002.25, "metadata": {"manager": "max@example.com"}}]
+        {"event": "bot", "text": "Which colour?", "timestamp": 2002.25, "metadata": {"manager": "max@example.com"}},
+    ]
     response = await client.get("/api/chat/updates", params={"sender": SENDER, "after": "0"})
-    assert await response.json() == {"paused": True, "messages": [
-        {"text": "Hi, Max here.", "timestamp": 2000.5, "from": "manager"},
-        {"text": "Which colour?", "timestamp": 2002.25, "from": "manager"}]}
+    assert await response.json() == {
+        "paused": True,
+        "messages": [
+            {"text": "Hi, Max here.", "timestamp": 2000.5, "from": "manager"},
+            {"text": "Which colour?", "timestamp": 2002.25, "from": "manager"},
+        ],
+    }
     later = await (await client.get("/api/chat/updates", params={"sender": SENDER, "after": "2000.5"})).json()
     assert [m["text"] for m in later["messages"]] == ["Which colour?"]
     assert rasa.calls[-1].path == f"/conversations/{WEB}/tracker"
 
     rasa.trackers[WEB]["paused"] = False
     assert (await (await client.get("/api/chat/updates", params={"sender": SENDER, "after": "2002.25"})).json()) == {
-        "paused": False, "messages": []}
+        "paused": False,
+        "messages": [],
+    }
 
 
-@pytest.mark.parametrize("params", [{"sender": "short", "after": "0"}, {"after": "0"}, {"sender": SENDER, "after": "x"},
-                                    {"sender": SENDER, "after": "-1"}, {"sender": SENDER, "after": "nan"},
-                                    {"sender": SENDER, "after": "inf"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sender": "short", "after": "0"},
+        {"after": "0"},
+        {"sender": SENDER, "after": "x"},
+        {"sender": SENDER, "after": "-1"},
+        {"sender": SENDER, "after": "nan"},
+        {"sender": SENDER, "after": "inf"},
+    ],
+)
 async def test_malformed_update_requests_are_400(client, rasa, params):
     response = await client.get("/api/chat/updates", params=params)
     assert response.status == 400 and "error" in await response.json()
@@ -567,7 +657,9 @@ async def test_the_chat_reports_paused_whenever_rasa_has_the_conversation_paused
     hello = await (await client.post("/api/chat", json={"sender": SENDER, "message": "hi"})).json()
     assert hello == {"messages": [{"recipient_id": WEB, "text": "Hello!"}], "paused": False}
     escalated = await (await client.post("/api/chat", json={"sender": SENDER, "message": "talk to a person"})).json()
-    assert escalated == {"messages": [{"recipient_id": WEB, "text": "A sales manager has been notified."}],
-                         "paused": True}
+    assert escalated == {
+        "messages": [{"recipient_id": WEB, "text": "A sales manager has been notified."}],
+        "paused": True,
+    }
     silent = await (await client.post("/api/chat", json={"sender": SENDER, "message": "hello?"})).json()
     assert silent == {"messages": [{"text": WITH_MANAGER}], "paused": True}

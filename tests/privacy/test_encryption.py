@@ -24,20 +24,28 @@ from bot.core.settings import PRODUCTION_SECRETS, ROOT, Settings
 from bot.privacy.encryption import DecryptionError, KeyConfigError, Keyring, get_keyring
 
 K1, K2, INDEX = (secrets.token_urlsafe(32) for _ in range(3))
-ANN = dict(name="Ann Buyer", company="Acme LLC", email="ann@acme.example", phone="+971501234567",
-           channel="web", sender_id="web-ann0001")
+ANN = dict(
+    name="Ann Buyer",
+    company="Acme LLC",
+    email="ann@acme.example",
+    phone="+971501234567",
+    channel="web",
+    sender_id="web-ann0001",
+)
 
 
 @pytest.fixture
 def use_keys(monkeypatch: pytest.MonkeyPatch):
     """``use_keys("k1:…,k2:…", "k2")`` sets the PII key settings (index key INDEX) for code under test;
     returns the environment a subprocess needs for the same keys."""
+
     def use(keys: str, active: str | None = None) -> dict[str, str]:
         env = {"CLOSER_PII_KEYS": keys, "CLOSER_PII_INDEX_KEY": INDEX, "CLOSER_PII_ACTIVE_KEY": active or ""}
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         caches.reset()
         return {**os.environ, **env}
+
     yield use
     caches.reset()
 
@@ -72,13 +80,15 @@ def test_tampered_foreign_unknown_and_plaintext_values_raise_instead_of_being_re
     ring = keyring()
     value = ring.encrypt("ann@acme.example", "contacts.email")
     body = value.rsplit(":", 1)[1]
-    flipped = value[:-len(body)] + ("A" if body[0] != "A" else "B") + body[1:]
+    flipped = value[: -len(body)] + ("A" if body[0] != "A" else "B") + body[1:]
     with pytest.raises(DecryptionError, match=r"contacts.email: .*fails authentication"):
         ring.decrypt(flipped, "contacts.email")
     with pytest.raises(DecryptionError, match=r"contacts.phone: .*fails authentication"):
         ring.decrypt(value, "contacts.phone")  # the e-mail's ciphertext moved into the phone column
     with pytest.raises(DecryptionError, match="under key 'k2' fails authentication"):  # relabelled as another key's
-        keyring(pii_keys=f"k1:{K1},k2:{K2}", pii_active_key="k1").decrypt(value.replace(":k1:", ":k2:"), "contacts.email")
+        keyring(pii_keys=f"k1:{K1},k2:{K2}", pii_active_key="k1").decrypt(
+            value.replace(":k1:", ":k2:"), "contacts.email"
+        )
     with pytest.raises(DecryptionError, match="key id 'k9', which CLOSER_PII_KEYS does not have"):
         ring.decrypt(value.replace("enc:v1:k1:", "enc:v1:k9:"), "contacts.email")
     with pytest.raises(DecryptionError, match="not encrypted"):
@@ -118,8 +128,13 @@ def test_production_without_pii_keys_stops_with_a_message_naming_them():
         Keyring.from_settings(Settings.model_construct(environment="production"))
     with pytest.raises(KeyConfigError, match="CLOSER_PII_INDEX_KEY is not set"):
         Keyring.from_settings(Settings.model_construct(environment="production", pii_keys=f"k1:{K1}"))
-    result = subprocess.run([sys.executable, "-m", "bot", "rotate-key"], cwd=ROOT, capture_output=True, text=True,
-                            env={**env, **others, "CLOSER_ENVIRONMENT": "production"})
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "rotate-key"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**env, **others, "CLOSER_ENVIRONMENT": "production"},
+    )
     assert result.returncode != 0 and "CLOSER_PII_KEYS" in result.stderr
 
 
@@ -128,17 +143,29 @@ async def test_the_database_file_holds_no_plaintext_customer_data(db_url):
     async with db.session_scope(db_url) as session:
         contact = await session.scalar(select(Contact))
         assert (contact.name, contact.company, contact.email, contact.phone) == (
-            "Ann Buyer", "Acme LLC", "ann@acme.example", "+971501234567")
-        session.add(CRMOutbox(provider="hubspot", operation="upsert_contact",
-                              payload={"local_id": contact.id, "email": "ann@acme.example", "phone": "+971501234567"}))
+            "Ann Buyer",
+            "Acme LLC",
+            "ann@acme.example",
+            "+971501234567",
+        )
+        session.add(
+            CRMOutbox(
+                provider="hubspot",
+                operation="upsert_contact",
+                payload={"local_id": contact.id, "email": "ann@acme.example", "phone": "+971501234567"},
+            )
+        )
         session.add(Escalation(conversation_id="web-ann0001", reason="requested", summary="Ann Buyer, +971501234567"))
     async with db.session_scope(db_url) as session:
         assert (await session.scalar(select(CRMOutbox))).payload["email"] == "ann@acme.example"
         stored = (await session.execute(text("SELECT name, company, email, phone FROM contacts"))).one()
     await db.get_engine(db_url).dispose()
     assert all(value.startswith("enc:v1:") for value in stored)
-    assert all(value.startswith("enc:v1:") for value in raw(db_url, "SELECT payload FROM crm_outbox")[0] +
-               raw(db_url, "SELECT summary FROM escalations")[0])
+    assert all(
+        value.startswith("enc:v1:")
+        for value in raw(db_url, "SELECT payload FROM crm_outbox")[0]
+        + raw(db_url, "SELECT summary FROM escalations")[0]
+    )
     files = list(Path(db_url.removeprefix("sqlite+aiosqlite:///")).parent.glob("closer.db*"))
     data = b"".join(path.read_bytes() for path in files)  # the DB and its write-ahead log
     for plaintext in ("Ann Buyer", "ann@acme.example", "+971501234567", "971501234567", "Acme LLC"):
@@ -168,21 +195,43 @@ async def test_blind_indexes_find_contacts_by_email_and_phone_and_dedupe_leads(d
     ann = await add_contact(db_url)
     ring = get_keyring()
     async with db.session_scope(db_url) as session:
-        assert await session.scalar(select(Contact.id).where(Contact.email_index == ring.email_index(" ANN@Acme.Example "))) == ann
-        assert await session.scalar(select(Contact.id).where(Contact.phone_index == ring.phone_index("+971501234567"))) == ann
+        assert (
+            await session.scalar(
+                select(Contact.id).where(Contact.email_index == ring.email_index(" ANN@Acme.Example "))
+            )
+            == ann
+        )
+        assert (
+            await session.scalar(select(Contact.id).where(Contact.phone_index == ring.phone_index("+971501234567")))
+            == ann
+        )
         # the same customer in her conversation, e-mail typed with capitals and a new phone: one contact
-        lead = leads.Lead(name="Ann Buyer", company=None, email="Ann@acme.example", phone="+971509999999", quantity=None,
-                          budget_minor=None, currency="AED", timeline=None, channel="web", sender_id="web-ann0001")
+        lead = leads.Lead(
+            name="Ann Buyer",
+            company=None,
+            email="Ann@acme.example",
+            phone="+971509999999",
+            quantity=None,
+            budget_minor=None,
+            currency="AED",
+            timeline=None,
+            channel="web",
+            sender_id="web-ann0001",
+        )
         contact, _, created = await leads.save_lead(session, lead)
         assert not created and contact.id == ann and contact.company == "Acme LLC"
     async with db.session_scope(db_url) as session:
         contact = await session.get(Contact, ann)
         assert contact.phone_index == ring.phone_index("+971509999999") and contact.phone == "+971509999999"
-        found = [await session.scalar(select(Contact.id).where(leads.contact_matches(query)))
-                 for query in ("ann", "BUYER", "acme llc", "ann@acme", "050 999 9999", "+97150", "971509")]
+        found = [
+            await session.scalar(select(Contact.id).where(leads.contact_matches(query)))
+            for query in ("ann", "BUYER", "acme llc", "ann@acme", "050 999 9999", "+97150", "971509")
+        ]
         assert found == [ann] * 7
-        missed = [await session.scalar(select(Contact.id).where(leads.contact_matches(query)))
-                  for query in ("nn", "uyer", "9999", "ann smith")]
+        missed = [
+            await session.scalar(select(Contact.id).where(leads.contact_matches(query)))
+            for query in ("nn", "uyer", "9999", "ann smith")
+        ]
         assert missed == [None] * 4  # no substrings: a word's start only, and every word
         # her e-mail typed in someone else's conversation finds her (a note names her) but changes nothing
         other, deal, created = await leads.save_lead(session, replace(lead, channel="telegram", sender_id="telegram-7"))
@@ -202,16 +251,21 @@ async def test_rotate_key_moves_values_to_the_active_key_and_the_old_key_can_go(
         assert (await session.get(Contact, ann)).email == "ann@acme.example"
         session.add(Escalation(conversation_id="web-ann0001", reason="complaint", summary="written under k2"))
     await db.get_engine(db_url).dispose()
-    result = subprocess.run([sys.executable, "-m", "bot", "rotate-key"], cwd=ROOT, env=env, capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "rotate-key"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
     assert "contacts.email: 1 re-encrypted under key 'k2'" in result.stdout
     assert "escalations.summary: 1 re-encrypted" in result.stdout  # the one under k1 only
     assert "deal_notes.body: 0 re-encrypted" in result.stdout
-    again = subprocess.run([sys.executable, "-m", "bot", "rotate-key"], cwd=ROOT, env=env, capture_output=True,
-                           text=True, check=True)
+    again = subprocess.run(
+        [sys.executable, "-m", "bot", "rotate-key"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
     assert re.findall(r": (\d+) re-encrypted", again.stdout) == ["0"] * len(again.stdout.strip().splitlines())
-    assert all(value is None or value.startswith("enc:v1:k2:")
-               for row in raw(db_url, "SELECT name, company, email, phone FROM contacts") for value in row)
+    assert all(
+        value is None or value.startswith("enc:v1:k2:")
+        for row in raw(db_url, "SELECT name, company, email, phone FROM contacts")
+        for value in row
+    )
 
     use_keys(f"k2:{K2}")
     async with db.session_scope(db_url) as session:
@@ -226,11 +280,19 @@ async def test_rotate_key_index_recomputes_the_blind_indexes_under_a_new_index_k
     ann = await add_contact(db_url)
     await db.get_engine(db_url).dispose()
     new_index = secrets.token_urlsafe(32)
-    result = subprocess.run([sys.executable, "-m", "bot", "rotate-key", "--index"], cwd=ROOT,
-                            env={**env, "CLOSER_PII_INDEX_KEY": new_index}, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "rotate-key", "--index"],
+        cwd=ROOT,
+        env={**env, "CLOSER_PII_INDEX_KEY": new_index},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "contacts: blind indexes of 1 contact(s) recomputed" in result.stdout
     ring = Keyring.from_settings(Settings(pii_keys=f"k1:{K1}", pii_index_key=new_index))
-    assert raw(db_url, "SELECT id FROM contacts WHERE email_index = ?", ring.email_index("ann@acme.example")) == [(ann,)]
+    assert raw(db_url, "SELECT id FROM contacts WHERE email_index = ?", ring.email_index("ann@acme.example")) == [
+        (ann,)
+    ]
 
 
 def test_migration_0010_encrypts_existing_rows_and_the_downgrade_restores_them(tmp_path):
@@ -239,28 +301,44 @@ def test_migration_0010_encrypts_existing_rows_and_the_downgrade_restores_them(t
     command.upgrade(config, "0009")
     payload = json.dumps({"local_id": 1, "email": "ann@acme.example"})
     plain = {
-        "contacts": ("SELECT name, company, email, phone FROM contacts",
-                     [("Ann Buyer", "Acme LLC", "ann@acme.example", "+971501234567"), (None, None, "cat@cat.example", None)]),
+        "contacts": (
+            "SELECT name, company, email, phone FROM contacts",
+            [("Ann Buyer", "Acme LLC", "ann@acme.example", "+971501234567"), (None, None, "cat@cat.example", None)],
+        ),
         "deal_notes": ("SELECT body FROM deal_notes", [("Ann asked for a call at +971501234567",)]),
-        "escalations": ("SELECT summary, resolution_note FROM escalations", [("Ann Buyer is upset", "Called her back.")]),
+        "escalations": (
+            "SELECT summary, resolution_note FROM escalations",
+            [("Ann Buyer is upset", "Called her back.")],
+        ),
         "crm_outbox": ("SELECT payload FROM crm_outbox", [(payload,)]),
     }
     with sqlite3.connect(tmp_path / "old.db") as connection:
-        connection.executemany("INSERT INTO contacts (name, company, email, phone, channel, sender_id, segment, consent, "
-                               "external_ids, created_at, updated_at) VALUES (?, ?, ?, ?, 'web', ?, 'new', 1, '{}', "
-                               "'2026-03-01 10:00:00', '2026-03-01 10:00:00')",
-                               [(*plain["contacts"][1][0], "web-ann"), (*plain["contacts"][1][1], "web-cat")])
-        connection.execute("INSERT INTO deals (contact_id, stage, currency, source_channel, tags, external_ids, "
-                           "created_at, updated_at) VALUES (1, 'new', 'AED', 'web', '[]', '{}', '2026-03-01 10:00:00', "
-                           "'2026-03-01 10:00:00')")
-        connection.execute("INSERT INTO deal_notes (deal_id, body, created_at) VALUES (1, ?, '2026-03-01 10:00:00')",
-                           plain["deal_notes"][1][0])
-        connection.execute("INSERT INTO escalations (conversation_id, reason, summary, status, created_at, "
-                           "resolution_note) VALUES ('web-ann', 'requested', ?, 'resolved', '2026-03-01 10:00:00', ?)",
-                           plain["escalations"][1][0])
-        connection.execute("INSERT INTO crm_outbox (provider, operation, payload, attempts, next_attempt_at, "
-                           "created_at) VALUES ('hubspot', 'upsert_contact', ?, 0, '2026-03-01 10:00:00', "
-                           "'2026-03-01 10:00:00')", (payload,))
+        connection.executemany(
+            "INSERT INTO contacts (name, company, email, phone, channel, sender_id, segment, consent, "
+            "external_ids, created_at, updated_at) VALUES (?, ?, ?, ?, 'web', ?, 'new', 1, '{}', "
+            "'2026-03-01 10:00:00', '2026-03-01 10:00:00')",
+            [(*plain["contacts"][1][0], "web-ann"), (*plain["contacts"][1][1], "web-cat")],
+        )
+        connection.execute(
+            "INSERT INTO deals (contact_id, stage, currency, source_channel, tags, external_ids, "
+            "created_at, updated_at) VALUES (1, 'new', 'AED', 'web', '[]', '{}', '2026-03-01 10:00:00', "
+            "'2026-03-01 10:00:00')"
+        )
+        connection.execute(
+            "INSERT INTO deal_notes (deal_id, body, created_at) VALUES (1, ?, '2026-03-01 10:00:00')",
+            plain["deal_notes"][1][0],
+        )
+        connection.execute(
+            "INSERT INTO escalations (conversation_id, reason, summary, status, created_at, "
+            "resolution_note) VALUES ('web-ann', 'requested', ?, 'resolved', '2026-03-01 10:00:00', ?)",
+            plain["escalations"][1][0],
+        )
+        connection.execute(
+            "INSERT INTO crm_outbox (provider, operation, payload, attempts, next_attempt_at, "
+            "created_at) VALUES ('hubspot', 'upsert_contact', ?, 0, '2026-03-01 10:00:00', "
+            "'2026-03-01 10:00:00')",
+            (payload,),
+        )
     command.upgrade(config, "0010")
     for query, rows in plain.values():
         stored = raw(url, query)
@@ -273,11 +351,14 @@ def test_migration_0010_encrypts_existing_rows_and_the_downgrade_restores_them(t
     async def read() -> tuple:
         async with db.session_scope(url) as session:
             contacts = (await session.scalars(select(Contact).order_by(Contact.id))).all()
-            return ([(c.name, c.company, c.email, c.phone) for c in contacts],
-                    [n.body for n in await session.scalars(select(DealNote))],
-                    (await session.scalar(select(CRMOutbox))).payload,
-                    [c.id for c in await session.scalars(select(Contact).where(leads.contact_matches("acme")))])
+            return (
+                [(c.name, c.company, c.email, c.phone) for c in contacts],
+                [n.body for n in await session.scalars(select(DealNote))],
+                (await session.scalar(select(CRMOutbox))).payload,
+                [c.id for c in await session.scalars(select(Contact).where(leads.contact_matches("acme")))],
+            )
         await db.get_engine(url).dispose()
+
     contacts, notes, outbox, found = asyncio.run(read())
     assert contacts == plain["contacts"][1] and notes == ["Ann asked for a call at +971501234567"]
     assert outbox == json.loads(payload) and found == [1]

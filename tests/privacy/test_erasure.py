@@ -1,4 +1,4 @@
-""""Forget me" and retention (bot.privacy.erasure) end to end on real parts: a business DB migrated by Alembic, a
+""" "Forget me" and retention (bot.privacy.erasure) end to end on real parts: a business DB migrated by Alembic, a
 tracker store written by Rasa 3.6's own SQLTrackerStore (``.venv-rasa``) in write-ahead-log mode as
 ``make run`` keeps it, the console (aiohttp test server), the command line (a subprocess) and the action.
 After an erasure every byte of every file in the test's directory is searched for the customer's e-mail,
@@ -26,20 +26,49 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select
 
 from actions.erasure import ActionEraseCustomerData
+from bot.core import caches, db
+from bot.core.models import (
+    AuditEntry,
+    Cart,
+    CartLine,
+    ChannelCustomer,
+    ChannelDelivery,
+    ChannelMessage,
+    Contact,
+    Conversation,
+    ConversationMessage,
+    ConversationReview,
+    ConversationTag,
+    CRMOutbox,
+    Deal,
+    DealNote,
+    Escalation,
+    Feedback,
+    KnowledgeAnswer,
+    NluAnnotation,
+    PendingErasure,
+    Product,
+    Quote,
+)
+from bot.core.settings import ROOT, Settings
+from bot.core.tracker import TrackerReader
 from bot.crm.base import contact_record, deal_record
 from bot.crm.outbox import enqueue
-from bot.core import db
 from bot.privacy import erasure
 from bot.review import conversations as conv
 from bot.web import accounts
 from bot.web.app import create_app
-from bot.core.models import (AuditEntry, Cart, CartLine, ChannelCustomer, ChannelDelivery, ChannelMessage, Contact, Conversation,
-                        ConversationMessage, ConversationReview, ConversationTag, CRMOutbox, Deal, DealNote, Escalation,
-                        Feedback, KnowledgeAnswer, NluAnnotation, PendingErasure, Product, Quote)
-from bot.core.settings import ROOT, Settings
-from bot.core.tracker import TrackerReader
-from bot.core import caches
-from tests.review.test_conversations import MODEL, RASA_PYTHON, Clock, action, bot, rasa_write, session_start, slot, user
+from tests.review.test_conversations import (
+    MODEL,
+    RASA_PYTHON,
+    Clock,
+    action,
+    bot,
+    rasa_write,
+    session_start,
+    slot,
+    user,
+)
 
 EMAIL, PHONE, NAME = "layla.zahrani@oasis-trading.ae", "+971502223344", "Layla Zahrani"
 WA = "whatsapp-971502223344"  # the customer's WhatsApp conversation: its id holds the phone number
@@ -72,23 +101,60 @@ def customer_conversations(days: float = 1) -> dict[str, list[dict]]:
     WEB: their quote; OTHER: someone else. ``days``: how long ago WA and WEB happened."""
     a, b, c = Clock(days), Clock(days), Clock(0.5)
     said = f"I'm {NAME}, email {EMAIL}, phone {PHONE}"
-    details = user(said, "give_contact_details", 0.97, a, "whatsapp", entities=[
-        {"entity": "email", "start": 26, "end": 26 + len(EMAIL), "value": EMAIL, "extractor": "RegexEntityExtractor"},
-        {"entity": "phone", "start": 60, "end": 73, "value": PHONE, "extractor": "RegexEntityExtractor"}])
+    details = user(
+        said,
+        "give_contact_details",
+        0.97,
+        a,
+        "whatsapp",
+        entities=[
+            {
+                "entity": "email",
+                "start": 26,
+                "end": 26 + len(EMAIL),
+                "value": EMAIL,
+                "extractor": "RegexEntityExtractor",
+            },
+            {"entity": "phone", "start": 60, "end": 73, "value": PHONE, "extractor": "RegexEntityExtractor"},
+        ],
+    )
     details["metadata"] = {**MODEL, "wa_id": PHONE.removeprefix("+"), "profile_name": NAME}
     return {
-        WA: [*session_start(a), details, slot("customer_name", NAME, a), slot("email", EMAIL, a),
-             slot("phone", PHONE, a), slot("sales_stage", "closing", a), slot("contact_id", 1, a),
-             action("action_save_lead", a),
-             bot(f"Thank you, {NAME}! A sales manager will contact you at {EMAIL} or {PHONE}.", a,
-                 buttons=[{"title": f"Call {PHONE}", "payload": "/affirm"}]),
-             action("action_listen", a)],
-        WEB: [*session_start(b), user("send me the quote please", "request_quote", 0.95, b),
-              action("action_send_quote", b),
-              bot("Your quote Q-2026-0042 is ready.", b, custom={"document": {"url": "http://localhost:8000/quotes/x.pdf"}}),
-              slot("sales_stage", "quoting", b), action("action_listen", b)],
-        OTHER: [*session_start(c), user("hi, I'm Omar", "greet", 0.99, c), action("action_greet", c),
-                bot("Hello! I'm Closer.", c), action("action_listen", c)],
+        WA: [
+            *session_start(a),
+            details,
+            slot("customer_name", NAME, a),
+            slot("email", EMAIL, a),
+            slot("phone", PHONE, a),
+            slot("sales_stage", "closing", a),
+            slot("contact_id", 1, a),
+            action("action_save_lead", a),
+            bot(
+                f"Thank you, {NAME}! A sales manager will contact you at {EMAIL} or {PHONE}.",
+                a,
+                buttons=[{"title": f"Call {PHONE}", "payload": "/affirm"}],
+            ),
+            action("action_listen", a),
+        ],
+        WEB: [
+            *session_start(b),
+            user("send me the quote please", "request_quote", 0.95, b),
+            action("action_send_quote", b),
+            bot(
+                "Your quote Q-2026-0042 is ready.",
+                b,
+                custom={"document": {"url": "http://localhost:8000/quotes/x.pdf"}},
+            ),
+            slot("sales_stage", "quoting", b),
+            action("action_listen", b),
+        ],
+        OTHER: [
+            *session_start(c),
+            user("hi, I'm Omar", "greet", 0.99, c),
+            action("action_greet", c),
+            bot("Hello! I'm Closer.", c),
+            action("action_listen", c),
+        ],
     }
 
 
@@ -127,36 +193,96 @@ async def add_customer(db_url: str, tracker_path: Path) -> dict[str, int]:
     conversation index refreshed from the tracker store (with a review note and a tag)."""
     async with db.session_scope(db_url) as session:
         session.add(Product(sku="OC-1009", name="ErgoPro", category="office_chair", price_minor=148000, currency="AED"))
-        contact = Contact(name=NAME, company="Oasis Trading", email=EMAIL, phone=PHONE, channel="whatsapp",
-                          sender_id=WA, consent=True, external_ids={"hubspot": "901"})
-        other = Contact(name="Omar Said", email="omar@example.ae", phone="+971559990000", channel="web",
-                        sender_id="web-omar-elsewhere")  # not OTHER's: OTHER has no contact
-        deal = Deal(stage="proposal", amount_minor=1776000, currency="AED", source_channel="whatsapp",
-                    notes=[DealNote(body=f"Quote sent to {NAME} ({EMAIL}, {PHONE}).")])
+        contact = Contact(
+            name=NAME,
+            company="Oasis Trading",
+            email=EMAIL,
+            phone=PHONE,
+            channel="whatsapp",
+            sender_id=WA,
+            consent=True,
+            external_ids={"hubspot": "901"},
+        )
+        other = Contact(
+            name="Omar Said",
+            email="omar@example.ae",
+            phone="+971559990000",
+            channel="web",
+            sender_id="web-omar-elsewhere",
+        )  # not OTHER's: OTHER has no contact
+        deal = Deal(
+            stage="proposal",
+            amount_minor=1776000,
+            currency="AED",
+            source_channel="whatsapp",
+            notes=[DealNote(body=f"Quote sent to {NAME} ({EMAIL}, {PHONE}).")],
+        )
         contact.deals = [deal]
         session.add_all([contact, other])
         await session.flush()
-        quote = Quote(number="Q-2026-0042", conversation_id=WEB, contact_id=contact.id, deal_id=deal.id, status="sent",
-                      currency="AED", subtotal_minor=1776000, discount_minor=0, net_minor=1776000, vat_rate="0.05",
-                      vat_minor=88800, total_minor=1864800, valid_until=erasure.utcnow() + timedelta(days=14),
-                      token="q" * 43)
+        quote = Quote(
+            number="Q-2026-0042",
+            conversation_id=WEB,
+            contact_id=contact.id,
+            deal_id=deal.id,
+            status="sent",
+            currency="AED",
+            subtotal_minor=1776000,
+            discount_minor=0,
+            net_minor=1776000,
+            vat_rate="0.05",
+            vat_minor=88800,
+            total_minor=1864800,
+            valid_until=erasure.utcnow() + timedelta(days=14),
+            token="q" * 43,
+        )
         session.add(quote)
         await session.flush()
-        session.add_all([
-            Cart(conversation_id=WA, lines=[CartLine(sku="OC-1009", quantity=12)]),
-            KnowledgeAnswer(id="a" * 32, conversation_id=WA, question=f"can you call me on {PHONE}?",
-                            answer="We deliver across the UAE.", mode="extractive", sources=["delivery.md#0"],
-                            similarity=0.7, feedback=Feedback(conversation_id=WA, rating=-1, comment=f"write to {EMAIL}")),
-            Escalation(conversation_id=WA, reason="discount", summary=f"{NAME} ({PHONE}) wants 20% off", quote_id=quote.id,
-                       status="resolved", resolution_note=f"Called {PHONE}", notify_error=f"chat {PHONE} not found"),
-            ChannelDelivery(channel="whatsapp", delivery_id="wamid.in1", sender_id=WA,
-                            payload={"from": PHONE.removeprefix("+"), "profile": {"name": NAME}, "text": EMAIL}),
-            ChannelCustomer(channel="whatsapp", user_id=PHONE.removeprefix("+"), name=NAME),
-            ChannelMessage(channel="whatsapp", message_id="wamid.out1", recipient_id=PHONE.removeprefix("+"),
-                           kind="text", body={"text": f"Hi {NAME}"}),
-            NluAnnotation(conversation_id=WA, event_id=5, text=f"email {EMAIL}", corrected_intent="give_contact_details",
-                          created_by="lina@desertoak.ae"),
-        ])
+        session.add_all(
+            [
+                Cart(conversation_id=WA, lines=[CartLine(sku="OC-1009", quantity=12)]),
+                KnowledgeAnswer(
+                    id="a" * 32,
+                    conversation_id=WA,
+                    question=f"can you call me on {PHONE}?",
+                    answer="We deliver across the UAE.",
+                    mode="extractive",
+                    sources=["delivery.md#0"],
+                    similarity=0.7,
+                    feedback=Feedback(conversation_id=WA, rating=-1, comment=f"write to {EMAIL}"),
+                ),
+                Escalation(
+                    conversation_id=WA,
+                    reason="discount",
+                    summary=f"{NAME} ({PHONE}) wants 20% off",
+                    quote_id=quote.id,
+                    status="resolved",
+                    resolution_note=f"Called {PHONE}",
+                    notify_error=f"chat {PHONE} not found",
+                ),
+                ChannelDelivery(
+                    channel="whatsapp",
+                    delivery_id="wamid.in1",
+                    sender_id=WA,
+                    payload={"from": PHONE.removeprefix("+"), "profile": {"name": NAME}, "text": EMAIL},
+                ),
+                ChannelCustomer(channel="whatsapp", user_id=PHONE.removeprefix("+"), name=NAME),
+                ChannelMessage(
+                    channel="whatsapp",
+                    message_id="wamid.out1",
+                    recipient_id=PHONE.removeprefix("+"),
+                    kind="text",
+                    body={"text": f"Hi {NAME}"},
+                ),
+                NluAnnotation(
+                    conversation_id=WA,
+                    event_id=5,
+                    text=f"email {EMAIL}",
+                    corrected_intent="give_contact_details",
+                    created_by="lina@desertoak.ae",
+                ),
+            ]
+        )
         await enqueue(session, "hubspot", "upsert_contact", asdict(contact_record(contact)))
         await enqueue(session, "hubspot", "add_note", {"deal": asdict(deal_record(deal)), "body": f"{EMAIL}"})
         ids = {"contact": contact.id, "deal": deal.id, "quote": quote.id, "other": other.id}
@@ -188,8 +314,9 @@ def events_of(path: Path) -> list[tuple]:
 def rasa_reads(path: Path, senders: list[str]) -> dict[str, int | None]:
     """How many events Rasa's own SQLTrackerStore reads back for each sender (None: no tracker)."""
     spec = {"db": str(path), "domain": str(ROOT / "domain.yml"), "senders": senders}
-    result = subprocess.run([str(RASA_PYTHON), "-c", RASA_READER], input=json.dumps(spec), text=True,
-                            capture_output=True, cwd=ROOT)
+    result = subprocess.run(
+        [str(RASA_PYTHON), "-c", RASA_READER], input=json.dumps(spec), text=True, capture_output=True, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -204,16 +331,29 @@ async def test_erasing_a_contact_leaves_no_trace_in_any_file_but_keeps_the_books
     before = events_of(tracker_path)
     assert leaks(tmp_path)  # the needles are there to be found
 
-    report = await erasure.erase(contact_id=ids["contact"], via="cli", database_url=db_url,
-                                 tracker_url=tracker_url(tracker_path))
+    report = await erasure.erase(
+        contact_id=ids["contact"], via="cli", database_url=db_url, tracker_url=tracker_url(tracker_path)
+    )
 
     assert not report.pending and report.contact_id == ids["contact"]
     counts = report.counts
     assert counts["conversations"] == 2 and counts["tracker_events"] == len([r for r in before if r[1] in (WA, WEB)])
-    assert (counts["contacts"], counts["deal_notes"], counts["quotes"], counts["carts"], counts["knowledge_answers"],
-            counts["feedback"], counts["escalations"], counts["channel_deliveries"], counts["channel_customers"],
-            counts["channel_messages"], counts["nlu_annotations"], counts["indexed_conversations"],
-            counts["crm_outbox"], counts["crm_external_records"]) == (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 1)
+    assert (
+        counts["contacts"],
+        counts["deal_notes"],
+        counts["quotes"],
+        counts["carts"],
+        counts["knowledge_answers"],
+        counts["feedback"],
+        counts["escalations"],
+        counts["channel_deliveries"],
+        counts["channel_customers"],
+        counts["channel_messages"],
+        counts["nlu_annotations"],
+        counts["indexed_conversations"],
+        counts["crm_outbox"],
+        counts["crm_external_records"],
+    ) == (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 1)
     assert leaks(tmp_path) == []  # with the business DB's connections (and its WAL file) still open
 
     # The tracker: the same rows, moved to two anonymous ids, readable by Rasa; the other customer untouched.
@@ -229,43 +369,89 @@ async def test_erasing_a_contact_leaves_no_trace_in_any_file_but_keeps_the_books
     assert sorted(stages) == ["closing", "quoting"]  # non-personal slots keep their values
     moved_to = {old[1]: new[1] for old, new in zip(before, after)}
     assert rasa_reads(tracker_path, [moved_to[WA], moved_to[WEB], WA, WEB]) == {
-        moved_to[WA]: len([r for r in before if r[1] == WA]), moved_to[WEB]: len([r for r in before if r[1] == WEB]),
-        WA: None, WEB: None}
+        moved_to[WA]: len([r for r in before if r[1] == WA]),
+        moved_to[WEB]: len([r for r in before if r[1] == WEB]),
+        WA: None,
+        WEB: None,
+    }
 
     async with db.session_scope(db_url) as session:
         contact = await session.get(Contact, ids["contact"])
-        assert (contact.name, contact.company, contact.email, contact.phone, contact.email_index, contact.phone_index,
-                contact.consent) == (None, None, None, None, None, None, False)
+        assert (
+            contact.name,
+            contact.company,
+            contact.email,
+            contact.phone,
+            contact.email_index,
+            contact.phone_index,
+            contact.consent,
+        ) == (None, None, None, None, None, None, False)
         assert contact.sender_id.startswith("erased-")
         deal = await session.get(Deal, ids["deal"])
-        assert (deal.amount_minor, deal.stage, [note.body for note in deal.notes]) == (1776000, "proposal", ["[erased]"])
+        assert (deal.amount_minor, deal.stage, [note.body for note in deal.notes]) == (
+            1776000,
+            "proposal",
+            ["[erased]"],
+        )
         quote = await session.get(Quote, ids["quote"])
-        assert (quote.number, quote.total_minor, quote.vat_minor, quote.contact_id) == ("Q-2026-0042", 1864800, 88800, None)
+        assert (quote.number, quote.total_minor, quote.vat_minor, quote.contact_id) == (
+            "Q-2026-0042",
+            1864800,
+            88800,
+            None,
+        )
         assert quote.token != "q" * 43 and quote.conversation_id in report.anonymous_ids
         answer = await session.get(KnowledgeAnswer, "a" * 32)
         assert (answer.question, answer.answer, answer.similarity, answer.feedback.rating, answer.feedback.comment) == (
-            "", "", 0.7, -1, None)
+            "",
+            "",
+            0.7,
+            -1,
+            None,
+        )
         escalation = (await session.scalars(select(Escalation))).one()
-        assert (escalation.summary, escalation.resolution_note, escalation.notify_error) == ("[erased]", "[erased]", None)
+        assert (escalation.summary, escalation.resolution_note, escalation.notify_error) == (
+            "[erased]",
+            "[erased]",
+            None,
+        )
         assert escalation.conversation_id in report.anonymous_ids
         other = await session.get(Contact, ids["other"])
         assert (other.name, other.sender_id) == ("Omar Said", "web-omar-elsewhere")
         entry = (await session.scalars(select(AuditEntry))).one()
         assert (entry.action, entry.actor_email, entry.target_kind, entry.target_id) == (
-            "customer.erase", None, "contact", str(ids["contact"]))
+            "customer.erase",
+            None,
+            "contact",
+            str(ids["contact"]),
+        )
         assert entry.detail["via"] == "cli" and entry.detail["conversations"] == 2 and entry.detail["contacts"] == 1
         indexed = set(await session.scalars(select(Conversation.conversation_id)))
     assert indexed == {OTHER}
-    for model in (Cart, CartLine, ChannelDelivery, ChannelCustomer, ChannelMessage, NluAnnotation, CRMOutbox,
-                  ConversationReview, ConversationTag, PendingErasure):
+    for model in (
+        Cart,
+        CartLine,
+        ChannelDelivery,
+        ChannelCustomer,
+        ChannelMessage,
+        NluAnnotation,
+        CRMOutbox,
+        ConversationReview,
+        ConversationTag,
+        PendingErasure,
+    ):
         assert await count(db_url, model) == 0, model.__name__
     assert await count(db_url, ConversationMessage) == 2  # OTHER's
 
 
-async def test_erasing_by_conversation_id_finds_the_contact_and_their_other_conversations(db_url, tracker_path, tmp_path):
+async def test_erasing_by_conversation_id_finds_the_contact_and_their_other_conversations(
+    db_url, tracker_path, tmp_path
+):
     ids = await add_customer(db_url, tracker_path)
 
-    report = await erasure.erase(conversation_id=WA, via="cli", database_url=db_url, tracker_url=tracker_url(tracker_path))
+    report = await erasure.erase(
+        conversation_id=WA, via="cli", database_url=db_url, tracker_url=tracker_url(tracker_path)
+    )
 
     assert report.contact_id == ids["contact"] and report.counts["conversations"] == 2
     assert leaks(tmp_path) == []
@@ -274,8 +460,9 @@ async def test_erasing_by_conversation_id_finds_the_contact_and_their_other_conv
 async def test_a_conversation_without_a_contact_is_erased_alone_and_the_audit_names_its_new_id(db_url, tracker_path):
     await add_customer(db_url, tracker_path)
 
-    report = await erasure.erase(conversation_id=OTHER, via="cli", database_url=db_url,
-                                 tracker_url=tracker_url(tracker_path))
+    report = await erasure.erase(
+        conversation_id=OTHER, via="cli", database_url=db_url, tracker_url=tracker_url(tracker_path)
+    )
 
     assert report.contact_id is None and report.counts["conversations"] == 1 and report.counts["tracker_events"] == 7
     assert {r[1] for r in events_of(tracker_path)} == {WA, WEB, *report.anonymous_ids}
@@ -292,22 +479,50 @@ async def test_an_unknown_contact_is_refused(db_url, tracker_path):
 
 
 def test_scrubbed_events_keep_what_rasa_needs():
-    event = {"event": "user", "timestamp": 1.5, "text": EMAIL, "input_channel": "whatsapp", "message_id": "m1",
-             "metadata": {"wa_id": "971502223344"},
-             "parse_data": {"intent": {"name": "give_contact_details", "confidence": 0.9}, "text": EMAIL,
-                            "entities": [{"entity": "email", "value": EMAIL, "start": 0, "end": 30, "role": "work"}],
-                            "intent_ranking": [], "message_id": "m1", "metadata": {"wa_id": "971502223344"},
-                            "response_selector": {"default": {"response": {"responses": [{"text": EMAIL}]}}}}}
+    event = {
+        "event": "user",
+        "timestamp": 1.5,
+        "text": EMAIL,
+        "input_channel": "whatsapp",
+        "message_id": "m1",
+        "metadata": {"wa_id": "971502223344"},
+        "parse_data": {
+            "intent": {"name": "give_contact_details", "confidence": 0.9},
+            "text": EMAIL,
+            "entities": [{"entity": "email", "value": EMAIL, "start": 0, "end": 30, "role": "work"}],
+            "intent_ranking": [],
+            "message_id": "m1",
+            "metadata": {"wa_id": "971502223344"},
+            "response_selector": {"default": {"response": {"responses": [{"text": EMAIL}]}}},
+        },
+    }
     assert erasure.scrub_event(event) == {
-        "event": "user", "timestamp": 1.5, "text": "[erased]", "input_channel": "whatsapp", "message_id": "m1",
+        "event": "user",
+        "timestamp": 1.5,
+        "text": "[erased]",
+        "input_channel": "whatsapp",
+        "message_id": "m1",
         "metadata": {},
-        "parse_data": {"intent": {"name": "give_contact_details", "confidence": 0.9}, "intent_ranking": [],
-                       "message_id": "m1", "text": "[erased]", "entities": [{"entity": "email", "value": "[erased]",
-                                                                                  "role": "work"}], "metadata": {}}}
+        "parse_data": {
+            "intent": {"name": "give_contact_details", "confidence": 0.9},
+            "intent_ranking": [],
+            "message_id": "m1",
+            "text": "[erased]",
+            "entities": [{"entity": "email", "value": "[erased]", "role": "work"}],
+            "metadata": {},
+        },
+    }
     assert erasure.scrub_event({"event": "slot", "timestamp": 2, "name": "phone", "value": PHONE})["value"] is None
-    assert erasure.scrub_event({"event": "slot", "timestamp": 2, "name": "sales_stage", "value": "quoting"})["value"] == "quoting"
+    assert (
+        erasure.scrub_event({"event": "slot", "timestamp": 2, "name": "sales_stage", "value": "quoting"})["value"]
+        == "quoting"
+    )
     assert erasure.scrub_event({"event": "bot", "timestamp": 3, "text": None, "data": {"custom": {"x": PHONE}}}) == {
-        "event": "bot", "timestamp": 3, "text": None, "data": {}}
+        "event": "bot",
+        "timestamp": 3,
+        "text": None,
+        "data": {},
+    }
 
 
 # --- the customer's own request, completed by the console's background loop ------------------------------
@@ -315,13 +530,21 @@ def test_scrubbed_events_keep_what_rasa_needs():
 
 def action_tracker(sender: str) -> Tracker:
     message = {"text": "/affirm", "intent": {"name": "affirm", "confidence": 1.0}, "entities": []}
-    return Tracker(sender, {"email": EMAIL, "phone": PHONE}, message,
-                   [{"event": "user", "text": "/affirm", "parse_data": message, "input_channel": "whatsapp"}],
-                   False, None, None, "action_listen")
+    return Tracker(
+        sender,
+        {"email": EMAIL, "phone": PHONE},
+        message,
+        [{"event": "user", "text": "/affirm", "parse_data": message, "input_channel": "whatsapp"}],
+        False,
+        None,
+        None,
+        "action_listen",
+    )
 
 
-async def test_the_customer_request_erases_the_business_side_now_and_the_tracker_after_the_turn(db_url, tracker_path,
-                                                                                                tmp_path):
+async def test_the_customer_request_erases_the_business_side_now_and_the_tracker_after_the_turn(
+    db_url, tracker_path, tmp_path
+):
     ids = await add_customer(db_url, tracker_path)
     dispatcher = CollectingDispatcher()
 
@@ -358,8 +581,11 @@ async def test_the_console_loop_completes_pending_requests(db_url, tracker_path,
     async with db.session_scope(db_url) as session:
         for row in await session.scalars(select(PendingErasure)):
             row.not_before = erasure.utcnow()
-    settings = Settings(database_url=db_url, tracker_database_url=tracker_url(tracker_path),
-                        console_secret_key=Fernet.generate_key().decode())
+    settings = Settings(
+        database_url=db_url,
+        tracker_database_url=tracker_url(tracker_path),
+        console_secret_key=Fernet.generate_key().decode(),
+    )
     async with TestClient(TestServer(create_app(settings))):
         for _ in range(60):
             if not await count(db_url, PendingErasure):
@@ -378,8 +604,9 @@ async def sign_in(client: TestClient, db_url: str, email: str, role: str) -> str
         await accounts.create_user(session, email, email.split("@")[0].title(), role, PASSWORD)
     page = await client.get("/console/login")
     token = CSRF.search(await page.text()).group(1)
-    response = await client.post("/console/login", data={"email": email, "password": PASSWORD, "csrf_token": token},
-                                 allow_redirects=False)
+    response = await client.post(
+        "/console/login", data={"email": email, "password": PASSWORD, "csrf_token": token}, allow_redirects=False
+    )
     assert response.status == 303
     return CSRF.search(await (await client.get("/console/contacts")).text()).group(1)
 
@@ -393,8 +620,12 @@ async def customer(db_url, tracker_path) -> dict[str, int]:
 
 @pytest.fixture
 async def console(customer, db_url, tracker_path):
-    settings = Settings(database_url=db_url, tracker_database_url=tracker_url(tracker_path), retention_days=0,
-                        console_secret_key=Fernet.generate_key().decode())
+    settings = Settings(
+        database_url=db_url,
+        tracker_database_url=tracker_url(tracker_path),
+        retention_days=0,
+        console_secret_key=Fernet.generate_key().decode(),
+    )
     async with TestClient(TestServer(create_app(settings))) as client:
         yield client
 
@@ -405,7 +636,9 @@ async def test_a_manager_cannot_erase(console, customer, db_url):
 
     assert "/erase" not in await (await console.get(f"/console/contacts/{ids['contact']}")).text()
     assert (await console.get(f"/console/contacts/{ids['contact']}/erase")).status == 403
-    refused = await console.post(f"/console/contacts/{ids['contact']}/erase", data={"csrf_token": token, "confirm": "yes"})
+    refused = await console.post(
+        f"/console/contacts/{ids['contact']}/erase", data={"csrf_token": token, "confirm": "yes"}
+    )
     assert refused.status == 403
     async with db.session_scope(db_url) as session:
         assert (await session.get(Contact, ids["contact"])).email == EMAIL
@@ -423,7 +656,9 @@ async def test_an_admin_erases_after_confirming_with_the_csrf_token(console, cus
     assert unconfirmed.status == 400 and "cannot be undone" in await unconfirmed.text()
     async with db.session_scope(db_url) as session:
         assert (await session.get(Contact, ids["contact"])).email == EMAIL
-    assert (await console.post("/console/contacts/99/erase", data={"csrf_token": token, "confirm": "yes"})).status == 404
+    assert (
+        await console.post("/console/contacts/99/erase", data={"csrf_token": token, "confirm": "yes"})
+    ).status == 404
 
     done = await console.post(path, data={"csrf_token": token, "confirm": "yes"}, allow_redirects=False)
 
@@ -433,7 +668,11 @@ async def test_an_admin_erases_after_confirming_with_the_csrf_token(console, cus
     async with db.session_scope(db_url) as session:
         entry = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "customer.erase"))).one()
     assert (entry.actor_email, entry.target_kind, entry.target_id, entry.detail["via"]) == (
-        "lina@desertoak.ae", "contact", str(ids["contact"]), "console")
+        "lina@desertoak.ae",
+        "contact",
+        str(ids["contact"]),
+        "console",
+    )
     assert {r[1] for r in events_of(tracker_path)} & {WA, WEB} == set()
     assert leaks(tmp_path) == []
 
@@ -442,8 +681,9 @@ async def test_an_admin_erases_from_the_conversation_page(console, db_url, track
     token = await sign_in(console, db_url, "lina@desertoak.ae", "admin")
 
     assert f"/console/conversations/{WA}/erase" in await (await console.get(f"/console/conversations/{WA}")).text()
-    done = await console.post(f"/console/conversations/{WA}/erase", data={"csrf_token": token, "confirm": "yes"},
-                              allow_redirects=False)
+    done = await console.post(
+        f"/console/conversations/{WA}/erase", data={"csrf_token": token, "confirm": "yes"}, allow_redirects=False
+    )
 
     assert done.status == 303
     assert {r[1] for r in events_of(tracker_path)} & {WA, WEB} == set()
@@ -453,8 +693,15 @@ async def test_an_admin_erases_from_the_conversation_page(console, db_url, track
 
 
 def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot", "erase", *args], input=stdin, text=True, capture_output=True,
-                          cwd=ROOT, env={**os.environ}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "erase", *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        env={**os.environ},
+        timeout=120,
+    )
 
 
 async def test_the_command_line_asks_first_then_erases(db_url, tracker_path, tmp_path):
@@ -499,8 +746,11 @@ async def test_retention_anonymises_only_old_conversations_and_keeps_the_figures
         assert await session.get(Conversation, WA) is None
         moved = await session.get(Conversation, anonymous)
         assert (moved.turns, moved.furthest_stage, moved.contact_id) == (turns, stage, ids["contact"])
-        texts = set(await session.scalars(select(ConversationMessage.text)
-                                          .where(ConversationMessage.conversation_id == anonymous)))
+        texts = set(
+            await session.scalars(
+                select(ConversationMessage.text).where(ConversationMessage.conversation_id == anonymous)
+            )
+        )
         assert texts == {"[erased]"}
         assert (await session.get(ConversationReview, anonymous)).note is None
         assert await session.get(ConversationTag, (anonymous, "vip")) is not None

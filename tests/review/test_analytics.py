@@ -45,26 +45,74 @@ def utc(month: int, day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=UTC)
 
 
-def conversation(cid: str, channel: str, rank: int, messages: list[tuple[datetime, str, str | None]], *,
-                 contact_id: int | None = None, escalated: bool = False, quote: bool = False) -> list:
+def conversation(
+    cid: str,
+    channel: str,
+    rank: int,
+    messages: list[tuple[datetime, str, str | None]],
+    *,
+    contact_id: int | None = None,
+    escalated: bool = False,
+    quote: bool = False,
+) -> list:
     """An indexed conversation and its messages ``(time, speaker, intent)``."""
     times = [m[0] for m in messages]
-    rows: list = [Conversation(conversation_id=cid, channel=channel, contact_id=contact_id, started_at=min(times),
-                               last_message_at=max(times), turns=sum(m[1] == "customer" for m in messages),
-                               furthest_stage=None if rank == 0 else SALES_STAGES[rank - 1], stage_rank=rank,
-                               escalated=escalated, quote_created=quote, paused=False,
-                               fallback_count=sum(m[2] == "nlu_fallback" for m in messages), last_event_id=0)]
+    rows: list = [
+        Conversation(
+            conversation_id=cid,
+            channel=channel,
+            contact_id=contact_id,
+            started_at=min(times),
+            last_message_at=max(times),
+            turns=sum(m[1] == "customer" for m in messages),
+            furthest_stage=None if rank == 0 else SALES_STAGES[rank - 1],
+            stage_rank=rank,
+            escalated=escalated,
+            quote_created=quote,
+            paused=False,
+            fallback_count=sum(m[2] == "nlu_fallback" for m in messages),
+            last_event_id=0,
+        )
+    ]
     for moment, speaker, intent in messages:
-        rows.append(ConversationMessage(id=next(_message_ids), conversation_id=cid, timestamp=moment, speaker=speaker,
-                                        text="…", intent=intent, confidence=None if intent is None else 0.9))
+        rows.append(
+            ConversationMessage(
+                id=next(_message_ids),
+                conversation_id=cid,
+                timestamp=moment,
+                speaker=speaker,
+                text="…",
+                intent=intent,
+                confidence=None if intent is None else 0.9,
+            )
+        )
     return rows
 
 
-def answer(aid: str, cid: str, created: datetime, mode: str, model: str | None = None, tokens: tuple[int, int] = (0, 0),
-           cost: float | None = None, rating: int | None = None) -> list:
-    row = KnowledgeAnswer(id=aid, conversation_id=cid, question="?", answer="!", mode=mode, sources=[], similarity=0.5,
-                          llm_model=model, prompt_tokens=tokens[0] if model else None,
-                          completion_tokens=tokens[1] if model else None, cost_usd=cost, created_at=created)
+def answer(
+    aid: str,
+    cid: str,
+    created: datetime,
+    mode: str,
+    model: str | None = None,
+    tokens: tuple[int, int] = (0, 0),
+    cost: float | None = None,
+    rating: int | None = None,
+) -> list:
+    row = KnowledgeAnswer(
+        id=aid,
+        conversation_id=cid,
+        question="?",
+        answer="!",
+        mode=mode,
+        sources=[],
+        similarity=0.5,
+        llm_model=model,
+        prompt_tokens=tokens[0] if model else None,
+        completion_tokens=tokens[1] if model else None,
+        cost_usd=cost,
+        created_at=created,
+    )
     if rating is None:
         return [row]
     return [row, Feedback(answer_id=aid, conversation_id=cid, rating=rating, created_at=created)]
@@ -78,31 +126,63 @@ async def filled(db_url: str) -> str:
         a, b, c, d = (Contact(channel="web", sender_id=name) for name in "abcd")
         session.add_all([a, b, c, d])
         await session.flush()
-        session.add_all([Deal(contact_id=a.id, stage="won", currency="AED", source_channel="web"),
-                         Deal(contact_id=a.id, stage="lost", currency="AED", source_channel="web"),
-                         Deal(contact_id=b.id, stage="proposal", currency="AED", source_channel="web"),
-                         Deal(contact_id=c.id, stage="won", currency="AED", source_channel="whatsapp"),
-                         Deal(contact_id=d.id, stage="won", currency="AED", source_channel="web")])
+        session.add_all(
+            [
+                Deal(contact_id=a.id, stage="won", currency="AED", source_channel="web"),
+                Deal(contact_id=a.id, stage="lost", currency="AED", source_channel="web"),
+                Deal(contact_id=b.id, stage="proposal", currency="AED", source_channel="web"),
+                Deal(contact_id=c.id, stage="won", currency="AED", source_channel="whatsapp"),
+                Deal(contact_id=d.id, stage="won", currency="AED", source_channel="web"),
+            ]
+        )
         rows = [
-            *conversation("web-a", "web", 6, [(utc(3, 2, 10), "customer", "greet"), (utc(3, 2, 10, 1), "bot", None),
-                                              (utc(3, 2, 10, 5), "customer", "ask_price")],
-                          contact_id=a.id, quote=True),
-            *conversation("web-b", "web", 3, [(utc(3, 3, 9), "customer", "ask_price"),
-                                              (utc(3, 5, 9), "customer", "nlu_fallback")], contact_id=b.id),
+            *conversation(
+                "web-a",
+                "web",
+                6,
+                [
+                    (utc(3, 2, 10), "customer", "greet"),
+                    (utc(3, 2, 10, 1), "bot", None),
+                    (utc(3, 2, 10, 5), "customer", "ask_price"),
+                ],
+                contact_id=a.id,
+                quote=True,
+            ),
+            *conversation(
+                "web-b",
+                "web",
+                3,
+                [(utc(3, 3, 9), "customer", "ask_price"), (utc(3, 5, 9), "customer", "nlu_fallback")],
+                contact_id=b.id,
+            ),
             # 22:30 UTC on 1 March is 02:30 on 2 March in Dubai
-            *conversation("telegram-c", "telegram", 8, [(utc(3, 1, 22, 30), "customer", "request_human")],
-                          escalated=True),
+            *conversation(
+                "telegram-c", "telegram", 8, [(utc(3, 1, 22, 30), "customer", "request_human")], escalated=True
+            ),
             # its first message is 23:00 on 28 February in Dubai, before the period
-            *conversation("telegram-d", "telegram", 0, [(utc(2, 28, 19), "customer", "greet"),
-                                                        (utc(3, 4, 12), "customer", "nlu_fallback")]),
+            *conversation(
+                "telegram-d",
+                "telegram",
+                0,
+                [(utc(2, 28, 19), "customer", "greet"), (utc(3, 4, 12), "customer", "nlu_fallback")],
+            ),
             # 23:59 on 7 March in Dubai, the period's last minute
-            *conversation("whatsapp-e", "whatsapp", 7, [(utc(3, 7, 19, 59), "customer", "affirm")], contact_id=c.id,
-                          quote=True),
+            *conversation(
+                "whatsapp-e", "whatsapp", 7, [(utc(3, 7, 19, 59), "customer", "affirm")], contact_id=c.id, quote=True
+            ),
             # only a bot message within the period; the customer's is at 00:00 on 8 March in Dubai, its end
-            *conversation("web-f", "web", 6, [(utc(3, 3, 8), "bot", None), (utc(3, 7, 20), "customer", "greet")],
-                          contact_id=d.id, escalated=True, quote=True),
-            *conversation("whatsapp-g", "whatsapp", 1, [(utc(3, 6, 8), "customer", None),
-                                                        (utc(3, 6, 8, 1), "customer", "greet")]),
+            *conversation(
+                "web-f",
+                "web",
+                6,
+                [(utc(3, 3, 8), "bot", None), (utc(3, 7, 20), "customer", "greet")],
+                contact_id=d.id,
+                escalated=True,
+                quote=True,
+            ),
+            *conversation(
+                "whatsapp-g", "whatsapp", 1, [(utc(3, 6, 8), "customer", None), (utc(3, 6, 8, 1), "customer", "greet")]
+            ),
             *conversation("web-h", "web", 2, [(utc(3, 2, 19), "customer", "ask_delivery")]),
             *answer("k1", "web-a", utc(3, 2, 10, 2), "llm", "gpt-4o-mini", (1000, 100), 0.25, rating=1),
             *answer("k2", "telegram-c", utc(3, 2, 21), "extractive", "gpt-4o-mini", (800, 50), 0.125, rating=-1),
@@ -168,8 +248,9 @@ async def test_funnel_counts_a_conversation_for_every_stage_up_to_its_furthest(s
 async def test_conversion_escalation_and_fallback_rates(session, march):
     # quotes: web-a, whatsapp-e (web-f is outside); won contacts: a (web-a), c (whatsapp-e); d's web-f is outside
     assert await analytics.conversion(session, **march) == analytics.Conversion(Rate(2, 7, 2 / 7), Rate(2, 7, 2 / 7))
-    assert await analytics.conversion(session, **march, channel="web") == analytics.Conversion(Rate(1, 3, 1 / 3),
-                                                                                                Rate(1, 3, 1 / 3))
+    assert await analytics.conversion(session, **march, channel="web") == analytics.Conversion(
+        Rate(1, 3, 1 / 3), Rate(1, 3, 1 / 3)
+    )
     assert await analytics.escalation_rate(session, **march) == Rate(1, 7, 1 / 7)  # telegram-c
     # 10 customer messages in the period, 2 of them nlu_fallback (web-b, telegram-d)
     assert await analytics.fallback_rate(session, **march) == Rate(2, 10, 0.2)
@@ -179,8 +260,9 @@ async def test_conversion_escalation_and_fallback_rates(session, march):
 async def test_rates_without_anything_to_measure_are_none(session, march):
     assert await analytics.escalation_rate(session, **march, channel="sms") == Rate(0, 0, None)
     assert await analytics.fallback_rate(session, **march, channel="sms") == Rate(0, 0, None)
-    assert await analytics.conversion(session, **march, channel="sms") == analytics.Conversion(Rate(0, 0, None),
-                                                                                                Rate(0, 0, None))
+    assert await analytics.conversion(session, **march, channel="sms") == analytics.Conversion(
+        Rate(0, 0, None), Rate(0, 0, None)
+    )
     assert {(s.conversations, s.share) for s in await analytics.funnel(session, **march, channel="sms")} == {(0, None)}
     assert await analytics.top_intents(session, **march, channel="sms") == []
     empty = await analytics.answer_feedback(session, **march, channel="sms")
@@ -192,23 +274,36 @@ async def test_top_intents_by_customer_messages(session, march):
     # ask_price 2, greet 2 (telegram-d's is outside), nlu_fallback 2, affirm 1, ask_delivery 1, request_human 1,
     # and one message without an intent: 10
     assert await analytics.top_intents(session, **march, limit=4) == [
-        IntentCount("ask_price", 2, 0.2), IntentCount("greet", 2, 0.2), IntentCount("nlu_fallback", 2, 0.2),
-        IntentCount("affirm", 1, 0.1)]
+        IntentCount("ask_price", 2, 0.2),
+        IntentCount("greet", 2, 0.2),
+        IntentCount("nlu_fallback", 2, 0.2),
+        IntentCount("affirm", 1, 0.1),
+    ]
     assert await analytics.top_intents(session, **march, channel="whatsapp") == [
-        IntentCount("affirm", 1, 1 / 3), IntentCount("greet", 1, 1 / 3)]
+        IntentCount("affirm", 1, 1 / 3),
+        IntentCount("greet", 1, 1 / 3),
+    ]
 
 
 async def test_daily_volume_has_every_day_and_channel_in_dubai_days(session, march):
-    counted = {(date(2026, 3, 2), "web"): 2,  # web-a (two messages, one conversation) and web-h
-               (date(2026, 3, 3), "web"): 1, (date(2026, 3, 5), "web"): 1,  # web-b on two days
-               (date(2026, 3, 2), "telegram"): 1,  # telegram-c: 22:30 UTC on 1 March
-               (date(2026, 3, 4), "telegram"): 1,
-               (date(2026, 3, 6), "whatsapp"): 1, (date(2026, 3, 7), "whatsapp"): 1}
-    expected = [DayVolume(day, channel, counted.get((day, channel), 0))
-                for day in DAYS for channel in ("telegram", "web", "whatsapp")]
+    counted = {
+        (date(2026, 3, 2), "web"): 2,  # web-a (two messages, one conversation) and web-h
+        (date(2026, 3, 3), "web"): 1,
+        (date(2026, 3, 5), "web"): 1,  # web-b on two days
+        (date(2026, 3, 2), "telegram"): 1,  # telegram-c: 22:30 UTC on 1 March
+        (date(2026, 3, 4), "telegram"): 1,
+        (date(2026, 3, 6), "whatsapp"): 1,
+        (date(2026, 3, 7), "whatsapp"): 1,
+    }
+    expected = [
+        DayVolume(day, channel, counted.get((day, channel), 0))
+        for day in DAYS
+        for channel in ("telegram", "web", "whatsapp")
+    ]
     assert await analytics.daily_volume(session, **march) == expected
     assert await analytics.daily_volume(session, **march, channel="telegram") == [
-        row for row in expected if row.channel == "telegram"]
+        row for row in expected if row.channel == "telegram"
+    ]
     assert await analytics.daily_volume(session, **march, channel="sms") == [DayVolume(day, "sms", 0) for day in DAYS]
 
 
@@ -217,8 +312,12 @@ async def test_feedback_on_knowledge_answers_overall_and_per_day(session, march)
     # (5 Mar), k6 up (6 Mar); k7 and k8 fall outside
     summary = await analytics.answer_feedback(session, **march)
     assert (summary.answers, summary.up, summary.down, summary.up_rate) == (6, 3, 2, 0.6)
-    by_day = {date(2026, 3, 2): (1, 1, 0, 1.0), date(2026, 3, 3): (2, 1, 1, 0.5), date(2026, 3, 5): (2, 0, 1, 0.0),
-              date(2026, 3, 6): (1, 1, 0, 1.0)}
+    by_day = {
+        date(2026, 3, 2): (1, 1, 0, 1.0),
+        date(2026, 3, 3): (2, 1, 1, 0.5),
+        date(2026, 3, 5): (2, 0, 1, 0.0),
+        date(2026, 3, 6): (1, 1, 0, 1.0),
+    }
     assert summary.days == [FeedbackDay(day, *by_day.get(day, (0, 0, 0, None))) for day in DAYS]
     web = await analytics.answer_feedback(session, **march, channel="web")  # k1, k3, k4, k5
     assert (web.answers, web.up, web.down, web.up_rate) == (4, 2, 1, 2 / 3)
@@ -239,9 +338,12 @@ async def test_llm_cost_in_total_per_day_and_per_model(session, march):
 async def test_the_default_period_is_the_last_30_days(db_url):
     now = datetime.now(UTC)
     async with db.session_scope(db_url) as session:
-        session.add_all([*conversation("web-recent", "web", 1, [(now - timedelta(hours=1), "customer", "greet")]),
-                         *conversation("web-old", "web", 1, [(now - timedelta(days=40), "customer", "greet")],
-                                       escalated=True)])
+        session.add_all(
+            [
+                *conversation("web-recent", "web", 1, [(now - timedelta(hours=1), "customer", "greet")]),
+                *conversation("web-old", "web", 1, [(now - timedelta(days=40), "customer", "greet")], escalated=True),
+            ]
+        )
     async with db.session_scope(db_url) as session:
         assert await analytics.escalation_rate(session) == Rate(0, 1, 0.0)
     await db.get_engine(db_url).dispose()
@@ -255,8 +357,16 @@ async def test_csv_export_parses_back(session, march):
     assert rows[3] == {"day": "2026-03-02", "channel": "telegram", "conversations": "1"}
     assert sum(int(r["conversations"]) for r in rows) == 8
 
-    intents = list(csv.reader(io.StringIO(analytics.to_csv(await analytics.top_intents(session, **march, limit=1),
-                                                           ["intent", "messages", "share"]), newline="")))
+    intents = list(
+        csv.reader(
+            io.StringIO(
+                analytics.to_csv(
+                    await analytics.top_intents(session, **march, limit=1), ["intent", "messages", "share"]
+                ),
+                newline="",
+            )
+        )
+    )
     assert intents == [["intent", "messages", "share"], ["ask_price", "2", "0.2"]]
 
     awkward = {"name": 'Sofa, "grey"\nline two', "when": datetime(2026, 3, 2, 2, 30, tzinfo=DUBAI), "rate": None}
@@ -286,8 +396,11 @@ PAGE = jinja2.Environment(autoescape=True).from_string("""<!doctype html>
 def _drawn(url: str) -> tuple[dict, str]:
     with chromium() as driver:
         driver.get(url)
-        WebDriverWait(driver, 30).until(lambda d: d.execute_script(
-            "return window.Chart && Chart.getChart(document.getElementById('volume')) !== undefined"))
+        WebDriverWait(driver, 30).until(
+            lambda d: d.execute_script(
+                "return window.Chart && Chart.getChart(document.getElementById('volume')) !== undefined"
+            )
+        )
         chart = driver.execute_script("""const chart = Chart.getChart(document.getElementById('volume'));
             return {type: chart.config.type, labels: chart.data.labels, label: chart.data.datasets[0].label,
                     data: chart.data.datasets[0].data, bars: chart.getDatasetMeta(0).data.length};""")
@@ -307,6 +420,11 @@ async def test_console_charts_draws_a_canvas_from_its_data_with_the_vendored_cha
     app.router.add_static("/static", STATIC)
     async with TestServer(app, host="127.0.0.1") as server:
         chart, error = await asyncio.to_thread(_drawn, str(server.make_url("/charts")))
-    assert chart == {"type": "bar", "labels": [d.isoformat() for d in DAYS], "label": "Customers' <web> chats",
-                     "data": [0, 2, 1, 0, 1, 0, 0], "bars": 7}
+    assert chart == {
+        "type": "bar",
+        "labels": [d.isoformat() for d in DAYS],
+        "label": "Customers' <web> chats",
+        "data": [0, 2, 1, 0, 1, 0, 0],
+        "bars": 7,
+    }
     assert "JSON" in error

@@ -45,15 +45,27 @@ async def url(db_url: str) -> str:
 
 def events_of(conversation_id: str) -> list[tuple[int, dict]]:
     """(event id, event dict) of one conversation, a fresh copy."""
-    return [(row["id"], json.loads(json.dumps(row["data"])))
-            for row in TRACKER_EVENTS if row["sender_id"] == conversation_id]
+    return [
+        (row["id"], json.loads(json.dumps(row["data"])))
+        for row in TRACKER_EVENTS
+        if row["sender_id"] == conversation_id
+    ]
 
 
 async def correct(url: str, project: Path, event_id: int, text: str, intent: str, entities=(), conversation_id="web-1"):
     async with db.session_scope(url) as session:
-        annotation = await annotate(session, project, conversation_id=conversation_id, event_id=event_id, text=text,
-                                    predicted_intent="chitchat", predicted_confidence=0.41, intent=intent,
-                                    entities=list(entities), created_by=MANAGER)
+        annotation = await annotate(
+            session,
+            project,
+            conversation_id=conversation_id,
+            event_id=event_id,
+            text=text,
+            predicted_intent="chitchat",
+            predicted_confidence=0.41,
+            intent=intent,
+            entities=list(entities),
+            created_by=MANAGER,
+        )
         return annotation.id
 
 
@@ -62,21 +74,33 @@ async def rows(url: str) -> list[NluAnnotation]:
         return list((await session.scalars(select(NluAnnotation).order_by(NluAnnotation.id))).all())
 
 
-@pytest.mark.parametrize("text, intent, entities, complaint", [
-    ("that's too expensive", "haggle", [], "unknown intent 'haggle'"),
-    ("that's too expensive", "nlu_fallback", [], "unknown intent 'nlu_fallback'"),
-    ("20 chairs", "ask_products", [{"start": 0, "end": 2, "entity": "amount"}], "unknown entity 'amount'"),
-    ("20 chairs", "ask_products", [{"start": 3, "end": 12, "entity": "category"}], "is not inside"),
-    ("20 chairs", "ask_products", [{"start": 3, "end": 5, "entity": "category"}], "cuts a word"),
-    ("20 chairs", "ask_products", [{"start": 2, "end": 9, "entity": "category"}], "whitespace"),
-    ("20 office chairs", "ask_products", [{"start": 3, "end": 16, "entity": "category"},
-                                          {"start": 10, "end": 16, "entity": "product"}], "overlap"),
-    ("20 chairs", "ask_products", [{"start": "0", "end": 2, "entity": "quantity"}], "is not inside"),
-    ("20 chairs", "ask_products", [{"start": 0, "end": 2, "entity": "quantity", "value": 20}], "value must be text"),
-    ("/greet", "greet", [], "button payload"),
-    ("   ", "greet", [], "empty"),
-    ("see [this](link) chair", "ask_products", [], "cannot be written"),
-])
+@pytest.mark.parametrize(
+    "text, intent, entities, complaint",
+    [
+        ("that's too expensive", "haggle", [], "unknown intent 'haggle'"),
+        ("that's too expensive", "nlu_fallback", [], "unknown intent 'nlu_fallback'"),
+        ("20 chairs", "ask_products", [{"start": 0, "end": 2, "entity": "amount"}], "unknown entity 'amount'"),
+        ("20 chairs", "ask_products", [{"start": 3, "end": 12, "entity": "category"}], "is not inside"),
+        ("20 chairs", "ask_products", [{"start": 3, "end": 5, "entity": "category"}], "cuts a word"),
+        ("20 chairs", "ask_products", [{"start": 2, "end": 9, "entity": "category"}], "whitespace"),
+        (
+            "20 office chairs",
+            "ask_products",
+            [{"start": 3, "end": 16, "entity": "category"}, {"start": 10, "end": 16, "entity": "product"}],
+            "overlap",
+        ),
+        ("20 chairs", "ask_products", [{"start": "0", "end": 2, "entity": "quantity"}], "is not inside"),
+        (
+            "20 chairs",
+            "ask_products",
+            [{"start": 0, "end": 2, "entity": "quantity", "value": 20}],
+            "value must be text",
+        ),
+        ("/greet", "greet", [], "button payload"),
+        ("   ", "greet", [], "empty"),
+        ("see [this](link) chair", "ask_products", [], "cannot be written"),
+    ],
+)
 async def test_annotate_rejects_what_rasa_would_not_accept(url, project, caplog, text, intent, entities, complaint):
     with pytest.raises(InvalidAnnotation, match=complaint):
         await correct(url, project, 7, text, intent, entities)
@@ -89,7 +113,12 @@ async def test_a_second_correction_replaces_the_pending_one_and_discarded_ones_s
     second = await correct(url, project, 33, "  that's too expensive\n", "objection_price")
     [row] = await rows(url)
     assert (row.id, row.corrected_intent, row.text, row.status, row.created_by) == (
-        first, "objection_price", "that's too expensive", "pending", MANAGER)
+        first,
+        "objection_price",
+        "that's too expensive",
+        "pending",
+        MANAGER,
+    )
     assert second == first
     async with db.session_scope(url) as session:
         await annotations.discard(session, first)
@@ -105,33 +134,52 @@ async def test_a_second_correction_replaces_the_pending_one_and_discarded_ones_s
 
 def rasa_examples(path: Path) -> list[dict]:
     """The intent examples of an NLU file as Rasa's own reader (RasaYAMLReader, .venv-rasa) reads them."""
-    script = ("import json, sys\nfrom rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader\n"
-              "data = RasaYAMLReader().read(sys.argv[1])\n"
-              "print(json.dumps([{'text': m.get('text'), 'intent': m.get('intent'), 'entities': [{k: e[k] for k in "
-              "('start', 'end', 'entity', 'value')} for e in m.get('entities') or []]}\n"
-              "                  for m in data.intent_examples]))")
+    script = (
+        "import json, sys\nfrom rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader\n"
+        "data = RasaYAMLReader().read(sys.argv[1])\n"
+        "print(json.dumps([{'text': m.get('text'), 'intent': m.get('intent'), 'entities': [{k: e[k] for k in "
+        "('start', 'end', 'entity', 'value')} for e in m.get('entities') or []]}\n"
+        "                  for m in data.intent_examples]))"
+    )
     result = subprocess.run([RASA_PYTHON, "-c", script, path], capture_output=True, text=True, check=True)
     return json.loads(result.stdout.splitlines()[-1])
 
 
 async def test_export_merges_skips_duplicates_reports_conflicts_and_passes_rasa_validate(url, project):
     target = project / "data" / "nlu" / "annotations.yml"
-    stock = ("need 30 standing desks and 30 leather chairs", "ask_products", [
-        {"start": 5, "end": 7, "entity": "quantity"},
-        {"start": 8, "end": 22, "entity": "category", "value": "desk"},
-        {"start": 27, "end": 29, "entity": "quantity"},
-        {"start": 30, "end": 37, "entity": "material"},
-        {"start": 38, "end": 44, "entity": "category", "value": "office_chair"}])
+    stock = (
+        "need 30 standing desks and 30 leather chairs",
+        "ask_products",
+        [
+            {"start": 5, "end": 7, "entity": "quantity"},
+            {"start": 8, "end": 22, "entity": "category", "value": "desk"},
+            {"start": 27, "end": 29, "entity": "quantity"},
+            {"start": 30, "end": 37, "entity": "material"},
+            {"start": 38, "end": 44, "entity": "category", "value": "office_chair"},
+        ],
+    )
     quoted = ('that\'s "way" too pricey: 50% off? #budget - [sic]', "objection_price", [])
     lines = ("hi there\nare you a real person?", "bot_challenge", [])
     arabic = ("هل لديكم كراسي مكتب؟", "ask_products", [])
     written = [await correct(url, project, n, *example) for n, example in enumerate((stock, quoted, lines, arabic), 1)]
     # products.yml holds "I need [12](quantity) ergonomic [chairs]{…} … AED each" and "any [standing desks](category) …"
-    duplicate = await correct(url, project, 5, "i need 12 ergonomic  chairs for our office, around 1500 AED each",
-                              "ask_products", [{"start": 7, "end": 9, "entity": "quantity"}])
+    duplicate = await correct(
+        url,
+        project,
+        5,
+        "i need 12 ergonomic  chairs for our office, around 1500 AED each",
+        "ask_products",
+        [{"start": 7, "end": 9, "entity": "quantity"}],
+    )
     other_intent = await correct(url, project, 6, "Any standing desks under 2000?", "ask_price")
-    synonym = await correct(url, project, 8, "cheap chairs please", "ask_products",
-                            [{"start": 6, "end": 12, "entity": "category", "value": "desk"}])
+    synonym = await correct(
+        url,
+        project,
+        8,
+        "cheap chairs please",
+        "ask_products",
+        [{"start": 6, "end": 12, "entity": "category", "value": "desk"}],
+    )
 
     async with db.session_scope(url) as session:
         summary = await export(session, project)
@@ -139,40 +187,76 @@ async def test_export_merges_skips_duplicates_reports_conflicts_and_passes_rasa_
     assert summary.path == target
     assert (summary.written, summary.duplicates) == (written, [duplicate])
     assert [(c.annotation_id, c.intent) for c in summary.conflicts] == [
-        (other_intent, "ask_price"), (synonym, "ask_products")]
+        (other_intent, "ask_price"),
+        (synonym, "ask_products"),
+    ]
     assert "ask_products (data/nlu/products.yml)" in summary.conflicts[0].reason
     assert "'chairs' is already a synonym of 'office_chair'" in summary.conflicts[1].reason
     status = {r.id: (r.status, r.exported_at is not None) for r in await rows(url)}
-    assert status == {**dict.fromkeys([*written, duplicate], ("exported", True)),
-                      other_intent: ("pending", False), synonym: ("pending", False)}
+    assert status == {
+        **dict.fromkeys([*written, duplicate], ("exported", True)),
+        other_intent: ("pending", False),
+        synonym: ("pending", False),
+    }
     first = target.read_text(encoding="utf-8")
     assert 'version: "3.1"' in first
-    assert ('- need [30](quantity) [standing desks]{"entity": "category", "value": "desk"} and [30](quantity) '
-            '[leather](material) [chairs]{"entity": "category", "value": "office_chair"}') in first
+    assert (
+        '- need [30](quantity) [standing desks]{"entity": "category", "value": "desk"} and [30](quantity) '
+        '[leather](material) [chairs]{"entity": "category", "value": "office_chair"}'
+    ) in first
 
     # A later export adds to the file (here also to an intent it already holds) and keeps what it had.
-    again = await correct(url, project, 9, "THAT'S \"WAY\" TOO PRICEY: 50% off? #budget - [sic]", "objection_price")
-    later = await correct(url, project, 10, "hmm, 900 is over our budget", "objection_price",
-                          [{"start": 5, "end": 8, "entity": "budget"}])
+    again = await correct(url, project, 9, 'THAT\'S "WAY" TOO PRICEY: 50% off? #budget - [sic]', "objection_price")
+    later = await correct(
+        url, project, 10, "hmm, 900 is over our budget", "objection_price", [{"start": 5, "end": 8, "entity": "budget"}]
+    )
     async with db.session_scope(url) as session:
         summary = await export(session, project)
     assert (summary.written, summary.duplicates) == ([later], [again])
     assert [c.annotation_id for c in summary.conflicts] == [other_intent, synonym]  # still pending, reported again
     items = yaml.safe_load(target.read_text(encoding="utf-8"))["nlu"]
     assert [item["intent"] for item in items] == ["ask_products", "objection_price", "bot_challenge"]
-    assert items[1]["examples"] == ('- that\'s "way" too pricey: 50% off? #budget - [sic]\n'
-                                    "- hmm, [900](budget) is over our budget\n")
+    assert items[1]["examples"] == (
+        '- that\'s "way" too pricey: 50% off? #budget - [sic]\n- hmm, [900](budget) is over our budget\n'
+    )
 
     budget = ("hmm, 900 is over our budget", "objection_price", [{"start": 5, "end": 8, "entity": "budget"}])
     assert [(m["text"], m["intent"], m["entities"]) for m in await asyncio.to_thread(rasa_examples, target)] == [
-        (text, intent, [{"start": e["start"], "end": e["end"], "entity": e["entity"],
-                         "value": e.get("value", text[e["start"]:e["end"]])} for e in entities])
-        for text, intent, entities in (stock, arabic, quoted, budget, lines)]
+        (
+            text,
+            intent,
+            [
+                {
+                    "start": e["start"],
+                    "end": e["end"],
+                    "entity": e["entity"],
+                    "value": e.get("value", text[e["start"] : e["end"]]),
+                }
+                for e in entities
+            ],
+        )
+        for text, intent, entities in (stock, arabic, quoted, budget, lines)
+    ]
 
     result = await asyncio.to_thread(
-        subprocess.run, [RASA, "data", "validate", "--data", project / "data", "--domain", project / "domain.yml",
-                         "--config", project / "config.yml", "--fail-on-warnings"],
-        cwd=project, capture_output=True, text=True, check=False)
+        subprocess.run,
+        [
+            RASA,
+            "data",
+            "validate",
+            "--data",
+            project / "data",
+            "--domain",
+            project / "domain.yml",
+            "--config",
+            project / "config.yml",
+            "--fail-on-warnings",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
@@ -192,7 +276,8 @@ async def test_an_intent_dropped_from_the_domain_since_is_a_conflict(url, projec
         summary = await export(session, project)
     assert summary.written == [kept]
     assert [(c.annotation_id, c.reason) for c in summary.conflicts] == [
-        (dropped, "domain.yml no longer declares objection_think")]
+        (dropped, "domain.yml no longer declares objection_think")
+    ]
 
 
 async def test_export_of_unreadable_training_data_fails_and_leaves_annotations_pending(url, project, caplog):
@@ -213,14 +298,19 @@ def test_story_rules_follow_rasas_exporter():
     greet = {"event": "user", "text": "/greet", "parse_data": {"intent": {"name": "greet", "confidence": 1.0}}}
     restart = [(999, {"event": "restart"}), (1000, greet), (1001, {"event": "action", "name": "action_greet"})]
     text = stories.story_yaml("stock check", events + restart, {}, "from a test")
-    assert text.startswith("# from a test\nversion: \"3.1\"\n")
+    assert text.startswith('# from a test\nversion: "3.1"\n')
     assert yaml.safe_load(text)["stories"] == [
-        {"story": "stock check (1)", "steps": [
-            {"user": "is [OC-1006](sku) in stock?\n", "intent": "ask_stock"},
-            {"action": "action_show_stock"},
-            {"slot_was_set": [{"shown_skus": ["OC-1006"]}]},
-            {"slot_was_set": [{"sales_stage": "solution"}]}]},
-        {"story": "stock check (2)", "steps": [{"user": "/greet\n", "intent": "greet"}, {"action": "action_greet"}]}]
+        {
+            "story": "stock check (1)",
+            "steps": [
+                {"user": "is [OC-1006](sku) in stock?\n", "intent": "ask_stock"},
+                {"action": "action_show_stock"},
+                {"slot_was_set": [{"shown_skus": ["OC-1006"]}]},
+                {"slot_was_set": [{"sales_stage": "solution"}]},
+            ],
+        },
+        {"story": "stock check (2)", "steps": [{"user": "/greet\n", "intent": "greet"}, {"action": "action_greet"}]},
+    ]
 
 
 async def test_story_file_names_and_refusals(url, project):
@@ -236,8 +326,9 @@ async def test_story_file_names_and_refusals(url, project):
             await stories.save_test_story(session, project, "web-abcdefgh1234", events, "Stock check")
         assert path.read_text(encoding="utf-8") == before
         with pytest.raises(stories.NothingToSave):
-            await stories.save_test_story(session, project, "web-abcdefgh1234", events[:3], "Stock check",
-                                          overwrite=True)
+            await stories.save_test_story(
+                session, project, "web-abcdefgh1234", events[:3], "Stock check", overwrite=True
+            )
 
 
 async def test_saved_test_story_uses_the_correction_and_passes_rasa_test_core(url, project, tmp_path):
@@ -259,15 +350,40 @@ async def test_saved_test_story_uses_the_correction_and_passes_rasa_test_core(ur
     users = [step for step in steps if "user" in step]
     assert [(s["user"], s["intent"]) for s in users] == [
         ("/greet\n", "greet"),
-        (('I need [12](quantity) ergonomic [chairs]{"entity": "category", "value": "office_chair"} for our office, '
-          "around [1500](budget) AED each\n"), "ask_products"),
-        ("that's too expensive\n", "objection_price")]
+        (
+            (
+                'I need [12](quantity) ergonomic [chairs]{"entity": "category", "value": "office_chair"} for our office, '
+                "around [1500](budget) AED each\n"
+            ),
+            "ask_products",
+        ),
+        ("that's too expensive\n", "objection_price"),
+    ]
     assert [s["action"] for s in steps if "action" in s] == [
-        "action_greet", "action_search_products", "action_handle_objection"]
+        "action_greet",
+        "action_search_products",
+        "action_handle_objection",
+    ]
 
     result = await asyncio.to_thread(
-        subprocess.run, [RASA, "test", "core", "--stories", path, "--model", MODEL, "--fail-on-prediction-errors",
-                         "--out", tmp_path / "results"], cwd=project, capture_output=True, text=True, check=False)
+        subprocess.run,
+        [
+            RASA,
+            "test",
+            "core",
+            "--stories",
+            path,
+            "--model",
+            MODEL,
+            "--fail-on-prediction-errors",
+            "--out",
+            tmp_path / "results",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "results" / "story_report.json").read_text())
     assert report["conversation_accuracy"] == {"accuracy": 1.0, "correct": 1, "with_warnings": 0, "total": 1}

@@ -44,16 +44,23 @@ asyncio.run(main())
 NOW = datetime.now(UTC).replace(microsecond=0)
 MODEL = {"model_id": "94809619c9c64af594195499f987fb72", "assistant_id": "closer-desert-oak"}
 ANSWER_ID = "5f0c6a1e9b2d4c7a8e3f1d2c4b6a8e0f"
-ALPHA, BRAVO, CHARLIE, DELTA, ECHO, FOXTROT = ("web-alpha", "telegram-5550001", "whatsapp-971500000001", "web-old",
-                                              "telegram-7770001", "e1")
+ALPHA, BRAVO, CHARLIE, DELTA, ECHO, FOXTROT = (
+    "web-alpha",
+    "telegram-5550001",
+    "whatsapp-971500000001",
+    "web-old",
+    "telegram-7770001",
+    "e1",
+)
 
 
 def rasa_write(path: Path, conversations: dict[str, list[dict]]) -> None:
     """Store ``conversations`` (sender id → event dicts) in the SQLite tracker store at ``path`` with Rasa's
     own SQLTrackerStore, appending to what a conversation already has, as the Rasa server does."""
     spec = {"db": str(path), "domain": str(ROOT / "domain.yml"), "conversations": conversations}
-    result = subprocess.run([str(RASA_PYTHON), "-c", RASA_WRITER], input=json.dumps(spec), text=True,
-                            capture_output=True, cwd=ROOT)
+    result = subprocess.run(
+        [str(RASA_PYTHON), "-c", RASA_WRITER], input=json.dumps(spec), text=True, capture_output=True, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr[-4000:]
 
 
@@ -69,32 +76,81 @@ class Clock:
 
 
 def session_start(t: Clock) -> list[dict]:
-    return [action("action_session_start", t, policy=None), marker("session_started", t),
-            action("action_listen", t, policy=None, confidence=None)]
+    return [
+        action("action_session_start", t, policy=None),
+        marker("session_started", t),
+        action("action_listen", t, policy=None, confidence=None),
+    ]
 
 
-def user(text_: str, intent: str, confidence: float, t: Clock, channel: str = "rest", entities: list | None = None,
-         ranking: list | None = None) -> dict:
+def user(
+    text_: str,
+    intent: str,
+    confidence: float,
+    t: Clock,
+    channel: str = "rest",
+    entities: list | None = None,
+    ranking: list | None = None,
+) -> dict:
     message_id = f"m{int(t() * 1000)}"
-    ranking = ranking or [{"name": intent, "confidence": confidence},
-                          {"name": "chitchat", "confidence": 1 - confidence}]
-    return {"event": "user", "timestamp": t.at, "metadata": MODEL, "text": text_, "input_channel": channel,
+    ranking = ranking or [
+        {"name": intent, "confidence": confidence},
+        {"name": "chitchat", "confidence": 1 - confidence},
+    ]
+    return {
+        "event": "user",
+        "timestamp": t.at,
+        "metadata": MODEL,
+        "text": text_,
+        "input_channel": channel,
+        "message_id": message_id,
+        "parse_data": {
+            "intent": {"name": intent, "confidence": confidence},
+            "entities": entities or [],
+            "text": text_,
             "message_id": message_id,
-            "parse_data": {"intent": {"name": intent, "confidence": confidence}, "entities": entities or [],
-                           "text": text_, "message_id": message_id, "metadata": {}, "intent_ranking": ranking}}
+            "metadata": {},
+            "intent_ranking": ranking,
+        },
+    }
 
 
 def action(name: str, t: Clock, policy: str | None = "RulePolicy", confidence: float | None = 1.0) -> dict:
-    return {"event": "action", "timestamp": t(0.01), "metadata": MODEL, "name": name, "policy": policy,
-            "confidence": confidence, "action_text": None, "hide_rule_turn": False}
+    return {
+        "event": "action",
+        "timestamp": t(0.01),
+        "metadata": MODEL,
+        "name": name,
+        "policy": policy,
+        "confidence": confidence,
+        "action_text": None,
+        "hide_rule_turn": False,
+    }
 
 
-def bot(text_: str | None, t: Clock, buttons: list | None = None, custom: dict | None = None,
-        manager: str | None = None, utter: str | None = None) -> dict:
+def bot(
+    text_: str | None,
+    t: Clock,
+    buttons: list | None = None,
+    custom: dict | None = None,
+    manager: str | None = None,
+    utter: str | None = None,
+) -> dict:
     metadata = {**MODEL, **({"utter_action": utter} if utter else {}), **({"manager": manager} if manager else {})}
-    return {"event": "bot", "timestamp": t(0.01), "metadata": metadata, "text": text_,
-            "data": {"elements": None, "quick_replies": None, "buttons": buttons, "attachment": None, "image": None,
-                     "custom": custom}}
+    return {
+        "event": "bot",
+        "timestamp": t(0.01),
+        "metadata": metadata,
+        "text": text_,
+        "data": {
+            "elements": None,
+            "quick_replies": None,
+            "buttons": buttons,
+            "attachment": None,
+            "image": None,
+            "custom": custom,
+        },
+    }
 
 
 def slot(name: str, value, t: Clock) -> dict:
@@ -105,15 +161,35 @@ def marker(kind: str, t: Clock) -> dict:
     return {"event": kind, "timestamp": t(0.01), "metadata": MODEL}
 
 
-GREETING_BUTTONS = [{"title": "Office chairs", "payload": '/ask_products{"category": "office_chair"}'},
-                    {"title": "Desks", "payload": '/ask_products{"category": "desk"}'}]
+GREETING_BUTTONS = [
+    {"title": "Office chairs", "payload": '/ask_products{"category": "office_chair"}'},
+    {"title": "Desks", "payload": '/ask_products{"category": "desk"}'},
+]
 ALPHA_ENTITIES = [
-    {"entity": "quantity", "start": 7, "end": 9, "confidence_entity": 0.99, "value": "12",
-     "extractor": "DIETClassifier", "processors": ["EntitySynonymMapper"]},
-    {"entity": "category", "start": 20, "end": 26, "confidence_entity": 0.98, "value": "office_chair",
-     "extractor": "DIETClassifier", "processors": ["EntitySynonymMapper"]}]
-ALPHA_RANKING = [{"name": "ask_knowledge", "confidence": 0.42}, {"name": "ask_delivery", "confidence": 0.38},
-                 {"name": "chitchat", "confidence": 0.2}]
+    {
+        "entity": "quantity",
+        "start": 7,
+        "end": 9,
+        "confidence_entity": 0.99,
+        "value": "12",
+        "extractor": "DIETClassifier",
+        "processors": ["EntitySynonymMapper"],
+    },
+    {
+        "entity": "category",
+        "start": 20,
+        "end": 26,
+        "confidence_entity": 0.98,
+        "value": "office_chair",
+        "extractor": "DIETClassifier",
+        "processors": ["EntitySynonymMapper"],
+    },
+]
+ALPHA_RANKING = [
+    {"name": "ask_knowledge", "confidence": 0.42},
+    {"name": "ask_delivery", "confidence": 0.38},
+    {"name": "chitchat", "confidence": 0.2},
+]
 
 
 def conversations(contact_id: int) -> dict[str, list[dict]]:
@@ -121,55 +197,114 @@ def conversations(contact_id: int) -> dict[str, list[dict]]:
     a, b, c, d, e, f = Clock(10), Clock(5), Clock(1), Clock(40), Clock(20), Clock(60)
     return {
         ALPHA: [
-            *session_start(a), user("/greet", "greet", 1.0, a), action("action_greet", a),
+            *session_start(a),
+            user("/greet", "greet", 1.0, a),
+            action("action_greet", a),
             bot("Hello! I'm Closer.", a, buttons=GREETING_BUTTONS, utter="utter_greet"),
-            slot("sales_stage", "greeting", a), action("action_listen", a),
+            slot("sales_stage", "greeting", a),
+            action("action_listen", a),
             user("I need 12 ergonomic chairs in walnut", "ask_products", 0.93, a, entities=ALPHA_ENTITIES),
-            slot("quantity", "12", a), slot("category", "office_chair", a),
+            slot("quantity", "12", a),
+            slot("category", "office_chair", a),
             action("action_search_products", a, "TEDPolicy", 0.88),
             bot("Here are office chairs from our catalog:\n• ErgoPro (OC-1009): AED 1,480.00", a),
-            slot("sales_stage", "solution", a), action("action_listen", a),
+            slot("sales_stage", "solution", a),
+            action("action_listen", a),
             user("do you deliver to Sharjah?", "ask_knowledge", 0.42, a, ranking=ALPHA_RANKING),
-            action("action_answer_question", a), bot("We deliver across the UAE within 3–5 working days.", a),
+            action("action_answer_question", a),
+            bot("We deliver across the UAE within 3–5 working days.", a),
             bot(None, a, custom={"answer_id": ANSWER_ID, "sources": ["delivery.md#0"], "feedback": True}),
             action("action_listen", a),
-            user("please send the quote, 50% off?", "request_quote", 0.97, a), slot("contact_id", contact_id, a),
-            action("action_send_quote", a), bot("Your quote Q-2026-0001 is ready.", a),
-            slot("sales_stage", "quoting", a), action("action_listen", a)],
+            user("please send the quote, 50% off?", "request_quote", 0.97, a),
+            slot("contact_id", contact_id, a),
+            action("action_send_quote", a),
+            bot("Your quote Q-2026-0001 is ready.", a),
+            slot("sales_stage", "quoting", a),
+            action("action_listen", a),
+        ],
         BRAVO: [
-            *session_start(b), user("hello", "greet", 0.99, b, "telegram"), action("action_greet", b),
-            bot("Hello! I'm Closer.", b), slot("sales_stage", "greeting", b), action("action_listen", b),
-            user("asdf qwerty", "nlu_fallback", 0.3, b, "telegram"), action("action_answer_question", b),
-            bot("Sorry, could you rephrase?", b), action("action_listen", b),
-            user("hmm??", "nlu_fallback", 0.45, b, "telegram"), action("action_escalate", b),
-            bot("I've passed this to a manager.", b), slot("sales_stage", "handoff", b), marker("pause", b),
+            *session_start(b),
+            user("hello", "greet", 0.99, b, "telegram"),
+            action("action_greet", b),
+            bot("Hello! I'm Closer.", b),
+            slot("sales_stage", "greeting", b),
+            action("action_listen", b),
+            user("asdf qwerty", "nlu_fallback", 0.3, b, "telegram"),
+            action("action_answer_question", b),
+            bot("Sorry, could you rephrase?", b),
+            action("action_listen", b),
+            user("hmm??", "nlu_fallback", 0.45, b, "telegram"),
+            action("action_escalate", b),
+            bot("I've passed this to a manager.", b),
+            slot("sales_stage", "handoff", b),
+            marker("pause", b),
             bot("Hi, Omar here from Desert Oak.", b, manager="omar@desertoak.ae"),
-            user("thanks Omar", "thank", 0.95, b, "telegram"), marker("resume", b)],
+            user("thanks Omar", "thank", 0.95, b, "telegram"),
+            marker("resume", b),
+        ],
         CHARLIE: [
-            *session_start(c), user("I need a walnut desk", "ask_products", 0.88, c, "whatsapp"),
-            action("action_search_products", c), bot("Here are desks:\n• Walnut Executive Desk (DK-2001)", c),
-            slot("sales_stage", "solution", c), action("action_listen", c),
-            user("too expensive", "objection_price", 0.91, c, "whatsapp"), action("action_handle_objection", c),
-            bot("Here are more affordable desks.", c), slot("sales_stage", "objection_handling", c),
+            *session_start(c),
+            user("I need a walnut desk", "ask_products", 0.88, c, "whatsapp"),
+            action("action_search_products", c),
+            bot("Here are desks:\n• Walnut Executive Desk (DK-2001)", c),
+            slot("sales_stage", "solution", c),
             action("action_listen", c),
-            user("I want a person", "request_human", 0.99, c, "whatsapp"), action("action_escalate", c),
-            bot("A manager will reply here.", c), slot("sales_stage", "handoff", c), marker("pause", c),
-            bot("Hello, Lina from Desert Oak here.", c, manager="lina@desertoak.ae")],
-        DELTA: [*session_start(d), user("hi", "greet", 1.0, d), action("action_greet", d), bot("Hello! I'm Closer.", d),
-                slot("sales_stage", "greeting", d), action("action_listen", d)],
+            user("too expensive", "objection_price", 0.91, c, "whatsapp"),
+            action("action_handle_objection", c),
+            bot("Here are more affordable desks.", c),
+            slot("sales_stage", "objection_handling", c),
+            action("action_listen", c),
+            user("I want a person", "request_human", 0.99, c, "whatsapp"),
+            action("action_escalate", c),
+            bot("A manager will reply here.", c),
+            slot("sales_stage", "handoff", c),
+            marker("pause", c),
+            bot("Hello, Lina from Desert Oak here.", c, manager="lina@desertoak.ae"),
+        ],
+        DELTA: [
+            *session_start(d),
+            user("hi", "greet", 1.0, d),
+            action("action_greet", d),
+            bot("Hello! I'm Closer.", d),
+            slot("sales_stage", "greeting", d),
+            action("action_listen", d),
+        ],
         ECHO: [*session_start(e), bot("Your order has shipped.", e, manager="omar@desertoak.ae")],
-        FOXTROT: [*session_start(f), user("", "nlu_fallback", 0.5, f), action("utter_default", f),
-                  bot("Sorry, I didn't quite get that.", f), action("action_listen", f)],
+        FOXTROT: [
+            *session_start(f),
+            user("", "nlu_fallback", 0.5, f),
+            action("utter_default", f),
+            bot("Sorry, I didn't quite get that.", f),
+            action("action_listen", f),
+        ],
     }
 
 
 CONTACTS = [
-    dict(name="Aisha Khan", email="aisha@gulftrading.ae", phone="+971501234567", company="Gulf Trading LLC",
-         channel="web", sender_id="web-earlier-visit"),
-    dict(name="Omar Haddad", email="omar.h@falcon.ae", phone="+971559876543", company="Falcon Logistics",
-         channel="telegram", sender_id=BRAVO),
-    dict(name="Wrong Channel", email="x@example.ae", phone="+971500000009", company=None, channel="web",
-         sender_id=CHARLIE),
+    dict(
+        name="Aisha Khan",
+        email="aisha@gulftrading.ae",
+        phone="+971501234567",
+        company="Gulf Trading LLC",
+        channel="web",
+        sender_id="web-earlier-visit",
+    ),
+    dict(
+        name="Omar Haddad",
+        email="omar.h@falcon.ae",
+        phone="+971559876543",
+        company="Falcon Logistics",
+        channel="telegram",
+        sender_id=BRAVO,
+    ),
+    dict(
+        name="Wrong Channel",
+        email="x@example.ae",
+        phone="+971500000009",
+        company=None,
+        channel="web",
+        sender_id=CHARLIE,
+    ),
 ]
 
 
@@ -181,15 +316,40 @@ async def business(db_url: str) -> dict[str, int]:
         contacts = [Contact(**fields) for fields in CONTACTS]
         session.add_all(contacts)
         await session.flush()
-        session.add(Quote(number="Q-2026-0001", conversation_id=ALPHA, contact_id=contacts[0].id, status="sent",
-                          currency="AED", subtotal_minor=1776000, discount_minor=0, net_minor=1776000, vat_rate="0.05",
-                          vat_minor=88800, total_minor=1864800, valid_until=NOW + timedelta(days=14), token="t" * 32))
-        session.add(KnowledgeAnswer(
-            id=ANSWER_ID, conversation_id=ALPHA, question="do you deliver to Sharjah?",
-            answer="We deliver across the UAE within 3–5 working days.", mode="llm",
-            sources=["policies/delivery.md#areas", "policies/delivery.md#times"], similarity=0.71,
-            llm_model="openai/gpt-4o-mini", latency_s=1.25, prompt_tokens=812, completion_tokens=96, cost_usd=0.000179,
-            feedback=Feedback(conversation_id=ALPHA, rating=-1, comment="too vague")))
+        session.add(
+            Quote(
+                number="Q-2026-0001",
+                conversation_id=ALPHA,
+                contact_id=contacts[0].id,
+                status="sent",
+                currency="AED",
+                subtotal_minor=1776000,
+                discount_minor=0,
+                net_minor=1776000,
+                vat_rate="0.05",
+                vat_minor=88800,
+                total_minor=1864800,
+                valid_until=NOW + timedelta(days=14),
+                token="t" * 32,
+            )
+        )
+        session.add(
+            KnowledgeAnswer(
+                id=ANSWER_ID,
+                conversation_id=ALPHA,
+                question="do you deliver to Sharjah?",
+                answer="We deliver across the UAE within 3–5 working days.",
+                mode="llm",
+                sources=["policies/delivery.md#areas", "policies/delivery.md#times"],
+                similarity=0.71,
+                llm_model="openai/gpt-4o-mini",
+                latency_s=1.25,
+                prompt_tokens=812,
+                completion_tokens=96,
+                cost_usd=0.000179,
+                feedback=Feedback(conversation_id=ALPHA, rating=-1, comment="too vague"),
+            )
+        )
         ids = {contact.name: contact.id for contact in contacts}
     yield ids
     await db.get_engine(db_url).dispose()
@@ -235,8 +395,9 @@ def utc(moment: datetime) -> datetime:
 
 def stored_events(path: Path) -> list[tuple]:
     with closing(sqlite3.connect(path)) as connection:
-        return connection.execute("SELECT id, sender_id, type_name, timestamp, intent_name, action_name, data"
-                                  " FROM events ORDER BY id").fetchall()
+        return connection.execute(
+            "SELECT id, sender_id, type_name, timestamp, intent_name, action_name, data FROM events ORDER BY id"
+        ).fetchall()
 
 
 async def row(url: str, conversation_id: str) -> Conversation:
@@ -245,8 +406,14 @@ async def row(url: str, conversation_id: str) -> Conversation:
 
 
 async def messages(url: str, conversation_id: str | None = None) -> list[tuple]:
-    query = select(ConversationMessage.id, ConversationMessage.conversation_id, ConversationMessage.speaker,
-                   ConversationMessage.text, ConversationMessage.intent, ConversationMessage.confidence)
+    query = select(
+        ConversationMessage.id,
+        ConversationMessage.conversation_id,
+        ConversationMessage.speaker,
+        ConversationMessage.text,
+        ConversationMessage.intent,
+        ConversationMessage.confidence,
+    )
     if conversation_id:
         query = query.where(ConversationMessage.conversation_id == conversation_id)
     async with db.session_scope(url) as session:
@@ -286,24 +453,42 @@ async def test_refresh_indexes_what_rasa_stored(indexed: str, tracker_path: Path
 
     charlie = await row(indexed, CHARLIE)
     assert (charlie.channel, charlie.turns, charlie.stage_rank, charlie.escalated, charlie.paused) == (
-        "whatsapp", 3, 8, True, True)
+        "whatsapp",
+        3,
+        8,
+        True,
+        True,
+    )
     assert charlie.contact_id is None  # the contact with this sender id is of another channel
 
     echo = await row(indexed, ECHO)
     assert (echo.channel, echo.turns, echo.min_confidence, echo.furthest_stage, echo.stage_rank) == (
-        "telegram", 0, None, None, 0)
+        "telegram",
+        0,
+        None,
+        None,
+        0,
+    )
     foxtrot = await row(indexed, FOXTROT)
     assert (foxtrot.channel, foxtrot.turns, foxtrot.fallback_count) == ("web", 1, 1)
 
     said = await messages(indexed, BRAVO)
     assert [(speaker, text_) for _, _, speaker, text_, _, _ in said] == [
-        ("customer", "hello"), ("bot", "Hello! I'm Closer."), ("customer", "asdf qwerty"),
-        ("bot", "Sorry, could you rephrase?"), ("customer", "hmm??"), ("bot", "I've passed this to a manager."),
-        ("manager", "Hi, Omar here from Desert Oak."), ("customer", "thanks Omar")]
+        ("customer", "hello"),
+        ("bot", "Hello! I'm Closer."),
+        ("customer", "asdf qwerty"),
+        ("bot", "Sorry, could you rephrase?"),
+        ("customer", "hmm??"),
+        ("bot", "I've passed this to a manager."),
+        ("manager", "Hi, Omar here from Desert Oak."),
+        ("customer", "thanks Omar"),
+    ]
     assert said[2][4:] == ("nlu_fallback", 0.3)
     by_id = {e[0]: e for e in events}
-    assert all(by_id[message_id][1] == cid and by_id[message_id][2] in ("user", "bot")
-               for message_id, cid, *_ in await messages(indexed))
+    assert all(
+        by_id[message_id][1] == cid and by_id[message_id][2] in ("user", "bot")
+        for message_id, cid, *_ in await messages(indexed)
+    )
     payload_only = [e[0] for e in events if e[2] == "bot" and json.loads(e[6])["text"] is None]
     assert payload_only and not {m[0] for m in await messages(indexed)} & set(payload_only)
     async with db.session_scope(indexed) as session:
@@ -315,12 +500,20 @@ async def test_refresh_reads_only_new_events(indexed: str, tracker: TrackerReade
     async with db.session_scope(indexed) as session:
         assert await conv.refresh(tracker, session) == 0
     c, g = Clock(0.5), Clock(0.2)
-    await asyncio.to_thread(rasa_write, tracker_path, {
-        CHARLIE: [marker("resume", c), user("ok, the walnut one then", "affirm", 0.81, c, "whatsapp"),
-                  action("action_listen", c)],
-        "web-newcomer": [*session_start(g), user("do you sell standing desks?", "ask_products", 0.2, g)]})
+    await asyncio.to_thread(
+        rasa_write,
+        tracker_path,
+        {
+            CHARLIE: [
+                marker("resume", c),
+                user("ok, the walnut one then", "affirm", 0.81, c, "whatsapp"),
+                action("action_listen", c),
+            ],
+            "web-newcomer": [*session_start(g), user("do you sell standing desks?", "ask_products", 0.2, g)],
+        },
+    )
     after = stored_events(tracker_path)
-    assert after[:len(before)] == before  # Rasa appended; nothing stored earlier changed
+    assert after[: len(before)] == before  # Rasa appended; nothing stored earlier changed
     async with db.session_scope(indexed) as session:
         assert await conv.refresh(tracker, session) == len(after) - len(before) == 7
         assert await session.scalar(select(IndexWatermark.last_event_id)) == after[-1][0]
@@ -334,8 +527,9 @@ async def test_refresh_reads_only_new_events(indexed: str, tracker: TrackerReade
     assert len(ids_) == len(set(ids_)) == len(said)
 
 
-async def test_small_batches_and_rereads_give_the_same_index(indexed: str, tracker: TrackerReader, tracker_path: Path,
-                                                           tmp_path: Path):
+async def test_small_batches_and_rereads_give_the_same_index(
+    indexed: str, tracker: TrackerReader, tracker_path: Path, tmp_path: Path
+):
     other = f"sqlite+aiosqlite:///{tmp_path / 'other.db'}"
     await asyncio.to_thread(db.upgrade, other)
     async with db.session_scope(other) as session:
@@ -393,36 +587,39 @@ async def test_refresh_leaves_the_index_alone_when_the_store_is_unreadable(index
 # --- list ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("filters, expected", [
-    ({}, {ALPHA, BRAVO, CHARLIE, DELTA, ECHO, FOXTROT}),
-    ({"channel": "web"}, {ALPHA, DELTA, FOXTROT}),
-    ({"channel": "telegram"}, {BRAVO, ECHO}),
-    ({"channel": "whatsapp"}, {CHARLIE}),
-    ({"customer": "KHAN"}, {ALPHA}),
-    ({"customer": "gulftrading"}, {ALPHA}),
-    ({"customer": "falcon"}, {BRAVO}),
-    ({"customer": "+971 55 987"}, {BRAVO}),
-    ({"customer": "wrong channel"}, set()),
-    ({"since": NOW - timedelta(days=7)}, {BRAVO, CHARLIE}),
-    ({"until": NOW - timedelta(days=30)}, {DELTA, FOXTROT}),
-    ({"since": NOW - timedelta(days=30), "until": NOW - timedelta(days=7)}, {ALPHA, ECHO}),
-    ({"stage": "greeting"}, {DELTA}),
-    ({"stage": "handoff"}, {BRAVO, CHARLIE}),
-    ({"min_stage": "quoting"}, {ALPHA, BRAVO, CHARLIE}),
-    ({"min_stage": "greeting"}, {ALPHA, BRAVO, CHARLIE, DELTA}),
-    ({"escalated": True}, {BRAVO, CHARLIE}),
-    ({"escalated": False}, {ALPHA, DELTA, ECHO, FOXTROT}),
-    ({"quote_created": True}, {ALPHA}),
-    ({"confidence_below": 0.5}, {ALPHA, BRAVO}),
-    ({"confidence_below": 0.3}, set()),
-    ({"min_fallbacks": 1}, {BRAVO, FOXTROT}),
-    ({"min_fallbacks": 2}, {BRAVO}),
-    ({"text": "WALNUT"}, {ALPHA, CHARLIE}),
-    ({"text": "omar here"}, {BRAVO}),
-    ({"text": "%"}, {ALPHA}),
-    ({"text": "_"}, set()),
-    ({"channel": "web", "escalated": False, "min_stage": "greeting", "text": "hello"}, {ALPHA, DELTA}),
-])
+@pytest.mark.parametrize(
+    "filters, expected",
+    [
+        ({}, {ALPHA, BRAVO, CHARLIE, DELTA, ECHO, FOXTROT}),
+        ({"channel": "web"}, {ALPHA, DELTA, FOXTROT}),
+        ({"channel": "telegram"}, {BRAVO, ECHO}),
+        ({"channel": "whatsapp"}, {CHARLIE}),
+        ({"customer": "KHAN"}, {ALPHA}),
+        ({"customer": "gulftrading"}, {ALPHA}),
+        ({"customer": "falcon"}, {BRAVO}),
+        ({"customer": "+971 55 987"}, {BRAVO}),
+        ({"customer": "wrong channel"}, set()),
+        ({"since": NOW - timedelta(days=7)}, {BRAVO, CHARLIE}),
+        ({"until": NOW - timedelta(days=30)}, {DELTA, FOXTROT}),
+        ({"since": NOW - timedelta(days=30), "until": NOW - timedelta(days=7)}, {ALPHA, ECHO}),
+        ({"stage": "greeting"}, {DELTA}),
+        ({"stage": "handoff"}, {BRAVO, CHARLIE}),
+        ({"min_stage": "quoting"}, {ALPHA, BRAVO, CHARLIE}),
+        ({"min_stage": "greeting"}, {ALPHA, BRAVO, CHARLIE, DELTA}),
+        ({"escalated": True}, {BRAVO, CHARLIE}),
+        ({"escalated": False}, {ALPHA, DELTA, ECHO, FOXTROT}),
+        ({"quote_created": True}, {ALPHA}),
+        ({"confidence_below": 0.5}, {ALPHA, BRAVO}),
+        ({"confidence_below": 0.3}, set()),
+        ({"min_fallbacks": 1}, {BRAVO, FOXTROT}),
+        ({"min_fallbacks": 2}, {BRAVO}),
+        ({"text": "WALNUT"}, {ALPHA, CHARLIE}),
+        ({"text": "omar here"}, {BRAVO}),
+        ({"text": "%"}, {ALPHA}),
+        ({"text": "_"}, set()),
+        ({"channel": "web", "escalated": False, "min_stage": "greeting", "text": "hello"}, {ALPHA, DELTA}),
+    ],
+)
 async def test_list_filters(indexed: str, filters: dict, expected: set[str]):
     page = await listed(indexed, **filters)
     assert {item.conversation_id for item in page.items} == expected
@@ -436,25 +633,29 @@ async def test_list_is_newest_first_in_pages(indexed: str, business: dict[str, i
     assert [(page.total, page.pages, len(page.items)) for page in pages] == [(6, 2, 4), (6, 2, 2), (6, 2, 0)]
     assert (await listed(indexed, channel="nowhere")).pages == 0
     alpha = pages[0].items[2]
-    assert alpha.contact == conv.ContactInfo(business["Aisha Khan"], "Aisha Khan", "Gulf Trading LLC",
-                                             "aisha@gulftrading.ae", "+971501234567")
+    assert alpha.contact == conv.ContactInfo(
+        business["Aisha Khan"], "Aisha Khan", "Gulf Trading LLC", "aisha@gulftrading.ae", "+971501234567"
+    )
     assert alpha.preview == "Your quote Q-2026-0001 is ready."
     assert alpha.last_message_at.tzinfo is not None and alpha.started_at < alpha.last_message_at
     assert (alpha.tags, alpha.flagged, alpha.reviewed_at, alpha.reviewed_by) == ([], False, None, None)
     assert [item.preview for item in pages[0].items[:2]] == ["Hello, Lina from Desert Oak here.", "thanks Omar"]
 
 
-@pytest.mark.parametrize("filters, page, per_page, error", [
-    ({}, 0, 25, conv.InvalidFilter),
-    ({}, 1, 0, conv.InvalidFilter),
-    ({}, 1, 101, conv.InvalidFilter),
-    ({"since": datetime(2026, 11, 1)}, 1, 25, conv.InvalidFilter),  # noqa: DTZ001 (naive on purpose)
-    ({"stage": "negotiation"}, 1, 25, conv.InvalidFilter),
-    ({"min_stage": "won"}, 1, 25, conv.InvalidFilter),
-    ({"confidence_below": 1.5}, 1, 25, conv.InvalidFilter),
-    ({"min_fallbacks": -1}, 1, 25, conv.InvalidFilter),
-    ({"tag": "two words"}, 1, 25, conv.InvalidTag),
-])
+@pytest.mark.parametrize(
+    "filters, page, per_page, error",
+    [
+        ({}, 0, 25, conv.InvalidFilter),
+        ({}, 1, 0, conv.InvalidFilter),
+        ({}, 1, 101, conv.InvalidFilter),
+        ({"since": datetime(2026, 11, 1)}, 1, 25, conv.InvalidFilter),  # noqa: DTZ001 (naive on purpose)
+        ({"stage": "negotiation"}, 1, 25, conv.InvalidFilter),
+        ({"min_stage": "won"}, 1, 25, conv.InvalidFilter),
+        ({"confidence_below": 1.5}, 1, 25, conv.InvalidFilter),
+        ({"min_fallbacks": -1}, 1, 25, conv.InvalidFilter),
+        ({"tag": "two words"}, 1, 25, conv.InvalidTag),
+    ],
+)
 async def test_bad_list_requests_are_refused(indexed: str, filters: dict, page: int, per_page: int, error):
     with pytest.raises(error):
         await listed(indexed, page=page, per_page=per_page, **filters)
@@ -467,18 +668,40 @@ async def test_transcript_of_a_sale_with_a_knowledge_answer(indexed: str, tracke
     async with db.session_scope(indexed) as session:
         transcript = await conv.transcript(tracker, session, ALPHA)
     events = [e for e in stored_events(tracker_path) if e[1] == ALPHA]
-    shown = [e for e in events if not (e[2] == "action" and e[5] == "action_listen")
-             and e[2] in ("user", "bot", "action", "pause", "resume", "session_started", "restart")]
+    shown = [
+        e
+        for e in events
+        if not (e[2] == "action" and e[5] == "action_listen")
+        and e[2] in ("user", "bot", "action", "pause", "resume", "session_started", "restart")
+    ]
     assert [entry.event_id for entry in transcript.entries] == [e[0] for e in shown]
     assert [entry.kind for entry in transcript.entries] == [
-        "action", "session_started", "customer", "action", "bot", "customer", "action", "bot", "customer", "action",
-        "bot", "bot", "customer", "action", "bot"]
+        "action",
+        "session_started",
+        "customer",
+        "action",
+        "bot",
+        "customer",
+        "action",
+        "bot",
+        "customer",
+        "action",
+        "bot",
+        "bot",
+        "customer",
+        "action",
+        "bot",
+    ]
     assert all(entry.at.timestamp() == pytest.approx(e[3]) for entry, e in zip(transcript.entries, shown))
 
     customers = [entry for entry in transcript.entries if entry.kind == "customer"]
     chairs = customers[1]
     assert (chairs.text, chairs.intent, chairs.confidence, chairs.input_channel) == (
-        "I need 12 ergonomic chairs in walnut", "ask_products", 0.93, "rest")
+        "I need 12 ergonomic chairs in walnut",
+        "ask_products",
+        0.93,
+        "rest",
+    )
     assert chairs.entities == ALPHA_ENTITIES
     assert chairs.slots == {"quantity": "12", "category": "office_chair", "sales_stage": "solution"}
     assert customers[2].intent_ranking == [conv.IntentScore(r["name"], r["confidence"]) for r in ALPHA_RANKING]
@@ -489,16 +712,31 @@ async def test_transcript_of_a_sale_with_a_knowledge_answer(indexed: str, tracke
     assert (search.name, search.policy, search.confidence) == ("action_search_products", "TEDPolicy", 0.88)
     greeting = transcript.entries[4]
     assert (greeting.buttons, greeting.utter_action, greeting.manager, greeting.knowledge) == (
-        GREETING_BUTTONS, "utter_greet", None, None)
+        GREETING_BUTTONS,
+        "utter_greet",
+        None,
+        None,
+    )
 
     payload = transcript.entries[11]
     assert payload.text is None and payload.custom["answer_id"] == ANSWER_ID
     assert payload.knowledge == conv.KnowledgeDetail(
-        answer_id=ANSWER_ID, question="do you deliver to Sharjah?",
-        answer="We deliver across the UAE within 3–5 working days.", mode="llm",
-        sources=["policies/delivery.md#areas", "policies/delivery.md#times"], similarity=0.71, llm_answered=True,
-        llm_model="openai/gpt-4o-mini", latency_s=1.25, prompt_tokens=812, completion_tokens=96, cost_usd=0.000179,
-        fallback_reason=None, rating=-1, comment="too vague")
+        answer_id=ANSWER_ID,
+        question="do you deliver to Sharjah?",
+        answer="We deliver across the UAE within 3–5 working days.",
+        mode="llm",
+        sources=["policies/delivery.md#areas", "policies/delivery.md#times"],
+        similarity=0.71,
+        llm_answered=True,
+        llm_model="openai/gpt-4o-mini",
+        latency_s=1.25,
+        prompt_tokens=812,
+        completion_tokens=96,
+        cost_usd=0.000179,
+        fallback_reason=None,
+        rating=-1,
+        comment="too vague",
+    )
     assert transcript.summary == (await listed(indexed, customer="khan")).items[0]
 
 
@@ -506,8 +744,14 @@ async def test_transcript_of_a_manager_takeover(indexed: str, tracker: TrackerRe
     async with db.session_scope(indexed) as session:
         transcript = await conv.transcript(tracker, session, BRAVO)
     tail = [(entry.kind, getattr(entry, "text", None)) for entry in transcript.entries][-6:]
-    assert tail == [("action", None), ("bot", "I've passed this to a manager."), ("pause", None),
-                    ("manager", "Hi, Omar here from Desert Oak."), ("customer", "thanks Omar"), ("resume", None)]
+    assert tail == [
+        ("action", None),
+        ("bot", "I've passed this to a manager."),
+        ("pause", None),
+        ("manager", "Hi, Omar here from Desert Oak."),
+        ("customer", "thanks Omar"),
+        ("resume", None),
+    ]
     manager = transcript.entries[-3]
     assert manager.manager == "omar@desertoak.ae"
     fallback = [entry for entry in transcript.entries if entry.kind == "customer"][1]
@@ -561,7 +805,11 @@ async def test_flags_and_reviews(indexed: str):
     assert await ids(indexed, reviewed=False, flagged=False, channel="whatsapp") == {CHARLIE}
     bravo = (await listed(indexed, customer="falcon")).items[0]
     assert (bravo.flagged, bravo.reviewed_at, bravo.reviewed_by, bravo.note) == (
-        True, reviewed_at, "lead@desertoak.ae", "Customer waited 2 h for a manager")
+        True,
+        reviewed_at,
+        "lead@desertoak.ae",
+        "Customer waited 2 h for a manager",
+    )
 
     async with db.session_scope(indexed) as session:
         with pytest.raises(conv.InvalidReview):

@@ -40,20 +40,32 @@ def test_report_of_held_out_nlu_and_test_stories(results):
     nlu = report.nlu
     assert nlu.directory == (results / "nlu-heldout").resolve()
     assert nlu.report.modified_at == written
-    assert [s.name for s in nlu.intents] == sorted(k for k in raw if k not in ("accuracy", "macro avg", "weighted avg",
-                                                                               "micro avg"))
+    assert [s.name for s in nlu.intents] == sorted(
+        k for k in raw if k not in ("accuracy", "macro avg", "weighted avg", "micro avg")
+    )
     worst = min(nlu.intents, key=lambda s: s.f1)
     expected = raw[worst.name]
     assert (worst.precision, worst.recall, worst.f1, worst.support, worst.confused_with) == (
-        expected["precision"], expected["recall"], expected["f1-score"], expected["support"], expected["confused_with"])
+        expected["precision"],
+        expected["recall"],
+        expected["f1-score"],
+        expected["support"],
+        expected["confused_with"],
+    )
     assert worst.confused_with  # the held-out run confuses its weakest intent with others
     assert (nlu.accuracy, nlu.macro_avg.f1, nlu.weighted_avg.f1) == (
-        raw["accuracy"], raw["macro avg"]["f1-score"], raw["weighted avg"]["f1-score"])
+        raw["accuracy"],
+        raw["macro avg"]["f1-score"],
+        raw["weighted avg"]["f1-score"],
+    )
     assert nlu.confusion_matrix.path.name == "intent_confusion_matrix.png"
     assert len(nlu.errors) == len(raw_errors) > 0
     assert (nlu.errors[0].text, nlu.errors[0].intent, nlu.errors[0].predicted, nlu.errors[0].confidence) == (
-        raw_errors[0]["text"], raw_errors[0]["intent"], raw_errors[0]["intent_prediction"]["name"],
-        raw_errors[0]["intent_prediction"]["confidence"])
+        raw_errors[0]["text"],
+        raw_errors[0]["intent"],
+        raw_errors[0]["intent_prediction"]["name"],
+        raw_errors[0]["intent_prediction"]["confidence"],
+    )
 
     core = report.core
     assert core.directory == (results / "core").resolve()
@@ -98,8 +110,10 @@ def test_missing_and_unreadable_files_are_reported_not_raised(tmp_path, results)
     report = load_report(results)
     assert report.nlu is None
     assert report.core.actions == [] and report.core.failed_stories
-    assert [p.split(":")[0] for p in report.problems] == ["results/nlu-heldout/intent_report.json cannot be read",
-                                                         "results/core/story_report.json is not a Rasa story report"]
+    assert [p.split(":")[0] for p in report.problems] == [
+        "results/nlu-heldout/intent_report.json cannot be read",
+        "results/core/story_report.json is not a Rasa story report",
+    ]
 
 
 async def test_read_report_defaults_to_the_settings_results_dir(results, monkeypatch):

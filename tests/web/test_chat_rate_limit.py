@@ -10,9 +10,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
 
+from bot.core.settings import Settings
 from bot.web.app import create_app
 from bot.web.chat import ip_limiter_key, sender_limiter_key
-from bot.core.settings import Settings
 from connectors.ratelimit import SLOW_DOWN_REPLY, RateLimiter
 
 
@@ -36,8 +36,9 @@ class FakeRest:
     async def webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
         if self.refuse:
-            return web.json_response([{"recipient_id": body["sender"], "text": "slow down"}], status=429,
-                                     headers={"Retry-After": "7"})
+            return web.json_response(
+                [{"recipient_id": body["sender"], "text": "slow down"}], status=429, headers={"Retry-After": "7"}
+            )
         self.said.append((body["sender"], body["message"]))
         return web.json_response([{"recipient_id": body["sender"], "text": f"You said: {body['message']}"}])
 
@@ -61,8 +62,9 @@ async def chat(db_url, rasa):
     """A console client whose limits are 2 messages per sender and 3 per IP address per 60 s; yields
     (client, clock)."""
     clock = Clock()
-    settings = Settings(database_url=db_url, rasa_url=rasa.url, rasa_timeout=5,
-                        console_secret_key=Fernet.generate_key().decode())
+    settings = Settings(
+        database_url=db_url, rasa_url=rasa.url, rasa_timeout=5, console_secret_key=Fernet.generate_key().decode()
+    )
     app = create_app(settings)
     app[sender_limiter_key] = RateLimiter(2, 60, clock)
     app[ip_limiter_key] = RateLimiter(3, 60, clock)

@@ -8,7 +8,7 @@ import stat
 import subprocess
 import sys
 import types
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -21,13 +21,13 @@ from sqlalchemy import select
 import bot.web.console
 import bot.web.console.areas
 from bot.core import db
-from bot.web import accounts
-from bot.web.app import create_app
 from bot.core.keys import load_or_create_secret
-from bot.web.console import PUBLIC, ROLE_ATTR, in_console, public, render, requires
-from bot.web.console.auth import LoginLimiter
 from bot.core.models import ConsoleSession, User
 from bot.core.settings import ROOT, Settings
+from bot.web import accounts
+from bot.web.app import create_app
+from bot.web.console import PUBLIC, ROLE_ATTR, in_console, public, render, requires
+from bot.web.console.auth import LoginLimiter
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -85,12 +85,15 @@ async def test_passwords_are_argon2_hashes_and_outdated_hashes_are_replaced_at_s
     assert (await users(db_url))["ann@example.com"].password_hash == rehashed.password_hash
 
 
-@pytest.mark.parametrize("email, role, password, reason", [
-    ("ANN@example.com", "manager", PASSWORD, "already exists"),
-    ("bob@example.com", "owner", PASSWORD, "role must be one of manager, admin"),
-    ("bob@example.com", "manager", "x" * 11, "at least 12 characters"),
-    ("bob@", "manager", PASSWORD, "not a valid email"),
-])
+@pytest.mark.parametrize(
+    "email, role, password, reason",
+    [
+        ("ANN@example.com", "manager", PASSWORD, "already exists"),
+        ("bob@example.com", "owner", PASSWORD, "role must be one of manager, admin"),
+        ("bob@example.com", "manager", "x" * 11, "at least 12 characters"),
+        ("bob@", "manager", PASSWORD, "not a valid email"),
+    ],
+)
 async def test_bad_new_users_are_refused_and_nothing_is_stored(db_url, email, role, password, reason):
     await add_user(db_url, "ann@example.com", "admin")
     with pytest.raises(accounts.AccountError, match=reason):
@@ -190,8 +193,9 @@ def test_failures_older_than_the_window_no_longer_count_and_a_success_clears_the
 
 async def test_unsafe_requests_without_the_csrf_token_are_refused_and_change_nothing(client, db_url):
     await add_user(db_url, "ann@example.com", "admin")
-    no_token = await client.post("/console/login", data={"email": "ann@example.com", "password": PASSWORD},
-                                 allow_redirects=False)
+    no_token = await client.post(
+        "/console/login", data={"email": "ann@example.com", "password": PASSWORD}, allow_redirects=False
+    )
     assert no_token.status == 403
     assert (await client.get("/console/users", allow_redirects=False)).status == 302
 
@@ -205,8 +209,9 @@ async def test_unsafe_requests_without_the_csrf_token_are_refused_and_change_not
     assert (await client.get("/console/users", allow_redirects=False)).status == 200  # still signed in
 
     token = await csrf(client, "/console/users")
-    response = await client.post("/console/users", data=new_user, headers={"X-CSRF-Token": token},
-                                 allow_redirects=False)
+    response = await client.post(
+        "/console/users", data=new_user, headers={"X-CSRF-Token": token}, allow_redirects=False
+    )
     assert response.status == 303
     assert (await users(db_url))["max@example.com"].role == "manager"
 
@@ -219,8 +224,9 @@ def copied_cookie(client: TestClient) -> str:
 async def status_with(client: TestClient, cookie: str, path: str = "/console/users") -> int:
     """The status another browser sending ``cookie`` gets for GET ``path`` (redirects not followed)."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as other:
-        async with other.get(client.make_url(path), headers={"Cookie": f"closer_console={cookie}"},
-                             allow_redirects=False) as response:
+        async with other.get(
+            client.make_url(path), headers={"Cookie": f"closer_console={cookie}"}, allow_redirects=False
+        ) as response:
             return response.status
 
 
@@ -268,8 +274,9 @@ async def test_a_new_password_or_disabling_ends_every_session_of_the_user_at_onc
     token = await csrf(client, "/console/users")
     page = await (await client.get("/console/users")).text()
     assert page.count("<td>max@example.com</td>") == 3  # the users table and max's two open sessions
-    response = await client.post(f"/console/users/{max_id}/{change}", data={**fields, "csrf_token": token},
-                                 allow_redirects=False)
+    response = await client.post(
+        f"/console/users/{max_id}/{change}", data={**fields, "csrf_token": token}, allow_redirects=False
+    )
     assert response.status == 303
     assert [await status_with(client, cookie, "/console/conversations") for cookie in cookies] == [302, 302]
     assert (await client.get("/console/users", allow_redirects=False)).status == 200  # the admin's own goes on
@@ -282,7 +289,7 @@ async def test_an_expired_session_is_signed_out(client, db_url):
     await login(client, "ann@example.com")
     async with db.session_scope(db_url) as session:
         [row] = (await session.scalars(select(ConsoleSession))).all()
-        row.expires_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+        row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
     response = await client.get("/console/users", allow_redirects=False)
     assert (response.status, response.headers["Location"]) == (302, "/console/login?next=/console/users")
 
@@ -292,13 +299,13 @@ async def test_last_seen_is_written_at_most_once_a_minute(client, db_url):
     await login(client, "ann@example.com")
 
     async def last_seen_after_a_request(ago_s: int) -> timedelta:
-        moved = datetime.now(timezone.utc) - timedelta(seconds=ago_s)
+        moved = datetime.now(UTC) - timedelta(seconds=ago_s)
         async with db.session_scope(db_url) as session:
             [row] = (await session.scalars(select(ConsoleSession))).all()
             row.last_seen_at = moved
         assert (await client.get("/console/users")).status == 200
         [row] = await console_sessions(db_url)
-        return row.last_seen_at.replace(tzinfo=timezone.utc) - moved
+        return row.last_seen_at.replace(tzinfo=UTC) - moved
 
     assert await last_seen_after_a_request(30) == timedelta(0)
     assert await last_seen_after_a_request(90) >= timedelta(seconds=89)
@@ -354,11 +361,16 @@ async def test_every_console_route_has_a_role_and_refuses_strangers_and_lesser_r
     """Walks the real app's route table, so it also guards the routes of areas added later."""
     await add_user(db_url, "max@example.com", "manager")
     app = create_app(console_settings(db_url))
-    routes = [route for route in app.router.routes()
-              if route.resource is not None and in_console(route.resource.canonical)]
+    routes = [
+        route for route in app.router.routes() if route.resource is not None and in_console(route.resource.canonical)
+    ]
     public_routes = {(r.method, r.resource.canonical) for r in routes if getattr(r.handler, ROLE_ATTR, None) == PUBLIC}
-    assert public_routes == {("GET", "/console/login"), ("HEAD", "/console/login"), ("POST", "/console/login"),
-                             ("POST", "/console/logout")}
+    assert public_routes == {
+        ("GET", "/console/login"),
+        ("HEAD", "/console/login"),
+        ("POST", "/console/login"),
+        ("POST", "/console/logout"),
+    }
     guarded = [route for route in routes if getattr(route.handler, ROLE_ATTR, None) != PUBLIC]
     for route in guarded:
         assert getattr(route.handler, ROLE_ATTR, None) in accounts.ROLES, f"{route} has no role"
@@ -370,8 +382,9 @@ async def test_every_console_route_has_a_role_and_refuses_strangers_and_lesser_r
             response = await client.request(route.method, path, allow_redirects=False)
             if route.method in ("GET", "HEAD"):
                 assert (response.status, response.headers["Location"]) == (302, f"/console/login?next={path}"), route
-                as_json = await client.request(route.method, path, headers={"Accept": "application/json"},
-                                               allow_redirects=False)
+                as_json = await client.request(
+                    route.method, path, headers={"Accept": "application/json"}, allow_redirects=False
+                )
                 assert as_json.status == 401, route
             else:
                 assert response.status == 401, route
@@ -380,8 +393,9 @@ async def test_every_console_route_has_a_role_and_refuses_strangers_and_lesser_r
         token = await csrf(client, "/console/users")  # the 403 page still has the logout form
         for route in guarded:
             if getattr(route.handler, ROLE_ATTR) == "admin":
-                response = await client.request(route.method, sample_path(route), headers={"X-CSRF-Token": token},
-                                                allow_redirects=False)
+                response = await client.request(
+                    route.method, sample_path(route), headers={"X-CSRF-Token": token}, allow_redirects=False
+                )
                 assert response.status == 403, route
 
 
@@ -391,7 +405,9 @@ probe = web.RouteTableDef()
 @probe.get("/probe")
 @requires("manager")
 async def probe_page(request: web.Request) -> web.Response:
-    return await render(request, "manager/base.html", title="Probe", message=f"hello {request[bot.web.console.USER].email}")
+    return await render(
+        request, "manager/base.html", title="Probe", message=f"hello {request[bot.web.console.USER].email}"
+    )
 
 
 def add_area(monkeypatch, name: str, routes: web.RouteTableDef) -> None:
@@ -438,9 +454,18 @@ async def test_a_console_route_added_behind_the_managers_back_is_refused(db_url)
         assert response.status == 403 and "raw" not in await response.text()
 
 
-@pytest.mark.parametrize("next_path", ["//evil.example/x", "https://evil.example/", "/\\evil.example",
-                                       "/console\\@evil.example", "javascript:alert(1)", "/quotes/x.pdf",
-                                       "/console/\r\nSet-Cookie: x=1"])
+@pytest.mark.parametrize(
+    "next_path",
+    [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+        "/console\\@evil.example",
+        "javascript:alert(1)",
+        "/quotes/x.pdf",
+        "/console/\r\nSet-Cookie: x=1",
+    ],
+)
 async def test_sign_in_never_leads_off_the_console(client, db_url, next_path):
     await add_user(db_url, "ann@example.com", "admin")
     form = await client.get("/console/login", params={"next": next_path})
@@ -503,14 +528,22 @@ async def test_without_a_configured_key_sessions_use_one_made_once_for_the_owner
 
 def run_cli(db_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
     env = {**os.environ, "CLOSER_DATABASE_URL": db_url}
-    return subprocess.run([sys.executable, "-m", "bot", "user", *args], cwd=ROOT, env=env, input=stdin,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "user", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 async def test_the_user_command_adds_lists_changes_and_disables_users(db_url):
     def add(email: str, name: str, role: str, password: str) -> subprocess.CompletedProcess:
-        return run_cli(db_url, "add", "--email", email, "--name", name, "--role", role, "--password-stdin",
-                       stdin=password + "\n")
+        return run_cli(
+            db_url, "add", "--email", email, "--name", name, "--role", role, "--password-stdin", stdin=password + "\n"
+        )
 
     added = add("Ann@Example.com", "Ann Admin", "admin", PASSWORD)
     assert added.returncode == 0, added.stderr
@@ -522,8 +555,9 @@ async def test_the_user_command_adds_lists_changes_and_disables_users(db_url):
     assert role.returncode == 2 and "invalid choice: 'owner'" in role.stderr
     assert list(await users(db_url)) == ["ann@example.com"]
 
-    changed = run_cli(db_url, "passwd", "--email", "ann@example.com", "--password-stdin",
-                      stdin="a brand new passphrase\n")
+    changed = run_cli(
+        db_url, "passwd", "--email", "ann@example.com", "--password-stdin", stdin="a brand new passphrase\n"
+    )
     assert changed.returncode == 0, changed.stderr
     async with db.session_scope(db_url) as session:
         assert await accounts.authenticate(session, "ann@example.com", PASSWORD) is None

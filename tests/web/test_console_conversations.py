@@ -7,7 +7,7 @@ import asyncio
 import html
 import logging
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -19,15 +19,28 @@ from sqlalchemy import select
 
 from bot.core import db
 from bot.core.business import get_company
-from bot.web.app import create_app
-from bot.web.console import conversations as pages
 from bot.core.models import Conversation, ConversationReview, ConversationTag, Escalation, NluAnnotation
 from bot.core.settings import ROOT
 from bot.core.tracker import get_reader
+from bot.web.app import create_app
+from bot.web.console import conversations as pages
 from tests.review import test_annotations, test_conversations
+from tests.review.test_conversations import (
+    ALPHA,
+    BRAVO,
+    CHARLIE,
+    DELTA,
+    ECHO,
+    FOXTROT,
+    NOW,
+    Clock,
+    action,
+    rasa_write,
+    session_start,
+    stored_events,
+    user,
+)
 from tests.web.test_console_auth import add_user, console_settings, csrf, login
-from tests.review.test_conversations import (ALPHA, BRAVO, CHARLIE, DELTA, ECHO, FOXTROT, NOW, Clock, action, rasa_write,
-                                      session_start, stored_events, user)
 
 # Fixtures reused: a temp copy of the project's domain, config and data/; the business DB with contacts, a quote
 # and a rated knowledge answer; a tracker store written by Rasa (per module) and this test's copy of it.
@@ -60,14 +73,17 @@ def message(page: str, event_id: int) -> str:
     """The transcript entry of tracker event ``event_id``, as HTML."""
     found = re.search(rf'<li class="entry [^"]*" id="m{event_id}">', page)
     assert found, f"no entry m{event_id}"
-    ends = [end for end in (page.find('<li class="entry ', found.end()), page.find('<aside', found.end())) if end != -1]
-    return page[found.end():min(ends)]
+    ends = [end for end in (page.find('<li class="entry ', found.end()), page.find("<aside", found.end())) if end != -1]
+    return page[found.end() : min(ends)]
 
 
 def event_id(tracker: Path, conversation_id: str, text: str) -> int:
     """The id of the customer message ``text`` in the tracker store."""
-    return next(e[0] for e in stored_events(tracker) if e[1] == conversation_id and e[2] == "user"
-                and f'"text": "{text}"' in e[6])
+    return next(
+        e[0]
+        for e in stored_events(tracker)
+        if e[1] == conversation_id and e[2] == "user" and f'"text": "{text}"' in e[6]
+    )
 
 
 async def annotations(url: str) -> list[NluAnnotation]:
@@ -105,9 +121,10 @@ async def test_the_list_indexes_and_shows_every_conversation_newest_first(consol
     assert "6 conversations." in plain(page)
     dubai = ZoneInfo(get_company().timezone)
     alpha_last = [e[3] for e in stored_events(tracker_path) if e[1] == ALPHA and e[2] in ("user", "bot")][-1]
-    local = datetime.fromtimestamp(alpha_last, timezone.utc).astimezone(dubai).strftime("%Y-%m-%d %H:%M")
-    assert row(page, ALPHA) == (f"Aisha Khan, Gulf Trading LLC Your quote Q-2026-0001 is ready. web {local} 4 quoting "
-                                "no yes 0.42 0 —")
+    local = datetime.fromtimestamp(alpha_last, UTC).astimezone(dubai).strftime("%Y-%m-%d %H:%M")
+    assert row(page, ALPHA) == (
+        f"Aisha Khan, Gulf Trading LLC Your quote Q-2026-0001 is ready. web {local} 4 quoting no yes 0.42 0 —"
+    )
     assert row(page, BRAVO).startswith("Omar Haddad, Falcon Logistics thanks Omar telegram ")
     assert row(page, BRAVO).endswith(" 4 handoff yes no 0.30 2 —")
     assert row(page, CHARLIE).startswith(f"{CHARLIE} Hello, Lina from Desert Oak here. whatsapp ")
@@ -121,27 +138,30 @@ def days_ago(days: int) -> str:
     return (NOW - timedelta(days=days)).astimezone(ZoneInfo(get_company().timezone)).date().isoformat()
 
 
-@pytest.mark.parametrize("query, expected", [
-    ({"channel": "telegram"}, {BRAVO, ECHO}),
-    ({"channel": "web"}, {ALPHA, DELTA, FOXTROT}),
-    ({"customer": "gulf trading"}, {ALPHA}),
-    ({"customer": "+971 55 987"}, {BRAVO}),
-    ({"since": days_ago(7)}, {BRAVO, CHARLIE}),
-    ({"until": days_ago(30)}, {DELTA, FOXTROT}),
-    ({"since": days_ago(30), "until": days_ago(7)}, {ALPHA, ECHO}),
-    ({"stage": "handoff"}, {BRAVO, CHARLIE}),
-    ({"stage": "greeting"}, {DELTA}),
-    ({"escalated": "yes"}, {BRAVO, CHARLIE}),
-    ({"escalated": "no"}, {ALPHA, DELTA, ECHO, FOXTROT}),
-    ({"quote": "yes"}, {ALPHA}),
-    ({"confidence_below": "0.5"}, {ALPHA, BRAVO}),
-    ({"fallbacks": "1"}, {BRAVO, FOXTROT}),
-    ({"fallbacks": "2"}, {BRAVO}),
-    ({"q": "walnut"}, {ALPHA, CHARLIE}),
-    ({"q": "omar here"}, {BRAVO}),
-    ({"channel": "web", "q": "hello", "escalated": "no"}, {ALPHA, DELTA}),
-    ({"channel": "web", "q": "nobody said this"}, set()),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ({"channel": "telegram"}, {BRAVO, ECHO}),
+        ({"channel": "web"}, {ALPHA, DELTA, FOXTROT}),
+        ({"customer": "gulf trading"}, {ALPHA}),
+        ({"customer": "+971 55 987"}, {BRAVO}),
+        ({"since": days_ago(7)}, {BRAVO, CHARLIE}),
+        ({"until": days_ago(30)}, {DELTA, FOXTROT}),
+        ({"since": days_ago(30), "until": days_ago(7)}, {ALPHA, ECHO}),
+        ({"stage": "handoff"}, {BRAVO, CHARLIE}),
+        ({"stage": "greeting"}, {DELTA}),
+        ({"escalated": "yes"}, {BRAVO, CHARLIE}),
+        ({"escalated": "no"}, {ALPHA, DELTA, ECHO, FOXTROT}),
+        ({"quote": "yes"}, {ALPHA}),
+        ({"confidence_below": "0.5"}, {ALPHA, BRAVO}),
+        ({"fallbacks": "1"}, {BRAVO, FOXTROT}),
+        ({"fallbacks": "2"}, {BRAVO}),
+        ({"q": "walnut"}, {ALPHA, CHARLIE}),
+        ({"q": "omar here"}, {BRAVO}),
+        ({"channel": "web", "q": "hello", "escalated": "no"}, {ALPHA, DELTA}),
+        ({"channel": "web", "q": "nobody said this"}, set()),
+    ],
+)
 async def test_each_filter_and_its_values_round_trip(console, query, expected):
     response = await console.get(f"/console/conversations?{urlencode(query)}")
     assert response.status == 200
@@ -157,8 +177,11 @@ async def test_each_filter_and_its_values_round_trip(console, query, expected):
 async def test_tags_flags_and_reviews_from_the_transcript_filter_the_list(console, db_url):
     alpha = f"/console/conversations/{ALPHA}"
     await console.get("/console/conversations")  # indexes the tracker store
-    for path, data in ((f"{alpha}/tags", {"tags": "vip"}), (f"{alpha}/flag", {"flagged": "1"}),
-                       (f"{alpha}/reviewed", {})):
+    for path, data in (
+        (f"{alpha}/tags", {"tags": "vip"}),
+        (f"{alpha}/flag", {"flagged": "1"}),
+        (f"{alpha}/reviewed", {}),
+    ):
         assert (await post(console, path, data, token=False)).status == 403
     async with db.session_scope(db_url) as session:
         assert (await session.scalars(select(ConversationTag))).all() == []
@@ -177,13 +200,15 @@ async def test_tags_flags_and_reviews_from_the_transcript_filter_the_list(consol
 
     async def ids(query: str) -> list[str]:
         return listed(await (await console.get(f"/console/conversations?{query}")).text())
+
     assert await ids("tag=pricing") == [BRAVO, ALPHA]
     assert await ids("tag=vip") == [ALPHA]
     assert await ids("flagged=yes") == [ALPHA]
     assert await ids("reviewed=yes") == [ALPHA]
     assert await ids("reviewed=no&flagged=no&channel=telegram") == [BRAVO, ECHO]
     assert row(await (await console.get("/console/conversations?tag=vip")).text(), ALPHA).endswith(
-        "follow-up pricing vip reviewed flagged")
+        "follow-up pricing vip reviewed flagged"
+    )
 
     refused = await post(console, f"{alpha}/tags", {"tags": "fine semi;colon"})
     assert refused.status == 400
@@ -216,17 +241,23 @@ async def test_pages_keep_the_filters(console, monkeypatch):
     assert listed(past) == [] and "No conversation matches." in past
 
 
-@pytest.mark.parametrize("query, reason", [
-    ({"confidence_below": "2"}, "confidence_below must be a number from 0 to 1, not '2'"),
-    ({"confidence_below": "low"}, "confidence_below must be a number from 0 to 1, not 'low'"),
-    ({"fallbacks": "-1"}, "fallbacks must be a whole number of 0 or more, not '-1'"),
-    ({"page": "0"}, "page must be a whole number of 1 or more, not '0'"),
-    ({"since": "2026-13-01"}, "since must be a date (YYYY-MM-DD), not '2026-13-01'"),
-    ({"since": "2026-11-20", "until": "2026-11-01"}, "the date range ends (2026-11-01) before it starts (2026-11-20)"),
-    ({"escalated": "maybe"}, "escalated must be yes, no or empty, not 'maybe'"),
-    ({"stage": "shipping"}, "unknown sales stage 'shipping'"),
-    ({"tag": "two words"}, "a tag is 1 to 64 letters, digits, '-' or '_', not 'two words'"),
-])
+@pytest.mark.parametrize(
+    "query, reason",
+    [
+        ({"confidence_below": "2"}, "confidence_below must be a number from 0 to 1, not '2'"),
+        ({"confidence_below": "low"}, "confidence_below must be a number from 0 to 1, not 'low'"),
+        ({"fallbacks": "-1"}, "fallbacks must be a whole number of 0 or more, not '-1'"),
+        ({"page": "0"}, "page must be a whole number of 1 or more, not '0'"),
+        ({"since": "2026-13-01"}, "since must be a date (YYYY-MM-DD), not '2026-13-01'"),
+        (
+            {"since": "2026-11-20", "until": "2026-11-01"},
+            "the date range ends (2026-11-01) before it starts (2026-11-20)",
+        ),
+        ({"escalated": "maybe"}, "escalated must be yes, no or empty, not 'maybe'"),
+        ({"stage": "shipping"}, "unknown sales stage 'shipping'"),
+        ({"tag": "two words"}, "a tag is 1 to 64 letters, digits, '-' or '_', not 'two words'"),
+    ],
+)
 async def test_a_filter_the_list_cannot_use_gets_400_with_the_reason(console, query, reason, caplog):
     caplog.set_level(logging.INFO, "bot")
     response = await console.get(f"/console/conversations?{urlencode(query)}")
@@ -240,8 +271,7 @@ async def test_a_filter_the_list_cannot_use_gets_400_with_the_reason(console, qu
         assert f'name="{name}" value="{value}"' in page
 
 
-async def test_an_unreadable_tracker_store_is_logged_once_and_the_list_still_shows(db_url, business, tmp_path,
-                                                                                   caplog):
+async def test_an_unreadable_tracker_store_is_logged_once_and_the_list_still_shows(db_url, business, tmp_path, caplog):
     missing = f"sqlite+aiosqlite:///{tmp_path / 'no-tracker-yet.db'}"
     app = create_app(console_settings(db_url, tracker_database_url=missing))
     await add_user(db_url, MANAGER)
@@ -276,9 +306,17 @@ async def test_the_console_indexes_new_events_in_the_background(db_url, business
     async with TestClient(TestServer(app)):  # nobody opens a page
         assert await indexed_soon(db_url, ALPHA) is not None
         t = Clock(0.1)
-        await asyncio.to_thread(rasa_write, tracker_path, {
-            "web-later": [*session_start(t), user("any chairs in stock?", "ask_stock", 0.91, t),
-                          action("action_listen", t)]})
+        await asyncio.to_thread(
+            rasa_write,
+            tracker_path,
+            {
+                "web-later": [
+                    *session_start(t),
+                    user("any chairs in stock?", "ask_stock", 0.91, t),
+                    action("action_listen", t),
+                ]
+            },
+        )
         later = await indexed_soon(db_url, "web-later")
     assert later is not None and (later.channel, later.turns, later.min_confidence) == ("web", 1, 0.91)
     await get_reader(tracker_url).close()
@@ -295,23 +333,31 @@ async def test_the_transcript_shows_nlu_actions_knowledge_and_the_side_panel(con
     page = await response.text()
     chairs = message(page, event_id(tracker_path, ALPHA, "I need 12 ergonomic chairs in walnut"))
     assert "Intent ask_products 0.93" in plain(chairs)
-    assert ("Entities: quantity = 12 (“12”) by DIETClassifier 0.99 category = office_chair (“chairs”) by "
-            "DIETClassifier 0.98") in plain(chairs)
+    assert (
+        "Entities: quantity = 12 (“12”) by DIETClassifier 0.99 category = office_chair (“chairs”) by "
+        "DIETClassifier 0.98"
+    ) in plain(chairs)
     assert 'Slots set: quantity="12", category="office_chair"' in plain(chairs)
     sharjah = message(page, event_id(tracker_path, ALPHA, "do you deliver to Sharjah?"))
     assert '<span class="confidence low">0.42</span>' in sharjah
-    assert re.search(r'<details class="ranking"><summary>Intent ranking</summary>\s*<ol><li>ask_knowledge 0.42</li>'
-                     r'<li>ask_delivery 0.38</li><li>chitchat 0.20</li></ol>', sharjah)
+    assert re.search(
+        r'<details class="ranking"><summary>Intent ranking</summary>\s*<ol><li>ask_knowledge 0.42</li>'
+        r"<li>ask_delivery 0.38</li><li>chitchat 0.20</li></ol>",
+        sharjah,
+    )
     text = plain(page)
     assert "⚙ action_search_products · TEDPolicy · 0.88" in text
-    assert ("Sources retrieved: policies/delivery.md#areas policies/delivery.md#times LLM answered: "
-            "openai/gpt-4o-mini, 1.25 s, 812 + 96 tokens, cost US$0.000179 "
-            "Feedback: 👎 not helpful — “too vague”") in text
+    assert (
+        "Sources retrieved: policies/delivery.md#areas policies/delivery.md#times LLM answered: "
+        "openai/gpt-4o-mini, 1.25 s, 812 + 96 tokens, cost US$0.000179 "
+        "Feedback: 👎 not helpful — “too vague”"
+    ) in text
     assert "Bot " in text and "utter_greet" in text and "Buttons: Office chairs, Desks" in text
     assert '<a href="/console/contacts/1">Aisha Khan</a>, Gulf Trading LLC' in page
     assert "Quote created" in text and "Furthest stage quoting" in text and 'href="/console/escalations/' not in page
-    takeover = any(r.method == "POST" and r.resource.canonical == pages.TAKEOVER_PATH
-                   for r in console.app.router.routes())
+    takeover = any(
+        r.method == "POST" and r.resource.canonical == pages.TAKEOVER_PATH for r in console.app.router.routes()
+    )
     assert (f'action="{pages.TAKEOVER_PATH}"' in page) == takeover
     assert '<script src="/static/console-annotate.js"></script>' in page
 
@@ -335,11 +381,25 @@ async def test_the_transcript_shows_nlu_actions_knowledge_and_the_side_panel(con
 async def test_a_correction_becomes_a_pending_annotation(console, tracker_path, db_url):
     chairs = event_id(tracker_path, ALPHA, "I need 12 ergonomic chairs in walnut")
     path = f"/console/conversations/{ALPHA}/messages/{chairs}/correct"
-    form = [("intent", "ask_products"),
-            ("entity", "quantity"), ("span", "12"), ("start", ""), ("value", ""),
-            ("entity", "category"), ("span", " chairs "), ("start", ""), ("value", "office_chair"),
-            ("entity", "material"), ("span", "walnut"), ("start", "30"), ("value", ""),
-            ("entity", ""), ("span", ""), ("start", ""), ("value", "")]
+    form = [
+        ("intent", "ask_products"),
+        ("entity", "quantity"),
+        ("span", "12"),
+        ("start", ""),
+        ("value", ""),
+        ("entity", "category"),
+        ("span", " chairs "),
+        ("start", ""),
+        ("value", "office_chair"),
+        ("entity", "material"),
+        ("span", "walnut"),
+        ("start", "30"),
+        ("value", ""),
+        ("entity", ""),
+        ("span", ""),
+        ("start", ""),
+        ("value", ""),
+    ]
     assert (await post(console, path, form, token=False)).status == 403
     assert await annotations(db_url) == []
 
@@ -347,27 +407,42 @@ async def test_a_correction_becomes_a_pending_annotation(console, tracker_path, 
     assert (response.status, response.headers["Location"]) == (303, f"/console/conversations/{ALPHA}#m{chairs}")
     [stored] = await annotations(db_url)
     assert (stored.conversation_id, stored.event_id, stored.text, stored.status, stored.created_by) == (
-        ALPHA, chairs, "I need 12 ergonomic chairs in walnut", "pending", MANAGER)
+        ALPHA,
+        chairs,
+        "I need 12 ergonomic chairs in walnut",
+        "pending",
+        MANAGER,
+    )
     assert (stored.predicted_intent, stored.predicted_confidence, stored.corrected_intent) == (
-        "ask_products", 0.93, "ask_products")
+        "ask_products",
+        0.93,
+        "ask_products",
+    )
     assert stored.corrected_entities == [
         {"start": 7, "end": 9, "entity": "quantity", "value": "12"},
         {"start": 20, "end": 26, "entity": "category", "value": "office_chair"},
-        {"start": 30, "end": 36, "entity": "material", "value": "walnut"}]
+        {"start": 30, "end": 36, "entity": "material", "value": "walnut"},
+    ]
     page = await (await console.get(f"/console/conversations/{ALPHA}")).text()
-    assert ("Correction saved: “I need 12 ergonomic chairs in walnut” → ask_products, pending in the NLU "
-            "inbox.") in page
-    assert ("Correction pending: ask_products → ask_products, quantity “12”, category “chairs”, material “walnut” "
-            f"(by {MANAGER}") in plain(message(page, chairs))
+    assert (
+        "Correction saved: “I need 12 ergonomic chairs in walnut” → ask_products, pending in the NLU inbox."
+    ) in page
+    assert (
+        "Correction pending: ask_products → ask_products, quantity “12”, category “chairs”, material “walnut” "
+        f"(by {MANAGER}"
+    ) in plain(message(page, chairs))
 
     sharjah = event_id(tracker_path, ALPHA, "do you deliver to Sharjah?")
-    assert (await post(console, f"/console/conversations/{ALPHA}/messages/{sharjah}/correct",
-                       {"intent": "ask_delivery"})).status == 303
+    assert (
+        await post(console, f"/console/conversations/{ALPHA}/messages/{sharjah}/correct", {"intent": "ask_delivery"})
+    ).status == 303
     second = [("intent", "ask_stock"), ("entity", "quantity"), ("span", "12"), ("start", "7"), ("value", "")]
     assert (await post(console, path, second)).status == 303  # replaces the pending correction of that message
     rows = await annotations(db_url)
     assert [(a.event_id, a.corrected_intent, a.status) for a in rows] == [
-        (chairs, "ask_stock", "pending"), (sharjah, "ask_delivery", "pending")]
+        (chairs, "ask_stock", "pending"),
+        (sharjah, "ask_delivery", "pending"),
+    ]
     page = await (await console.get(f"/console/conversations/{ALPHA}")).text()
     corrected = message(page, chairs)
     assert '<option value="ask_stock" selected>' in corrected and 'name="start" value="7"' in corrected
@@ -375,33 +450,52 @@ async def test_a_correction_becomes_a_pending_annotation(console, tracker_path, 
 
 async def test_a_repeated_word_needs_its_place_in_the_message(console, tracker_path, db_url):
     t = Clock(0.5)
-    await asyncio.to_thread(rasa_write, tracker_path, {"web-repeats": [
-        *session_start(t), user("2 chairs and 2 desks please", "ask_products", 0.61, t), action("action_listen", t)]})
+    await asyncio.to_thread(
+        rasa_write,
+        tracker_path,
+        {
+            "web-repeats": [
+                *session_start(t),
+                user("2 chairs and 2 desks please", "ask_products", 0.61, t),
+                action("action_listen", t),
+            ]
+        },
+    )
     said = event_id(tracker_path, "web-repeats", "2 chairs and 2 desks please")
     path = f"/console/conversations/web-repeats/messages/{said}/correct"
     refused = await post(console, path, {"intent": "ask_products", "entity": "quantity", "span": "2"})
     assert refused.status == 400
     entry = message(await refused.text(), said)
     assert "Not saved: entity 1: '2' occurs 2 times in the message: select the one you mean in the message text." in (
-        html.unescape(entry))
-    assert "<details class=\"correct\" open>" in entry
+        html.unescape(entry)
+    )
+    assert '<details class="correct" open>' in entry
     assert await annotations(db_url) == []
-    assert (await post(console, path, {"intent": "ask_products", "entity": "quantity", "span": "2",
-                                       "start": "13"})).status == 303
+    assert (
+        await post(console, path, {"intent": "ask_products", "entity": "quantity", "span": "2", "start": "13"})
+    ).status == 303
     [stored] = await annotations(db_url)
     assert stored.corrected_entities == [{"start": 13, "end": 14, "entity": "quantity", "value": "2"}]
 
 
-@pytest.mark.parametrize("fields, reason", [
-    ({"intent": "buy_a_yacht"}, "unknown intent 'buy_a_yacht'"),
-    ({"intent": ""}, "unknown intent ''"),
-    ({"intent": "ask_products", "entity": "quantity", "span": "twelve"},
-     "entity 1: 'twelve' is not in the message (spans are the message's own words, exactly as written)"),
-    ({"intent": "ask_products", "entity": "quantity", "span": ""}, "entity 1: give both the entity and its words"),
-    ({"intent": "ask_products", "entity": "", "span": "12"}, "entity 1: give both the entity and its words"),
-    ({"intent": "ask_products", "entity": "category", "span": "chai"}, "entity 'category': span 'chai' cuts a word"),
-    ({"intent": "ask_products", "entity": "colourz", "span": "walnut"}, "unknown entity 'colourz'"),
-])
+@pytest.mark.parametrize(
+    "fields, reason",
+    [
+        ({"intent": "buy_a_yacht"}, "unknown intent 'buy_a_yacht'"),
+        ({"intent": ""}, "unknown intent ''"),
+        (
+            {"intent": "ask_products", "entity": "quantity", "span": "twelve"},
+            "entity 1: 'twelve' is not in the message (spans are the message's own words, exactly as written)",
+        ),
+        ({"intent": "ask_products", "entity": "quantity", "span": ""}, "entity 1: give both the entity and its words"),
+        ({"intent": "ask_products", "entity": "", "span": "12"}, "entity 1: give both the entity and its words"),
+        (
+            {"intent": "ask_products", "entity": "category", "span": "chai"},
+            "entity 'category': span 'chai' cuts a word",
+        ),
+        ({"intent": "ask_products", "entity": "colourz", "span": "walnut"}, "unknown entity 'colourz'"),
+    ],
+)
 async def test_an_invalid_correction_shows_the_reason_and_stores_nothing(console, tracker_path, db_url, fields, reason):
     chairs = event_id(tracker_path, ALPHA, "I need 12 ergonomic chairs in walnut")
     response = await post(console, f"/console/conversations/{ALPHA}/messages/{chairs}/correct", fields)
@@ -417,8 +511,9 @@ async def test_only_customer_messages_of_the_conversation_can_be_corrected(conso
     chairs = event_id(tracker_path, ALPHA, "I need 12 ergonomic chairs in walnut")
     other = await post(console, f"/console/conversations/{BRAVO}/messages/{chairs}/correct", {"intent": "greet"})
     action_id = next(e[0] for e in stored_events(tracker_path) if e[1] == ALPHA and e[2] == "action")
-    not_a_message = await post(console, f"/console/conversations/{ALPHA}/messages/{action_id}/correct",
-                               {"intent": "greet"})
+    not_a_message = await post(
+        console, f"/console/conversations/{ALPHA}/messages/{action_id}/correct", {"intent": "greet"}
+    )
     assert (other.status, not_a_message.status) == (404, 404)
     assert await annotations(db_url) == []
 
@@ -429,9 +524,11 @@ async def test_only_customer_messages_of_the_conversation_can_be_corrected(conso
 async def test_the_inbox_exports_into_the_project_and_keeps_conflicts_pending(console, tracker_path, db_url, project):
     real_export = ROOT / "data" / "nlu" / "annotations.yml"
     real_before = real_export.read_bytes() if real_export.exists() else None
-    corrections = [(ALPHA, "do you deliver to Sharjah?", "ask_delivery"),  # new: written
-                   (BRAVO, "hello", "greet"),  # already an example of greet: a duplicate
-                   (DELTA, "hi", "goodbye")]  # an example of greet: a conflict
+    corrections = [
+        (ALPHA, "do you deliver to Sharjah?", "ask_delivery"),  # new: written
+        (BRAVO, "hello", "greet"),  # already an example of greet: a duplicate
+        (DELTA, "hi", "goodbye"),
+    ]  # an example of greet: a conflict
     for conversation_id, text, intent in corrections:
         said = event_id(tracker_path, conversation_id, text)
         path = f"/console/conversations/{conversation_id}/messages/{said}/correct"
@@ -439,10 +536,10 @@ async def test_the_inbox_exports_into_the_project_and_keeps_conflicts_pending(co
     inbox = await (await console.get("/console/nlu")).text()
     assert "Pending (3)" in plain(inbox) and "Exported (0)" in plain(inbox)
     sharjah = re.search(r'<tr data-annotation="(\d+)">(.*?)</tr>', inbox, re.DOTALL)
-    assert plain(sharjah.group(2)).startswith(
-        f"do you deliver to Sharjah? ask_knowledge 0.42 ask_delivery — {MANAGER}")
+    assert plain(sharjah.group(2)).startswith(f"do you deliver to Sharjah? ask_knowledge 0.42 ask_delivery — {MANAGER}")
     assert f'href="/console/conversations/{ALPHA}#m{event_id(tracker_path, ALPHA, "do you deliver to Sharjah?")}"' in (
-        sharjah.group(2))
+        sharjah.group(2)
+    )
     assert "The model learns them at the next make train" in plain(inbox) and "rasa data validate" in inbox
 
     assert (await post(console, "/console/nlu/export", {}, token=False)).status == 403
@@ -450,10 +547,13 @@ async def test_the_inbox_exports_into_the_project_and_keeps_conflicts_pending(co
     assert (response.status, response.headers["Location"]) == (303, "/console/nlu")
     target = project / "data" / "nlu" / "annotations.yml"
     page = plain(await (await console.get("/console/nlu")).text())
-    assert (f"Exported to {target}: 1 written, 1 already in the training data (duplicates), 1 left pending "
-            "(conflicts).") in page
-    assert ("Conflict, left pending: “hi” → goodbye: the same text is already an example of another intent: greet "
-            "(data/nlu/core.yml).") in page
+    assert (
+        f"Exported to {target}: 1 written, 1 already in the training data (duplicates), 1 left pending (conflicts)."
+    ) in page
+    assert (
+        "Conflict, left pending: “hi” → goodbye: the same text is already an example of another intent: greet "
+        "(data/nlu/core.yml)."
+    ) in page
     assert "Pending (1)" in page and "Exported (2)" in page
     items = yaml.safe_load(target.read_text(encoding="utf-8"))["nlu"]
     assert items == [{"intent": "ask_delivery", "examples": "- do you deliver to Sharjah?\n"}]
@@ -474,8 +574,9 @@ async def test_the_inbox_exports_into_the_project_and_keeps_conflicts_pending(co
 
 async def test_an_export_that_cannot_read_the_training_data_changes_nothing(console, tracker_path, db_url, project):
     said = event_id(tracker_path, ALPHA, "do you deliver to Sharjah?")
-    assert (await post(console, f"/console/conversations/{ALPHA}/messages/{said}/correct",
-                       {"intent": "ask_delivery"})).status == 303
+    assert (
+        await post(console, f"/console/conversations/{ALPHA}/messages/{said}/correct", {"intent": "ask_delivery"})
+    ).status == 303
     (project / "data" / "nlu" / "broken.yml").write_text("nlu:\n- intent: greet\n  examples: [unclosed\n")
     response = await post(console, "/console/nlu/export", {})
     assert response.status == 500 and "Nothing exported: cannot read" in plain(await response.text())
@@ -488,8 +589,9 @@ async def test_an_export_that_cannot_read_the_training_data_changes_nothing(cons
 
 async def test_save_as_test_story_writes_into_the_project_with_the_corrections(console, tracker_path, project):
     said = event_id(tracker_path, ALPHA, "do you deliver to Sharjah?")
-    assert (await post(console, f"/console/conversations/{ALPHA}/messages/{said}/correct",
-                       {"intent": "ask_delivery"})).status == 303
+    assert (
+        await post(console, f"/console/conversations/{ALPHA}/messages/{said}/correct", {"intent": "ask_delivery"})
+    ).status == 303
     story = f"/console/conversations/{ALPHA}/story"
     assert (await post(console, story, {"name": "Alpha: chairs, delivery"}, token=False)).status == 403
     response = await post(console, story, {"name": "Alpha: chairs, delivery"})

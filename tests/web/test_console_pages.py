@@ -9,7 +9,7 @@ import itertools
 import json
 import shutil
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -20,18 +20,26 @@ from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
 
 import bot.web.console.sales
-from bot.core import db
+from bot.core import caches, db
+from bot.core.models import (
+    Contact,
+    Conversation,
+    ConversationMessage,
+    CRMOutbox,
+    Deal,
+    Escalation,
+    Feedback,
+    KnowledgeAnswer,
+    Quote,
+)
 from bot.review import analytics
 from bot.web.app import create_app
 from bot.web.console.analytics import VIEWS
-from bot.core.models import (Contact, Conversation, ConversationMessage, CRMOutbox, Deal, Escalation, Feedback,
-                        KnowledgeAnswer, Quote)
-from bot.core import caches
-from tests.web.test_console_auth import PASSWORD, add_user, console_settings, csrf, login
 from tests.browser import chromium
+from tests.web.test_console_auth import PASSWORD, add_user, console_settings, csrf, login
 
 RESULTS = Path(__file__).parents[1] / "data" / "rasa_results"
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 MARCH = {"since": "2026-03-01", "until": "2026-03-07"}  # days in Dubai time; every test conversation but one is in it
 EVENT_IDS = itertools.count(1)  # tracker event ids of the indexed messages
 PNG = b"\x89PNG\r\n\x1a\n" + b"confusion matrix"
@@ -41,8 +49,9 @@ class Marks(HTMLParser):
     """An HTML page read back: the whitespace-normalised text of every element with a ``data-*`` attribute,
     by (attribute, value), the marked elements around each, and every start tag's attributes in order."""
 
-    VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
-                      "wbr"})
+    VOID = frozenset(
+        {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+    )
 
     def __init__(self, html: str):
         super().__init__()
@@ -87,35 +96,82 @@ class Marks(HTMLParser):
         return [attrs["href"] for tag, attrs in self.tags if tag == "a" and "href" in attrs]
 
     def charts(self) -> dict[str, dict]:
-        return {attrs["id"]: json.loads(attrs["data-chart"]) for tag, attrs in self.tags
-                if tag == "canvas" and "data-chart" in attrs}
+        return {
+            attrs["id"]: json.loads(attrs["data-chart"])
+            for tag, attrs in self.tags
+            if tag == "canvas" and "data-chart" in attrs
+        }
 
 
 def utc(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=timezone.utc)
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
 
 
-def quote(number: str, cid: str, contact: Contact | None, status: str, total_minor: int, valid_days: int,
-          created: datetime) -> Quote:
-    return Quote(number=number, conversation_id=cid, contact_id=contact.id if contact else None, status=status,
-                 currency="AED", subtotal_minor=total_minor, discount_minor=0, net_minor=total_minor, vat_rate="0",
-                 vat_minor=0, total_minor=total_minor, valid_until=NOW + timedelta(days=valid_days),
-                 token=number.replace("-", "x").ljust(43, "t"), created_at=created)
+def quote(
+    number: str, cid: str, contact: Contact | None, status: str, total_minor: int, valid_days: int, created: datetime
+) -> Quote:
+    return Quote(
+        number=number,
+        conversation_id=cid,
+        contact_id=contact.id if contact else None,
+        status=status,
+        currency="AED",
+        subtotal_minor=total_minor,
+        discount_minor=0,
+        net_minor=total_minor,
+        vat_rate="0",
+        vat_minor=0,
+        total_minor=total_minor,
+        valid_until=NOW + timedelta(days=valid_days),
+        token=number.replace("-", "x").ljust(43, "t"),
+        created_at=created,
+    )
 
 
-def indexed(cid: str, channel: str, contact: Contact | None, rank: int, messages: list[tuple[datetime, str | None]],
-            **flags) -> list:
+def indexed(
+    cid: str, channel: str, contact: Contact | None, rank: int, messages: list[tuple[datetime, str | None]], **flags
+) -> list:
     """An indexed conversation and its customer messages ``(time, intent)``."""
-    stage = (None, "greeting", "qualifying", "needs_analysis", "solution", "objection_handling", "quoting",
-             "closing", "handoff")[rank]
+    stage = (
+        None,
+        "greeting",
+        "qualifying",
+        "needs_analysis",
+        "solution",
+        "objection_handling",
+        "quoting",
+        "closing",
+        "handoff",
+    )[rank]
     times = [m[0] for m in messages]
-    rows: list = [Conversation(conversation_id=cid, channel=channel, contact_id=contact.id if contact else None,
-                               started_at=min(times), last_message_at=max(times), turns=len(messages),
-                               furthest_stage=stage, stage_rank=rank, paused=False, last_event_id=0,
-                               fallback_count=sum(m[1] == "nlu_fallback" for m in messages), **flags)]
-    rows += [ConversationMessage(id=next(EVENT_IDS), conversation_id=cid, timestamp=moment,
-                                 speaker="customer", text="…", intent=intent, confidence=0.9)
-             for moment, intent in messages]
+    rows: list = [
+        Conversation(
+            conversation_id=cid,
+            channel=channel,
+            contact_id=contact.id if contact else None,
+            started_at=min(times),
+            last_message_at=max(times),
+            turns=len(messages),
+            furthest_stage=stage,
+            stage_rank=rank,
+            paused=False,
+            last_event_id=0,
+            fallback_count=sum(m[1] == "nlu_fallback" for m in messages),
+            **flags,
+        )
+    ]
+    rows += [
+        ConversationMessage(
+            id=next(EVENT_IDS),
+            conversation_id=cid,
+            timestamp=moment,
+            speaker="customer",
+            text="…",
+            intent=intent,
+            confidence=0.9,
+        )
+        for moment, intent in messages
+    ]
     return rows
 
 
@@ -124,58 +180,158 @@ async def filled(db_url: str) -> dict:
     """Three contacts with five deals, four quotes, two escalations, four indexed conversations (three of them
     in 1–7 March 2026, Dubai time) and three knowledge answers; returns the rows' ids."""
     async with db.session_scope(db_url) as session:
-        ann = Contact(name="Ann Buyer", company="Acme LLC", email="ann@acme.example", phone="+971501234567",
-                      channel="web", sender_id="web-ann0001", created_at=NOW - timedelta(days=3))
-        bob = Contact(name="Bob Stone", email="bob@stone.example", channel="telegram", sender_id="telegram-42",
-                      created_at=NOW - timedelta(days=2))
-        cat = Contact(email="cat@cat.example", channel="whatsapp", sender_id="971500000003",  # a bare sender id
-                      created_at=NOW - timedelta(days=1))
+        ann = Contact(
+            name="Ann Buyer",
+            company="Acme LLC",
+            email="ann@acme.example",
+            phone="+971501234567",
+            channel="web",
+            sender_id="web-ann0001",
+            created_at=NOW - timedelta(days=3),
+        )
+        bob = Contact(
+            name="Bob Stone",
+            email="bob@stone.example",
+            channel="telegram",
+            sender_id="telegram-42",
+            created_at=NOW - timedelta(days=2),
+        )
+        cat = Contact(
+            email="cat@cat.example",
+            channel="whatsapp",
+            sender_id="971500000003",  # a bare sender id
+            created_at=NOW - timedelta(days=1),
+        )
         session.add_all([ann, bob, cat])
         await session.flush()
-        deals = [Deal(contact_id=ann.id, stage="qualified", amount_minor=129000, currency="AED", source_channel="web",
-                      tags=["web-lead"], created_at=NOW - timedelta(days=3, minutes=1)),
-                 Deal(contact_id=ann.id, stage="won", amount_minor=50000, currency="AED", source_channel="web",
-                      created_at=NOW - timedelta(days=40)),
-                 Deal(contact_id=bob.id, stage="qualified", amount_minor=20000, currency="AED",
-                      source_channel="telegram", tags=["telegram-lead", "vip"], created_at=NOW - timedelta(hours=5)),
-                 Deal(contact_id=bob.id, stage="proposal", currency="AED", source_channel="telegram",
-                      created_at=NOW - timedelta(days=1)),
-                 Deal(contact_id=cat.id, stage="negotiation", amount_minor=10000, currency="USD",
-                      source_channel="whatsapp", created_at=NOW - timedelta(days=1))]
+        deals = [
+            Deal(
+                contact_id=ann.id,
+                stage="qualified",
+                amount_minor=129000,
+                currency="AED",
+                source_channel="web",
+                tags=["web-lead"],
+                created_at=NOW - timedelta(days=3, minutes=1),
+            ),
+            Deal(
+                contact_id=ann.id,
+                stage="won",
+                amount_minor=50000,
+                currency="AED",
+                source_channel="web",
+                created_at=NOW - timedelta(days=40),
+            ),
+            Deal(
+                contact_id=bob.id,
+                stage="qualified",
+                amount_minor=20000,
+                currency="AED",
+                source_channel="telegram",
+                tags=["telegram-lead", "vip"],
+                created_at=NOW - timedelta(hours=5),
+            ),
+            Deal(
+                contact_id=bob.id,
+                stage="proposal",
+                currency="AED",
+                source_channel="telegram",
+                created_at=NOW - timedelta(days=1),
+            ),
+            Deal(
+                contact_id=cat.id,
+                stage="negotiation",
+                amount_minor=10000,
+                currency="USD",
+                source_channel="whatsapp",
+                created_at=NOW - timedelta(days=1),
+            ),
+        ]
         session.add_all(deals)
-        quotes = [quote("Q-2026-0001", "web-ann0001", ann, "sent", 135450, 10, NOW - timedelta(days=4)),
-                  quote("Q-2026-0002", "web-ann0001", ann, "sent", 99900, -1, NOW - timedelta(days=20)),
-                  quote("Q-2026-0003", "web-anon0001", None, "draft", 5000, 5, NOW - timedelta(days=1)),
-                  quote("Q-2026-0004", "telegram-42", bob, "accepted", 20000, -3, NOW - timedelta(days=6))]
+        quotes = [
+            quote("Q-2026-0001", "web-ann0001", ann, "sent", 135450, 10, NOW - timedelta(days=4)),
+            quote("Q-2026-0002", "web-ann0001", ann, "sent", 99900, -1, NOW - timedelta(days=20)),
+            quote("Q-2026-0003", "web-anon0001", None, "draft", 5000, 5, NOW - timedelta(days=1)),
+            quote("Q-2026-0004", "telegram-42", bob, "accepted", 20000, -3, NOW - timedelta(days=6)),
+        ]
         session.add_all(quotes)
-        escalations = [Escalation(conversation_id="telegram-77", reason="requested", summary="Ann wants a call",
-                                  status="pending"),
-                       Escalation(conversation_id="telegram-42", reason="discount", summary="Bob asks for 20%",
-                                  status="in_progress"),
-                       Escalation(conversation_id="web-zzz", reason="complaint", summary="someone else",
-                                  status="pending")]
+        escalations = [
+            Escalation(conversation_id="telegram-77", reason="requested", summary="Ann wants a call", status="pending"),
+            Escalation(
+                conversation_id="telegram-42", reason="discount", summary="Bob asks for 20%", status="in_progress"
+            ),
+            Escalation(conversation_id="web-zzz", reason="complaint", summary="someone else", status="pending"),
+        ]
         session.add_all(escalations)
-        session.add_all([
-            *indexed("web-ann0001", "web", ann, 6, [(utc(2, 10), "greet"), (utc(2, 10, 5), "ask_price")],
-                     quote_created=True),
-            *indexed("telegram-77", "telegram", ann, 8, [(utc(3, 9), "request_human")], escalated=True),
-            *indexed("whatsapp-971500000003", "whatsapp", None, 2, [(utc(5, 12), "nlu_fallback"),
-                                                                   (utc(5, 12, 1), "greet")]),
-            *indexed("web-zzz", "web", None, 1, [(utc(10, 9, month=2), "greet")]),
-            KnowledgeAnswer(id="k1", conversation_id="web-ann0001", question="?", answer="!", mode="llm", sources=[],
-                            similarity=0.6, llm_model="gpt-4o-mini", prompt_tokens=900, completion_tokens=80,
-                            cost_usd=0.25, created_at=utc(2, 10, 2)),
-            Feedback(answer_id="k1", conversation_id="web-ann0001", rating=1),
-            KnowledgeAnswer(id="k2", conversation_id="telegram-77", question="?", answer="!", mode="extractive",
-                            sources=[], similarity=0.5, created_at=utc(3, 9, 1)),
-            Feedback(answer_id="k2", conversation_id="telegram-77", rating=-1),
-            KnowledgeAnswer(id="k3", conversation_id="web-ann0001", question="?", answer="!", mode="llm", sources=[],
-                            similarity=0.7, llm_model="gpt-4o-mini", prompt_tokens=500, completion_tokens=40,
-                            cost_usd=0.5, created_at=utc(4, 8)),
-        ])
+        session.add_all(
+            [
+                *indexed(
+                    "web-ann0001",
+                    "web",
+                    ann,
+                    6,
+                    [(utc(2, 10), "greet"), (utc(2, 10, 5), "ask_price")],
+                    quote_created=True,
+                ),
+                *indexed("telegram-77", "telegram", ann, 8, [(utc(3, 9), "request_human")], escalated=True),
+                *indexed(
+                    "whatsapp-971500000003",
+                    "whatsapp",
+                    None,
+                    2,
+                    [(utc(5, 12), "nlu_fallback"), (utc(5, 12, 1), "greet")],
+                ),
+                *indexed("web-zzz", "web", None, 1, [(utc(10, 9, month=2), "greet")]),
+                KnowledgeAnswer(
+                    id="k1",
+                    conversation_id="web-ann0001",
+                    question="?",
+                    answer="!",
+                    mode="llm",
+                    sources=[],
+                    similarity=0.6,
+                    llm_model="gpt-4o-mini",
+                    prompt_tokens=900,
+                    completion_tokens=80,
+                    cost_usd=0.25,
+                    created_at=utc(2, 10, 2),
+                ),
+                Feedback(answer_id="k1", conversation_id="web-ann0001", rating=1),
+                KnowledgeAnswer(
+                    id="k2",
+                    conversation_id="telegram-77",
+                    question="?",
+                    answer="!",
+                    mode="extractive",
+                    sources=[],
+                    similarity=0.5,
+                    created_at=utc(3, 9, 1),
+                ),
+                Feedback(answer_id="k2", conversation_id="telegram-77", rating=-1),
+                KnowledgeAnswer(
+                    id="k3",
+                    conversation_id="web-ann0001",
+                    question="?",
+                    answer="!",
+                    mode="llm",
+                    sources=[],
+                    similarity=0.7,
+                    llm_model="gpt-4o-mini",
+                    prompt_tokens=500,
+                    completion_tokens=40,
+                    cost_usd=0.5,
+                    created_at=utc(4, 8),
+                ),
+            ]
+        )
         await session.flush()
-        ids = {"ann": ann.id, "bob": bob.id, "cat": cat.id, "deals": [d.id for d in deals],
-               "tokens": {q.number: q.token for q in quotes}}
+        ids = {
+            "ann": ann.id,
+            "bob": bob.id,
+            "cat": cat.id,
+            "deals": [d.id for d in deals],
+            "tokens": {q.number: q.token for q in quotes},
+        }
     await add_user(db_url, "max@example.com", "manager")
     return ids
 
@@ -217,21 +373,33 @@ async def stored_deal(db_url: str, deal_id: int) -> tuple[str, list[str]]:
 async def test_the_pipeline_board_counts_and_totals_each_stage_and_shows_the_cards(client, filled):
     board = await page(client, "/console/pipeline")
     assert board.marked("data-stage") == ["new", "qualified", "proposal", "negotiation", "won", "lost"]
-    summaries = {"new": "0 deals · no amount", "qualified": "2 deals · AED 1,490.00",
-                 "proposal": "1 deal · no amount",
-                 "negotiation": "1 deal · USD 100.00", "won": "1 deal · AED 500.00", "lost": "0 deals · no amount"}
+    summaries = {
+        "new": "0 deals · no amount",
+        "qualified": "2 deals · AED 1,490.00",
+        "proposal": "1 deal · no amount",
+        "negotiation": "1 deal · USD 100.00",
+        "won": "1 deal · AED 500.00",
+        "lost": "0 deals · no amount",
+    }
     for stage, summary in summaries.items():
         assert board.text("data-stage", stage).startswith(f"{stage} {summary}")
 
     first, won, bob_qualified, bob_proposal, cat = filled["deals"]
     stage_of = {int(deal): board.within["data-deal", deal][-1][1] for deal in board.marked("data-deal")}
-    assert stage_of == {first: "qualified", won: "won", bob_qualified: "qualified", bob_proposal: "proposal",
-                        cat: "negotiation"}
+    assert stage_of == {
+        first: "qualified",
+        won: "won",
+        bob_qualified: "qualified",
+        bob_proposal: "proposal",
+        cat: "negotiation",
+    }
     assert [int(d) for d in board.marked("data-deal") if stage_of[int(d)] == "qualified"] == [bob_qualified, first]
     assert board.text("data-deal", first).startswith(
-        f"Ann Buyer Acme LLC AED 1,290.00 #{first} · web · 3 d old web-lead")
+        f"Ann Buyer Acme LLC AED 1,290.00 #{first} · web · 3 d old web-lead"
+    )
     assert board.text("data-deal", bob_qualified).startswith(
-        f"Bob Stone AED 200.00 #{bob_qualified} · telegram · 5 h old telegram-lead vip")
+        f"Bob Stone AED 200.00 #{bob_qualified} · telegram · 5 h old telegram-lead vip"
+    )
     assert board.text("data-deal", cat).startswith(f"cat@cat.example USD 100.00 #{cat} · whatsapp")
     assert board.text("data-deal", bob_proposal).startswith("Bob Stone no amount yet")
     assert f"/console/contacts/{filled['ann']}" in board.links()
@@ -251,17 +419,22 @@ async def test_a_manager_moves_a_deal_which_is_noted_and_queued_for_the_crm(clie
     caches.reset()
     deal = filled["deals"][2]
     token = await csrf(client, "/console/pipeline")
-    moved = await client.post(f"/console/pipeline/deals/{deal}/stage",
-                              data={"stage": "negotiation", "channel": "telegram", "csrf_token": token},
-                              allow_redirects=False)
+    moved = await client.post(
+        f"/console/pipeline/deals/{deal}/stage",
+        data={"stage": "negotiation", "channel": "telegram", "csrf_token": token},
+        allow_redirects=False,
+    )
     assert (moved.status, moved.headers["Location"]) == (303, "/console/pipeline?channel=telegram")
     stage, notes = await stored_deal(db_url, deal)
     assert stage == "negotiation"
     assert notes == ["Stage moved from qualified to negotiation by max@example.com in the console."]
     async with db.session_scope(db_url) as session:
         outbox = (await session.scalars(select(CRMOutbox).order_by(CRMOutbox.id))).all()
-    assert [(row.provider, row.operation) for row in outbox] == [("hubspot", "upsert_contact"),
-                                                                 ("hubspot", "upsert_deal"), ("hubspot", "add_note")]
+    assert [(row.provider, row.operation) for row in outbox] == [
+        ("hubspot", "upsert_contact"),
+        ("hubspot", "upsert_deal"),
+        ("hubspot", "add_note"),
+    ]
     assert outbox[1].payload["stage"] == "negotiation" and outbox[1].payload["local_id"] == deal
 
     board = await client.get("/console/pipeline?channel=telegram")
@@ -278,8 +451,9 @@ async def test_moving_a_deal_needs_the_csrf_token_and_a_known_stage_and_deal(cli
         assert response.status == 403
     token = await csrf(client, "/console/pipeline")
     for stage in ("closed", "", "WON"):
-        response = await client.post(f"/console/pipeline/deals/{deal}/stage",
-                                     data={"stage": stage, "csrf_token": token})
+        response = await client.post(
+            f"/console/pipeline/deals/{deal}/stage", data={"stage": stage, "csrf_token": token}
+        )
         assert response.status == 400 and "is not a pipeline stage" in await response.text()
     assert await stored_deal(db_url, deal) == ("qualified", [])
     missing = await client.post("/console/pipeline/deals/999999/stage", data={"stage": "won", "csrf_token": token})
@@ -297,7 +471,8 @@ async def test_quotes_newest_first_with_their_status_today_and_pdf_links(client,
     assert listed.marked("data-quote") == ["Q-2026-0003", "Q-2026-0001", "Q-2026-0004", "Q-2026-0002"]
     valid = (NOW + timedelta(days=10)).strftime("%Y-%m-%d")
     assert listed.text("data-quote", "Q-2026-0001").startswith(
-        f"Q-2026-0001 Ann Buyer Acme LLC sent AED 1,354.50 {valid}")
+        f"Q-2026-0001 Ann Buyer Acme LLC sent AED 1,354.50 {valid}"
+    )
     assert listed.text("data-quote", "Q-2026-0002").startswith("Q-2026-0002 Ann Buyer Acme LLC expired AED 999.00")
     assert listed.text("data-quote", "Q-2026-0003").startswith("Q-2026-0003 web-anon0001 draft AED 50.00")
     assert listed.text("data-quote", "Q-2026-0004").startswith("Q-2026-0004 Bob Stone accepted AED 200.00")
@@ -324,10 +499,19 @@ async def test_quotes_are_paged_and_bad_filters_refused(client, filled, monkeypa
 # --- contacts ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("search, found", [
-    ("", ["cat", "bob", "ann"]), ("acme", ["ann"]), ("ANN@ACME", ["ann"]), ("50 123 4567", ["ann"]),
-    ("+97150", ["ann"]), ("stone", ["bob"]), ("%", []), ("nobody", []),
-])
+@pytest.mark.parametrize(
+    "search, found",
+    [
+        ("", ["cat", "bob", "ann"]),
+        ("acme", ["ann"]),
+        ("ANN@ACME", ["ann"]),
+        ("50 123 4567", ["ann"]),
+        ("+97150", ["ann"]),
+        ("stone", ["bob"]),
+        ("%", []),
+        ("nobody", []),
+    ],
+)
 async def test_contacts_search_name_email_phone_and_company(client, filled, search, found):
     listed = await page(client, "/console/contacts", q=search)
     assert listed.marked("data-contact") == [str(filled[name]) for name in found]
@@ -350,10 +534,12 @@ async def test_a_contact_page_has_their_deals_quotes_escalations_and_every_conve
     assert ann.marked("data-quote") == ["Q-2026-0001", "Q-2026-0002"]
     assert "expired" in ann.text("data-quote", "Q-2026-0002")
     assert [ann.text("data-escalation", e).split(" ", 2)[2] for e in ann.marked("data-escalation")] == [
-        "telegram-77 requested pending Ann wants a call"]
+        "telegram-77 requested pending Ann wants a call"
+    ]
     assert ann.marked("data-conversation") == ["telegram-77", "web-ann0001"]  # latest first, across channels
     assert ann.text("data-conversation", "web-ann0001").startswith(
-        "web-ann0001 web 2026-03-02 10:00 2026-03-02 10:05 2 quoting")
+        "web-ann0001 web 2026-03-02 10:00 2026-03-02 10:05 2 quoting"
+    )
     assert {"/console/conversations/telegram-77", "/console/conversations/web-ann0001"} <= set(ann.links())
 
     bob = await page(client, f"/console/contacts/{filled['bob']}")  # his conversation is not indexed yet
@@ -365,7 +551,8 @@ async def test_a_contact_page_has_their_deals_quotes_escalations_and_every_conve
     cat = await page(client, f"/console/contacts/{filled['cat']}")  # <channel>-<sender id>, not linked in the index
     assert cat.marked("data-conversation") == ["whatsapp-971500000003"]
     assert cat.text("data-conversation", "whatsapp-971500000003").startswith(
-        "whatsapp-971500000003 whatsapp 2026-03-05")
+        "whatsapp-971500000003 whatsapp 2026-03-05"
+    )
     assert (await client.get("/console/contacts/999999")).status == 404
 
 
@@ -375,11 +562,13 @@ async def test_a_contact_page_has_their_deals_quotes_escalations_and_every_conve
 async def march_figures(db_url: str, channel: str | None = None) -> dict:
     since, until = analytics.period(date(2026, 3, 1), date(2026, 3, 7))
     async with db.session_scope(db_url) as session:
-        return {"funnel": await analytics.funnel(session, since, until, channel),
-                "volume": await analytics.daily_volume(session, since, until, channel),
-                "intents": await analytics.top_intents(session, since, until, channel),
-                "feedback": await analytics.answer_feedback(session, since, until, channel),
-                "cost": await analytics.llm_cost(session, since, until, channel)}
+        return {
+            "funnel": await analytics.funnel(session, since, until, channel),
+            "volume": await analytics.daily_volume(session, since, until, channel),
+            "intents": await analytics.top_intents(session, since, until, channel),
+            "feedback": await analytics.answer_feedback(session, since, until, channel),
+            "cost": await analytics.llm_cost(session, since, until, channel),
+        }
 
 
 async def test_the_analytics_page_shows_the_periods_numbers_and_charts(client, db_url):
@@ -389,12 +578,14 @@ async def test_the_analytics_page_shows_the_periods_numbers_and_charts(client, d
     assert shown.status == 200
     assert 'value="2026-03-01"' in body and 'value="2026-03-07"' in body
     numbers = " ".join(marks.text("data-number", name) for name in marks.marked("data-number"))
-    assert numbers == ("33.3 % conversion to quote (1 of 3 conversations) "
-                       "66.7 % conversion to won (2 of 3 conversations) "
-                       "33.3 % escalation rate (1 of 3 conversations) "
-                       "20.0 % fallback rate (1 of 5 customer messages) "
-                       "USD 0.7500 LLM cost (2 calls) "
-                       "50.0 % rated 👍 of 2 rated knowledge answers (1 👍, 1 👎)")
+    assert numbers == (
+        "33.3 % conversion to quote (1 of 3 conversations) "
+        "66.7 % conversion to won (2 of 3 conversations) "
+        "33.3 % escalation rate (1 of 3 conversations) "
+        "20.0 % fallback rate (1 of 5 customer messages) "
+        "USD 0.7500 LLM cost (2 calls) "
+        "50.0 % rated 👍 of 2 rated knowledge answers (1 👍, 1 👎)"
+    )
     assert [marks.text("data-mode", mode) for mode in marks.marked("data-mode")] == ["llm 2", "extractive 1"]
     assert marks.text("data-model", "gpt-4o-mini") == "gpt-4o-mini 2 1400 120 0.7500"
 
@@ -405,11 +596,17 @@ async def test_the_analytics_page_shows_the_periods_numbers_and_charts(client, d
     assert charts["chart-funnel"]["data"]["datasets"][0]["data"] == [2, 2, 1, 1, 1, 1, 0, 1]
     volume = {d["label"]: d["data"] for d in charts["chart-volume"]["data"]["datasets"]}
     assert charts["chart-volume"]["data"]["labels"] == [f"2026-03-0{n}" for n in range(1, 8)]
-    assert volume == {"telegram": [0, 0, 1, 0, 0, 0, 0], "web": [0, 1, 0, 0, 0, 0, 0],
-                      "whatsapp": [0, 0, 0, 0, 1, 0, 0]}
+    assert volume == {
+        "telegram": [0, 0, 1, 0, 0, 0, 0],
+        "web": [0, 1, 0, 0, 0, 0, 0],
+        "whatsapp": [0, 0, 0, 0, 1, 0, 0],
+    }
     intents = charts["chart-intents"]
     assert (intents["options"]["indexAxis"], intents["data"]["labels"], intents["data"]["datasets"][0]["data"]) == (
-        "y", [row.intent for row in figures["intents"]], [row.messages for row in figures["intents"]])
+        "y",
+        [row.intent for row in figures["intents"]],
+        [row.messages for row in figures["intents"]],
+    )
     up, down = (d["data"] for d in charts["chart-feedback"]["data"]["datasets"])
     assert (up[1:3], down[1:3], up[0]) == ([100.0, 0.0], [0.0, 100.0], None)
     assert charts["chart-cost"]["data"]["datasets"][0]["data"] == [day.cost_usd for day in figures["cost"].days]
@@ -431,12 +628,15 @@ async def test_analytics_filters_by_channel_and_defaults_to_the_last_30_days(cli
     assert f'name="until" value="{(last - timedelta(days=1)).isoformat()}"' in body
 
 
-@pytest.mark.parametrize("params, reason", [
-    ({"since": "2026-03-32"}, "since must be a day written YYYY-MM-DD, not &#39;2026-03-32&#39;"),
-    ({"since": "yesterday", "until": "2026-03-01"}, "since must be a day written YYYY-MM-DD"),
-    ({"since": "2026-03-07", "until": "2026-03-01"}, "the first day 2026-03-07 is after the last day 2026-03-01"),
-    ({**MARCH, "channel": "fax"}, "no conversation is indexed on channel &#39;fax&#39;"),
-])
+@pytest.mark.parametrize(
+    "params, reason",
+    [
+        ({"since": "2026-03-32"}, "since must be a day written YYYY-MM-DD, not &#39;2026-03-32&#39;"),
+        ({"since": "yesterday", "until": "2026-03-01"}, "since must be a day written YYYY-MM-DD"),
+        ({"since": "2026-03-07", "until": "2026-03-01"}, "the first day 2026-03-07 is after the last day 2026-03-01"),
+        ({**MARCH, "channel": "fax"}, "no conversation is indexed on channel &#39;fax&#39;"),
+    ],
+)
 async def test_bad_periods_and_channels_get_400_with_the_reason(client, params, reason):
     for path in ("/console/analytics", "/console/analytics/funnel.csv"):
         response = await client.get(path, params=params)
@@ -457,32 +657,48 @@ async def test_csv_exports_parse_back_to_the_analytics_numbers(client, db_url):
         assert response.status == 200 and response.content_type == "text/csv"
         suffix = f"-{channel}" if channel else ""
         assert response.headers["Content-Disposition"] == (
-            f'attachment; filename="closer-{view}-2026-03-01-2026-03-07{suffix}.csv"')
+            f'attachment; filename="closer-{view}-2026-03-01-2026-03-07{suffix}.csv"'
+        )
         return read_csv(await response.text())
 
     for channel in ("", "whatsapp"):
         figures = await march_figures(db_url, channel or None)
         assert [(r["stage"], int(r["conversations"]), number(r["share"])) for r in await export("funnel", channel)] == [
-            (s.stage, s.conversations, s.share) for s in figures["funnel"]]
-        assert [(date.fromisoformat(r["day"]), r["channel"], int(r["conversations"]))
-                for r in await export("volume", channel)] == [(v.day, v.channel, v.conversations)
-                                                               for v in figures["volume"]]
+            (s.stage, s.conversations, s.share) for s in figures["funnel"]
+        ]
+        assert [
+            (date.fromisoformat(r["day"]), r["channel"], int(r["conversations"]))
+            for r in await export("volume", channel)
+        ] == [(v.day, v.channel, v.conversations) for v in figures["volume"]]
         assert [(r["intent"], int(r["messages"]), number(r["share"])) for r in await export("intents", channel)] == [
-            (i.intent, i.messages, i.share) for i in figures["intents"]]
-        assert [(date.fromisoformat(r["day"]), int(r["answers"]), int(r["up"]), int(r["down"]), number(r["up_rate"]))
-                for r in await export("feedback", channel)] == [(d.day, d.answers, d.up, d.down, d.up_rate)
-                                                                 for d in figures["feedback"].days]
-        assert [(date.fromisoformat(r["day"]), int(r["llm_calls"]), float(r["cost_usd"]))
-                for r in await export("cost", channel)] == [(d.day, d.llm_calls, d.cost_usd)
-                                                             for d in figures["cost"].days]
-        assert {r["mode"]: int(r["answers"]) for r in await export("modes", channel)} == \
-            figures["cost"].answers_by_mode
-        assert [(r["model"], int(r["llm_calls"]), int(r["prompt_tokens"]), int(r["completion_tokens"]),
-                 float(r["cost_usd"])) for r in await export("models", channel)] == [
-            (m.model, m.llm_calls, m.prompt_tokens, m.completion_tokens, m.cost_usd) for m in figures["cost"].models]
+            (i.intent, i.messages, i.share) for i in figures["intents"]
+        ]
+        assert [
+            (date.fromisoformat(r["day"]), int(r["answers"]), int(r["up"]), int(r["down"]), number(r["up_rate"]))
+            for r in await export("feedback", channel)
+        ] == [(d.day, d.answers, d.up, d.down, d.up_rate) for d in figures["feedback"].days]
+        assert [
+            (date.fromisoformat(r["day"]), int(r["llm_calls"]), float(r["cost_usd"]))
+            for r in await export("cost", channel)
+        ] == [(d.day, d.llm_calls, d.cost_usd) for d in figures["cost"].days]
+        assert {r["mode"]: int(r["answers"]) for r in await export("modes", channel)} == figures["cost"].answers_by_mode
+        assert [
+            (
+                r["model"],
+                int(r["llm_calls"]),
+                int(r["prompt_tokens"]),
+                int(r["completion_tokens"]),
+                float(r["cost_usd"]),
+            )
+            for r in await export("models", channel)
+        ] == [(m.model, m.llm_calls, m.prompt_tokens, m.completion_tokens, m.cost_usd) for m in figures["cost"].models]
     rates = {r["metric"]: (int(r["count"]), int(r["total"]), number(r["rate"])) for r in await export("rates")}
-    assert rates == {"to_quote": (1, 3, 1 / 3), "to_won": (2, 3, 2 / 3), "escalation": (1, 3, 1 / 3),
-                     "fallback": (1, 5, 0.2)}
+    assert rates == {
+        "to_quote": (1, 3, 1 / 3),
+        "to_won": (2, 3, 2 / 3),
+        "escalation": (1, 3, 1 / 3),
+        "fallback": (1, 5, 0.2),
+    }
     whatsapp = {r["metric"]: (int(r["count"]), int(r["total"])) for r in await export("rates", "whatsapp")}
     assert whatsapp == {"to_quote": (0, 1), "to_won": (0, 1), "escalation": (0, 1), "fallback": (1, 2)}
     assert (await client.get("/console/analytics/secrets.csv", params=MARCH)).status == 404
@@ -494,10 +710,15 @@ async def test_csv_exports_parse_back_to_the_analytics_numbers(client, db_url):
 async def test_the_training_page_shows_the_last_rasa_test(client, results):
     report = json.loads((results / "nlu-heldout" / "intent_report.json").read_text())
     shown = await page(client, "/console/training")
-    intents = {name: raw for name, raw in report.items()
-               if name not in ("accuracy", "macro avg", "weighted avg", "micro avg")}
+    intents = {
+        name: raw for name, raw in report.items() if name not in ("accuracy", "macro avg", "weighted avg", "micro avg")
+    }
     assert shown.marked("data-intent") == [
-        *sorted(intents, key=lambda name: (intents[name]["f1-score"], name)), "accuracy", "macro avg", "weighted avg"]
+        *sorted(intents, key=lambda name: (intents[name]["f1-score"], name)),
+        "accuracy",
+        "macro avg",
+        "weighted avg",
+    ]
     for name, raw in intents.items():
         figures = " ".join(f"{raw[key]:.3f}" for key in ("precision", "recall", "f1-score"))
         assert shown.text("data-intent", name).startswith(f"{name} {figures} {raw['support']}")
@@ -513,11 +734,17 @@ async def test_the_training_page_shows_the_last_rasa_test(client, results):
     assert (image.status, image.content_type, await image.read()) == (200, "image/png", PNG)
 
 
-@pytest.mark.parametrize("path", [
-    "/console/training/intent_report.json", "/console/training/intent_errors.json",
-    "/console/training/nlu-heldout/intent_confusion_matrix.png", "/console/training/..%2Fintent_report.json",
-    "/console/training/%2E%2E/%2E%2E/bot/core/settings.py", "/console/training/intent_confusion_matrix.png%00.json",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/training/intent_report.json",
+        "/console/training/intent_errors.json",
+        "/console/training/nlu-heldout/intent_confusion_matrix.png",
+        "/console/training/..%2Fintent_report.json",
+        "/console/training/%2E%2E/%2E%2E/bot/core/settings.py",
+        "/console/training/intent_confusion_matrix.png%00.json",
+    ],
+)
 async def test_the_training_route_serves_the_confusion_matrix_only(client, path):
     response = await client.get(path)
     assert response.status == 404
@@ -540,13 +767,24 @@ async def test_without_results_the_training_page_says_what_to_run(db_url, filled
 
 
 async def test_a_manager_sees_every_page_in_the_navigation(client, filled):
-    for path in ("/console/pipeline", "/console/quotes", "/console/contacts", f"/console/contacts/{filled['ann']}",
-                 "/console/analytics", "/console/training"):
+    for path in (
+        "/console/pipeline",
+        "/console/quotes",
+        "/console/contacts",
+        f"/console/contacts/{filled['ann']}",
+        "/console/analytics",
+        "/console/training",
+    ):
         response = await client.get(path, allow_redirects=False)
         assert response.status == 200, path
         nav = Marks(await response.text()).links()
-        assert {"/console/pipeline", "/console/quotes", "/console/contacts", "/console/analytics",
-                "/console/training"} <= set(nav) and "/console/users" not in nav
+        assert {
+            "/console/pipeline",
+            "/console/quotes",
+            "/console/contacts",
+            "/console/analytics",
+            "/console/training",
+        } <= set(nav) and "/console/users" not in nav
     assert (await client.get("/console/analytics/funnel.csv", allow_redirects=False)).status == 200
 
 
@@ -564,9 +802,12 @@ def _charts_in_chromium(url: str) -> list[dict]:
         wait.until(lambda d: "/console/login" not in d.current_url)
         driver.get(url + "/console/analytics?since=2026-03-01&until=2026-03-07")
         wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
-        wait.until(lambda d: d.execute_script(
-            "return [...document.querySelectorAll('canvas[data-chart]')].every("
-            "c => c.dataset.chartError || (window.Chart && Chart.getChart(c)))"))
+        wait.until(
+            lambda d: d.execute_script(
+                "return [...document.querySelectorAll('canvas[data-chart]')].every("
+                "c => c.dataset.chartError || (window.Chart && Chart.getChart(c)))"
+            )
+        )
         return driver.execute_script("""return [...document.querySelectorAll('canvas[data-chart]')].map(c => {
             const chart = window.Chart && Chart.getChart(c);
             return {id: c.id, error: c.dataset.chartError || null, width: c.clientWidth, height: c.clientHeight,
@@ -578,8 +819,13 @@ def _charts_in_chromium(url: str) -> list[dict]:
 async def test_the_analytics_page_draws_its_charts_in_chromium(db_url, filled, results):
     async with TestServer(create_app(console_settings(db_url, rasa_results_dir=results)), host="127.0.0.1") as server:
         charts = await asyncio.to_thread(_charts_in_chromium, str(server.make_url("")).rstrip("/"))
-    assert [c["id"] for c in charts] == ["chart-funnel", "chart-volume", "chart-intents", "chart-feedback",
-                                         "chart-cost"]
+    assert [c["id"] for c in charts] == [
+        "chart-funnel",
+        "chart-volume",
+        "chart-intents",
+        "chart-feedback",
+        "chart-cost",
+    ]
     for chart in charts:
         assert chart["error"] is None and chart["type"] is not None, chart
         assert chart["width"] > 0 and chart["height"] > 0 and chart["drawn"] > 0, chart

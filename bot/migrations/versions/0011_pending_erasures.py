@@ -11,27 +11,27 @@ Revises: 0010
 Create Date: 2026-12-03 16:45:00
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-
-revision = '0011'
-down_revision = '0010'
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table('pending_erasures',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('conversation_id', sa.String(length=255), nullable=False),
-    sa.Column('anonymous_id', sa.String(length=64), nullable=False),
-    sa.Column('requested_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('not_before', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('conversation_id')
+    op.create_table(
+        "pending_erasures",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("conversation_id", sa.String(length=255), nullable=False),
+        sa.Column("anonymous_id", sa.String(length=64), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("conversation_id"),
     )
 
 
 def downgrade() -> None:
-    op.drop_table('pending_erasures')
+    op.drop_table("pending_erasures")

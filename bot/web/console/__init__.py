@@ -41,9 +41,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp_session import Session, get_session
 
+from bot.core.models import User
 from bot.web.accounts import ROLES, has_role
 from bot.web.appkeys import templates_key
-from bot.core.models import User
 
 PREFIX = "/console"
 ROLE_ATTR = "console_role"
@@ -88,6 +88,7 @@ def requires(role: str):
     def decorate(handler):
         setattr(handler, ROLE_ATTR, role)
         return handler
+
     return decorate
 
 
@@ -118,13 +119,21 @@ async def render(request: web.Request, template: str, *, status: int = 200, **co
     session = await get_session(request)
     user = request.get(USER)
     nav = [item for item in request.app[nav_key] if user is not None and has_role(user.role, item.role)]
-    html = request.app[templates_key].get_template(template).render(
-        user=user, csrf_token=csrf_token(session), nav=nav, flashes=session.pop("flash", []), path=request.path,
-        **context)
+    html = (
+        request.app[templates_key]
+        .get_template(template)
+        .render(
+            user=user,
+            csrf_token=csrf_token(session),
+            nav=nav,
+            flashes=session.pop("flash", []),
+            path=request.path,
+            **context,
+        )
+    )
     return web.Response(text=html, status=status, content_type="text/html")
 
 
 def in_console(path: str) -> bool:
     """Whether a request path is the manager console's."""
     return path == PREFIX or path.startswith(PREFIX + "/")
-

@@ -20,11 +20,10 @@ from typing import Any
 from aiohttp import web
 
 from bot.core import audit
-
+from bot.core.db import session_scope
 from bot.review import analytics
 from bot.review.conversations import known_channels
 from bot.web.appkeys import settings_key
-from bot.core.db import session_scope
 from bot.web.console import USER, render, requires
 
 log = logging.getLogger(__name__)
@@ -67,10 +66,14 @@ VIEWS = {
     "intents": View(partial(analytics.top_intents, limit=TOP_INTENTS), list, ("intent", "messages", "share")),
     "feedback": View(analytics.answer_feedback, lambda r: r.days, ("day", "answers", "up", "down", "up_rate")),
     "cost": View(analytics.llm_cost, lambda r: r.days, ("day", "llm_calls", "cost_usd")),
-    "models": View(analytics.llm_cost, lambda r: r.models,
-                   ("model", "llm_calls", "prompt_tokens", "completion_tokens", "cost_usd")),
-    "modes": View(analytics.llm_cost, lambda r: [{"mode": mode, "answers": n} for mode, n in r.answers_by_mode.items()],
-                  ("mode", "answers")),
+    "models": View(
+        analytics.llm_cost, lambda r: r.models, ("model", "llm_calls", "prompt_tokens", "completion_tokens", "cost_usd")
+    ),
+    "modes": View(
+        analytics.llm_cost,
+        lambda r: [{"mode": mode, "answers": n} for mode, n in r.answers_by_mode.items()],
+        ("mode", "answers"),
+    ),
     "rates": View(analytics.rates, list, ("metric", "count", "total", "rate")),
 }
 
@@ -90,8 +93,9 @@ def _filters(request: web.Request, known: list[str]) -> Filters:
     since, until = analytics.period(_day(request, "since"), _day(request, "until"))
     channel = request.query.get("channel", "").strip() or None
     if channel is not None and channel not in known:
-        raise ValueError(f"no conversation is indexed on channel {channel!r}; the channels are: "
-                         f"{', '.join(known) or 'none yet'}")
+        raise ValueError(
+            f"no conversation is indexed on channel {channel!r}; the channels are: {', '.join(known) or 'none yet'}"
+        )
     return Filters(since.date(), (until - timedelta(days=1)).date(), since, until, channel)
 
 
@@ -102,17 +106,24 @@ async def _refused(request: web.Request, error: ValueError) -> web.Response:
 
 def _bar(labels: list[str], datasets: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
     """A Chart.js bar chart configuration (bot/web/static/console-charts.js draws it)."""
-    return {"type": "bar", "data": {"labels": labels, "datasets": datasets},
-            "options": {"maintainAspectRatio": False, **options}}
+    return {
+        "type": "bar",
+        "data": {"labels": labels, "datasets": datasets},
+        "options": {"maintainAspectRatio": False, **options},
+    }
 
 
 def _percent(rate: float | None) -> float | None:
     return None if rate is None else round(rate * 100, 1)
 
 
-def charts(funnel: list[analytics.FunnelStep], volume: list[analytics.DayVolume],
-           intents: list[analytics.IntentCount], feedback: analytics.FeedbackSummary,
-           cost: analytics.LLMCost) -> dict[str, dict[str, Any]]:
+def charts(
+    funnel: list[analytics.FunnelStep],
+    volume: list[analytics.DayVolume],
+    intents: list[analytics.IntentCount],
+    feedback: analytics.FeedbackSummary,
+    cost: analytics.LLMCost,
+) -> dict[str, dict[str, Any]]:
     """The page's Chart.js configurations by name: ``funnel`` (bar per stage), ``volume`` (conversations
     per day, stacked by channel), ``intents`` (horizontal bars), ``feedback`` (👍 and 👎 shares of the
     rated answers per day, in percent; no point on days without a rating) and ``cost`` (USD per day)."""
@@ -123,24 +134,46 @@ def charts(funnel: list[analytics.FunnelStep], volume: list[analytics.DayVolume]
     volume_days = list(dict.fromkeys(row.day.isoformat() for row in volume))
     stacked = {"x": {"stacked": True}, "y": {"stacked": True, "beginAtZero": True, "ticks": {"precision": 0}}}
     return {
-        "funnel": _bar([step.stage for step in funnel],
-                       [{"label": "Conversations", "data": [step.conversations for step in funnel]}],
-                       scales={"y": {"beginAtZero": True, "ticks": {"precision": 0}}}),
-        "volume": _bar(volume_days, [{"label": name, "data": data} for name, data in by_channel.items()],
-                       scales=stacked),
-        "intents": _bar([row.intent for row in intents], [{"label": "Customer messages",
-                                                             "data": [row.messages for row in intents]}],
-                        indexAxis="y", scales={"x": {"beginAtZero": True, "ticks": {"precision": 0}}}),
-        "feedback": {"type": "line", "data": {"labels": days, "datasets": [
-            {"label": "Rated 👍 (%)", "data": [_percent(d.up_rate) for d in feedback.days], "borderColor": UP,
-             "backgroundColor": UP},
-            {"label": "Rated 👎 (%)",
-             "data": [None if d.up_rate is None else _percent(1 - d.up_rate) for d in feedback.days],
-             "borderColor": DOWN, "backgroundColor": DOWN}]},
-            "options": {"maintainAspectRatio": False, "scales": {"y": {"min": 0, "max": 100}}}},
-        "cost": _bar([day.day.isoformat() for day in cost.days],
-                     [{"label": "LLM cost (USD)", "data": [day.cost_usd for day in cost.days]}],
-                     scales={"y": {"beginAtZero": True}}),
+        "funnel": _bar(
+            [step.stage for step in funnel],
+            [{"label": "Conversations", "data": [step.conversations for step in funnel]}],
+            scales={"y": {"beginAtZero": True, "ticks": {"precision": 0}}},
+        ),
+        "volume": _bar(
+            volume_days, [{"label": name, "data": data} for name, data in by_channel.items()], scales=stacked
+        ),
+        "intents": _bar(
+            [row.intent for row in intents],
+            [{"label": "Customer messages", "data": [row.messages for row in intents]}],
+            indexAxis="y",
+            scales={"x": {"beginAtZero": True, "ticks": {"precision": 0}}},
+        ),
+        "feedback": {
+            "type": "line",
+            "data": {
+                "labels": days,
+                "datasets": [
+                    {
+                        "label": "Rated 👍 (%)",
+                        "data": [_percent(d.up_rate) for d in feedback.days],
+                        "borderColor": UP,
+                        "backgroundColor": UP,
+                    },
+                    {
+                        "label": "Rated 👎 (%)",
+                        "data": [None if d.up_rate is None else _percent(1 - d.up_rate) for d in feedback.days],
+                        "borderColor": DOWN,
+                        "backgroundColor": DOWN,
+                    },
+                ],
+            },
+            "options": {"maintainAspectRatio": False, "scales": {"y": {"min": 0, "max": 100}}},
+        },
+        "cost": _bar(
+            [day.day.isoformat() for day in cost.days],
+            [{"label": "LLM cost (USD)", "data": [day.cost_usd for day in cost.days]}],
+            scales={"y": {"beginAtZero": True}},
+        ),
     }
 
 
@@ -161,9 +194,18 @@ async def analytics_page(request: web.Request) -> web.Response:
         feedback = await analytics.answer_feedback(*period)
         cost = await analytics.llm_cost(*period)
         measured = {row["metric"]: row for row in await analytics.rates(*period)}
-    return await render(request, "manager/analytics.html", title="Analytics", filters=filters, channels=known,
-                        query=filters.query(), charts=charts(funnel, volume, intents, feedback, cost), rates=measured,
-                        feedback=feedback, cost=cost)
+    return await render(
+        request,
+        "manager/analytics.html",
+        title="Analytics",
+        filters=filters,
+        channels=known,
+        query=filters.query(),
+        charts=charts(funnel, volume, intents, feedback, cost),
+        rates=measured,
+        feedback=feedback,
+        cost=cost,
+    )
 
 
 @routes.get(r"/analytics/{view:[a-z]+}.csv")
@@ -181,9 +223,28 @@ async def export(request: web.Request) -> web.Response:
         except ValueError as exc:
             return await _refused(request, exc)
         result = await view.load(db, filters.since, filters.until, filters.channel)
-        audit.record(db, request[USER], "analytics.export_csv", "analytics_view", name,
-                     since=filters.first.isoformat(), until=filters.last.isoformat(), channel=filters.channel)
-    filename = "-".join(["closer", name, filters.first.isoformat(), filters.last.isoformat(),
-                         *([_UNSAFE.sub("_", filters.channel)] if filters.channel else [])])
-    return web.Response(text=analytics.to_csv(view.rows(result), view.columns), content_type="text/csv",
-                        charset="utf-8", headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'})
+        audit.record(
+            db,
+            request[USER],
+            "analytics.export_csv",
+            "analytics_view",
+            name,
+            since=filters.first.isoformat(),
+            until=filters.last.isoformat(),
+            channel=filters.channel,
+        )
+    filename = "-".join(
+        [
+            "closer",
+            name,
+            filters.first.isoformat(),
+            filters.last.isoformat(),
+            *([_UNSAFE.sub("_", filters.channel)] if filters.channel else []),
+        ]
+    )
+    return web.Response(
+        text=analytics.to_csv(view.rows(result), view.columns),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+    )

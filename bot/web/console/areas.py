@@ -32,7 +32,7 @@ SECRET_KEY_FILE = ROOT / "var" / "console-secret.key"
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                               "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
@@ -53,8 +53,15 @@ def setup(app: web.Application) -> None:
     key file cannot be made."""
     settings = app[settings_key]
     key = Fernet(settings.console_secret_key or load_or_create_secret(SECRET_KEY_FILE, Fernet.generate_key))
-    storage = EncryptedCookieStorage(key, cookie_name=COOKIE, max_age=settings.console_session_max_age, path=PREFIX,
-                                     httponly=True, samesite="Lax", secure=settings.console_secure_cookies)
+    storage = EncryptedCookieStorage(
+        key,
+        cookie_name=COOKIE,
+        max_age=settings.console_session_max_age,
+        path=PREFIX,
+        httponly=True,
+        samesite="Lax",
+        secure=settings.console_secure_cookies,
+    )
     app.middlewares.extend([session_middleware(storage), auth.middleware])
     app[auth.limiter_key] = auth.LoginLimiter()
     for name in AREAS:
@@ -62,8 +69,10 @@ def setup(app: web.Application) -> None:
         for route in module.routes:
             role = getattr(route.handler, ROLE_ATTR, None)
             if role is None or (role == PUBLIC and module is not auth):
-                raise RuntimeError(f"{module.__name__}.{route.handler.__name__} ({route.method} {PREFIX}{route.path}) "
-                                   "has no role: add @requires('manager') or @requires('admin') below its @routes line")
+                raise RuntimeError(
+                    f"{module.__name__}.{route.handler.__name__} ({route.method} {PREFIX}{route.path}) "
+                    "has no role: add @requires('manager') or @requires('admin') below its @routes line"
+                )
             app.router.add_routes([web.RouteDef(route.method, PREFIX + route.path, route.handler, route.kwargs)])
         if hasattr(module, "setup"):  # an area's start-up work, e.g. a background task in app.cleanup_ctx
             module.setup(app)

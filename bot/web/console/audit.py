@@ -8,8 +8,8 @@ import math
 from aiohttp import web
 
 from bot.core import audit
-from bot.web.appkeys import settings_key
 from bot.core.db import session_scope
+from bot.web.appkeys import settings_key
 from bot.web.console import USER, render, requires
 
 log = logging.getLogger(__name__)
@@ -28,13 +28,29 @@ async def audit_page(request: web.Request) -> web.Response:
     raw_page = request.query.get("page", "1")
     if not raw_page.isdigit() or int(raw_page) < 1:
         log.warning("audit log: bad page %r from %s", raw_page, request[USER].email)
-        return await render(request, "manager/base.html", status=400, title="Bad request",
-                            message=f"page must be a whole number from 1, not {raw_page!r}.")
+        return await render(
+            request,
+            "manager/base.html",
+            status=400,
+            title="Bad request",
+            message=f"page must be a whole number from 1, not {raw_page!r}.",
+        )
     page = int(raw_page)
     async with session_scope(request.app[settings_key].database_url) as db:
-        rows, total = await audit.entries(db, actor=actor or None, action=action or None, limit=PER_PAGE,
-                                          offset=(page - 1) * PER_PAGE)
+        rows, total = await audit.entries(
+            db, actor=actor or None, action=action or None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+        )
         actors, actions = await audit.known_actors_and_actions(db)
     query = {key: value for key, value in (("actor", actor), ("action", action)) if value}
-    return await render(request, "manager/audit.html", title="Audit log", rows=rows, total=total, page=page,
-                        pages=max(1, math.ceil(total / PER_PAGE)), query=query, actors=actors, actions=actions)
+    return await render(
+        request,
+        "manager/audit.html",
+        title="Audit log",
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max(1, math.ceil(total / PER_PAGE)),
+        query=query,
+        actors=actors,
+        actions=actions,
+    )

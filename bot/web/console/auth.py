@@ -29,13 +29,23 @@ from aiohttp_session import Session, get_session, new_session
 from yarl import URL
 
 from bot.core import audit
-
+from bot.core.db import session_scope
+from bot.core.models import User
 from bot.web import accounts
 from bot.web.appkeys import settings_key
-from bot.core.db import session_scope
-from bot.web.console import (PREFIX, PUBLIC, ROLE_ATTR, SAFE_METHODS, USER, csrf_token, flash, in_console, public, render,
-                         requires)
-from bot.core.models import User
+from bot.web.console import (
+    PREFIX,
+    PUBLIC,
+    ROLE_ATTR,
+    SAFE_METHODS,
+    USER,
+    csrf_token,
+    flash,
+    in_console,
+    public,
+    render,
+    requires,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +60,9 @@ class LoginLimiter:
     """Failed sign-ins within the last ``window`` seconds, per email and per client IP address, kept in
     memory. ``clock`` gives seconds (monotonic)."""
 
-    def __init__(self, per_email: int = 5, per_ip: int = 20, window: float = 15 * 60,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, per_email: int = 5, per_ip: int = 20, window: float = 15 * 60, clock: Callable[[], float] = time.monotonic
+    ):
         self.limits = {"email": per_email, "ip": per_ip}
         self.window = window
         self.clock = clock
@@ -109,8 +120,10 @@ async def _signed_in(request: web.Request, session: Session) -> User | None:
     async with session_scope(request.app[settings_key].database_url) as db:
         found = await accounts.session_user(db, session_id)
     if found is None:
-        log.info("console session %s ended (logged out, revoked, expired, or its user disabled or deleted)",
-                 accounts.hash_session_id(session_id)[:8])
+        log.info(
+            "console session %s ended (logged out, revoked, expired, or its user disabled or deleted)",
+            accounts.hash_session_id(session_id)[:8],
+        )
         session.invalidate()
         return None
     return found[1]
@@ -154,16 +167,28 @@ async def middleware(request: web.Request, handler) -> web.StreamResponse:
             return _sign_in_first(request)
         request[USER] = user
         if request.match_info.http_exception is None and (role is None or not accounts.has_role(user.role, role)):
-            log.warning("console user %s (%s) refused %s %s (needs %s)", user.email, user.role, request.method,
-                        request.path, role)
-            return await render(request, "manager/base.html", status=403, title="Not allowed",
-                                message="Your role does not give access to this page.")
+            log.warning(
+                "console user %s (%s) refused %s %s (needs %s)",
+                user.email,
+                user.role,
+                request.method,
+                request.path,
+                role,
+            )
+            return await render(
+                request,
+                "manager/base.html",
+                status=403,
+                title="Not allowed",
+                message="Your role does not give access to this page.",
+            )
     if request.method not in SAFE_METHODS and not await _csrf_ok(request, session):
         log.warning("CSRF token missing or wrong: %s %s from %s", request.method, request.path, request.remote)
         if _wants_json(request):
             return web.json_response({"error": "CSRF token missing or wrong"}, status=403)
-        return web.Response(status=403,
-                            text="The form's security token is missing or out of date: reload the page and try again.")
+        return web.Response(
+            status=403, text="The form's security token is missing or out of date: reload the page and try again."
+        )
     return await handler(request)
 
 
@@ -196,8 +221,9 @@ async def login(request: web.Request) -> web.Response:
     limiter = request.app[limiter_key]
 
     async def again(error: str, status: int) -> web.Response:
-        return await render(request, "manager/login.html", status=status, title="Sign in", email=email, next=next_path,
-                            error=error)
+        return await render(
+            request, "manager/login.html", status=status, title="Sign in", email=email, next=next_path, error=error
+        )
 
     wait = limiter.retry_after(email, ip)
     if wait:
@@ -209,8 +235,9 @@ async def login(request: web.Request) -> web.Response:
     async with session_scope(settings.database_url) as db:
         user = await accounts.authenticate(db, email, password)
         if user is not None and not user.disabled:
-            session_id, row = await accounts.start_session(db, user, settings.console_session_max_age,
-                                                           request.remote, request.headers.get("User-Agent"))
+            session_id, row = await accounts.start_session(
+                db, user, settings.console_session_max_age, request.remote, request.headers.get("User-Agent")
+            )
             audit.record(db, user, "session.sign_in", "session", row.id_hash)
     if user is None:
         limiter.failed(email, ip)

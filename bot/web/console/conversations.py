@@ -27,7 +27,7 @@ import logging
 import math
 from collections.abc import Sequence
 from contextlib import suppress
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import zip_longest
 from typing import Any
 from urllib.parse import quote
@@ -37,17 +37,15 @@ import yaml
 from aiohttp import web
 
 from bot.core import audit
-
+from bot.core.business import SALES_STAGES, get_company
+from bot.core.db import session_scope
+from bot.core.tracker import TrackerStoreUnavailable, get_reader
 from bot.handoff import takeover
 from bot.privacy import erasure
-
 from bot.review import annotations, stories
 from bot.review import conversations as conv
-from bot.core.business import SALES_STAGES, get_company
 from bot.web.appkeys import settings_key
-from bot.core.db import session_scope
 from bot.web.console import PREFIX, USER, flash, render, requires
-from bot.core.tracker import TrackerStoreUnavailable, get_reader
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +121,7 @@ def setup(app: web.Application) -> None:
 def parse_filters(query: Any, zone: ZoneInfo) -> tuple[conv.ConversationFilters, int]:
     """The list's filters and page number from the query string (a mapping of str, see the module's
     docstring); dates are days in ``zone``. Raises InvalidFilter for a malformed value."""
+
     def get(name: str) -> str:
         return str(query.get(name, "")).strip()
 
@@ -155,12 +154,20 @@ def parse_filters(query: Any, zone: ZoneInfo) -> tuple[conv.ConversationFilters,
     if since and until and since > until:
         raise conv.InvalidFilter(f"the date range ends ({until}) before it starts ({since})")
     filters = conv.ConversationFilters(
-        channel=get("channel") or None, customer=get("customer") or None,
+        channel=get("channel") or None,
+        customer=get("customer") or None,
         since=datetime.combine(since, time(), zone) if since else None,
         until=datetime.combine(until + timedelta(days=1), time(), zone) if until else None,
-        stage=get("stage") or None, escalated=flags["escalated"], quote_created=flags["quote_created"],
-        confidence_below=number("confidence_below", float, 0, 1), min_fallbacks=number("fallbacks", int, 0),
-        tag=get("tag") or None, reviewed=flags["reviewed"], flagged=flags["flagged"], text=get("q") or None)
+        stage=get("stage") or None,
+        escalated=flags["escalated"],
+        quote_created=flags["quote_created"],
+        confidence_below=number("confidence_below", float, 0, 1),
+        min_fallbacks=number("fallbacks", int, 0),
+        tag=get("tag") or None,
+        reviewed=flags["reviewed"],
+        flagged=flags["flagged"],
+        text=get("q") or None,
+    )
     return filters, number("page", int, 1) or 1
 
 
@@ -171,11 +178,12 @@ def _zone() -> ZoneInfo:
 def local_time(zone: ZoneInfo):
     """A template helper: a datetime (naive ones are UTC, as SQLite gives them back) as "YYYY-MM-DD HH:MM" in
     ``zone``."""
+
     def local(moment: datetime | None) -> str:
         if moment is None:
             return ""
-        return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(zone).strftime(
-            "%Y-%m-%d %H:%M")
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
     return local
 
 
@@ -200,9 +208,24 @@ async def conversation_list(request: web.Request) -> web.Response:
 
     def link(number: int) -> str:
         return str(request.rel_url.update_query(page=number))
-    return await render(request, "manager/conversations.html", status=status, title="Conversations", page=page,
-                        error=error, notice=notice, query=query, channels=channels, tags=tags, stages=SALES_STAGES,
-                        link=link, local=local_time(zone), zone=zone.key, page_url=page_url)
+
+    return await render(
+        request,
+        "manager/conversations.html",
+        status=status,
+        title="Conversations",
+        page=page,
+        error=error,
+        notice=notice,
+        query=query,
+        channels=channels,
+        tags=tags,
+        stages=SALES_STAGES,
+        link=link,
+        local=local_time(zone),
+        zone=zone.key,
+        page_url=page_url,
+    )
 
 
 # --- the transcript --------------------------------------------------------------------------------------
@@ -212,13 +235,21 @@ def _prefill(message: conv.CustomerMessage, annotation) -> dict[str, Any]:
     """A correction form's starting values: the pending correction's, else what NLU found."""
     if annotation is not None:
         lead = len(message.text) - len(message.text.lstrip())  # the annotation's offsets are into the stripped text
-        entities = [{"entity": e["entity"], "span": annotation.text[e["start"]:e["end"]], "start": e["start"] + lead,
-                     "value": e["value"] if e["value"] != annotation.text[e["start"]:e["end"]] else ""}
-                    for e in annotation.corrected_entities]
+        entities = [
+            {
+                "entity": e["entity"],
+                "span": annotation.text[e["start"] : e["end"]],
+                "start": e["start"] + lead,
+                "value": e["value"] if e["value"] != annotation.text[e["start"] : e["end"]] else "",
+            }
+            for e in annotation.corrected_entities
+        ]
         return {"intent": annotation.corrected_intent, "entities": entities}
     entities, end_of_last = [], 0
-    spans = sorted((e for e in message.entities if isinstance(e.get("start"), int) and isinstance(e.get("end"), int)),
-                   key=lambda e: (e["start"], -e["end"]))
+    spans = sorted(
+        (e for e in message.entities if isinstance(e.get("start"), int) and isinstance(e.get("end"), int)),
+        key=lambda e: (e["start"], -e["end"]),
+    )
     for e in spans:
         start, end = e["start"], e["end"]
         if start < end_of_last:
@@ -226,8 +257,14 @@ def _prefill(message: conv.CustomerMessage, annotation) -> dict[str, Any]:
         end_of_last = end
         span = message.text[start:end]
         value = e.get("value")
-        entities.append({"entity": e.get("entity", ""), "span": span, "start": start,
-                         "value": value if isinstance(value, str) and value != span else ""})
+        entities.append(
+            {
+                "entity": e.get("entity", ""),
+                "span": span,
+                "start": start,
+                "value": value if isinstance(value, str) and value != span else "",
+            }
+        )
     return {"intent": message.intent or "", "entities": entities}
 
 
@@ -246,9 +283,15 @@ def _takeover_path(app: web.Application) -> str | None:
     return TAKEOVER_PATH if TAKEOVER_PATH in posts else None
 
 
-async def _transcript_page(request: web.Request, conversation_id: str, *, status: int = 200,
-                           errors: dict[int, str] | None = None, forms: dict[int, dict] | None = None,
-                           panel_error: str | None = None) -> web.Response:
+async def _transcript_page(
+    request: web.Request,
+    conversation_id: str,
+    *,
+    status: int = 200,
+    errors: dict[int, str] | None = None,
+    forms: dict[int, dict] | None = None,
+    panel_error: str | None = None,
+) -> web.Response:
     """The transcript page; ``errors``/``forms``: a refused correction's reason and values by event id;
     ``panel_error``: a refused side-panel form's reason."""
     settings = request.app[settings_key]
@@ -262,23 +305,53 @@ async def _transcript_page(request: web.Request, conversation_id: str, *, status
             escalation = await takeover.latest(db, conversation_id)
             tags = await conv.known_tags(db)
     except conv.UnknownConversation:
-        return await render(request, "manager/base.html", status=404, title="No such conversation",
-                            message=f"The tracker store has no conversation {conversation_id!r}.")
+        return await render(
+            request,
+            "manager/base.html",
+            status=404,
+            title="No such conversation",
+            message=f"The tracker store has no conversation {conversation_id!r}.",
+        )
     except TrackerStoreUnavailable as exc:
         log.error("transcript of %s not read: %s", conversation_id, exc)
-        return await render(request, "manager/base.html", status=503, title="Conversation unavailable",
-                            message=f"The tracker store cannot be read right now: {exc}")
+        return await render(
+            request,
+            "manager/base.html",
+            status=503,
+            title="Conversation unavailable",
+            message=f"The tracker store cannot be read right now: {exc}",
+        )
     domain, domain_error = await _domain(request)
     forms = forms or {}
     pending = {event_id: a for event_id, a in corrections.items() if a.status == "pending"}
-    prefills = {e.event_id: forms.get(e.event_id) or _prefill(e, pending.get(e.event_id))
-                for e in transcript.entries if e.kind == "customer"}
+    prefills = {
+        e.event_id: forms.get(e.event_id) or _prefill(e, pending.get(e.event_id))
+        for e in transcript.entries
+        if e.kind == "customer"
+    }
     return await render(
-        request, "manager/transcript.html", status=status, title=f"Conversation {conversation_id}",
-        transcript=transcript, summary=transcript.summary, corrections=corrections, escalation=escalation,
-        domain=domain, domain_error=domain_error, errors=errors or {}, prefills=prefills, blank_rows=BLANK_ENTITY_ROWS,
-        panel_error=panel_error, notice=notice, known_tags=tags, takeover_path=_takeover_path(request.app),
-        local=local_time(zone), zone=zone.key, page_url=page_url(conversation_id), story_dir=stories.STORIES_DIR)
+        request,
+        "manager/transcript.html",
+        status=status,
+        title=f"Conversation {conversation_id}",
+        transcript=transcript,
+        summary=transcript.summary,
+        corrections=corrections,
+        escalation=escalation,
+        domain=domain,
+        domain_error=domain_error,
+        errors=errors or {},
+        prefills=prefills,
+        blank_rows=BLANK_ENTITY_ROWS,
+        panel_error=panel_error,
+        notice=notice,
+        known_tags=tags,
+        takeover_path=_takeover_path(request.app),
+        local=local_time(zone),
+        zone=zone.key,
+        page_url=page_url(conversation_id),
+        story_dir=stories.STORIES_DIR,
+    )
 
 
 @routes.get("/conversations/{conversation_id}")
@@ -300,8 +373,9 @@ async def _panel(request: web.Request, action, done: str) -> web.Response:
         log.info("%s refused for %s: %s", request.path, request[USER].email, exc)
         return await _transcript_page(request, conversation_id, status=400, panel_error=f"Not saved: {exc}.")
     except conv.UnknownConversation as exc:
-        return await render(request, "manager/base.html", status=404, title="No such conversation",
-                            message=f"Not saved: {exc}.")
+        return await render(
+            request, "manager/base.html", status=404, title="No such conversation", message=f"Not saved: {exc}."
+        )
     await flash(request, done)
     raise web.HTTPSeeOther(page_url(conversation_id))
 
@@ -312,8 +386,9 @@ async def set_tags(request: web.Request) -> web.Response:
     """Form field ``tags``: the conversation's tags, comma- or space-separated ("" removes all)."""
     raw = str((await request.post()).get("tags", ""))
     tags = raw.replace(",", " ").split()
-    return await _panel(request, lambda db: conv.set_tags(db, request.match_info["conversation_id"], tags),
-                        "Tags saved.")
+    return await _panel(
+        request, lambda db: conv.set_tags(db, request.match_info["conversation_id"], tags), "Tags saved."
+    )
 
 
 @routes.post("/conversations/{conversation_id}/flag")
@@ -324,8 +399,11 @@ async def set_flag(request: web.Request) -> web.Response:
     form = await request.post()
     flagged = form.get("flagged") == "1"
     note = str(form["note"]) if "note" in form else None
-    return await _panel(request, lambda db: conv.set_flag(db, request.match_info["conversation_id"], flagged, note),
-                        "Flagged." if flagged else "Flag cleared.")
+    return await _panel(
+        request,
+        lambda db: conv.set_flag(db, request.match_info["conversation_id"], flagged, note),
+        "Flagged." if flagged else "Flag cleared.",
+    )
 
 
 @routes.post("/conversations/{conversation_id}/reviewed")
@@ -333,8 +411,9 @@ async def set_flag(request: web.Request) -> web.Response:
 async def mark_reviewed(request: web.Request) -> web.Response:
     """Record that the signed-in manager reviewed the conversation now."""
     email = request[USER].email
-    return await _panel(request, lambda db: conv.mark_reviewed(db, request.match_info["conversation_id"], email),
-                        "Marked as reviewed.")
+    return await _panel(
+        request, lambda db: conv.mark_reviewed(db, request.match_info["conversation_id"], email), "Marked as reviewed."
+    )
 
 
 @routes.post("/conversations/{conversation_id}/story")
@@ -352,21 +431,34 @@ async def save_story(request: web.Request) -> web.Response:
         if not events:
             raise conv.UnknownConversation(f"no conversation {conversation_id!r} in the tracker store")
         async with session_scope(settings.database_url) as db:
-            path = await stories.save_test_story(db, settings.project_root, conversation_id,
-                                                 [(e.id, e.data) for e in events], name, overwrite=overwrite)
-            audit.record(db, request[USER], "story.save", "test_story",
-                         path.relative_to(settings.project_root).as_posix(), overwrite=overwrite)
+            path = await stories.save_test_story(
+                db, settings.project_root, conversation_id, [(e.id, e.data) for e in events], name, overwrite=overwrite
+            )
+            audit.record(
+                db,
+                request[USER],
+                "story.save",
+                "test_story",
+                path.relative_to(settings.project_root).as_posix(),
+                overwrite=overwrite,
+            )
     except (stories.InvalidStoryName, stories.NothingToSave, stories.StoryExists) as exc:
         log.info("test story of %s not saved for %s: %s", conversation_id, request[USER].email, exc)
         status = 409 if isinstance(exc, stories.StoryExists) else 400
         hint = " (tick “replace” to overwrite it)" if status == 409 else ""
-        return await _transcript_page(request, conversation_id, status=status,
-                                      panel_error=f"Test story not saved: {exc}{hint}.")
+        return await _transcript_page(
+            request, conversation_id, status=status, panel_error=f"Test story not saved: {exc}{hint}."
+        )
     except conv.UnknownConversation as exc:
         return await render(request, "manager/base.html", status=404, title="No such conversation", message=str(exc))
     except TrackerStoreUnavailable as exc:
-        return await render(request, "manager/base.html", status=503, title="Conversation unavailable",
-                            message=f"The tracker store cannot be read right now: {exc}")
+        return await render(
+            request,
+            "manager/base.html",
+            status=503,
+            title="Conversation unavailable",
+            message=f"The tracker store cannot be read right now: {exc}",
+        )
     log.info("conversation %s saved as test story %s by %s", conversation_id, path, request[USER].email)
     await flash(request, f"Saved the test story {path}.")
     raise web.HTTPSeeOther(page_url(conversation_id))
@@ -397,17 +489,22 @@ def locate_entities(text: str, rows: Sequence[tuple[str, str, str, str]]) -> lis
         if not name or not span:
             raise annotations.InvalidAnnotation(f"entity {number}: give both the entity and its words in the message")
         given = int(start) if start.strip().isdigit() else None
-        if given is None or text[given:given + len(span)] != span:
+        if given is None or text[given : given + len(span)] != span:
             found = _occurrences(text, span)
             if not found:
-                raise annotations.InvalidAnnotation(f"entity {number}: {span!r} is not in the message (spans are the "
-                                                    "message's own words, exactly as written)")
+                raise annotations.InvalidAnnotation(
+                    f"entity {number}: {span!r} is not in the message (spans are the "
+                    "message's own words, exactly as written)"
+                )
             if len(found) > 1:
-                raise annotations.InvalidAnnotation(f"entity {number}: {span!r} occurs {len(found)} times in the "
-                                                    "message: select the one you mean in the message text")
+                raise annotations.InvalidAnnotation(
+                    f"entity {number}: {span!r} occurs {len(found)} times in the "
+                    "message: select the one you mean in the message text"
+                )
             given = found[0]
-        entities.append({"start": given, "end": given + len(span), "entity": name,
-                         **({"value": value} if value else {})})
+        entities.append(
+            {"start": given, "end": given + len(span), "entity": name, **({"value": value} if value else {})}
+        )
     return entities
 
 
@@ -422,37 +519,66 @@ async def correct(request: web.Request) -> web.Response:
     conversation_id, event_id = request.match_info["conversation_id"], int(request.match_info["event_id"])
     form = await request.post()
     intent = str(form.get("intent", "")).strip()
-    rows = [tuple(map(str, row)) for row in zip_longest(*(form.getall(field, []) for field in
-                                                         ("entity", "span", "start", "value")), fillvalue="")]
+    rows = [
+        tuple(map(str, row))
+        for row in zip_longest(
+            *(form.getall(field, []) for field in ("entity", "span", "start", "value")), fillvalue=""
+        )
+    ]
     try:
         events = await get_reader(settings.tracker_database_url).conversation_events(conversation_id)
     except TrackerStoreUnavailable as exc:
-        return await render(request, "manager/base.html", status=503, title="Conversation unavailable",
-                            message=f"The tracker store cannot be read right now: {exc}")
+        return await render(
+            request,
+            "manager/base.html",
+            status=503,
+            title="Conversation unavailable",
+            message=f"The tracker store cannot be read right now: {exc}",
+        )
     event = next((e for e in events if e.id == event_id and e.type_name == "user"), None)
     if event is None:
-        return await render(request, "manager/base.html", status=404, title="No such message",
-                            message=f"Conversation {conversation_id!r} has no customer message {event_id}.")
+        return await render(
+            request,
+            "manager/base.html",
+            status=404,
+            title="No such message",
+            message=f"Conversation {conversation_id!r} has no customer message {event_id}.",
+        )
     text = event.data.get("text") or ""
     predicted = (event.data.get("parse_data") or {}).get("intent") or {}
     try:
         entities = locate_entities(text, rows)
         async with session_scope(settings.database_url) as db:
             await annotations.annotate(
-                db, settings.project_root, conversation_id=conversation_id, event_id=event_id, text=text,
-                predicted_intent=predicted.get("name"), predicted_confidence=predicted.get("confidence"),
-                intent=intent, entities=entities, created_by=request[USER].email)
+                db,
+                settings.project_root,
+                conversation_id=conversation_id,
+                event_id=event_id,
+                text=text,
+                predicted_intent=predicted.get("name"),
+                predicted_confidence=predicted.get("confidence"),
+                intent=intent,
+                entities=entities,
+                created_by=request[USER].email,
+            )
     except annotations.InvalidAnnotation as exc:
-        log.info("correction of event %d in %s refused for %s: %s", event_id, conversation_id, request[USER].email,
-                 exc)
-        kept = {"intent": intent, "entities": [dict(zip(("entity", "span", "start", "value"), row)) for row in rows
-                                               if any(part.strip() for part in row[:2])]}
-        return await _transcript_page(request, conversation_id, status=400, errors={event_id: f"Not saved: {exc}."},
-                                      forms={event_id: kept})
+        log.info("correction of event %d in %s refused for %s: %s", event_id, conversation_id, request[USER].email, exc)
+        kept = {
+            "intent": intent,
+            "entities": [
+                dict(zip(("entity", "span", "start", "value"), row))
+                for row in rows
+                if any(part.strip() for part in row[:2])
+            ],
+        }
+        return await _transcript_page(
+            request, conversation_id, status=400, errors={event_id: f"Not saved: {exc}."}, forms={event_id: kept}
+        )
     except (OSError, yaml.YAMLError) as exc:
         log.error("correction of event %d in %s failed: %s", event_id, conversation_id, exc)
-        return await render(request, "manager/base.html", status=500, title="Not saved",
-                            message=f"domain.yml cannot be read: {exc}")
+        return await render(
+            request, "manager/base.html", status=500, title="Not saved", message=f"domain.yml cannot be read: {exc}"
+        )
     log.info("event %d of %s corrected to %s by %s", event_id, conversation_id, intent, request[USER].email)
     await flash(request, f"Correction saved: “{text.strip()}” → {intent}, pending in the NLU inbox.")
     raise web.HTTPSeeOther(f"{page_url(conversation_id)}#m{event_id}")

@@ -1,4 +1,4 @@
-""""Forget me" in the console, for admins (:mod:`bot.privacy.erasure`):
+""" "Forget me" in the console, for admins (:mod:`bot.privacy.erasure`):
 
 - ``GET /console/contacts/<id>/erase``, ``GET /console/conversations/<id>/erase``: the confirmation page
   (what will be erased, what stays).
@@ -27,8 +27,9 @@ CONVERSATION_PATH = "/conversations/{conversation_id}/erase"
 
 
 async def _confirm_page(request: web.Request, what: str, status: int = 200, error: str | None = None) -> web.Response:
-    return await render(request, "manager/erase.html", status=status, title=f"Erase {what}", what=what,
-                        action=request.path, error=error)
+    return await render(
+        request, "manager/erase.html", status=status, title=f"Erase {what}", what=what, action=request.path, error=error
+    )
 
 
 def _describe(request: web.Request) -> tuple[dict, str]:
@@ -74,13 +75,21 @@ async def _erase(request: web.Request) -> web.Response:
         return await _confirm_page(request, what, 400, "Tick the box to confirm: erasure cannot be undone.")
     settings, user = request.app[settings_key], request[USER]
     try:
-        report = await erasure.erase(**target, via="console", actor=user, database_url=settings.database_url,
-                                     tracker_url=settings.tracker_database_url)
+        report = await erasure.erase(
+            **target,
+            via="console",
+            actor=user,
+            database_url=settings.database_url,
+            tracker_url=settings.tracker_database_url,
+        )
     except erasure.NothingToErase:
         raise web.HTTPNotFound(text="No such contact.")
     log.info("erasure by %s: %s", user.email, report.summary())
-    note = (" The external CRM keeps its records of this customer: delete them there."
-            if report.counts["crm_external_records"] else "")
+    note = (
+        " The external CRM keeps its records of this customer: delete them there."
+        if report.counts["crm_external_records"]
+        else ""
+    )
     pending = " Some conversation events could not be rewritten yet; they will be." if report.pending else ""
     await flash(request, f"Erased: {report.summary()}.{note}{pending}")
     if report.contact_id is not None:

@@ -14,18 +14,17 @@ A refused operation shows the page again with the reason and the status that fit
 """
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiohttp import web
 
 from bot.contracts import conversation_ids
 from bot.core import audit
-
-from bot.handoff import takeover
-from bot.web.appkeys import rasa_key, settings_key
 from bot.core.db import session_scope
 from bot.core.rasa import RasaError
+from bot.handoff import takeover
 from bot.handoff.escalation import REASONS
+from bot.web.appkeys import rasa_key, settings_key
 from bot.web.console import PREFIX, USER, flash, render, requires
 
 log = logging.getLogger(__name__)
@@ -39,12 +38,12 @@ EXCERPT_CHARS = 160
 
 def _utc(moment: datetime) -> datetime:
     """SQLite gives naive datetimes back; they were stored in UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def when(moment: datetime | None) -> str:
     """A stored time as "2026-03-07 09:15 UTC"; "" for None."""
-    return _utc(moment).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if moment is not None else ""
+    return _utc(moment).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment is not None else ""
 
 
 def age(since: datetime, now: datetime) -> str:
@@ -61,7 +60,7 @@ def excerpt(summary: str) -> str:
     :func:`bot.handoff.escalation.structured_summary`), cut at EXCERPT_CHARS characters."""
     kept = [line for line in summary.splitlines() if not line.startswith(("Escalation:", "Conversation:"))]
     line = " ".join(" ".join(kept).split())
-    return line if len(line) <= EXCERPT_CHARS else line[:EXCERPT_CHARS - 1].rstrip() + "…"
+    return line if len(line) <= EXCERPT_CHARS else line[: EXCERPT_CHARS - 1].rstrip() + "…"
 
 
 def channel(conversation_id: str) -> str:
@@ -71,7 +70,7 @@ def channel(conversation_id: str) -> str:
 
 def iso(timestamp: float) -> str:
     """Unix seconds as ISO 8601 in UTC, e.g. "2026-03-07T09:15:02+00:00"."""
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
 def _page(escalation_id: int) -> str:
@@ -90,16 +89,33 @@ async def inbox(request: web.Request) -> web.Response:
         counts = await takeover.counts(db)
         escalations = await takeover.inbox(db, tab, INBOX_LIMIT)
         customers = await takeover.customers(db, {e.conversation_id for e in escalations})
-    now = datetime.now(timezone.utc)
-    rows = [{"escalation": e, "reason": REASONS.get(e.reason, e.reason), "customer": customers.get(e.conversation_id),
-             "channel": channel(e.conversation_id), "excerpt": excerpt(e.summary), "age": age(e.created_at, now)}
-            for e in escalations]
-    return await render(request, "manager/escalations.html", title="Escalations", tab=tab, tabs=TABS, counts=counts,
-                        rows=rows, limit=INBOX_LIMIT)
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "escalation": e,
+            "reason": REASONS.get(e.reason, e.reason),
+            "customer": customers.get(e.conversation_id),
+            "channel": channel(e.conversation_id),
+            "excerpt": excerpt(e.summary),
+            "age": age(e.created_at, now),
+        }
+        for e in escalations
+    ]
+    return await render(
+        request,
+        "manager/escalations.html",
+        title="Escalations",
+        tab=tab,
+        tabs=TABS,
+        counts=counts,
+        rows=rows,
+        limit=INBOX_LIMIT,
+    )
 
 
-async def _detail(request: web.Request, escalation_id: int, status: int = 200, error: str | None = None,
-                  form: dict | None = None) -> web.Response:
+async def _detail(
+    request: web.Request, escalation_id: int, status: int = 200, error: str | None = None, form: dict | None = None
+) -> web.Response:
     try:
         async with session_scope(request.app[settings_key].database_url) as db:
             escalation = await takeover.get_escalation(db, escalation_id)
@@ -107,17 +123,34 @@ async def _detail(request: web.Request, escalation_id: int, status: int = 200, e
     except takeover.UnknownEscalation:
         raise web.HTTPNotFound(text="No such escalation.")
     try:
-        transcript, transcript_error = await takeover.transcript(escalation.conversation_id, request.app[rasa_key]), None
+        transcript, transcript_error = (
+            await takeover.transcript(escalation.conversation_id, request.app[rasa_key]),
+            None,
+        )
     except RasaError as exc:
         log.error("transcript of %s not read: %s", escalation.conversation_id, exc)
         transcript, transcript_error = None, str(exc)
-    return await render(request, "manager/escalations_detail.html", status=status, title=f"Escalation #{escalation.id}",
-                        escalation=escalation, reason=REASONS.get(escalation.reason, escalation.reason),
-                        customer=customer, channel=channel(escalation.conversation_id), transcript=transcript,
-                        transcript_error=transcript_error, may_act=takeover.may_act(escalation, request[USER]),
-                        error=error, form=form or {}, tabs=TABS, max_reply=takeover.MAX_REPLY_CHARS,
-                        max_note=takeover.MAX_NOTE_CHARS, age=age(escalation.created_at, datetime.now(timezone.utc)),
-                        when=when, iso=iso)
+    return await render(
+        request,
+        "manager/escalations_detail.html",
+        status=status,
+        title=f"Escalation #{escalation.id}",
+        escalation=escalation,
+        reason=REASONS.get(escalation.reason, escalation.reason),
+        customer=customer,
+        channel=channel(escalation.conversation_id),
+        transcript=transcript,
+        transcript_error=transcript_error,
+        may_act=takeover.may_act(escalation, request[USER]),
+        error=error,
+        form=form or {},
+        tabs=TABS,
+        max_reply=takeover.MAX_REPLY_CHARS,
+        max_note=takeover.MAX_NOTE_CHARS,
+        age=age(escalation.created_at, datetime.now(UTC)),
+        when=when,
+        iso=iso,
+    )
 
 
 @routes.get(r"/escalations/{escalation_id:\d+}")
@@ -143,9 +176,16 @@ async def messages(request: web.Request) -> web.Response:
     except RasaError as exc:
         log.error("transcript of %s not read: %s", escalation.conversation_id, exc)
         return web.json_response({"error": str(exc)}, status=502)
-    return web.json_response({"messages": [{"speaker": m.speaker, "text": m.text, "timestamp": m.timestamp,
-                                            "manager": m.manager} for m in transcript.messages],
-                              "paused": transcript.paused, "status": escalation.status})
+    return web.json_response(
+        {
+            "messages": [
+                {"speaker": m.speaker, "text": m.text, "timestamp": m.timestamp, "manager": m.manager}
+                for m in transcript.messages
+            ],
+            "paused": transcript.paused,
+            "status": escalation.status,
+        }
+    )
 
 
 async def _act(request: web.Request, escalation_id: int | None, action, form: dict, done: str) -> web.Response:
@@ -181,6 +221,7 @@ async def take(request: web.Request) -> web.Response:
         taken = await takeover.take_over(db, escalation_id, request[USER], rasa)
         audit.record(db, request[USER], "escalation.take_over", "escalation", taken.id)
         return taken.id
+
     return await _act(request, escalation_id, action, {}, TAKEN)
 
 
@@ -196,6 +237,7 @@ async def take_conversation(request: web.Request) -> web.Response:
         taken = await takeover.take_over(db, conversation_id, request[USER], rasa)
         audit.record(db, request[USER], "escalation.take_over", "escalation", taken.id)
         return taken.id
+
     return await _act(request, None, action, {}, TAKEN)
 
 
@@ -211,6 +253,7 @@ async def reply(request: web.Request) -> web.Response:
         await takeover.reply(db, escalation_id, text, request[USER], rasa)
         audit.record(db, request[USER], "escalation.reply", "escalation", escalation_id)
         return escalation_id
+
     return await _act(request, escalation_id, action, {"text": text}, "Sent to the customer.")
 
 
@@ -226,4 +269,5 @@ async def hand_back(request: web.Request) -> web.Response:
         resolved = await takeover.hand_back(db, escalation_id, note, request[USER], rasa)
         audit.record(db, request[USER], "escalation.hand_back", "escalation", resolved.id)
         return resolved.id
+
     return await _act(request, escalation_id, action, {"note": note}, "Handed back: the bot answers again.")

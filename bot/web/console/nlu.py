@@ -14,11 +14,10 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.core import audit
-
-from bot.review import annotations
 from bot.core.business import get_company
-from bot.web.appkeys import settings_key
 from bot.core.db import session_scope
+from bot.review import annotations
+from bot.web.appkeys import settings_key
 from bot.web.console import PREFIX, USER, flash, render, requires
 from bot.web.console.conversations import local_time, page_url
 
@@ -35,9 +34,21 @@ async def _page(request: web.Request, tab: str, status: int = 200, error: str | 
     async with session_scope(request.app[settings_key].database_url) as db:
         rows = await annotations.list_annotations(db, status=tab)
         counts = await annotations.counts(db)
-    return await render(request, "manager/nlu.html", status=status, title="NLU inbox", tab=tab, tabs=TABS,
-                        counts=counts, rows=rows, error=error, local=local_time(zone), zone=zone.key, page_url=page_url,
-                        export_file=request.app[settings_key].project_root / annotations.EXPORT_FILE)
+    return await render(
+        request,
+        "manager/nlu.html",
+        status=status,
+        title="NLU inbox",
+        tab=tab,
+        tabs=TABS,
+        counts=counts,
+        rows=rows,
+        error=error,
+        local=local_time(zone),
+        zone=zone.key,
+        page_url=page_url,
+        export_file=request.app[settings_key].project_root / annotations.EXPORT_FILE,
+    )
 
 
 @routes.get("/nlu")
@@ -61,19 +72,35 @@ async def export(request: web.Request) -> web.Response:
     try:
         async with session_scope(request.app[settings_key].database_url) as db:
             summary = await annotations.export(db, root)
-            audit.record(db, request[USER], "nlu.export", "nlu_file", annotations.EXPORT_FILE.as_posix(),
-                         written=len(summary.written), duplicates=len(summary.duplicates),
-                         conflicts=len(summary.conflicts))
+            audit.record(
+                db,
+                request[USER],
+                "nlu.export",
+                "nlu_file",
+                annotations.EXPORT_FILE.as_posix(),
+                written=len(summary.written),
+                duplicates=len(summary.duplicates),
+                conflicts=len(summary.conflicts),
+            )
     except annotations.ExportError as exc:
         return await _page(request, "pending", 500, f"Nothing exported: {exc}")
-    log.info("NLU export by %s: %d written, %d duplicates, %d conflicts", request[USER].email, len(summary.written),
-             len(summary.duplicates), len(summary.conflicts))
-    await flash(request, f"Exported to {summary.path}: {len(summary.written)} written, "
-                         f"{len(summary.duplicates)} already in the training data (duplicates), "
-                         f"{len(summary.conflicts)} left pending (conflicts).")
+    log.info(
+        "NLU export by %s: %d written, %d duplicates, %d conflicts",
+        request[USER].email,
+        len(summary.written),
+        len(summary.duplicates),
+        len(summary.conflicts),
+    )
+    await flash(
+        request,
+        f"Exported to {summary.path}: {len(summary.written)} written, "
+        f"{len(summary.duplicates)} already in the training data (duplicates), "
+        f"{len(summary.conflicts)} left pending (conflicts).",
+    )
     for conflict in summary.conflicts:
-        await flash(request, f"Conflict, left pending: “{conflict.text}” → {conflict.intent}: {conflict.reason}.",
-                    "error")
+        await flash(
+            request, f"Conflict, left pending: “{conflict.text}” → {conflict.intent}: {conflict.reason}.", "error"
+        )
     raise web.HTTPSeeOther(PAGE)
 
 

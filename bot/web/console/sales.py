@@ -64,11 +64,22 @@ async def pipeline(request: web.Request) -> web.Response:
     async with session_scope(request.app[settings_key].database_url) as db:
         channels = await sales_views.deal_channels(db)
         if channel is not None and channel not in channels:
-            return await _bad_request(request, BadRequest(
-                f"no deal comes from channel {channel!r}; the deals' channels are: {', '.join(channels) or 'none'}"))
+            return await _bad_request(
+                request,
+                BadRequest(
+                    f"no deal comes from channel {channel!r}; the deals' channels are: {', '.join(channels) or 'none'}"
+                ),
+            )
         columns = await sales_views.pipeline_board(db, channel)
-    return await render(request, "manager/pipeline.html", title="Pipeline", columns=columns, stages=STAGES,
-                        channels=channels, channel=channel)
+    return await render(
+        request,
+        "manager/pipeline.html",
+        title="Pipeline",
+        columns=columns,
+        stages=STAGES,
+        channels=channels,
+        channel=channel,
+    )
 
 
 @routes.post(r"/pipeline/deals/{deal_id:\d+}/stage")
@@ -114,9 +125,18 @@ async def quotes_page(request: web.Request) -> web.Response:
         return await _bad_request(request, exc)
     async with session_scope(request.app[settings_key].database_url) as db:
         rows, total = await sales_views.list_quotes(db, status=status, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
-    return await render(request, "manager/quotes.html", title="Quotes", quotes=rows, total=total, page=page,
-                        pages=max(1, math.ceil(total / PER_PAGE)), statuses=QUOTE_STATUSES, shown_status=status,
-                        query={"status": status} if status else {})
+    return await render(
+        request,
+        "manager/quotes.html",
+        title="Quotes",
+        quotes=rows,
+        total=total,
+        page=page,
+        pages=max(1, math.ceil(total / PER_PAGE)),
+        statuses=QUOTE_STATUSES,
+        shown_status=status,
+        query={"status": status} if status else {},
+    )
 
 
 # --- contacts ----------------------------------------------------------------------------------------------
@@ -138,8 +158,17 @@ async def contacts_page(request: web.Request) -> web.Response:
     where = [contact_matches(text, request.app[settings_key].default_phone_region)] if text else []
     async with session_scope(request.app[settings_key].database_url) as db:
         rows, total = await sales_views.list_contacts(db, *where, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
-    return await render(request, "manager/contacts.html", title="Contacts", contacts=rows, total=total, page=page,
-                        pages=max(1, math.ceil(total / PER_PAGE)), q=text, query={"q": text} if text else {})
+    return await render(
+        request,
+        "manager/contacts.html",
+        title="Contacts",
+        contacts=rows,
+        total=total,
+        page=page,
+        pages=max(1, math.ceil(total / PER_PAGE)),
+        q=text,
+        query={"q": text} if text else {},
+    )
 
 
 @routes.get(r"/contacts/{contact_id:\d+}")
@@ -151,7 +180,14 @@ async def contact_page(request: web.Request) -> web.Response:
     if page is None:
         raise web.HTTPNotFound(text="No such contact.")
     contact = page.contact
-    return await render(request, "manager/contact.html",
-                        title=customer_name(contact.name, contact.email, contact.channel), contact=contact,
-                        deals=page.deals, notes=page.notes, quotes=page.quotes, escalations=page.escalations,
-                        conversations=page.conversations)
+    return await render(
+        request,
+        "manager/contact.html",
+        title=customer_name(contact.name, contact.email, contact.channel),
+        contact=contact,
+        deals=page.deals,
+        notes=page.notes,
+        quotes=page.quotes,
+        escalations=page.escalations,
+        conversations=page.conversations,
+    )

@@ -9,9 +9,9 @@ none); no other file under the results directory is reachable.
 
 from aiohttp import web
 
+from bot.review.training_report import read_report
 from bot.web.appkeys import settings_key
 from bot.web.console import render, requires
-from bot.review.training_report import read_report
 
 routes = web.RouteTableDef()
 

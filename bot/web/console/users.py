@@ -14,12 +14,11 @@ from collections import defaultdict
 from aiohttp import web
 
 from bot.core import audit
-
+from bot.core.db import session_scope
+from bot.core.models import User
 from bot.web import accounts
 from bot.web.appkeys import settings_key
-from bot.core.db import session_scope
 from bot.web.console import PREFIX, USER, flash, render, requires
-from bot.core.models import User
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +27,26 @@ routes = web.RouteTableDef()
 PAGE = f"{PREFIX}/users"
 
 
-async def _page(request: web.Request, status: int = 200, error: str | None = None,
-                form: dict | None = None) -> web.Response:
+async def _page(
+    request: web.Request, status: int = 200, error: str | None = None, form: dict | None = None
+) -> web.Response:
     async with session_scope(request.app[settings_key].database_url) as db:
         users = await accounts.list_users(db)
         sessions = defaultdict(list)
         for row in await accounts.active_sessions(db):
             sessions[row.user_id].append(row)
-    return await render(request, "manager/users.html", status=status, title="Users", users=users, roles=accounts.ROLES,
-                        sessions=sessions, min_password=accounts.MIN_PASSWORD_CHARS, error=error,
-                        form=form or {"role": "manager"})
+    return await render(
+        request,
+        "manager/users.html",
+        status=status,
+        title="Users",
+        users=users,
+        roles=accounts.ROLES,
+        sessions=sessions,
+        min_password=accounts.MIN_PASSWORD_CHARS,
+        error=error,
+        form=form or {"role": "manager"},
+    )
 
 
 @routes.get("/users")
@@ -109,8 +118,9 @@ async def set_role(request: web.Request) -> web.Response:
                 return user
             user, previous = await accounts.set_role(db, user.email, role)
             if previous != role:
-                audit.record(db, admin, "user.role", "user", user.id, email=user.email,
-                             **{"from": previous, "to": role})
+                audit.record(
+                    db, admin, "user.role", "user", user.id, email=user.email, **{"from": previous, "to": role}
+                )
     except accounts.AccountError as exc:
         return await _page(request, 400, f"Role not changed: {exc}.")
     log.info("console user %s made %s (was %s) by %s", user.email, role, previous, admin.email)
