@@ -151,7 +151,7 @@ async def test_a_topic_button_answers_the_question_asked_before_it(loaded_db):
 
 
 async def test_refinement_keeps_the_category_from_earlier(loaded_db):
-    messages, slots = await run(ActionSearchProducts(), tracker("in black leather", slots={"category": "office_chair"}))
+    _, slots = await run(ActionSearchProducts(), tracker("in black leather", slots={"category": "office_chair"}))
     async with db.session_scope(loaded_db) as session:
         products = [await session.get(Product, s) for s in slots["shown_skus"]]
     assert products and all(
@@ -161,7 +161,7 @@ async def test_refinement_keeps_the_category_from_earlier(loaded_db):
 
 
 async def test_stock_per_warehouse_for_a_sku(loaded_db):
-    messages, slots = await run(
+    messages, _ = await run(
         ActionShowStock(), tracker("is oc-1006 in stock?", "ask_stock", [ent("sku", "oc-1006"), ent("quantity", "50")])
     )
     async with db.session_scope(loaded_db) as session:
@@ -175,7 +175,7 @@ async def test_stock_per_warehouse_for_a_sku(loaded_db):
 
 @pytest.mark.parametrize("action", [ActionShowStock(), ActionShowPrice(), ActionProductDetails()])
 async def test_unknown_sku_gets_a_clear_answer(loaded_db, action):
-    messages, slots = await run(action, tracker("ZZ-9999?", "ask_stock", [ent("sku", "ZZ-9999")]))
+    messages, _ = await run(action, tracker("ZZ-9999?", "ask_stock", [ent("sku", "ZZ-9999")]))
     assert responses_of(messages) == ["utter_unknown_product"] and messages[0]["product"] == "ZZ-9999"
 
 
@@ -333,13 +333,16 @@ async def test_a_quote_turn_reads_the_cart_once_and_prices_it_once(loaded_db, mo
             Lead("Sara Khan", None, "sara@gulfco.ae", "+971501234567", 50, None, "AED", None, "web", "web-test1234"),
         )
     calls = []
+
+    def counting(original, name):
+        def counted(*args, **kwargs):
+            calls.append(name)
+            return original(*args, **kwargs)
+
+        return counted
+
     for owner, name in ((carts, "get_cart"), (PricingRules, "price")):
-
-        def counted(*args, _original=getattr(owner, name), _name=name, **kwargs):
-            calls.append(_name)
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(owner, name, counted)
+        monkeypatch.setattr(owner, name, counting(getattr(owner, name), name))
     messages, slots = await run(
         ActionSendQuote(), tracker("", "request_quote", slots={"sales_stage": "quoting", "contact_id": contact.id})
     )

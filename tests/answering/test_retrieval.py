@@ -126,7 +126,7 @@ def test_a_failing_batch_is_logged_with_its_reason_and_retried_next_run(tmp_path
     monkeypatch.setattr(index.embeddings, "embed", lambda texts: (_ for _ in ()).throw(RuntimeError("model crashed")))
     failed = index.sync(client, index.KNOWLEDGE, [*chunks, chunking.Chunk("x.md#empty", " ", {"hash": "0"})], logs)
     assert failed.added == 0 and {f["reason"] for f in failed.failed} == {"RuntimeError: model crashed", "empty text"}
-    assert _log(sorted(logs.glob("*.json"))[-1])["failed"][0]["reason"] in {"RuntimeError: model crashed", "empty text"}
+    assert _log(max(logs.glob("*.json")))["failed"][0]["reason"] in {"RuntimeError: model crashed", "empty text"}
     monkeypatch.setattr(index.embeddings, "embed", real_embed)
     assert index.sync(client, index.KNOWLEDGE, chunks, logs).added == 3
 

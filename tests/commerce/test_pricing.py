@@ -235,5 +235,5 @@ def test_unreadable_pricing_file(tmp_path: Path, text):
     path = tmp_path / "pricing.yml"
     if text is not None:
         path.write_text(text, encoding="utf-8")
-    with pytest.raises(PricingError, match="pricing.yml"):
+    with pytest.raises(PricingError, match=r"pricing\.yml"):
         PricingRules.load(path)

@@ -66,7 +66,7 @@ async def telegram(loaded_db, monkeypatch):
 
 
 async def test_cart_by_sku_name_and_it_with_line_totals_from_the_catalog(loaded_db):
-    messages, events = await run(
+    messages, _ = await run(
         ActionAddToCart(), tracker("add 2 OC-1006", "add_to_cart", [ent("sku", "OC-1006"), ent("quantity", "2")])
     )
     price = await price_of(loaded_db, "OC-1006")

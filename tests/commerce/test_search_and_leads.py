@@ -198,9 +198,7 @@ async def test_a_customer_known_from_the_web_writing_on_whatsapp_keeps_one_deal_
     async with db.session_scope(loaded_db) as session:
         await leads.save_lead(session, lead())
     async with db.session_scope(loaded_db) as session:
-        contact, deal, created = await leads.save_lead(
-            session, lead(channel="whatsapp", sender_id="whatsapp-971501234567")
-        )
+        _, deal, created = await leads.save_lead(session, lead(channel="whatsapp", sender_id="whatsapp-971501234567"))
     assert not created and deal.tags == ["web-lead", "whatsapp-lead"]
     async with db.session_scope(loaded_db) as session:
         assert (await session.get(Deal, deal.id)).tags == ["web-lead", "whatsapp-lead"]

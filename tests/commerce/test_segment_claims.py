@@ -1,7 +1,7 @@
-"""A known customer's contact and pricing segment go only to conversations that are theirs (tests/e2e/test_injection.py's
-attack ``other-lead-with-victims-phone``: typing a VIP's phone number into the web chat's lead form gave the
-VIP discount, overwrote her contact and put her company on the attacker's quote): the contact's own
-conversation, or a WhatsApp conversation from the contact's phone number."""
+"""A known customer's contact and pricing segment go only to conversations that are theirs
+(tests/e2e/test_injection.py's attack ``other-lead-with-victims-phone``: typing a VIP's phone number into the web
+chat's lead form gave the VIP discount, overwrote her contact and put her company on the attacker's quote): the
+contact's own conversation, or a WhatsApp conversation from the contact's phone number."""
 
 from bot.commerce.leads import Lead, save_lead
 from bot.commerce.shopping import customer_segment
@@ -54,7 +54,8 @@ async def test_a_contacts_segment_needs_its_own_conversation_or_its_phone_on_wha
             "Quillfeather Holdings",
         )
         assert [note.body for note in deal.notes] == [
-            f"Same phone or e-mail as contact #{vip.id}, typed in another conversation: merge them if it is the same person."
+            f"Same phone or e-mail as contact #{vip.id}, typed in another conversation: "
+            "merge them if it is the same person."
         ]
         assert deal not in vip.deals
         assert await customer_segment(session, turn_of("web-mallory", vip.id)) == "new"

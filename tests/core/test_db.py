@@ -1,4 +1,5 @@
-"""SQLite files run in write-ahead-logging mode: the business DB through its engine, Rasa's tracker store through the CLI."""
+"""SQLite files run in write-ahead-logging mode: the business DB through its engine, Rasa's tracker store through the
+CLI."""
 
 import sqlite3
 import subprocess

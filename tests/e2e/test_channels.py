@@ -227,14 +227,17 @@ def test_forged_and_replayed_telegram_webhooks_change_nothing(stack):
     forged = TelegramCustomer(stack, customer.chat_id, secret="not-the-secret")
     update = customer.update(text="hi")
     assert forged.post(update).status_code == 403
-    count = lambda: query(
-        stack,
-        lambda s: s.scalar(
-            select(func.count())
-            .select_from(ChannelDelivery)
-            .where(ChannelDelivery.sender_id == f"telegram-{customer.chat_id}")
-        ),
-    )
+
+    def count():
+        return query(
+            stack,
+            lambda s: s.scalar(
+                select(func.count())
+                .select_from(ChannelDelivery)
+                .where(ChannelDelivery.sender_id == f"telegram-{customer.chat_id}")
+            ),
+        )
+
     assert count() == 0 and customer.sent() == []
 
     for _ in range(20):  # Telegram redelivering the same update
@@ -298,11 +301,17 @@ def test_a_manager_takes_over_and_replies_on_the_customers_own_channel(as_the_co
     if channel == "telegram":
         customer = TelegramCustomer(stack, 750_000_000 + next(_ids) % 1000)
         say, conversation_id = (lambda text: customer.say(text=text)), f"telegram-{customer.chat_id}"
-        received = lambda: [m.get("text") for m in customer.sent()]
+
+        def received():
+            return [m.get("text") for m in customer.sent()]
+
     else:
         customer = WhatsAppCustomer(stack, f"97156{next(_ids) % 10_000_000:07d}")
         say, conversation_id = customer.say, f"whatsapp-{customer.wa_id}"
-        received = lambda: [(m.get("text") or {}).get("body") for m in stack.graph.sent(to=customer.wa_id)]
+
+        def received():
+            return [(m.get("text") or {}).get("body") for m in stack.graph.sent(to=customer.wa_id)]
+
     assert say("hi")
     email, reply = f"mona-{channel}-{next(_ids)}@falconoffice.ae", f"Hello, this is Mona from sales ({channel})."
 

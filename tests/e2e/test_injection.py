@@ -358,7 +358,9 @@ def attacked(request, runs: dict[str, "Run"], mode: str) -> Run:
         stack = request.getfixturevalue("stack" if mode == "extractive" else "llm_stack")
         victim = seed_victim(stack)
         with ThreadPoolExecutor(8) as pool:
-            outcomes = dict(zip([a["id"] for a in ATTACKS], pool.map(lambda a: run_attack(stack, victim, a), ATTACKS)))
+            outcomes = dict(
+                zip([a["id"] for a in ATTACKS], pool.map(lambda a: run_attack(stack, victim, a), ATTACKS), strict=True)
+            )
         runs[mode] = Run(stack, victim, outcomes, signed_in_manager(stack))
     return runs[mode]
 

@@ -144,10 +144,11 @@ class FakeHubSpot:
 
     async def _search(self, request: web.Request) -> web.Response:
         kind, body = request.match_info["kind"], await request.json()
-        found = []
-        for record in self.objects[kind].values() if self.searchable else []:
-            if any(all(_matches(record, f) for f in group["filters"]) for group in body.get("filterGroups", [])):
-                found.append(_public(record))
+        found = [
+            _public(record)
+            for record in (self.objects[kind].values() if self.searchable else [])
+            if any(all(_matches(record, f) for f in group["filters"]) for group in body.get("filterGroups", []))
+        ]
         limit = body.get("limit", 10)
         return web.json_response({"total": len(found), "results": found[:limit]})
 

@@ -186,11 +186,13 @@ class FakeTelegram:
         if not isinstance(value, str) or not value.startswith(("http://", "https://")):
             return None
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)) as session:
-                async with session.get(value) as response:
-                    if response.status != 200:
-                        return None
-                    return Upload(urlparse(value).path.rsplit("/", 1)[-1], response.content_type, await response.read())
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)) as session,
+                session.get(value) as response,
+            ):
+                if response.status != 200:
+                    return None
+                return Upload(urlparse(value).path.rsplit("/", 1)[-1], response.content_type, await response.read())
         except aiohttp.ClientError:
             return None
 

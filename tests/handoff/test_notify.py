@@ -63,7 +63,7 @@ async def test_long_text_is_truncated_to_the_limit(telegram: FakeTelegram) -> No
 
 
 async def test_wrong_token_raises_without_revealing_it(telegram: FakeTelegram) -> None:
-    with pytest.raises(NotifyError, match="InvalidToken.*Unauthorized") as error:
+    with pytest.raises(NotifyError, match=r"InvalidToken.*Unauthorized") as error:
         await notify_managers("New lead", settings_for(telegram, telegram_bot_token="42:wrong-secret"))
     assert "wrong-secret" not in str(error.value)
     assert telegram.messages == []
@@ -71,7 +71,7 @@ async def test_wrong_token_raises_without_revealing_it(telegram: FakeTelegram) -
 
 async def test_flood_control_raises_with_the_retry_delay(telegram: FakeTelegram) -> None:
     telegram.failure = "flood"
-    with pytest.raises(NotifyError, match="RetryAfter.*Retry in 3 seconds"):
+    with pytest.raises(NotifyError, match=r"RetryAfter.*Retry in 3 seconds"):
         await notify_managers("New lead", settings_for(telegram))
 
 
@@ -85,5 +85,5 @@ async def test_outage_raises_network_error() -> None:
     server = await FakeTelegram().start()
     settings = settings_for(server)
     await server.close()
-    with pytest.raises(NotifyError, match="NetworkError.*ConnectError"):
+    with pytest.raises(NotifyError, match=r"NetworkError.*ConnectError"):
         await notify_managers("New lead", settings)

@@ -106,7 +106,7 @@ class FakeRasa:
             except jwt.InvalidTokenError as exc:
                 raise web.HTTPUnauthorized(
                     text=f'{{"reason": "NotAuthenticated: {exc}"}}', content_type="application/json"
-                )
+                ) from exc
             assert claims["user"]["role"] == "admin"
         body = await request.json() if request.can_read_body else None
         self.calls.append(Call(request.method, request.path, dict(request.query), body))
@@ -179,7 +179,7 @@ async def deal_notes(db_url: str) -> list[str]:
         return list((await session.scalars(select(DealNote.body).order_by(DealNote.id))).all())
 
 
-# --- bot.handoff.takeover and bot.handoff.escalation.hand_back -------------------------------------------------------------
+# --- bot.handoff.takeover and bot.handoff.escalation.hand_back --------------------------------------------------------
 
 
 async def test_taking_over_an_escalation_the_bot_paused_claims_it_without_pausing_again(db_url, rasa):
@@ -259,7 +259,7 @@ async def test_only_the_assignee_or_an_admin_acts_on_a_taken_conversation(db_url
         await takeover.take_over(session, pending.id, max_, rasa.api)
     calls = len(rasa.calls)
     async with db.session_scope(db_url) as session:
-        with pytest.raises(takeover.NotYours, match="max@example.com has this conversation"):
+        with pytest.raises(takeover.NotYours, match=re.escape("max@example.com has this conversation")):
             await takeover.take_over(session, pending.id, mia, rasa.api)
         with pytest.raises(takeover.NotYours):
             await takeover.reply(session, WEB, "Hi, Mia here.", mia, rasa.api)
@@ -310,7 +310,7 @@ async def test_a_reply_before_anyone_took_the_conversation_over_is_refused(db_ur
     max_ = await add_user(db_url, "max@example.com")
     await add_escalation(db_url)
     async with db.session_scope(db_url) as session:
-        with pytest.raises(takeover.WrongStatus, match="take conversation .* over before replying"):
+        with pytest.raises(takeover.WrongStatus, match=r"take conversation .* over before replying"):
             await takeover.reply(session, WEB, "Hello", max_, rasa.api)
     assert rasa.calls == []
 
@@ -364,7 +364,7 @@ async def test_when_rasa_refuses_nothing_is_resolved_or_taken(db_url, rasa):
         async with db.session_scope(db_url) as session:
             await takeover.take_over(session, pending.id, max_, rasa.api)
     assert (await stored(db_url, pending.id)).status == "pending"
-    with pytest.raises(RasaError, match="Rasa answered 500 to POST .*ConversationError"):
+    with pytest.raises(RasaError, match=r"Rasa answered 500 to POST .*ConversationError"):
         async with db.session_scope(db_url) as session:
             await takeover.hand_back(session, pending.id, "Sorted by phone.", max_, rasa.api)
     row = await stored(db_url, pending.id)

@@ -251,14 +251,26 @@ async def test_rotate_key_moves_values_to_the_active_key_and_the_old_key_can_go(
         assert (await session.get(Contact, ann)).email == "ann@acme.example"
         session.add(Escalation(conversation_id="web-ann0001", reason="complaint", summary="written under k2"))
     await db.get_engine(db_url).dispose()
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "rotate-key"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot", "rotate-key"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "contacts.email: 1 re-encrypted under key 'k2'" in result.stdout
     assert "escalations.summary: 1 re-encrypted" in result.stdout  # the one under k1 only
     assert "deal_notes.body: 0 re-encrypted" in result.stdout
-    again = subprocess.run(
-        [sys.executable, "-m", "bot", "rotate-key"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    again = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot", "rotate-key"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert re.findall(r": (\d+) re-encrypted", again.stdout) == ["0"] * len(again.stdout.strip().splitlines())
     assert all(
@@ -280,7 +292,8 @@ async def test_rotate_key_index_recomputes_the_blind_indexes_under_a_new_index_k
     ann = await add_contact(db_url)
     await db.get_engine(db_url).dispose()
     new_index = secrets.token_urlsafe(32)
-    result = subprocess.run(
+    result = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "bot", "rotate-key", "--index"],
         cwd=ROOT,
         env={**env, "CLOSER_PII_INDEX_KEY": new_index},

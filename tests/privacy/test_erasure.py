@@ -367,7 +367,7 @@ async def test_erasing_a_contact_leaves_no_trace_in_any_file_but_keeps_the_books
         assert data["event"] == row[2] and data["timestamp"] == row[3]
     stages = [json.loads(r[4])["value"] for r in after if r[2] == "slot" and json.loads(r[4])["name"] == "sales_stage"]
     assert sorted(stages) == ["closing", "quoting"]  # non-personal slots keep their values
-    moved_to = {old[1]: new[1] for old, new in zip(before, after)}
+    moved_to = {old[1]: new[1] for old, new in zip(before, after, strict=True)}
     assert rasa_reads(tracker_path, [moved_to[WA], moved_to[WEB], WA, WEB]) == {
         moved_to[WA]: len([r for r in before if r[1] == WA]),
         moved_to[WEB]: len([r for r in before if r[1] == WEB]),

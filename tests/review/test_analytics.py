@@ -206,7 +206,7 @@ async def session(filled: str):
 
 @pytest.fixture
 def march() -> dict:
-    return dict(zip(("since", "until"), analytics.period(FIRST, LAST)))
+    return dict(zip(("since", "until"), analytics.period(FIRST, LAST), strict=True))
 
 
 def test_a_period_is_whole_local_days_and_defaults_to_the_last_30():

@@ -352,8 +352,8 @@ async def test_saved_test_story_uses_the_correction_and_passes_rasa_test_core(ur
         ("/greet\n", "greet"),
         (
             (
-                'I need [12](quantity) ergonomic [chairs]{"entity": "category", "value": "office_chair"} for our office, '
-                "around [1500](budget) AED each\n"
+                'I need [12](quantity) ergonomic [chairs]{"entity": "category", "value": "office_chair"} '
+                "for our office, around [1500](budget) AED each\n"
             ),
             "ask_products",
         ),

@@ -692,7 +692,7 @@ async def test_transcript_of_a_sale_with_a_knowledge_answer(indexed: str, tracke
         "action",
         "bot",
     ]
-    assert all(entry.at.timestamp() == pytest.approx(e[3]) for entry, e in zip(transcript.entries, shown))
+    assert all(entry.at.timestamp() == pytest.approx(e[3]) for entry, e in zip(transcript.entries, shown, strict=True))
 
     customers = [entry for entry in transcript.entries if entry.kind == "customer"]
     chairs = customers[1]

@@ -223,11 +223,13 @@ def copied_cookie(client: TestClient) -> str:
 
 async def status_with(client: TestClient, cookie: str, path: str = "/console/users") -> int:
     """The status another browser sending ``cookie`` gets for GET ``path`` (redirects not followed)."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as other:
-        async with other.get(
+    async with (
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as other,
+        other.get(
             client.make_url(path), headers={"Cookie": f"closer_console={cookie}"}, allow_redirects=False
-        ) as response:
-            return response.status
+        ) as response,
+    ):
+        return response.status
 
 
 async def console_sessions(db_url: str) -> list[ConsoleSession]:
