@@ -120,10 +120,8 @@ async def _erase(args: argparse.Namespace) -> int:
         else:
             what = f"contact {args.contact}" if args.contact is not None else f"conversation {args.conversation}"
             try:
-                confirmed = (
-                    args.yes
-                    or input(f"Erase {what} and everything about the customer? Type 'erase': ").strip() == "erase"
-                )
+                prompt = f"Erase {what} and everything about the customer? Type 'erase': "
+                confirmed = args.yes or (await asyncio.to_thread(input, prompt)).strip() == "erase"
             except EOFError:
                 confirmed = False
             if not confirmed:

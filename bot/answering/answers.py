@@ -85,7 +85,8 @@ def prompt(
     looking_at = "\n".join(f"- {line}" for line in products) or "- nothing yet"
     system = (
         f"{instructions(company, stage)}\n\n"
-        f"The customer's cart and the products they are looking at (prices exclude VAT):\n{looking_at}\n\nPassages:\n{passages}"
+        f"The customer's cart and the products they are looking at (prices exclude VAT):\n{looking_at}\n\n"
+        f"Passages:\n{passages}"
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": question}], system
 

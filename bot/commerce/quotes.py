@@ -107,7 +107,8 @@ async def issue(
         deal.amount_minor, deal.currency = priced.net_minor, priced.currency
         note = (
             f"Quote {quote.number} ({status}): {len(priced.lines)} line items, "
-            f"{format_money(priced.net_minor, priced.currency)} before VAT, {format_money(priced.total_minor, priced.currency)} in total."
+            f"{format_money(priced.net_minor, priced.currency)} before VAT, "
+            f"{format_money(priced.total_minor, priced.currency)} in total."
         )
         await deals.advance(session, deal, deals.QUOTE_ISSUED, note)
     await session.flush()

@@ -155,6 +155,7 @@ async def pipeline_board(
             .order_by(Deal.created_at.desc(), Deal.id.desc())
             .limit(CARDS_PER_STAGE)
         )
+        rows = await session.execute(query)
         cards = [
             DealCard(
                 deal_id,
@@ -168,9 +169,7 @@ async def pipeline_board(
                 utc(created),
                 (now - utc(created)).total_seconds(),
             )
-            for deal_id, contact_id, name, email, company, amount, currency, source, tags, created in await session.execute(
-                query
-            )
+            for deal_id, contact_id, name, email, company, amount, currency, source, tags, created in rows
         ]
         columns.append(StageColumn(stage, counts.get(stage, 0), sums.get(stage, []), cards))
     return columns

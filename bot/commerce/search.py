@@ -5,6 +5,7 @@ colours, materials and features from the ``products`` table. Matching is a spaCy
 on a blank English pipeline (no model download).
 """
 
+import asyncio
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -112,7 +113,7 @@ class Vocabulary:
     async def load(cls, session: AsyncSession, vocabulary_file: Path, money_words: tuple[str, ...]) -> "Vocabulary":
         """Build from ``vocabulary.yml``, the catalog's distinct colours, materials and features, and the
         words of the business's currency."""
-        raw = yaml.safe_load(vocabulary_file.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(await asyncio.to_thread(vocabulary_file.read_text, encoding="utf-8"))
         values: dict[str, tuple[str, str]] = {}
         categories = PhraseMatcher(_NLP.vocab, attr="LOWER")
         attributes = PhraseMatcher(_NLP.vocab, attr="LOWER")

@@ -1,9 +1,11 @@
 """The shared secrets between Closer's processes, and the credentials the console and CLI send to Rasa.
 
-| secret | setting (environment) | development default | who holds it |
-|---|---|---|---|
-| Rasa HTTP API JWT secret (HS256) | ``CLOSER_RASA_JWT_SECRET`` | ``var/rasa-jwt.secret`` | the Rasa server (``--jwt-secret``); the console and CLI sign short-lived tokens with it |
-| action server token | ``CLOSER_ACTION_SERVER_TOKEN`` | ``var/action-server.token`` | Rasa (``endpoints.yml``: ``action_endpoint.token``); the action server checks it |
+- Rasa HTTP API JWT secret (HS256): setting (environment) ``CLOSER_RASA_JWT_SECRET``, development default
+  ``var/rasa-jwt.secret``; held by the Rasa server (``--jwt-secret``); the console and CLI sign short-lived
+  tokens with it.
+- action server token: setting (environment) ``CLOSER_ACTION_SERVER_TOKEN``, development default
+  ``var/action-server.token``; held by Rasa (``endpoints.yml``: ``action_endpoint.token``); the action server
+  checks it.
 
 In development (``CLOSER_ENVIRONMENT=development``, the default) a secret that is not set is generated once
 into its file under ``var/`` (mode 0600) and read from there by every process, so ``make run`` needs no keys.

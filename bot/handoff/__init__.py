@@ -1,1 +1,2 @@
-"""Handing a conversation to a human manager and back: escalations, the hand-over turn (handover), takeover, the managers' Telegram notifications."""
+"""Handing a conversation to a human manager and back: escalations, the hand-over turn (handover), takeover, the
+managers' Telegram notifications."""

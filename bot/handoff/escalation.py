@@ -142,10 +142,10 @@ async def hand_back(
 ) -> int:
     """Resume the bot in ``conversation_id`` (Rasa's ``resume`` event, then ``action_listen``, through its HTTP API),
     then mark its pending and in-progress escalations resolved (now, by ``resolved_by``, a console user's email or
-    None from the CLI, with ``note``). A note is also added to the customer's open deal (:func:`bot.commerce.deals.open_deal`), if
-    any, and queued for the external CRM. Returns how many escalations were resolved. Raises
-    :class:`bot.core.rasa.RasaError`, having
-    changed nothing, when Rasa does not resume the conversation."""
+    None from the CLI, with ``note``). A note is also added to the customer's open deal
+    (:func:`bot.commerce.deals.open_deal`), if any, and queued for the external CRM. Returns how many escalations
+    were resolved. Raises :class:`bot.core.rasa.RasaError`, having changed nothing, when Rasa does not resume the
+    conversation."""
     # A paused conversation never reached action_listen; without it the next message would
     # be predicted as if it followed the action that paused the bot.
     await rasa.append_events(conversation_id, [{"event": "resume"}, {"event": "action", "name": "action_listen"}])

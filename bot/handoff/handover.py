@@ -42,7 +42,8 @@ async def situation(
             "timeline": slot("timeline"),
         },
         cart=[
-            f"{line.quantity} × {line.product.name} ({line.sku}) at {format_money(line.product.price_minor, line.product.currency)}"
+            f"{line.quantity} × {line.product.name} ({line.sku}) at "
+            f"{format_money(line.product.price_minor, line.product.currency)}"
             for line in cart.lines
         ],
         quote=quote,

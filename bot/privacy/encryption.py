@@ -15,11 +15,12 @@ SQL (every value has its own nonce); comparing it raises TypeError at query cons
 Keys (settings, :mod:`bot.core.settings`); make one with
 ``python -c "import secrets; print(secrets.token_urlsafe(32))"``:
 
-| setting | format | development default |
-|---|---|---|
-| ``CLOSER_PII_KEYS`` | ``kid:base64url(32 bytes)``, comma-separated; kid: 1–32 of ``A-Z a-z 0-9 _ -`` | ``dev:`` + ``var/pii-dev.key`` |
-| ``CLOSER_PII_ACTIVE_KEY`` | the kid new values are written under | the only kid, if there is one |
-| ``CLOSER_PII_INDEX_KEY`` | base64url(32 bytes): the HMAC-SHA256 key of the blind indexes | ``var/pii-index.key`` |
+- ``CLOSER_PII_KEYS``: ``kid:base64url(32 bytes)``, comma-separated; kid: 1–32 of ``A-Z a-z 0-9 _ -``.
+  Development default: ``dev:`` + ``var/pii-dev.key``.
+- ``CLOSER_PII_ACTIVE_KEY``: the kid new values are written under. Development default: the only kid, if there
+  is one.
+- ``CLOSER_PII_INDEX_KEY``: base64url(32 bytes): the HMAC-SHA256 key of the blind indexes. Development default:
+  ``var/pii-index.key``.
 
 Development files are generated once (mode 0600, :func:`bot.core.keys.load_or_create_secret`); production
 refuses to start without the settings. Rotation: add the new key to ``CLOSER_PII_KEYS``, make it

@@ -413,7 +413,8 @@ async def erase(
     ``customer``. The business DB is changed in one transaction with the audit entry (its detail: the
     business-DB counts); the tracker events follow at once (:func:`complete_pending`) — unless a
     conversation had an event in the last QUIET_S seconds (Rasa may be in its turn): then, as with
-    ``defer_tracker`` (the customer's request, inside Rasa's turn), the console's loop completes it. A conversation id without a contact erases that conversation only.
+    ``defer_tracker`` (the customer's request, inside Rasa's turn), the console's loop completes it. A
+    conversation id without a contact erases that conversation only.
     URLs default to the settings'. Raises ValueError for a bad combination, NothingToErase for an unknown
     contact id; sqlalchemy's DBAPIError when a database cannot be written (the business DB's changes are
     then rolled back, or, if the tracker failed, its rewrite stays pending)."""
@@ -488,8 +489,8 @@ async def complete_pending(
     now: datetime | None = None,
 ) -> ErasureReport:
     """Complete the pending erasures due at ``now`` (default now; all of ``only``'s conversation ids when
-    given, due or not) whose conversation has had no event for ``quiet_s`` seconds (default QUIET_S): rewrite and move their
-    tracker events, erase what the business DB gained meanwhile (e.g. index rows of the last turn), delete
+    given, due or not) whose conversation has had no event for ``quiet_s`` seconds (default QUIET_S): rewrite and
+    move their tracker events, erase what the business DB gained meanwhile (e.g. index rows of the last turn), delete
     the request; each SQLite WAL truncated afterwards. Counts ``completed`` and ``tracker_events`` (plus
     the business-DB kinds). A request whose rewrite fails stays for the next run (logged). Raises
     sqlalchemy's DBAPIError only when the business DB cannot be read."""

@@ -1,1 +1,2 @@
-"""Conversation review for the manager console: the conversation index, NLU annotations, test stories, training results, sales analytics."""
+"""Conversation review for the manager console: the conversation index, NLU annotations, test stories, training
+results, sales analytics."""

@@ -28,12 +28,14 @@ def total_stock(product: Product) -> int:
 
 def product_line(product: Product) -> str:
     """``"• ErgoPro Ergonomic Chair, black (OC-1006): AED 1,290.00, in stock: Abu Dhabi 8, Dubai 30"``."""
-    return f"• {product.name} ({product.sku}): {format_money(product.price_minor, product.currency)}, {stock_summary(product)}"
+    price = format_money(product.price_minor, product.currency)
+    return f"• {product.name} ({product.sku}): {price}, {stock_summary(product)}"
 
 
 def price_line(product: Product) -> str:
     """``"• ErgoPro Ergonomic Chair, black (OC-1006): AED 1,290.00 per unit, excluding VAT"``."""
-    return f"• {product.name} ({product.sku}): {format_money(product.price_minor, product.currency)} per unit, excluding VAT"
+    price = format_money(product.price_minor, product.currency)
+    return f"• {product.name} ({product.sku}): {price} per unit, excluding VAT"
 
 
 def stock_line(product: Product) -> str:
@@ -50,7 +52,10 @@ def quantity_note(product: Product, quantity: int | None) -> str:
     available = total_stock(product)
     if available >= quantity:
         return f"We have enough {product.sku} in stock for {quantity}."
-    return f"We have {available} of {product.sku} in stock; the other {quantity - available} would be made to order (3–5 weeks)."
+    return (
+        f"We have {available} of {product.sku} in stock; "
+        f"the other {quantity - available} would be made to order (3–5 weeks)."
+    )
 
 
 def product_buttons(products: list[Product]) -> list[dict[str, str]]:

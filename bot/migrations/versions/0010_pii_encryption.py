@@ -71,7 +71,7 @@ def _rewrite(table: str, encrypt: bool) -> None:
     targets = names + (list(INDEXES) if indexed else [])
     update = sa.text(f"UPDATE {table} SET {', '.join(f'{n} = :{n}' for n in targets)} WHERE {key} = :key")
     for row_key, *values in _rows(table, key, names):
-        stored = dict(zip(names, values))
+        stored = dict(zip(names, values, strict=True))
         plain = {
             n: keyring.decrypt(v, f"{table}.{n}") if v is not None and v.startswith(PREFIX) else v
             for n, v in stored.items()

@@ -566,7 +566,7 @@ async def correct(request: web.Request) -> web.Response:
         kept = {
             "intent": intent,
             "entities": [
-                dict(zip(("entity", "span", "start", "value"), row))
+                dict(zip(("entity", "span", "start", "value"), row, strict=True))
                 for row in rows
                 if any(part.strip() for part in row[:2])
             ],

@@ -83,7 +83,7 @@ async def _erase(request: web.Request) -> web.Response:
             tracker_url=settings.tracker_database_url,
         )
     except erasure.NothingToErase:
-        raise web.HTTPNotFound(text="No such contact.")
+        raise web.HTTPNotFound(text="No such contact.") from None
     log.info("erasure by %s: %s", user.email, report.summary())
     note = (
         " The external CRM keeps its records of this customer: delete them there."

@@ -121,7 +121,7 @@ async def _detail(
             escalation = await takeover.get_escalation(db, escalation_id)
             customer = (await takeover.customers(db, {escalation.conversation_id})).get(escalation.conversation_id)
     except takeover.UnknownEscalation:
-        raise web.HTTPNotFound(text="No such escalation.")
+        raise web.HTTPNotFound(text="No such escalation.") from None
     try:
         transcript, transcript_error = (
             await takeover.transcript(escalation.conversation_id, request.app[rasa_key]),
