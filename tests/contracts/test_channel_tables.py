@@ -37,10 +37,12 @@ def differences(table: sa.Table, inspector: sa.engine.Inspector) -> list[str]:
             f"{name}: primary key {primary_key} in the contract, "
             f"{inspector.get_pk_constraint(name)['constrained_columns']} migrated"
         )
-    indexes = {index.name: ([column.name for column in index.columns], bool(index.unique)) for index in table.indexes}
-    migrated_indexes = {
-        index["name"]: (index["column_names"], bool(index["unique"])) for index in inspector.get_indexes(name)
-    }
+    indexes = dict(
+        sorted((index.name, ([column.name for column in index.columns], bool(index.unique))) for index in table.indexes)
+    )
+    migrated_indexes = dict(
+        sorted((index["name"], (index["column_names"], bool(index["unique"]))) for index in inspector.get_indexes(name))
+    )
     if indexes != migrated_indexes:
         problems.append(f"{name}: indexes {indexes} in the contract, {migrated_indexes} migrated")
     unique = sorted(
