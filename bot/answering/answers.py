@@ -6,9 +6,9 @@ Given the retrieved passages, :func:`compose` answers either
   passage's most relevant whole sentences and its source title; or
 - with the configured LLM: a prompt with the company persona, the sales stage, numbered passages
   and the cart and products the customer is looking at (prices and stock read from the DB), e-mail
-  addresses and phone numbers masked; the reply must pass :func:`bot.answering.grounding.problems` (which
-  also refuses a reply repeating the :func:`instructions`), else the extractive answer is used and
-  the reason kept.
+  addresses and phone numbers masked; the reply must pass :func:`bot.answering.grounding.check` against the
+  passages and the DB's :class:`~bot.answering.grounding.Facts` (never the customer's message; it also refuses a
+  reply repeating the :func:`instructions`), else the extractive answer is used and the reasons kept.
 """
 
 import asyncio
@@ -98,17 +98,19 @@ async def compose(
     stage: str | None = None,
     products: list[str] | None = None,
     over_budget: str | None = None,
+    facts: grounding.Facts | None = None,
 ) -> Answer:
     """Answer ``question`` from ``hits`` (best first, at least one). Never raises for an LLM
     failure: a provider error, a timeout or a reply failing the post-check gives the extractive
     answer with ``fallback_reason`` set. ``over_budget`` (:func:`bot.answering.budget.exceeded`): the LLM is
-    not called; the extractive answer carries it as ``fallback_reason``."""
+    not called; the extractive answer carries it as ``fallback_reason``. ``facts``: what the DB says of
+    ``products`` for the post-check (default: only the figures of the ``products`` lines)."""
     if not llm.configured():
         return await extractive_answer(question, hits)
     if over_budget:
         return _fallback(await extractive_answer(question, hits), None, over_budget)
     masker = Masker(get_settings().default_phone_region)
-    messages, context = prompt(masker.mask(question), hits, company, stage, products or [])
+    messages, _ = prompt(masker.mask(question), hits, company, stage, products or [])
     try:
         completion = await llm.complete(messages)
     except llm.LLMError as exc:
@@ -123,16 +125,19 @@ async def compose(
         "unknown" if completion.cost_usd is None else f"{completion.cost_usd:.6f}",
     )
     reply = masker.restore(completion.text)
-    found = grounding.problems(
+    found = grounding.check(
         reply,
         {f"P{n}" for n in range(1, len(hits) + 1)},
-        masker.restore(context),
+        [h.text for h in hits],
+        facts or grounding.Facts(tuple(products or ())),
         question,
         instructions(company, stage),
     )
     if found:
-        log.warning("LLM answer rejected by the post-check (%s): %r", "; ".join(found), reply)
-        return _fallback(await extractive_answer(question, hits), completion, "post-check: " + "; ".join(found))
+        reasons = "; ".join(map(str, found))
+        rules = ", ".join(dict.fromkeys(p.rule for p in found))
+        log.warning("LLM answer rejected by the post-check [%s] (%s): %r", rules, reasons, reply)
+        return _fallback(await extractive_answer(question, hits), completion, "post-check: " + reasons)
     cited = [hits[int(c[1:]) - 1] for c in dict.fromkeys(grounding.CITATION.findall(reply))]
     text = grounding.CITATION.sub("", reply).replace(" .", ".").replace("  ", " ").strip()
     return Answer(f"{text}\n{_cite_sources(cited)}", "llm", [h.id for h in cited], completion)

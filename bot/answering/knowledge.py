@@ -11,11 +11,12 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-from bot.answering import budget, llm
+from bot.answering import budget, grounding, llm
 from bot.answering.answers import compose
 from bot.answering.index import KNOWLEDGE
 from bot.answering.retrieval import Hit, get_retriever
 from bot.commerce import cart as carts
+from bot.commerce.pricing import load_pricing
 from bot.commerce.search import get_product
 from bot.core import db
 from bot.core.business import Company
@@ -51,8 +52,10 @@ def topic_buttons(hits: list[Hit]) -> list[dict[str, str]]:
     return buttons
 
 
-async def _products(conversation_id: str, skus: list[str]) -> list[str]:
-    """Lines on the cart's products (with quantities) and those just shown, prices and stock from the DB."""
+async def _products(conversation_id: str, skus: list[str]) -> tuple[list[str], grounding.Facts]:
+    """Lines on the cart's products (with quantities) and those just shown, prices and stock from the DB, and
+    their facts for the post-check. The cart is priced for segment ``new`` with no conversation discount: the
+    discounts it gets are a subset of the customer's, so the post-check never accepts a discount they do not get."""
     async with db.session_scope() as session:
         cart = await carts.get_cart(session, conversation_id)
         in_cart = [
@@ -63,7 +66,11 @@ async def _products(conversation_id: str, skus: list[str]) -> list[str]:
             for p in [await get_product(session, sku) for sku in skus[:5]]
             if p and p.sku not in {x.sku for x in cart.lines}
         ]
-    return [*in_cart, *(replies.product_line(p).lstrip("• ") for p in shown)]
+        rules = load_pricing()
+        lines = [*in_cart, *(replies.product_line(p).lstrip("• ") for p in shown)]
+        priced = rules.price(carts.items(cart)) if cart.lines else None
+        facts = grounding.Facts.of(lines, [*(line.product for line in cart.lines), *shown], priced, rules)
+    return lines, facts
 
 
 async def _hits(question: str, topic: str | None) -> list[Hit]:
@@ -101,9 +108,8 @@ async def answer_question(
         if llm.configured():
             async with db.session_scope() as session:
                 over_budget = await budget.exceeded(session, conversation_id)
-        answer = await compose(
-            question, hits, company, stage, await _products(conversation_id, shown_skus or []), over_budget
-        )
+        lines, facts = await _products(conversation_id, shown_skus or [])
+        answer = await compose(question, hits, company, stage, lines, over_budget, facts)
         row.mode, row.sources, row.answer, row.fallback_reason = (
             answer.mode,
             answer.sources,
