@@ -10,6 +10,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import AllSlotsReset, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.answering import rephrasing
 from bot.contracts import conversation_ids
 from bot.core.turn import Outcome, Turn
 
@@ -56,8 +57,9 @@ def events_of(outcome: Outcome) -> list[dict[str, Any]]:
 
 class SafeAction(Action, ABC):
     """Subclasses implement :meth:`act`: one call into ``bot/`` with the turn. Its outcome's messages
-    are uttered and its events returned. An exception is logged with the conversation id and the
-    customer gets ``utter_error``; nothing of the outcome is sent or stored."""
+    are uttered (their texts rephrased for the conversation when the rephraser is on:
+    :mod:`bot.answering.rephrasing`) and its events returned. An exception is logged with the conversation id
+    and the customer gets ``utter_error``; nothing of the outcome is sent or stored."""
 
     @abstractmethod
     async def act(self, turn: Turn) -> Outcome:
@@ -67,11 +69,13 @@ class SafeAction(Action, ABC):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         try:
-            outcome = await self.act(read_turn(tracker))
+            turn = read_turn(tracker)
+            outcome = await self.act(turn)
         except Exception:
             log.exception("action %s failed in conversation %s", self.name(), tracker.sender_id)
             dispatcher.utter_message(response="utter_error")
             return []
+        outcome = await rephrasing.rephrase_outcome(outcome, turn)
         for message in outcome.messages:
             dispatcher.utter_message(**message)
         return events_of(outcome)

@@ -124,15 +124,15 @@ async def compose(
         completion.completion_tokens,
         "unknown" if completion.cost_usd is None else f"{completion.cost_usd:.6f}",
     )
-    reply = masker.restore(completion.text)
-    found = grounding.check(
-        reply,
+    found = grounding.check(  # on the masked reply: the customer's contact details are no figures of theirs
+        completion.text,
         {f"P{n}" for n in range(1, len(hits) + 1)},
         [h.text for h in hits],
         facts or grounding.Facts(tuple(products or ())),
-        question,
+        masker.mask(question),
         instructions(company, stage),
     )
+    reply = masker.restore(completion.text)
     if found:
         reasons = "; ".join(map(str, found))
         rules = ", ".join(dict.fromkeys(p.rule for p in found))

@@ -152,7 +152,8 @@ class ProductFacts:
 class Facts:
     """The DB's side of the context. ``lines`` are the product lines the LLM was shown; ``products`` their facts;
     ``discounts`` the percentages the pricing rules produced for the cart's lines (what may be stated as granted);
-    ``amounts`` the other money figures the pricing rules produced (cart subtotal, discount, net, VAT, total);
+    ``amounts`` the money figures the pricing rules produced (cart subtotal, discount, net, VAT, total; each cart
+    line's unit price, net unit price, subtotal and net);
     ``rates`` the percentages, amounts and quantities of ``pricing.yml`` (segments, volume tiers, cap, VAT,
     approval amount), which may be stated as policy but are never granted by saying them."""
 
@@ -186,10 +187,9 @@ class Facts:
         discounts, amounts = set(), set()
         if priced is not None:
             discounts = {_pct(line.discount_pct) for line in priced.lines if line.discount_pct}
-            amounts = {
-                _money(m, priced.currency)
-                for m in (priced.subtotal_minor, priced.discount_minor, priced.net_minor, priced.vat_minor)
-            } | {_money(priced.total_minor, priced.currency)}
+            totals = (priced.subtotal_minor, priced.discount_minor, priced.net_minor, priced.vat_minor)
+            amounts = {_money(m, priced.currency) for m in (*totals, priced.total_minor)}
+            amounts |= {f for p in facts if p.sku in lines_by_sku for f in p.prices}
         rates = {_pct(p) for p in (*rules.segments.values(), rules.max_bot_discount, rules.vat_rate)}
         rates |= {_pct(t.discount_pct) for t in rules.volume_tiers} | {str(t.min_quantity) for t in rules.volume_tiers}
         rates |= {_money(rules.approval_order_minor, rules.currency), str(rules.quote_validity_days)}
@@ -301,13 +301,14 @@ def _grants(sentence: str) -> bool:
 def _claims(sentence: str, facts: Facts, passage_skus: set[str]) -> list[Problem]:
     """The problems of one sentence's claims about discounts, product prices and stock."""
     found = []
-    bare = _PLACEHOLDER.sub("", sentence).strip()
+    bare = re.sub(r"\s+(?=[.!?,;:])", "", _PLACEHOLDER.sub("", sentence)).strip()
     if _grants(sentence):
         granted = percent_figures(sentence)
         if not granted or not granted <= facts.discounts:
             found.append(Problem(Rule.DISCOUNT_GRANT, f"grants a discount the pricing rules did not produce: {bare!r}"))
     money = money_figures(sentence)
-    produced = set(facts.amounts).union(*(p.prices for p in facts.products))
+    named = [p for p in facts.products if p.named_in(sentence)]
+    produced = set(facts.amounts).union(*(p.prices for p in named))  # a named product's list price may be said
     if _DISCOUNT.search(sentence) and money - produced:
         wrong = ", ".join(sorted(money - produced))
         found.append(
@@ -318,7 +319,6 @@ def _claims(sentence: str, facts: Facts, passage_skus: set[str]) -> list[Problem
             found.append(Problem(Rule.UNKNOWN_SKU, f"names {sku}, which is not in the passages or products"))
         elif money or _PRICE_NUMBER.search(sentence) or _IN_STOCK.search(sentence):
             found.append(Problem(Rule.PRODUCT_PRICE, f"states a price or stock of {sku}, which is not in the products"))
-    named = [p for p in facts.products if p.named_in(sentence)]
     if not named:
         return found
     who = ", ".join(p.sku for p in named)
@@ -367,12 +367,13 @@ def check(
     asked = figures(question)
     for figure in sorted(unknown):
         if figure in asked:
-            found.append(Problem(Rule.CUSTOMER_FIGURE, f"figure {figure} is only in the customer's message"))
+            detail = f"figure {figure} is only in the customer's message, not in the passages or products"
+            found.append(Problem(Rule.CUSTOMER_FIGURE, detail))
         else:
             found.append(Problem(Rule.UNGROUNDED_FIGURE, f"figure {figure} is not in the context"))
     found.extend(
         Problem(Rule.UNGROUNDED_PRICE, f"price or percentage {f} is not in the passages or products")
-        for f in sorted(price_figures(answer) - price_figures(text) - facts.prices())
+        for f in sorted(price_figures(answer) - price_figures(text) - facts.prices() - unknown)
     )
     for sentence in sentences(answer):
         found.extend(p for p in _claims(sentence, facts, skus(text)) if p not in found)

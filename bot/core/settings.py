@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     llm_timeout: float = 20.0
     llm_retries: int = 1
     llm_max_tokens: int = 400
+    # Response rephraser (bot.answering.rephrasing): the LLM rewrites the action server's template texts for the
+    # conversation and the customer's language, sent only when every figure, SKU, link and product name is kept.
+    llm_rephrase: bool = False
+    llm_rephrase_max_chars: int = 600  # longer texts (product lists, carts) are sent as they are
     # LLM budget (OWASP LLM10, unbounded consumption), checked before each call; 0 = unlimited. Over it,
     # knowledge answers are extractive (fallback_reason names the budget) and escalation summaries structured.
     llm_max_tokens_per_conversation: int = 30_000  # prompt + completion tokens of a conversation's knowledge answers

@@ -115,7 +115,11 @@ async def test_llm_answers_pass_the_post_check_and_are_recorded(llm, question, f
             "Delivery to Abu Dhabi costs AED 999 and takes 2–4 business days [P1].",
             "post-check: figure 999 is not in the context",
         ),
-        ("We can give you 35% off if you order today [P1].", "post-check: figure 35 is not in the context"),
+        (
+            "We can give you 35% off if you order today [P1].",
+            "post-check: figure 35 is not in the context; "
+            "grants a discount the pricing rules did not produce: 'We can give you 35% off if you order today.'",
+        ),
         ("We have 480 units in stock in Abu Dhabi [P1].", "post-check: figure 480 is not in the context"),
         ("It takes 2–4 business days.", "post-check: no citation"),
         ("It takes 2–4 business days [P9].", "post-check: cites unknown passage P9"),
@@ -247,7 +251,7 @@ async def test_a_budget_of_0_is_unlimited(llm, monkeypatch):
 
 def test_figures_compare_normalised_numbers():
     assert grounding.figures("AED 1,290.00, 5% and 08:00 [P2] [PHONE_1]") == {"1290", "5", "8", "0"}
-    assert grounding.problems("Costs AED 1290 [P1].", {"P1"}, "Price: AED 1,290.00") == []
+    assert grounding.check("Costs AED 1290 [P1].", {"P1"}, ["Price: AED 1,290.00"]) == []
 
 
 def test_masker_keeps_one_placeholder_per_value_and_ignores_non_contacts():
