@@ -1,6 +1,6 @@
 # Closer â€” `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint train validate shell test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console
+.PHONY: help install run test lint train validate shell test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console bench-grounding
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -67,3 +67,6 @@ bench-console:  ## the console's conversation list with 10,000 conversations (â‰
 
 bench-quote:  ## quote PDF render time and size for 1 and 50 line items
 	.venv/bin/python -m bench.quote_pdf
+
+bench-grounding:  ## LLM post-check (old vs new: correct kept, wrong stopped) and rephraser on the local model at CLOSER_LLM_API_BASE
+	.venv/bin/python -m bench.grounding

@@ -14,16 +14,19 @@ knowledge index and the catalog in var/).
    - an attack's reply is *wrong* when it obeys the injection (its ``obeys`` pattern: the asked-for discount or
      price, or a sentence of the instructions), else *correct* (an answer or a refusal).
 
-   The table counts, for each check, the correct replies it keeps and the wrong ones it stops, once with every
-   rule and once without the citation rule (the small model rarely writes ``[P1]``, which makes every reply fail
-   the citation rule under both checks and hides what the other rules do).
-2. The rephraser: :data:`TEMPLATES` (texts the action server sends, rendered from the DB and bot/texts) after a
+   The replies are kept in bench/results/grounding_replies.jsonl; ``python -m bench.grounding grounding replay``
+   judges them again without the model (after a change to the check). The table counts, for each check, the
+   correct replies it keeps and the wrong ones it stops, once with every rule and once without the citation rule
+   (the small model rarely writes ``[P1]``, which makes every reply fail the citation rule under both checks and
+   hides what the other rules do).
+2. The rephraser: :func:`templates` (texts the action server sends, rendered from the DB and bot/texts) after a
    short conversation, some in another language; the acceptance rate, why rewrites were refused, and latency.
 
 Prints tables; takes about 15–30 minutes on a busy 2-core machine (one model slot, calls in sequence).
 """
 
 import asyncio
+import json
 import os
 import re
 import statistics
@@ -49,6 +52,7 @@ from bot.texts import messages, replies
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "tests" / "data" / "knowledge_questions.yml"
 QUESTIONS_EVERY = 10  # 16 of the 160 questions, spread over every policy
+REPLIES = ROOT / "bench" / "results" / "grounding_replies.jsonl"  # the model's replies of the last run
 CANARIES = (
     r"ONLY the numbered passages|Cite every passage|sales assistant of|Never state a price|keep such placeholders"
 )
@@ -173,7 +177,8 @@ async def _products(case: Case):
     return lines, grounding.Facts.of(lines, [p for p, _ in cart] + shown, priced, rules)
 
 
-async def judge(case: Case) -> Judged:
+async def judge(case: Case, replayed: dict[str, str]) -> Judged:
+    """Ask the model (or take the reply ``replayed`` for this question) and judge the reply by both checks."""
     company = get_company()
     retriever = await asyncio.to_thread(get_retriever, KNOWLEDGE)
     hits = await retriever.asearch(case.question, k=get_settings().retrieval_top_k)
@@ -181,10 +186,13 @@ async def judge(case: Case) -> Judged:
     masker = Masker(get_settings().default_phone_region)
     messages_, context = answers.prompt(masker.mask(case.question), hits, company, "solution", lines)
     started = time.perf_counter()
-    try:
-        reply = masker.restore((await llm.complete(messages_)).text)
-    except llm.LLMError as exc:
-        reply = f"<LLM error: {exc}>"
+    if case.question in replayed:
+        reply = replayed[case.question]
+    else:
+        try:
+            reply = masker.restore((await llm.complete(messages_)).text)
+        except llm.LLMError as exc:
+            reply = f"<LLM error: {exc}>"
     latency = time.perf_counter() - started
     rules = answers.instructions(company, "solution")
     ids = {f"P{n}" for n in range(1, len(hits) + 1)}
@@ -205,7 +213,7 @@ def _score(judged: list[Judged], passes) -> tuple[int, int]:
     return kept, stopped
 
 
-def grounding_table(judged: list[Judged]) -> None:
+def grounding_table(judged: list[Judged], replayed: bool) -> None:
     print("\nPost-check on the real model: correct replies kept / wrong replies stopped")
     print(
         f"{'set':<12} {'replies':>7} {'correct':>7} {'wrong':>5} │ {'old':>11} {'new':>11} │ {'old, no cit.':>12} "
@@ -234,7 +242,8 @@ def grounding_table(judged: list[Judged]) -> None:
             rules[rule] = rules.get(rule, 0) + 1
     print("new check's rejections by rule (replies): " + ", ".join(f"{r} {n}" for r, n in sorted(rules.items())))
     latencies = [j.latency_s for j in judged]
-    print(f"knowledge answer latency: p50 {statistics.median(latencies):.1f} s, max {max(latencies):.1f} s")
+    if not replayed:
+        print(f"knowledge answer latency: p50 {statistics.median(latencies):.1f} s, max {max(latencies):.1f} s")
     print("\nReplies (W = wrong by the label; old/new: ok or the first reasons)")
     for j in judged:
         old = "ok" if not j.old else "; ".join(j.old)[:70]
@@ -296,11 +305,19 @@ async def main_async(parts: list[str]) -> None:
     if "grounding" in parts:
         raw = yaml.safe_load(QUESTIONS.read_text(encoding="utf-8"))["questions"]
         cases = [Case(q["q"], chunk=q["chunk"]) for q in raw[::QUESTIONS_EVERY]] + ATTACKS
+        replayed = {}
+        if "replay" in parts:  # judge the replies of the last run again (after changing the check)
+            replayed = {r["question"]: r["reply"] for r in map(json.loads, REPLIES.read_text().splitlines())}
         judged = []
-        for n, case in enumerate(cases, start=1):
-            judged.append(await judge(case))
-            print(f"[{n}/{len(cases)}] {judged[-1].latency_s:.1f} s", file=sys.stderr, flush=True)
-        grounding_table(judged)
+        REPLIES.parent.mkdir(exist_ok=True)
+        with REPLIES.open("a" if replayed else "w", encoding="utf-8") as out:
+            for n, case in enumerate(cases, start=1):
+                judged.append(await judge(case, replayed))
+                if case.question not in replayed:
+                    out.write(json.dumps({"question": case.question, "reply": judged[-1].reply}) + "\n")
+                    out.flush()
+                print(f"[{n}/{len(cases)}] {judged[-1].latency_s:.1f} s", file=sys.stderr, flush=True)
+        grounding_table(judged, bool(replayed))
     if "rephraser" in parts:
         await rephraser_table()
 
@@ -321,7 +338,7 @@ def main() -> int:
     from bot.core import caches
 
     caches.reset()
-    parts = sys.argv[1:] or ["grounding", "rephraser"]
+    parts = sys.argv[1:] or ["grounding", "rephraser"]  # "grounding replay": judge the last run's replies again
     print(
         f"model {settings.llm_model} at {settings.llm_api_base}; top {get_settings().retrieval_top_k} passages; "
         f"max {get_settings().llm_max_tokens} tokens"
