@@ -65,7 +65,7 @@ _GRANT = re.compile(
 _NOT_A_GRANT = re.compile(
     r"\b(?:not|no|never|cannot|can't|won't|don't|isn't|unable|only (?:a|our|the) (?:sales )?manager"
     r"|managers? (?:can|could|will|would|may|must|has to|have to|needs? to|to)|needs? (?:a |the )?(?:manager|approval)"
-    r"|approval from)\b",
+    r"|(?:by|from) (?:a|our|the|your) (?:sales |account )?manager|approval from)\b",
     re.IGNORECASE,
 )
 # A bare number said to be a price: "costs 620", "the price is 1", "now 999", "only 99".

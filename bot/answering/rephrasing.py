@@ -16,7 +16,9 @@ respects the budget but its usage is not recorded in it. E-mail addresses and ph
 model and restored.
 """
 
+import asyncio
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -139,18 +141,27 @@ async def product_names(text: str) -> list[str]:
 
 async def rephrase_outcome(outcome: Outcome, turn: Turn) -> Outcome:
     """``outcome`` with each ``text`` message rephrased (:func:`rephrase`) for ``turn``'s conversation; messages
-    with a ``response`` or a ``json_message`` as they are. ``outcome`` itself when rephrasing is off. Never
-    raises: a failure keeps the template text and is logged."""
+    with a ``response`` or a ``json_message`` as they are. ``outcome`` itself when rephrasing is off. All its
+    messages together take at most one LLM call's bound, ``llm_timeout × (llm_retries + 1)`` seconds: a text not
+    rephrased by then is sent as it is. Never raises: a failure keeps the template text and is logged."""
     if not enabled():
         return outcome
+    settings = get_settings()
+    deadline = time.monotonic() + settings.llm_timeout * (settings.llm_retries + 1)
     said = list(turn.said)
     rephrased = []
     for message in outcome.messages:
         text = message.get("text")
         if text and not message.get("response") and not message.get("json_message"):
             try:
-                result = await rephrase(text, said, turn.conversation_id, await product_names(text))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                names = await product_names(text)
+                result = await asyncio.wait_for(rephrase(text, said, turn.conversation_id, names), remaining)
                 message = {**message, "text": result.text}
+            except TimeoutError:
+                log.warning("rephrasing ran out of time in conversation %s; sending the template", turn.conversation_id)
             except Exception:
                 log.exception("rephrasing failed in conversation %s; sending the template text", turn.conversation_id)
             said.append(("bot", message["text"]))

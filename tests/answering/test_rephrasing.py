@@ -137,3 +137,13 @@ async def test_the_action_server_sends_the_rewrite_of_its_texts_only(llm, price_
     await ActionShowPrice().run(dispatcher, tracker, {})
     [sent] = [m["text"] for m in dispatcher.messages if m.get("text")]
     assert sent == french(f"• {price_line}") and "OC-1006" in llm.requests[-1]["messages"][-1]["content"]
+
+
+async def test_an_outcomes_texts_together_take_at_most_one_calls_time(llm, price_line, monkeypatch):
+    monkeypatch.setenv("CLOSER_LLM_TIMEOUT", "1")
+    caches.reset()
+    llm.delay_s = 3
+    outcome = Outcome().say(text=price_line).say(text="Anything else?")
+    rewritten = await rephrasing.rephrase_outcome(outcome, Turn("web-r8", "web", said=SAID))
+    assert [m["text"] for m in rewritten.messages] == [price_line, "Anything else?"]
+    assert len(llm.requests) <= 1  # the second text was not even asked for: the outcome's time was used up
