@@ -289,10 +289,11 @@ async def rephraser_table() -> None:
         rows.append((text, result, time.perf_counter() - started))
     called = [(t, r, s) for t, r, s in rows if r.completion is not None]
     accepted = [r for _, r, _ in called if r.rephrased]
+    same = sum(1 for t, r, _ in called if r.rephrased and r.text.strip() == t.strip())
     latencies = [r.completion.latency_s for _, r, _ in called]
     print(
         f"\nRephraser on {len(rows)} template texts: {len(called)} sent to the model, {len(accepted)} accepted "
-        f"({len(accepted) / max(len(called), 1):.0%})"
+        f"({len(accepted) / max(len(called), 1):.0%}; {same} of them identical to the template)"
     )
     if latencies:
         print(f"rephrase call latency: p50 {statistics.median(latencies):.1f} s, max {max(latencies):.1f} s")
