@@ -39,11 +39,21 @@ async def _products(turn: Turn) -> tuple[list[Product], Outcome | None]:
 
 
 async def search_products(turn: Turn) -> Outcome:
-    """Products matching the message (entities + catalog vocabulary) with DB prices and stock; sets
-    shown_skus, category, sales_stage (and quantity, when NLU took an amount of money for one)."""
+    """Products matching the message (entities + catalog vocabulary) with DB prices and stock — for each
+    category when it names several, in the order of a superlative it names ("cheapest") —, or the products
+    it names by SKU; sets shown_skus (and listed_skus), category, sales_stage (and quantity, when NLU took an
+    amount of money for one). Code pasted into the chat gets the out-of-scope answer."""
     company = get_company()
     if inputs.looks_like_code(turn.text):  # "'; DROP TABLE products; --" asks for no meeting table
         return Outcome().say(response="utter_out_of_scope")
+    if turn.entity("sku"):  # "do you have OC-1006?": that product, or the SKU named as unknown with the nearest
+        products, refusal = await _products(turn)
+        if refusal:
+            return refusal
+        outcome = Outcome().say(
+            text="\n".join(map(replies.product_line, products)), buttons=replies.product_buttons(products)
+        )
+        return _showing(outcome, products).set("sales_stage", "solution")
     names = ("category", "colour", "material", "budget", "quantity", "product", "sort")
     entities = {name: turn.entity(name) for name in names}
     async with db.session_scope() as session:
