@@ -40,20 +40,13 @@ async def _products(turn: Turn) -> tuple[list[Product], Outcome | None]:
 
 async def search_products(turn: Turn) -> Outcome:
     """Products matching the message (entities + catalog vocabulary) with DB prices and stock — for each
-    category when it names several, in the order of a superlative it names ("cheapest") —, or the products
-    it names by SKU; sets shown_skus (and listed_skus), category, sales_stage (and quantity, when NLU took an
-    amount of money for one). Code pasted into the chat gets the out-of-scope answer."""
+    category when it names several, in the order of a superlative it names ("cheapest") —, or, with nothing
+    else to search for, the products it names by SKU (an unknown SKU named as such, with the nearest); sets
+    shown_skus (and listed_skus), category, sales_stage (and quantity, when NLU took an amount of money for
+    one). Code pasted into the chat gets the out-of-scope answer."""
     company = get_company()
     if inputs.looks_like_code(turn.text):  # "'; DROP TABLE products; --" asks for no meeting table
         return Outcome().say(response="utter_out_of_scope")
-    if turn.entity("sku"):  # "do you have OC-1006?": that product, or the SKU named as unknown with the nearest
-        products, refusal = await _products(turn)
-        if refusal:
-            return refusal
-        outcome = Outcome().say(
-            text="\n".join(map(replies.product_line, products)), buttons=replies.product_buttons(products)
-        )
-        return _showing(outcome, products).set("sales_stage", "solution")
     names = ("category", "colour", "material", "budget", "quantity", "product", "sort")
     entities = {name: turn.entity(name) for name in names}
     async with db.session_scope() as session:
@@ -61,6 +54,15 @@ async def search_products(turn: Turn) -> Outcome:
         query = query_from(
             vocabulary, turn.text, entities, company.currency, turn.slot("category"), turn.slot("quantity")
         )
+        if turn.entity("sku") and not query.has_criteria():  # "do you have OC-1006?": it, or "ZZ-1 is unknown"
+            mentioned = await mentioned_products(session, turn, [])
+            if not mentioned.products:
+                return await not_found(session, turn, mentioned)
+            outcome = Outcome().say(
+                text="\n".join(map(replies.product_line, mentioned.products)),
+                buttons=replies.product_buttons(mentioned.products),
+            )
+            return _showing(outcome, mentioned.products).set("sales_stage", "solution")
         if not query.has_criteria() and not vocabulary.free_words(turn.text):
             return (
                 Outcome()
