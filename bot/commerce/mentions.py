@@ -105,7 +105,7 @@ async def mentioned_products(
        when it names none.
     """
     vocabulary = await get_vocabulary(session)
-    categories = {c for c in map(vocabulary.category_of, turn.entity("category")) if c}
+    categories = {c for c in map(vocabulary.category_of, turn.entity("category")) if c} - vocabulary.shadowed(turn.text)
     categories |= set(vocabulary.extract(turn.text).categories)
     skus = list(dict.fromkeys(s.strip().upper() for s in turn.entity("sku")))
     found = await products_of(session, skus)

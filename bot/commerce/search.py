@@ -192,6 +192,13 @@ class Vocabulary:
             features=tuple(found["feature"]),
         )
 
+    def shadowed(self, text: str) -> set[str]:
+        """Categories whose words occur in ``text`` only inside a longer catalog term ("desk" in "desk lamps")
+        or naming a place ("at the desk"): words NLU may tag that do not say what the customer wants."""
+        doc = _NLP.make_doc(text or "")
+        every = {self._values[span.label_][1] for span in self._categories(doc, as_spans=True)}
+        return every - set(self.extract(text).categories)
+
     def free_words(self, text: str) -> list[str]:
         """Content words of ``text`` that no filter took: what only semantic ranking can use
         ("comfortable", "long", "hours" in "something comfortable for long hours at the desk")."""
@@ -239,7 +246,8 @@ def query_from(
     known_quantity: str | None = None,
 ) -> ProductQuery:
     """The search a customer message asks for: filters found in ``text`` by the vocabulary merged
-    with NLU ``entities`` (entity name → values). A message that names only attributes ("in
+    with NLU ``entities`` (entity name → values; a category whose words the vocabulary reads as part of another
+    term, "desk" in "desk lamps", left out: :meth:`Vocabulary.shadowed`). A message that names only attributes ("in
     black") refines ``last_category``; the budget (per unit, in minor units of ``currency``) comes
     from this message (an NLU ``budget`` entity, else an amount written like money: next to one of the
     vocabulary's ``money_words``, "1500 AED", or after a budget word, "under 700"), the quantity from it
@@ -247,7 +255,8 @@ def query_from(
     tagged."""
     found = vocabulary.extract(text)
     money = inputs.money_amounts(text, vocabulary.money_words)
-    named = [c for c in map(vocabulary.category_of, entities.get("category", [])) if c]
+    shadowed = vocabulary.shadowed(text)
+    named = [c for c in map(vocabulary.category_of, entities.get("category", [])) if c and c not in shadowed]
     categories = tuple(dict.fromkeys([*named, *found.categories]))
     if not categories and last_category and (found.colours or found.materials or found.features):
         categories = (last_category,)

@@ -95,6 +95,13 @@ async def test_the_cheapest_ones_refine_the_category_in_play(loaded_db):
     assert (query.categories, query.sort) == (("lounge",), "cheapest")
 
 
+async def test_a_category_word_inside_a_longer_term_is_not_searched(loaded_db):
+    vocabulary = await load(loaded_db)
+    entities = {"category": ["storage", "desk"], "quantity": ["6"]}  # DIET tagged "desk" in "desk lamps"
+    query = query_from(vocabulary, "need 6 lockers and 6 desk lamps", entities, "AED")
+    assert query.categories == ("storage", "accessory")
+
+
 async def load(url):
     async with db.session_scope(url) as session:
         return await get_vocabulary(session)

@@ -167,8 +167,11 @@ def unknown(sku: str, nearest: str | None = None) -> Check:
 
 
 def out_of_scope(said: Said, ctx: Context) -> None:
-    assert "office furniture" in said.text and not products_in(said.text), said.text
-    assert "meeting table" not in said.text.lower() and "MT-" not in said.text, said.text
+    assert said.text.startswith("I'm afraid I can't help with that"), said.text
+
+
+def no_products(said: Said, ctx: Context) -> None:
+    assert not products_in(said.text) and "MT-" not in said.text, said.text
 
 
 # --- the conversations --------------------------------------------------------------------------------------
@@ -238,7 +241,7 @@ CONVERSATIONS = {
         ("is OC-10066 in stock?", "ask_stock", {"sku": "OC-10066"}, unknown("OC-10066", nearest="OC-1006")),
         ("do you have XY-777?", None, {"sku": "XY-777"}, unknown("XY-777")),
         ("'; DROP TABLE products; --", None, {}, out_of_scope),
-        ("select * from customers;", None, {}, out_of_scope),
+        ("select * from customers;", None, {}, no_products),
     ],
 }
 
