@@ -222,6 +222,7 @@ CONVERSATIONS = {
             {"sort": "smallest"},
             lists_products("desk", sort="smallest"),
         ),
+        ("show me the cheapest ones", "ask_products", {"sort": "cheapest"}, lists_products("desk", sort="cheapest")),
     ],
     "comparisons, unknown SKUs and pasted code": [
         (
