@@ -53,3 +53,13 @@ class ActionHandleObjection(SafeAction):
 
     async def act(self, turn: Turn) -> Outcome:
         return await browsing.handle_objection(turn)
+
+
+class ActionCompareProducts(SafeAction):
+    """The products the message refers to side by side: prices, stock and the attributes that differ."""
+
+    def name(self) -> str:
+        return "action_compare_products"
+
+    async def act(self, turn: Turn) -> Outcome:
+        return await browsing.compare_products(turn)

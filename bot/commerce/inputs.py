@@ -91,3 +91,17 @@ def discount(values: list[str], text: str) -> Decimal | None:
         if 0 < value < 1:
             return value
     return None
+
+
+# Code pasted into a chat (SQL, script tags, shell): a statement keyword with its object and a statement end or
+# comment, or a tag. Furniture requests have neither; "'; DROP TABLE products; --" names no meeting table.
+_CODE = re.compile(
+    r"(\b(?:drop|delete|insert|update|select|union|alter|create|truncate)\b.*\b(?:table|from|into|set|database)\b"
+    r".*(?:;|--|/\*))|(?:;\s*--)|(?:</?\s*(?:script|iframe|img|svg)\b)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def looks_like_code(text: str) -> bool:
+    """Whether ``text`` is code (an SQL statement, a script tag) rather than a customer's request."""
+    return bool(_CODE.search(text or ""))

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.answering.index import PRODUCTS
 from bot.answering.retrieval import get_retriever
-from bot.commerce.search import ProductQuery, SearchResult, Vocabulary, search_products
+from bot.commerce.search import ProductQuery, SearchResult, Vocabulary, search_products, sorted_by
 from bot.core.models import Product
 from bot.core.settings import get_settings
 
@@ -26,14 +26,15 @@ async def find_products(
 ) -> SearchResult:
     """Products for ``query`` (filters) and ``text`` (the customer's words).
 
-    - No words beyond the filters: :func:`bot.commerce.search.search_products` as is (price order).
+    - No words beyond the filters, or filters and a sort the customer asked for ("the cheapest standing
+      desks"): :func:`bot.commerce.search.search_products` as is (price order, or the sort's).
     - Filters and free words: the filtered products (relaxed as usual when none match), ranked
       by cosine between ``text`` and each product's document.
     - Free words only: hybrid retrieval over the whole products collection, products under
       ``product_min_similarity`` dropped, then the budget applied; an empty result means nothing
-      was close enough.
+      was close enough; in the sort's order when the customer asked for one.
     """
-    if not vocabulary.free_words(text):
+    if not vocabulary.free_words(text) or (query.sort and query.has_criteria()):
         return await search_products(session, query, limit)
     retriever = await asyncio.to_thread(get_retriever, PRODUCTS)
     if query.has_criteria():
@@ -52,4 +53,4 @@ async def find_products(
         for s in skus
         if s in rows and (query.max_price_minor is None or rows[s].price_minor <= query.max_price_minor)
     ]
-    return SearchResult(products[:limit], query)
+    return SearchResult(sorted_by(products[:limit], query.sort) if query.sort else products[:limit], query)

@@ -74,6 +74,7 @@ class ProductQuery:
     name: str | None = None
     max_price_minor: int | None = None
     quantity: int | None = None
+    sort: str | None = None  # one of SORTS: the order the customer asked for ("cheapest", "biggest")
 
     def has_criteria(self) -> bool:
         """Whether the customer named anything to search for (a budget or quantity alone is not enough)."""
@@ -88,6 +89,38 @@ class ProductQuery:
             last = steps[-1][1] if steps else self
             steps.append(("budget", replace(last, max_price_minor=None)))
         return steps
+
+
+# Superlatives a customer can sort by (NLU ``sort`` entity values, canonical through data/nlu synonyms) → the
+# catalog column or attribute expression and whether the biggest comes first. Size is the footprint, width × depth.
+SORTS = {
+    "cheapest": (Product.price_minor, False),
+    "dearest": (Product.price_minor, True),
+    "largest": (Product.attributes["width_cm"].as_float() * Product.attributes["depth_cm"].as_float(), True),
+    "smallest": (Product.attributes["width_cm"].as_float() * Product.attributes["depth_cm"].as_float(), False),
+}
+
+
+def sort_value(product: Product, sort: str) -> float | None:
+    """``product``'s value for ``sort``: its price in minor units, or its footprint in cm² (None when its
+    width or depth is unknown)."""
+    if sort in ("cheapest", "dearest"):
+        return product.price_minor
+    attributes = product.attributes or {}
+    width, depth = attributes.get("width_cm"), attributes.get("depth_cm")
+    return float(width) * float(depth) if width and depth else None
+
+
+def sorted_by(products: list[Product], sort: str) -> list[Product]:
+    """``products`` in ``sort``'s order (a key of :data:`SORTS`) as the SQL of :func:`search_products` orders
+    them: unknown sizes last, ties by SKU."""
+    descending = SORTS[sort][1]
+
+    def key(product: Product) -> tuple[bool, float, str]:
+        value = sort_value(product, sort)
+        return (value is None, -(value or 0) if descending else (value or 0), product.sku)
+
+    return sorted(products, key=key)
 
 
 def _plural(term: str) -> str:
@@ -159,6 +192,13 @@ class Vocabulary:
             features=tuple(found["feature"]),
         )
 
+    def shadowed(self, text: str) -> set[str]:
+        """Categories whose words occur in ``text`` only inside a longer catalog term ("desk" in "desk lamps")
+        or naming a place ("at the desk"): words NLU may tag that do not say what the customer wants."""
+        doc = _NLP.make_doc(text or "")
+        every = {self._values[span.label_][1] for span in self._categories(doc, as_spans=True)}
+        return every - set(self.extract(text).categories)
+
     def free_words(self, text: str) -> list[str]:
         """Content words of ``text`` that no filter took: what only semantic ranking can use
         ("comfortable", "long", "hours" in "something comfortable for long hours at the desk")."""
@@ -206,7 +246,8 @@ def query_from(
     known_quantity: str | None = None,
 ) -> ProductQuery:
     """The search a customer message asks for: filters found in ``text`` by the vocabulary merged
-    with NLU ``entities`` (entity name → values). A message that names only attributes ("in
+    with NLU ``entities`` (entity name → values; a category whose words the vocabulary reads as part of another
+    term, "desk" in "desk lamps", left out: :meth:`Vocabulary.shadowed`). A message that names only attributes ("in
     black") refines ``last_category``; the budget (per unit, in minor units of ``currency``) comes
     from this message (an NLU ``budget`` entity, else an amount written like money: next to one of the
     vocabulary's ``money_words``, "1500 AED", or after a budget word, "under 700"), the quantity from it
@@ -214,7 +255,8 @@ def query_from(
     tagged."""
     found = vocabulary.extract(text)
     money = inputs.money_amounts(text, vocabulary.money_words)
-    named = [c for c in map(vocabulary.category_of, entities.get("category", [])) if c]
+    shadowed = vocabulary.shadowed(text)
+    named = [c for c in map(vocabulary.category_of, entities.get("category", [])) if c and c not in shadowed]
     categories = tuple(dict.fromkeys([*named, *found.categories]))
     if not categories and last_category and (found.colours or found.materials or found.features):
         categories = (last_category,)
@@ -222,6 +264,9 @@ def query_from(
     quantities = [q for q in entities.get("quantity", []) if q not in money]
     known_quantity = None if known_quantity in money else known_quantity
     names = entities.get("product", [])
+    sort = next((value for value in entities.get("sort", []) if value in SORTS), None)
+    if not categories and last_category and sort and not names:  # "show me the cheapest ones"
+        categories = (last_category,)
     return replace(
         found,
         categories=categories,
@@ -230,6 +275,7 @@ def query_from(
         name=names[0] if names and not categories else None,
         max_price_minor=inputs.budget(budgets[0], currency) if budgets else None,
         quantity=inputs.quantity(quantities[0] if quantities else known_quantity or ""),
+        sort=sort,
     )
 
 
@@ -252,7 +298,12 @@ def _statement(query: ProductQuery, limit: int):
     for word in _WORD.findall(query.name or ""):
         stmt = stmt.where(func.lower(Product.name).like(f"%{_like_escape(word.lower())}%", escape="\\"))
     if query.max_price_minor is not None:
-        stmt = stmt.where(Product.price_minor <= query.max_price_minor).order_by(Product.price_minor.desc())
+        stmt = stmt.where(Product.price_minor <= query.max_price_minor)
+    if query.sort in SORTS:
+        column, descending = SORTS[query.sort]
+        stmt = stmt.order_by((column.desc() if descending else column.asc()).nulls_last())
+    elif query.max_price_minor is not None:
+        stmt = stmt.order_by(Product.price_minor.desc())
     else:
         stmt = stmt.order_by(Product.price_minor)
     return stmt.order_by(Product.sku).limit(limit)
@@ -268,8 +319,9 @@ class SearchResult:
 
 
 async def search_products(session: AsyncSession, query: ProductQuery, limit: int = 5) -> SearchResult:
-    """Catalog products matching ``query``; within a budget the dearest first (closest to what the
-    customer wants to spend), otherwise the cheapest first. When nothing matches, the query is
+    """Catalog products matching ``query``: in ``query.sort``'s order when the customer asked for one
+    ("cheapest", "biggest"), else within a budget the dearest first (closest to what the customer wants to
+    spend), otherwise the cheapest first. When nothing matches, the query is
     relaxed step by step (see :meth:`ProductQuery.relaxed`) and ``dropped`` says what went."""
     products = list((await session.scalars(_statement(query, limit))).all())
     if products or not query.has_criteria():

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.commerce import cart as carts
 from bot.commerce import inputs
 from bot.commerce.leads import speaks_for
-from bot.commerce.mentions import mentioned_products, named_product, shown_products
+from bot.commerce.mentions import listed_products, mentioned_products, not_found, shown_products
 from bot.commerce.pricing import load_pricing
 from bot.core import db
 from bot.core.business import get_vocabulary
@@ -36,32 +36,33 @@ async def _cart_text(session: AsyncSession, turn: Turn, cart: Cart, **heading) -
 
 
 async def add_to_cart(turn: Turn) -> Outcome:
-    """Adds the named product (or the one just shown) with the quantity said (default 1), shows the
-    cart with line totals and suggests what goes with it (pricing.yml cross-sell); sets shown_skus and
-    sales_stage ``solution``. Several candidates get buttons, an unknown or missing product a question."""
+    """Adds the products the message refers to (or the one just shown) with the quantity said (default 1)
+    each — several when picked one by one ("add OC-1006 and DK-2001", "add both") —, shows the cart with line
+    totals and suggests what goes with it (pricing.yml cross-sell); sets shown_skus and sales_stage
+    ``solution``. Several matches get buttons to choose, an unknown or missing product a question."""
     quantity = quantity_said(turn)
     if quantity == 0:
         return Outcome().say(response="utter_cart_error", reason=carts.quantity_rule())
     quantity = quantity or 1
     async with db.session_scope() as session:
-        products = await mentioned_products(session, turn, await shown_products(session, turn))
+        mentioned = await mentioned_products(
+            session, turn, await shown_products(session, turn), await listed_products(session, turn)
+        )
+        products = mentioned.products
         if not products:
-            named = named_product(turn)
-            if named:
-                return Outcome().say(response="utter_unknown_product", product=named)
-            return Outcome().say(response="utter_which_product")
-        if len(products) > 1:
+            return await not_found(session, turn, mentioned)
+        if len(products) > 1 and not mentioned.exact:
             return Outcome().say(
                 response="utter_which_to_add", buttons=replies.choice_buttons("add_to_cart", products, quantity)
             )
-        product = products[0]
         try:
-            cart = await carts.add(session, turn.conversation_id, product, quantity)
+            for product in products:
+                cart = await carts.add(session, turn.conversation_id, product, quantity)
         except carts.CartError as exc:
             return Outcome().say(response="utter_cart_error", reason=str(exc))
         categories = {line.product.category for line in cart.lines}
         outcome = Outcome().say(
-            text=await _cart_text(session, turn, cart, change="added", quantity=quantity, product=product)
+            text=await _cart_text(session, turn, cart, change="added", quantity=quantity, products=products)
         )
         labels = (await get_vocabulary(session)).labels
     suggestions = load_pricing().cross_sell(categories)[:1]
@@ -70,7 +71,7 @@ async def add_to_cart(turn: Turn) -> Outcome:
             text=messages.render("cross_sell", suggestions=suggestions, labels=labels),
             buttons=replies.show_category_buttons([s.category for s in suggestions], labels),
         )
-    return outcome.set("shown_skus", [product.sku]).set("sales_stage", "solution")
+    return outcome.set("shown_skus", [p.sku for p in products]).set("sales_stage", "solution")
 
 
 async def _chosen_lines(
@@ -82,7 +83,7 @@ async def _chosen_lines(
     in_cart = [line.product for line in cart.lines]
     if not in_cart:
         return Outcome().say(text=messages.render("cart", cart=load_pricing().price([]), heading=""))
-    mentioned = await mentioned_products(session, turn, in_cart)
+    mentioned = (await mentioned_products(session, turn, in_cart)).products
     chosen = [p for p in mentioned if p.sku in {q.sku for q in in_cart}]
     if not chosen or (len(chosen) > 1 and not several):
         return Outcome().say(

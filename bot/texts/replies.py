@@ -77,6 +77,14 @@ def choice_buttons(intent: str, products: list[Product], quantity: int | None = 
     return [{"title": f"{p.name} ({p.sku})", "payload": payload(p)} for p in products[:MAX_BUTTONS]]
 
 
+def compare_buttons(product: Product, others: list[Product]) -> list[dict[str, str]]:
+    """Buttons that ask to compare ``product`` with one of ``others``; the payload is the customer's words
+    ("compare OC-1006 and OC-1009"), understood by NLU as the customer typing them."""
+    return [
+        {"title": f"{o.name} ({o.sku})", "payload": f"compare {product.sku} and {o.sku}"} for o in others[:MAX_BUTTONS]
+    ]
+
+
 def show_category_buttons(categories: list[str], labels: dict[str, str]) -> list[dict[str, str]]:
     """``Show <label>`` buttons asking for the products of each of ``categories`` (cross-sell)."""
     return [
@@ -122,24 +130,62 @@ def product_details(product: Product) -> str:
     return "\n".join(lines)
 
 
-def search_reply(result: SearchResult, labels: dict[str, str], vat_rate: Decimal) -> str:
-    """The answer to a product search that found something: intro (budget, what was relaxed),
-    one line per product, whether stock covers the quantity asked, and the VAT note."""
+def _search_lines(result: SearchResult, labels: dict[str, str]) -> list[str]:
+    """The intro (what was searched, within which budget, what was relaxed) and one line per product."""
     query = result.query
     what = ", ".join(labels.get(c, c).lower() for c in query.categories) or "products"
     currency = result.products[0].currency
     within = (
         f" within {format_money(query.max_price_minor, currency)} per unit" if query.max_price_minor is not None else ""
     )
-    intro = f"Here are {what}{within} from our catalog:"
+    order = f", {SORT_WORDS[query.sort]} first" if query.sort in SORT_WORDS else ""
+    intro = f"Here are {what}{within} from our catalog{order}:"
     if result.dropped:
-        intro = f"Nothing matched every detail, so I left out the {result.dropped}. The closest {what}{within}:"
-    lines = [intro, *map(product_line, result.products)]
-    note = quantity_note(result.products[0], query.quantity)
-    if note:
-        lines.append(note)
+        intro = f"Nothing matched every detail, so I left out the {result.dropped}. The closest {what}{within}{order}:"
+    return [intro, *map(product_line, result.products)]
+
+
+def search_reply(result: SearchResult, labels: dict[str, str], vat_rate: Decimal) -> str:
+    """The answer to a product search that found something: intro (budget, order, what was relaxed),
+    one line per product, whether stock covers the quantity asked, and the VAT note."""
+    return search_replies([result], labels, vat_rate)
+
+
+def search_replies(results: list[SearchResult], labels: dict[str, str], vat_rate: Decimal) -> str:
+    """The answer to a search of one or several categories (one :class:`SearchResult` each, all non-empty):
+    each as :func:`search_reply`'s, then the VAT note once."""
+    lines = []
+    for result in results:
+        lines += _search_lines(result, labels)
+        note = quantity_note(result.products[0], result.query.quantity)
+        if note:
+            lines.append(note)
     lines.append(f"Prices are per unit and exclude {vat_rate:.0%} VAT. Tap a product for details.")
     return "\n".join(lines)
+
+
+SORT_WORDS = {"cheapest": "cheapest", "dearest": "most expensive", "largest": "largest", "smallest": "smallest"}
+_COMPARED = (  # (label, value of a product as shown)
+    ("Price", lambda p: format_money(p.price_minor, p.currency)),
+    ("Colour", lambda p: (p.attributes or {}).get("colour") or "–"),
+    ("Material", lambda p: (p.attributes or {}).get("material") or "–"),
+    ("Size", lambda p: dimensions(p.attributes or {}) or "–"),
+    ("Features", lambda p: ", ".join((p.attributes or {}).get("features") or []) or "–"),
+    ("Stock", lambda p: f"{total_stock(p)} in stock" if total_stock(p) else "made to order"),
+)
+
+
+def comparison(products: list[Product]) -> str:
+    """Products side by side: one row per attribute whose values differ (price always first), each value
+    after its SKU, then what they share (``templates/messages/compare.txt.j2``)."""
+    differ, same = [], []
+    for label, value in _COMPARED:
+        values = [value(p) for p in products]
+        if label == "Price" or len(set(values)) > 1:
+            differ.append((label, [(p.sku, v) for p, v in zip(products, values, strict=True)]))
+        elif values[0] != "–":
+            same.append((label, values[0]))
+    return messages.render("compare", products=products, differ=differ, same=same)
 
 
 def volume_pricing_note(rules: PricingRules) -> str | None:
