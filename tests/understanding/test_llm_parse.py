@@ -17,6 +17,7 @@ from tests.fakes.llm_server import FakeLLM
 
 DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
 INTENTS, ENTITIES = list(DOMAIN["intents"]), list(DOMAIN["entities"])
+LLM_ENTITIES = [name for name in ENTITIES if name != "topic"]  # topic: only buttons send it
 TEXT = "if I order today when would the stuff reach Fujairah? we need 40 chairs, mail me at ali@example.com"
 TURN = Turn(
     "web-u1",
@@ -29,26 +30,26 @@ TURN = Turn(
 
 def test_every_domain_intent_and_entity_has_a_description():
     intents, entities = llm_parse.descriptions()
-    assert set(intents) == set(INTENTS) and set(entities) == set(ENTITIES)
-    assert llm_parse.choices([*INTENTS, "nlu_fallback"], ENTITIES) == (INTENTS, ENTITIES)
+    assert set(intents) == set(INTENTS) and set(entities) == set(ENTITIES) - {"topic"}
+    assert llm_parse.choices([*INTENTS, "nlu_fallback"], ENTITIES) == (INTENTS, LLM_ENTITIES)
 
 
 def test_the_prompt_lists_the_domain_and_keeps_the_system_prompt_stable():
     masker = llm_parse.Masker()
-    messages = llm_parse.messages_for(TURN, INTENTS, ENTITIES, masker)
+    messages = llm_parse.messages_for(TURN, INTENTS, LLM_ENTITIES, masker)
     system, user = messages[0]["content"], messages[1]["content"]
     assert "- ask_delivery: a question about delivery" in system and "- sku: a product code" in system
-    assert TEXT not in system and system == llm_parse.system_prompt(INTENTS, ENTITIES)
+    assert TEXT not in system and system == llm_parse.system_prompt(INTENTS, LLM_ENTITIES)
     assert user.startswith("Conversation so far:\ncustomer: hi\nbot: Hello! How can I help?\n\n")
     assert user.endswith("reach Fujairah? we need 40 chairs, mail me at [EMAIL_1]")  # PII masked
-    schema = llm_parse.response_format(INTENTS, ENTITIES)["json_schema"]["schema"]
+    schema = llm_parse.response_format(INTENTS, LLM_ENTITIES)["json_schema"]["schema"]
     assert schema["properties"]["intent"]["enum"] == INTENTS
-    assert schema["properties"]["entities"]["items"]["properties"]["entity"]["enum"] == ENTITIES
+    assert schema["properties"]["entities"]["items"]["properties"]["entity"]["enum"] == LLM_ENTITIES
 
 
 def test_validation_keeps_domain_intents_and_entities_written_in_the_message():
     masker = llm_parse.Masker()
-    llm_parse.messages_for(TURN, INTENTS, ENTITIES, masker)
+    llm_parse.messages_for(TURN, INTENTS, LLM_ENTITIES, masker)
     answer = json.dumps(
         {
             "intent": "ask_delivery",
@@ -63,7 +64,7 @@ def test_validation_keeps_domain_intents_and_entities_written_in_the_message():
             ],
         }
     )
-    intent, entities = llm_parse.validate(f"```json\n{answer}\n```", TEXT, INTENTS, ENTITIES, masker)
+    intent, entities = llm_parse.validate(f"```json\n{answer}\n```", TEXT, INTENTS, LLM_ENTITIES, masker)
     assert intent == "ask_delivery"
     start = TEXT.index("40")
     assert entities == [
@@ -71,10 +72,10 @@ def test_validation_keeps_domain_intents_and_entities_written_in_the_message():
         {"entity": "category", "value": "chairs", "start": start + 3, "end": start + 9, "extractor": "llm"},
         {"entity": "email", "value": "ali@example.com", "start": len(TEXT) - 15, "end": len(TEXT), "extractor": "llm"},
     ]
-    assert llm_parse.validate('{"intent": "track_order", "entities": []}', TEXT, INTENTS, ENTITIES) is None
-    assert llm_parse.validate('{"intent": "nlu_fallback", "entities": []}', TEXT, INTENTS, ENTITIES) is None
-    assert llm_parse.validate("ask_delivery", TEXT, INTENTS, ENTITIES) is None
-    assert llm_parse.validate('["ask_delivery"]', TEXT, INTENTS, ENTITIES) is None
+    assert llm_parse.validate('{"intent": "track_order", "entities": []}', TEXT, INTENTS, LLM_ENTITIES) is None
+    assert llm_parse.validate('{"intent": "nlu_fallback", "entities": []}', TEXT, INTENTS, LLM_ENTITIES) is None
+    assert llm_parse.validate("ask_delivery", TEXT, INTENTS, LLM_ENTITIES) is None
+    assert llm_parse.validate('["ask_delivery"]', TEXT, INTENTS, LLM_ENTITIES) is None
 
 
 @pytest.fixture
