@@ -15,7 +15,9 @@ import uuid
 
 import httpx
 import pytest
+import yaml
 
+from bot.core.settings import ROOT
 from tests.e2e.conftest import served_in_a_thread, stack_with
 from tests.e2e.test_injection import signed_in_manager
 from tests.fakes.llm_server import FakeLLM
@@ -122,7 +124,10 @@ def test_the_fake_llms_understanding_drives_the_conversation(fake_llm_stack, fak
     assert understood["understanding"]["nlu_intent"] == "nlu_fallback"
     assert turn["actions"][0] == "action_search_products"  # predicted from the LLM's intent, not the fallback rule
     sent = next(r for r in fake_llm.requests if r["messages"][-1]["content"].endswith(BACK_PAIN))
-    assert sent["response_format"]["json_schema"]["schema"]["properties"]["intent"]["enum"][0] == "greet"
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    assert set(sent["response_format"]["json_schema"]["schema"]["properties"]["intent"]["enum"]) == set(
+        domain["intents"]
+    )
 
     chat.say(TEAM)
     turn = chat.turn(TEAM)
