@@ -73,11 +73,12 @@ def descriptions() -> tuple[dict[str, str], dict[str, str]]:
 
 
 def choices(domain_intents: list[str], domain_entities: list[str]) -> tuple[list[str], list[str]]:
-    """The intents and entities the LLM may choose: the domain's that have a description, in the domain's
-    order (``nlu_fallback`` never)."""
+    """The intents and entities the LLM may choose: the domain's that have a description, in the order of
+    ``intents.yml`` (Rasa sends the domain's sorted; a fixed order keeps the prompt, and so the answers of a
+    local model and its cached prefix, the same whoever calls); ``nlu_fallback`` never."""
     intent_lines, entity_lines = descriptions()
-    intents = [name for name in domain_intents if name in intent_lines and name != FALLBACK_INTENT]
-    return intents, [name for name in domain_entities if name in entity_lines]
+    intents = [name for name in intent_lines if name in domain_intents and name != FALLBACK_INTENT]
+    return intents, [name for name in entity_lines if name in domain_entities]
 
 
 def system_prompt(intents: list[str], entities: list[str]) -> str:
