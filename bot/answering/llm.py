@@ -9,6 +9,7 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from bot.core.settings import get_settings
 
@@ -35,9 +36,17 @@ def configured() -> bool:
     return bool(get_settings().llm_model)
 
 
-async def complete(messages: list[dict[str, str]]) -> Completion:
+async def complete(
+    messages: list[dict[str, str]],
+    *,
+    response_format: dict[str, Any] | None = None,
+    max_tokens: int | None = None,
+    temperature: float = 0.2,
+) -> Completion:
     """Send ``messages`` (OpenAI chat format) to the configured model, with its fallbacks, retries
     and per-attempt timeout; the whole call is also bounded by ``timeout × (retries + 1)``.
+    ``response_format`` is OpenAI's (e.g. ``{"type": "json_schema", "json_schema": {…}}``; llama.cpp's
+    server turns it into a grammar), passed on as is; ``max_tokens`` defaults to ``llm_max_tokens``.
     Raises :class:`LLMError` on any provider error, timeout or empty answer."""
     settings = get_settings()
     if not settings.llm_model:
@@ -57,8 +66,9 @@ async def complete(messages: list[dict[str, str]]) -> Completion:
                 fallbacks=settings.llm_fallbacks or None,
                 timeout=settings.llm_timeout,
                 num_retries=settings.llm_retries,
-                max_tokens=settings.llm_max_tokens,
-                temperature=0.2,
+                max_tokens=max_tokens or settings.llm_max_tokens,
+                temperature=temperature,
+                **({"response_format": response_format} if response_format else {}),
             ),
             timeout=settings.llm_timeout * (settings.llm_retries + 1),
         )

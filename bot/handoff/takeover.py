@@ -87,9 +87,15 @@ class Transcript:
 
 def messages(tracker: dict[str, Any]) -> list[Message]:
     """The customer's, the bot's and managers' messages with text among a tracker's ``events``, as Rasa's
-    ``GET /conversations/<id>/tracker`` returns them, oldest first."""
-    found = []
+    ``GET /conversations/<id>/tracker`` returns them, oldest first. A ``rewind`` (Rasa's
+    UserUtteranceReverted, e.g. before the LLM's reading of the message is re-added) drops the latest
+    customer message and what followed it, as Rasa does."""
+    found: list[Message] = []
     for event in tracker.get("events") or []:
+        if event.get("event") == "rewind":
+            last = max((i for i, m in enumerate(found) if m.speaker == "customer"), default=len(found))
+            del found[last:]
+            continue
         text = event.get("text")
         if event.get("event") not in ("user", "bot") or not text:
             continue

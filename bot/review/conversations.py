@@ -14,7 +14,8 @@ How the index reads the events:
   ``web``, else the channel's name); before any, the conversation id's prefix (``web-…``,
   ``telegram-…``, ``whatsapp-…``), else ``other``.
 - ``turns``: customer messages; ``min_confidence``/``fallback_count``: their intent confidences and
-  ``nlu_fallback`` classifications.
+  ``nlu_fallback`` classifications. A message the LLM understood (``actions/understanding.py``) is re-added
+  to the tracker with ``parse_data["understanding"]``; that copy is no new turn or message row.
 - ``furthest_stage``: the ``sales_stage`` slot value of the highest rank ever set (ranks 1-8 in the
   order of :data:`bot.core.business.SALES_STAGES`, ``handoff`` last).
 - ``escalated``: an ``action_escalate`` action or a ``pause`` event at any time; ``paused``: a
@@ -138,7 +139,9 @@ class _Fold:
         self.events += 1
         self.last_event_id = event.id
         data = event.data
-        if event.type_name == "user":
+        if event.type_name == "user" and (data.get("parse_data") or {}).get("understanding"):
+            pass  # the LLM's reading of a message already indexed (actions/understanding.py): not another turn
+        elif event.type_name == "user":
             intent = (data.get("parse_data") or {}).get("intent") or {}
             confidence = intent.get("confidence")
             self.turns += 1
@@ -615,7 +618,10 @@ class CustomerMessage:
     ``intent_ranking`` (best first), ``entities`` as Rasa extracted them (dicts with ``entity``,
     ``value``, ``start``, ``end``, ``extractor`` and, from DIET, ``confidence_entity``), Rasa's
     ``input_channel``, and ``slots``: slot name → value for every slot set after this message until
-    the next one (by NLU's slot mappings or the bot's actions; later values win)."""
+    the next one (by NLU's slot mappings or the bot's actions; later values win). ``understanding``: for
+    a message NLU could not place and the LLM understood (``actions/understanding.py``), a dict with
+    ``source`` (``llm``), ``model``, ``latency_s`` and NLU's own ``nlu_intent`` and ``nlu_confidence``;
+    then ``intent`` and ``entities`` are the LLM's, and ``understood_by_llm`` is true."""
 
     event_id: int
     at: datetime
@@ -626,10 +632,15 @@ class CustomerMessage:
     entities: list[dict[str, Any]]
     input_channel: str | None
     slots: dict[str, Any]
+    understanding: dict[str, Any] | None = None
 
     @property
     def kind(self) -> str:
         return "customer"
+
+    @property
+    def understood_by_llm(self) -> bool:
+        return bool(self.understanding and self.understanding.get("source") == "llm")
 
 
 @dataclass(frozen=True)
@@ -767,8 +778,17 @@ def _entries(events: list[TrackerEvent], knowledge: dict[str, KnowledgeDetail]) 
                 list(parse.get("entities") or []),
                 data.get("input_channel"),
                 {},
+                parse.get("understanding"),
             )
             entries.append(customer)
+        elif event.type_name == "rewind":
+            # Rasa's UserUtteranceReverted undoes the latest customer message and what followed it (the LLM
+            # understanding re-adds the message with its intent): the transcript shows the conversation as
+            # Rasa continued it.
+            last = max((i for i, entry in enumerate(entries) if isinstance(entry, CustomerMessage)), default=None)
+            if last is not None:
+                del entries[last:]
+            customer = None
         elif event.type_name == "slot" and customer is not None:
             customer.slots[event.name or data.get("name")] = data.get("value")
         elif event.type_name == "action" and event.name != "action_listen":
