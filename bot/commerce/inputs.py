@@ -1,4 +1,5 @@
-"""What customers type as numbers: quantities, budgets, amounts written like money, discounts asked for.
+"""What customers type as numbers: quantities, budgets, amounts written like money, discounts asked for,
+order numbers.
 
 Every function reads free text (a whole message, an entity value or a slot) and returns a value or
 None; none raises. Money is integer minor units of the given ISO 4217 currency; a discount is a
@@ -38,6 +39,11 @@ _NUMBER_WORDS = {
 # tags such a number as a quantity; a number written like money is never a quantity.
 _BUDGET_WORDS = (
     r"\b(?:under|below|less than|up to|within|around|about|max(?:imum)?|budget(?: of| is)?)\s+(\d[\d,.]*k?)\b"
+)
+# "order number 4471", "order #A-2291", "order no. 88120", "my order 4471", "ref: SO-1043"
+_ORDER_NUMBER = re.compile(
+    r"\b(?:order|ref(?:erence)?|invoice)\s*(?:number|num|no\.?|nr\.?|id|#)?\s*[:#]?\s*([A-Z]{0,4}-?\d[\d-]{2,})",
+    re.IGNORECASE,
 )
 _PERCENT = re.compile(r"(\d{1,2}(?:[.,]\d+)?)\s*(?:%|percent|per cent|pc\b)", re.IGNORECASE)
 
@@ -91,3 +97,11 @@ def discount(values: list[str], text: str) -> Decimal | None:
         if 0 < value < 1:
             return value
     return None
+
+
+def order_number(text: str) -> str | None:
+    """The order number written after "order", "ref" or "invoice" (``"order number 4471"`` → ``"4471"``,
+    ``"order #SO-1043"`` → ``"SO-1043"``): at least 3 characters, with a digit first after an optional
+    letter prefix; None when there is none."""
+    match = _ORDER_NUMBER.search(text or "")
+    return match.group(1).upper() if match else None

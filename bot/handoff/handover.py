@@ -7,22 +7,32 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commerce import cart as carts
-from bot.commerce import deals, quotes
+from bot.commerce import deals, inputs, quotes
 from bot.core import db
 from bot.core.business import get_company
 from bot.core.models import Cart, Quote
 from bot.core.money import format_money
+from bot.core.settings import get_settings
 from bot.core.turn import Outcome, Turn
 from bot.handoff.escalation import Situation, escalate, what_happens_next
 
 LAST_MESSAGES = 6
+# Slot: Unix seconds of the latest answer the customer got while the bot was paused for a manager (a holding
+# message or a manager's reply, bot.handoff.takeover.reply); None from the moment the bot hands over.
+REPLIED_AT_SLOT = "handoff_replied_at"
 
 
 async def situation(
-    session: AsyncSession, turn: Turn, reason: str, quote: Quote | None = None, cart: Cart | None = None
+    session: AsyncSession,
+    turn: Turn,
+    reason: str,
+    quote: Quote | None = None,
+    cart: Cart | None = None,
+    needs: dict[str, str] | None = None,
 ) -> Situation:
     """What the manager needs, from the turn's slots and messages and the DB. ``quote`` defaults to the
-    conversation's latest, ``cart`` (with its lines' products loaded) to the conversation's cart."""
+    conversation's latest, ``cart`` (with its lines' products loaded) to the conversation's cart; ``needs``
+    (label → what the customer asked for, e.g. ``{"order number": "4471"}``) is added to the needs from the slots."""
     cart = cart if cart is not None else await carts.get_cart(session, turn.conversation_id)
     quote = quote or await quotes.latest(session, turn.conversation_id)
     slot = turn.slot
@@ -40,6 +50,7 @@ async def situation(
             "quantity": slot("quantity"),
             "budget": slot("budget"),
             "timeline": slot("timeline"),
+            **(needs or {}),
         },
         cart=[
             f"{line.quantity} × {line.product.name} ({line.sku}) at "
@@ -53,17 +64,59 @@ async def situation(
     )
 
 
-async def hand_over(turn: Turn, reason: str, quote: Quote | None = None, cart: Cart | None = None) -> Outcome:
+async def hand_over(
+    turn: Turn,
+    reason: str,
+    quote: Quote | None = None,
+    cart: Cart | None = None,
+    needs: dict[str, str] | None = None,
+) -> Outcome:
     """Escalate for ``reason`` (a key of :data:`bot.handoff.escalation.REASONS`), tell the customer what
-    happens next, and pause the bot (sales_stage ``handoff``). ``quote`` and ``cart`` as in :func:`situation`."""
+    happens next, and pause the bot (sales_stage ``handoff``). ``quote``, ``cart`` and ``needs`` as in
+    :func:`situation`."""
     async with db.session_scope() as session:
-        await escalate(session, await situation(session, turn, reason, quote, cart))
+        await escalate(session, await situation(session, turn, reason, quote, cart, needs))
     return (
-        Outcome(pause=True).say(text=what_happens_next(get_company(), datetime.now(UTC))).set("sales_stage", "handoff")
+        Outcome(pause=True)
+        .say(text=what_happens_next(get_company(), datetime.now(UTC)))
+        .set("sales_stage", "handoff")
+        .set(REPLIED_AT_SLOT, None)
     )
+
+
+async def order_status(turn: Turn) -> Outcome:
+    """A question about an existing order: the chat cannot see orders, so the customer is told so honestly and
+    a manager gets it (reason ``order_status``, the order number in the summary's needs when one was given:
+    the NLU entity ``order_number``, else one written after "order")."""
+    number = next(iter(turn.entity("order_number")), None) or inputs.order_number(turn.text)
+    if number is None:
+        outcome = Outcome().say(response="utter_order_status_no_number")
+    else:
+        outcome = Outcome().say(response="utter_order_status", order_number=number)
+    return outcome.then(await hand_over(turn, "order_status", needs={"order number": number} if number else None))
 
 
 async def escalate_on_request(turn: Turn) -> Outcome:
     """Hands the conversation to a manager: "requested" for a request for a person, "complaint"
     after a complaint (the reason follows the intent)."""
     return await hand_over(turn, "complaint" if turn.intent == "complain" else "requested")
+
+
+def holding_reply(turn: Turn, now: datetime) -> Outcome:
+    """What a customer who writes while the bot is paused for a manager gets at ``now`` (timezone-aware): nothing
+    when they got a holding message or a manager's reply (slot :data:`REPLIED_AT_SLOT`) less than
+    ``holding_reply_interval_s`` (settings) ago; otherwise one holding message saying when to expect an answer
+    (``utter_holding_open`` within business hours, ``utter_holding_closed`` with the next opening outside them,
+    from ``knowledge/company.yml``), and the slot set to ``now``. The bot stays paused."""
+    replied_at = turn.slot(REPLIED_AT_SLOT)
+    if replied_at is not None and now.timestamp() - float(replied_at) < get_settings().holding_reply_interval_s:
+        return Outcome()
+    company = get_company()
+    if company.is_open(now):
+        outcome = Outcome().say(response="utter_holding_open", hours=company.hours, phone=company.phone)
+    else:
+        opening = company.next_opening(now)
+        outcome = Outcome().say(
+            response="utter_holding_closed", opening=f"{opening:%A %H:%M}", timezone=company.timezone
+        )
+    return outcome.set(REPLIED_AT_SLOT, now.timestamp())
