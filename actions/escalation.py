@@ -21,13 +21,13 @@ class ActionEscalate(SafeAction):
 
 class ActionPausedReply(SafeAction):
     """Run by the Rasa server (connectors.paused) when a customer writes while the bot is paused for a
-    manager: the holding message, at most once per interval."""
+    manager and a holding message is due: the holding message."""
 
     def name(self) -> str:
         return "action_paused_reply"
 
     async def act(self, turn: Turn) -> Outcome:
-        return handover.holding_reply(turn, datetime.now(UTC))
+        return handover.holding_reply(datetime.now(UTC))
 
 
 class ActionOrderStatus(SafeAction):

@@ -84,9 +84,6 @@ class Settings(BaseSettings):
     telegram_manager_chat_id: str | None = None
     telegram_api_base: str = "https://api.telegram.org"
     telegram_timeout: float = 10.0
-    # While the bot is paused for a manager, a customer who writes gets at most one holding message per this many
-    # seconds, counted from the last holding message or manager reply (bot.handoff.handover.holding_reply).
-    holding_reply_interval_s: float = 1800.0
 
     # CRM: "sql" (the business DB only, the default) or "hubspot" (also HubSpot, through an outbox).
     crm_provider: str = "sql"

@@ -8,18 +8,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commerce import cart as carts
 from bot.commerce import deals, inputs, quotes
+from bot.contracts.paused import REPLIED_AT_SLOT
 from bot.core import db
 from bot.core.business import get_company
 from bot.core.models import Cart, Quote
 from bot.core.money import format_money
-from bot.core.settings import get_settings
 from bot.core.turn import Outcome, Turn
 from bot.handoff.escalation import Situation, escalate, what_happens_next
 
 LAST_MESSAGES = 6
-# Slot: Unix seconds of the latest answer the customer got while the bot was paused for a manager (a holding
-# message or a manager's reply, bot.handoff.takeover.reply); None from the moment the bot hands over.
-REPLIED_AT_SLOT = "handoff_replied_at"
 
 
 async def situation(
@@ -102,15 +99,11 @@ async def escalate_on_request(turn: Turn) -> Outcome:
     return await hand_over(turn, "complaint" if turn.intent == "complain" else "requested")
 
 
-def holding_reply(turn: Turn, now: datetime) -> Outcome:
-    """What a customer who writes while the bot is paused for a manager gets at ``now`` (timezone-aware): nothing
-    when they got a holding message or a manager's reply (slot :data:`REPLIED_AT_SLOT`) less than
-    ``holding_reply_interval_s`` (settings) ago; otherwise one holding message saying when to expect an answer
-    (``utter_holding_open`` within business hours, ``utter_holding_closed`` with the next opening outside them,
-    from ``knowledge/company.yml``), and the slot set to ``now``. The bot stays paused."""
-    replied_at = turn.slot(REPLIED_AT_SLOT)
-    if replied_at is not None and now.timestamp() - float(replied_at) < get_settings().holding_reply_interval_s:
-        return Outcome()
+def holding_reply(now: datetime) -> Outcome:
+    """The holding message for a customer who writes while the bot is paused for a manager, at ``now``
+    (timezone-aware; the Rasa server asks for it when one is due, :mod:`bot.contracts.paused`): within business
+    hours ``utter_holding_open`` (a manager replies shortly), outside them ``utter_holding_closed`` with the next
+    opening (``knowledge/company.yml``); slot ``handoff_replied_at`` set to ``now``. The bot stays paused."""
     company = get_company()
     if company.is_open(now):
         outcome = Outcome().say(response="utter_holding_open", hours=company.hours, phone=company.phone)

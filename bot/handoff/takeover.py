@@ -10,7 +10,7 @@ passed in as ``rasa``):
   ``output_channel=latest&execute_side_effects=true``: Rasa keeps it in the tracker (so it is in the
   transcript) and sends it through the output channel of the customer's last message (Telegram and
   WhatsApp deliver it; the web chat's REST channel only collects it, and the widget polls
-  ``/api/chat/updates`` for it), with the slot ``handoff_replied_at`` (:func:`bot.handoff.handover.holding_reply`).
+  ``/api/chat/updates`` for it), with the slot ``handoff_replied_at`` (:mod:`bot.contracts.paused`).
 - while paused, a customer who writes gets a holding message at most once per interval (:mod:`connectors.paused`).
 - handing back resumes the bot (``resume``, then ``action_listen``).
 
@@ -28,11 +28,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.contracts.paused import REPLIED_AT_SLOT
 from bot.core.models import Contact, Escalation, User
 from bot.core.rasa import RasaClient
 from bot.handoff.escalation import OPEN_STATUSES, STATUSES, Situation, structured_summary
 from bot.handoff.escalation import hand_back as resume_bot
-from bot.handoff.handover import REPLIED_AT_SLOT
 from bot.web.accounts import has_role
 
 log = logging.getLogger(__name__)
