@@ -85,10 +85,11 @@ def _money(currency_words: tuple[str, ...]) -> re.Pattern[str]:
 
 
 def discount(values: list[str], text: str) -> Decimal | None:
-    """The discount asked for as a fraction between 0 and 1 exclusive (``"30"`` → 0.3): the first of
-    ``values`` (NLU ``discount`` entities, in percent) that is one, else the first percentage written
-    in ``text`` (``"10%"``, ``"12.5 percent"``, ``"15 pc"``); None when there is none."""
-    for raw in [*values, *_PERCENT.findall(text or "")]:
+    """The discount asked for as a fraction between 0 and 1 exclusive (``"30"`` → 0.3): the first percentage
+    written in ``text`` (``"10%"``, ``"12.5 percent"``, ``"15 pc"``), else the first of ``values`` (NLU
+    ``discount`` entities, in percent) that is one; None when there is none. The text comes first because NLU
+    may tag another number of the message as a discount ("40 chairs if you give us 35% off": 35%, not 40%)."""
+    for raw in [*_PERCENT.findall(text or ""), *values]:
         number = re.sub(r"[^\d.,]", "", raw).replace(",", ".")
         try:
             value = Decimal(number) / 100
@@ -105,3 +106,10 @@ def order_number(text: str) -> str | None:
     letter prefix; None when there is none."""
     match = _ORDER_NUMBER.search(text or "")
     return match.group(1).upper() if match else None
+
+
+def clean_order_number(value: str) -> str | None:
+    """An order number as NLU tagged it (``"#SO-1043"`` → ``"SO-1043"``): without ``#``, ``:`` or spaces around
+    it, upper case; None when nothing is left."""
+    cleaned = (value or "").strip().strip("#:.,").strip().upper()
+    return cleaned or None

@@ -4,8 +4,8 @@ reads the cart once and prices it once."""
 
 from typing import Any
 
+from bot.commerce import browsing, deals, inputs, quotes
 from bot.commerce import cart as carts
-from bot.commerce import deals, inputs, quotes
 from bot.commerce.pricing import load_pricing
 from bot.commerce.shopping import customer_segment
 from bot.core import db
@@ -75,8 +75,16 @@ async def handle_discount(turn: Turn) -> Outcome:
     - an amount of money ("500 AED off", "9000 for all of it"): a manager's approval likewise;
     - neither ("any discount for bulk?"): the volume tiers, and what to ask for.
 
-    Products named in the same message ("40 chairs but only with 35% off") are shown by the rule that runs
-    product search before this action; the quantity stays in its slot and reaches the manager's summary."""
+    Products named in the same message ("40 chairs but only with 35% off": NLU entities ``category`` or
+    ``product``) are shown first, with their prices and stock (:func:`bot.commerce.browsing.search_products`,
+    which also keeps the quantity in its slot, so it reaches the manager's summary)."""
+    shown = await browsing.search_products(turn) if turn.entity("category") or turn.entity("product") else Outcome()
+    if not any(name == "shown_skus" for name, _ in shown.slots):  # nothing found: only the discount is answered
+        shown = Outcome()
+    return shown.then(await _discount(turn))
+
+
+async def _discount(turn: Turn) -> Outcome:
     rules, company = load_pricing(), get_company()
     wanted = inputs.discount(turn.entity("discount"), turn.text)
     amounts = [] if wanted is not None else inputs.money_amounts(turn.text, company.money_words)

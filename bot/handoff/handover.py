@@ -84,8 +84,9 @@ async def hand_over(
 async def order_status(turn: Turn) -> Outcome:
     """A question about an existing order: the chat cannot see orders, so the customer is told so honestly and
     a manager gets it (reason ``order_status``, the order number in the summary's needs when one was given:
-    the NLU entity ``order_number``, else one written after "order")."""
-    number = next(iter(turn.entity("order_number")), None) or inputs.order_number(turn.text)
+    one written after "order", "ref" or "invoice", else the NLU entity ``order_number``)."""
+    tagged = (inputs.clean_order_number(value) for value in turn.entity("order_number"))
+    number = inputs.order_number(turn.text) or next((value for value in tagged if value), None)
     if number is None:
         outcome = Outcome().say(response="utter_order_status_no_number")
     else:

@@ -77,7 +77,7 @@ async def test_an_amount_off_goes_to_a_manager_with_a_draft_quote(loaded_db):
     ("text", "entities", "number"),
     [
         ("I already ordered last week, order number 4471, where is it?", [], "4471"),
-        ("where is order SO-1043", [ent("order_number", "SO-1043")], "SO-1043"),
+        ("SO-1043 still not here", [ent("order_number", "#SO-1043")], "SO-1043"),
     ],
 )
 async def test_an_order_question_is_answered_honestly_and_goes_to_a_manager(loaded_db, text, entities, number):
