@@ -50,8 +50,9 @@ def expected_holding() -> str:
 
 
 def pending_question(reply: str) -> str | None:
-    """The key of FORM_QUESTIONS the bot's reply asks, if any."""
-    lowered = reply.lower()
+    """The key of FORM_QUESTIONS the bot's reply asks in its last line (the form's question comes last), if any."""
+    lines = reply.strip().lower().splitlines()
+    lowered = lines[-1] if lines else ""
     return next((key for key in FORM_QUESTIONS if key in lowered), None)
 
 
