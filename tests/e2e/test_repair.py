@@ -61,11 +61,10 @@ def test_forty_chairs_only_with_35_percent_off_reach_the_approval_path_then_hold
     reply = chat.text("we're a school and want 40 chairs but only if you give us 35% off")
     assert "AED" in reply and "OC-" in reply, reply  # the chairs, with real prices, before the approval
     assert "35% off is more than I'm allowed to approve myself" in reply and "sales manager" in reply, reply
-    tracker = chat.tracker()
-    assert tracker["paused"] is True and tracker["slots"]["quantity"] == "40"
+    assert chat.tracker()["paused"] is True
     [escalation] = escalations(stack, f"web-{chat.sender}")
     assert escalation.reason == "discount" and "discount asked: 35%" in escalation.summary
-    assert "quantity: 40" in escalation.summary
+    assert "want 40 chairs" in escalation.summary  # the request, word for word, for the manager
 
     first = chat.text("hello? is anyone there?")
     assert HOLDING in first and expected_holding() in first, first
@@ -117,7 +116,11 @@ def test_questions_in_the_middle_of_the_lead_form_are_answered_and_the_form_resu
         reply = chat.text(FORM_QUESTIONS[asked])
     assert "Here is your quote" in reply and answered == 6, reply
     slots = chat.tracker()["slots"]
-    assert (slots["customer_name"], slots["email"], slots["quantity"]) == ("Omar Haddad", "omar@falconoffice.ae", "12")
+    assert (slots["customer_name"], slots["company"], slots["email"]) == (
+        "Omar Haddad",
+        "Falcon Office LLC",
+        "omar@falconoffice.ae",
+    )
 
 
 def test_stop_leaves_the_lead_form(stack):
@@ -196,4 +199,4 @@ def test_unscripted_utterances_get_the_right_intent_entities_and_outcome(stack):
                 or outcome.lower() not in reply.lower()
             ):
                 failures.append((text, parsed["intent"]["name"], found, reply[:300]))
-    assert failures == [], failures
+    assert failures == [], "\n".join(map(repr, failures))
