@@ -58,8 +58,10 @@ def events_of(outcome: Outcome) -> list[dict[str, Any]]:
 class SafeAction(Action, ABC):
     """Subclasses implement :meth:`act`: one call into ``bot/`` with the turn. Its outcome's messages
     are uttered (their texts rephrased for the conversation when the rephraser is on:
-    :mod:`bot.answering.rephrasing`) and its events returned. An exception is logged with the conversation id
-    and the customer gets ``utter_error``; nothing of the outcome is sent or stored."""
+    :mod:`bot.answering.rephrasing`) and its events returned; while a form is active (the customer asked something
+    in the middle of the lead form, and a rule answers it before the form resumes) its ``sales_stage`` is left as
+    the form had it. An exception is logged with the conversation id and the customer gets ``utter_error``; nothing
+    of the outcome is sent or stored."""
 
     @abstractmethod
     async def act(self, turn: Turn) -> Outcome:
@@ -75,6 +77,8 @@ class SafeAction(Action, ABC):
             log.exception("action %s failed in conversation %s", self.name(), tracker.sender_id)
             dispatcher.utter_message(response="utter_error")
             return []
+        if tracker.active_loop_name:  # a question answered in the middle of a form: the form keeps its sales stage
+            outcome.slots = [(name, value) for name, value in outcome.slots if name != "sales_stage"]
         outcome = await rephrasing.rephrase_outcome(outcome, turn)
         for message in outcome.messages:
             dispatcher.utter_message(**message)

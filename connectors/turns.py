@@ -3,7 +3,8 @@
 - :class:`SenderQueues`: each customer's messages processed one at a time, in arrival order,
   different customers in parallel (at most :data:`MAX_CONCURRENT_TURNS`); a failure is logged and
   never stops the queue.
-- :func:`run_turn`: a Rasa turn on the turn thread, off the server's event loop (see there).
+- :func:`run_turn`: a Rasa turn on the turn thread, off the server's event loop (see there), then the
+  holding reply of a paused conversation (:mod:`connectors.paused`).
 - :func:`freeze_loaded_heap`: the loaded model kept out of the garbage collector's full
   collections, which otherwise pause the whole server for 0.3–0.8 s.
 """
@@ -18,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
+
+from connectors.paused import PausedReplies
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +135,12 @@ class _ServerLoopOutput(OutputChannel):
         await self._on_server_loop("send_text_message", recipient_id, text, **kwargs)
 
 
-async def run_turn(on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> None:
-    """Hand ``message`` to Rasa (``on_new_message``) on the turn thread and wait until the turn is done.
+async def run_turn(
+    on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage, paused: PausedReplies | None = None
+) -> None:
+    """Hand ``message`` to Rasa (``on_new_message``) on the turn thread and wait until the turn is done;
+    with ``paused``, its :meth:`~connectors.paused.PausedReplies.after_turn` runs right after, on the same
+    thread (a paused conversation's customer gets the holding message instead of silence).
 
     Rasa 3.6 runs NLU, the policies and its SQL tracker store synchronously on the event loop of
     the task that handles a message: tens to hundreds of milliseconds per turn with the loop blocked.
@@ -143,5 +150,10 @@ async def run_turn(on_new_message: Callable[[UserMessage], Awaitable[Any]], mess
     clients live. Exceptions of the turn are raised here."""
     server_loop = asyncio.get_running_loop()
     message.output_channel = _ServerLoopOutput(message.output_channel, server_loop)
-    turn = asyncio.run_coroutine_threadsafe(on_new_message(message), _turns.loop)
-    await asyncio.wrap_future(turn)
+
+    async def turn() -> None:
+        await on_new_message(message)
+        if paused is not None:
+            await paused.after_turn(message)
+
+    await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(turn(), _turns.loop))

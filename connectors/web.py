@@ -1,6 +1,7 @@
 """The web chat's channels for the Rasa server: Rasa's own REST and socket.io channels, with their
 turns run on the turn thread (:func:`connectors.turns.run_turn`) like Telegram's and WhatsApp's,
-and a per-sender message rate limit (:func:`connectors.config.rate_limiter`).
+the holding reply of a conversation paused for a manager (:mod:`connectors.paused`), and a per-sender
+message rate limit (:func:`connectors.config.rate_limiter`).
 
 Rasa's built-in ``rest`` and ``socketio`` channels run each turn on the server's event loop: tens to
 hundreds of milliseconds with the loop blocked, up to 2 s per turn under a burst of web chat
@@ -45,6 +46,7 @@ from sanic.response import json as json_response
 
 from bot.contracts import conversation_ids
 from connectors.config import rate_limiter
+from connectors.paused import PausedReplies
 from connectors.ratelimit import SLOW_DOWN_REPLY, Decision, RateLimiter
 from connectors.turns import run_turn
 
@@ -79,10 +81,12 @@ def _log_refusal(sender_id: str, limiter: RateLimiter, decision: Decision) -> No
     )
 
 
-def _on_turn_thread(on_new_message: OnNewMessage, limiter: RateLimiter | None = None) -> OnNewMessage:
-    """Each message's turn on the turn thread; a :func:`refusal` gets no turn (and its reply, if it has one),
-    and with ``limiter``, a message over its sender's limit gets no turn and the first one of a window gets
-    SLOW_DOWN_REPLY through its output channel."""
+def _on_turn_thread(
+    on_new_message: OnNewMessage, paused: PausedReplies, limiter: RateLimiter | None = None
+) -> OnNewMessage:
+    """Each message's turn on the turn thread, followed by ``paused``'s holding reply; a :func:`refusal` gets
+    no turn (and its reply, if it has one), and with ``limiter``, a message over its sender's limit gets no
+    turn and the first one of a window gets SLOW_DOWN_REPLY through its output channel."""
 
     async def handle(message: UserMessage) -> None:
         refused = refusal(message.sender_id, message.text)
@@ -93,7 +97,7 @@ def _on_turn_thread(on_new_message: OnNewMessage, limiter: RateLimiter | None = 
             return
         decision = limiter.take(message.sender_id) if limiter else None
         if decision is None or decision.allowed:
-            await run_turn(on_new_message, message)
+            await run_turn(on_new_message, message, paused)
             return
         _log_refusal(message.sender_id, limiter, decision)
         if decision.notify:
@@ -117,7 +121,9 @@ class RestInput(RasaRestInput):
         self.limiter = limiter or rate_limiter(None, self.name())
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        blueprint = super().blueprint(_on_turn_thread(on_new_message))
+        paused = PausedReplies()
+        blueprint = super().blueprint(_on_turn_thread(on_new_message, paused))
+        paused.bind(blueprint)
         blueprint.middleware("request")(self._limit)
         return blueprint
 
@@ -168,4 +174,7 @@ class SocketIOInput(RasaSocketIOInput):
         self.limiter = limiter or rate_limiter(None, self.name())
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        return super().blueprint(_on_turn_thread(on_new_message, self.limiter))
+        paused = PausedReplies()
+        blueprint = super().blueprint(_on_turn_thread(on_new_message, paused, self.limiter))
+        paused.bind(blueprint)
+        return blueprint

@@ -27,6 +27,7 @@ from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
 from connectors.config import rate_limiter
+from connectors.paused import PausedReplies
 from connectors.ratelimit import SLOW_DOWN_REPLY, Decision, RateLimiter
 from connectors.store import ChannelStore
 from connectors.turns import SenderQueues, freeze_loaded_heap, run_turn
@@ -107,6 +108,7 @@ class DurableWebhookInput(InputChannel):
         self.limiter = limiter or rate_limiter(None, self.name())
         self.queues = SenderQueues()
         self._on_new_message: Callable[[UserMessage], Awaitable[Any]] | None = None
+        self.paused = PausedReplies()
         self._pruner: asyncio.Task | None = None
 
     async def deliveries(self, request: Request) -> list[Delivery] | None:
@@ -132,6 +134,7 @@ class DurableWebhookInput(InputChannel):
         before it stops."""
         self._on_new_message = on_new_message
         blueprint = Blueprint(f"closer_{self.name()}", __name__)
+        self.paused.bind(blueprint)
 
         @blueprint.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -205,6 +208,7 @@ class DurableWebhookInput(InputChannel):
                         message_id=reading.message_id,
                         metadata=metadata,
                     ),
+                    self.paused,
                 )
             elif reading.reply is not None:
                 log.info("%s: delivery %d of %s answered without Rasa", self.name(), row_id, sender_id)

@@ -1,4 +1,5 @@
-"""What customers type as numbers: quantities, budgets, amounts written like money, discounts asked for.
+"""What customers type as numbers: quantities, budgets, amounts written like money, discounts asked for,
+order numbers.
 
 Every function reads free text (a whole message, an entity value or a slot) and returns a value or
 None; none raises. Money is integer minor units of the given ISO 4217 currency; a discount is a
@@ -38,6 +39,11 @@ _NUMBER_WORDS = {
 # tags such a number as a quantity; a number written like money is never a quantity.
 _BUDGET_WORDS = (
     r"\b(?:under|below|less than|up to|within|around|about|max(?:imum)?|budget(?: of| is)?)\s+(\d[\d,.]*k?)\b"
+)
+# "order number 4471", "order #A-2291", "order no. 88120", "my order 4471", "ref: SO-1043"
+_ORDER_NUMBER = re.compile(
+    r"\b(?:order|ref(?:erence)?|invoice)\s*(?:number|num|no\.?|nr\.?|id|#)?\s*[:#]?\s*([A-Z]{0,4}-?\d[\d-]{2,})",
+    re.IGNORECASE,
 )
 _PERCENT = re.compile(r"(\d{1,2}(?:[.,]\d+)?)\s*(?:%|percent|per cent|pc\b)", re.IGNORECASE)
 
@@ -79,10 +85,11 @@ def _money(currency_words: tuple[str, ...]) -> re.Pattern[str]:
 
 
 def discount(values: list[str], text: str) -> Decimal | None:
-    """The discount asked for as a fraction between 0 and 1 exclusive (``"30"`` → 0.3): the first of
-    ``values`` (NLU ``discount`` entities, in percent) that is one, else the first percentage written
-    in ``text`` (``"10%"``, ``"12.5 percent"``, ``"15 pc"``); None when there is none."""
-    for raw in [*values, *_PERCENT.findall(text or "")]:
+    """The discount asked for as a fraction between 0 and 1 exclusive (``"30"`` → 0.3): the first percentage
+    written in ``text`` (``"10%"``, ``"12.5 percent"``, ``"15 pc"``), else the first of ``values`` (NLU
+    ``discount`` entities, in percent) that is one; None when there is none. The text comes first because NLU
+    may tag another number of the message as a discount ("40 chairs if you give us 35% off": 35%, not 40%)."""
+    for raw in [*_PERCENT.findall(text or ""), *values]:
         number = re.sub(r"[^\d.,]", "", raw).replace(",", ".")
         try:
             value = Decimal(number) / 100
@@ -105,3 +112,18 @@ _CODE = re.compile(
 def looks_like_code(text: str) -> bool:
     """Whether ``text`` is code (an SQL statement, a script tag) rather than a customer's request."""
     return bool(_CODE.search(text or ""))
+
+
+def order_number(text: str) -> str | None:
+    """The order number written after "order", "ref" or "invoice" (``"order number 4471"`` → ``"4471"``,
+    ``"order #SO-1043"`` → ``"SO-1043"``): at least 3 characters, with a digit first after an optional
+    letter prefix; None when there is none."""
+    match = _ORDER_NUMBER.search(text or "")
+    return match.group(1).upper() if match else None
+
+
+def clean_order_number(value: str) -> str | None:
+    """An order number as NLU tagged it (``"#SO-1043"`` → ``"SO-1043"``): without ``#``, ``:`` or spaces around
+    it, upper case; None when nothing is left."""
+    cleaned = (value or "").strip().strip("#:.,").strip().upper()
+    return cleaned or None

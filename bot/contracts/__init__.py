@@ -7,4 +7,5 @@ this package imports nothing else.
 - :mod:`bot.contracts.channel_tables`: the four tables the channels write (deliveries, customers, messages,
   Telegram callbacks) and the MetaData every business table is defined on.
 - :mod:`bot.contracts.database`: the business DB's default URL and the SQLite pragmas of every engine on it.
+- :mod:`bot.contracts.paused`: the holding message of a conversation paused for a manager (action, slot, interval).
 """

@@ -31,6 +31,7 @@ REASONS = {
     "order_amount": "the order is above the amount that needs a manager's approval",
     "discount": "the customer asked for a discount above what the bot may grant",
     "fallbacks": "the bot did not understand the customer twice in a row",
+    "order_status": "the customer asks about an order already placed (the bot cannot see orders)",
     "manager": "a manager took the conversation over",
 }
 # An escalation's status: pending (waiting for a manager) → in_progress (a manager has it) → resolved.

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commerce import cart as carts
-from bot.commerce import deals, quotes
+from bot.commerce import deals, inputs, quotes
+from bot.contracts.paused import REPLIED_AT_SLOT
 from bot.core import db
 from bot.core.business import get_company
 from bot.core.models import Cart, Quote
@@ -19,10 +20,16 @@ LAST_MESSAGES = 6
 
 
 async def situation(
-    session: AsyncSession, turn: Turn, reason: str, quote: Quote | None = None, cart: Cart | None = None
+    session: AsyncSession,
+    turn: Turn,
+    reason: str,
+    quote: Quote | None = None,
+    cart: Cart | None = None,
+    needs: dict[str, str] | None = None,
 ) -> Situation:
     """What the manager needs, from the turn's slots and messages and the DB. ``quote`` defaults to the
-    conversation's latest, ``cart`` (with its lines' products loaded) to the conversation's cart."""
+    conversation's latest, ``cart`` (with its lines' products loaded) to the conversation's cart; ``needs``
+    (label → what the customer asked for, e.g. ``{"order number": "4471"}``) is added to the needs from the slots."""
     cart = cart if cart is not None else await carts.get_cart(session, turn.conversation_id)
     quote = quote or await quotes.latest(session, turn.conversation_id)
     slot = turn.slot
@@ -40,6 +47,7 @@ async def situation(
             "quantity": slot("quantity"),
             "budget": slot("budget"),
             "timeline": slot("timeline"),
+            **(needs or {}),
         },
         cart=[
             f"{line.quantity} × {line.product.name} ({line.sku}) at "
@@ -53,17 +61,56 @@ async def situation(
     )
 
 
-async def hand_over(turn: Turn, reason: str, quote: Quote | None = None, cart: Cart | None = None) -> Outcome:
+async def hand_over(
+    turn: Turn,
+    reason: str,
+    quote: Quote | None = None,
+    cart: Cart | None = None,
+    needs: dict[str, str] | None = None,
+) -> Outcome:
     """Escalate for ``reason`` (a key of :data:`bot.handoff.escalation.REASONS`), tell the customer what
-    happens next, and pause the bot (sales_stage ``handoff``). ``quote`` and ``cart`` as in :func:`situation`."""
+    happens next, and pause the bot (sales_stage ``handoff``). ``quote``, ``cart`` and ``needs`` as in
+    :func:`situation`."""
     async with db.session_scope() as session:
-        await escalate(session, await situation(session, turn, reason, quote, cart))
+        await escalate(session, await situation(session, turn, reason, quote, cart, needs))
     return (
-        Outcome(pause=True).say(text=what_happens_next(get_company(), datetime.now(UTC))).set("sales_stage", "handoff")
+        Outcome(pause=True)
+        .say(text=what_happens_next(get_company(), datetime.now(UTC)))
+        .set("sales_stage", "handoff")
+        .set(REPLIED_AT_SLOT, None)
     )
+
+
+async def order_status(turn: Turn) -> Outcome:
+    """A question about an existing order: the chat cannot see orders, so the customer is told so honestly and
+    a manager gets it (reason ``order_status``, the order number in the summary's needs when one was given:
+    one written after "order", "ref" or "invoice", else the NLU entity ``order_number``)."""
+    tagged = (inputs.clean_order_number(value) for value in turn.entity("order_number"))
+    number = inputs.order_number(turn.text) or next((value for value in tagged if value), None)
+    if number is None:
+        outcome = Outcome().say(response="utter_order_status_no_number")
+    else:
+        outcome = Outcome().say(response="utter_order_status", order_number=number)
+    return outcome.then(await hand_over(turn, "order_status", needs={"order number": number} if number else None))
 
 
 async def escalate_on_request(turn: Turn) -> Outcome:
     """Hands the conversation to a manager: "requested" for a request for a person, "complaint"
     after a complaint (the reason follows the intent)."""
     return await hand_over(turn, "complaint" if turn.intent == "complain" else "requested")
+
+
+def holding_reply(now: datetime) -> Outcome:
+    """The holding message for a customer who writes while the bot is paused for a manager, at ``now``
+    (timezone-aware; the Rasa server asks for it when one is due, :mod:`bot.contracts.paused`): within business
+    hours ``utter_holding_open`` (a manager replies shortly), outside them ``utter_holding_closed`` with the next
+    opening (``knowledge/company.yml``); slot ``handoff_replied_at`` set to ``now``. The bot stays paused."""
+    company = get_company()
+    if company.is_open(now):
+        outcome = Outcome().say(response="utter_holding_open", hours=company.hours, phone=company.phone)
+    else:
+        opening = company.next_opening(now)
+        outcome = Outcome().say(
+            response="utter_holding_closed", opening=f"{opening:%A %H:%M}", timezone=company.timezone
+        )
+    return outcome.set(REPLIED_AT_SLOT, now.timestamp())

@@ -10,7 +10,8 @@ passed in as ``rasa``):
   ``output_channel=latest&execute_side_effects=true``: Rasa keeps it in the tracker (so it is in the
   transcript) and sends it through the output channel of the customer's last message (Telegram and
   WhatsApp deliver it; the web chat's REST channel only collects it, and the widget polls
-  ``/api/chat/updates`` for it).
+  ``/api/chat/updates`` for it), with the slot ``handoff_replied_at`` (:mod:`bot.contracts.paused`).
+- while paused, a customer who writes gets a holding message at most once per interval (:mod:`connectors.paused`).
 - handing back resumes the bot (``resume``, then ``action_listen``).
 
 The escalation's status follows: pending → in_progress (``assignee``) → resolved. Functions taking
@@ -27,6 +28,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.contracts.paused import REPLIED_AT_SLOT
 from bot.core.models import Contact, Escalation, User
 from bot.core.rasa import RasaClient
 from bot.handoff.escalation import OPEN_STATUSES, STATUSES, Situation, structured_summary
@@ -245,8 +247,10 @@ async def reply(session: AsyncSession, target: int | str, text: str, user: User,
     if not may_act(escalation, user):
         raise NotYours(f"{escalation.assignee} has this conversation")
     conversation_id = escalation.conversation_id
+    # The slot tells holding_reply the customer has just been answered (no holding message on their next message).
+    answered = {"event": "slot", "name": REPLIED_AT_SLOT, "value": datetime.now(UTC).timestamp()}
     await rasa.append_events(
-        conversation_id, [{"event": "bot", "text": text, "metadata": {"manager": user.email}}], deliver=True
+        conversation_id, [{"event": "bot", "text": text, "metadata": {"manager": user.email}}, answered], deliver=True
     )
     log.info("manager %s replied in conversation %s (%d characters)", user.email, conversation_id, len(text))
     return escalation

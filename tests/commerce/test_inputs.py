@@ -69,6 +69,8 @@ def test_amounts_written_like_money(text, expected):
         ([], "15 pc off?", Decimal("0.15")),
         ([], "7,5% please", Decimal("0.075")),
         (["0"], "5 per cent", Decimal("0.05")),  # an entity that is no discount gives way to the text
+        (["40", "35"], "we want 40 chairs but only if you give us 35% off", Decimal("0.35")),  # the written % first
+        (["15"], "can you do 15 off", Decimal("0.15")),  # no percentage written: the entity
         (["100"], "", None),
         ([], "any discount?", None),
         ([], "", None),

@@ -283,9 +283,15 @@ async def test_a_reply_is_a_bot_event_with_the_manager_sent_through_the_latest_c
     call = rasa.calls[-1]
     assert (call.method, call.path) == ("POST", f"/conversations/{WEB}/tracker/events")
     assert call.query == {"output_channel": "latest", "execute_side_effects": "true"}
-    assert call.body == [
-        {"event": "bot", "text": "Hello Sara, Max from sales here.", "metadata": {"manager": "max@example.com"}}
-    ]
+    [bot_event, answered] = call.body
+    assert bot_event == {
+        "event": "bot",
+        "text": "Hello Sara, Max from sales here.",
+        "metadata": {"manager": "max@example.com"},
+    }
+    # the customer was just answered: no holding message on their next message (bot.contracts.paused)
+    assert (answered["event"], answered["name"]) == ("slot", "handoff_replied_at")
+    assert abs(answered["value"] - time.time()) < 60
     said = takeover.messages(rasa.trackers[WEB])
     assert [(m.speaker, m.text, m.manager) for m in said][-1] == (
         "manager",
@@ -533,7 +539,8 @@ async def test_a_manager_takes_over_replies_and_hands_back_from_the_pages(client
     assert sent.status == 200 and "Sent to the customer." in await sent.text()
     assert "Manager max@example.com" in await sent.text()
     posted = [c for c in rasa.calls if c.method == "POST"][-1]
-    assert posted.body == [{"event": "bot", "text": "Hi Sara, Max here.", "metadata": {"manager": "max@example.com"}}]
+    assert posted.body[0] == {"event": "bot", "text": "Hi Sara, Max here.", "metadata": {"manager": "max@example.com"}}
+    assert posted.body[1]["name"] == "handoff_replied_at"
 
     rasa.trackers[WEB]["events"].append({"event": "user", "text": "Great, 40 chairs then", "timestamp": time.time()})
     as_json = await client.get(f"{page_url}/messages", headers={"Accept": "application/json"})

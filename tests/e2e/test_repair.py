@@ -1,0 +1,216 @@
+"""Conversation repair (issue 14) through the real stack (console → Rasa server → action server, and the
+Telegram and WhatsApp channels against their local fake platforms), no LLM configured: discount requests in
+any phrasing reach the approval path, a question about an existing order gets an honest answer and a
+manager, a delivery question before ordering gets the delivery policy, questions in the middle of the lead
+form are answered and the form resumes, "stop" leaves it, and a customer of a conversation paused for a
+manager gets one holding message per interval on every channel."""
+
+import asyncio
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from bot.core import caches, db
+from bot.core.business import get_company
+from bot.core.models import Escalation
+from tests.e2e.test_channels import TelegramCustomer, WhatsAppCustomer, _ids
+from tests.e2e.test_conversation import Chat
+
+pytestmark = pytest.mark.e2e
+
+HOLDING = "Thanks for your message. A sales manager has your conversation"
+FORM_QUESTIONS = {  # the lead form's questions (domain.yml utter_ask_<slot>) → an answer
+    "full name": "Omar Haddad",
+    "which company": "Falcon Office LLC",
+    "email address": "omar@falconoffice.ae",
+    "phone number": "+971504445566",
+    "how many items": "12",
+    "what budget": "20000",
+    "when do you need": "next month",
+}
+
+
+def escalations(stack, conversation_id: str) -> list[Escalation]:
+    async def load():
+        async with db.session_scope(stack.database_url) as session:
+            rows = await session.scalars(
+                select(Escalation).where(Escalation.conversation_id == conversation_id).order_by(Escalation.id)
+            )
+            return list(rows.all())
+
+    return asyncio.run(load())
+
+
+def expected_holding() -> str:
+    """The part of the holding message that depends on business hours, now."""
+    caches.reset()
+    return "will reply here shortly" if get_company().is_open(datetime.now(UTC)) else "we're closed right now"
+
+
+def pending_question(reply: str) -> str | None:
+    """The key of FORM_QUESTIONS the bot's reply asks in its last line (the form's question comes last), if any."""
+    lines = reply.strip().lower().splitlines()
+    lowered = lines[-1] if lines else ""
+    return next((key for key in FORM_QUESTIONS if key in lowered), None)
+
+
+def test_forty_chairs_only_with_35_percent_off_reach_the_approval_path_then_hold_on_web(stack):
+    chat = Chat(stack)
+    reply = chat.text("we're a school and want 40 chairs but only if you give us 35% off")
+    assert "AED" in reply and "OC-" in reply, reply  # the chairs, with real prices, before the approval
+    assert "35% off is more than I'm allowed to approve myself" in reply and "sales manager" in reply, reply
+    assert chat.tracker()["paused"] is True
+    [escalation] = escalations(stack, f"web-{chat.sender}")
+    assert escalation.reason == "discount" and "discount asked: 35%" in escalation.summary
+    assert "want 40 chairs" in escalation.summary  # the request, word for word, for the manager
+
+    first = chat.text("hello? is anyone there?")
+    assert HOLDING in first and expected_holding() in first, first
+    second = chat.text("I'll wait then")
+    assert HOLDING not in second, second  # one holding message per interval (the widget only says it passed it on)
+    said = [e.get("text") or "" for e in chat.tracker()["events"] if e["event"] == "bot"]
+    assert sum(HOLDING in text for text in said) == 1  # in the transcript, once
+
+
+def test_a_question_about_an_existing_order_is_answered_honestly_and_goes_to_a_manager(stack):
+    chat = Chat(stack)
+    reply = chat.text("I already ordered last week, order number 4471, where is it?")
+    assert "can't see orders" in reply and "4471" in reply and "sales manager" in reply, reply
+    [escalation] = escalations(stack, f"web-{chat.sender}")
+    assert escalation.reason == "order_status" and "order number: 4471" in escalation.summary
+    assert chat.tracker()["paused"] is True
+
+
+def test_delivery_time_before_ordering_gets_the_delivery_policy_not_the_lead_form(stack):
+    chat = Chat(stack)
+    reply = chat.text("if I order today when would the stuff reach Fujairah?")
+    assert "full name" not in reply and "business days" in reply, reply
+
+
+def test_questions_in_the_middle_of_the_lead_form_are_answered_and_the_form_resumes(stack):
+    chat = Chat(stack)
+    assert "OC-1006" in chat.text("add 2 OC-1006 to my cart")
+    reply = chat.text("send me a quote")
+    interruptions = [  # (question, what the answer contains)
+        ("how long does delivery to abu dhabi take?", "business days"),
+        ("can I pay by bank transfer?", "transfer"),
+        ("what's the warranty on your chairs?", "warranty"),
+        ("how much is OC-1009?", "OC-1009"),
+        ("are you a bot?", "virtual sales assistant"),
+        ("how are you today?", "furniture"),
+    ]
+    answered = 0
+    for _ in range(len(FORM_QUESTIONS) + len(interruptions)):
+        if "Here is your quote" in reply:
+            break
+        asked = pending_question(reply)
+        assert asked, reply
+        if interruptions:
+            question, expected = interruptions.pop(0)
+            reply = chat.text(question)
+            assert expected.lower() in reply.lower(), (question, reply)
+            assert pending_question(reply) == asked, (question, reply)  # the same question again
+            answered += 1
+        reply = chat.text(FORM_QUESTIONS[asked])
+    assert "Here is your quote" in reply and answered == 6, reply
+    slots = chat.tracker()["slots"]
+    assert (slots["customer_name"], slots["company"], slots["email"]) == (
+        "Omar Haddad",
+        "Falcon Office LLC",
+        "omar@falconoffice.ae",
+    )
+
+
+def test_stop_leaves_the_lead_form(stack):
+    chat = Chat(stack)
+    assert pending_question(chat.text("send me a quote"))
+    reply = chat.text("stop")
+    assert "won't ask for more details" in reply, reply
+    tracker = chat.tracker()
+    assert tracker["active_loop"] in ({}, None) or not tracker["active_loop"].get("name")
+    assert "AED" in chat.text("show me standing desks")  # the form does not come back
+
+
+def test_the_holding_message_on_telegram_and_whatsapp_after_asking_for_a_person(stack):
+    telegram = TelegramCustomer(stack, 740_000_000 + next(_ids) % 1000)
+    whatsapp = WhatsAppCustomer(stack, f"97155{next(_ids) % 10_000_000:07d}")
+    for say in (lambda text: telegram.say(text=text), whatsapp.say):
+        escalated = say("I want to talk to a real person")
+        assert "sales manager" in escalated and HOLDING not in escalated, escalated
+        first = say("hello? when will someone answer?")
+        assert HOLDING in first and expected_holding() in first, first
+        assert say("ok, waiting") == ""  # no second holding message within the interval, and no bot answer
+    for conversation_id in (f"telegram-{telegram.chat_id}", f"whatsapp-{whatsapp.wa_id}"):
+        [escalation] = escalations(stack, conversation_id)
+        assert escalation.reason == "requested"
+        tracker = httpx.get(
+            f"{stack.rasa_url}/conversations/{conversation_id}/tracker", headers=stack.rasa_headers(), timeout=30
+        ).json()
+        assert tracker["paused"] is True
+        assert sum(HOLDING in (e.get("text") or "") for e in tracker["events"] if e["event"] == "bot") == 1
+
+
+# Unscripted utterances of this area, none of them in the training data: (utterance, expected intent, expected
+# entities (each value found within NLU's), what the reply says).
+UNSCRIPTED = [
+    ("could we get 5 percent off?", "ask_discount", {"discount": "5"}, "I can give you 5% off"),
+    ("knock 1000 dirhams off and we have a deal", "ask_discount", {}, "I can't agree a price of AED 1,000.00"),
+    (
+        "can you do 25% off if we buy 30 desks",
+        "ask_discount",
+        {"discount": "25", "category": "desk"},
+        "25% off is more than I'm allowed to approve",
+    ),
+    ("where's my order? it's been 2 weeks", "ask_order_status", {}, "can't see orders"),
+    (
+        "order #SO-1043 still not delivered, what's going on",
+        "ask_order_status",
+        {"order_number": "SO-1043"},
+        "where order SO-1043 is",
+    ),
+    ("has order 55012 shipped yet?", "ask_order_status", {}, "where order 55012 is"),  # NLU: 55012 a quantity
+    ("i paid for 12 chairs last month and nothing arrived", "ask_order_status", {}, "can't see orders"),
+    ("how soon can you deliver to sharjah if I buy now?", "ask_delivery", {}, "business days"),
+    ("do you deliver to fujairah", "ask_delivery", {}, "we deliver across the uae"),
+    ("can I pay by bank transfer?", "ask_payment", {}, "transfer"),
+    ("how long is the warranty on desks?", "ask_warranty", {}, "warranty"),
+    ("can I return a chair if it doesn't fit?", "ask_returns", {}, "return"),
+    ("we need 20 meeting chairs, what's your best discount?", "ask_discount", {"quantity": "20"}, "Volume pricing"),
+]
+
+
+def test_unscripted_utterances_get_the_right_intent_entities_and_outcome(stack):
+    failures = []
+    with httpx.Client(timeout=60) as client:
+        for text, intent, entities, outcome in UNSCRIPTED:
+            parsed = client.post(
+                f"{stack.rasa_url}/model/parse", json={"text": text}, headers=stack.rasa_headers()
+            ).json()
+            found: dict[str, list[str]] = {}
+            for e in parsed["entities"]:
+                found.setdefault(e["entity"], []).append(str(e["value"]))
+            reply = Chat(stack).text(text)
+            if (
+                parsed["intent"]["name"] != intent
+                or any(not any(v in f for f in found.get(k, [])) for k, v in entities.items())  # "#SO-1043"
+                or outcome.lower() not in reply.lower()
+            ):
+                failures.append((text, parsed["intent"]["name"], found, reply[:300]))
+    assert failures == [], "\n".join(map(repr, failures))
+
+
+# Measured NLU misses of this area (sparse pipeline, this branch's data): intent nlu_fallback. Until the NLU
+# work of issue 14 lands they get the clarifying question, never silence or an error.
+NLU_MISSES = [
+    "do you do bulk pricing if we buy a lot?",  # ask_discount
+    "what do you charge if we take 3 of OC-1006",  # ask_price
+    "my invoice INV-20931 says delivery today but nothing came",  # ask_order_status
+]
+
+
+def test_nlu_misses_still_get_a_polite_reply(stack):
+    for text in NLU_MISSES:
+        reply = Chat(stack).text(text)
+        assert reply and "went wrong" not in reply, (text, reply)
