@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from bot.answering import grounding
 from bot.answering.knowledge import answer_question
-from bot.answering.llm import complete
 from bot.commerce import cart as carts
 from bot.core import caches, db
 from bot.core.business import get_company
@@ -18,7 +17,7 @@ from bot.core.models import KnowledgeAnswer, Product
 from bot.core.settings import get_settings
 from bot.handoff.escalation import Situation, structured_summary, summarize
 from bot.privacy.pii import Masker
-from tests.fakes.llm_server import FakeLLM
+from tests.fakes.llm_server import closer_on_a_fake_llm
 
 POLICY_QUESTIONS = [  # phrased unlike knowledge/policies/*.md; (question, a fact of the answer, its source)
     ("how long does delivery to Abu Dhabi take?", "2–4 business days", "Delivery — Delivery areas and lead times"),
@@ -73,21 +72,8 @@ async def test_a_question_without_a_close_passage_gets_topics_or_a_person(loaded
 
 @pytest.fixture
 async def llm(loaded_db, monkeypatch):
-    server = await FakeLLM().start()
-    for key, value in {
-        "MODEL": "openai/gpt-4o-mini",
-        "API_BASE": server.api_base,
-        "API_KEY": "sk-test",
-        "RETRIES": "0",
-        "TIMEOUT": "3",
-    }.items():
-        monkeypatch.setenv(f"CLOSER_LLM_{key}", value)
-    caches.reset()
-    await complete([{"role": "user", "content": "warm-up"}])  # litellm's one-time set-up is not what is tested
-    server.requests.clear()
-    yield server
-    await server.close()
-    caches.reset()
+    async with closer_on_a_fake_llm(monkeypatch, "openai/gpt-4o-mini", timeout_s=3) as server:
+        yield server
 
 
 @pytest.mark.parametrize("question, fact, source", POLICY_QUESTIONS)

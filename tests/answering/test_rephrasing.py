@@ -16,7 +16,7 @@ from bot.core.models import KnowledgeAnswer
 from bot.core.settings import get_settings
 from bot.core.turn import Outcome, Turn
 from bot.texts import replies
-from tests.fakes.llm_server import FakeLLM
+from tests.fakes.llm_server import closer_on_a_fake_llm
 
 SAID = (("customer", "Bonjour, combien coûte la chaise OC-1006 ?"),)
 QUOTE = "Here is your quote Q-2026-0042: AED 14,280.00 including VAT.\nhttps://shop.example/quotes/ab12cd.pdf"
@@ -35,20 +35,8 @@ async def price_line(db_url) -> str:
 
 @pytest.fixture
 async def llm(price_line, monkeypatch):
-    server = await FakeLLM().start()
-    for key, value in {
-        "MODEL": "openai/gpt-4o-mini",
-        "API_BASE": server.api_base,
-        "API_KEY": "sk-test",
-        "RETRIES": "0",
-        "TIMEOUT": "5",
-        "REPHRASE": "true",
-    }.items():
-        monkeypatch.setenv(f"CLOSER_LLM_{key}", value)
-    caches.reset()
-    yield server
-    await server.close()
-    caches.reset()
+    async with closer_on_a_fake_llm(monkeypatch, "openai/gpt-4o-mini", timeout_s=5, REPHRASE="true") as server:
+        yield server
 
 
 def french(template: str) -> str:

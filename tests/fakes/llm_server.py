@@ -7,7 +7,8 @@ what was asked. Requests are kept for inspection."""
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -67,3 +68,28 @@ class FakeLLM:
 
     async def close(self) -> None:
         await self.server.close()
+
+
+@asynccontextmanager
+async def closer_on_a_fake_llm(monkeypatch, model: str, timeout_s: float, **settings: str) -> AsyncIterator[FakeLLM]:
+    """A started :class:`FakeLLM` with Closer's ``CLOSER_LLM_*`` settings pointed at it: ``model``, no retries,
+    ``timeout_s`` (seconds) and any further ``settings`` (e.g. ``REPHRASE="true"``). litellm's one-time set-up is
+    done first by a warm-up call with a generous timeout (seconds on a loaded machine; not what a test measures)
+    and its request forgotten. Stops the server and resets Closer's caches on exit."""
+    from bot.answering.llm import complete
+    from bot.core import caches
+
+    server = await FakeLLM().start()
+    values = {"MODEL": model, "API_BASE": server.api_base, "API_KEY": "sk-test", "RETRIES": "0", **settings}
+    for key, value in {**values, "TIMEOUT": "60"}.items():
+        monkeypatch.setenv(f"CLOSER_LLM_{key}", value)
+    caches.reset()
+    await complete([{"role": "user", "content": "warm-up"}])
+    server.requests.clear()
+    monkeypatch.setenv("CLOSER_LLM_TIMEOUT", str(timeout_s))
+    caches.reset()
+    try:
+        yield server
+    finally:
+        await server.close()
+        caches.reset()

@@ -7,13 +7,12 @@ import json
 import pytest
 import yaml
 
-from bot.answering.llm import complete
 from bot.core import caches, db
 from bot.core.models import KnowledgeAnswer
 from bot.core.settings import ROOT
 from bot.core.turn import Turn
 from bot.understanding import llm_parse
-from tests.fakes.llm_server import FakeLLM
+from tests.fakes.llm_server import closer_on_a_fake_llm
 
 DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
 INTENTS, ENTITIES = list(DOMAIN["intents"]), list(DOMAIN["entities"])
@@ -80,23 +79,8 @@ def test_validation_keeps_domain_intents_and_entities_written_in_the_message():
 
 @pytest.fixture
 async def fake_llm(db_url, monkeypatch):
-    server = await FakeLLM().start()
-    for key, value in {
-        "MODEL": "openai/qwen-test",
-        "API_BASE": server.api_base,
-        "API_KEY": "local",
-        "RETRIES": "0",
-        "TIMEOUT": "60",
-    }.items():
-        monkeypatch.setenv(f"CLOSER_LLM_{key}", value)
-    caches.reset()
-    await complete([{"role": "user", "content": "warm-up"}])  # litellm's one-time set-up is not what is tested
-    monkeypatch.setenv("CLOSER_LLM_TIMEOUT", "2")
-    caches.reset()
-    server.requests.clear()
-    yield server
-    await server.close()
-    caches.reset()
+    async with closer_on_a_fake_llm(monkeypatch, "openai/qwen-test", timeout_s=2) as server:
+        yield server
 
 
 async def test_without_an_llm_nothing_is_called(db_url):
