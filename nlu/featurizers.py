@@ -128,11 +128,13 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
-        """Featurizes incoming messages one by one (the text, or an action's text in end-to-end stories)."""
+        """Featurizes incoming messages one by one: the text, even an empty one (DIET expects the dense sentence
+        feature it was trained with on every message), and an action's text in end-to-end stories."""
         for message in messages:
-            for attribute in (TEXT, ACTION_TEXT):
-                if message.get(attribute):
-                    self._featurize([message], attribute)
+            if message.get(TEXT) is not None:  # "" and "   " too: DIET was trained with a dense sentence feature
+                self._featurize([message], TEXT)
+            if message.get(ACTION_TEXT):
+                self._featurize([message], ACTION_TEXT)
         return messages
 
     def __len__(self) -> int:

@@ -132,6 +132,9 @@ def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGrap
         # the console reads the stack's tracker store; its NLU export and test stories go to a project copy
         "CLOSER_TRACKER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'tracker.db'}",
         "CLOSER_PROJECT_ROOT": str(tmp / "project"),
+        # every e2e customer writes from 127.0.0.1: the per-IP limit (tests/web/test_chat_rate_limit.py) would
+        # count the whole session's conversations as one client's
+        "CLOSER_RATE_LIMIT_IP_MESSAGES": "100000",
         "CLOSER_RASA_JWT_SECRET": Stack.rasa_jwt_secret,
         "CLOSER_ACTION_SERVER_TOKEN": Stack.action_server_token,
         # credentials.channels.yml

@@ -467,7 +467,7 @@ def test_the_compromised_model_was_attacked_never_given_another_customers_data_a
         ),
     )
     reasons = " ".join(rejected)
-    assert reasons.count("repeats its instructions") >= 8 and "is not in the passages or products" in reasons, reasons
+    assert reasons.count("repeats its instructions") >= 8 and "not in the passages or products" in reasons, reasons
 
 
 @pytest.mark.parametrize("mode", MODES)

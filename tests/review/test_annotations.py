@@ -4,6 +4,7 @@ reader finds the intended examples; a saved test story passes `rasa test core` w
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -380,6 +381,7 @@ async def test_saved_test_story_uses_the_correction_and_passes_rasa_test_core(ur
             tmp_path / "results",
         ],
         cwd=project,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # the model's NLU components (nlu/) live in the checkout
         capture_output=True,
         text=True,
         check=False,
