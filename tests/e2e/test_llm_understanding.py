@@ -16,6 +16,7 @@ import uuid
 import httpx
 import pytest
 import yaml
+from markupsafe import escape
 
 from bot.core.settings import ROOT
 from tests.e2e.conftest import served_in_a_thread, stack_with
@@ -197,7 +198,7 @@ def test_the_fake_llms_understanding_drives_the_conversation(fake_llm_stack, fak
     assert page.status_code == 200
     assert page.text.count("Understood by the LLM (qwen-fake") == 2  # seating and team
     assert "NLU said nlu_fallback 0.50" in page.text
-    assert page.text.count(f">{seating}<") == 1  # the reverted copy is not shown twice
+    assert page.text.count(f">{escape(seating)}<") == 1  # the reverted copy is not shown twice
 
 
 @pytest.fixture(scope="module")
