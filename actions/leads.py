@@ -3,7 +3,9 @@
 from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
 
 from actions.base import SafeAction
@@ -21,10 +23,27 @@ def _checked(value: Any, slot: str, dispatcher: CollectingDispatcher) -> dict[st
 
 
 class ValidateLeadForm(FormValidationAction):
-    """Normalises each lead_form answer (E.164 phone, checked email, whole quantity) or clears it and re-asks."""
+    """Normalises each lead_form answer (E.164 phone, checked email, whole quantity) or clears it and re-asks.
+
+    Small talk asked instead of an answer ("how are you today?", NLU intent ``chitchat`` and a question) gets
+    the small-talk reply and the same question again. Any other message the NLU reads as chitchat is taken as
+    the answer: a name or "within two weeks" is often read so, and chitchat is not in the lead form's
+    ``not_intent`` lists (domain.yml) for that reason."""
 
     def name(self) -> str:
         return "validate_lead_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        requested = tracker.get_slot(REQUESTED_SLOT)
+        message = tracker.latest_message or {}
+        if (
+            requested
+            and (message.get("intent") or {}).get("name") == "chitchat"
+            and inputs.looks_like_question(message.get("text") or "")
+        ):
+            dispatcher.utter_message(response="utter_chitchat")
+            return [SlotSet(requested, None)]
+        return await super().run(dispatcher, tracker, domain)
 
     async def validate_customer_name(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

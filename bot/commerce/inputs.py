@@ -1,5 +1,5 @@
 """What customers type as numbers: quantities, budgets, amounts written like money, discounts asked for,
-order numbers.
+order numbers; whether a message is code or a question.
 
 Every function reads free text (a whole message, an entity value or a slot) and returns a value or
 None; none raises. Money is integer minor units of the given ISO 4217 currency; a discount is a
@@ -112,6 +112,20 @@ _CODE = re.compile(
 def looks_like_code(text: str) -> bool:
     """Whether ``text`` is code (an SQL statement, a script tag) rather than a customer's request."""
     return bool(_CODE.search(text or ""))
+
+
+_QUESTION_WORDS = frozenset(
+    {"how", "what", "who", "whom", "whose", "why", "where", "when", "which", "are", "is", "do", "does", "did"}
+    | {"can", "could", "will", "would", "shall", "should", "may"}
+)
+
+
+def looks_like_question(text: str) -> bool:
+    """Whether ``text`` asks something: it ends with "?" or starts with a question word ("how are you",
+    "what's up", "are you open today"). "Sara Khan", "within two weeks" and "Gulf Trading LLC" do not."""
+    value = (text or "").strip()
+    words = value.lower().split(maxsplit=1)
+    return value.endswith("?") or bool(words and re.split(r"['’]", words[0])[0].strip(",.!") in _QUESTION_WORDS)
 
 
 def order_number(text: str) -> str | None:

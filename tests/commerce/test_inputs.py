@@ -1,4 +1,4 @@
-"""Numbers customers type: quantities, budgets, amounts written like money, discounts asked for."""
+"""Numbers customers type: quantities, budgets, amounts written like money, discounts asked for; questions."""
 
 from decimal import Decimal
 
@@ -78,3 +78,21 @@ def test_amounts_written_like_money(text, expected):
 )
 def test_discounts_asked_for_as_fractions(values, text, expected):
     assert inputs.discount(values, text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("how are you today?", True),
+        ("Are you open on Friday", True),
+        ("what's up", True),
+        ("How’s your day", True),
+        ("lol?", True),
+        ("Sara Khan", False),
+        ("within two weeks", False),
+        ("Gulf Trading LLC", False),
+        ("  ", False),
+    ],
+)
+def test_questions_are_told_from_answers(text, expected):
+    assert inputs.looks_like_question(text) is expected

@@ -223,3 +223,6 @@ def test_long_or_empty_text_straight_to_rasa_gets_a_reply(stack, message):
     )
     assert response.status_code == 200
     assert response.json() and response.json()[0]["text"]
+    if not message.strip():  # a blank message is no "yes" to anything (nlu.classifiers.BlankAwareFallbackClassifier)
+        empty = "It looks like your message was empty. What can I help you with?"
+        assert [m["text"] for m in response.json()] == [empty]

@@ -481,6 +481,7 @@ def test_markup_shows_as_text_in_a_real_browser(request, runs, mode):
         wait.until(lambda d: "/console/login" in d.current_url)
         sign_in(browser, add_manager(run.stack), MANAGER_PASSWORD)
         wait.until(lambda d: f"/console/escalations/{escalation.id}" in d.current_url)
+        wait.until(lambda d: d.find_elements(By.TAG_NAME, "main"))  # the URL changes before the page is loaded
         _no_dialog(browser)
         assert "<img src=x onerror=alert(document.cookie)>" in browser.find_element(By.TAG_NAME, "main").text
         browser.get(f"{run.stack.console_url}/console/conversations/{urllib.parse.quote(outcome.sender, safe='')}")
