@@ -11,9 +11,10 @@ decides a price, a discount or a stock figure; those values go through the same 
 lookups as NLU's entities.
 
 Bounded like every LLM call: only with ``CLOSER_LLM_MODEL`` set, within the budget
-(:func:`bot.answering.budget.exceeded`: these calls respect it but are not counted in it, as escalation
-summaries), with the configured timeout and retries (:func:`bot.answering.llm.complete`). The system prompt
-depends on the domain only, so it stays the same prefix call after call (a local server caches it).
+(:func:`bot.answering.budget.exceeded`; each call that got an answer is counted in it, recorded in
+``llm_calls`` by :func:`bot.answering.budget.record`), with the configured timeout and retries
+(:func:`bot.answering.llm.complete`). The system prompt depends on the domain only, so it stays the same
+prefix call after call (a local server caches it).
 """
 
 import json
@@ -39,6 +40,7 @@ FALLBACK_INTENT = "nlu_fallback"
 HISTORY_MESSAGES = 6  # messages before the customer's latest one shown to the LLM
 MAX_TOKENS = 120  # the JSON answer: an intent and a few entities
 MAX_VALUE_CHARS = 100
+PURPOSE = "understanding"  # the calls' ``purpose`` in ``llm_calls``
 
 SYSTEM_PROMPT = """You classify one message of a customer chatting with the sales assistant of an office \
 furniture company. Choose the ONE intent below that best matches what the customer wants in their latest \
@@ -170,8 +172,9 @@ def validate(
 async def understand(turn: Turn, domain_intents: list[str], domain_entities: list[str]) -> Understanding | None:
     """What the LLM understood of ``turn``'s message, choosing among ``domain_intents`` and
     ``domain_entities`` (the domain's); None when no LLM is configured, the budget is spent, the call
-    failed or timed out, or the answer names no domain intent (the caller keeps NLU's fallback). Never raises
-    for the LLM's failures: they are logged."""
+    failed or timed out, or the answer names no domain intent (the caller keeps NLU's fallback). A call that got
+    an answer (valid or not) is recorded for the budget (:func:`bot.answering.budget.record`). Never raises
+    for the LLM's failures: they are logged; raises SQLAlchemy's errors when the business DB cannot be used."""
     if not llm.configured() or not turn.text.strip():
         return None
     async with db.session_scope() as session:
@@ -191,6 +194,8 @@ async def understand(turn: Turn, domain_intents: list[str], domain_entities: lis
     except llm.LLMError as exc:
         log.warning("LLM understanding failed in %s: %s", turn.conversation_id, exc)
         return None
+    async with db.session_scope() as session:
+        await budget.record(session, turn.conversation_id, PURPOSE, completion)
     parsed = validate(completion.text, turn.text, intents, entities, masker)
     if parsed is None:
         return None
