@@ -3,7 +3,8 @@ Telegram and WhatsApp channels against their local fake platforms), no LLM confi
 any phrasing reach the approval path, a question about an existing order gets an honest answer and a
 manager, a delivery question before ordering gets the delivery policy, questions in the middle of the lead
 form are answered and the form resumes, "stop" leaves it, and a customer of a conversation paused for a
-manager gets one holding message per interval on every channel, also once Rasa has started a new session."""
+manager gets one holding message per interval on every channel, also once Rasa has started a new session;
+phone numbers, local or international, reach the lead form as E.164."""
 
 import asyncio
 import sqlite3
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bot.commerce.leads import clean_phone
 from bot.core import caches, db
 from bot.core.business import get_company
 from bot.core.models import Escalation
@@ -151,6 +153,33 @@ def test_questions_in_the_middle_of_the_lead_form_are_answered_and_the_form_resu
         "Falcon Office LLC",
         "omar@falconoffice.ae",
     )
+
+
+PHONES = [  # (as the customer writes it, E.164 with the default region AE)
+    ("+971 50 444 5566", "+971504445566"),
+    ("+971504445566", "+971504445566"),
+    ("050 444 5566", "+971504445566"),
+    ("+44 20 7946 0958", "+442079460958"),
+    ("my mobile is +1 (415) 555-0132", "+14155550132"),
+]
+
+
+def test_phone_numbers_local_and_international_reach_the_lead_form_as_e164(stack):
+    for written, expected in PHONES:  # the phone entity that fills the slot (Rasa takes the last one) keeps the "+"
+        parsed = httpx.post(
+            f"{stack.rasa_url}/model/parse", json={"text": written}, headers=stack.rasa_headers(), timeout=30
+        ).json()
+        values = [e["value"] for e in parsed["entities"] if e["entity"] == "phone"]
+        assert values and clean_phone(values[-1], "AE") == expected, (written, parsed["entities"])
+    for written, expected in (PHONES[0], PHONES[3]):
+        chat = Chat(stack)
+        reply = chat.text("send me a quote")
+        while (asked := pending_question(reply)) != "phone number":
+            assert asked, reply
+            reply = chat.text(FORM_QUESTIONS[asked])
+        reply = chat.text(written)
+        assert pending_question(reply) not in (None, "phone number"), reply  # accepted: the next question
+        assert chat.tracker()["slots"]["phone"] == expected
 
 
 def test_stop_leaves_the_lead_form(stack):
