@@ -69,7 +69,8 @@ class Understanding:
 
 @cache
 def descriptions() -> tuple[dict[str, str], dict[str, str]]:
-    """(intent → description, entity → description) from ``intents.yml``."""
+    """(intent → description, entity → description) from ``intents.yml`` next to this module, read once. Raises
+    OSError or yaml.YAMLError when the file cannot be read, KeyError when it lacks ``intents`` or ``entities``."""
     raw = yaml.safe_load(DESCRIPTIONS.read_text(encoding="utf-8"))
     return dict(raw["intents"]), dict(raw["entities"])
 
@@ -84,7 +85,8 @@ def choices(domain_intents: list[str], domain_entities: list[str]) -> tuple[list
 
 
 def system_prompt(intents: list[str], entities: list[str]) -> str:
-    """The system prompt for these choices (depends on nothing else, so it is a stable cacheable prefix)."""
+    """The system prompt for these choices (names from :func:`choices`; depends on nothing else, so it is a stable
+    cacheable prefix)."""
     intent_lines, entity_lines = descriptions()
     return SYSTEM_PROMPT.format(
         intents="\n".join(f"- {name}: {intent_lines[name]}" for name in intents),
@@ -93,7 +95,8 @@ def system_prompt(intents: list[str], entities: list[str]) -> str:
 
 
 def messages_for(turn: Turn, intents: list[str], entities: list[str], masker: Masker) -> list[dict[str, str]]:
-    """The chat messages of the call: the system prompt, then one user message with the last
+    """The chat messages of the call (``[{"role": "system", "content": …}, {"role": "user", "content": …}]``):
+    the system prompt, then one user message with the last
     :data:`HISTORY_MESSAGES` messages before the latest and the latest message itself, e-mail addresses
     and phone numbers masked by ``masker``."""
     said = [(speaker, text) for speaker, text in turn.said if (speaker, text) != ("customer", turn.text)]
@@ -137,10 +140,10 @@ def response_format(intents: list[str], entities: list[str]) -> dict[str, Any]:
 def validate(
     answer: str, text: str, intents: list[str], entities: list[str], masker: Masker | None = None
 ) -> tuple[str, list[dict]] | None:
-    """(intent, Rasa entity dicts) from the LLM's ``answer`` for the message ``text``, or None when the
-    answer is not a JSON object naming one of ``intents``. Entity values have ``masker``'s placeholders
-    restored; entities not in ``entities``, with a value that is not a string written in ``text``
-    (case-insensitive), or repeated, are dropped."""
+    """(intent, Rasa entity dicts as :class:`Understanding` has them) from the LLM's ``answer`` for the message
+    ``text``, or None when the answer is not a JSON object naming one of ``intents``. Entity values have
+    ``masker``'s placeholders restored; entities not in ``entities``, with a value that is not a string written
+    in ``text`` (case-insensitive), or repeated, are dropped."""
     match = re.search(r"\{.*\}", answer, re.DOTALL)  # a model may wrap the JSON in a code fence
     try:
         parsed = json.loads(match.group(0) if match else answer)
