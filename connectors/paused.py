@@ -57,7 +57,8 @@ def holding_due(tracker: DialogueStateTracker, now: float, interval: float) -> b
 
 
 def unanswered_while_paused(tracker: DialogueStateTracker) -> bool:
-    """Whether ``tracker`` is paused and its latest customer message got no action (Rasa ran none after it)."""
+    """Whether ``tracker`` (Rasa's, from its tracker store) is paused and its latest customer message got no action
+    (Rasa ran none after it)."""
     if not tracker.is_paused():
         return False
     for event in reversed(tracker.events):
@@ -74,7 +75,8 @@ class PausedReplies:
     :func:`connectors.turns.run_turn`."""
 
     def __init__(self) -> None:
-        """Reads the interval now (:func:`interval_s`): a bad value stops the Rasa server at start-up."""
+        """Reads the interval now (:func:`interval_s`): a bad value raises ChannelConfigError, which stops the
+        Rasa server at start-up."""
         self._app: Any = None
         self.interval_s = interval_s()
 

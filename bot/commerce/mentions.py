@@ -13,6 +13,9 @@ some of the products in play:
 
 One product named several times (NLU's regex extractor and DIET both tag the SKU, or the customer repeats it)
 is one product.
+
+Products come from the catalog (table ``products``) through the ``AsyncSession`` a function is given; nothing is
+written. A failing DB raises SQLAlchemy's errors; nothing else is raised here.
 """
 
 import difflib
@@ -39,7 +42,7 @@ class Mentioned:
     """What a message refers to. ``products`` in the order named, each once. ``exact`` when the message picked
     them one by one (SKUs, "the first one", "both of them"): act on every one; otherwise they are matches of
     a name, a category or "it", and several mean the customer should choose. ``unknown`` holds the SKUs named
-    that the catalog does not have."""
+    that the catalog does not have, upper-cased, in the order named."""
 
     products: list[Product]
     exact: bool = False
@@ -68,7 +71,8 @@ async def listed_products(session: AsyncSession, turn: Turn) -> list[Product]:
 
 
 def shown(products: list[Product]) -> list[tuple[str, list[str]]]:
-    """The slots an answer showing ``products`` sets: ``shown_skus`` and, for several, ``listed_skus``."""
+    """The slots an answer showing ``products`` sets, as (slot, SKUs in the order shown): ``shown_skus`` and, for
+    several, ``listed_skus``."""
     skus = [p.sku for p in products]
     return [("shown_skus", skus), *([("listed_skus", skus)] if len(skus) > 1 else [])]
 
@@ -96,7 +100,8 @@ async def _referenced(session: AsyncSession, turn: Turn, listed: list[Product], 
 async def mentioned_products(
     session: AsyncSession, turn: Turn, candidates: list[Product], listed: list[Product] | None = None
 ) -> Mentioned:
-    """The products ``turn``'s message refers to, in this order of precedence:
+    """The products ``turn``'s message refers to (its ``sku``, ``product``, ``mention``, ``sort`` and ``category``
+    entities, and catalog words in its text), in this order of precedence:
 
     1. SKUs and references to ``listed`` (default ``candidates``) by position, group or superlative — exact
        (none when a position is beyond the list);

@@ -147,6 +147,25 @@ class KnowledgeAnswer(Base):
     feedback: Mapped["Feedback | None"] = relationship(back_populates="answer", lazy="selectin")
 
 
+class LlmCall(Base):
+    """One LLM call made outside a knowledge answer, recorded for the LLM budget (:mod:`bot.answering.budget`):
+    ``purpose`` says which (``understanding``: :mod:`bot.understanding.llm_parse`); ``conversation_id`` is Rasa's
+    sender id; latency in seconds, tokens as the provider counted them, cost in USD (litellm's price list, None
+    for a model it has no price for). No message text is kept."""
+
+    __tablename__ = "llm_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(255), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    llm_model: Mapped[str] = mapped_column(String(255))
+    latency_s: Mapped[float] = mapped_column(Float)
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
 class Feedback(Base):
     """A customer's 👍 (``rating`` 1) or 👎 (-1) on one knowledge answer, with an optional comment;
     rating the same answer again replaces the earlier rating."""

@@ -133,6 +133,17 @@ async def escalate(session: AsyncSession, situation: Situation) -> Escalation:
     return escalation
 
 
+async def has_open_escalation(session: AsyncSession, conversation_id: str) -> bool:
+    """Whether ``conversation_id`` (Rasa's sender id) has a pending or in-progress escalation in the business DB,
+    i.e. one no manager has handed back yet."""
+    found = await session.scalar(
+        select(Escalation.id)
+        .where(Escalation.conversation_id == conversation_id, Escalation.status.in_(OPEN_STATUSES))
+        .limit(1)
+    )
+    return found is not None
+
+
 async def hand_back(
     session: AsyncSession,
     conversation_id: str,

@@ -14,7 +14,7 @@ from bot.core.business import get_company
 from bot.core.models import Cart, Quote
 from bot.core.money import format_money
 from bot.core.turn import Outcome, Turn
-from bot.handoff.escalation import Situation, escalate, what_happens_next
+from bot.handoff.escalation import Situation, escalate, has_open_escalation, what_happens_next
 
 LAST_MESSAGES = 6
 
@@ -98,6 +98,14 @@ async def escalate_on_request(turn: Turn) -> Outcome:
     """Hands the conversation to a manager: "requested" for a request for a person, "complaint"
     after a complaint (the reason follows the intent)."""
     return await hand_over(turn, "complaint" if turn.intent == "complain" else "requested")
+
+
+async def awaits_manager(conversation_id: str) -> bool:
+    """Whether ``conversation_id`` waits for a manager: it has an escalation in the business DB that no manager
+    has handed back (pending or in progress). Its bot stays paused in a new Rasa session
+    (``actions.escalation.ActionSessionStart``). Raises SQLAlchemy's errors when the DB cannot be read."""
+    async with db.session_scope() as session:
+        return await has_open_escalation(session, conversation_id)
 
 
 def holding_reply(now: datetime) -> Outcome:

@@ -80,6 +80,7 @@ from bot.core.models import (
     Escalation,
     Feedback,
     KnowledgeAnswer,
+    LlmCall,
     NluAnnotation,
     PendingErasure,
     Quote,
@@ -118,7 +119,7 @@ class NothingToErase(LookupError):
 class ErasureReport:
     """What one erasure, completion or retention run changed: ``counts`` per kind (``contacts``,
     ``conversations``, ``tracker_events``, ``deal_notes``, ``quotes``, ``carts``, ``knowledge_answers``,
-    ``feedback``, ``escalations``, ``channel_deliveries``, ``channel_customers``, ``channel_messages``,
+    ``llm_calls``, ``feedback``, ``escalations``, ``channel_deliveries``, ``channel_customers``, ``channel_messages``,
     ``nlu_annotations``, ``indexed_conversations``, ``crm_outbox``, ``crm_external_records``, …);
     ``contact_id`` the erased contact (None for a conversation without one); ``anonymous_ids`` the new ids
     of the conversations; ``pending``: the tracker events wait for :func:`complete_pending`."""
@@ -327,6 +328,9 @@ async def _erase_conversations(
         answer.fallback_reason = None  # may quote the answer
         answer.conversation_id = mapping[answer.conversation_id]
         counts["knowledge_answers"] += 1
+    for call in await session.scalars(select(LlmCall).where(LlmCall.conversation_id.in_(old))):
+        call.conversation_id = mapping[call.conversation_id]  # no text: the row keeps counting in the budget
+        counts["llm_calls"] += 1
     for feedback in await session.scalars(select(Feedback).where(Feedback.conversation_id.in_(old))):
         feedback.comment, feedback.conversation_id = None, mapping[feedback.conversation_id]
         counts["feedback"] += 1

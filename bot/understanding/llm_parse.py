@@ -11,9 +11,10 @@ decides a price, a discount or a stock figure; those values go through the same 
 lookups as NLU's entities.
 
 Bounded like every LLM call: only with ``CLOSER_LLM_MODEL`` set, within the budget
-(:func:`bot.answering.budget.exceeded`: these calls respect it but are not counted in it, as escalation
-summaries), with the configured timeout and retries (:func:`bot.answering.llm.complete`). The system prompt
-depends on the domain only, so it stays the same prefix call after call (a local server caches it).
+(:func:`bot.answering.budget.exceeded`; each call that got an answer is counted in it, recorded in
+``llm_calls`` by :func:`bot.answering.budget.record`), with the configured timeout and retries
+(:func:`bot.answering.llm.complete`). The system prompt depends on the domain only, so it stays the same
+prefix call after call (a local server caches it).
 """
 
 import json
@@ -39,6 +40,7 @@ FALLBACK_INTENT = "nlu_fallback"
 HISTORY_MESSAGES = 6  # messages before the customer's latest one shown to the LLM
 MAX_TOKENS = 120  # the JSON answer: an intent and a few entities
 MAX_VALUE_CHARS = 100
+PURPOSE = "understanding"  # the calls' ``purpose`` in ``llm_calls``
 
 SYSTEM_PROMPT = """You classify one message of a customer chatting with the sales assistant of an office \
 furniture company. Choose the ONE intent below that best matches what the customer wants in their latest \
@@ -67,7 +69,8 @@ class Understanding:
 
 @cache
 def descriptions() -> tuple[dict[str, str], dict[str, str]]:
-    """(intent → description, entity → description) from ``intents.yml``."""
+    """(intent → description, entity → description) from ``intents.yml`` next to this module, read once. Raises
+    OSError or yaml.YAMLError when the file cannot be read, KeyError when it lacks ``intents`` or ``entities``."""
     raw = yaml.safe_load(DESCRIPTIONS.read_text(encoding="utf-8"))
     return dict(raw["intents"]), dict(raw["entities"])
 
@@ -82,7 +85,8 @@ def choices(domain_intents: list[str], domain_entities: list[str]) -> tuple[list
 
 
 def system_prompt(intents: list[str], entities: list[str]) -> str:
-    """The system prompt for these choices (depends on nothing else, so it is a stable cacheable prefix)."""
+    """The system prompt for these choices (names from :func:`choices`; depends on nothing else, so it is a stable
+    cacheable prefix)."""
     intent_lines, entity_lines = descriptions()
     return SYSTEM_PROMPT.format(
         intents="\n".join(f"- {name}: {intent_lines[name]}" for name in intents),
@@ -91,7 +95,8 @@ def system_prompt(intents: list[str], entities: list[str]) -> str:
 
 
 def messages_for(turn: Turn, intents: list[str], entities: list[str], masker: Masker) -> list[dict[str, str]]:
-    """The chat messages of the call: the system prompt, then one user message with the last
+    """The chat messages of the call (``[{"role": "system", "content": …}, {"role": "user", "content": …}]``):
+    the system prompt, then one user message with the last
     :data:`HISTORY_MESSAGES` messages before the latest and the latest message itself, e-mail addresses
     and phone numbers masked by ``masker``."""
     said = [(speaker, text) for speaker, text in turn.said if (speaker, text) != ("customer", turn.text)]
@@ -135,10 +140,10 @@ def response_format(intents: list[str], entities: list[str]) -> dict[str, Any]:
 def validate(
     answer: str, text: str, intents: list[str], entities: list[str], masker: Masker | None = None
 ) -> tuple[str, list[dict]] | None:
-    """(intent, Rasa entity dicts) from the LLM's ``answer`` for the message ``text``, or None when the
-    answer is not a JSON object naming one of ``intents``. Entity values have ``masker``'s placeholders
-    restored; entities not in ``entities``, with a value that is not a string written in ``text``
-    (case-insensitive), or repeated, are dropped."""
+    """(intent, Rasa entity dicts as :class:`Understanding` has them) from the LLM's ``answer`` for the message
+    ``text``, or None when the answer is not a JSON object naming one of ``intents``. Entity values have
+    ``masker``'s placeholders restored; entities not in ``entities``, with a value that is not a string written
+    in ``text`` (case-insensitive), or repeated, are dropped."""
     match = re.search(r"\{.*\}", answer, re.DOTALL)  # a model may wrap the JSON in a code fence
     try:
         parsed = json.loads(match.group(0) if match else answer)
@@ -170,8 +175,9 @@ def validate(
 async def understand(turn: Turn, domain_intents: list[str], domain_entities: list[str]) -> Understanding | None:
     """What the LLM understood of ``turn``'s message, choosing among ``domain_intents`` and
     ``domain_entities`` (the domain's); None when no LLM is configured, the budget is spent, the call
-    failed or timed out, or the answer names no domain intent (the caller keeps NLU's fallback). Never raises
-    for the LLM's failures: they are logged."""
+    failed or timed out, or the answer names no domain intent (the caller keeps NLU's fallback). A call that got
+    an answer (valid or not) is recorded for the budget (:func:`bot.answering.budget.record`). Never raises
+    for the LLM's failures: they are logged; raises SQLAlchemy's errors when the business DB cannot be used."""
     if not llm.configured() or not turn.text.strip():
         return None
     async with db.session_scope() as session:
@@ -191,6 +197,8 @@ async def understand(turn: Turn, domain_intents: list[str], domain_entities: lis
     except llm.LLMError as exc:
         log.warning("LLM understanding failed in %s: %s", turn.conversation_id, exc)
         return None
+    async with db.session_scope() as session:
+        await budget.record(session, turn.conversation_id, PURPOSE, completion)
     parsed = validate(completion.text, turn.text, intents, entities, masker)
     if parsed is None:
         return None

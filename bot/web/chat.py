@@ -40,7 +40,6 @@ _SENDER = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _ANSWER_ID = re.compile(r"[0-9a-f]{32}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 SORRY = "Sorry, I'm having trouble answering right now. Please try again in a minute, or call us."
-WITH_MANAGER = "A sales manager has your conversation now and will reply here. Your message has been passed on."
 
 sender_limiter_key = web.AppKey("chat_sender_limiter", RateLimiter)
 ip_limiter_key = web.AppKey("chat_ip_limiter", RateLimiter)
@@ -90,8 +89,9 @@ async def chat_page(request: web.Request) -> web.Response:
 
 async def chat_api(request: web.Request) -> web.Response:
     """Relay one customer message to Rasa: 200 ``{"messages": [...], "paused": bool}``, ``paused`` being
-    whether Rasa has the conversation paused after the turn (a manager has it; when Rasa sent nothing the
-    one message says so). 400 for a malformed body, 413 for an over-long message, 502 when Rasa fails or
+    whether Rasa has the conversation paused after the turn (a manager has it). While paused the messages are
+    the bot's holding message when one is due (:mod:`connectors.paused`), else none: the widget adds no text of
+    its own. 400 for a malformed body, 413 for an over-long message, 502 when Rasa fails or
     times out, 429 with ``Retry-After`` over the sender's or the IP address's rate limit (the settings
     ``rate_limit_*``; also when Rasa's REST channel refuses); every error body still carries a polite
     message to show."""
@@ -122,9 +122,7 @@ async def chat_api(request: web.Request) -> web.Response:
         log.error("Rasa did not answer for conversation web-%s: %s", sender, exc)
         return _reply(SORRY, 502)
     paused = await _paused(request.app, conversation_ids.make("web", sender))
-    if not messages:
-        if paused:
-            return web.json_response({"messages": [{"text": WITH_MANAGER}], "paused": True})
+    if not messages and not paused:
         log.warning("Rasa sent no reply in conversation web-%s", sender)
         messages = [{"text": SORRY}]
     return web.json_response({"messages": messages, "paused": paused})

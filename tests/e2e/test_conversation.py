@@ -31,8 +31,10 @@ class Chat:
             f"{self.stack.console_url}/api/chat", json={"sender": self.sender, "message": message}
         )
         assert response.status_code == 200, response.text
-        messages = response.json()["messages"]
-        assert messages and all(m.get("text") or m.get("image") or m.get("custom") for m in messages), messages
+        body = response.json()
+        messages = body["messages"]
+        assert messages or body["paused"], body  # only a conversation paused for a manager may get no message
+        assert all(m.get("text") or m.get("image") or m.get("custom") for m in messages), messages
         return messages
 
     def text(self, message: str) -> str:

@@ -332,14 +332,7 @@ def compromised_llm():
 def llm_stack(tmp_path_factory, chroma_dir, compromised_llm):
     """A second stack whose action server answers with the compromised model."""
     yield from stack_with(
-        tmp_path_factory,
-        chroma_dir,
-        {
-            "CLOSER_LLM_MODEL": "openai/compromised",
-            "CLOSER_LLM_API_BASE": compromised_llm.api_base,
-            "CLOSER_LLM_API_KEY": "sk-compromised",
-            "CLOSER_LLM_RETRIES": "0",
-        },
+        tmp_path_factory, chroma_dir, compromised_llm.settings("openai/compromised", api_key="sk-compromised")
     )
 
 

@@ -130,13 +130,7 @@ def fake_llm():
 
 @pytest.fixture(scope="module")
 def fake_llm_stack(tmp_path_factory, chroma_dir, fake_llm):
-    env = {
-        "CLOSER_LLM_MODEL": "openai/qwen-fake",
-        "CLOSER_LLM_API_BASE": fake_llm.api_base,
-        "CLOSER_LLM_API_KEY": "local",
-        "CLOSER_LLM_TIMEOUT": "10",
-        "CLOSER_LLM_RETRIES": "0",
-    }
+    env = fake_llm.settings("openai/qwen-fake", api_key="local", TIMEOUT="10")
     yield from stack_with(tmp_path_factory, chroma_dir, extra_env=env)
 
 

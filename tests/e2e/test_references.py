@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from bot.commerce.pricing import CartItem, load_pricing
+from bot.core.models import Product
 from bot.core.money import format_money
 from tests.e2e.test_conversation import Chat, assert_true_to_catalog, catalog, products_in
 
@@ -78,37 +79,43 @@ def _sort_value(product, sort: str) -> float:
     return product.attributes["width_cm"] * product.attributes["depth_cm"]
 
 
+def listed(ctx: Context, position: int) -> Product:
+    """The catalog's product at ``position`` of the list last shown."""
+    sku = ctx.listed[position]
+    return catalog(ctx.stack, [sku])[sku]
+
+
+def cheapest_listed(ctx: Context) -> Product:
+    """The catalog's cheapest product of the list last shown (the lower SKU on a tie)."""
+    return min(catalog(ctx.stack, ctx.listed).values(), key=lambda p: (p.price_minor, p.sku))
+
+
 def details_of(position: int) -> Check:
     """The card of the product at ``position`` of the list last shown (its SKU and its catalog price)."""
 
     def check(said: Said, ctx: Context) -> None:
-        sku = ctx.listed[position]
-        product = catalog(ctx.stack, [sku])[sku]
-        assert f"({sku})" in said.text and format_money(product.price_minor, "AED") in said.text, said.text
+        product = listed(ctx, position)
+        assert f"({product.sku})" in said.text and format_money(product.price_minor, "AED") in said.text, said.text
 
     return check
 
 
 def cheapest_of_listed(said: Said, ctx: Context) -> None:
-    products = catalog(ctx.stack, ctx.listed)
-    cheapest = min(products.values(), key=lambda p: (p.price_minor, p.sku))
+    cheapest = cheapest_listed(ctx)
     assert f"({cheapest.sku})" in said.text and format_money(cheapest.price_minor, "AED") in said.text, said.text
 
 
 def adds_cheapest_of_listed(quantity: int) -> Check:
     def check(said: Said, ctx: Context) -> None:
-        products = catalog(ctx.stack, ctx.listed)
-        cheapest = min(products.values(), key=lambda p: (p.price_minor, p.sku))
-        assert f"({cheapest.sku}) × {quantity}" in said.text, said.text
+        assert f"({cheapest_listed(ctx).sku}) × {quantity}" in said.text, said.text
 
     return check
 
 
 def price_of(position: int) -> Check:
     def check(said: Said, ctx: Context) -> None:
-        sku = ctx.listed[position]
-        product = catalog(ctx.stack, [sku])[sku]
-        assert f"({sku}): {format_money(product.price_minor, 'AED')} per unit" in said.text, said.text
+        product = listed(ctx, position)
+        assert f"({product.sku}): {format_money(product.price_minor, 'AED')} per unit" in said.text, said.text
 
     return check
 
@@ -149,9 +156,9 @@ def side_by_side(*what: str | int) -> Check:
 
 def stock_of(position: int) -> Check:
     def check(said: Said, ctx: Context) -> None:
-        sku = ctx.listed[position]
-        product = catalog(ctx.stack, [sku])[sku]
-        assert f"({sku}) — " in said.text and f"(total {sum(product.stock_by_warehouse().values())})" in said.text
+        product = listed(ctx, position)
+        total = sum(product.stock_by_warehouse().values())
+        assert f"({product.sku}) — " in said.text and f"(total {total})" in said.text
 
     return check
 

@@ -3,15 +3,19 @@ Telegram and WhatsApp channels against their local fake platforms), no LLM confi
 any phrasing reach the approval path, a question about an existing order gets an honest answer and a
 manager, a delivery question before ordering gets the delivery policy, questions in the middle of the lead
 form are answered and the form resumes, "stop" leaves it, and a customer of a conversation paused for a
-manager gets one holding message per interval on every channel."""
+manager gets one holding message per interval on every channel, also once Rasa has started a new session;
+phone numbers, local or international, reach the lead form as E.164."""
 
 import asyncio
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from bot.commerce.leads import clean_phone
 from bot.core import caches, db
 from bot.core.business import get_company
 from bot.core.models import Escalation
@@ -68,10 +72,38 @@ def test_forty_chairs_only_with_35_percent_off_reach_the_approval_path_then_hold
 
     first = chat.text("hello? is anyone there?")
     assert HOLDING in first and expected_holding() in first, first
-    second = chat.text("I'll wait then")
-    assert HOLDING not in second, second  # one holding message per interval (the widget only says it passed it on)
+    assert chat.text("I'll wait then") == ""  # one holding message per interval, and no other text
     said = [e.get("text") or "" for e in chat.tracker()["events"] if e["event"] == "bot"]
     assert sum(HOLDING in text for text in said) == 1  # in the transcript, once
+
+
+def age_conversation(stack, conversation_id: str, seconds: float) -> None:
+    """Move every event of ``conversation_id`` in the stack's tracker store ``seconds`` into the past, as if the
+    customer had been away that long (Rasa reads the tracker from the store on each message)."""
+    with closing(sqlite3.connect(stack.logs / "tracker.db")) as connection, connection:
+        connection.execute(
+            "UPDATE events SET timestamp = timestamp - ?, "
+            "data = json_set(data, '$.timestamp', json_extract(data, '$.timestamp') - ?) WHERE sender_id = ?",
+            (seconds, seconds, conversation_id),
+        )
+
+
+def test_a_conversation_waiting_for_a_manager_stays_paused_in_a_new_session(stack):
+    chat = Chat(stack)
+    assert "sales manager" in chat.text("I want to talk to a real person")
+    conversation_id = f"web-{chat.sender}"
+    age_conversation(stack, conversation_id, 2 * 3600)  # past domain.yml's session_expiration_time (60 minutes)
+
+    [holding] = chat.say("hello? is anyone there? can you show me chairs?")  # Rasa starts a new session first
+    assert HOLDING in holding["text"] and expected_holding() in holding["text"], holding
+    assert chat.text("show me office chairs") == ""  # within the interval: nothing, and no bot answer
+    tracker = chat.tracker()
+    kinds = [(e["event"], e.get("name")) for e in tracker["events"]]
+    started = kinds.index(("action", "action_session_start"))
+    assert kinds[started + 1 : started + 2] == [("session_started", None)] and ("pause", None) in kinds[started:]
+    assert tracker["paused"] is True and tracker["slots"]["sales_stage"] == "handoff"  # slots carried over
+    [escalation] = escalations(stack, conversation_id)
+    assert escalation.status == "pending"
 
 
 def test_a_question_about_an_existing_order_is_answered_honestly_and_goes_to_a_manager(stack):
@@ -121,6 +153,33 @@ def test_questions_in_the_middle_of_the_lead_form_are_answered_and_the_form_resu
         "Falcon Office LLC",
         "omar@falconoffice.ae",
     )
+
+
+PHONES = [  # (as the customer writes it, E.164 with the default region AE)
+    ("+971 50 444 5566", "+971504445566"),
+    ("+971504445566", "+971504445566"),
+    ("050 444 5566", "+971504445566"),
+    ("+44 20 7946 0958", "+442079460958"),
+    ("my mobile is +1 (415) 555-0132", "+14155550132"),
+]
+
+
+def test_phone_numbers_local_and_international_reach_the_lead_form_as_e164(stack):
+    for written, expected in PHONES:  # the phone entity that fills the slot (Rasa takes the last one) keeps the "+"
+        parsed = httpx.post(
+            f"{stack.rasa_url}/model/parse", json={"text": written}, headers=stack.rasa_headers(), timeout=30
+        ).json()
+        values = [e["value"] for e in parsed["entities"] if e["entity"] == "phone"]
+        assert values and clean_phone(values[-1], "AE") == expected, (written, parsed["entities"])
+    for written, expected in (PHONES[0], PHONES[3]):
+        chat = Chat(stack)
+        reply = chat.text("send me a quote")
+        while (asked := pending_question(reply)) != "phone number":
+            assert asked, reply
+            reply = chat.text(FORM_QUESTIONS[asked])
+        reply = chat.text(written)
+        assert pending_question(reply) not in (None, "phone number"), reply  # accepted: the next question
+        assert chat.tracker()["slots"]["phone"] == expected
 
 
 def test_stop_leaves_the_lead_form(stack):

@@ -53,6 +53,12 @@ class FakeLLM:
             }
         )
 
+    def settings(self, model: str, api_key: str = "sk-test", **more: str) -> dict[str, str]:
+        """Closer's ``CLOSER_LLM_*`` environment variables pointing at this server: ``model`` (litellm's name,
+        e.g. ``openai/qwen-fake``), ``api_key``, no retries, and ``more`` (e.g. ``TIMEOUT="10"``, seconds)."""
+        values = {"MODEL": model, "API_BASE": self.api_base, "API_KEY": api_key, "RETRIES": "0", **more}
+        return {f"CLOSER_LLM_{key}": value for key, value in values.items()}
+
     def system_prompt(self, n: int = -1) -> str:
         return self.requests[n]["messages"][0]["content"]
 
@@ -80,9 +86,8 @@ async def closer_on_a_fake_llm(monkeypatch, model: str, timeout_s: float, **sett
     from bot.core import caches
 
     server = await FakeLLM().start()
-    values = {"MODEL": model, "API_BASE": server.api_base, "API_KEY": "sk-test", "RETRIES": "0", **settings}
-    for key, value in {**values, "TIMEOUT": "60"}.items():
-        monkeypatch.setenv(f"CLOSER_LLM_{key}", value)
+    for name, value in server.settings(model, **settings, TIMEOUT="60").items():
+        monkeypatch.setenv(name, value)
     caches.reset()
     await complete([{"role": "user", "content": "warm-up"}])
     server.requests.clear()

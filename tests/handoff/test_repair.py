@@ -1,7 +1,8 @@
 """Conversation repair on the action server's side (issue 14), run as the action server runs the actions, on a
 real SQLite catalog and the real pricing rules: discount requests with and without a cart go to the approval
-path, questions about an existing order go to a manager, the holding message of a paused conversation, and
-the lead form keeping its sales stage while a question is answered."""
+path, questions about an existing order go to a manager, the holding message of a paused conversation, a new
+Rasa session keeping a conversation that waits for a manager paused, and the lead form keeping its sales stage
+while a question is answered."""
 
 from datetime import datetime
 from decimal import Decimal
@@ -9,10 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 from actions.cart import ActionAddToCart
-from actions.escalation import ActionOrderStatus, ActionPausedReply
+from actions.escalation import ActionOrderStatus, ActionPausedReply, ActionSessionStart
 from actions.products import ActionShowPrice
 from actions.quotes import ActionHandleDiscount
 from bot.commerce import inputs
@@ -21,7 +23,7 @@ from bot.core import db
 from bot.core.models import Escalation, Quote
 from bot.handoff import handover
 from tests.actions.test_actions import ent, tracker
-from tests.commerce.test_sale import run, slots_of, text_of
+from tests.commerce.test_sale import DOMAIN, run, slots_of, text_of
 
 DUBAI = ZoneInfo("Asia/Dubai")
 
@@ -117,6 +119,36 @@ async def test_the_paused_reply_action_says_the_holding_message():
     messages, events = await run(ActionPausedReply(), tracker("hello? anyone?", "greet"))
     assert messages[0]["response"] in ("utter_holding_open", "utter_holding_closed")
     assert isinstance(slots_of(events)["handoff_replied_at"], float)
+
+
+async def test_a_new_session_stays_paused_while_an_escalation_is_open(loaded_db):
+    slots = {"sales_stage": "handoff", "customer_name": "Omar Haddad", "handoff_replied_at": None}
+    paused = Tracker("web-test1234", slots, {}, [], True, None, None, "action_listen")
+    listen = {"event": "action", "name": "action_listen", "policy": None, "confidence": None, "timestamp": None}
+
+    def kinds(events):
+        return [e["event"] for e in events]
+
+    _, events = await run(ActionSessionStart(), paused)  # no escalation in the DB (a manager's own pause ended)
+    assert kinds(events) == ["session_started", "slot", "slot", "action"] and events[-1] == listen
+    assert slots_of(events) == {"sales_stage": "handoff", "customer_name": "Omar Haddad"}  # carried over
+
+    async with db.session_scope() as session:
+        session.add(Escalation(conversation_id="web-test1234", reason="requested", summary="wants a person"))
+    _, events = await run(ActionSessionStart(), paused)
+    assert kinds(events) == ["session_started", "slot", "slot", "pause", "action"] and events[-1] == listen
+
+    async with db.session_scope() as session:
+        [escalation] = (await session.scalars(select(Escalation))).all()
+        escalation.status = "in_progress"
+    fresh = {**DOMAIN, "session_config": {**DOMAIN["session_config"], "carry_over_slots_to_new_session": False}}
+    events = await ActionSessionStart().run(CollectingDispatcher(), paused, fresh)
+    assert kinds(events) == ["session_started", "pause", "action"]  # a manager has it: still paused, no slots
+
+    async with db.session_scope() as session:
+        (await session.get(Escalation, escalation.id)).status = "resolved"
+    _, events = await run(ActionSessionStart(), paused)
+    assert "pause" not in kinds(events)  # handed back
 
 
 async def test_a_question_in_the_middle_of_the_lead_form_keeps_the_forms_sales_stage(loaded_db):

@@ -1,14 +1,18 @@
 """The LLM's understanding of messages NLU could not place (bot/understanding/llm_parse.py): the prompt and
 schema built from the domain, the validation of the answer, and every failure of the call (timeout, 500, not
-JSON, an intent outside the domain, the budget spent) giving None, against the local fake OpenAI server."""
+JSON, an intent outside the domain, the budget spent) giving None, and the calls counted in the LLM budget,
+against the local fake OpenAI server."""
 
 import json
 
 import pytest
 import yaml
+from sqlalchemy import select
 
+from bot.answering import budget
+from bot.answering.llm import Completion
 from bot.core import caches, db
-from bot.core.models import KnowledgeAnswer
+from bot.core.models import KnowledgeAnswer, LlmCall
 from bot.core.settings import ROOT
 from bot.core.turn import Turn
 from bot.understanding import llm_parse
@@ -111,6 +115,38 @@ async def test_failures_understand_nothing(fake_llm, reply, status, delay_s):
     fake_llm.reply, fake_llm.status, fake_llm.delay_s = reply, status, delay_s
     assert await llm_parse.understand(TURN, INTENTS, ENTITIES) is None
     assert len(fake_llm.requests) >= 1
+    answered = status == 200 and not delay_s  # an answer that is not usable still cost its tokens
+    assert len(await llm_calls()) == (1 if answered else 0)
+
+
+async def llm_calls() -> list[LlmCall]:
+    async with db.session_scope() as session:
+        return list((await session.scalars(select(LlmCall).order_by(LlmCall.id))).all())
+
+
+async def test_an_understanding_call_counts_in_the_budget_and_a_spent_budget_skips_the_next(fake_llm, monkeypatch):
+    fake_llm.reply = '{"intent": "ask_delivery", "entities": []}'
+    assert (await llm_parse.understand(TURN, INTENTS, ENTITIES)).intent == "ask_delivery"
+    [call] = await llm_calls()
+    prompt_tokens = sum(len(m["content"].split()) for m in fake_llm.requests[0]["messages"])  # the fake's usage
+    assert (call.conversation_id, call.purpose, call.llm_model) == ("web-u1", "understanding", "qwen-test")
+    assert (call.prompt_tokens, call.completion_tokens, call.cost_usd) == (prompt_tokens, 4, None)
+
+    monkeypatch.setenv("CLOSER_LLM_MAX_TOKENS_PER_CONVERSATION", str(prompt_tokens + 4))
+    caches.reset()
+    async with db.session_scope() as session:
+        assert "LLM tokens" in await budget.exceeded(session, "web-u1")
+        assert await budget.exceeded(session, "web-u2") is None  # the budget is per conversation
+    assert await llm_parse.understand(TURN, INTENTS, ENTITIES) is None
+    assert len(fake_llm.requests) == 1 and len(await llm_calls()) == 1
+
+    monkeypatch.setenv("CLOSER_LLM_MAX_COST_USD_PER_DAY", "0.5")  # a priced call of another conversation today
+    caches.reset()
+    async with db.session_scope() as session:
+        priced = Completion('{"intent": "greet", "entities": []}', "gpt-4o-mini", 0.8, 300, 9, 0.5)
+        await budget.record(session, "web-u3", "understanding", priced)
+    other = Turn("web-u2", "web", text=TEXT, intent="nlu_fallback", said=(("customer", TEXT),))
+    assert await llm_parse.understand(other, INTENTS, ENTITIES) is None and len(fake_llm.requests) == 1
 
 
 async def test_a_spent_budget_skips_the_call(fake_llm, monkeypatch):
