@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.answering.feedback import RATINGS
 from bot.core.business import SALES_STAGES, get_company
-from bot.core.models import Conversation, ConversationMessage, Deal, Feedback, KnowledgeAnswer
+from bot.core.models import Conversation, ConversationMessage, Deal, Feedback, KnowledgeAnswer, LlmCall
 
 log = logging.getLogger(__name__)
 
@@ -340,10 +340,10 @@ async def answer_feedback(
 async def llm_cost(
     session: AsyncSession, since: datetime | None = None, until: datetime | None = None, channel: str | None = None
 ) -> LLMCost:
-    """LLM calls, tokens and cost of the knowledge answers given in the period (``knowledge_answers``:
-    ``llm_model`` set when a call was answered, ``prompt_tokens``, ``completion_tokens``, ``cost_usd``),
-    in total, per day and per model, and the answers per mode. The channel is that of the answer's
-    conversation in the index. Raises InvalidPeriod."""
+    """LLM calls, tokens and cost in the period, in total, per day and per model: those of the knowledge answers
+    (``knowledge_answers``: ``llm_model`` set when a call was answered, ``prompt_tokens``, ``completion_tokens``,
+    ``cost_usd``) and the other counted calls (``llm_calls``: the LLM's understanding of a message); and the
+    knowledge answers per mode. The channel is that of the conversation in the index. Raises InvalidPeriod."""
     since, until = _bounds(since, until)
     zone = _zone()
     query = select(
@@ -362,6 +362,15 @@ async def llm_cost(
         if model is not None:
             day_costs[_day(moment, zone)].append(cost or 0.0)
             model_calls[model].append((prompt_tokens or 0, completion_tokens or 0, cost or 0.0))
+    calls = select(
+        LlmCall.created_at, LlmCall.llm_model, LlmCall.prompt_tokens, LlmCall.completion_tokens, LlmCall.cost_usd
+    )
+    conditions = [LlmCall.created_at >= since, LlmCall.created_at < until]
+    if channel is not None:
+        conditions.append(LlmCall.conversation_id.in_(_of_channel(channel)))
+    for moment, model, prompt_tokens, completion_tokens, cost in await session.execute(calls.where(*conditions)):
+        day_costs[_day(moment, zone)].append(cost or 0.0)
+        model_calls[model].append((prompt_tokens, completion_tokens, cost or 0.0))
     days = [CostDay(day, len(day_costs[day]), math.fsum(day_costs[day])) for day in _days(since, until, zone)]
     models = sorted(
         (
@@ -460,9 +469,13 @@ def _answered(since: datetime, until: datetime, channel: str | None) -> list[Col
     """Conditions on knowledge answers given in the period (in a conversation of ``channel``)."""
     conditions = [KnowledgeAnswer.created_at >= since, KnowledgeAnswer.created_at < until]
     if channel is not None:
-        of_channel = select(Conversation.conversation_id).where(Conversation.channel == channel)
-        conditions.append(KnowledgeAnswer.conversation_id.in_(of_channel))
+        conditions.append(KnowledgeAnswer.conversation_id.in_(_of_channel(channel)))
     return conditions
+
+
+def _of_channel(channel: str) -> Select[tuple[str]]:
+    """The ids of the indexed conversations of ``channel``."""
+    return select(Conversation.conversation_id).where(Conversation.channel == channel)
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:

@@ -19,7 +19,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from bot.core import db
 from bot.core.business import SALES_STAGES, get_company
-from bot.core.models import Contact, Conversation, ConversationMessage, Deal, Feedback, KnowledgeAnswer
+from bot.core.models import Contact, Conversation, ConversationMessage, Deal, Feedback, KnowledgeAnswer, LlmCall
 from bot.review import analytics
 from bot.review.analytics import (
     CostDay,
@@ -333,6 +333,44 @@ async def test_llm_cost_in_total_per_day_and_per_model(session, march):
     assert cost.models == [ModelCost("claude-haiku", 2, 800, 60, 0.5), ModelCost("gpt-4o-mini", 2, 1800, 150, 0.375)]
     telegram = await analytics.llm_cost(session, **march, channel="telegram")
     assert (telegram.llm_calls, telegram.cost_usd, telegram.answers_by_mode) == (1, 0.125, {"llm": 0, "extractive": 1})
+
+
+async def test_llm_cost_counts_the_understanding_calls_too(session, march):
+    def call(cid: str, model: str, tokens: tuple[int, int], cost: float | None, at: datetime) -> LlmCall:
+        prompt, completion = tokens
+        return LlmCall(
+            conversation_id=cid,
+            purpose="understanding",
+            llm_model=model,
+            latency_s=1.5,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost_usd=cost,
+            created_at=at,
+        )
+
+    session.add_all(
+        [
+            call("telegram-c", "gpt-4o-mini", (100, 10), 0.0625, utc(3, 4, 8)),
+            call("web-a", "qwen-local", (50, 5), None, utc(3, 4, 9)),
+            call("web-a", "gpt-4o-mini", (100, 10), 1.0, utc(3, 20, 8)),  # after the period
+        ]
+    )
+    await session.flush()
+    try:
+        cost = await analytics.llm_cost(session, **march)
+        assert (cost.llm_calls, cost.cost_usd) == (6, 0.9375)
+        assert cost.answers_by_mode == {"llm": 3, "extractive": 2, "clarify": 1}  # answers only
+        assert CostDay(date(2026, 3, 4), 2, 0.0625) in cost.days
+        assert cost.models == [
+            ModelCost("claude-haiku", 2, 800, 60, 0.5),
+            ModelCost("gpt-4o-mini", 3, 1900, 160, 0.4375),
+            ModelCost("qwen-local", 1, 50, 5, 0.0),
+        ]
+        telegram = await analytics.llm_cost(session, **march, channel="telegram")
+        assert (telegram.llm_calls, telegram.cost_usd) == (2, 0.1875)
+    finally:
+        await session.rollback()
 
 
 async def test_the_default_period_is_the_last_30_days(db_url):
