@@ -179,15 +179,22 @@ async def hand_back(
     return len(open_ones)
 
 
-def what_happens_next(company: Company, now: datetime) -> str:
-    """What the customer is told after an escalation: who replies and when, from business hours."""
+def what_happens_next(company: Company, now: datetime) -> dict[str, str]:
+    """What the customer is told after an escalation at ``now`` (timezone-aware), as ``utter_message`` keyword
+    arguments: within business hours ``utter_escalated_open`` (a manager replies shortly: ``brand``, ``hours``,
+    ``phone``), outside them ``utter_escalated_closed`` (``brand``, the next ``opening`` as "Monday 09:00",
+    ``timezone``, ``email``); all from ``knowledge/company.yml``."""
     if company.is_open(now):
-        return (
-            f"A sales manager from {company.brand} has been notified and will reply here shortly "
-            f"(we're open {company.hours}). You can also call {company.phone}."
-        )
-    opening = company.next_opening(now)
-    return (
-        f"A sales manager from {company.brand} has been notified. We're closed right now, so they will reply here "
-        f"from {opening:%A %H:%M} ({company.timezone} time). You can also email {company.email}."
-    )
+        return {
+            "response": "utter_escalated_open",
+            "brand": company.brand,
+            "hours": company.hours,
+            "phone": company.phone,
+        }
+    return {
+        "response": "utter_escalated_closed",
+        "brand": company.brand,
+        "opening": f"{company.next_opening(now):%A %H:%M}",
+        "timezone": company.timezone,
+        "email": company.email,
+    }

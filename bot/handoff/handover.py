@@ -75,7 +75,7 @@ async def hand_over(
         await escalate(session, await situation(session, turn, reason, quote, cart, needs))
     return (
         Outcome(pause=True)
-        .say(text=what_happens_next(get_company(), datetime.now(UTC)))
+        .say(**what_happens_next(get_company(), datetime.now(UTC)))
         .set("sales_stage", "handoff")
         .set(REPLIED_AT_SLOT, None)
     )

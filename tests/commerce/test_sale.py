@@ -226,7 +226,7 @@ async def test_a_discount_above_the_cap_goes_to_a_manager_with_a_draft_quote(tel
     messages, events = await run(
         ActionHandleDiscount(), tracker("I want 30% discount", "ask_discount", [ent("discount", "30")])
     )
-    assert messages[0]["response"] == "utter_discount_needs_approval" and "manager" in text_of(messages)
+    assert messages[0]["response"] == "utter_discount_needs_approval" and "utter_escalated_" in text_of(messages)
     assert {"event": "pause", "timestamp": None} in events and slots_of(events)["sales_stage"] == "handoff"
     async with db.session_scope() as session:
         escalation = await session.scalar(select(Escalation))
@@ -241,9 +241,7 @@ async def test_a_request_for_a_person_escalates_even_when_telegram_is_down(teleg
     await telegram.close()
     messages, events = await run(ActionEscalate(), tracker("I want to talk to a human", "request_human"))
     assert {"event": "pause", "timestamp": None} in events
-    assert "manager" in text_of(messages) and (
-        "reply here shortly" in text_of(messages) or "We're closed" in text_of(messages)
-    )
+    assert text_of(messages) in ("utter_escalated_open", "utter_escalated_closed")
     async with db.session_scope() as session:
         escalation = await session.scalar(select(Escalation))
     assert escalation.reason == "requested" and "NetworkError" in escalation.notify_error
@@ -276,5 +274,16 @@ def test_the_customer_is_told_when_a_manager_replies_from_business_hours():
     company = get_company()  # Mon–Sat 09:00–18:00, Asia/Dubai
     saturday_morning = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)  # 10:00 in Dubai
     saturday_evening = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)  # 19:00 in Dubai
-    assert "will reply here shortly" in what_happens_next(company, saturday_morning)
-    assert "from Monday 09:00 (Asia/Dubai time)" in what_happens_next(company, saturday_evening)
+    assert what_happens_next(company, saturday_morning) == {
+        "response": "utter_escalated_open",
+        "brand": company.brand,
+        "hours": company.hours,
+        "phone": company.phone,
+    }
+    assert what_happens_next(company, saturday_evening) == {
+        "response": "utter_escalated_closed",
+        "brand": company.brand,
+        "opening": "Monday 09:00",
+        "timezone": "Asia/Dubai",
+        "email": company.email,
+    }
