@@ -39,14 +39,12 @@ HWU64 = ROOT.parent / "shared" / "data" / "nlu-benchmark" / "hwu64-kfold1"
 DIET_PAPER_HWU64 = {"sparse": 88.2, "sparse+ConveRT": 90.2}  # intent F1 (%), Bunk et al. 2020, table on HWU64
 E5 = "nlu.featurizers.E5Featurizer"
 CLOSER_ENTITIES = ("budget", "quantity", "category")
-SENTENCE_CLASSIFIERS = ("SklearnIntentClassifier", "LogisticRegressionClassifier")  # read dense sentence features
 PIPELINES = ("sparse", "e5", "minilm")
 
 
 def pipeline(dense: str, epochs: int | None = None, fallback: bool = True) -> list[dict]:
-    """config.yml's pipeline with its dense featurizer replaced: dense is "sparse", "e5" or "minilm". Without a
-    dense featurizer ("sparse") a classifier of sentence vectors has nothing to read: DIET classifies the intents
-    too, as in the DIET paper's sparse pipeline. `epochs` overrides DIET's."""
+    """config.yml's pipeline with its dense featurizer replaced: dense is "sparse", "e5" or "minilm"; `epochs`
+    overrides DIET's."""
     steps = yaml.safe_load((ROOT / "config.yml").read_text())["pipeline"]
     out = []
     for step in steps:
@@ -59,12 +57,8 @@ def pipeline(dense: str, epochs: int | None = None, fallback: bool = True) -> li
             continue
         if step["name"].endswith("FallbackClassifier") and not fallback:
             continue
-        if step["name"] in SENTENCE_CLASSIFIERS and dense == "sparse":
-            continue
-        if step["name"] == "DIETClassifier":
-            step = {**step, **({"epochs": epochs} if epochs else {})}
-            if dense == "sparse":
-                step.pop("intent_classification", None)
+        if step["name"] == "DIETClassifier" and epochs:
+            step = {**step, "epochs": epochs}
         out.append(step)
     return out
 
