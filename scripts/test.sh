@@ -25,7 +25,7 @@ say "rasa test core: tests/stories/"
 
 say "NLU intent F1 on a held-out split"
 # Issue 14's targets are the script's defaults (macro 0.90, each intent 0.75, entities 0.85) and are not met with
-# DIET classifying intents (config.yml): macro 0.81 on today's data, out_of_scope the weakest; DIET's entity F1 budget
-# 0.79, quantity 0.89, category 0.85 (measured before the last data change). CI holds floors under that, with room
-# for the split moving when examples are added.
-MIN_MACRO_F1=0.77 MIN_INTENT_F1=0.40 MIN_ENTITY_F1=0.72 scripts/nlu_heldout.sh
+# DIET classifying intents (config.yml). Measured on today's data: macro 0.808, weighted 0.795; weakest intents
+# complain 0.44, out_of_scope 0.50, chitchat 0.63; DIET's entity F1 budget 0.83, quantity 0.90, category 0.87.
+# CI holds floors under that, with room for the split moving when examples are added.
+MIN_MACRO_F1=0.77 MIN_INTENT_F1=0.35 MIN_ENTITY_F1=0.78 scripts/nlu_heldout.sh
