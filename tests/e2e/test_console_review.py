@@ -8,6 +8,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 import httpx
@@ -25,8 +26,17 @@ pytestmark = pytest.mark.e2e
 
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 MANAGER, PASSWORD = "reviewer@example.com", "a reviewer's passphrase"
-# The trained model reads this as an objection (about competitors), not a payment question.
-MISREAD = "is it possible to pay half now and half later"
+# Payment questions none of data/nlu's examples phrase this way; the test uses the first one the trained model
+# misreads (Rasa's /model/parse), so a better model changes which phrasing is corrected, not the test. Each starts
+# with "is" and says "half" twice (the test selects the second one as a would-be entity).
+MISREAD_POOL = (
+    "is it possible to pay half now and half later",
+    "is half now half later doable",
+    "is it fine to send half before and half after the chairs come",
+    "is half and half how you guys work",
+    "is a half and half split fine with you",
+    "is half up front and the other half on delivery ok",
+)
 RIGHT_INTENT = "ask_payment"
 
 browser = test_console_login.browser  # headless Chromium, as there
@@ -88,16 +98,28 @@ def select_text(browser, element, start: int, end: int) -> None:
     )
 
 
+def misread(stack) -> str:
+    """The first phrasing of MISREAD_POOL the stack's model does not read as RIGHT_INTENT with confidence ≥ 0.7."""
+    for text in MISREAD_POOL:
+        intent = httpx.post(
+            f"{stack.rasa_url}/model/parse", json={"text": text}, headers=stack.rasa_headers(), timeout=60
+        ).json()["intent"]
+        if intent["name"] != RIGHT_INTENT or intent["confidence"] < 0.7:
+            return text
+    pytest.fail(f"the model reads every phrasing of MISREAD_POOL well: add harder ones ({MISREAD_POOL})")
+
+
 def test_a_manager_corrects_a_misread_message_and_exports_it_as_valid_training_data(stack, browser, project):
+    phrasing = misread(stack)
     sender = "review" + secrets.token_hex(6)
     conversation_id = f"web-{sender}"
-    for text in ("hi", "I need 12 ergonomic chairs", MISREAD):
+    for text in ("hi", "I need 12 ergonomic chairs", phrasing):
         chat(stack, sender, text)
     tracker = httpx.get(
         f"{stack.rasa_url}/conversations/{conversation_id}/tracker", timeout=30, headers=stack.rasa_headers()
     ).json()
     nlu = next(e for e in reversed(tracker["events"]) if e["event"] == "user")["parse_data"]["intent"]
-    assert nlu["name"] != RIGHT_INTENT or nlu["confidence"] < 0.7, f"the model now reads {MISREAD!r} well: {nlu}"
+    assert nlu["name"] != RIGHT_INTENT or nlu["confidence"] < 0.7, f"the model now reads {phrasing!r} well: {nlu}"
     add_manager(stack)
 
     wait = waiting(browser)
@@ -108,9 +130,9 @@ def test_a_manager_corrects_a_misread_message_and_exports_it_as_valid_training_d
 
     search = browser.find_element(By.CSS_SELECTOR, "form.filters")
     Select(search.find_element(By.NAME, "channel")).select_by_value("web")
-    search.find_element(By.NAME, "q").send_keys("pay half now")
+    search.find_element(By.NAME, "q").send_keys(phrasing)
     search.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait.until(lambda d: "q=pay+half+now" in d.current_url)
+    wait.until(lambda d: "q=" + urllib.parse.quote_plus(phrasing) in d.current_url)
     rows = browser.find_elements(By.CSS_SELECTOR, "tr[data-conversation]")
     assert [row.get_attribute("data-conversation") for row in rows] == [conversation_id]
     assert Select(browser.find_element(By.NAME, "channel")).first_selected_option.text == "web"
@@ -120,7 +142,7 @@ def test_a_manager_corrects_a_misread_message_and_exports_it_as_valid_training_d
     entry = next(
         e
         for e in browser.find_elements(By.CSS_SELECTOR, ".entry-customer")
-        if e.find_element(By.CSS_SELECTOR, ".said").text == MISREAD
+        if e.find_element(By.CSS_SELECTOR, ".said").text == phrasing
     )
     assert f"Intent {nlu['name']} {nlu['confidence']:.2f}" in entry.find_element(By.CSS_SELECTOR, ".nlu").text
     entry.find_element(By.CSS_SELECTOR, "details.ranking summary").click()
@@ -130,7 +152,7 @@ def test_a_manager_corrects_a_misread_message_and_exports_it_as_valid_training_d
 
     entry.find_element(By.CSS_SELECTOR, "details.correct summary").click()
     form = entry.find_element(By.CSS_SELECTOR, "form.correction")
-    second_half = MISREAD.index("half", MISREAD.index("half") + 1)
+    second_half = phrasing.index("half", phrasing.index("half") + 1)
     select_text(browser, entry.find_element(By.CSS_SELECTOR, ".said"), second_half, second_half + len("half"))
     span = form.find_element(By.NAME, "span")  # the script filled the first empty entity row
     assert span.get_attribute("value") == "half"
@@ -139,13 +161,13 @@ def test_a_manager_corrects_a_misread_message_and_exports_it_as_valid_training_d
     assert form.find_element(By.NAME, "start").get_attribute("value") == ""
     Select(form.find_element(By.NAME, "intent")).select_by_value(RIGHT_INTENT)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    saved = f"Correction saved: “{MISREAD}” → {RIGHT_INTENT}, pending in the NLU inbox."
+    saved = f"Correction saved: “{phrasing}” → {RIGHT_INTENT}, pending in the NLU inbox."
     wait.until(lambda d: saved in texts(d, ".flash"))
 
     browser.find_element(By.LINK_TEXT, "NLU inbox").click()
     wait.until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "NLU inbox")
     [pending] = browser.find_elements(By.CSS_SELECTOR, "tr[data-annotation]")
-    assert pending.text.startswith(f"{MISREAD} {nlu['name']} {nlu['confidence']:.2f} {RIGHT_INTENT} — {MANAGER}")
+    assert pending.text.startswith(f"{phrasing} {nlu['name']} {nlu['confidence']:.2f} {RIGHT_INTENT} — {MANAGER}")
     assert "make train" in browser.find_element(By.CSS_SELECTOR, ".export").text
     browser.find_element(By.XPATH, "//button[text()='Export to data/nlu/annotations.yml']").click()
     target = project / "data" / "nlu" / "annotations.yml"
@@ -159,7 +181,7 @@ def test_a_manager_corrects_a_misread_message_and_exports_it_as_valid_training_d
     wait.until(lambda d: [t.split(" ")[0] for t in texts(d, "tr[data-annotation]")] == ["is"])
 
     items = yaml.safe_load(target.read_text(encoding="utf-8"))["nlu"]
-    assert items == [{"intent": RIGHT_INTENT, "examples": f"- {MISREAD}\n"}]
+    assert items == [{"intent": RIGHT_INTENT, "examples": f"- {phrasing}\n"}]
     validate = [
         str(RASA),
         "data",
