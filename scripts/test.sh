@@ -16,6 +16,9 @@ say "rasa data validate"
 say "pytest: channels (connectors/, in the Rasa server's environment)"
 .venv-rasa/bin/python -m pytest -q -c tests/channels/pytest.ini --confcutdir tests/channels --rootdir . tests/channels
 
+say "pytest: NLU components (nlu/, in the Rasa server's environment)"
+.venv-rasa/bin/python -m pytest -q -c tests/nlu/pytest.ini --confcutdir tests/nlu --rootdir . tests/nlu
+
 say "pytest"
 .venv/bin/python -m pytest -q
 
@@ -24,8 +27,9 @@ say "rasa test core: tests/stories/"
   --fail-on-prediction-errors --out results/core --quiet
 
 say "NLU intent F1 on a held-out split"
-# Issue 14's targets are the script's defaults (macro 0.90, each intent 0.75, entities 0.85) and are not met with
-# DIET classifying intents (config.yml). Measured on today's data: macro 0.808, weighted 0.795; weakest intents
-# complain 0.44, out_of_scope 0.50, chitchat 0.63; DIET's entity F1 budget 0.83, quantity 0.90, category 0.87.
-# CI holds floors under that, with room for the split moving when examples are added.
-MIN_MACRO_F1=0.77 MIN_INTENT_F1=0.35 MIN_ENTITY_F1=0.78 scripts/nlu_heldout.sh
+# Issue 14's targets are the script's defaults (`make nlu-eval`): intent F1 macro >= 0.90, each intent >= 0.75,
+# entity F1 >= 0.85 for budget, quantity and category. Measured on today's data: macro 0.935, weighted 0.925, weakest
+# intent out_of_scope 0.754 (then objection_price 0.867); entities budget 0.923, quantity 0.913, category 0.878.
+# CI holds the macro and entity targets; each intent 0.72, because out_of_scope sits just over 0.75 (30 held-out
+# messages: one more miss is 0.02) and floating point may differ on another CPU.
+MIN_INTENT_F1=0.72 scripts/nlu_heldout.sh

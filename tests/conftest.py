@@ -14,8 +14,8 @@ from bot.core import business, caches, db
 from bot.core.settings import ROOT, get_settings
 from tests import local_llm as local_llm_server
 
-# connectors/ runs inside the Rasa server: its tests run under .venv-rasa (scripts/test.sh).
-collect_ignore = ["channels"]
+# connectors/ and nlu/ run inside the Rasa server: their tests run under .venv-rasa (scripts/test.sh).
+collect_ignore = ["channels", "nlu"]
 
 SHARED = ROOT.parent / "shared" / "data"
 

@@ -149,8 +149,11 @@ def compromised(body: dict) -> str:
 
 class ActiveMarkup(HTMLParser):
     """What in a page could run or load something a customer wrote: event-handler attributes, ``javascript:``
-    links, script that calls ``alert``, and ``iframe``, ``svg`` and ``img src=x`` elements (the console's own
-    pages have none of them). ``found``: a description of each."""
+    URLs in the attributes a browser follows (an ``<input value>`` holding the customer's text is inert), script
+    that calls ``alert``, and ``iframe``, ``svg`` and ``img src=x`` elements (the console's own pages have none of
+    them). ``found``: a description of each."""
+
+    URL_ATTRIBUTES = ("href", "src", "action", "formaction", "data", "poster", "xlink:href", "srcdoc")
 
     def __init__(self, page: str):
         super().__init__()
@@ -163,7 +166,8 @@ class ActiveMarkup(HTMLParser):
         if tag in ("iframe", "svg"):
             self.found.append(f"<{tag}>")
         for name, value in attrs:
-            if name.startswith("on") or (value or "").strip().lower().startswith("javascript:"):
+            javascript_url = name in self.URL_ATTRIBUTES and (value or "").strip().lower().startswith("javascript:")
+            if name.startswith("on") or javascript_url:
                 self.found.append(f"<{tag} {name}={value!r}>")
             if tag == "img" and name == "src" and value == "x":
                 self.found.append("<img src=x>")

@@ -28,21 +28,27 @@ pytestmark = pytest.mark.e2e
 # Messages the trained model may put in nlu_fallback (NLU is trained in English; e5's multilingual sentence feature
 # places some of these anyway). Each test picks, at run time, the first of a pool that the stack's NLU really
 # misses (Rasa's /model/parse), so a better NLU model changes which phrasing is used, not the test.
-SEATING = (
+SEATING = (  # a seating request; the real model's test uses the first one NLU misses
     "je cherche une chaise de bureau",
     "j'ai mal au dos, quelle chaise me conseillez-vous ?",
+    "sitze den ganzen Tag, Rücken tut weh, was empfehlen Sie?",
+    "me duele la espalda de estar sentado todo el día, ¿qué me recomiendas?",
     "seat. back. ouch.",
 )
 TEAM = (  # a seating request with a head count: the LLM's quantity entity
     "j'ai mal au dos, quelle chaise me conseillez-vous ? nous sommes 12",
     "il nous faut des sièges, nous sommes 12 au bureau",
     "mal au dos au bureau, 12 collègues, que proposez-vous ?",
+    "sitting all day is wrecking us, 12 of us",
+    "dafter ke liye 12 kursi chahiye",
 )
 OTHER = (  # anything else NLU misses: the fake answers these with an intent outside the domain, or not JSON
     "le noyer est-il encore disponible ?",
     "où en est ma commande 4471 ?",
     "quels sont vos délais de livraison ?",
     "whereabouts is my parcel 4471",
+    "wo ist meine Bestellung 4471?",
+    "siparişim 4471 nerede",
 )
 SYSTEM_PROMPT_START = "You classify one message of a customer"
 
@@ -191,7 +197,7 @@ def test_the_fake_llms_understanding_drives_the_conversation(fake_llm_stack, fak
     page = console.get(f"/console/conversations/{chat.id}")
     assert page.status_code == 200
     assert page.text.count("Understood by the LLM (qwen-fake") == 2  # seating and team
-    assert "NLU said nlu_fallback 0.50" in page.text
+    assert "NLU said nlu_fallback 0.30" in page.text  # at config.yml's fallback threshold
     assert page.text.count(f">{escape(seating)}<") == 1  # the reverted copy is not shown twice
 
 
