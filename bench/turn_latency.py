@@ -115,6 +115,8 @@ def main() -> int:
         "CLOSER_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'closer.db'}",
         "CLOSER_ACTION_SERVER_TOKEN": "bench-action-server-token",
         "CLOSER_RASA_JWT_SECRET": "bench-rasa-jwt-secret",
+        # one sender sends every turn: the channels' per-sender limit (20 messages per 60 s) would answer 429
+        "CLOSER_RATE_LIMIT_MESSAGES": "1000000",
     }
     processes: list[subprocess.Popen] = []
     try:
