@@ -13,11 +13,9 @@ make lint
 say "rasa data validate"
 .venv-rasa/bin/rasa data validate --fail-on-warnings --quiet
 
-say "pytest: channels (connectors/, in the Rasa server's environment)"
-.venv-rasa/bin/python -m pytest -q -c tests/channels/pytest.ini --confcutdir tests/channels --rootdir . tests/channels
-
-say "pytest: NLU components (nlu/, in the Rasa server's environment)"
-.venv-rasa/bin/python -m pytest -q -c tests/nlu/pytest.ini --confcutdir tests/nlu --rootdir . tests/nlu
+say "pytest: channels and NLU components (connectors/, nlu/: in the Rasa server's environment)"
+.venv-rasa/bin/python -m pytest -q -c tests/channels/pytest.ini --confcutdir tests/channels --rootdir . \
+  tests/channels tests/nlu
 
 say "pytest"
 .venv/bin/python -m pytest -q

@@ -67,30 +67,30 @@ def test_the_seed_is_what_makes_it_reproducible(tmp_path):
     assert unseeded[0] != unseeded[1]
 
 
-@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
-def test_a_blank_message_is_a_fallback(text):
-    fallback = BlankAwareFallbackClassifier.create(
+def fallback_classifier(tmp_path) -> BlankAwareFallbackClassifier:
+    """config.yml's fallback classifier (threshold 0.3); it stores nothing, so the model storage stays empty."""
+    return BlankAwareFallbackClassifier.create(
         {**BlankAwareFallbackClassifier.get_default_config(), "threshold": 0.3},
-        LocalModelStorage.__new__(LocalModelStorage),
+        LocalModelStorage(tmp_path),
         Resource("fallback"),
         ExecutionContext(GraphSchema({}), "test"),
     )
-    msg = message(text, np.zeros(16))
-    msg.set("intent", {"name": "affirm", "confidence": 0.9})
-    msg.set("intent_ranking", [{"name": "affirm", "confidence": 0.9}])
-    (out,) = fallback.process([msg])
+
+
+def classified(text: str, ranking: list[tuple[str, float]]) -> Message:
+    """A message as the intent classifier leaves it: ``intent`` is the first of ``ranking``."""
+    msg = message(text, np.ones(16) if text.strip() else np.zeros(16))
+    msg.set("intent", {"name": ranking[0][0], "confidence": ranking[0][1]})
+    msg.set("intent_ranking", [{"name": name, "confidence": c} for name, c in ranking])
+    return msg
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
+def test_a_blank_message_is_a_fallback(tmp_path, text):
+    (out,) = fallback_classifier(tmp_path).process([classified(text, [("affirm", 0.9)])])
     assert out.get("intent")["name"] == "nlu_fallback"
 
 
-def test_a_confident_message_is_not_a_fallback():
-    fallback = BlankAwareFallbackClassifier.create(
-        {**BlankAwareFallbackClassifier.get_default_config(), "threshold": 0.3},
-        LocalModelStorage.__new__(LocalModelStorage),
-        Resource("fallback"),
-        ExecutionContext(GraphSchema({}), "test"),
-    )
-    msg = message("yes please", np.ones(16))
-    msg.set("intent", {"name": "affirm", "confidence": 0.9})
-    msg.set("intent_ranking", [{"name": "affirm", "confidence": 0.9}, {"name": "deny", "confidence": 0.05}])
-    (out,) = fallback.process([msg])
+def test_a_confident_message_is_not_a_fallback(tmp_path):
+    (out,) = fallback_classifier(tmp_path).process([classified("yes please", [("affirm", 0.9), ("deny", 0.05)])])
     assert out.get("intent")["name"] == "affirm"
