@@ -48,10 +48,17 @@ def read_turn(tracker: Tracker) -> Turn:
     )
 
 
-def events_of(outcome: Outcome) -> list[dict[str, Any]]:
-    """The Rasa events of ``outcome``: a slot reset, the slots in order, then a pause."""
+def events_of(outcome: Outcome, slots: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Rasa events of ``outcome``: a slot reset, the slots in order, then a pause. With the conversation's
+    current ``slots`` (name → value), a slot set to the value it already has gets no event (unless the slots are
+    reset first): Rasa stores every event and replays the session's events on every later turn (tracker store,
+    policies, the action server's copy), so a repeated value would only make each turn slower."""
     events = [AllSlotsReset()] if outcome.reset_slots else []
-    events += [SlotSet(name, value) for name, value in outcome.slots]
+    events += [
+        SlotSet(name, value)
+        for name, value in outcome.slots
+        if outcome.reset_slots or name not in slots or slots[name] != value
+    ]
     return events + ([ConversationPaused()] if outcome.pause else [])
 
 
@@ -82,4 +89,4 @@ class SafeAction(Action, ABC):
         outcome = await rephrasing.rephrase_outcome(outcome, turn)
         for message in outcome.messages:
             dispatcher.utter_message(**message)
-        return events_of(outcome)
+        return events_of(outcome, turn.slots)

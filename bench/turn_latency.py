@@ -2,7 +2,7 @@
 product-search turn against Rasa's own `rasa init` bot, both trained and served here in the same
 run; full `rasa train` time; resident memory of the Rasa servers and of the action server.
 
-Prints a table with Closer/init ratios. Takes about 8–10 minutes on 2 cores.
+Prints a table with Closer/init ratios. Takes about 10–12 minutes on 2 cores.
 """
 
 import asyncio
@@ -20,8 +20,10 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
-SEQUENTIAL_TURNS = 60
+SEQUENTIAL_TURNS = 60  # one conversation's turns, each round
+ROUNDS = 5  # sequential conversations per bot, alternating with the other bot's
 CONCURRENT, TURNS_EACH = 20, 15
+CONCURRENT_ROUNDS = 3
 CLOSER_TURN = "show me ergonomic chairs under 1500"
 INIT_TURN = "I am feeling great"
 
@@ -95,16 +97,35 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def measure(url: str, text: str) -> dict[str, float]:
-    asyncio.run(load(url, text, 2, 5))  # warm-up
-    sequential, _ = asyncio.run(load(url, text, 1, SEQUENTIAL_TURNS))
-    concurrent, wall = asyncio.run(load(url, text, CONCURRENT, TURNS_EACH))
+def measure(bots: dict[str, tuple[str, str]]) -> dict[str, dict[str, float]]:
+    """Per bot (name → (URL, message)): p50/p95 of ``ROUNDS`` sequential conversations of ``SEQUENTIAL_TURNS`` turns,
+    and of ``CONCURRENT_ROUNDS`` rounds of ``CONCURRENT``×``TURNS_EACH`` concurrent turns, with turns/s. The bots take
+    turns round by round (the order flipped every round), so a slower or faster spell of the machine (on a shared
+    2-core VM the same bot's p50 moved by 50 % between runs) falls on both and not on one side of the ratio."""
+    for url, text in bots.values():
+        asyncio.run(load(url, text, 2, 5))  # warm-up
+    sequential: dict[str, list[float]] = {name: [] for name in bots}
+    concurrent: dict[str, list[float]] = {name: [] for name in bots}
+    walls: dict[str, float] = dict.fromkeys(bots, 0.0)
+    for round_ in range(max(ROUNDS, CONCURRENT_ROUNDS)):
+        order = list(bots) if round_ % 2 == 0 else list(reversed(bots))
+        for name in order:
+            url, text = bots[name]
+            if round_ < ROUNDS:
+                sequential[name] += asyncio.run(load(url, text, 1, SEQUENTIAL_TURNS))[0]
+            if round_ < CONCURRENT_ROUNDS:
+                latencies, wall = asyncio.run(load(url, text, CONCURRENT, TURNS_EACH))
+                concurrent[name] += latencies
+                walls[name] += wall
     return {
-        "p50 ms (1 conv)": percentile(sequential, 50) * 1000,
-        "p95 ms (1 conv)": percentile(sequential, 95) * 1000,
-        "p50 ms (20 conv)": percentile(concurrent, 50) * 1000,
-        "p95 ms (20 conv)": percentile(concurrent, 95) * 1000,
-        "turns/s (20 conv)": len(concurrent) / wall,
+        name: {
+            "p50 ms (1 conv)": percentile(sequential[name], 50) * 1000,
+            "p95 ms (1 conv)": percentile(sequential[name], 95) * 1000,
+            "p50 ms (20 conv)": percentile(concurrent[name], 50) * 1000,
+            "p95 ms (20 conv)": percentile(concurrent[name], 95) * 1000,
+            "turns/s (20 conv)": len(concurrent[name]) / walls[name],
+        }
+        for name in bots
     }
 
 
@@ -187,8 +208,13 @@ def main() -> int:
             wait_ready(url)
 
         print("measuring…", flush=True)
-        baseline = measure(f"http://127.0.0.1:{init_port}", INIT_TURN)
-        ours = measure(f"http://127.0.0.1:{rasa_port}", CLOSER_TURN)
+        measured = measure(
+            {
+                "init": (f"http://127.0.0.1:{init_port}", INIT_TURN),
+                "closer": (f"http://127.0.0.1:{rasa_port}", CLOSER_TURN),
+            }
+        )
+        baseline, ours = measured["init"], measured["closer"]
         baseline |= {
             "rasa train s": init_train,
             "Rasa server RSS MiB": rss_mb(init_bot.pid),
@@ -207,8 +233,9 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     print(
-        f"\nturn: Closer {CLOSER_TURN!r} vs init bot {INIT_TURN!r}; {SEQUENTIAL_TURNS} sequential turns, "
-        f"{CONCURRENT}×{TURNS_EACH} concurrent; {os.cpu_count()} cores\n"
+        f"\nturn: Closer {CLOSER_TURN!r} vs init bot {INIT_TURN!r}; {ROUNDS} conversations × {SEQUENTIAL_TURNS} "
+        f"sequential turns, {CONCURRENT_ROUNDS} rounds × {CONCURRENT}×{TURNS_EACH} concurrent, the bots alternating "
+        f"round by round; {os.cpu_count()} cores\n"
     )
     print(f"| {'metric':<22} | {'rasa init bot':>13} | {'Closer':>9} | {'Closer / init':>13} |")
     print(f"|{'-' * 24}|{'-' * 15}|{'-' * 11}|{'-' * 15}|")

@@ -116,15 +116,18 @@ _turns = _TurnThread()
 
 class _ServerLoopOutput(OutputChannel):
     """Wraps a channel's output for a turn run on the turn thread: every send runs on the server's
-    loop, where the channel's HTTP clients live, and the turn waits for it."""
+    loop, where the channel's HTTP clients live, and the turn waits for it. ``sent``: whether the turn has
+    sent anything (then Rasa ran an action for the message)."""
 
     def __init__(self, inner: OutputChannel, loop: asyncio.AbstractEventLoop) -> None:
         self.inner, self.server_loop = inner, loop
+        self.sent = False
 
     def name(self) -> str:  # type: ignore[override]  # an instance's name: the wrapped channel's
         return self.inner.name()
 
     async def _on_server_loop(self, method: str, *args: Any, **kwargs: Any) -> None:
+        self.sent = True
         call = getattr(self.inner, method)(*args, **kwargs)
         await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call, self.server_loop))
 
@@ -140,7 +143,9 @@ async def run_turn(
 ) -> None:
     """Hand ``message`` to Rasa (``on_new_message``) on the turn thread and wait until the turn is done;
     with ``paused``, its :meth:`~connectors.paused.PausedReplies.after_turn` runs right after, on the same
-    thread (a paused conversation's customer gets the holding message instead of silence).
+    thread (a paused conversation's customer gets the holding message instead of silence), unless the bot
+    answered in the turn: an answered message needs no holding message, and the check reads the whole
+    tracker from the tracker store again (10–15 ms for a 60-turn conversation on SQLite, measured).
 
     Rasa 3.6 runs NLU, the policies and its SQL tracker store synchronously on the event loop of
     the task that handles a message: tens to hundreds of milliseconds per turn with the loop blocked.
@@ -149,11 +154,11 @@ async def run_turn(
     switches; the bot's messages are still sent from the server's loop, where the channel's HTTP
     clients live. Exceptions of the turn are raised here."""
     server_loop = asyncio.get_running_loop()
-    message.output_channel = _ServerLoopOutput(message.output_channel, server_loop)
+    output = message.output_channel = _ServerLoopOutput(message.output_channel, server_loop)
 
     async def turn() -> None:
         await on_new_message(message)
-        if paused is not None:
+        if paused is not None and not output.sent:
             await paused.after_turn(message)
 
     await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(turn(), _turns.loop))

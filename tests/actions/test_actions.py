@@ -160,6 +160,25 @@ async def test_refinement_keeps_the_category_from_earlier(loaded_db):
     )
 
 
+async def test_a_slot_already_holding_the_value_gets_no_event(loaded_db):
+    text = "show me ergonomic chairs under 1500"
+    first_messages, first = await run(ActionSearchProducts(), tracker(text))
+    assert {"shown_skus", "sales_stage", "category"} <= first.keys()
+    again_messages, again = await run(ActionSearchProducts(), tracker(text, slots=first))
+    assert again == {} and again_messages == first_messages  # the same answer, no event Rasa would replay for ever
+    changed = {**first, "sales_stage": "qualifying"}
+    changed_messages, changed_slots = await run(ActionSearchProducts(), tracker(text, slots=changed))
+    assert changed_messages == first_messages and changed_slots == {"sales_stage": "solution"}
+
+
+def test_a_slot_reset_sets_every_slot_again():
+    from actions.base import events_of
+    from bot.core.turn import Outcome
+
+    outcome = Outcome(reset_slots=True).set("sales_stage", "greeting")
+    assert [e["event"] for e in events_of(outcome, {"sales_stage": "greeting"})] == ["reset_slots", "slot"]
+
+
 async def test_stock_per_warehouse_for_a_sku(loaded_db):
     messages, _ = await run(
         ActionShowStock(), tracker("is oc-1006 in stock?", "ask_stock", [ent("sku", "oc-1006"), ent("quantity", "50")])

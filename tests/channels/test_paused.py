@@ -1,9 +1,10 @@
 """connectors/paused.py: when a customer of a conversation paused for a manager gets a holding message, read
-from real Rasa trackers and the domain's slot."""
+from real Rasa trackers and the domain's slot; connectors/turns.py checks only the turns the bot left unanswered."""
 
 from pathlib import Path
 
 import pytest
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
@@ -16,7 +17,8 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from connectors.config import ChannelConfigError
-from connectors.paused import holding_due, interval_s
+from connectors.paused import PausedReplies, holding_due, interval_s
+from connectors.turns import run_turn
 
 DOMAIN = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
 NOW = 1_800_000_000.0
@@ -76,3 +78,28 @@ def test_the_interval_is_a_setting_in_seconds(monkeypatch):
     monkeypatch.setenv("CLOSER_HOLDING_REPLY_INTERVAL_S", "soon")
     with pytest.raises(ChannelConfigError, match="CLOSER_HOLDING_REPLY_INTERVAL_S"):
         interval_s()
+
+
+class RecordingPausedReplies(PausedReplies):
+    """The real class with its Rasa half replaced by a record of the turns it was asked to check."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checked: list[str] = []
+
+    async def after_turn(self, message: UserMessage) -> None:
+        self.checked.append(message.text)
+
+
+@pytest.mark.parametrize(("bot_says", "checked"), [(["Here are three chairs."], []), ([], ["hello?"])])
+async def test_only_a_turn_the_bot_left_unanswered_is_checked_for_a_holding_message(bot_says, checked):
+    """run_turn reads the tracker again (after_turn) only when Rasa sent nothing: a paused conversation."""
+    paused, output = RecordingPausedReplies(), CollectingOutputChannel()
+
+    async def rasa_turn(message: UserMessage) -> None:
+        for text in bot_says:
+            await message.output_channel.send_response(message.sender_id, {"text": text})
+
+    await run_turn(rasa_turn, UserMessage("hello?", output, "web-abcdefgh1234"), paused)
+    assert paused.checked == checked
+    assert [m["text"] for m in output.messages] == bot_says
