@@ -54,7 +54,11 @@ def events_of(outcome: Outcome, slots: dict[str, Any]) -> list[dict[str, Any]]:
     reset first): Rasa stores every event and replays the session's events on every later turn (tracker store,
     policies, the action server's copy), so a repeated value would only make each turn slower."""
     events = [AllSlotsReset()] if outcome.reset_slots else []
-    events += [SlotSet(name, value) for name, value in outcome.slots if outcome.reset_slots or slots.get(name) != value]
+    events += [
+        SlotSet(name, value)
+        for name, value in outcome.slots
+        if outcome.reset_slots or name not in slots or slots[name] != value
+    ]
     return events + ([ConversationPaused()] if outcome.pause else [])
 
 
