@@ -1,6 +1,6 @@
 # Closer â€” `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint train validate shell test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console bench-grounding bench-nlu llm
+.PHONY: help install run test lint train validate shell translations translations-extract test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console bench-grounding bench-nlu bench-language llm
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -33,6 +33,13 @@ test-stories:  ## rasa test core on tests/stories/ (test stories, also those sav
 
 nlu-eval:  ## NLU intent F1 on a held-out 20% split
 	scripts/nlu_heldout.sh
+
+translations:  ## compile the gettext catalogs bot/texts/locale/*/LC_MESSAGES/closer.po (setup does it too)
+	.venv/bin/pybabel compile -d bot/texts/locale -D closer --statistics
+
+translations-extract:  ## collect the texts to translate into closer.pot and merge them into every language's .po
+	.venv/bin/pybabel extract -F babel.cfg --no-location --sort-by-file -o bot/texts/locale/closer.pot .
+	.venv/bin/pybabel update -i bot/texts/locale/closer.pot -d bot/texts/locale -D closer --no-fuzzy-matching
 
 load-knowledge:  ## migrate the DB and import knowledge/catalog.csv and stock.csv
 	.venv/bin/python -m bot load-knowledge
@@ -70,6 +77,9 @@ bench-console:  ## the console's conversation list with 10,000 conversations (â‰
 
 bench-nlu:  ## held-out and HWU64 intent/entity F1 of the sparse pipeline alone, + e5-small (ours), + all-MiniLM-L6-v2
 	.venv/bin/python -m bench.nlu
+
+bench-language:  ## language detection on 200+ labelled short chat messages: Closer's rule vs lingua and py3langid alone
+	.venv/bin/python -m bench.language_detection
 
 bench-quote:  ## quote PDF render time and size for 1 and 50 line items
 	.venv/bin/python -m bench.quote_pdf

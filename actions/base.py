@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.answering import rephrasing
 from bot.contracts import conversation_ids
 from bot.core.turn import Outcome, Turn
+from bot.texts import i18n
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ class SafeAction(Action, ABC):
     :mod:`bot.answering.rephrasing`) and its events returned; while a form is active (the customer asked something
     in the middle of the lead form, and a rule answers it before the form resumes) its ``sales_stage`` is left as
     the form had it. An exception is logged with the conversation id and the customer gets ``utter_error``; nothing
-    of the outcome is sent or stored."""
+    of the outcome is sent or stored. The texts the outcome composes are in the turn's language
+    (:mod:`bot.texts.i18n`)."""
 
     @abstractmethod
     async def act(self, turn: Turn) -> Outcome:
@@ -77,16 +79,17 @@ class SafeAction(Action, ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        try:
-            turn = read_turn(tracker)
-            outcome = await self.act(turn)
-        except Exception:
-            log.exception("action %s failed in conversation %s", self.name(), tracker.sender_id)
-            dispatcher.utter_message(response="utter_error")
-            return []
-        if tracker.active_loop_name:  # a question answered in the middle of a form: the form keeps its sales stage
-            outcome.slots = [(name, value) for name, value in outcome.slots if name != "sales_stage"]
-        outcome = await rephrasing.rephrase_outcome(outcome, turn)
+        turn = read_turn(tracker)
+        with i18n.use(turn.language):  # the texts composed in this turn are in the customer's language
+            try:
+                outcome = await self.act(turn)
+            except Exception:
+                log.exception("action %s failed in conversation %s", self.name(), tracker.sender_id)
+                dispatcher.utter_message(response="utter_error")
+                return []
+            if tracker.active_loop_name:  # a question answered in the middle of a form: the form keeps its stage
+                outcome.slots = [(name, value) for name, value in outcome.slots if name != "sales_stage"]
+            outcome = await rephrasing.rephrase_outcome(outcome, turn)
         for message in outcome.messages:
             dispatcher.utter_message(**message)
         return events_of(outcome, turn.slots)

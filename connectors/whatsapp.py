@@ -11,8 +11,12 @@ delivery statuses update the outbound messages. Outbound: Graph API
 document, template) and ``/media`` (the quote PDF).
 
 Outside WhatsApp's 24-hour customer-service window (no message from the customer in the last 24 h)
-free-form messages are not allowed: the channel sends the approved ``template_name`` once and keeps
-the messages back until the customer writes again; they are then sent before the reply to that message.
+free-form messages are not allowed: the channel sends an approved template once and keeps the messages
+back until the customer writes again; they are then sent before the reply to that message. The template
+is the one of the first held message's language (:meth:`WhatsAppConfig.template`): ``templates`` maps a
+language to a template, the language the one that the text is clearly in (:func:`bot.contracts.languages.detect`,
+the rule that fills the conversation's ``language`` slot); any other text gets ``template_name`` in
+``template_language``.
 """
 
 import asyncio
@@ -21,7 +25,7 @@ import hmac
 import logging
 import posixpath
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlparse
@@ -34,7 +38,8 @@ from sanic.response import HTTPResponse
 from sanic.response import text as text_response
 
 from bot.contracts import conversation_ids
-from connectors.config import positive, rate_limiter, required
+from bot.contracts.languages import detect, language_script
+from connectors.config import ChannelConfigError, positive, rate_limiter, required
 from connectors.ratelimit import RateLimiter
 from connectors.store import ChannelStore
 from connectors.text import split_text
@@ -63,9 +68,19 @@ CHOOSE_PROMPT = "Please choose:"
 
 
 @dataclass(frozen=True)
+class Template:
+    """An approved message template: its ``name`` and its ``language`` as Meta codes it (``en_US``, ``ar``)."""
+
+    name: str
+    language: str
+
+
+@dataclass(frozen=True)
 class WhatsAppConfig:
-    """The channel's block in credentials.yml. ``timeout_s``: seconds for each Graph API call and
-    document download; ``max_body_bytes``: the largest webhook body accepted (413 above)."""
+    """The channel's block in credentials.yml. ``template_name`` in ``template_language``: the template of
+    the default language; ``templates``: language (ISO 639-1) → the template of that language.
+    ``timeout_s``: seconds for each Graph API call and document download; ``max_body_bytes``: the largest
+    webhook body accepted (413 above)."""
 
     access_token: str
     app_secret: str
@@ -73,6 +88,7 @@ class WhatsAppConfig:
     phone_number_id: str
     template_name: str
     template_language: str = "en"
+    templates: dict[str, Template] = field(default_factory=dict)
     api_base: str = "https://graph.facebook.com"
     api_version: str = "v21.0"
     timeout_s: float = 10.0
@@ -90,11 +106,49 @@ class WhatsAppConfig:
         return cls(
             **{key: required(credentials, key, CHANNEL) for key in REQUIRED_KEYS},
             template_language=text("template_language", cls.template_language),
+            templates=_templates(credentials.get("templates")),
             api_base=text("api_base", cls.api_base).rstrip("/"),
             api_version=text("api_version", cls.api_version),
             timeout_s=positive(credentials, "timeout_s", CHANNEL, float, cls.timeout_s),
             max_body_bytes=positive(credentials, "max_body_bytes", CHANNEL, int, cls.max_body_bytes),
         )
+
+    def template(self, text: str) -> Template:
+        """The template that reopens a conversation whose held message says ``text``: the ``templates``
+        entry of the language ``text`` is clearly in (:func:`bot.contracts.languages.detect`), else
+        ``template_name`` in ``template_language``."""
+        language = detect(text, tuple(self.templates))
+        template = self.templates.get(language) if language else None
+        return template or Template(self.template_name, self.template_language)
+
+
+def _templates(value: Any) -> dict[str, Template]:
+    """credentials.yml's ``templates``: ``{language: {name, language}}`` (absent or empty: none) as
+    Templates; ChannelConfigError naming the key for a language CLDR does not know or an entry without a name
+    or a language."""
+    if value is None or value == "":
+        return {}
+    if not isinstance(value, dict):
+        raise ChannelConfigError(
+            f"credentials.yml: the {CHANNEL} channel's 'templates' must map a language to {{name, language}}"
+        )
+    templates = {}
+    for language, entry in value.items():
+        key = f"templates.{language}"
+        try:
+            language_script(str(language))
+        except KeyError:
+            raise ChannelConfigError(
+                f"credentials.yml: the {CHANNEL} channel's '{key}': {language!r} is not an ISO 639-1 language code"
+            ) from None
+        name, code = (str(entry.get(k) or "").strip() if isinstance(entry, dict) else "" for k in ("name", "language"))
+        if not name or not code:
+            raise ChannelConfigError(
+                f"credentials.yml: the {CHANNEL} channel's '{key}' needs a name and a language "
+                "(an approved template's name and its language as Meta codes it, e.g. ar)"
+            )
+        templates[language] = Template(name, code)
+    return templates
 
 
 def _now() -> datetime:
@@ -162,8 +216,8 @@ class WhatsAppOutput(OutputChannel):
         await super().send_response(recipient_id, dict(message))
 
     async def _hold(self, wa_id: str, last_inbound: datetime | None, message: dict[str, Any]) -> None:
-        """Keep ``message`` for when the customer next writes; send the re-engagement template unless
-        one was sent since the customer last wrote."""
+        """Keep ``message`` for when the customer next writes; send the re-engagement template of its
+        text's language (:meth:`WhatsAppConfig.template`) unless one was sent since the customer last wrote."""
         await self.store.hold(CHANNEL, wa_id, message)
         log.info(
             "WhatsApp: the 24-hour window of %s is closed (last message from them: %s); message held until they write",
@@ -173,9 +227,15 @@ class WhatsAppOutput(OutputChannel):
         template_at = await self.store.last_sent(CHANNEL, wa_id, "template")
         if template_at is not None and (last_inbound is None or template_at >= last_inbound):
             return
-        template = {"name": self.config.template_name, "language": {"code": self.config.template_language}}
-        if await self._send(wa_id, "template", {"type": "template", "template": template}):
-            log.info("WhatsApp: template %s sent to %s to reopen the conversation", self.config.template_name, wa_id)
+        template = self.config.template(str(message.get("text") or ""))
+        content = {"name": template.name, "language": {"code": template.language}}
+        if await self._send(wa_id, "template", {"type": "template", "template": content}):
+            log.info(
+                "WhatsApp: template %s (%s) sent to %s to reopen the conversation",
+                template.name,
+                template.language,
+                wa_id,
+            )
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         """Text in messages of at most 4096 characters, link previews off."""
@@ -306,7 +366,8 @@ class WhatsAppOutput(OutputChannel):
             return None
 
     async def _send(self, wa_id: str, kind: str, content: dict[str, Any]) -> str | None:
-        """POST one message; its ``wamid`` (recorded as sent with ``kind``), or None after logging."""
+        """POST one message; its ``wamid`` (recorded as sent with ``kind`` and a template's name), or None after
+        logging."""
         body = {"messaging_product": CHANNEL, "recipient_type": "individual", "to": wa_id, **content}
         answer = await self._graph("messages", wa_id, f"{kind} message", json=body)
         messages = _list((answer or {}).get("messages"))
@@ -314,7 +375,7 @@ class WhatsAppOutput(OutputChannel):
         if answer is not None and not message_id:
             log.error("WhatsApp: %s message to %s answered without a message id: %s", kind, wa_id, answer)
         if message_id:
-            template = self.config.template_name if kind == "template" else None
+            template = content["template"]["name"] if kind == "template" else None
             await self.store.sent(CHANNEL, message_id, wa_id, kind, template=template)
         return message_id
 

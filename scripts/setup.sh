@@ -65,6 +65,9 @@ mkdir -p var
 say "business DB: migrations and the catalog in knowledge/"
 .venv/bin/python -m bot load-knowledge
 .venv/bin/python -m bot sqlite-wal var/tracker.db  # Rasa's tracker store (endpoints.yml)
+say "translations: bot/texts/locale/*/LC_MESSAGES/closer.po → .mo"
+.venv/bin/pybabel compile -d bot/texts/locale -D closer --statistics
+
 say "knowledge index in Chroma (embeds only what changed)"
 .venv/bin/python -m bot index
 

@@ -3,23 +3,30 @@
 Given the retrieved passages, :func:`compose` answers either
 
 - extractively (no LLM configured, the default; also the fallback for every LLM failure): the best
-  passage's most relevant whole sentences and its source title; or
+  passage's most relevant whole sentences and its source title, after a line in the customer's language saying
+  which language the passage is in when it is not the customer's; or
 - with the configured LLM: a prompt with the company persona, the sales stage, numbered passages
   and the cart and products the customer is looking at (prices and stock read from the DB), e-mail
   addresses and phone numbers masked; the reply must pass :func:`bot.answering.grounding.check` against the
   passages and the DB's :class:`~bot.answering.grounding.Facts` (never the customer's message; it also refuses a
-  reply repeating the :func:`instructions`), else the extractive answer is used and the reasons kept.
+  reply repeating the :func:`instructions`), else the extractive answer is used and the reasons kept. The prompt
+  names the customer's language (``bot.texts.i18n.current()``) and each passage's when they differ, and asks for
+  the answer in the customer's language with every figure as the passage writes it.
 """
 
 import asyncio
 import logging
 from dataclasses import dataclass
 
+from babel import Locale
+
 from bot.answering import extractive, grounding, llm
 from bot.answering.retrieval import Hit
 from bot.core.business import Company
 from bot.core.settings import get_settings
 from bot.privacy.pii import Masker
+from bot.texts import i18n
+from bot.texts.i18n import _, ngettext
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +46,11 @@ class Answer:
 
 
 def _cite_sources(hits: list[Hit]) -> str:
-    """The answer's last line, ``Source: Title — Section`` (or ``Sources: …; …``). Answers join it with
-    a single newline: Rasa's channels split a text at blank lines into separate messages."""
+    """The answer's last line, ``Source: Title — Section`` (or ``Sources: …; …``) in the active language, the
+    titles as the passages have them. Answers join it with a single newline: Rasa's channels split a text at
+    blank lines into separate messages."""
     titles = list(dict.fromkeys(h.source for h in hits))
-    return ("Source: " if len(titles) == 1 else "Sources: ") + "; ".join(titles)
+    return ngettext("Source: %(titles)s", "Sources: %(titles)s", len(titles)) % {"titles": "; ".join(titles)}
 
 
 EXTRACTIVE_PASSAGES = 3
@@ -52,12 +60,19 @@ CLEARLY_CLOSER = 0.05  # cosine by which a lower hit must beat the top one to be
 async def extractive_answer(question: str, hits: list[Hit]) -> Answer:
     """The top hit's most relevant whole sentences, then "Source: <title — heading>". A hit
     ranked 2nd or 3rd is used instead when its cosine to the question is ``CLEARLY_CLOSER`` higher
-    (on the question set this answers from the labelled chunk 71% of the time, against 69% for the top hit)."""
+    (on the question set this answers from the labelled chunk 71% of the time, against 69% for the top hit).
+    A passage in another language than the customer's (``bot.texts.i18n.current()``) comes after a line saying so
+    in the customer's language: "This is from our Payment page, written in English:"."""
     hit = hits[0]
     for other in hits[1:EXTRACTIVE_PASSAGES]:
         if other.similarity > hit.similarity + CLEARLY_CLOSER:
             hit = other
     text = await asyncio.to_thread(extractive.extract, question, hit.text)
+    language = hit.metadata.get("language")
+    if language and language != i18n.current():
+        notice = _("This is from our %(title)s page, written in %(language)s:")
+        name = Locale.parse(language).get_display_name(i18n.locale())
+        text = f"{notice % {'title': hit.metadata.get('title', ''), 'language': name}}\n{text}"
     return Answer(f"{text}\n{_cite_sources([hit])}", "extractive", [hit.id])
 
 
@@ -80,11 +95,24 @@ def prompt(
 ) -> tuple[list[dict[str, str]], str]:
     """The chat messages for the LLM and the system prompt alone: the context (instructions, products and
     passages) the post-check compares figures with. ``products`` are lines about what the customer is
-    looking at, prices and stock from the DB."""
-    passages = "\n\n".join(f"[P{n}] ({h.source})\n{h.text}" for n, h in enumerate(hits, start=1))
+    looking at, prices and stock from the DB. A passage in another language than the customer's is marked with its
+    language, and the prompt asks for the answer in the customer's."""
+    customer = i18n.current()
+    in_language = {n: h.metadata.get("language") or customer for n, h in enumerate(hits, start=1)}
+    name = {code: Locale.parse(code).get_display_name("en") for code in {customer, *in_language.values()}}
+    passages = "\n\n".join(
+        f"[P{n}] ({h.source}" + (f"; in {name[in_language[n]]})" if in_language[n] != customer else ")") + f"\n{h.text}"
+        for n, h in enumerate(hits, start=1)
+    )
     looking_at = "\n".join(f"- {line}" for line in products) or "- nothing yet"
+    language = (
+        f"The customer reads {name[customer]}: answer in {name[customer]}, also from passages in another language, "
+        "writing every number, price, date and time with the digits 0-9 exactly as the passage has it.\n\n"
+        if set(in_language.values()) != {customer}
+        else ""
+    )
     system = (
-        f"{instructions(company, stage)}\n\n"
+        f"{instructions(company, stage)}\n\n{language}"
         f"The customer's cart and the products they are looking at (prices exclude VAT):\n{looking_at}\n\n"
         f"Passages:\n{passages}"
     )

@@ -6,19 +6,24 @@ a section longer than the size cap is cut on line boundaries into parts ``…#sl
 each starting with the last lines of the previous part (the overlap). Text before the first ``##``
 is its own chunk under the ``#`` title's slug. Tables become one sentence per row
 ("Area: Dubai; Delivery charge: Free.") so that they read as prose in an answer.
+
+Policies may be written per language: a file under ``policies/<lang>/`` (``lang`` one of ``company.yml``'s
+``languages``) is in that language, every other file in the ``default_language``; each chunk's metadata says which.
 """
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.business import get_company
 from bot.core.models import Product
 
-_SLUG = re.compile(r"[^a-z0-9]+")
+_SLUG = re.compile(r"[\W_]+")
 _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
 
 
@@ -26,7 +31,8 @@ _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
 class Chunk:
     """One retrievable passage. ``text`` is what is embedded and shown; ``metadata`` holds
     ``source`` (file under knowledge/ or ``catalog``), ``title``, ``heading``, ``sku`` ("" for
-    policy text) and ``hash`` (sha256 of the text, for incremental re-indexing)."""
+    policy text), ``language`` (ISO 639-1 of knowledge/ text, "" for products) and ``hash`` (sha256 of the
+    language and text, for incremental re-indexing)."""
 
     id: str
     text: str
@@ -34,13 +40,15 @@ class Chunk:
 
 
 def slug(heading: str) -> str:
-    """``"Same-day delivery in Dubai"`` → ``"same-day-delivery-in-dubai"``."""
+    """``"Same-day delivery in Dubai"`` → ``"same-day-delivery-in-dubai"``; letters of any script are kept
+    (``"Стоимость доставки"`` → ``"стоимость-доставки"``)."""
     return _SLUG.sub("-", heading.lower()).strip("-")
 
 
-def _chunk(chunk_id: str, text: str, source: str, title: str, heading: str, sku: str = "") -> Chunk:
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return Chunk(chunk_id, text, {"source": source, "title": title, "heading": heading, "sku": sku, "hash": digest})
+def _chunk(chunk_id: str, text: str, source: str, title: str, heading: str, sku: str = "", language: str = "") -> Chunk:
+    digest = hashlib.sha256((language + text).encode("utf-8")).hexdigest()
+    metadata = {"source": source, "title": title, "heading": heading, "sku": sku, "language": language}
+    return Chunk(chunk_id, text, {**metadata, "hash": digest})
 
 
 def _table_rows(lines: list[str]) -> list[str]:
@@ -90,9 +98,12 @@ def _parts(lines: list[str], max_chars: int, overlap_chars: int) -> list[list[st
     return parts
 
 
-def split_markdown(text: str, source: str, max_chars: int = 1200, overlap_chars: int = 150) -> list[Chunk]:
-    """Chunks of one Markdown file; ``source`` is its path relative to ``knowledge/``. Each chunk's
-    text starts with "Title — Heading" so the passage carries its context."""
+def split_markdown(
+    text: str, source: str, max_chars: int = 1200, overlap_chars: int = 150, language: str = "en"
+) -> list[Chunk]:
+    """Chunks of one Markdown file; ``source`` is its path relative to ``knowledge/``, ``language`` the
+    language it is written in. Each chunk's text starts with "Title — Heading" so the passage carries its
+    context."""
     title = source
     sections: list[tuple[str, list[str]]] = []
     for line in text.splitlines():
@@ -113,18 +124,23 @@ def split_markdown(text: str, source: str, max_chars: int = 1200, overlap_chars:
         label = title if heading == title else f"{title} — {heading}"
         for n, part in enumerate(_parts(lines, max_chars, overlap_chars), start=1):
             chunk_id = f"{source}#{slug(heading)}" + (f"/{n}" if n > 1 else "")
-            chunks.append(_chunk(chunk_id, "\n".join([label, *part]), source, title, heading))
+            chunks.append(_chunk(chunk_id, "\n".join([label, *part]), source, title, heading, language=language))
     return chunks
 
 
 def knowledge_chunks(knowledge_dir: Path, max_chars: int = 1200, overlap_chars: int = 150) -> list[Chunk]:
-    """Chunks of every ``*.md`` under ``knowledge_dir`` except its README, in path order."""
+    """Chunks of every ``*.md`` under ``knowledge_dir`` except its README, in path order, each in the
+    language of its directory ``policies/<lang>/`` or else in the default language (module docstring)."""
+    company = get_company()
     chunks: list[Chunk] = []
     for path in sorted(knowledge_dir.rglob("*.md")):
         source = path.relative_to(knowledge_dir).as_posix()
         if source.lower() == "readme.md":
             continue
-        chunks.extend(split_markdown(path.read_text(encoding="utf-8"), source, max_chars, overlap_chars))
+        parts = source.split("/")
+        in_own = len(parts) > 2 and parts[0] == "policies" and parts[1] in company.languages
+        language = parts[1] if in_own else company.default_language
+        chunks.extend(split_markdown(path.read_text(encoding="utf-8"), source, max_chars, overlap_chars, language))
     return chunks
 
 
@@ -147,7 +163,7 @@ def product_chunk(product: Product, category_label: str | None = None) -> Chunk:
     )
 
 
-async def catalog_chunks(session: AsyncSession, labels: dict[str, str]) -> list[Chunk]:
+async def catalog_chunks(session: AsyncSession, labels: Mapping[str, str]) -> list[Chunk]:
     """A :func:`product_chunk` for every product in the DB; ``labels`` maps category id → label."""
     products = (await session.scalars(select(Product).order_by(Product.sku))).all()
     return [product_chunk(p, labels.get(p.category)) for p in products]

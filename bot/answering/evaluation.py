@@ -1,7 +1,8 @@
 """Retrieval quality on a labelled question set: hit@1, hit@5 and MRR@10.
 
-A question file (YAML) has ``questions: [{q, chunk}]``; a hit counts when a retrieved chunk id is
-the labelled one or one of its parts (``<label>/2`` …).
+A question file (YAML) has ``questions: [{q, chunk}]``, ``chunk`` one chunk id or a list of the chunks that
+answer the question (in any language); a hit counts when a retrieved chunk id is a labelled one or one of its
+parts (``<label>/2`` …).
 """
 
 from dataclasses import dataclass
@@ -23,22 +24,30 @@ class Metrics:
     misses: tuple[str, ...]
 
 
-def load_questions(path: Path) -> list[tuple[str, str]]:
-    """(question, chunk id) pairs from a question file."""
+def load_questions(path: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """(question, the chunk ids that answer it) pairs from a question file."""
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return [(item["q"], item["chunk"]) for item in raw["questions"]]
+    labels = [item["chunk"] if isinstance(item["chunk"], list) else [item["chunk"]] for item in raw["questions"]]
+    return [(item["q"], tuple(chunks)) for item, chunks in zip(raw["questions"], labels, strict=True)]
 
 
-def _rank(ids: list[str], label: str) -> int | None:
+def rank(ids: list[str], labels: tuple[str, ...]) -> int | None:
+    """The 1-based position of the first of ``ids`` that is one of ``labels`` or a part of one; None if none is."""
     for n, chunk_id in enumerate(ids, start=1):
-        if chunk_id == label or chunk_id.startswith(label + "/"):
+        if any(chunk_id == label or chunk_id.startswith(label + "/") for label in labels):
             return n
     return None
 
 
-def evaluate(retriever: Retriever, questions: list[tuple[str, str]], mode: Mode = "hybrid") -> Metrics:
-    """Run every question through ``retriever`` (top 10) and score the labelled chunk's rank."""
-    ranks = [_rank([h.id for h in retriever.search(q, k=10, mode=mode)], label) for q, label in questions]
+def evaluate(
+    retriever: Retriever,
+    questions: list[tuple[str, tuple[str, ...]]],
+    mode: Mode = "hybrid",
+    language: str | None = None,
+) -> Metrics:
+    """Run every question through ``retriever`` (top 10; ``language`` the customer's, as in
+    :meth:`~bot.answering.retrieval.Retriever.search`) and score the first labelled chunk's rank."""
+    ranks = [rank([h.id for h in retriever.search(q, 10, mode, language)], labels) for q, labels in questions]
     n = len(questions)
     return Metrics(
         n,

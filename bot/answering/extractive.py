@@ -5,9 +5,9 @@ import re
 
 import numpy as np
 
-from bot.answering import embeddings
+from bot.answering import embeddings, multilingual
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+_SENTENCE_END = re.compile(r"(?<=[.!?؟])\s+(?=[A-Z0-9\"'(А-ЯЁ\u0600-\u06ff])")  # Latin, Cyrillic, Arabic
 KEEP_RATIO = 0.7
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 
@@ -23,14 +23,16 @@ def sentences(passage: str) -> list[str]:
 
 
 def extract(question: str, passage: str, max_chars: int = 450) -> str:
-    """The sentences of ``passage`` closest to ``question`` (cosine of embeddings), as many as fit
-    in ``max_chars`` (at least one, never cut mid-sentence) and at least ``KEEP_RATIO`` × the best
+    """The sentences of ``passage`` closest to ``question`` (cosine of embeddings: all-MiniLM-L6-v2's for a
+    question in mostly Latin letters, else the multilingual USE's, whose cosines run on a like scale), as many as
+    fit in ``max_chars`` (at least one, never cut mid-sentence) and at least ``KEEP_RATIO`` × the best
     one's cosine, in the passage's order. Blocking."""
     found = sentences(passage)
     if len(found) <= 1:
         return found[0] if found else passage.strip()
     label = passage.splitlines()[0]  # sentences are read with their "Title — Heading", as indexed
-    vectors = np.asarray(embeddings.embed([question, *(f"{label}: {s}" for s in found)]))
+    texts = [question, *(f"{label}: {s}" for s in found)]
+    vectors = np.asarray(embeddings.embed(texts)) if multilingual.latin(question) else multilingual.use(texts)
     cosine = vectors[1:] @ vectors[0]
     order = np.argsort(-cosine, kind="stable")
     kept: list[int] = []

@@ -21,7 +21,9 @@ time for a :class:`Rule` kept in its :class:`Problem`, when it
 - repeats its instructions (a prompt-extraction attack).
 
 The sentence rules read English (the knowledge's language); an answer in another language is still held to the
-figure, price and citation rules, which do not depend on words.
+figure, price and citation rules: numbers are read in Arabic-Indic digits and with Russian grouping ("١٥٠",
+"2 000", "1 290,00" are 150, 2000 and 1290), a number next to one of the business's words for its currency in any
+of its languages ("150 درهم", "150 дирхамов") is a price, and "процентов", "بالمئة", "٪" mark percentages.
 """
 
 import re
@@ -31,22 +33,29 @@ from decimal import Decimal
 from enum import StrEnum
 
 from bot.commerce.pricing import PricedCart, PricingRules
+from bot.core.business import get_company
+from bot.core.caches import process_cache
 from bot.core.models import Product
 from bot.core.money import format_money
 
 CITATION = re.compile(r"\[(P\d+)\]")
 _PLACEHOLDER = re.compile(r"\[(?:P\d+|EMAIL_\d+|PHONE_\d+)\]")
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+# Arabic-Indic and Eastern Arabic-Indic digits, the Arabic thousands and decimal separators and percent sign
+_WESTERN = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٬٫٪", "01234567890123456789,.%")
+_SPACE_GROUPED = re.compile(r"(?<!\d)\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)")  # "2 000", "1 290,00" (Russian)
+_DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d{1,2}(?!\d))")  # "1290,00", "99,5" (Russian); "1,290" groups
+_PERCENT_WORDS = r"%|percent\b|per cent\b|процент\w*|بالمئة|بالمائة|في المئة|في المائة"
 # A number with a percent sign or word after it, or a currency code or sign before or after it.
 _PRICE_LIKE = re.compile(
-    r"(?:\b[A-Z]{3}|[$€£])\s?(\d[\d,]*(?:\.\d+)?)|(\d[\d,]*(?:\.\d+)?)\s?(?:%|percent\b|per cent\b|[A-Z]{3}\b)"
+    rf"(?:\b[A-Z]{{3}}|[$€£])\s?(\d[\d,]*(?:\.\d+)?)|(\d[\d,]*(?:\.\d+)?)\s?(?:{_PERCENT_WORDS}|[A-Z]{{3}}\b)"
 )
-_PERCENT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s?(?:%|percent\b|per cent\b)", re.IGNORECASE)
+_PERCENT = re.compile(rf"(\d[\d,]*(?:\.\d+)?)\s?(?:{_PERCENT_WORDS})", re.IGNORECASE)
 _MONEY = re.compile(r"(?:\b[A-Z]{3}|[$€£])\s?(\d[\d,]*(?:\.\d+)?)|(\d[\d,]*(?:\.\d+)?)\s?[A-Z]{3}\b")
 SKU = re.compile(r"\b[A-Za-z]{2}-\d{4}\b")  # the sku regex of data/nlu/synonyms.yml
 LINK = re.compile(r"https?://[^\s<>\"'()\[\]]*[^\s<>\"'()\[\].,;:!?]")
 _WORD = re.compile(r"\w+")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_SENTENCE = re.compile(r"(?<=[.!?؟])\s+|\n+")
 ECHO_WORDS = 8  # this many consecutive words of the instructions in an answer are an echo of them
 
 # A sentence grants a discount when it has a discount word and a grant phrase, and is neither a question, a
@@ -220,11 +229,27 @@ def _pct(fraction: Decimal) -> str:
     return figure
 
 
+def _western(text: str) -> str:
+    """``text`` with its numbers written as :data:`_NUMBER` reads them: Western digits, "," grouping, "." decimals.
+    Numbers gathered from several places are joined by newlines, never spaces, which group digits here."""
+    grouped = _SPACE_GROUPED.sub(lambda m: re.sub(r"\s", "", m.group()), text.translate(_WESTERN))
+    return _DECIMAL_COMMA.sub(".", grouped)
+
+
+@process_cache
+def _local_money() -> re.Pattern[str]:
+    """A number before or after one of the business's words for its currency in any of its languages
+    (:attr:`bot.core.business.Company.money_words`: "150 درهم", "150 дирхамов", "1500 dirhams")."""
+    words = "|".join(map(re.escape, sorted(get_company().money_words, key=len, reverse=True)))
+    number = r"(\d[\d,]*(?:\.\d+)?)"
+    return re.compile(rf"{number}\s?(?:{words})(?!\w)|(?<!\w)(?:{words})\s?{number}", re.IGNORECASE)
+
+
 def figures(text: str) -> set[str]:
-    """Numbers in ``text``, normalised so that "1,290.00", "1290" and "1290.0" compare equal and
-    "08" equals "8"; citation markers and PII placeholders are not figures."""
+    """Numbers in ``text``, normalised so that "1,290.00", "1290", "1290.0", "1 290,00" and "١٢٩٠" compare equal
+    and "08" equals "8"; citation markers and PII placeholders are not figures."""
     found = set()
-    for raw in _NUMBER.findall(_PLACEHOLDER.sub(" ", text)):
+    for raw in _NUMBER.findall(_PLACEHOLDER.sub(" ", _western(text))):
         number = raw.replace(",", "").rstrip(".")
         if "." in number:
             number = number.rstrip("0").rstrip(".")
@@ -234,18 +259,20 @@ def figures(text: str) -> set[str]:
 
 def price_figures(text: str) -> set[str]:
     """The figures of ``text`` (as :func:`figures` normalises them) that are prices or percentages:
-    "AED 1,290.00", "1290 AED", "$5", "35%", "35 percent"."""
-    return figures(" ".join(a or b for a, b in _PRICE_LIKE.findall(_PLACEHOLDER.sub(" ", text))))
+    "AED 1,290.00", "1290 AED", "$5", "150 درهم", "35%", "35 percent", "35 процентов"."""
+    plain = _PLACEHOLDER.sub(" ", _western(text))
+    return figures("\n".join(a or b for a, b in [*_PRICE_LIKE.findall(plain), *_local_money().findall(plain)]))
 
 
 def money_figures(text: str) -> set[str]:
-    """The figures of ``text`` with a currency code or sign: "AED 1,290.00", "1290 AED", "$5"."""
-    return figures(" ".join(a or b for a, b in _MONEY.findall(_PLACEHOLDER.sub(" ", text))))
+    """The figures of ``text`` with a currency code, sign or word: "AED 1,290.00", "1290 AED", "$5", "150 درهم"."""
+    plain = _PLACEHOLDER.sub(" ", _western(text))
+    return figures("\n".join(a or b for a, b in [*_MONEY.findall(plain), *_local_money().findall(plain)]))
 
 
 def percent_figures(text: str) -> set[str]:
-    """The figures of ``text`` followed by a percent sign or word: "35%", "35 percent"."""
-    return figures(" ".join(_PERCENT.findall(text)))
+    """The figures of ``text`` followed by a percent sign or word: "35%", "35 percent", "35 процентов"."""
+    return figures("\n".join(_PERCENT.findall(_western(text))))
 
 
 def skus(text: str) -> set[str]:
@@ -323,7 +350,7 @@ def _claims(sentence: str, facts: Facts, passage_skus: set[str]) -> list[Problem
         return found
     who = ", ".join(p.sku for p in named)
     prices = set(facts.amounts).union(*(p.prices for p in named))
-    quoted = money | figures(" ".join(_PRICE_NUMBER.findall(bare)))
+    quoted = money | figures("\n".join(_PRICE_NUMBER.findall(bare)))
     found.extend(
         Problem(Rule.PRODUCT_PRICE, f"states {figure} for {who}, which is not its price")
         for figure in sorted(quoted - prices)
@@ -333,7 +360,7 @@ def _claims(sentence: str, facts: Facts, passage_skus: set[str]) -> list[Problem
     said = [a or b for a, b in _STOCK_NUMBER.findall(plain)]
     for listed in _STOCK_LIST.findall(plain):
         said += _WAREHOUSE_COUNT.findall(listed)
-    on_hand = figures(" ".join(said))
+    on_hand = figures("\n".join(said))
     found.extend(
         Problem(Rule.PRODUCT_STOCK, f"states a stock of {figure} for {who}, which is not its stock")
         for figure in sorted(on_hand - stock)

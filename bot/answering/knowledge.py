@@ -1,5 +1,6 @@
 """Answering a customer's question about the business from ``knowledge/``: retrieve, decide,
-answer (:mod:`bot.answering.answers`) and record the answer for feedback and the console.
+answer (:mod:`bot.answering.answers`) and record the answer for feedback and the console. Retrieval is
+routed by the question's script and prefers passages in the customer's language (:mod:`bot.answering.retrieval`).
 
 Below ``answer_min_similarity`` Closer does not answer: it asks back with buttons for the likeliest
 topics (passages above ``TOPIC_MIN_SIMILARITY``), or, when there are none, says it does not know
@@ -22,7 +23,8 @@ from bot.core import db
 from bot.core.business import Company
 from bot.core.models import KnowledgeAnswer
 from bot.core.settings import get_settings
-from bot.texts import replies
+from bot.texts import i18n, replies
+from bot.texts.i18n import _
 
 TOPIC_MIN_SIMILARITY = 0.25
 MAX_TOPICS = 3
@@ -55,21 +57,25 @@ def topic_buttons(hits: list[Hit]) -> list[dict[str, str]]:
 async def _products(conversation_id: str, skus: list[str]) -> tuple[list[str], grounding.Facts]:
     """Lines on the cart's products (with quantities) and those just shown, prices and stock from the DB, and
     their facts for the post-check. The cart is priced for segment ``new`` with no conversation discount: the
-    discounts it gets are a subset of the customer's, so the post-check never accepts a discount they do not get."""
-    async with db.session_scope() as session:
-        cart = await carts.get_cart(session, conversation_id)
-        in_cart = [
-            f"in the cart: {line.quantity} × " + replies.product_line(line.product).lstrip("• ") for line in cart.lines
-        ]
-        shown = [
-            p
-            for p in [await get_product(session, sku) for sku in skus[:5]]
-            if p and p.sku not in {x.sku for x in cart.lines}
-        ]
-        rules = load_pricing()
-        lines = [*in_cart, *(replies.product_line(p).lstrip("• ") for p in shown)]
-        priced = rules.price(carts.items(cart)) if cart.lines else None
-        facts = grounding.Facts.of(lines, [*(line.product for line in cart.lines), *shown], priced, rules)
+    discounts it gets are a subset of the customer's, so the post-check never accepts a discount they do not get.
+    The lines are in the default language whatever the customer's: the post-check reads their figures in its
+    formats ("AED 1,290.00")."""
+    with i18n.use(None):
+        async with db.session_scope() as session:
+            cart = await carts.get_cart(session, conversation_id)
+            in_cart = [
+                f"in the cart: {line.quantity} × " + replies.product_line(line.product).lstrip("• ")
+                for line in cart.lines
+            ]
+            shown = [
+                p
+                for p in [await get_product(session, sku) for sku in skus[:5]]
+                if p and p.sku not in {x.sku for x in cart.lines}
+            ]
+            rules = load_pricing()
+            lines = [*in_cart, *(replies.product_line(p).lstrip("• ") for p in shown)]
+            priced = rules.price(carts.items(cart)) if cart.lines else None
+            facts = grounding.Facts.of(lines, [*(line.product for line in cart.lines), *shown], priced, rules)
     return lines, facts
 
 
@@ -77,7 +83,7 @@ async def _hits(question: str, topic: str | None) -> list[Hit]:
     retriever = await asyncio.to_thread(get_retriever, KNOWLEDGE)
     if topic and topic in retriever.documents:
         return [Hit(topic, retriever.documents[topic], retriever.metadatas[topic], 1.0, 1.0)]
-    return await retriever.asearch(question, k=get_settings().retrieval_top_k)
+    return await retriever.asearch(question, get_settings().retrieval_top_k, "routed", i18n.current())
 
 
 async def answer_question(
@@ -101,7 +107,7 @@ async def answer_question(
         reply = KnowledgeReply(
             row.id,
             response=row.answer,
-            buttons=[*buttons, {"title": "Talk to a person", "payload": "/request_human"}] if buttons else [],
+            buttons=[*buttons, {"title": _("Talk to a person"), "payload": "/request_human"}] if buttons else [],
         )
     else:
         over_budget = None

@@ -13,6 +13,7 @@ from bot.core.business import get_company, get_vocabulary
 from bot.core.models import Product
 from bot.core.turn import Outcome, Turn
 from bot.texts import messages, replies
+from bot.texts.i18n import _
 
 PER_CATEGORY = 3  # products shown for each category when a message names several
 MAX_COMPARED = 3  # products side by side
@@ -187,7 +188,7 @@ async def handle_objection(turn: Turn) -> Outcome:
         await quotes.negotiating(session, await deals.open_deal(session, contact_id=turn.contact_id))
     if cheaper:
         lines = [
-            "I understand. Here are more affordable options from our catalog:",
+            _("I understand. Here are more affordable options from our catalog:"),
             *map(replies.product_line, cheaper),
         ]
         if note := replies.volume_pricing_note(load_pricing()):

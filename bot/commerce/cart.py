@@ -9,15 +9,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.commerce.pricing import CartItem
 from bot.core.models import Cart, CartLine, Product
 from bot.core.settings import get_settings
+from bot.texts.i18n import _, format_number, ngettext
 
 
 class CartError(ValueError):
-    """A cart change that cannot be made (e.g. a quantity outside 1…100,000); the message says why."""
+    """A cart change that cannot be made (e.g. a quantity outside 1…100,000); the message says why, to the
+    customer, in the active language (:mod:`bot.texts.i18n`)."""
 
 
 def quantity_rule() -> str:
-    """What a valid quantity is, for the customer: "a quantity must be between 1 and 100,000"."""
-    return f"a quantity must be between 1 and {get_settings().cart_max_quantity:,}"
+    """What a valid quantity is, for the customer in the active language: "a quantity must be between 1 and
+    100,000"."""
+    return _("a quantity must be between 1 and %(max)s") % {"max": format_number(get_settings().cart_max_quantity)}
 
 
 async def get_cart(session: AsyncSession, conversation_id: str) -> Cart:
@@ -44,7 +47,14 @@ async def add(session: AsyncSession, conversation_id: str, product: Product, qua
     if line is None:
         max_lines = get_settings().cart_max_lines
         if len(cart.lines) >= max_lines:
-            raise CartError(f"a cart holds at most {max_lines} different products")
+            raise CartError(
+                ngettext(
+                    "a cart holds at most %(count)s different product",
+                    "a cart holds at most %(count)s different products",
+                    max_lines,
+                )
+                % {"count": max_lines}
+            )
         cart.lines.append(CartLine(sku=product.sku, quantity=quantity, product=product))
     else:
         _check(line.quantity + quantity)
@@ -59,7 +69,7 @@ async def set_quantity(session: AsyncSession, conversation_id: str, sku: str, qu
     cart = await get_cart(session, conversation_id)
     line = next((x for x in cart.lines if x.sku == sku), None)
     if line is None:
-        raise CartError(f"{sku} is not in the cart")
+        raise CartError(_("%(sku)s is not in the cart") % {"sku": sku})
     if quantity == 0:
         cart.lines.remove(line)
     else:
@@ -79,5 +89,9 @@ async def remove(session: AsyncSession, conversation_id: str, skus: list[str]) -
 
 
 def items(cart: Cart) -> list[CartItem]:
-    """The cart as pricing input, with today's catalog prices, in the order lines were added."""
-    return [CartItem(x.sku, x.product.name, x.product.category, x.product.price_minor, x.quantity) for x in cart.lines]
+    """The cart as pricing input, with today's catalog prices, in the order lines were added; each named as the
+    customer reads it (:attr:`bot.core.models.Product.display_name`, in the active language)."""
+    return [
+        CartItem(x.sku, x.product.display_name, x.product.category, x.product.price_minor, x.quantity)
+        for x in cart.lines
+    ]

@@ -1,5 +1,9 @@
 """Catalog and stock import: CSV files → ``products`` and ``stock``, idempotent (upsert by SKU).
 
+A product's name in another language comes from an optional column named after the name column and the
+language's ISO 639-1 code (``name_ar``, ``name_ru``), kept in ``attributes["names"]``
+(:attr:`bot.core.models.Product.display_name`); an empty cell leaves that language with the catalog name.
+
 Every row is validated. A bad row becomes a :class:`RowError` (file, line, reason), is logged and
 skipped; the rest loads in one transaction. A source's columns are mapped onto ours by a
 :class:`ColumnMapping` (YAML), so a foreign catalog such as IKEA's loads without code changes.
@@ -182,8 +186,8 @@ def _convert(name: str, attr: Attribute, text: str, currency: str) -> Any:
 
 
 def parse_product_row(row: dict[str, str], mapping: ColumnMapping) -> dict[str, Any]:
-    """One CSV row → product fields (``price_minor`` in minor units). Raises ValueError with the
-    reason when the row is invalid."""
+    """One CSV row → product fields (``price_minor`` in minor units; the translated names, if any, in
+    ``attributes["names"]``, language → name). Raises ValueError with the reason when the row is invalid."""
 
     def cell(column: str | None) -> str:
         value = _clean(row.get(column)) if column else ""
@@ -217,6 +221,13 @@ def parse_product_row(row: dict[str, str], mapping: ColumnMapping) -> dict[str, 
                 attributes[attr_name] = _convert(attr_name, attr, text, currency)
             except ValueError as exc:
                 raise ValueError(f"{sku}: {exc}") from None
+    names = {}
+    for column in row:  # name_ar, name_ru, …: the name column followed by a language code
+        translated = re.fullmatch(rf"{re.escape(mapping.columns['name'])}_([a-z]{{2}})", column or "")
+        if translated and cell(column):
+            names[translated[1]] = cell(column)
+    if names:
+        attributes["names"] = names
     return {
         "sku": sku,
         "name": name,

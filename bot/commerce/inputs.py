@@ -10,31 +10,59 @@ import re
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
+import yaml
+
+from bot.core.caches import process_cache
 from bot.core.money import MoneyError, parse_amount
 
 MAX_QUANTITY = 100_000
-_NUMBER_WORDS = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "fifteen": 15,
-    "twenty": 20,
-    "thirty": 30,
-    "forty": 40,
-    "fifty": 50,
-    "hundred": 100,
-    "a dozen": 12,
-    "dozen": 12,
-}
+# Arabic-Indic and Persian digits (١٢ / ۱۲), the Arabic decimal and thousands separators and percent sign
+_WESTERN = str.maketrans(
+    {**{chr(0x0660 + i): str(i) for i in range(10)}, **{chr(0x06F0 + i): str(i) for i in range(10)}}
+    | {"\u066b": ".", "\u066c": ",", "\u066a": "%", "\u060c": ","}
+)
+
+
+def western(text: str) -> str:
+    """``text`` with Eastern Arabic digits, separators and percent signs written the Western way
+    (``"١٢ كرسي بـ ١٬٥٠٠"`` → ``"12 كرسي بـ 1,500"``)."""
+    return (text or "").translate(_WESTERN)
+
+
+@process_cache
+def _number_words() -> dict[str, int]:
+    """Number words customers write for quantities, every language's: ``number_words`` of
+    ``knowledge/vocabulary.yml`` and of each ``vocabulary.<language>.yml`` (word → value, lower case)."""
+    from bot.core.settings import get_settings  # settings read the environment: only on first use
+
+    words: dict[str, int] = {}
+    for path in sorted(get_settings().knowledge_dir.glob("vocabulary*.yml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        words |= {str(word).lower(): int(value) for word, value in (raw.get("number_words") or {}).items()}
+    return words
+
+
+def _spelled_number(text: str) -> int:
+    """The first number written in words in ``text`` (lower case): consecutive number words add up ("twenty
+    five", "двадцать пять", "خمسة وعشرين"), "hundred"/"thousand" multiply what precedes them; 0 when none."""
+    words = _number_words()
+    phrases = sorted((w for w in words if " " in w), key=len, reverse=True)
+    for phrase in phrases:  # "a dozen", "اثنا عشر": one token
+        text = re.sub(rf"(?<!\w){re.escape(phrase)}(?!\w)", phrase.replace(" ", "_"), text)
+    total, started = 0, False
+    for token in re.findall(r"[\w_]+", text):
+        word = token.replace("_", " ")
+        if word not in words and word.startswith("و") and word[1:] in words:  # Arabic "and" joined to the word
+            word = word[1:]
+        if word in words:
+            value = words[word]
+            total = total * value if value in (100, 1000) and 0 < total < value else total + value
+            started = True
+        elif started and word not in ("and", "и"):
+            break
+    return total
+
+
 # Amounts of money in a message: "1500 AED", "AED 1,500", "under 700", "budget 2k". NLU sometimes
 # tags such a number as a quantity; a number written like money is never a quantity.
 _BUDGET_WORDS = (
@@ -49,14 +77,12 @@ _PERCENT = re.compile(r"(\d{1,2}(?:[.,]\d+)?)\s*(?:%|percent|per cent|pc\b)", re
 
 
 def quantity(text: str) -> int | None:
-    """A whole number of units from 1 to 100,000 (``"12"``, ``"twelve chairs"``, ``"about 1,200 units"``),
-    or None (also for 0 or more than 100,000)."""
-    lowered = (text or "").lower()
+    """A whole number of units from 1 to 100,000 (``"12"``, ``"١٢"``, ``"twelve chairs"``, ``"двенадцать"``,
+    ``"اثنا عشر"``, ``"about 1,200 units"``), or None (also for 0 or more than 100,000). Number words come from
+    the vocabulary files (:func:`_number_words`)."""
+    lowered = western(text).lower()
     digits = re.search(r"\d[\d,]*", lowered)
-    if digits:
-        value = int(digits.group().replace(",", ""))
-    else:
-        value = next((n for word, n in _NUMBER_WORDS.items() if re.search(rf"\b{word}\b", lowered)), 0)
+    value = int(digits.group().replace(",", "")) if digits else _spelled_number(lowered)
     return value if 1 <= value <= MAX_QUANTITY else None
 
 
@@ -64,7 +90,7 @@ def budget(text: str, currency: str) -> int | None:
     """A budget in minor units of ``currency`` (``"around 1.5k"`` → 150000 for AED), or None when
     there is no positive amount."""
     try:
-        value = parse_amount(text, currency)
+        value = parse_amount(western(text), currency)
     except MoneyError:
         return None
     return value or None
@@ -74,7 +100,7 @@ def money_amounts(text: str, currency_words: tuple[str, ...]) -> list[str]:
     """The numbers ``text`` writes like money, as written: next to one of ``currency_words`` (lower case,
     e.g. ``Company.money_words``) or after a budget word (``"I need 12 chairs, around 1500 AED"`` →
     ``["1500"]``; ``"under 2k"`` → ``["2k"]``)."""
-    return [m for groups in _money(currency_words).findall(text or "") for m in groups if m]
+    return [m for groups in _money(currency_words).findall(western(text)) for m in groups if m]
 
 
 @lru_cache(maxsize=8)
@@ -89,7 +115,7 @@ def discount(values: list[str], text: str) -> Decimal | None:
     written in ``text`` (``"10%"``, ``"12.5 percent"``, ``"15 pc"``), else the first of ``values`` (NLU
     ``discount`` entities, in percent) that is one; None when there is none. The text comes first because NLU
     may tag another number of the message as a discount ("40 chairs if you give us 35% off": 35%, not 40%)."""
-    for raw in [*_PERCENT.findall(text or ""), *values]:
+    for raw in [*_PERCENT.findall(western(text)), *map(western, values)]:
         number = re.sub(r"[^\d.,]", "", raw).replace(",", ".")
         try:
             value = Decimal(number) / 100

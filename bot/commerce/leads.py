@@ -25,7 +25,31 @@ _EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 _NAME = re.compile(r"^[^\W\d_]+(?:[ '.\-][^\W\d_]+)*\.?$")
 _PHONE_LIKE = re.compile(r"[\d\s().+-]+")
 _PHONE_PUNCTUATION = re.compile(r"[\s().-]")
-NO_COMPANY = {"no", "none", "n/a", "na", "-", "private", "individual", "myself", "personal", "just me", "no company"}
+# "No company" in each language the default business serves (utter_ask_company suggests "private" / شخصي / частное лицо)
+NO_COMPANY = {
+    "no",
+    "none",
+    "n/a",
+    "na",
+    "-",
+    "private",
+    "individual",
+    "myself",
+    "personal",
+    "just me",
+    "no company",
+} | {
+    "شخصي",
+    "لنفسي",
+    "فردي",
+    "لا يوجد",
+    "ما في",
+    "частное лицо",
+    "частник",
+    "для себя",
+    "нет",
+    "физлицо",
+}
 
 
 def clean_email(text: str) -> str | None:
@@ -52,7 +76,7 @@ def clean_name(text: str) -> str | None:
     """A person's name: letters (any script), spaces, apostrophes, dots and hyphens, 2–80
     characters; title-cased when typed all lower-case. None otherwise."""
     value = " ".join((text or "").split())
-    for prefix in ("my name is ", "i am ", "i'm ", "this is ", "name: ", "it's "):
+    for prefix in ("my name is ", "i am ", "i'm ", "this is ", "name: ", "it's ", "меня зовут ", "اسمي ", "انا "):
         if value.lower().startswith(prefix):
             value = value[len(prefix) :]
     if not (2 <= len(value) <= 80) or not _NAME.match(value):

@@ -1,7 +1,10 @@
 """Quotation PDF: a ``QuoteDocument`` rendered to A4 PDF bytes with reportlab platypus.
 
-Money is integer minor units of ``QuoteDocument.currency`` (ISO 4217), printed with
-``bot.core.money.format_money``. Percentages are ``Decimal`` fractions (``Decimal("0.05")`` = 5%), as in
+The PDF is in ``QuoteDocument.language``: its labels through gettext, money with
+:func:`bot.texts.i18n.format_money`, dates with :func:`bot.texts.i18n.format_date`; a language written right to
+left (Arabic; Babel's ``Locale.character_order``) gets a mirrored page: the header's blocks, the line table's
+columns and the totals swap sides, and text is set from the right. Money is integer minor units of
+``QuoteDocument.currency`` (ISO 4217). Percentages are ``Decimal`` fractions (``Decimal("0.05")`` = 5%), as in
 ``bot.core.models.Quote``. Text is set in the vendored DejaVu Sans (``bot/commerce/fonts/``, subset-embedded), so
 Latin, Cyrillic and Arabic names print; Arabic is shaped and put in visual order before drawing.
 
@@ -32,15 +35,15 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
-from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from bot.core.money import format_money
+from bot.texts import i18n
+from bot.texts.i18n import _
 
 FONTS = Path(__file__).resolve().parent / "fonts"
 FONT, FONT_BOLD = "DejaVuSans", "DejaVuSans-Bold"
 MARGIN = 15 * mm
 PAD = 6  # platypus Frame padding on each side, points
-LINE_HEADER = ("#", "SKU", "Item", "Qty", "Unit price", "Discount", "Net")
 _RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")  # Hebrew, Arabic and their presentation forms
 
 
@@ -93,7 +96,8 @@ class QuoteDocument:
     """Everything printed on a quotation, already computed (the renderer does no arithmetic).
     ``number`` like ``"Q-2026-0001"``; amounts in minor units of ``currency``; ``net_minor =
     subtotal_minor - discount_minor``, ``total_minor = net_minor + vat_minor``; ``vat_rate`` is a
-    fraction (0.05 = 5%); ``terms`` are printed as bullet points."""
+    fraction (0.05 = 5%); ``terms`` are printed as bullet points; ``language`` (ISO 639-1) is the one the PDF
+    is in, None for the business's default language."""
 
     number: str
     issued_on: date
@@ -109,43 +113,51 @@ class QuoteDocument:
     vat_minor: int
     total_minor: int
     terms: Sequence[str] = ()
+    language: str | None = None
 
 
 def render_quote_pdf(doc: QuoteDocument) -> bytes:
-    """The quotation as A4 PDF bytes: header, customer, line table (header row repeated on every
-    page), totals, terms, "Page N of M" footer; PDF title = quote number, author = company name.
-    Blocking: call through ``asyncio.to_thread`` from async code."""
+    """The quotation as A4 PDF bytes in ``doc.language``: header, customer, line table (header row repeated on
+    every page), totals, terms, "Page N of M" footer; PDF title = quote number, author = company name.
+    Blocking: call through ``asyncio.to_thread`` from async code. Raises FileNotFoundError when the
+    language's compiled catalog is missing (:func:`bot.texts.i18n.gettext`)."""
     _register_fonts()
     buffer = BytesIO()
-    template = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=MARGIN,
-        rightMargin=MARGIN,
-        topMargin=MARGIN,
-        bottomMargin=20 * mm,
-        title=doc.number,
-        author=doc.company.name,
-        subject=f"Quotation {doc.number}",
-        creator="Closer",
-        initialFontName=FONT,
-        initialFontSize=9,  # else every page also references Helvetica
-    )
+    with i18n.use(doc.language):
+        template = SimpleDocTemplate(
+            buffer,
+            pagesize=A4,
+            leftMargin=MARGIN,
+            rightMargin=MARGIN,
+            topMargin=MARGIN,
+            bottomMargin=20 * mm,
+            title=doc.number,
+            author=doc.company.name,
+            subject=_("Quotation %(number)s") % {"number": doc.number},
+            creator="Closer",
+            initialFontName=FONT,
+            initialFontSize=9,  # else every page also references Helvetica
+        )
 
-    def footer(canv: canvas.Canvas, _template: SimpleDocTemplate) -> None:
-        canv.saveState()
-        canv.setFont(FONT, 7.5)
-        canv.setFillColor(colors.grey)
-        canv.drawString(MARGIN + PAD, 10 * mm, _shape(f"{doc.company.name} · {doc.company.tax_id} · {doc.number}"))
-        canv.restoreState()
+        def footer(canv: canvas.Canvas, _template: SimpleDocTemplate) -> None:
+            canv.saveState()
+            canv.setFont(FONT, 7.5)
+            canv.setFillColor(colors.grey)
+            text = _shape(f"{doc.company.name} · {doc.company.tax_id} · {doc.number}")
+            if _right_to_left():
+                canv.drawRightString(A4[0] - MARGIN - PAD, 10 * mm, text)
+            else:
+                canv.drawString(MARGIN + PAD, 10 * mm, text)
+            canv.restoreState()
 
-    template.build(_story(doc), onFirstPage=footer, onLaterPages=footer, canvasmaker=_NumberedCanvas)
+        template.build(_story(doc), onFirstPage=footer, onLaterPages=footer, canvasmaker=_NumberedCanvas)
     return buffer.getvalue()
 
 
 class _NumberedCanvas(canvas.Canvas):
     """Two-pass page numbering (the well-known reportlab recipe): keep every page's state until
-    ``save``, when the page count is known, then draw "Page N of M" on each."""
+    ``save``, when the page count is known, then draw "Page N of M" on each (bottom right; bottom left on a
+    right-to-left page)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -160,7 +172,11 @@ class _NumberedCanvas(canvas.Canvas):
             self.__dict__.update(state)
             self.setFont(FONT, 7.5)
             self.setFillColor(colors.grey)
-            self.drawRightString(A4[0] - MARGIN - PAD, 10 * mm, f"Page {self._pageNumber} of {len(self._pages)}")
+            text = _shape(_("Page %(page)s of %(pages)s") % {"page": self._pageNumber, "pages": len(self._pages)})
+            if _right_to_left():
+                self.drawString(MARGIN + PAD, 10 * mm, text)
+            else:
+                self.drawRightString(A4[0] - MARGIN - PAD, 10 * mm, text)
             super().showPage()
         super().save()
 
@@ -173,26 +189,85 @@ def _register_fonts() -> None:
     pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT, boldItalic=FONT_BOLD)
 
 
+def _right_to_left() -> bool:
+    """Whether the active language is written right to left (its page is mirrored)."""
+    return i18n.locale().character_order == "right-to-left"
+
+
 def _shape(text: str) -> str:
-    """Arabic (and Hebrew) → joined glyph forms in visual, left-to-right drawing order; other text
-    unchanged. Only right for single-line text: a wrapped RTL paragraph would break in the wrong place."""
+    """Arabic (and Hebrew) → joined glyph forms in visual, left-to-right drawing order, read as right-to-left
+    text on a right-to-left page (a line starting "140x70 مكتب" keeps the size on its right), else in the
+    direction of its first letter; other text unchanged. Only right for single-line text: a wrapped RTL
+    paragraph would break in the wrong place (:class:`_RightToLeftText` breaks lines first)."""
     if not _RTL.search(text):
         return text
-    return get_display(arabic_reshaper.reshape(text))
+    return get_display(arabic_reshaper.reshape(text), base_dir="R" if _right_to_left() else None)
 
 
-def _para(text: str, style: ParagraphStyle) -> Paragraph:
-    """Plain text (never markup) as a Paragraph; newlines become line breaks."""
+class _RightToLeftText(Flowable):
+    """Text on a right-to-left page, in place of a Paragraph (which breaks lines of visual-order text in the
+    wrong places): broken into lines in logical order to fit the width it is given, each line then shaped
+    and set from the right edge; a style aligned right is mirrored to the left edge. ``style.leftIndent``
+    indents from the right; ``bullet`` is set at the right edge of the first line. Newlines break lines."""
+
+    def __init__(self, text: str, style: ParagraphStyle, bullet: str = ""):
+        super().__init__()
+        self.text, self.style, self.bullet = text, style, bullet
+        self.lines: list[str] = []  # shaped, top to bottom
+        self._wrapped_at: float | None = None
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:
+        if availWidth != self._wrapped_at:  # a table asks more than once
+            font, size = self.style.fontName, self.style.fontSize
+            room, space = availWidth - self.style.leftIndent, pdfmetrics.stringWidth(" ", font, size)
+            lines: list[list[str]] = []
+            for part in self.text.split("\n"):
+                used = room  # nothing fits on the previous part's line
+                for word in part.split():
+                    # letters join within a word only, so a line is as wide as its shaped words and spaces
+                    width = pdfmetrics.stringWidth(arabic_reshaper.reshape(word), font, size)
+                    if used + space + width <= room:
+                        lines[-1].append(word)
+                        used += space + width
+                    else:
+                        lines.append([word])
+                        used = width
+            self.lines = [_shape(" ".join(words)) for words in lines]
+            self._wrapped_at, self.width, self.height = availWidth, availWidth, len(lines) * self.style.leading
+        return self.width, self.height
+
+    def draw(self) -> None:
+        style = self.style
+        self.canv.setFont(style.fontName, style.fontSize)
+        right = self.width - style.leftIndent
+        for n, line in enumerate(self.lines):
+            y = self.height - n * style.leading - style.fontSize
+            if style.alignment == TA_RIGHT:
+                self.canv.drawString(0, y, line)
+            else:
+                self.canv.drawRightString(right, y, line)
+        if self.bullet and self.lines:
+            self.canv.drawRightString(self.width, self.height - style.fontSize, self.bullet)
+
+
+def _para(text: str, style: ParagraphStyle) -> Flowable:
+    """Plain text (never markup) as a Paragraph, or :class:`_RightToLeftText` on a right-to-left page;
+    newlines become line breaks."""
+    if _right_to_left():
+        return _RightToLeftText(text, style)
     return Paragraph("<br/>".join(escape(_shape(part)) for part in text.split("\n")), style)
+
+
+def _bullet(text: str) -> Flowable:
+    """One bullet point of the terms."""
+    if _right_to_left():
+        return _RightToLeftText(text, _BULLET, bullet="•")
+    return Paragraph(escape(_shape(text)), _BULLET, bulletText="•")
 
 
 def _percent(fraction: Decimal) -> str:
     """``Decimal("0.05")`` → ``"5%"``, ``Decimal("0.125")`` → ``"12.5%"``."""
     return f"{(fraction * 100).normalize():f}%"
-
-
-def _date(day: date) -> str:
-    return f"{day.day} {day:%b %Y}"
 
 
 _S = ParagraphStyle("quote", fontName=FONT, fontSize=9, leading=12)
@@ -206,8 +281,11 @@ _BULLET = ParagraphStyle("bullet", parent=_SMALL, leftIndent=10, bulletIndent=0,
 
 
 def _story(doc: QuoteDocument) -> list:
-    money = lambda minor: format_money(minor, doc.currency)  # noqa: E731
-    minus = lambda minor: f"-{money(minor)}" if minor else money(0)  # noqa: E731
+    """The page's flowables in the active language; on a right-to-left page every row is listed right to left."""
+    rtl = _right_to_left()
+    mirror = (lambda row: row[::-1]) if rtl else (lambda row: row)
+    money = lambda minor: _shape(i18n.format_money(minor, doc.currency))  # noqa: E731
+    minus = lambda minor: _shape(f"-{i18n.format_money(minor, doc.currency)}") if minor else money(0)  # noqa: E731
     width = A4[0] - 2 * (MARGIN + PAD)
     company, customer = doc.company, doc.customer
 
@@ -218,12 +296,12 @@ def _story(doc: QuoteDocument) -> list:
         _para(f"{company.phone} · {company.email} · {company.website}", _SMALL),
     ]
     meta = [
-        _para("QUOTATION", _TITLE_RIGHT),
+        _para(_("QUOTATION"), _TITLE_RIGHT),
         _para(doc.number, _RIGHT),
-        _para(f"Issued {_date(doc.issued_on)}", _SMALL_RIGHT),
-        _para(f"Valid until {_date(doc.valid_until)}", _SMALL_RIGHT),
+        _para(_("Issued %(date)s") % {"date": i18n.format_date(doc.issued_on)}, _SMALL_RIGHT),
+        _para(_("Valid until %(date)s") % {"date": i18n.format_date(doc.valid_until)}, _SMALL_RIGHT),
     ]
-    header = Table([[seller, meta]], colWidths=[width * 0.62, width * 0.38])
+    header = Table([mirror([seller, meta])], colWidths=mirror([width * 0.62, width * 0.38]))
     header.setStyle(
         TableStyle(
             [
@@ -235,27 +313,30 @@ def _story(doc: QuoteDocument) -> list:
         )
     )
 
-    buyer = [_para("Prepared for", _H)]
+    buyer = [_para(_("Prepared for"), _H)]
     buyer += [_para(value, _S) for value in (customer.name, customer.company, customer.email, customer.phone) if value]
 
     # Cell padding 4 pt a side: Unit price fits AED 999,999.99, Discount -AED 999,999.99, Net AED 9,999,999.99.
     fixed = [8 * mm, 22 * mm, None, 11 * mm, 26 * mm, 27 * mm, 29 * mm]
     fixed[2] = width - sum(w for w in fixed if w)
-    rows = [list(LINE_HEADER)]
+    labels = ["#", _("SKU"), _("Item"), _("Qty"), _("Unit price"), _("Discount"), _("Net")]
+    rows = [mirror([_shape(label) for label in labels])]
     for line in doc.lines:
         discount = f"{_percent(line.discount_pct)}\n{minus(line.discount_minor)}" if line.discount_minor else ""
         rows.append(
-            [
-                str(line.position),
-                _para(line.sku, _SMALL),
-                _para(line.name, _SMALL),
-                str(line.quantity),
-                money(line.unit_price_minor),
-                discount,
-                money(line.net_minor),
-            ]
+            mirror(
+                [
+                    str(line.position),
+                    _para(line.sku, _SMALL),
+                    _para(line.name, _SMALL),
+                    str(line.quantity),
+                    money(line.unit_price_minor),
+                    discount,
+                    money(line.net_minor),
+                ]
+            )
         )
-    items = Table(rows, colWidths=fixed, repeatRows=1)
+    items = Table(rows, colWidths=mirror(fixed), repeatRows=1)
     items.setStyle(
         TableStyle(
             [
@@ -265,7 +346,8 @@ def _story(doc: QuoteDocument) -> list:
                 ("LINEBELOW", (0, 0), (-1, 0), 0.75, colors.HexColor("#8A6D3B")),
                 ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.lightgrey),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("ALIGN", (3, 0), (-1, -1), "RIGHT"),
+                # Qty and the amounts set from the right, #, SKU and Item from the left; mirrored, the other way
+                ("ALIGN", (4, 0) if rtl else (3, 0), (-1, -1), "RIGHT"),
                 ("LEFTPADDING", (0, 0), (-1, -1), 4),
                 ("RIGHTPADDING", (0, 0), (-1, -1), 4),
             ]
@@ -273,30 +355,34 @@ def _story(doc: QuoteDocument) -> list:
     )
 
     totals_rows = [
-        ["Subtotal", money(doc.subtotal_minor)],
-        ["Discounts", minus(doc.discount_minor)],
-        ["Net (excl. VAT)", money(doc.net_minor)],
-        [f"VAT {_percent(doc.vat_rate)}", money(doc.vat_minor)],
-        ["Total", money(doc.total_minor)],
+        [_("Subtotal"), money(doc.subtotal_minor)],
+        [_("Discounts"), minus(doc.discount_minor)],
+        [_("Net (excl. VAT)"), money(doc.net_minor)],
+        [_("VAT %(rate)s") % {"rate": _percent(doc.vat_rate)}, money(doc.vat_minor)],
+        [_("Total"), money(doc.total_minor)],
     ]
-    totals = Table(totals_rows, colWidths=[40 * mm, 45 * mm], hAlign="RIGHT")
+    totals = Table(
+        [mirror([_shape(label), amount]) for label, amount in totals_rows],
+        colWidths=mirror([40 * mm, 45 * mm]),
+        hAlign="LEFT" if rtl else "RIGHT",
+    )
     totals.setStyle(
         TableStyle(
             [
                 ("FONT", (0, 0), (-1, -1), FONT, 9),
                 ("FONT", (0, -1), (-1, -1), FONT_BOLD, 10),
-                ("ALIGN", (1, 0), (1, -1), "RIGHT"),
+                ("ALIGN", (1, 0), (1, -1), "RIGHT"),  # the amounts; mirrored, the labels
                 ("LINEABOVE", (0, -1), (-1, -1), 0.75, colors.black),
             ]
         )
     )
 
-    terms = [_para("Terms", _H)]
-    terms += [Paragraph(escape(_shape(term)), _BULLET, bulletText="•") for term in doc.terms]
+    terms = [_para(_("Terms"), _H)]
+    terms += [_bullet(term) for term in doc.terms]
     terms.append(
         _para(
-            f"This quotation is valid until {_date(doc.valid_until)}. Prices are in "
-            f"{doc.currency}; VAT {_percent(doc.vat_rate)} is shown separately.",
+            _("This quotation is valid until %(date)s. Prices are in %(currency)s; VAT %(rate)s is shown separately.")
+            % {"date": i18n.format_date(doc.valid_until), "currency": doc.currency, "rate": _percent(doc.vat_rate)},
             _SMALL,
         )
     )

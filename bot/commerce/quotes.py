@@ -1,6 +1,7 @@
 """Quotations: a priced snapshot of the cart, numbered ``Q-<year>-<NNNN>`` (a sequence per calendar
 year), valid for ``quote_validity_days`` (knowledge/company.yml), reachable as a PDF through an
-unguessable token. Status: draft → sent → accepted, or expired once ``valid_until`` has passed.
+unguessable token. Status: draft → sent → accepted, or expired once ``valid_until`` has passed. A quote is in
+the language active when it is issued (the customer's: :mod:`bot.texts.i18n`), its PDF too, whenever rendered.
 
 Every figure comes from :mod:`bot.commerce.pricing` applied to catalog prices; nothing here computes money.
 """
@@ -20,10 +21,12 @@ from bot.core.business import Company
 from bot.core.models import Contact, Deal, Quote, QuoteLine
 from bot.core.money import format_money
 from bot.core.settings import get_settings
+from bot.texts.i18n import _, current, format_date, use
 
 
 class QuoteError(ValueError):
-    """A quote that cannot be issued or accepted; the message is fit to show the customer."""
+    """A quote that cannot be issued or accepted; the message is fit to show the customer, in the active language
+    (:mod:`bot.texts.i18n`)."""
 
 
 class QuoteExpired(QuoteError):
@@ -55,11 +58,12 @@ async def issue(
 ) -> Quote:
     """Store ``priced`` (the conversation's cart, priced for ``segment`` with its extra discount) as a quote
     with ``status`` (``sent`` when it goes to the customer now, ``draft`` when a manager must approve
-    first). The deal, if any, moves to ``proposal`` with the quote's net amount (excl. VAT). Raises
-    QuoteError for an empty cart."""
+    first), in the active language (:func:`bot.texts.i18n.current`), its lines named as ``priced`` names them
+    (:func:`bot.commerce.cart.items`: in the active language). The deal, if any, moves to ``proposal`` with
+    the quote's net amount (excl. VAT). Raises QuoteError for an empty cart."""
     now = now or datetime.now(UTC)
     if not priced.lines:
-        raise QuoteError("Your cart is empty, so there is nothing to quote yet.")
+        raise QuoteError(_("Your cart is empty, so there is nothing to quote yet."))
     for attempt in range(5):  # two quotes issued at once may pick the same number: take the next
         quote = Quote(
             number=await _next_number(session, now.year),
@@ -76,6 +80,7 @@ async def issue(
             vat_minor=priced.vat_minor,
             total_minor=priced.total_minor,
             extra_discount_pct=str(priced.extra_discount_pct),
+            language=current(),
             valid_until=now + timedelta(days=validity_days),
             token=secrets.token_urlsafe(32),
             created_at=now,
@@ -159,9 +164,12 @@ async def accept(session: AsyncSession, conversation_id: str, now: datetime | No
     now = now or datetime.now(UTC)
     quote = await latest(session, conversation_id)
     if quote is None or quote.status == "draft":
-        raise QuoteError("I don't have a quote of yours to accept yet. Say \"send me a quote\" and I'll prepare one.")
+        raise QuoteError(
+            _("I don't have a quote of yours to accept yet. Say \"send me a quote\" and I'll prepare one.")
+        )
     if expire_if_due(quote, now):
-        raise QuoteExpired(f"Quote {quote.number} expired on {_aware(quote.valid_until):%d %B %Y}.")
+        expired_on = format_date(_aware(quote.valid_until).date())
+        raise QuoteExpired(_("Quote %(number)s expired on %(date)s.") % {"number": quote.number, "date": expired_on})
     if quote.status == "sent":
         quote.status, quote.accepted_at = "accepted", now
         if quote.deal_id is not None:
@@ -174,15 +182,27 @@ async def accept(session: AsyncSession, conversation_id: str, now: datetime | No
 
 
 def document(quote: Quote, company: Company) -> QuoteDocument:
-    """What the PDF shows for ``quote``: the stored snapshot, never re-priced, with ``company.quote_terms``
-    filled in."""
+    """What the PDF shows for ``quote``, in ``quote.language`` (None: the default language): the stored
+    snapshot, never re-priced, with the ``company.quote_terms`` of that language (else the default
+    language's) filled in."""
     contact = quote.contact
     valid_until = _aware(quote.valid_until)
     vat = Decimal(quote.vat_rate)
-    terms = [
-        t.format(currency=quote.currency, vat=f"{(vat * 100).normalize():f}%", valid_until=f"{valid_until:%d %B %Y}")
-        for t in company.quote_terms
-    ]
+    with use(quote.language) as language:
+        templates = company.quote_terms.get(language, company.quote_terms.get(company.default_language, ()))
+        terms = [
+            t.format(
+                currency=quote.currency,
+                vat=f"{(vat * 100).normalize():f}%",
+                valid_until=format_date(valid_until.date()),
+            )
+            for t in templates
+        ]
+        customer = (
+            CustomerBlock(contact.name or "", contact.company or "", contact.email or "", contact.phone or "")
+            if contact
+            else CustomerBlock(_("Customer"))
+        )
     return QuoteDocument(
         number=quote.number,
         issued_on=_aware(quote.created_at).date(),
@@ -191,9 +211,7 @@ def document(quote: Quote, company: Company) -> QuoteDocument:
         company=CompanyBlock(
             company.name, company.trn, company.address, company.phone, company.email, company.website, company.trn_label
         ),
-        customer=CustomerBlock(contact.name or "", contact.company or "", contact.email or "", contact.phone or "")
-        if contact
-        else CustomerBlock("Customer"),
+        customer=customer,
         lines=[
             QuoteDocLine(
                 line.position,
@@ -214,4 +232,5 @@ def document(quote: Quote, company: Company) -> QuoteDocument:
         vat_minor=quote.vat_minor,
         total_minor=quote.total_minor,
         terms=terms,
+        language=quote.language,
     )

@@ -14,14 +14,15 @@ from bot.core.models import Contact, Quote
 from bot.core.money import format_money
 from bot.core.turn import Outcome, Turn
 from bot.handoff.handover import hand_over
-from bot.texts import messages
+from bot.texts import i18n, messages
+from bot.texts.i18n import _
 
 
 def quote_document(quote: Quote) -> dict[str, Any]:
-    """The quote PDF as a document message: Telegram and WhatsApp send the file, the widget a link."""
-    return {
-        "document": {"url": quotes.url(quote), "filename": f"{quote.number}.pdf", "caption": f"Quote {quote.number}"}
-    }
+    """The quote PDF as a document message: Telegram and WhatsApp send the file, the widget a link; the caption
+    in the active language."""
+    caption = _("Quote %(number)s") % {"number": quote.number}
+    return {"document": {"url": quotes.url(quote), "filename": f"{quote.number}.pdf", "caption": caption}}
 
 
 async def request_quote(turn: Turn) -> Outcome:
@@ -47,7 +48,10 @@ async def send_quote(turn: Turn) -> Outcome:
         quote = await quotes.issue(
             session, turn.conversation_id, priced, company.quote_validity_days, contact, deal, segment
         )
-    outcome = Outcome().say(text=messages.render("quote_sent", quote=quote, url=quotes.url(quote)))
+    valid_until = i18n.format_date(quote.valid_until.date())
+    outcome = Outcome().say(
+        text=messages.render("quote_sent", quote=quote, url=quotes.url(quote), valid_until=valid_until)
+    )
     outcome.say(json_message=quote_document(quote)).set("sales_stage", "closing")
     if rules.needs_approval(priced):
         outcome.say(response="utter_big_order").then(await hand_over(turn, "order_amount", quote, cart))
@@ -110,14 +114,16 @@ async def _discount(turn: Turn) -> Outcome:
                     status="draft",
                 )
     if decision is None or not decision.granted:
-        asked = f"{wanted * 100:.0f}%" if wanted is not None else format_money(amount, company.currency)
+        percent = f"{wanted * 100:.0f}%" if wanted is not None else None
+        asked = percent or i18n.format_money(amount, company.currency)
+        for_manager = percent or format_money(amount, company.currency)  # managers read the default language
         if wanted is None:
             outcome = Outcome().say(response="utter_price_needs_approval", amount=asked)
         elif cart.lines:
             outcome = Outcome().say(response="utter_discount_needs_approval", discount=asked)
         else:
             outcome = Outcome().say(response="utter_discount_needs_approval_no_cart", discount=asked)
-        return outcome.then(await hand_over(turn, "discount", draft, cart, needs={"discount asked": asked}))
+        return outcome.then(await hand_over(turn, "discount", draft, cart, needs={"discount asked": for_manager}))
     granted = f"{decision.granted_pct * 100:.0f}%"
     if cart.lines:
         priced = rules.price(carts.items(cart), segment, decision.granted_pct)

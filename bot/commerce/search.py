@@ -1,12 +1,14 @@
 """Product search: filters pulled from free text and NLU entities, applied as SQL on the catalog.
 
-The vocabulary comes from the business itself: category words from ``knowledge/vocabulary.yml``,
+The vocabulary comes from the business itself: category words from ``knowledge/vocabulary.yml`` (and
+``vocabulary.<language>.yml`` for each other language it serves),
 colours, materials and features from the ``products`` table. Matching is a spaCy ``PhraseMatcher``
 on a blank English pipeline (no model download).
 """
 
 import asyncio
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commerce import inputs
+from bot.core.language import ACTIVE
 from bot.core.models import Product
 
 _NLP = spacy.blank("en")
@@ -131,34 +134,73 @@ def _plural(term: str) -> str:
     return term + "s"
 
 
+class CategoryLabels(Mapping[str, str]):
+    """Category id → the label customers see, in the turn's language (:data:`bot.core.language.ACTIVE`), the
+    default language's label where a language's vocabulary has none (or the turn has no language)."""
+
+    def __init__(self, by_language: dict[str, dict[str, str]], default_language: str):
+        self._by_language = by_language
+        self._default = by_language[default_language]
+
+    def __getitem__(self, category: str) -> str:
+        return self._by_language.get(ACTIVE.get() or "", {}).get(category) or self._default[category]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._default)
+
+    def __len__(self) -> int:
+        return len(self._default)
+
+
 @dataclass
 class Vocabulary:
-    """Catalog words → filter values. ``labels`` maps category id → label shown to customers;
-    ``money_words`` (lower case) mark an amount as money of the business's currency (``Company.money_words``)."""
+    """Catalog words → filter values, in every language the business serves. ``labels`` maps category id →
+    label shown to customers (in the customer's language); ``money_words`` (lower case) mark an amount as
+    money of the business's currency (``Company.money_words``)."""
 
-    labels: dict[str, str]
+    labels: CategoryLabels
     money_words: tuple[str, ...]
     _categories: PhraseMatcher = field(repr=False)
     _attributes: PhraseMatcher = field(repr=False)
     _values: dict[str, tuple[str, str]] = field(repr=False)  # match id → (kind, canonical value)
 
     @classmethod
-    async def load(cls, session: AsyncSession, vocabulary_file: Path, money_words: tuple[str, ...]) -> "Vocabulary":
-        """Build from ``vocabulary.yml``, the catalog's distinct colours, materials and features, and the
-        words of the business's currency."""
+    async def load(
+        cls,
+        session: AsyncSession,
+        vocabulary_file: Path,
+        money_words: tuple[str, ...],
+        languages: tuple[str, ...] = (),
+        default_language: str = "en",
+    ) -> "Vocabulary":
+        """Build from ``vocabulary.yml`` (the default language's words, English plurals added), each other
+        language's ``vocabulary.<language>.yml`` beside it when there is one (its words as written: list every
+        form customers type), the catalog's distinct colours, materials and features, and the words of the
+        business's currency. Raises OSError or yaml.YAMLError for an unreadable file, KeyError when a language's
+        file names a category ``vocabulary.yml`` lacks."""
         raw = yaml.safe_load(await asyncio.to_thread(vocabulary_file.read_text, encoding="utf-8"))
+        others = {}
+        for language in languages:
+            path = vocabulary_file.with_name(f"{vocabulary_file.stem}.{language}{vocabulary_file.suffix}")
+            if language != default_language and path.is_file():
+                others[language] = yaml.safe_load(await asyncio.to_thread(path.read_text, encoding="utf-8")) or {}
         values: dict[str, tuple[str, str]] = {}
         categories = PhraseMatcher(_NLP.vocab, attr="LOWER")
         attributes = PhraseMatcher(_NLP.vocab, attr="LOWER")
 
-        def add(matcher: PhraseMatcher, kind: str, value: str, terms: list[str]) -> None:
+        def add(matcher: PhraseMatcher, kind: str, value: str, terms: list[str], plurals: bool = True) -> None:
             key = f"{kind}:{value}"
             values[key] = (kind, value)
-            forms = {form for term in terms for form in (term.lower(), _plural(term.lower()))}
-            matcher.add(key, [_NLP.make_doc(form) for form in sorted(forms)])
+            forms = {form for term in terms for form in (term.lower(), _plural(term.lower()) if plurals else "")}
+            matcher.add(key, [_NLP.make_doc(form) for form in sorted(forms - {""})])
 
         for category, spec in raw["categories"].items():
             add(categories, "category", category, [category.replace("_", " "), *spec["terms"]])
+        for language, spec in others.items():
+            for category, words in (spec.get("categories") or {}).items():
+                if category not in raw["categories"]:
+                    raise KeyError(f"vocabulary.{language}.yml: category {category!r} is not in {vocabulary_file.name}")
+                add(categories, "category", category, list(words.get("terms") or ()), plurals=False)
         rows = (await session.execute(select(Product.attributes))).scalars().all()
         catalog = {
             "colour": {a["colour"] for a in rows if a.get("colour")},
@@ -166,12 +208,18 @@ class Vocabulary:
             "feature": {f for a in rows for f in a.get("features", [])},
         }
         synonyms = {str(k).lower(): str(v) for k, v in (raw.get("synonyms") or {}).items()}
+        for spec in others.values():
+            synonyms |= {str(k).lower(): str(v) for k, v in (spec.get("synonyms") or {}).items()}
         for kind, known in catalog.items():
             for value in known:
                 terms = [value] + [word for word, target in synonyms.items() if target == value]
                 add(attributes, kind, value, terms)
-        labels = {category: spec["label"] for category, spec in raw["categories"].items()}
-        return cls(labels, money_words, categories, attributes, values)
+        labels = {default_language: {category: spec["label"] for category, spec in raw["categories"].items()}}
+        for language, spec in others.items():
+            labels[language] = {
+                c: words["label"] for c, words in (spec.get("categories") or {}).items() if "label" in words
+            }
+        return cls(CategoryLabels(labels, default_language), money_words, categories, attributes, values)
 
     def extract(self, text: str) -> ProductQuery:
         """Categories, colours, materials and features named in ``text`` (longest match wins)."""

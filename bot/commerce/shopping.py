@@ -2,6 +2,9 @@
 show the cart. Prices and totals come from the catalog through the pricing rules (knowledge/pricing.yml),
 for the customer's segment and the discount granted in the conversation."""
 
+from collections.abc import Iterable
+
+from babel.lists import format_list
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commerce import cart as carts
@@ -13,7 +16,7 @@ from bot.core import db
 from bot.core.business import get_vocabulary
 from bot.core.models import Cart, Contact, Product
 from bot.core.turn import Outcome, Turn
-from bot.texts import messages, replies
+from bot.texts import i18n, messages, replies
 
 
 def quantity_said(turn: Turn) -> int | None:
@@ -27,6 +30,11 @@ async def customer_segment(session: AsyncSession, turn: Turn) -> str:
     for a conversation that :func:`bot.commerce.leads.speaks_for` the contact."""
     contact = await session.get(Contact, turn.contact_id) if turn.contact_id else None
     return contact.segment if contact is not None and speaks_for(contact, turn.conversation_id) else "new"
+
+
+def _listed(items: Iterable[str]) -> str:
+    """``items`` as a list in the active language: ``"2 × Desk and 2 × Chair"``, ``"2 × Desk و2 × Chair"``."""
+    return format_list(list(items), locale=i18n.locale())
 
 
 async def _cart_text(session: AsyncSession, turn: Turn, cart: Cart, **heading) -> str:
@@ -62,7 +70,9 @@ async def add_to_cart(turn: Turn) -> Outcome:
             return Outcome().say(response="utter_cart_error", reason=str(exc))
         categories = {line.product.category for line in cart.lines}
         outcome = Outcome().say(
-            text=await _cart_text(session, turn, cart, change="added", quantity=quantity, products=products)
+            text=await _cart_text(
+                session, turn, cart, change="added", items=_listed(f"{quantity} × {p.display_name}" for p in products)
+            )
         )
         labels = (await get_vocabulary(session)).labels
     suggestions = load_pricing().cross_sell(categories)[:1]
@@ -100,7 +110,9 @@ async def remove_from_cart(turn: Turn) -> Outcome:
             return found
         _, chosen = found
         cart = await carts.remove(session, turn.conversation_id, [p.sku for p in chosen])
-        return Outcome().say(text=await _cart_text(session, turn, cart, change="removed", products=chosen))
+        return Outcome().say(
+            text=await _cart_text(session, turn, cart, change="removed", names=_listed(p.display_name for p in chosen))
+        )
 
 
 async def change_quantity(turn: Turn) -> Outcome:

@@ -15,7 +15,7 @@ action                      target (kind, id)       detail
 ``escalation.take_over``    escalation, its id      {}
 ``escalation.reply``        escalation, its id      {} (never the text)
 ``escalation.hand_back``    escalation, its id      {} (never the note)
-``nlu.export``              nlu_file, its path      {"written": int, "duplicates": int, "conflicts": int}
+``nlu.export``              nlu_file, its paths     {"written": int, "duplicates": int, "conflicts": int}
 ``story.save``              test_story, its path    {"overwrite": bool}
 ``analytics.export_csv``    analytics_view, name    {"since": "YYYY-MM-DD", "until": "YYYY-MM-DD",
                                                     "channel": str | None}

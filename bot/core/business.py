@@ -1,7 +1,7 @@
 """The business Closer sells for, read from ``knowledge/`` once per process."""
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -29,7 +29,8 @@ SALES_STAGES = (
 @dataclass(frozen=True)
 class Company:
     """Company facts from ``knowledge/company.yml``; ``vat_rate`` is a fraction (0.05 = 5%), ``languages``
-    ISO 639-1 codes, ``quote_terms`` format strings with ``{currency}``, ``{vat}`` and ``{valid_until}``."""
+    ISO 639-1 codes (``default_language`` among them), ``quote_terms`` language → format strings with ``{currency}``,
+    ``{vat}`` and ``{valid_until}``."""
 
     name: str
     brand: str
@@ -50,8 +51,11 @@ class Company:
     closes: time = time(23, 59)
     quote_validity_days: int = 30
     languages: tuple[str, ...] = ("en",)
+    default_language: str = "en"  # the language of the code's msgids and the domain's unconditioned responses
+    locales: dict[str, str] = field(default_factory=dict)  # language → Babel locale for formats ("ar" → "ar_AE")
+    currency_symbols: dict[str, str] = field(default_factory=dict)  # language → how money is marked ("ar" → "د.إ.")
     currency_words: tuple[str, ...] = ()  # the business's own words for its currency ("dirhams", "dhs")
-    quote_terms: tuple[str, ...] = ()
+    quote_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def money_words(self) -> tuple[str, ...]:
@@ -84,6 +88,10 @@ def get_company() -> Company:
     """Raises OSError / KeyError / ValueError at start-up when ``company.yml`` is missing or incomplete."""
     raw = yaml.safe_load((get_settings().knowledge_dir / "company.yml").read_text(encoding="utf-8"))
     hours = raw["business_hours"]
+    languages = tuple(raw.get("languages") or ("en",))
+    default_language = raw.get("default_language", languages[0])
+    if default_language not in languages:
+        raise ValueError(f"company.yml: default_language {default_language!r} is not one of languages {languages}")
     return Company(
         name=raw["name"],
         brand=raw["brand"],
@@ -103,10 +111,23 @@ def get_company() -> Company:
         opens=time.fromisoformat(hours["open"]),
         closes=time.fromisoformat(hours["close"]),
         quote_validity_days=int(raw["quote_validity_days"]),
-        languages=tuple(raw.get("languages") or ("en",)),
+        languages=languages,
+        default_language=default_language,
+        locales={str(k): str(v) for k, v in (raw.get("locales") or {}).items()},
+        currency_symbols={str(k): str(v) for k, v in (raw.get("currency_symbols") or {}).items()},
         currency_words=tuple(raw.get("currency_words") or ()),
-        quote_terms=tuple(raw.get("quote_terms") or ()),
+        quote_terms=_quote_terms(raw.get("quote_terms") or [], languages, default_language),
     )
+
+
+def _quote_terms(raw: list | dict, languages: tuple[str, ...], default_language: str) -> dict[str, tuple[str, ...]]:
+    """``quote_terms`` of company.yml, a list (the default language's terms) or a mapping language → list, as
+    language → terms. Raises ValueError for a language the business does not serve."""
+    by_language = raw if isinstance(raw, dict) else {default_language: raw}
+    unknown = set(by_language) - set(languages)
+    if unknown:
+        raise ValueError(f"company.yml: quote_terms in {sorted(unknown)}, not one of languages {languages}")
+    return {str(language): tuple(terms or ()) for language, terms in by_language.items()}
 
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -132,8 +153,13 @@ async def get_vocabulary(session: AsyncSession) -> Vocabulary:
     global _vocabulary
     async with _vocabulary_lock:
         if _vocabulary is None:
+            company = get_company()
             _vocabulary = await Vocabulary.load(
-                session, get_settings().knowledge_dir / "vocabulary.yml", get_company().money_words
+                session,
+                get_settings().knowledge_dir / "vocabulary.yml",
+                company.money_words,
+                company.languages,
+                company.default_language,
             )
     return _vocabulary
 

@@ -8,6 +8,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.contracts import channel_tables
+from bot.core.language import ACTIVE
 from bot.privacy.encryption import Encrypted, EncryptedJSON, get_keyring
 
 
@@ -24,8 +25,9 @@ class Base(DeclarativeBase):
 
 class Product(Base):
     """A catalog item. ``attributes`` holds colour, material, width_cm/depth_cm/height_cm, features
-    (list of str) and any source-specific fields (e.g. ``categories`` when a source lists the same
-    SKU under several categories)."""
+    (list of str), ``names`` (language → the name in that language, from the catalog's ``name_<language>``
+    columns; see :attr:`display_name`) and any source-specific fields (e.g. ``categories`` when a source
+    lists the same SKU under several categories)."""
 
     __tablename__ = "products"
 
@@ -42,6 +44,12 @@ class Product(Base):
 
     def stock_by_warehouse(self) -> dict[str, int]:
         return {level.warehouse: level.quantity for level in sorted(self.stock, key=lambda s: s.warehouse)}
+
+    @property
+    def display_name(self) -> str:
+        """The name a customer reads: in the turn's language (:data:`bot.core.language.ACTIVE`) when the catalog
+        translates it (``attributes["names"]``), else ``name``."""
+        return (self.attributes.get("names") or {}).get(ACTIVE.get() or "", self.name)
 
 
 class StockLevel(Base):
@@ -215,7 +223,9 @@ class CartLine(Base):
 class Quote(Base):
     """A priced offer numbered ``Q-<year>-<NNNN>``. ``status``: draft → sent → accepted or expired.
     Amounts are minor units of ``currency``; ``vat_rate`` and percentages are decimal strings
-    ("0.05"). ``token`` is the unguessable part of the PDF link."""
+    ("0.05"). ``token`` is the unguessable part of the PDF link. ``language`` (ISO 639-1) is the customer's
+    language when the quote was issued (``bot.commerce.quotes.issue``: the turn's): the PDF is in it, whenever it
+    is rendered."""
 
     __tablename__ = "quotes"
 
@@ -234,6 +244,7 @@ class Quote(Base):
     vat_minor: Mapped[int] = mapped_column(Integer)
     total_minor: Mapped[int] = mapped_column(Integer)
     extra_discount_pct: Mapped[str] = mapped_column(String(16), default="0")
+    language: Mapped[str] = mapped_column(String(16))
     valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     token: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -382,7 +393,9 @@ class Conversation(Base):
     ``furthest_stage``/``stage_rank``: the furthest ``sales_stage`` slot value (rank 0 none, 1 greeting …
     7 closing, 8 handoff); ``escalated``: handed to a manager at some point; ``paused``: a manager has it
     now; ``min_confidence``: lowest intent confidence of a customer message; ``fallback_count``: customer
-    messages classified ``nlu_fallback``; ``last_event_id``: the last tracker event id indexed."""
+    messages classified ``nlu_fallback``; ``language``: the customer's language (ISO 639-1), the latest
+    ``language`` slot value when the business serves it, else its default language (as the bot reads the slot);
+    ``last_event_id``: the last tracker event id indexed."""
 
     __tablename__ = "conversations"
 
@@ -399,6 +412,7 @@ class Conversation(Base):
     paused: Mapped[bool] = mapped_column(default=False)
     min_confidence: Mapped[float | None] = mapped_column(Float)
     fallback_count: Mapped[int] = mapped_column(Integer, default=0)
+    language: Mapped[str] = mapped_column(String(16), index=True)
     last_event_id: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -477,7 +491,8 @@ class NluAnnotation(Base):
     ``text`` the message with surrounding whitespace removed; ``predicted_*`` what Rasa's NLU said;
     ``corrected_entities`` a list of ``{"start", "end", "entity", "value"}`` (character offsets into
     ``text``, end exclusive). ``status``: ``pending`` → ``exported`` (written to
-    ``data/nlu/annotations.yml``) or ``discarded``; at most one pending correction per message."""
+    ``data/nlu/annotations.yml``, or ``data/nlu/<language>/annotations.yml`` for a message in another of the
+    business's languages) or ``discarded``; at most one pending correction per message."""
 
     __tablename__ = "nlu_annotations"
     __table_args__ = (

@@ -40,6 +40,12 @@ class Turn:
         return self.slots.get(name)
 
     @property
+    def language(self) -> str | None:
+        """The customer's language (slot ``language``, ISO 639-1), None until one was detected or asked for:
+        :func:`bot.texts.i18n.current` then takes the business's default."""
+        return self.slots.get("language") or None
+
+    @property
     def contact_id(self) -> int | None:
         """The contact saved in this conversation (slot ``contact_id``; Rasa stores it as a float), if any."""
         value = self.slots.get("contact_id")

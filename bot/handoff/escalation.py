@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from babel.dates import format_datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +23,7 @@ from bot.core.models import Deal, Escalation, Quote
 from bot.core.money import format_money
 from bot.core.rasa import RasaClient
 from bot.handoff.notify import NotifyError, notify_managers
+from bot.texts import i18n
 
 log = logging.getLogger(__name__)
 
@@ -179,10 +181,17 @@ async def hand_back(
     return len(open_ones)
 
 
+def next_opening(company: Company, now: datetime) -> str:
+    """The business's next opening after ``now`` (timezone-aware) as the customer reads it: weekday and time in
+    the business's timezone, in the active language (:mod:`bot.texts.i18n`): "Monday 09:00", "الاثنين 09:00",
+    "понедельник 09:00"."""
+    return format_datetime(company.next_opening(now), "EEEE HH:mm", locale=i18n.locale())
+
+
 def what_happens_next(company: Company, now: datetime) -> dict[str, str]:
     """What the customer is told after an escalation at ``now`` (timezone-aware), as ``utter_message`` keyword
     arguments: within business hours ``utter_escalated_open`` (a manager replies shortly: ``brand``, ``hours``,
-    ``phone``), outside them ``utter_escalated_closed`` (``brand``, the next ``opening`` as "Monday 09:00",
+    ``phone``), outside them ``utter_escalated_closed`` (``brand``, the :func:`next_opening` as "Monday 09:00",
     ``timezone``, ``email``); all from ``knowledge/company.yml``."""
     if company.is_open(now):
         return {
@@ -194,7 +203,7 @@ def what_happens_next(company: Company, now: datetime) -> dict[str, str]:
     return {
         "response": "utter_escalated_closed",
         "brand": company.brand,
-        "opening": f"{company.next_opening(now):%A %H:%M}",
+        "opening": next_opening(company, now),
         "timezone": company.timezone,
         "email": company.email,
     }

@@ -14,7 +14,7 @@ from bot.core.business import get_company
 from bot.core.models import Cart, Quote
 from bot.core.money import format_money
 from bot.core.turn import Outcome, Turn
-from bot.handoff.escalation import Situation, escalate, has_open_escalation, what_happens_next
+from bot.handoff.escalation import Situation, escalate, has_open_escalation, next_opening, what_happens_next
 
 LAST_MESSAGES = 6
 
@@ -111,14 +111,14 @@ async def awaits_manager(conversation_id: str) -> bool:
 def holding_reply(now: datetime) -> Outcome:
     """The holding message for a customer who writes while the bot is paused for a manager, at ``now``
     (timezone-aware; the Rasa server asks for it when one is due, :mod:`bot.contracts.paused`): within business
-    hours ``utter_holding_open`` (a manager replies shortly), outside them ``utter_holding_closed`` with the next
-    opening (``knowledge/company.yml``); slot ``handoff_replied_at`` set to ``now``. The bot stays paused."""
+    hours ``utter_holding_open`` (a manager replies shortly), outside them ``utter_holding_closed`` with the
+    :func:`~bot.handoff.escalation.next_opening` (``knowledge/company.yml``); slot ``handoff_replied_at`` set to
+    ``now``. The bot stays paused."""
     company = get_company()
     if company.is_open(now):
         outcome = Outcome().say(response="utter_holding_open", hours=company.hours, phone=company.phone)
     else:
-        opening = company.next_opening(now)
         outcome = Outcome().say(
-            response="utter_holding_closed", opening=f"{opening:%A %H:%M}", timezone=company.timezone
+            response="utter_holding_closed", opening=next_opening(company, now), timezone=company.timezone
         )
     return outcome.set(REPLIED_AT_SLOT, now.timestamp())

@@ -1,5 +1,6 @@
 """Sales analytics for the manager console: funnel, conversions, escalation and fallback rates, top
-intents, daily volume per channel, 👍/👎 on knowledge answers and LLM cost, plus CSV export.
+intents, daily volume per channel, conversations, funnel and conversions per language, 👍/👎 on knowledge
+answers and LLM cost, plus CSV export.
 
 Data comes from the business DB: the conversation index (``conversations``, ``conversation_messages``,
 kept up to date from Rasa's tracker store by ``bot.review.conversations``), ``deals``, ``knowledge_answers``
@@ -74,6 +75,19 @@ class Conversion:
     """``to_quote``: conversations with a quote created, of all conversations in the period.
     ``to_won``: conversations whose contact has a deal at stage ``won``, of all conversations in the period."""
 
+    to_quote: Rate
+    to_won: Rate
+
+
+@dataclass(frozen=True)
+class LanguageFigures:
+    """The conversations in the period whose customer's language (the index's ``language``, ISO 639-1) is
+    ``language``: how many, their ``funnel`` (as :func:`funnel` counts it, shares of these conversations) and
+    their conversion ``to_quote`` and ``to_won`` (as :func:`conversion`, of these conversations)."""
+
+    language: str
+    conversations: int
+    funnel: list[FunnelStep]
     to_quote: Rate
     to_won: Rate
 
@@ -180,7 +194,11 @@ async def funnel(
     the shares' denominator only. Raises InvalidPeriod."""
     since, until = _bounds(since, until)
     query = _conversations(Conversation.stage_rank, func.count(), since=since, until=until, channel=channel)
-    by_rank: dict[int, int] = dict((await session.execute(query.group_by(Conversation.stage_rank))).tuples().all())
+    return _funnel(dict((await session.execute(query.group_by(Conversation.stage_rank))).tuples().all()))
+
+
+def _funnel(by_rank: Mapping[int, int]) -> list[FunnelStep]:
+    """The funnel steps (see :func:`funnel`) of conversations counted by furthest stage rank (0 for none)."""
     total = sum(by_rank.values())
     steps = []
     for rank, stage in enumerate(FUNNEL_STAGES, start=1):
@@ -198,17 +216,52 @@ async def conversion(
     one deal at stage ``won``, whenever that deal was won (deals record no conversation; the contact is
     the link, and a conversation without a contact is not won). Raises InvalidPeriod."""
     since, until = _bounds(since, until)
-    won = select(Deal.id).where(Deal.contact_id == Conversation.contact_id, Deal.stage == WON).exists()
     query = _conversations(
         func.count(),
         _count_if(Conversation.quote_created.is_(True)),
-        _count_if(won),
+        _count_if(_won()),
         since=since,
         until=until,
         channel=channel,
     )
     total, quoted, won_count = (await session.execute(query)).one()
     return Conversion(_rate(quoted, total), _rate(won_count, total))
+
+
+async def by_language(
+    session: AsyncSession, since: datetime | None = None, until: datetime | None = None, channel: str | None = None
+) -> list[LanguageFigures]:
+    """Conversations, funnel and conversion of the conversations in the period, per customer's language: one
+    :class:`LanguageFigures` for each of the business's ``languages`` (knowledge/company.yml, in its order,
+    zeros included), then for any other language indexed conversations of the period have (by code).
+    Raises InvalidPeriod."""
+    since, until = _bounds(since, until)
+    query = _conversations(
+        Conversation.language,
+        Conversation.stage_rank,
+        func.count(),
+        _count_if(Conversation.quote_created.is_(True)),
+        _count_if(_won()),
+        since=since,
+        until=until,
+        channel=channel,
+    ).group_by(Conversation.language, Conversation.stage_rank)
+    ranks: defaultdict[str, dict[int, int]] = defaultdict(dict)
+    quoted: Counter[str] = Counter()
+    won: Counter[str] = Counter()
+    for language, rank, count, quotes, wins in await session.execute(query):
+        ranks[language][rank] = count
+        quoted[language] += quotes
+        won[language] += wins
+    figures = []
+    for language in dict.fromkeys([*get_company().languages, *sorted(ranks)]):
+        total = sum(ranks[language].values())
+        figures.append(
+            LanguageFigures(
+                language, total, _funnel(ranks[language]), _rate(quoted[language], total), _rate(won[language], total)
+            )
+        )
+    return figures
 
 
 async def escalation_rate(
@@ -476,6 +529,11 @@ def _answered(since: datetime, until: datetime, channel: str | None) -> list[Col
 def _of_channel(channel: str) -> Select[tuple[str]]:
     """The ids of the indexed conversations of ``channel``."""
     return select(Conversation.conversation_id).where(Conversation.channel == channel)
+
+
+def _won() -> ColumnElement[bool]:
+    """The conversation's contact has a deal at stage ``won`` (see :func:`conversion`)."""
+    return select(Deal.id).where(Deal.contact_id == Conversation.contact_id, Deal.stage == WON).exists()
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:

@@ -1,12 +1,13 @@
 """The NLU inbox: managers' corrections of customer messages (table ``nlu_annotations``) and their
-export into Rasa training data, ``data/nlu/annotations.yml``.
+export into Rasa training data, ``data/nlu/annotations.yml`` for the business's default language and
+``data/nlu/<language>/annotations.yml`` for another (:func:`export_file`).
 
 A correction names the right intent and the entities of one customer message (a user event of Rasa's
 tracker store). :func:`annotate` checks it against the project's ``domain.yml`` and Rasa's annotation
-syntax; :func:`export` merges the pending corrections into ``data/nlu/annotations.yml`` (Rasa 3.x YAML,
-entities written as ``[text](entity)`` or ``[text]{"entity": "e", "value": "v"}``) so that
-``rasa data validate --fail-on-warnings`` and ``rasa train`` accept it. The functions flush but leave
-the commit to the caller (``bot.core.db.session_scope``).
+syntax; :func:`export` merges the pending corrections into the export file of the language each message
+was written in (Rasa 3.x YAML, entities written as ``[text](entity)`` or ``[text]{"entity": "e", "value":
+"v"}``) so that ``rasa data validate --fail-on-warnings`` and ``rasa train`` accept it. The functions flush
+but leave the commit to the caller (``bot.core.db.session_scope``).
 """
 
 import asyncio
@@ -25,11 +26,14 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.business import get_company
 from bot.core.models import NluAnnotation, utcnow
+from bot.core.tracker import TrackerReader, TrackerStoreUnavailable
+from bot.review.conversations import message_languages, served_language
 
 log = logging.getLogger(__name__)
 
-EXPORT_FILE = Path("data") / "nlu" / "annotations.yml"
+EXPORT_FILE = Path("data") / "nlu" / "annotations.yml"  # the default language's (export_file)
 STATUSES = ("pending", "exported", "discarded")
 TRAINING_DATA_VERSION = "3.1"
 
@@ -64,7 +68,8 @@ class AnnotationNotPending(ValueError):
 
 
 class ExportError(RuntimeError):
-    """The project's NLU training data could not be read or written; nothing was exported."""
+    """The project's NLU training data could not be read or written, or the tracker store could not be read;
+    no annotation was marked exported."""
 
 
 @dataclass(frozen=True)
@@ -88,11 +93,12 @@ class Conflict:
 
 @dataclass(frozen=True)
 class ExportSummary:
-    """What one :func:`export` did. ``written``: ids of annotations added to ``path``; ``duplicates``:
-    ids whose text was already an example of the same intent (not written, marked exported too);
-    ``conflicts``: annotations left pending."""
+    """What one :func:`export` did. ``paths``: the export files examples were added to, one per language
+    (:func:`export_file`, under the project root), in the order of their first example; ``written``: ids of
+    annotations added to them; ``duplicates``: ids whose text was already an example of the same intent (not
+    written, marked exported too); ``conflicts``: annotations left pending."""
 
-    path: Path
+    paths: list[Path]
     written: list[int]
     duplicates: list[int]
     conflicts: list[Conflict]
@@ -104,6 +110,16 @@ class _Example:
     text: str
     intent: str
     entities: list[dict[str, Any]]
+    language: str
+
+
+def export_file(language: str) -> Path:
+    """Where :func:`export` writes the examples of ``language`` (one of the business's, ISO 639-1), relative to
+    the project root: :data:`EXPORT_FILE` for the default language, ``data/nlu/<language>/annotations.yml``
+    for another (its NLU data's directory)."""
+    if language == get_company().default_language:
+        return EXPORT_FILE
+    return EXPORT_FILE.parent / language / EXPORT_FILE.name
 
 
 def read_domain(path: Path) -> DomainNames:
@@ -460,20 +476,32 @@ def _write_atomically(path: Path, content: str) -> None:
             raise
 
 
-def _export_files(project_root: Path, pending: list[_Example]) -> ExportSummary:
-    """Blocking part of :func:`export`: decide each example's fate and rewrite the export file."""
-    target = project_root / EXPORT_FILE
-    try:
-        domain = read_domain(project_root / "domain.yml")
-    except (OSError, yaml.YAMLError) as exc:
-        raise ExportError(f"cannot read {project_root / 'domain.yml'}: {exc}") from exc
-    examples, synonyms = _known(project_root)
+def _merged(target: Path, new: dict[str, list[str]]) -> str:
+    """The content of the export file ``target`` with ``new`` (intent → annotated examples) added: its items and
+    examples kept in order, new intents appended. Raises ExportError when the file is no Rasa NLU data."""
     document = (_load(target) if target.exists() else None) or {}
     if not isinstance(document, dict):
         raise ExportError(f"{target} is not Rasa training data (a mapping with nlu:)")
     items = _nlu_items(document)
     by_intent = {str(item["intent"]): item for item in items if "intent" in item}
-    new: dict[str, list[str]] = {}
+    for intent, added in new.items():
+        item = by_intent.get(intent)
+        if item is None:
+            item = by_intent[intent] = {"intent": intent, "examples": None}
+            items.append(item)
+        item["examples"] = _add_examples(item.get("examples"), added)
+    others = {key: value for key, value in document.items() if key not in ("version", "nlu")}
+    return _HEADER + dump_yaml({"version": Quoted(TRAINING_DATA_VERSION), **others, "nlu": items})
+
+
+def _export_files(project_root: Path, pending: list[_Example]) -> ExportSummary:
+    """Blocking part of :func:`export`: decide each example's fate and rewrite the export files it adds to."""
+    try:
+        domain = read_domain(project_root / "domain.yml")
+    except (OSError, yaml.YAMLError) as exc:
+        raise ExportError(f"cannot read {project_root / 'domain.yml'}: {exc}") from exc
+    examples, synonyms = _known(project_root)
+    new: dict[Path, dict[str, list[str]]] = {}  # export file → intent → annotated examples
     written, duplicates, conflicts = [], [], []
     for example in pending:
         labelled = examples.get(normalise(example.text), {})
@@ -505,31 +533,30 @@ def _export_files(project_root: Path, pending: list[_Example]) -> ExportSummary:
         elif clash:
             conflicts.append(Conflict(example.annotation_id, example.text, example.intent, clash))
         else:
-            new.setdefault(example.intent, []).append(annotated_text(example.text, example.entities))
-            examples.setdefault(normalise(example.text), {})[example.intent] = str(EXPORT_FILE)
+            target = export_file(example.language)
+            new.setdefault(target, {}).setdefault(example.intent, []).append(
+                annotated_text(example.text, example.entities)
+            )
+            examples.setdefault(normalise(example.text), {})[example.intent] = str(target)
             synonyms.update(
                 (example.text[e["start"] : e["end"]].lower(), e["value"])
                 for e in example.entities
                 if e["value"] != example.text[e["start"] : e["end"]]
             )
             written.append(example.annotation_id)
-    if new:
-        for intent, added in new.items():
-            item = by_intent.get(intent)
-            if item is None:
-                item = by_intent[intent] = {"intent": intent, "examples": None}
-                items.append(item)
-            item["examples"] = _add_examples(item.get("examples"), added)
-        others = {key: value for key, value in document.items() if key not in ("version", "nlu")}
-        content = dump_yaml({"version": Quoted(TRAINING_DATA_VERSION), **others, "nlu": items})
-        _write_atomically(target, _HEADER + content)
-    return ExportSummary(target, written, duplicates, conflicts)
+    contents = {project_root / target: _merged(project_root / target, added) for target, added in new.items()}
+    for path, content in contents.items():
+        _write_atomically(path, content)
+    return ExportSummary(list(contents), written, duplicates, conflicts)
 
 
-async def export(session: AsyncSession, project_root: Path) -> ExportSummary:
-    """Write every pending annotation into ``<project_root>/data/nlu/annotations.yml`` as a Rasa 3.x
-    training example of its corrected intent, merged with what the file already holds (its examples
-    and items kept in order; new intents appended; the file replaced atomically).
+async def export(session: AsyncSession, project_root: Path, tracker: TrackerReader) -> ExportSummary:
+    """Write every pending annotation as a Rasa 3.x training example of its corrected intent into the export
+    file of its message's language (:func:`export_file`, under ``project_root``), merged with what the file
+    already holds (its examples and items kept in order; new intents appended; the file replaced
+    atomically). The language is the conversation's ``language`` slot right after the message in
+    ``tracker`` (:func:`bot.review.conversations.message_languages`), the default language for a message the
+    tracker store does not have.
 
     An annotation whose text (case and whitespace aside) is already an example of the same intent in
     any NLU file under ``data/`` is not written again but marked exported (a duplicate). One whose text
@@ -538,15 +565,28 @@ async def export(session: AsyncSession, project_root: Path) -> ExportSummary:
     validate`` would reject the data otherwise); so is one whose intent or entity ``domain.yml`` no
     longer declares. Written annotations and duplicates become ``exported``
     with ``exported_at`` now. File work runs in a thread; exports in this process run one at a time.
-    Raises ExportError (logged; nothing written, nothing marked) if ``domain.yml`` or an NLU file cannot
-    be read or the export file cannot be written. Flushes; the caller commits — if that fails, the file already holds
-    the examples and the next export counts them as duplicates."""
+    Raises ExportError (logged; nothing marked) if the tracker store, ``domain.yml`` or an NLU file cannot
+    be read (nothing written) or an export file cannot be written (those of other languages may be).
+    Flushes; the caller commits — if that fails, the files already hold the examples and the next export
+    counts them as duplicates."""
     async with _export_lock:
         pending = await list_annotations(session, status="pending")
-        batch = [_Example(a.id, a.text, a.corrected_intent, list(a.corrected_entities)) for a in pending]
         try:
+            languages: dict[int, str] = {}
+            for conversation_id in sorted({a.conversation_id for a in pending}):
+                languages |= message_languages(await tracker.conversation_events(conversation_id))
+            batch = [
+                _Example(
+                    a.id,
+                    a.text,
+                    a.corrected_intent,
+                    list(a.corrected_entities),
+                    languages.get(a.event_id) or served_language(None),
+                )
+                for a in pending
+            ]
             summary = await asyncio.to_thread(_export_files, project_root, batch)
-        except OSError as exc:
+        except (OSError, TrackerStoreUnavailable) as exc:
             log.error("NLU export failed: %s", exc)
             raise ExportError(f"NLU export failed: {exc}") from exc
         except ExportError as exc:
@@ -559,7 +599,7 @@ async def export(session: AsyncSession, project_root: Path) -> ExportSummary:
         await session.flush()
     log.info(
         "NLU export to %s: %d written, %d duplicates, %d conflicts",
-        summary.path,
+        ", ".join(map(str, summary.paths)) or "no file",
         len(summary.written),
         len(summary.duplicates),
         len(summary.conflicts),

@@ -26,6 +26,9 @@ How the index reads the events:
   events are indexed; a quote made outside the conversation shows with its next event.
 - ``contact_id``: the ``contact_id`` slot (set when a lead is saved), else the contact with the
   conversation's channel and id (``contacts.channel``/``sender_id``).
+- ``language``: the latest ``language`` slot value (ISO 639-1; Rasa sets it when the customer's language
+  changes), read as the bot reads it (:func:`served_language`): the business's default language while never
+  set, or set to None or to a language the business does not serve.
 - ``conversation_messages``: every customer message (``speaker`` customer, with intent and
   confidence) and every bot message with text (``bot``, or ``manager`` for a bot event whose
   metadata carries ``manager``: the replying manager's email).
@@ -45,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commerce.leads import contact_matches
 from bot.contracts import conversation_ids
-from bot.core.business import SALES_STAGES
+from bot.core.business import SALES_STAGES, get_company
 from bot.core.models import (
     Contact,
     Conversation,
@@ -107,6 +110,32 @@ def channel_of(input_channel: str | None, conversation_id: str) -> str:
     return conversation_ids.channel_from_id(conversation_id)
 
 
+def served_language(value: Any) -> str:
+    """The language a ``language`` slot value stands for, as the bot reads it (:func:`bot.texts.i18n.current`):
+    the value when it is one of the business's ``languages`` (knowledge/company.yml), else its
+    ``default_language`` (also for an unset slot, None)."""
+    company = get_company()
+    return value if value in company.languages else company.default_language
+
+
+def message_languages(events: Iterable[TrackerEvent]) -> dict[int, str]:
+    """The language of every customer message of one conversation's ``events`` (in id order): user event id →
+    the ``language`` slot's value right after the message, i.e. once the events up to the next customer message
+    are applied (Rasa stores a message's SlotSet after it), read by :func:`served_language`."""
+    languages: dict[int, str] = {}
+    value, message = None, None
+    for event in events:
+        if event.type_name == "user":
+            if message is not None:
+                languages[message] = served_language(value)
+            message = event.id
+        elif event.type_name == "slot" and event.name == "language":
+            value = event.data.get("value")
+    if message is not None:
+        languages[message] = served_language(value)
+    return languages
+
+
 def _utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
@@ -132,6 +161,7 @@ class _Fold:
     min_confidence: float | None = None
     fallback_count: int = 0
     contact_id: int | None = None  # the latest ``contact_id`` slot value
+    language: str | None = None  # the latest ``language`` slot value, read by served_language
     events: int = 0
     messages: list[dict[str, Any]] = field(default_factory=list)
 
@@ -162,6 +192,8 @@ class _Fold:
                 self.contact_id = int(data["value"])
             except (TypeError, ValueError):
                 log.warning("conversation %s: slot contact_id %r is no contact id", self.conversation_id, data["value"])
+        elif event.type_name == "slot" and event.name == "language":
+            self.language = served_language(data.get("value"))
         elif event.type_name == "pause":
             self.escalated = self.paused = True
         elif event.type_name in UNPAUSING_EVENTS:
@@ -270,6 +302,7 @@ async def _index(session: AsyncSession, events: list[TrackerEvent]) -> int:
                 quote_created=False,
                 paused=False,
                 fallback_count=0,
+                language=served_language(None),
                 last_event_id=0,
             )
             session.add(row)
@@ -298,6 +331,7 @@ def _merge(row: Conversation, fold: _Fold, quoted: bool) -> None:
         row.min_confidence = fold.min_confidence
     row.fallback_count += fold.fallback_count
     row.quote_created = row.quote_created or quoted
+    row.language = fold.language or row.language
     row.last_event_id = fold.last_event_id
 
 
@@ -337,7 +371,8 @@ class ContactInfo:
 @dataclass(frozen=True)
 class ConversationSummary:
     """One conversation as the index has it. Times are timezone-aware (UTC). ``furthest_stage``: a value
-    of SALES_STAGES or None; ``min_confidence``: 0–1 or None (no customer message); ``tags`` sorted;
+    of SALES_STAGES or None; ``min_confidence``: 0–1 or None (no customer message); ``language``: the
+    customer's language (ISO 639-1, see :func:`served_language`); ``tags`` sorted;
     ``flagged``/``reviewed_at``/``reviewed_by``/``note``: the managers' review (False/None without one);
     ``preview``: the text of the latest message (customer, bot or manager), at most PREVIEW_CHARS
     characters, "" when there is none."""
@@ -354,6 +389,7 @@ class ConversationSummary:
     paused: bool
     min_confidence: float | None
     fallback_count: int
+    language: str
     tags: list[str]
     flagged: bool
     reviewed_at: datetime | None
@@ -376,6 +412,7 @@ class ConversationFilters:
     - ``escalated``, ``quote_created``: the index's flags are this value.
     - ``confidence_below``: some customer message had an intent confidence below this (0–1).
     - ``min_fallbacks``: at least this many customer messages were classified ``nlu_fallback``.
+    - ``language``: the customer's language is this one (an ISO 639-1 code, e.g. ``ar``).
     - ``tag``: carries this tag (normalised as tags are).
     - ``reviewed``: True for reviewed, False for not yet reviewed; ``flagged``: flagged or not.
     - ``text``: a case-insensitive substring of some message's text (customer, bot or manager; on
@@ -391,6 +428,7 @@ class ConversationFilters:
     quote_created: bool | None = None
     confidence_below: float | None = None
     min_fallbacks: int | None = None
+    language: str | None = None
     tag: str | None = None
     reviewed: bool | None = None
     flagged: bool | None = None
@@ -468,6 +506,8 @@ def _conditions(filters: ConversationFilters) -> list[Any]:
         if filters.min_fallbacks < 0:
             raise InvalidFilter("min_fallbacks must be 0 or more")
         conditions.append(Conversation.fallback_count >= filters.min_fallbacks)
+    if filters.language:
+        conditions.append(Conversation.language == filters.language)
     if filters.tag:
         tagged = select(ConversationTag.conversation_id).where(ConversationTag.tag == normalize_tag(filters.tag))
         conditions.append(Conversation.conversation_id.in_(tagged))
@@ -564,6 +604,7 @@ async def _summaries(session: AsyncSession, ids: list[str]) -> list[Conversation
                 paused=row.paused,
                 min_confidence=row.min_confidence,
                 fallback_count=row.fallback_count,
+                language=row.language,
                 tags=tags.get(cid, []),
                 flagged=bool(review and review.flagged),
                 reviewed_at=_aware(review.reviewed_at) if review else None,

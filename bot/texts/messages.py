@@ -1,8 +1,10 @@
 """Customer-facing message texts rendered from Jinja2 templates in ``bot/texts/templates/messages/``.
 
-Templates get a ``money`` filter (minor units + currency → "AED 1,290.00") and a ``pct`` filter
-(Decimal fraction → "5%"); an undefined variable raises ``jinja2.UndefinedError`` instead of
-printing nothing.
+Templates are translated with Jinja2's i18n extension (``{% trans %}`` blocks and ``_()``, extracted into
+the gettext catalogs by ``make translations-extract``) in the active language of :mod:`bot.texts.i18n`,
+and get a ``money`` filter (minor units + currency → "AED 1,290.00" in that language's format) and a
+``pct`` filter (Decimal fraction → "5%"); an undefined variable raises ``jinja2.UndefinedError`` instead
+of printing nothing.
 """
 
 from decimal import Decimal
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import jinja2
 
-from bot.core.money import format_money
+from bot.texts import i18n
 
 
 def _pct(fraction: Decimal | str) -> str:
@@ -27,8 +29,10 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        extensions=["jinja2.ext.i18n"],
     )
-    env.filters["money"] = lambda minor, currency: format_money(minor, currency)
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["money"] = i18n.format_money
     env.filters["pct"] = _pct
     return env
 

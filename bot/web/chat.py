@@ -3,11 +3,14 @@ console process's application, :func:`bot.web.app.create_app`).
 
 Routes:
 
-- ``GET /``: the chat page.
-- ``POST /api/chat``: JSON ``{"sender": str, "message": str}`` → ``{"messages": [...], "paused": bool}``,
-  messages in Rasa's REST channel format; the conversation id is ``"web-" + sender``; ``paused``: a
-  manager has the conversation (the widget then polls ``/api/chat/updates``). Rate-limited per sender
-  and per client IP address (429 with ``Retry-After``).
+- ``GET /``: the chat page, in the customer's language (:func:`page_language`) with a selector of the
+  business's languages (``company.yml``); the widget sends ``/set_language{"language": "<code>"}`` when the
+  customer picks one and switches its own texts (:func:`widget_texts`, every language's in the page).
+- ``POST /api/chat``: JSON ``{"sender": str, "message": str, "language": str (optional)}`` → ``{"messages":
+  [...], "paused": bool}``, messages in Rasa's REST channel format; the conversation id is ``"web-" +
+  sender``; ``paused``: a manager has the conversation (the widget then polls ``/api/chat/updates``);
+  ``language``: the widget's, for the messages this route composes itself (errors). Rate-limited per
+  sender and per client IP address (429 with ``Retry-After``).
 - ``GET /api/chat/updates?sender=<id>&after=<unix seconds>``: a manager's replies since ``after``.
 - ``POST /api/feedback``: JSON ``{"sender": str, "answer_id": str, "rating": "up" | "down",
   "comment": str (optional)}`` → ``{"status": "saved"}``; 👍/👎 on a knowledge answer.
@@ -22,24 +25,27 @@ import math
 import re
 
 from aiohttp import web
+from babel import Locale, negotiate_locale
 
 from bot.answering.feedback import MAX_COMMENT_CHARS, RATINGS, UnknownAnswer, record_feedback
 from bot.commerce import quotes
 from bot.commerce.quote_pdf import render_quote_pdf
 from bot.contracts import conversation_ids
-from bot.core.business import get_company
+from bot.core.business import Company, get_company
 from bot.core.db import session_scope
 from bot.core.rasa import RasaError
 from bot.handoff.takeover import manager_messages
+from bot.texts import i18n
+from bot.texts.i18n import gettext as _
 from bot.web.appkeys import rasa_key, settings_key, templates_key
-from connectors.ratelimit import SLOW_DOWN_REPLY, RateLimiter  # standard library only, shared with the Rasa channels
+from connectors.ratelimit import RateLimiter  # standard library only, shared with the Rasa channels
 
 log = logging.getLogger(__name__)
 
 _SENDER = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _ANSWER_ID = re.compile(r"[0-9a-f]{32}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
-SORRY = "Sorry, I'm having trouble answering right now. Please try again in a minute, or call us."
+LANGUAGE_COOKIE = "closer_language"  # the language the customer picked in the widget (chat.js sets it)
 
 sender_limiter_key = web.AppKey("chat_sender_limiter", RateLimiter)
 ip_limiter_key = web.AppKey("chat_ip_limiter", RateLimiter)
@@ -49,9 +55,14 @@ def _reply(text: str, status: int) -> web.Response:
     return web.json_response({"messages": [{"text": text}]}, status=status)
 
 
+def _sorry() -> str:
+    return _("Sorry, I'm having trouble answering right now. Please try again in a minute, or call us.")
+
+
 def _slow_down(retry_after: str) -> web.Response:
-    """429 with ``Retry-After`` (whole seconds) and the polite message the widget shows."""
-    response = _reply(SLOW_DOWN_REPLY, 429)
+    """429 with ``Retry-After`` (whole seconds) and the polite message the widget shows: the Rasa channels'
+    :data:`connectors.ratelimit.SLOW_DOWN_REPLY`, written out here for gettext's extraction."""
+    response = _reply(_("You're writing faster than I can read. Please wait a moment, then send that again."), 429)
     response.headers["Retry-After"] = retry_after
     return response
 
@@ -80,11 +91,83 @@ def _over_limit(request: web.Request, sender: str) -> web.Response | None:
     return None
 
 
-async def chat_page(request: web.Request) -> web.Response:
-    """The web chat page (HTML) for the business in knowledge/company.yml."""
+def _preferred(accept_language: str) -> list[str]:
+    """The language tags of an ``Accept-Language`` header (``"ar-AE,ar;q=0.9,en;q=0.5"``), lower-case,
+    most preferred first (by ``q``, then by order); ``*``, ``q=0`` and unreadable weights left out."""
+    weighted = []
+    for position, part in enumerate(accept_language.split(",")):
+        tag, _semicolon, parameters = part.partition(";")
+        name, _equals, value = parameters.partition("=")
+        try:
+            weight = float(value) if name.strip() == "q" else 1.0
+        except ValueError:
+            weight = 0.0
+        if tag.strip() not in ("", "*") and weight > 0:
+            weighted.append((-weight, position, tag.strip().lower()))
+    return [tag for *_order, tag in sorted(weighted)]
+
+
+def page_language(request: web.Request) -> str:
+    """The chat page's language (ISO 639-1, one of ``company.yml``'s ``languages``): the one the customer
+    picked in the widget (the ``closer_language`` cookie), else the browser's most preferred one the
+    business serves (``Accept-Language`` through Babel's ``negotiate_locale``: ``ar-AE`` → ``ar``), else
+    the business's ``default_language``."""
     company = get_company()
+    picked = request.cookies.get(LANGUAGE_COOKIE)
+    if picked in company.languages:
+        return picked
+    preferred = _preferred(request.headers.get("Accept-Language", ""))
+    return negotiate_locale(preferred, company.languages, sep="-") or company.default_language
+
+
+def widget_texts(company: Company) -> dict[str, str]:
+    """The widget's own texts in the active language (:func:`bot.texts.i18n.gettext`; the catalogs'
+    msgids are the English texts here), by the key the page (``data-text``, ``data-label``,
+    ``data-tip``, ``data-placeholder``) and chat.js (``t(key)``) use, the business's brand, assistant name
+    and phone number filled in."""
+    phone = f"\u2066{company.phone}\u2069"  # isolated left to right: its digits keep their order in Arabic
+    return {
+        "title": _("{brand} — chat with {assistant}").format(brand=company.brand, assistant=company.assistant_name),
+        "chat": _("Chat with {brand}").format(brand=company.brand),
+        "tagline": _("Office furniture · sales assistant"),
+        "language": _("Language"),
+        "new_chat": _("New chat"),
+        "new_chat_tip": _("Start a new conversation"),
+        "typing": _("{assistant} is typing").format(assistant=company.assistant_name),
+        "placeholder": _("Ask about chairs, desks, prices, stock…"),
+        "message": _("Your message"),
+        "send": _("Send"),
+        "footer": _('Prefer a person? Call {phone} or type "talk to a manager".').format(phone=phone),
+        "hi": _("hi"),
+        "manager": _("Sales manager"),
+        "helpful": _("Helpful"),
+        "not_helpful": _("Not helpful"),
+        "comment": _("Anything to add? (optional)"),
+        "comment_label": _("Comment on this answer"),
+        "thanks": _("Thanks for your feedback!"),
+        "feedback_error": _("Sorry, that didn't go through. Please try again."),
+        "offline": _("Sorry, I can't reach the server. Please check your connection and try again."),
+    }
+
+
+async def chat_page(request: web.Request) -> web.Response:
+    """The web chat page (HTML) for the business in knowledge/company.yml, in :func:`page_language`. The
+    page carries every language's name (in itself: English, العربية, Русский), direction (``ltr`` or
+    ``rtl``) and :func:`widget_texts` for the widget to switch to."""
+    company = get_company()
+    language = page_language(request)
+    languages = {}
+    for code in company.languages:
+        with i18n.use(code):
+            name = Locale.parse(code).get_display_name(code) or code
+            languages[code] = {
+                "name": name[:1].upper() + name[1:],
+                "dir": Locale.parse(code).text_direction,
+                "texts": widget_texts(company),
+            }
     template = request.app[templates_key].get_template("chat.html")
-    return web.Response(text=template.render(brand=company.brand, phone=company.phone), content_type="text/html")
+    page = template.render(brand=company.brand, language=language, languages=languages)
+    return web.Response(text=page, content_type="text/html")
 
 
 async def chat_api(request: web.Request) -> web.Response:
@@ -94,23 +177,28 @@ async def chat_api(request: web.Request) -> web.Response:
     its own. 400 for a malformed body, 413 for an over-long message, 502 when Rasa fails or
     times out, 429 with ``Retry-After`` over the sender's or the IP address's rate limit (the settings
     ``rate_limit_*``; also when Rasa's REST channel refuses); every error body still carries a polite
-    message to show."""
-    settings = request.app[settings_key]
+    message to show, in the body's ``language`` (one of the business's; else its default language)."""
     try:
         body = await request.json()
     except ValueError:
-        return _reply("Sorry, I couldn't read that message.", 400)
+        body = None
+    language = body.get("language") if isinstance(body, dict) else None
+    with i18n.use(language if isinstance(language, str) else None):
+        return await _relay(request, body)
+
+
+async def _relay(request: web.Request, body: object) -> web.Response:
+    """:func:`chat_api` for the JSON ``body`` (None: unreadable), its replies in the active language."""
+    settings = request.app[settings_key]
     sender, message = (body.get("sender"), body.get("message")) if isinstance(body, dict) else (None, None)
     if not isinstance(sender, str) or not _SENDER.fullmatch(sender) or not isinstance(message, str):
-        return _reply("Sorry, I couldn't read that message.", 400)
+        return _reply(_("Sorry, I couldn't read that message."), 400)
     message = message.strip()
     if not message:
-        return _reply("It looks like your message was empty — what can I help you with?", 400)
+        return _reply(_("It looks like your message was empty — what can I help you with?"), 400)
     if len(message) > settings.max_message_chars:
-        return _reply(
-            f"That message is too long for me (over {settings.max_message_chars} characters). Could you shorten it?",
-            413,
-        )
+        too_long = _("That message is too long for me (over {max_chars} characters). Could you shorten it?")
+        return _reply(too_long.format(max_chars=settings.max_message_chars), 413)
     refusal = _over_limit(request, sender)
     if refusal is not None:
         return refusal
@@ -120,11 +208,11 @@ async def chat_api(request: web.Request) -> web.Response:
         if exc.status == 429:  # Rasa's REST channel has a stricter limit of its own (credentials.yml)
             return _slow_down(exc.retry_after or "1")
         log.error("Rasa did not answer for conversation web-%s: %s", sender, exc)
-        return _reply(SORRY, 502)
+        return _reply(_sorry(), 502)
     paused = await _paused(request.app, conversation_ids.make("web", sender))
     if not messages and not paused:
         log.warning("Rasa sent no reply in conversation web-%s", sender)
-        messages = [{"text": SORRY}]
+        messages = [{"text": _sorry()}]
     return web.json_response({"messages": messages, "paused": paused})
 
 

@@ -151,3 +151,14 @@ def test_price_figures_are_numbers_with_a_currency_or_a_percent():
     }
     assert grounding.skus("add oc-1006 and DK-2001, not OC-10061") == {"OC-1006", "DK-2001"}
     assert grounding.links("see https://x.example/quotes/ab12.pdf.") == {"https://x.example/quotes/ab12.pdf"}
+
+
+def test_figures_written_in_arabic_and_russian_are_read_and_checked():
+    for answer in (
+        "Доставка стоит 150 AED для заказов до 2 000 AED [P1].",
+        "رسوم التوصيل ١٥٠ درهم للطلبات حتى ٢٬٠٠٠ درهم [P1].",
+    ):
+        assert rules_of(answer) == set(), answer
+    assert rules_of("Доставка стоит 3 000 AED [P1].") == {Rule.UNGROUNDED_FIGURE}
+    assert rules_of("التوصيل ٢ درهم فقط [P1].") == {Rule.UNGROUNDED_PRICE}  # 2 is a number of days there
+    assert rules_of("Скидка 40 процентов [P1].") == {Rule.UNGROUNDED_PRICE}  # 40 is centimetres there

@@ -798,6 +798,67 @@ async def test_closed_window_sends_the_template_once_and_holds_messages_until_th
     assert len(graph.requests) == len(graph.messages)  # the fake refused nothing
 
 
+ARABIC_TEMPLATE = {"name": "closer_follow_up_ar", "language": {"code": "ar"}}
+RUSSIAN_TEMPLATE = {"name": "closer_follow_up_ru", "language": {"code": "ru"}}
+DEFAULT_TEMPLATE = {"name": TEMPLATE, "language": {"code": "en_US"}}
+TEMPLATES = {
+    "ar": {"name": "closer_follow_up_ar", "language": "ar"},
+    "ru": {"name": "closer_follow_up_ru", "language": "ru"},
+}
+
+
+@pytest.mark.parametrize(
+    ("templates", "held", "sent"),
+    [
+        (TEMPLATES, "عرض السعر Q-2026-0007 جاهز: \u200f6,450.00 درهم", ARABIC_TEMPLATE),
+        (TEMPLATES, "Ваше предложение Q-2026-0007 готово: 6 450,00 AED", RUSSIAN_TEMPLATE),
+        (TEMPLATES, "Your quote Q-2026-0007 is ready: AED 6,450.00", DEFAULT_TEMPLATE),
+        (None, "عرض السعر Q-2026-0007 جاهز: \u200f6,450.00 درهم", DEFAULT_TEMPLATE),
+    ],
+    ids=["arabic", "russian", "english", "arabic-without-templates"],
+)
+async def test_the_template_is_the_one_of_the_held_messages_language(start, graph, database_url, templates, held, sent):
+    graph.templates = {TEMPLATE: {"en_US"}, "closer_follow_up_ar": {"ar"}, "closer_follow_up_ru": {"ru"}}
+    channel = await start(template_language="en_US", **({"templates": templates} if templates else {}))
+    wrote_at = time.time() - 25 * 3600
+    graph.customer_wrote(CUSTOMER, wrote_at)
+    await channel.connector.store.saw_customer(
+        "whatsapp", CUSTOMER, None, at=datetime.fromtimestamp(wrote_at, timezone.utc)
+    )
+    output = channel.connector.get_output_channel()
+    await output.send_response(f"whatsapp-{CUSTOMER}", {"text": held})
+    await output.send_response(f"whatsapp-{CUSTOMER}", {"text": "Shall we deliver?"})  # already reopening
+
+    assert [m["template"] for m in graph.messages] == [sent]
+    [template] = rows(database_url, "channel_messages", kind="template")
+    assert (template.template, template.status) == (sent["name"], "sent")
+    assert [h.body["text"] for h in rows(database_url, "channel_messages", status="held")] == [
+        held,
+        "Shall we deliver?",
+    ]
+    assert len(graph.requests) == len(graph.messages)  # the fake has each template in its language
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("مرحبا، أريد كراسي مكتب مريحة", "ar"),
+        ("كرسي OC-1001: \u200f1,290.00 درهم", "ar"),  # SKUs and prices do not count
+        ("Здравствуйте, нужны офисные кресла", "ru"),
+        ("OC-1001 кресло", "ru"),
+        ("Привет, مرحبا", None),  # no script has most of the letters: the default language's template
+        ("Your quote is ready.", None),  # English is the default language: no `templates` entry
+        ("١٢ 12 👍", None),  # digits and emoji are no letters
+        ("", None),
+    ],
+)
+def test_the_template_follows_the_language_of_the_held_message(text, language) -> None:
+    graph = SimpleNamespace(token="t", phone_number_id="1", api_base="http://127.0.0.1:9", version="v21.0")
+    templates = {code: {"name": f"closer_follow_up_{code}", "language": code} for code in ("ar", "ru")}
+    config = WhatsAppInput.from_credentials({**credentials(graph), "templates": templates}).config
+    assert config.template(text).name == (f"closer_follow_up_{language}" if language else config.template_name)
+
+
 # --- start-up and configuration -----------------------------------------------------------------
 
 
@@ -839,8 +900,16 @@ def test_defaults_and_a_bad_number(database_url) -> None:
         "template_name": TEMPLATE,
     }
     config = WhatsAppInput.from_credentials(required).config
-    assert (config.template_language, config.api_base, config.api_version, config.timeout_s, config.max_body_bytes) == (
+    assert (
+        config.template_language,
+        config.templates,
+        config.api_base,
+        config.api_version,
+        config.timeout_s,
+        config.max_body_bytes,
+    ) == (
         "en",
+        {},
         "https://graph.facebook.com",
         "v21.0",
         10.0,
@@ -848,3 +917,18 @@ def test_defaults_and_a_bad_number(database_url) -> None:
     )
     with pytest.raises(ChannelConfigError, match="'timeout_s'"):
         WhatsAppInput.from_credentials({**required, "timeout_s": "soon"})
+
+
+@pytest.mark.parametrize(
+    ("templates", "key"),
+    [
+        ("closer_follow_up_ar", "'templates'"),
+        ({"xx": {"name": "closer_follow_up_xx", "language": "xx"}}, "'templates.xx'"),
+        ({"ar": {"name": "closer_follow_up_ar"}}, "'templates.ar'"),
+        ({"ru": "closer_follow_up_ru"}, "'templates.ru'"),
+    ],
+)
+def test_a_bad_templates_entry_names_the_key(templates, key) -> None:
+    graph = SimpleNamespace(token="t", phone_number_id="1", api_base="http://127.0.0.1:9", version="v21.0")
+    with pytest.raises(ChannelConfigError, match=key):
+        WhatsAppInput.from_credentials({**credentials(graph), "templates": templates})

@@ -11,6 +11,7 @@ from bot.commerce import catalog
 from bot.core import db
 from bot.core.models import Product, StockLevel
 from bot.core.settings import ROOT, get_settings
+from bot.texts import i18n
 from tests.conftest import SHARED
 
 IKEA = SHARED / "catalog" / "ikea_sa_furniture.csv"
@@ -40,6 +41,10 @@ async def test_default_catalog_loads_and_reimport_changes_nothing(db_url):
     assert (chair.name, chair.price_minor, chair.currency) == ("ErgoPro Ergonomic Chair, black", 129000, "AED")
     assert chair.attributes["features"] == ["ergonomic", "lumbar support", "mobile"]
     assert chair.attributes["height_cm"] == "105-118"
+    assert chair.attributes["names"] == {
+        "ar": "كرسي إرغو برو المريح، أسود",
+        "ru": "Эргономичное кресло ErgoPro, чёрное",
+    }
 
 
 async def test_ikea_catalog_loads_through_a_column_mapping(db_url):
@@ -119,6 +124,43 @@ async def test_bad_rows_are_reported_with_line_and_reason_and_the_rest_loads(loa
     assert (desk.name, desk.price_minor, desk.description) == ("Good Desk", 45050, "fine row")
     assert chair.price_minor == 99900
     assert await count(loaded_db, Product) == 153
+
+
+TRANSLATED = """sku,name,name_ar,name_ru,category,price,currency,colour,material,width_cm,depth_cm,height_cm,\
+features,description
+DK-9101,Nova Desk 120,مكتب نوفا 120,Стол Nova 120,desk,900.00,AED,,,,,,,
+DK-9102,Pico Desk,,  Стол   Pico  ,desk,500.00,AED,,,,,,,
+DK-9103,Plain Desk,,,desk,400.00,AED,,,,,,,
+DK-9104,,مكتب بلا اسم,Стол без названия,desk,400.00,AED,,,,,,,
+DK 9105,Bad SKU Desk,مكتب,Стол,desk,400.00,AED,,,,,,,
+"""
+
+
+async def test_translated_names_come_from_name_language_columns(db_url, tmp_path):
+    """``name_ar``/``name_ru`` are optional: a row may translate its name into some languages, or none; a translation
+    never stands in for a missing name, and a broken row is rejected for what is wrong with it."""
+    path = tmp_path / "translated.csv"
+    path.write_text(TRANSLATED, encoding="utf-8")
+    async with db.session_scope(db_url) as session:
+        report = await catalog.import_catalog(session, path)
+        desks = {sku: await session.get(Product, sku) for sku in ("DK-9101", "DK-9102", "DK-9103")}
+    assert [(error.line, error.reason) for error in report.rejected] == [
+        (5, "DK-9104: name is empty"),
+        (6, "SKU 'DK 9105' has characters other than letters, digits and . _ / -"),
+    ]
+    assert desks["DK-9101"].attributes == {"names": {"ar": "مكتب نوفا 120", "ru": "Стол Nova 120"}}
+    assert desks["DK-9102"].attributes == {"names": {"ru": "Стол Pico"}}
+    assert desks["DK-9103"].attributes == {}
+    shown = {}
+    for language in ("en", "ar", "ru", "fr"):  # fr: not a language of the business, so its default, English
+        with i18n.use(language):
+            shown[language] = [desk.display_name for desk in desks.values()]
+    assert shown == {
+        "en": ["Nova Desk 120", "Pico Desk", "Plain Desk"],
+        "ar": ["مكتب نوفا 120", "Pico Desk", "Plain Desk"],
+        "ru": ["Стол Nova 120", "Стол Pico", "Plain Desk"],
+        "fr": ["Nova Desk 120", "Pico Desk", "Plain Desk"],
+    }
 
 
 async def test_stock_rows_for_unknown_skus_or_bad_quantities_are_rejected(loaded_db, tmp_path):

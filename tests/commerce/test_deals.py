@@ -110,6 +110,7 @@ async def test_open_deal_by_contact_or_by_conversation_skips_won_and_lost(url):
                 conversation_id="web-2",
                 deal_id=other.id,
                 currency="AED",
+                language="en",
                 subtotal_minor=100,
                 discount_minor=0,
                 net_minor=100,

@@ -34,7 +34,7 @@ business_hours: {timezone: Europe/Moscow, days: Mon-Fri, open: "09:00", close: "
 quote_validity_days: 14
 quote_terms:
   - "Цены указаны в {currency} с учётом скидок; НДС {vat}."
-  - "Предложение действует до {valid_until}."
+  - "Предложение действует до {valid_until} включительно."
 """,
     "pricing.yml": """
 currency: RUB
@@ -117,6 +117,7 @@ async def test_a_business_in_another_currency_and_language_needs_no_code(second_
     quote = Quote(
         number="Q-2026-0001",
         currency=priced.currency,
+        language="ru",
         vat_rate=str(priced.vat_rate),
         lines=[],
         subtotal_minor=priced.subtotal_minor,
@@ -130,7 +131,7 @@ async def test_a_business_in_another_currency_and_language_needs_no_code(second_
     document = quotes.document(quote, company)
     assert document.terms == [
         "Цены указаны в RUB с учётом скидок; НДС 20%.",
-        "Предложение действует до 15 December 2026.",
+        "Предложение действует до 15 декабря 2026\u202fг. включительно.",  # the date as Russian writes it
     ]
     assert (document.company.name, document.company.tax_id, document.vat_rate) == (
         "ООО «Дубрава»",

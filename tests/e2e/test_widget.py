@@ -1,11 +1,13 @@
 """The web chat widget in Debian's headless Chromium (selenium + chromedriver) against the real stack."""
 
 import asyncio
+import re
 
+import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import select
 
 from bot.core import db
@@ -81,3 +83,35 @@ def test_a_knowledge_answer_can_be_rated_with_a_comment_and_the_rating_survives_
         EC.presence_of_element_located((By.CSS_SELECTOR, f'li.feedback[data-answer-id="{answer_id}"]'))
     )
     assert restored.find_element(By.CSS_SELECTOR, "button.feedback-down").get_attribute("aria-pressed") == "true"
+
+
+def test_picking_arabic_turns_the_widget_right_to_left_and_the_bot_writes_arabic(stack, browser):
+    wait = WebDriverWait(browser, 60)
+    browser.get(stack.console_url + "/")  # Chromium asks for English
+    wait.until(lambda d: any("Closer" in t for t in bot_texts(d)))
+    picker = Select(browser.find_element(By.ID, "language"))
+    assert [(o.get_attribute("value"), o.text) for o in picker.options] == [
+        ("en", "English"),
+        ("ar", "العربية"),
+        ("ru", "Русский"),
+    ]
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("dir") == "ltr"
+
+    before = len(bot_texts(browser))
+    picker.select_by_visible_text("العربية")
+    html = browser.find_element(By.TAG_NAME, "html")
+    assert (html.get_attribute("lang"), html.get_attribute("dir")) == ("ar", "rtl")
+    wait.until(lambda d: len(bot_texts(d)) > before)
+    answer = bot_texts(browser)[-1]
+    assert re.search("[\u0621-\u064a]", answer), answer  # utter_language_set's Arabic variation
+
+    sender = browser.execute_script("return JSON.parse(localStorage.getItem('closer.chat.v1')).sender")
+    tracker = httpx.get(
+        f"{stack.rasa_url}/conversations/web-{sender}/tracker", headers=stack.rasa_headers(), timeout=30
+    ).json()
+    [picked] = [e for e in tracker["events"] if e["event"] == "user" and e["text"].startswith("/set_language")]
+    assert (picked["text"], picked["parse_data"]["intent"]["name"]) == (
+        '/set_language{"language":"ar"}',
+        "set_language",
+    )
+    assert tracker["slots"]["language"] == "ar"

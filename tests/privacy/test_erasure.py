@@ -227,6 +227,7 @@ async def add_customer(db_url: str, tracker_path: Path) -> dict[str, int]:
             deal_id=deal.id,
             status="sent",
             currency="AED",
+            language="en",
             subtotal_minor=1776000,
             discount_minor=0,
             net_minor=1776000,

@@ -54,6 +54,7 @@ def conversation(
     contact_id: int | None = None,
     escalated: bool = False,
     quote: bool = False,
+    language: str = "en",
 ) -> list:
     """An indexed conversation and its messages ``(time, speaker, intent)``."""
     times = [m[0] for m in messages]
@@ -71,6 +72,7 @@ def conversation(
             quote_created=quote,
             paused=False,
             fallback_count=sum(m[2] == "nlu_fallback" for m in messages),
+            language=language,
             last_event_id=0,
         )
     ]
@@ -120,7 +122,8 @@ def answer(
 
 @pytest.fixture
 async def filled(db_url: str) -> str:
-    """Eight conversations (c6 wholly outside 1–7 March Dubai time), four contacts, deals, eight knowledge answers."""
+    """Eight conversations (web-f wholly outside 1–7 March Dubai time) in English, Arabic, Russian and French (not
+    served), four contacts, deals, eight knowledge answers."""
     assert get_company().timezone == "Asia/Dubai"  # the default business; the day boundaries below assume it
     async with db.session_scope(db_url) as session:
         a, b, c, d = (Contact(channel="web", sender_id=name) for name in "abcd")
@@ -147,6 +150,7 @@ async def filled(db_url: str) -> str:
                 ],
                 contact_id=a.id,
                 quote=True,
+                language="ar",
             ),
             *conversation(
                 "web-b",
@@ -157,7 +161,12 @@ async def filled(db_url: str) -> str:
             ),
             # 22:30 UTC on 1 March is 02:30 on 2 March in Dubai
             *conversation(
-                "telegram-c", "telegram", 8, [(utc(3, 1, 22, 30), "customer", "request_human")], escalated=True
+                "telegram-c",
+                "telegram",
+                8,
+                [(utc(3, 1, 22, 30), "customer", "request_human")],
+                escalated=True,
+                language="ru",
             ),
             # its first message is 23:00 on 28 February in Dubai, before the period
             *conversation(
@@ -168,7 +177,13 @@ async def filled(db_url: str) -> str:
             ),
             # 23:59 on 7 March in Dubai, the period's last minute
             *conversation(
-                "whatsapp-e", "whatsapp", 7, [(utc(3, 7, 19, 59), "customer", "affirm")], contact_id=c.id, quote=True
+                "whatsapp-e",
+                "whatsapp",
+                7,
+                [(utc(3, 7, 19, 59), "customer", "affirm")],
+                contact_id=c.id,
+                quote=True,
+                language="ar",
             ),
             # only a bot message within the period; the customer's is at 00:00 on 8 March in Dubai, its end
             *conversation(
@@ -179,11 +194,17 @@ async def filled(db_url: str) -> str:
                 contact_id=d.id,
                 escalated=True,
                 quote=True,
+                language="ar",
             ),
+            # French: a language the business no longer serves
             *conversation(
-                "whatsapp-g", "whatsapp", 1, [(utc(3, 6, 8), "customer", None), (utc(3, 6, 8, 1), "customer", "greet")]
+                "whatsapp-g",
+                "whatsapp",
+                1,
+                [(utc(3, 6, 8), "customer", None), (utc(3, 6, 8, 1), "customer", "greet")],
+                language="fr",
             ),
-            *conversation("web-h", "web", 2, [(utc(3, 2, 19), "customer", "ask_delivery")]),
+            *conversation("web-h", "web", 2, [(utc(3, 2, 19), "customer", "ask_delivery")], language="ru"),
             *answer("k1", "web-a", utc(3, 2, 10, 2), "llm", "gpt-4o-mini", (1000, 100), 0.25, rating=1),
             *answer("k2", "telegram-c", utc(3, 2, 21), "extractive", "gpt-4o-mini", (800, 50), 0.125, rating=-1),
             *answer("k3", "web-b", utc(3, 3, 9, 1), "extractive", rating=1),
@@ -255,6 +276,37 @@ async def test_conversion_escalation_and_fallback_rates(session, march):
     # 10 customer messages in the period, 2 of them nlu_fallback (web-b, telegram-d)
     assert await analytics.fallback_rate(session, **march) == Rate(2, 10, 0.2)
     assert await analytics.fallback_rate(session, **march, channel="telegram") == Rate(1, 2, 0.5)
+
+
+def steps(reached: list[int], total: int) -> list[FunnelStep]:
+    """The funnel of ``total`` conversations, ``reached`` per stage greeting … closing, then handoff."""
+    return [
+        FunnelStep(stage, count, count / total if total else None)
+        for stage, count in zip((*analytics.FUNNEL_STAGES, "handoff"), reached, strict=True)
+    ]
+
+
+async def test_conversations_funnel_and_conversion_per_language(session, march):
+    assert get_company().languages == ("en", "ar", "ru")  # knowledge/company.yml
+    # en: web-b needs_analysis(3), telegram-d none; ar: web-a quoting(6), whatsapp-e closing(7), both quoted and won
+    # (web-f is outside); ru: telegram-c handoff(8), web-h qualifying(2); fr: whatsapp-g greeting(1). b's deal is a
+    # proposal, not won.
+    assert await analytics.by_language(session, **march) == [
+        analytics.LanguageFigures("en", 2, steps([1, 1, 1, 0, 0, 0, 0, 0], 2), Rate(0, 2, 0.0), Rate(0, 2, 0.0)),
+        analytics.LanguageFigures("ar", 2, steps([2, 2, 2, 2, 2, 2, 1, 0], 2), Rate(2, 2, 1.0), Rate(2, 2, 1.0)),
+        analytics.LanguageFigures("ru", 2, steps([1, 1, 0, 0, 0, 0, 0, 1], 2), Rate(0, 2, 0.0), Rate(0, 2, 0.0)),
+        analytics.LanguageFigures("fr", 1, steps([1, 0, 0, 0, 0, 0, 0, 0], 1), Rate(0, 1, 0.0), Rate(0, 1, 0.0)),
+    ]
+    web = await analytics.by_language(session, **march, channel="web")  # web-b, web-a, web-h; no French
+    assert [(f.language, f.conversations, f.to_quote, f.to_won) for f in web] == [
+        ("en", 1, Rate(0, 1, 0.0), Rate(0, 1, 0.0)),
+        ("ar", 1, Rate(1, 1, 1.0), Rate(1, 1, 1.0)),
+        ("ru", 1, Rate(0, 1, 0.0), Rate(0, 1, 0.0)),
+    ]
+    assert await analytics.by_language(session, **march, channel="sms") == [
+        analytics.LanguageFigures(language, 0, steps([0] * 8, 0), Rate(0, 0, None), Rate(0, 0, None))
+        for language in ("en", "ar", "ru")
+    ]
 
 
 async def test_rates_without_anything_to_measure_are_none(session, march):

@@ -1,6 +1,7 @@
-"""The NLU inbox against the real domain.yml and data/ (copied into a temp project), a real migrated DB,
-and Rasa itself (.venv-rasa): the export passes `rasa data validate --fail-on-warnings` and Rasa's own
-reader finds the intended examples; a saved test story passes `rasa test core` with the trained model."""
+"""The NLU inbox against the real domain.yml and data/ (copied into a temp project), a real migrated DB, a
+tracker store written by Rasa (tests/review/test_conversations.py) and Rasa itself (.venv-rasa): the export
+passes `rasa data validate --fail-on-warnings` and Rasa's own reader finds the intended examples, each in the
+file of its message's language; a saved test story passes `rasa test core` with the trained model."""
 
 import asyncio
 import json
@@ -16,8 +17,10 @@ from sqlalchemy import select
 from bot.core import db
 from bot.core.models import NluAnnotation
 from bot.core.settings import ROOT
+from bot.core.tracker import TrackerReader
 from bot.review import annotations, stories
 from bot.review.annotations import InvalidAnnotation, annotate, export
+from tests.review.test_conversations import GOLF, HOTEL, INDIA, multilingual, rasa_write, stored_events
 
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
@@ -42,6 +45,22 @@ def project(tmp_path: Path) -> Path:
 async def url(db_url: str) -> str:
     yield db_url
     await db.get_engine(db_url).dispose()
+
+
+@pytest.fixture(scope="module")
+def tracker_path(tmp_path_factory) -> Path:
+    """A tracker store written by Rasa with the Arabic, Russian and French conversations of
+    :func:`tests.review.test_conversations.multilingual` (the annotations of the other tests name none of them)."""
+    path = tmp_path_factory.mktemp("rasa") / "tracker.db"
+    rasa_write(path, multilingual())
+    return path
+
+
+@pytest.fixture
+async def tracker(tracker_path: Path) -> TrackerReader:
+    reader = TrackerReader(f"sqlite+aiosqlite:///{tracker_path}")
+    yield reader
+    await reader.close()
 
 
 def events_of(conversation_id: str) -> list[tuple[int, dict]]:
@@ -146,7 +165,7 @@ def rasa_examples(path: Path) -> list[dict]:
     return json.loads(result.stdout.splitlines()[-1])
 
 
-async def test_export_merges_skips_duplicates_reports_conflicts_and_passes_rasa_validate(url, project):
+async def test_export_merges_skips_duplicates_reports_conflicts_and_passes_rasa_validate(url, project, tracker):
     target = project / "data" / "nlu" / "annotations.yml"
     stock = (
         "need 30 standing desks and 30 leather chairs",
@@ -183,9 +202,9 @@ async def test_export_merges_skips_duplicates_reports_conflicts_and_passes_rasa_
     )
 
     async with db.session_scope(url) as session:
-        summary = await export(session, project)
+        summary = await export(session, project, tracker)
 
-    assert summary.path == target
+    assert summary.paths == [target]
     assert (summary.written, summary.duplicates) == (written, [duplicate])
     assert [(c.annotation_id, c.intent) for c in summary.conflicts] == [
         (other_intent, "ask_price"),
@@ -212,7 +231,7 @@ async def test_export_merges_skips_duplicates_reports_conflicts_and_passes_rasa_
         url, project, 10, "hmm, 900 is over our budget", "objection_price", [{"start": 5, "end": 8, "entity": "budget"}]
     )
     async with db.session_scope(url) as session:
-        summary = await export(session, project)
+        summary = await export(session, project, tracker)
     assert (summary.written, summary.duplicates) == ([later], [again])
     assert [c.annotation_id for c in summary.conflicts] == [other_intent, synonym]  # still pending, reported again
     items = yaml.safe_load(target.read_text(encoding="utf-8"))["nlu"]
@@ -261,35 +280,82 @@ async def test_export_merges_skips_duplicates_reports_conflicts_and_passes_rasa_
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
-async def test_export_with_nothing_pending_leaves_the_data_alone(url, project):
+async def test_export_with_nothing_pending_leaves_the_data_alone(url, project, tracker):
     async with db.session_scope(url) as session:
-        summary = await export(session, project)
+        summary = await export(session, project, tracker)
     assert (summary.written, summary.duplicates, summary.conflicts) == ([], [], [])
     assert not (project / "data" / "nlu" / "annotations.yml").exists()
 
 
-async def test_an_intent_dropped_from_the_domain_since_is_a_conflict(url, project):
+async def test_an_intent_dropped_from_the_domain_since_is_a_conflict(url, project, tracker):
     kept = await correct(url, project, 1, "hmm, 900 is over our budget", "objection_price")
     dropped = await correct(url, project, 2, "fine, I'll think about it over the weekend", "objection_think")
     domain = project / "domain.yml"
     domain.write_text(domain.read_text(encoding="utf-8").replace("  - objection_think\n", "", 1), encoding="utf-8")
     async with db.session_scope(url) as session:
-        summary = await export(session, project)
+        summary = await export(session, project, tracker)
     assert summary.written == [kept]
     assert [(c.annotation_id, c.reason) for c in summary.conflicts] == [
         (dropped, "domain.yml no longer declares objection_think")
     ]
 
 
-async def test_export_of_unreadable_training_data_fails_and_leaves_annotations_pending(url, project, caplog):
+async def test_export_of_unreadable_training_data_fails_and_leaves_annotations_pending(url, project, tracker, caplog):
     await correct(url, project, 1, "hmm, 900 is over our budget", "objection_price")
     (project / "data" / "nlu" / "broken.yml").write_text("nlu:\n- intent: greet\n  examples: [unclosed\n")
     with pytest.raises(annotations.ExportError, match=r"broken.yml"):
         async with db.session_scope(url) as session:
-            await export(session, project)
+            await export(session, project, tracker)
     assert [r.status for r in await rows(url)] == ["pending"]
     assert not (project / "data" / "nlu" / "annotations.yml").exists()
     assert "NLU export failed" in caplog.text
+
+
+async def test_each_example_goes_into_the_file_of_its_messages_language(url, project, tracker, tracker_path):
+    def said(conversation_id: str, text: str) -> int:
+        return next(
+            e[0]
+            for e in stored_events(tracker_path)
+            if e[1] == conversation_id and e[2] == "user" and json.loads(e[6])["text"] == text
+        )
+
+    quantity = {"start": 6, "end": 8, "entity": "quantity"}
+    corrections = [
+        # the Arabic message after the one whose SlotSet made the conversation Arabic
+        (GOLF, "أحتاج 12 كرسي، كم السعر؟", "ask_price", [quantity]),
+        (HOTEL, "hello, which desks fit a small studio?", "ask_products", []),  # before the customer asked for Russian
+        (HOTEL, "нужно 12 столов для офиса", "ask_products", [quantity]),
+        (INDIA, "привет, есть кресла?", "ask_products", []),
+        (INDIA, "merci, au revoir", "goodbye", []),  # French is not served: the default language
+    ]
+    ids = [
+        await correct(url, project, said(cid, text), text, intent, entities, conversation_id=cid)
+        for cid, text, intent, entities in corrections
+    ]
+    async with db.session_scope(url) as session:
+        summary = await export(session, project, tracker)
+
+    nlu = project / "data" / "nlu"
+    arabic, english, russian = nlu / "ar" / "annotations.yml", nlu / "annotations.yml", nlu / "ru" / "annotations.yml"
+    assert (summary.paths, summary.written, summary.duplicates, summary.conflicts) == (
+        [arabic, english, russian],
+        ids,
+        [],
+        [],
+    )
+    assert [r.status for r in await rows(url)] == ["exported"] * 5
+    assert [(m["text"], m["intent"], m["entities"]) for m in await asyncio.to_thread(rasa_examples, arabic)] == [
+        ("أحتاج 12 كرسي، كم السعر؟", "ask_price", [{**quantity, "value": "12"}])
+    ]
+    assert [(m["text"], m["intent"], m["entities"]) for m in await asyncio.to_thread(rasa_examples, russian)] == [
+        ("нужно 12 столов для офиса", "ask_products", [{**quantity, "value": "12"}]),
+        ("привет, есть кресла?", "ask_products", []),
+    ]
+    assert yaml.safe_load(english.read_text(encoding="utf-8"))["nlu"] == [
+        {"intent": "ask_products", "examples": "- hello, which desks fit a small studio?\n"},
+        {"intent": "goodbye", "examples": "- merci, au revoir\n"},
+    ]
+    assert "- أحتاج [12](quantity) كرسي، كم السعر؟\n" in arabic.read_text(encoding="utf-8")
 
 
 def test_story_rules_follow_rasas_exporter():

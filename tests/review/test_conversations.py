@@ -1,7 +1,8 @@
 """The manager console's conversation index, list, transcript, tags and reviews, over a tracker store
 written by Rasa itself: Rasa 3.6's SQLTrackerStore (``.venv-rasa``) stores the events, as the Rasa
 server does, and the business DB is a real SQLite file migrated by Alembic. Event JSON follows events
-of real conversations (var/tracker.db)."""
+of real conversations (var/tracker.db). Also the customer's language (conversations in Arabic and Russian)
+and migration 0013 up and down."""
 
 import asyncio
 import json
@@ -13,10 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from bot.core import db
+from bot.core.business import get_company
 from bot.core.models import Contact, Conversation, ConversationMessage, Feedback, IndexWatermark, KnowledgeAnswer, Quote
 from bot.core.settings import ROOT
 from bot.core.tracker import TrackerReader, TrackerStoreUnavailable
@@ -52,6 +55,7 @@ ALPHA, BRAVO, CHARLIE, DELTA, ECHO, FOXTROT = (
     "telegram-7770001",
     "e1",
 )
+GOLF, HOTEL, INDIA = "whatsapp-971500000007", "telegram-8880001", "web-india"
 
 
 def rasa_write(path: Path, conversations: dict[str, list[dict]]) -> None:
@@ -280,6 +284,56 @@ def conversations(contact_id: int) -> dict[str, list[dict]]:
     }
 
 
+def multilingual() -> dict[str, list[dict]]:
+    """Three conversations newer than those of :func:`conversations`, whose ``language`` slot Rasa set (after the
+    customer's message): GOLF in Arabic; HOTEL in English until its customer asks for Russian; INDIA in Russian
+    until its customer writes French, which the business does not serve (so English, its default language)."""
+    g, h, i = Clock(0.3), Clock(0.2), Clock(0.1)
+    return {
+        GOLF: [
+            *session_start(g),
+            user("هل لديكم كراسي مكتب؟", "ask_products", 0.91, g, "whatsapp"),
+            slot("language", "ar", g),
+            action("action_search_products", g),
+            bot("نعم، هذه كراسي المكتب لدينا:\n• ErgoPro (OC-1009)", g),
+            action("action_listen", g),
+            user("أحتاج 12 كرسي، كم السعر؟", "ask_price", 0.62, g, "whatsapp"),
+            action("action_answer_question", g),
+            bot("سعر ErgoPro هو 1,480 درهم للكرسي.", g),
+            action("action_listen", g),
+        ],
+        HOTEL: [
+            *session_start(h),
+            user("hello, which desks fit a small studio?", "ask_products", 0.84, h, "telegram"),
+            action("action_search_products", h),
+            bot("Here are desks:\n• Walnut Executive Desk (DK-2001)", h),
+            action("action_listen", h),
+            user("а можно по-русски?", "set_language", 0.93, h, "telegram"),
+            slot("language", "ru", h),
+            action("utter_language_set", h),
+            bot("Конечно, дальше пишу по-русски.", h),
+            action("action_listen", h),
+            user("нужно 12 столов для офиса", "ask_products", 0.77, h, "telegram"),
+            action("action_search_products", h),
+            bot("Вот столы из нашего каталога:\n• Walnut Executive Desk (DK-2001)", h),
+            action("action_listen", h),
+        ],
+        INDIA: [
+            *session_start(i),
+            user("привет, есть кресла?", "ask_products", 0.71, i),
+            slot("language", "ru", i),
+            action("action_search_products", i),
+            bot("Вот кресла из нашего каталога:", i),
+            action("action_listen", i),
+            user("merci, au revoir", "goodbye", 0.55, i),
+            slot("language", "fr", i),
+            action("utter_goodbye", i),
+            bot("Goodbye!", i),
+            action("action_listen", i),
+        ],
+    }
+
+
 CONTACTS = [
     dict(
         name="Aisha Khan",
@@ -329,6 +383,7 @@ async def business(db_url: str) -> dict[str, int]:
                 vat_rate="0.05",
                 vat_minor=88800,
                 total_minor=1864800,
+                language="en",
                 valid_until=NOW + timedelta(days=14),
                 token="t" * 32,
             )
@@ -582,6 +637,116 @@ async def test_refresh_leaves_the_index_alone_when_the_store_is_unreadable(index
             await conv.refresh(missing, session)
     await missing.close()
     assert await listed(indexed) == before
+
+
+# --- languages -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def multilingual_index(indexed: str, tracker: TrackerReader, tracker_path: Path) -> str:
+    """``indexed`` with the conversations of :func:`multilingual` added by Rasa and indexed two events at a
+    time (so a customer message and the SlotSet after it fall into different batches)."""
+    company = get_company()
+    assert (company.languages, company.default_language) == (("en", "ar", "ru"), "en")  # knowledge/company.yml
+    await asyncio.to_thread(rasa_write, tracker_path, multilingual())
+    async with db.session_scope(indexed) as session:
+        await conv.refresh(tracker, session, batch_size=2)
+    return indexed
+
+
+async def test_the_language_is_the_latest_language_slot_as_the_bot_reads_it(
+    multilingual_index: str, tracker: TrackerReader
+):
+    indexed = {cid: (await row(multilingual_index, cid)).language for cid in (GOLF, HOTEL, INDIA, ALPHA, ECHO)}
+    assert indexed == {GOLF: "ar", HOTEL: "ru", INDIA: "en", ALPHA: "en", ECHO: "en"}  # ALPHA, ECHO: never set
+
+    said = {}
+    for cid in (GOLF, HOTEL, INDIA):
+        events = await tracker.conversation_events(cid)
+        texts = {event.id: event.data["text"] for event in events if event.type_name == "user"}
+        said |= {texts[event_id]: language for event_id, language in conv.message_languages(events).items()}
+    assert said == {
+        "هل لديكم كراسي مكتب؟": "ar",
+        "أحتاج 12 كرسي، كم السعر؟": "ar",  # no SlotSet after it: the slot keeps its value
+        "hello, which desks fit a small studio?": "en",  # not set yet: the default
+        "а можно по-русски?": "ru",  # the SlotSet right after it
+        "нужно 12 столов для офиса": "ru",
+        "привет, есть кресла?": "ru",
+        "merci, au revoir": "en",  # French is not served
+    }
+
+
+async def test_the_list_filters_by_language_and_the_transcript_shows_it(
+    multilingual_index: str, tracker: TrackerReader
+):
+    url = multilingual_index
+    assert await ids(url, language="ar") == {GOLF}
+    assert await ids(url, language="ru") == {HOTEL}
+    assert await ids(url, language="en") == {INDIA, CHARLIE, BRAVO, ALPHA, ECHO, DELTA, FOXTROT}
+    assert await ids(url, language="fr") == set()
+    assert await ids(url, language="ru", channel="telegram") == {HOTEL}
+    assert await ids(url, language="ru", channel="web") == set()
+    assert await ids(url, language="en", channel="web", text="hello") == {ALPHA, DELTA}
+    assert await ids(url, language="ar", text="كم السعر") == {GOLF}
+    pages = [await listed(url, page=n, per_page=3, language="en") for n in (1, 2, 3)]
+    assert [[item.conversation_id for item in page.items] for page in pages] == [
+        [INDIA, CHARLIE, BRAVO],
+        [ALPHA, ECHO, DELTA],
+        [FOXTROT],
+    ]
+    assert {(page.total, page.pages) for page in pages} == {(7, 3)}
+    assert [item.language for item in (await listed(url, language="ru")).items] == ["ru"]
+
+    async with db.session_scope(url) as session:
+        transcript = await conv.transcript(tracker, session, GOLF)
+    assert transcript.summary.language == "ar"
+    customers = [entry for entry in transcript.entries if entry.kind == "customer"]
+    assert [entry.text for entry in customers] == ["هل لديكم كراسي مكتب؟", "أحتاج 12 كرسي، كم السعر؟"]
+    assert customers[0].slots == {"language": "ar"}
+    assert [entry.text for entry in transcript.entries if entry.kind == "bot"] == [
+        "نعم، هذه كراسي المكتب لدينا:\n• ErgoPro (OC-1009)",
+        "سعر ErgoPro هو 1,480 درهم للكرسي.",
+    ]
+
+
+def test_migration_0013_adds_the_language_and_drops_it(tmp_path: Path):
+    path = tmp_path / "old.db"
+    config = db.alembic_config(f"sqlite+aiosqlite:///{path}")
+    command.upgrade(config, "0012")
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute(
+            "INSERT INTO conversations (conversation_id, channel, started_at, last_message_at, turns, stage_rank, "
+            "escalated, quote_created, paused, fallback_count, last_event_id) "
+            "VALUES ('web-old', 'web', '2026-03-01 09:00:00', '2026-03-01 09:05:00', 1, 0, 0, 0, 0, 0, 7)"
+        )
+        connection.execute(
+            "INSERT INTO conversation_messages (id, conversation_id, timestamp, speaker, text) "
+            "VALUES (6, 'web-old', '2026-03-01 09:05:00', 'customer', 'hi')"
+        )
+        connection.execute("INSERT INTO conversation_tags (conversation_id, tag) VALUES ('web-old', 'vip')")
+
+    def schema() -> tuple[list[str], set[str]]:
+        with closing(sqlite3.connect(path)) as connection:
+            columns = [name for _, name, *_ in connection.execute("PRAGMA table_info(conversations)")]
+            indexes = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        return columns, indexes
+
+    command.upgrade(config, "0013")
+    columns, indexes = schema()
+    assert "language" in columns and "ix_conversations_language" in indexes
+    with closing(sqlite3.connect(path)) as connection:
+        assert connection.execute("SELECT conversation_id, language FROM conversations").fetchall() == [
+            ("web-old", "en")  # indexed before the language slot existed: the default language
+        ]
+    command.downgrade(config, "0012")
+    columns, indexes = schema()
+    assert "language" not in columns and "ix_conversations_language" not in indexes
+    with closing(sqlite3.connect(path)) as connection:  # the table was rebuilt; its messages and tags stay
+        assert connection.execute("SELECT conversation_id, last_event_id FROM conversations").fetchall() == [
+            ("web-old", 7)
+        ]
+        assert connection.execute("SELECT count(*) FROM conversation_messages").fetchone() == (1,)
+        assert connection.execute("SELECT tag FROM conversation_tags").fetchall() == [("vip",)]
 
 
 # --- list ----------------------------------------------------------------------------------------------------

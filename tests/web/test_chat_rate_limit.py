@@ -47,17 +47,6 @@ class FakeRest:
 
 
 @pytest.fixture
-async def rasa():
-    fake = FakeRest()
-    app = web.Application()
-    app.router.add_post("/webhooks/rest/webhook", fake.webhook)
-    app.router.add_get("/conversations/{id}/tracker", fake.tracker)
-    async with TestServer(app, host="127.0.0.1") as server:
-        fake.url = str(server.make_url("")).rstrip("/")
-        yield fake
-
-
-@pytest.fixture
 async def chat(db_url, rasa):
     """A console client whose limits are 2 messages per sender and 3 per IP address per 60 s; yields
     (client, clock)."""

@@ -1,10 +1,12 @@
 """The console's conversation pages and NLU inbox, against the real console app (bot.web.app.create_app)
 on loopback: a business DB migrated by Alembic, a tracker store written by Rasa 3.6's own SQLTrackerStore
 (tests/review/test_conversations.py), and a temp copy of the project's domain and training data for corrections,
-exports and test stories. The console indexes the tracker store itself."""
+exports and test stories. The console indexes the tracker store itself. Also conversations in Arabic and Russian:
+the list's language column and filter, the transcript's language and right-to-left text."""
 
 import asyncio
 import html
+import json
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -32,9 +34,13 @@ from tests.review.test_conversations import (
     DELTA,
     ECHO,
     FOXTROT,
+    GOLF,
+    HOTEL,
+    INDIA,
     NOW,
     Clock,
     action,
+    multilingual,
     rasa_write,
     session_start,
     stored_events,
@@ -82,7 +88,7 @@ def event_id(tracker: Path, conversation_id: str, text: str) -> int:
     return next(
         e[0]
         for e in stored_events(tracker)
-        if e[1] == conversation_id and e[2] == "user" and f'"text": "{text}"' in e[6]
+        if e[1] == conversation_id and e[2] == "user" and json.loads(e[6])["text"] == text
     )
 
 
@@ -123,11 +129,11 @@ async def test_the_list_indexes_and_shows_every_conversation_newest_first(consol
     alpha_last = [e[3] for e in stored_events(tracker_path) if e[1] == ALPHA and e[2] in ("user", "bot")][-1]
     local = datetime.fromtimestamp(alpha_last, UTC).astimezone(dubai).strftime("%Y-%m-%d %H:%M")
     assert row(page, ALPHA) == (
-        f"Aisha Khan, Gulf Trading LLC Your quote Q-2026-0001 is ready. web {local} 4 quoting no yes 0.42 0 —"
+        f"Aisha Khan, Gulf Trading LLC Your quote Q-2026-0001 is ready. web en {local} 4 quoting no yes 0.42 0 —"
     )
-    assert row(page, BRAVO).startswith("Omar Haddad, Falcon Logistics thanks Omar telegram ")
+    assert row(page, BRAVO).startswith("Omar Haddad, Falcon Logistics thanks Omar telegram en ")
     assert row(page, BRAVO).endswith(" 4 handoff yes no 0.30 2 —")
-    assert row(page, CHARLIE).startswith(f"{CHARLIE} Hello, Lina from Desert Oak here. whatsapp ")
+    assert row(page, CHARLIE).startswith(f"{CHARLIE} Hello, Lina from Desert Oak here. whatsapp en ")
     assert "3 handoff yes (manager has it) no 0.88 0" in row(page, CHARLIE)
     assert row(page, ECHO).endswith(" 0 — no no — 0 —")
     assert f'href="/console/conversations/{ALPHA}"' in page
@@ -159,6 +165,8 @@ def days_ago(days: int) -> str:
         ({"q": "walnut"}, {ALPHA, CHARLIE}),
         ({"q": "omar here"}, {BRAVO}),
         ({"channel": "web", "q": "hello", "escalated": "no"}, {ALPHA, DELTA}),
+        ({"language": "en", "channel": "telegram"}, {BRAVO, ECHO}),
+        ({"language": "ar"}, set()),
         ({"channel": "web", "q": "nobody said this"}, set()),
     ],
 )
@@ -239,6 +247,43 @@ async def test_pages_keep_the_filters(console, monkeypatch):
     assert listed(await (await console.get(older)).text()) == [FOXTROT]
     past = await (await console.get("/console/conversations?channel=web&page=9")).text()
     assert listed(past) == [] and "No conversation matches." in past
+
+
+async def test_the_list_shows_and_filters_the_language_and_the_transcript_reads_right_to_left(
+    console, tracker_path, monkeypatch
+):
+    await asyncio.to_thread(rasa_write, tracker_path, multilingual())
+    page = await (await console.get("/console/conversations")).text()
+    assert listed(page) == [INDIA, HOTEL, GOLF, *NEWEST_FIRST]
+    assert row(page, GOLF).startswith(f"{GOLF} سعر ErgoPro هو 1,480 درهم للكرسي. whatsapp ar ")
+    assert " telegram ru " in row(page, HOTEL) and " web en " in row(page, INDIA)  # INDIA's French: not served
+    assert '<span class="preview" dir="auto">سعر ErgoPro' in page
+    select = re.search(r'<select name="language">(.*?)</select>', page, re.DOTALL).group(1)
+    assert re.findall(r'<option value="([^"]*)"', select) == ["", "en", "ar", "ru"]
+
+    async def ids(query: dict) -> list[str]:
+        response = await console.get(f"/console/conversations?{urlencode(query)}")
+        assert response.status == 200
+        return listed(await response.text())
+
+    assert await ids({"language": "ar"}) == [GOLF]
+    assert await ids({"language": "ru", "channel": "telegram"}) == [HOTEL]
+    assert await ids({"language": "ru", "channel": "whatsapp"}) == []
+    assert await ids({"language": "ar", "q": "كم السعر"}) == [GOLF]
+    assert await ids({"language": "en", "escalated": "yes"}) == [CHARLIE, BRAVO]
+    monkeypatch.setattr(pages, "PER_PAGE", 3)
+    first = await (await console.get("/console/conversations?language=en")).text()
+    assert listed(first) == [INDIA, CHARLIE, BRAVO] and "7 conversations, page 1 of 3." in plain(first)
+    assert 'value="en" selected' in re.search(r'<select name="language">(.*?)</select>', first, re.DOTALL).group(1)
+    older = html.unescape(re.search(r'<a href="([^"]+)" rel="next">', first).group(1))
+    assert "language=en" in older and listed(await (await console.get(older)).text()) == [ALPHA, ECHO, DELTA]
+
+    golf = await (await console.get(f"/console/conversations/{GOLF}")).text()
+    assert "Language ar" in plain(golf)
+    price = event_id(tracker_path, GOLF, "أحتاج 12 كرسي، كم السعر؟")
+    assert f'<p class="said" dir="auto" data-event="{price}">أحتاج 12 كرسي، كم السعر؟</p>' in message(golf, price)
+    assert '<p class="said" dir="auto">سعر ErgoPro هو 1,480 درهم للكرسي.</p>' in golf
+    assert "Language ru" in plain(await (await console.get(f"/console/conversations/{HOTEL}")).text())
 
 
 @pytest.mark.parametrize(
@@ -560,7 +605,7 @@ async def test_the_inbox_exports_into_the_project_and_keeps_conflicts_pending(co
     assert (real_export.read_bytes() if real_export.exists() else None) == real_before
 
     exported = await (await console.get("/console/nlu?tab=exported")).text()
-    exported_texts = [plain(text) for text in re.findall(r'<td class="text">(.*?)</td>', exported)]
+    exported_texts = [plain(text) for text in re.findall(r'<td class="text" dir="auto">(.*?)</td>', exported)]
     assert exported_texts == ["do you deliver to Sharjah?", "hello"]
     [conflict] = [a for a in await annotations(db_url) if a.status == "pending"]
     assert (await post(console, f"/console/nlu/{conflict.id}/discard", {}, token=False)).status == 403

@@ -122,6 +122,7 @@ def quote(
         vat_rate="0",
         vat_minor=0,
         total_minor=total_minor,
+        language="en",
         valid_until=NOW + timedelta(days=valid_days),
         token=number.replace("-", "x").ljust(43, "t"),
         created_at=created,
@@ -129,9 +130,15 @@ def quote(
 
 
 def indexed(
-    cid: str, channel: str, contact: Contact | None, rank: int, messages: list[tuple[datetime, str | None]], **flags
+    cid: str,
+    channel: str,
+    contact: Contact | None,
+    rank: int,
+    messages: list[tuple[datetime, str | None]],
+    language: str = "en",
+    **flags,
 ) -> list:
-    """An indexed conversation and its customer messages ``(time, intent)``."""
+    """An indexed conversation in ``language`` and its customer messages ``(time, intent)``."""
     stage = (
         None,
         "greeting",
@@ -157,6 +164,7 @@ def indexed(
             paused=False,
             last_event_id=0,
             fallback_count=sum(m[1] == "nlu_fallback" for m in messages),
+            language=language,
             **flags,
         )
     ]
@@ -178,7 +186,8 @@ def indexed(
 @pytest.fixture
 async def filled(db_url: str) -> dict:
     """Three contacts with five deals, four quotes, two escalations, four indexed conversations (three of them
-    in 1–7 March 2026, Dubai time) and three knowledge answers; returns the rows' ids."""
+    in 1–7 March 2026, Dubai time: in English, Arabic and Russian) and three knowledge answers; returns the rows'
+    ids."""
     async with db.session_scope(db_url) as session:
         ann = Contact(
             name="Ann Buyer",
@@ -273,13 +282,14 @@ async def filled(db_url: str) -> dict:
                     [(utc(2, 10), "greet"), (utc(2, 10, 5), "ask_price")],
                     quote_created=True,
                 ),
-                *indexed("telegram-77", "telegram", ann, 8, [(utc(3, 9), "request_human")], escalated=True),
+                *indexed("telegram-77", "telegram", ann, 8, [(utc(3, 9), "request_human")], "ar", escalated=True),
                 *indexed(
                     "whatsapp-971500000003",
                     "whatsapp",
                     None,
                     2,
                     [(utc(5, 12), "nlu_fallback"), (utc(5, 12, 1), "greet")],
+                    "ru",
                 ),
                 *indexed("web-zzz", "web", None, 1, [(utc(10, 9, month=2), "greet")]),
                 KnowledgeAnswer(
@@ -568,6 +578,7 @@ async def march_figures(db_url: str, channel: str | None = None) -> dict:
             "intents": await analytics.top_intents(session, since, until, channel),
             "feedback": await analytics.answer_feedback(session, since, until, channel),
             "cost": await analytics.llm_cost(session, since, until, channel),
+            "languages": await analytics.by_language(session, since, until, channel),
         }
 
 
@@ -587,6 +598,13 @@ async def test_the_analytics_page_shows_the_periods_numbers_and_charts(client, d
         "50.0 % rated 👍 of 2 rated knowledge answers (1 👍, 1 👎)"
     )
     assert [marks.text("data-mode", mode) for mode in marks.marked("data-mode")] == ["llm 2", "extractive 1"]
+    # web-ann0001 (en) reached quoting, quoted, Ann has a won deal; telegram-77 (ar, Ann's too) was handed off;
+    # whatsapp-971500000003 (ru) reached qualifying
+    assert [marks.text("data-language", language) for language in marks.marked("data-language")] == [
+        "en 1 1 1 1 1 1 1 0 0 100.0 % (1) 100.0 % (1)",
+        "ar 1 0 0 0 0 0 0 0 1 0.0 % (0) 100.0 % (1)",
+        "ru 1 1 1 0 0 0 0 0 0 0.0 % (0) 0.0 % (0)",
+    ]
     assert marks.text("data-model", "gpt-4o-mini") == "gpt-4o-mini 2 1400 120 0.7500"
 
     figures = await march_figures(db_url)
@@ -692,6 +710,36 @@ async def test_csv_exports_parse_back_to_the_analytics_numbers(client, db_url):
             )
             for r in await export("models", channel)
         ] == [(m.model, m.llm_calls, m.prompt_tokens, m.completion_tokens, m.cost_usd) for m in figures["cost"].models]
+        languages = await export("languages", channel)
+        assert list(languages[0]) == [
+            "language",
+            "conversations",
+            *analytics.FUNNEL_STAGES,
+            analytics.HANDOFF,
+            "quoted",
+            "to_quote",
+            "won",
+            "to_won",
+        ]
+        assert [
+            (
+                r["language"],
+                int(r["conversations"]),
+                [int(r[stage]) for stage in (*analytics.FUNNEL_STAGES, analytics.HANDOFF)],
+                (int(r["quoted"]), number(r["to_quote"])),
+                (int(r["won"]), number(r["to_won"])),
+            )
+            for r in languages
+        ] == [
+            (
+                f.language,
+                f.conversations,
+                [step.conversations for step in f.funnel],
+                (f.to_quote.count, f.to_quote.rate),
+                (f.to_won.count, f.to_won.rate),
+            )
+            for f in figures["languages"]
+        ]
     rates = {r["metric"]: (int(r["count"]), int(r["total"]), number(r["rate"])) for r in await export("rates")}
     assert rates == {
         "to_quote": (1, 3, 1 / 3),

@@ -60,6 +60,20 @@ class View:
     columns: tuple[str, ...]
 
 
+def _language_row(figures: analytics.LanguageFigures) -> dict[str, Any]:
+    """One language's figures as a row of the ``languages`` export: the conversations, per funnel step the
+    conversations that reached it (named after its stage), and the conversions' counts and rates."""
+    return {
+        "language": figures.language,
+        "conversations": figures.conversations,
+        **{step.stage: step.conversations for step in figures.funnel},
+        "quoted": figures.to_quote.count,
+        "to_quote": figures.to_quote.rate,
+        "won": figures.to_won.count,
+        "to_won": figures.to_won.rate,
+    }
+
+
 VIEWS = {
     "funnel": View(analytics.funnel, list, ("stage", "conversations", "share")),
     "volume": View(analytics.daily_volume, list, ("day", "channel", "conversations")),
@@ -75,6 +89,20 @@ VIEWS = {
         ("mode", "answers"),
     ),
     "rates": View(analytics.rates, list, ("metric", "count", "total", "rate")),
+    "languages": View(
+        analytics.by_language,
+        lambda r: [_language_row(figures) for figures in r],
+        (
+            "language",
+            "conversations",
+            *analytics.FUNNEL_STAGES,
+            analytics.HANDOFF,
+            "quoted",
+            "to_quote",
+            "won",
+            "to_won",
+        ),
+    ),
 }
 
 
@@ -194,6 +222,7 @@ async def analytics_page(request: web.Request) -> web.Response:
         feedback = await analytics.answer_feedback(*period)
         cost = await analytics.llm_cost(*period)
         measured = {row["metric"]: row for row in await analytics.rates(*period)}
+        languages = await analytics.by_language(*period)
     return await render(
         request,
         "manager/analytics.html",
@@ -205,6 +234,7 @@ async def analytics_page(request: web.Request) -> web.Response:
         rates=measured,
         feedback=feedback,
         cost=cost,
+        languages=languages,
     )
 
 

@@ -5,7 +5,8 @@
   company or phone); ``since``/``until`` (dates ``YYYY-MM-DD`` in the business time zone,
   ``get_company().timezone``, both days included); ``stage`` (furthest sales stage); ``escalated``,
   ``quote``, ``reviewed``, ``flagged`` (``yes``/``no``); ``confidence_below`` (0–1); ``fallbacks``
-  (at least this many ``nlu_fallback`` messages); ``tag``; ``q`` (text said by anyone); ``page``.
+  (at least this many ``nlu_fallback`` messages); ``language`` (the customer's, ISO 639-1: one of
+  ``get_company().languages`` in the form); ``tag``; ``q`` (text said by anyone); ``page``.
   A value the list cannot use gets 400 with the reason on the page.
 - ``GET /console/conversations/<id>``: the transcript (NLU details, actions, knowledge answers with
   their LLM cost and feedback) with a side panel: tags, flag, review, contact, escalation, test story.
@@ -163,6 +164,7 @@ def parse_filters(query: Any, zone: ZoneInfo) -> tuple[conv.ConversationFilters,
         quote_created=flags["quote_created"],
         confidence_below=number("confidence_below", float, 0, 1),
         min_fallbacks=number("fallbacks", int, 0),
+        language=get("language") or None,
         tag=get("tag") or None,
         reviewed=flags["reviewed"],
         flagged=flags["flagged"],
@@ -221,6 +223,7 @@ async def conversation_list(request: web.Request) -> web.Response:
         channels=channels,
         tags=tags,
         stages=SALES_STAGES,
+        languages=get_company().languages,
         link=link,
         local=local_time(zone),
         zone=zone.key,

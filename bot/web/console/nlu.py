@@ -2,8 +2,9 @@
 transcript pages (:mod:`bot.web.console.conversations`), exported into Rasa training data.
 
 - ``GET /console/nlu?tab=pending|exported|discarded``: the corrections with that status, oldest first.
-- ``POST /console/nlu/export``: write the pending ones into ``<project_root>/data/nlu/annotations.yml``
-  (the settings' ``project_root``); the next page says what was written, what was already there
+- ``POST /console/nlu/export``: write the pending ones into the training data of the language each message
+  was written in, ``<project_root>/data/nlu/annotations.yml`` or ``…/data/nlu/<language>/annotations.yml``
+  (the settings' ``project_root``); the next page says where, what was written, what was already there
   (duplicates) and what was left pending (conflicts, with the reason).
 - ``POST /console/nlu/<id>/discard``: drop a pending correction (kept for the record, never exported).
 """
@@ -16,6 +17,7 @@ from aiohttp import web
 from bot.core import audit
 from bot.core.business import get_company
 from bot.core.db import session_scope
+from bot.core.tracker import get_reader
 from bot.review import annotations
 from bot.web.appkeys import settings_key
 from bot.web.console import PREFIX, USER, flash, render, requires
@@ -47,7 +49,7 @@ async def _page(request: web.Request, tab: str, status: int = 200, error: str | 
         local=local_time(zone),
         zone=zone.key,
         page_url=page_url,
-        export_file=request.app[settings_key].project_root / annotations.EXPORT_FILE,
+        export_files={language: annotations.export_file(language) for language in get_company().languages},
     )
 
 
@@ -65,19 +67,21 @@ async def inbox(request: web.Request) -> web.Response:
 @routes.post("/nlu/export")
 @requires("manager")
 async def export(request: web.Request) -> web.Response:
-    """Export every pending correction (:func:`bot.review.annotations.export`; audit entry ``nlu.export``); 303 to
-    the inbox with the counts, the file and each conflict's reason flashed; the inbox with 500 and the
-    reason when the training data cannot be read or written (nothing exported)."""
-    root = request.app[settings_key].project_root
+    """Export every pending correction (:func:`bot.review.annotations.export`; audit entry ``nlu.export`` naming
+    the files written, comma-separated); 303 to the inbox with the counts, the files and each conflict's reason
+    flashed; the inbox with 500 and the reason when the training data or the tracker store cannot be read, or
+    the training data cannot be written (nothing marked exported)."""
+    settings = request.app[settings_key]
     try:
-        async with session_scope(request.app[settings_key].database_url) as db:
-            summary = await annotations.export(db, root)
+        async with session_scope(settings.database_url) as db:
+            summary = await annotations.export(db, settings.project_root, get_reader(settings.tracker_database_url))
+            files = ", ".join(path.relative_to(settings.project_root).as_posix() for path in summary.paths)
             audit.record(
                 db,
                 request[USER],
                 "nlu.export",
                 "nlu_file",
-                annotations.EXPORT_FILE.as_posix(),
+                files or None,
                 written=len(summary.written),
                 duplicates=len(summary.duplicates),
                 conflicts=len(summary.conflicts),
@@ -93,7 +97,7 @@ async def export(request: web.Request) -> web.Response:
     )
     await flash(
         request,
-        f"Exported to {summary.path}: {len(summary.written)} written, "
+        f"Exported to {', '.join(map(str, summary.paths)) or 'no file'}: {len(summary.written)} written, "
         f"{len(summary.duplicates)} already in the training data (duplicates), "
         f"{len(summary.conflicts)} left pending (conflicts).",
     )

@@ -4,15 +4,24 @@
 // While a sales manager has the conversation (/api/chat answered "paused": true), their replies are
 // fetched every 3 s from /api/chat/updates until it answers "paused": false; state.after is the
 // timestamp (Rasa's clock, Unix seconds) of the last reply shown.
+// Languages: the page is rendered in one of the business's languages (<html lang>); #languages holds every
+// language's {name, dir, texts}. Picking another in #language switches the page's texts, lang and dir, keeps the
+// choice in the closer_language cookie (bot.web.chat.LANGUAGE_COOKIE: the next page comes in it) and sends
+// /set_language{"language": code} to Rasa; a new conversation starts with /greet{"language": code}.
 (() => {
   "use strict";
   const STORE = "closer.chat.v1";
   const POLL_MS = 3000;
+  const COOKIE = "closer_language";
+  const LANGUAGES = JSON.parse(document.getElementById("languages").textContent);
   const log = document.getElementById("log");
   const form = document.getElementById("composer");
   const input = document.getElementById("text");
   const send = document.getElementById("send");
   const typing = document.getElementById("typing");
+  const picker = document.getElementById("language");  // absent when the business has one language
+  let language = document.documentElement.lang;
+  const t = (key) => LANGUAGES[language].texts[key];
 
   const newSender = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2)).replace(/[^A-Za-z0-9_-]/g, "");
   let state = JSON.parse(localStorage.getItem(STORE) || "null") || { sender: newSender(), items: [] };
@@ -31,22 +40,29 @@
     });
   }
 
+  // A bubble's direction is its text's (dir="auto": Arabic right to left whatever the page's language).
+  function bubble(className) {
+    const li = document.createElement("li");
+    li.className = className;
+    li.dir = "auto";
+    return li;
+  }
+
   function render(item, live) {
     if (item.text) {
-      const li = document.createElement("li");
-      li.className = "msg " + (item.from === "manager" ? "bot manager" : item.from);
+      const li = bubble("msg " + (item.from === "manager" ? "bot manager" : item.from));
       if (item.from === "manager") {
         const label = document.createElement("strong");
         label.className = "from";
-        label.textContent = "Sales manager";
+        label.dir = "auto";  // its own direction: the bubble's is the message's
+        label.textContent = t("manager");
         li.append(label, "\n");
       }
       linkify(li, item.text);
       log.appendChild(li);
     }
     if (item.document) {  // the quote PDF, sent as a document on every channel
-      const li = document.createElement("li");
-      li.className = "msg bot document";
+      const li = bubble("msg bot document");
       const a = document.createElement("a");
       a.href = item.document.url; a.textContent = "📄 " + item.document.filename;
       a.target = "_blank"; a.rel = "noopener";
@@ -68,6 +84,7 @@
       buttons.forEach((b) => {
         const btn = document.createElement("button");
         btn.type = "button";
+        btn.dir = "auto";
         btn.textContent = b.title;
         btn.dataset.payload = b.payload;
         btn.disabled = !live;
@@ -91,7 +108,7 @@
     li.className = "feedback";
     li.dataset.answerId = item.answer_id;
     const choices = {};
-    [["up", "👍", "Helpful"], ["down", "👎", "Not helpful"]].forEach(([rating, icon, label]) => {
+    [["up", "👍", t("helpful")], ["down", "👎", t("not_helpful")]].forEach(([rating, icon, label]) => {
       const btn = document.createElement("button");
       btn.type = "button";
       btn.className = "feedback-" + rating;
@@ -106,11 +123,12 @@
     comment.className = "feedback-comment";
     const box = document.createElement("input");
     box.maxLength = 500;
-    box.placeholder = "Anything to add? (optional)";
-    box.setAttribute("aria-label", "Comment on this answer");
+    box.dir = "auto";
+    box.placeholder = t("comment");
+    box.setAttribute("aria-label", t("comment_label"));
     const sendComment = document.createElement("button");
     sendComment.type = "submit";
-    sendComment.textContent = "Send";
+    sendComment.textContent = t("send");
     comment.append(box, sendComment);
     comment.addEventListener("submit", (e) => {
       e.preventDefault();
@@ -119,10 +137,10 @@
     });
     const thanks = document.createElement("span");
     thanks.className = "feedback-thanks";
-    thanks.textContent = "Thanks for your feedback!";
+    thanks.textContent = t("thanks");
     const error = document.createElement("span");
     error.className = "feedback-error";
-    error.textContent = "Sorry, that didn't go through. Please try again.";
+    error.textContent = t("feedback_error");
     error.hidden = true;
     li.append(comment, thanks, error);
 
@@ -230,13 +248,13 @@
       const res = await fetch("/api/chat", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ sender: state.sender, message: payload }),
+        body: JSON.stringify({ sender: state.sender, message: payload, language }),
       });
       const body = await res.json();
       messages = body.messages;
       if (typeof body.paused === "boolean") setPaused(body.paused);
     } catch (e) {
-      messages = [{ text: "Sorry, I can't reach the server. Please check your connection and try again." }];
+      messages = [{ text: t("offline") }];
     }
     typing.hidden = true; send.disabled = false;
     (messages || []).forEach((m) => {
@@ -255,16 +273,44 @@
     say(text, text);
   });
 
+  // The page's texts, lang and dir in `language`; the conversation drawn again (its labels and controls).
+  function showLanguage() {
+    const root = document.documentElement;
+    root.lang = language;
+    root.dir = LANGUAGES[language].dir;
+    document.querySelectorAll("[data-text]").forEach((el) => (el.textContent = t(el.dataset.text)));
+    [["label", "aria-label"], ["tip", "title"], ["placeholder", "placeholder"]].forEach(([key, attribute]) => {
+      document.querySelectorAll(`[data-${key}]`).forEach((el) => el.setAttribute(attribute, t(el.dataset[key])));
+    });
+    drawLog();
+  }
+
+  function drawLog() {
+    log.innerHTML = "";
+    const last = state.items.length - 1;
+    state.items.forEach((item, i) => render(item, i === last && item.from === "bot" && !item.used));
+  }
+
+  const greet = () => say(t("hi"), "/greet" + JSON.stringify({ language }));
+
+  if (picker) {
+    picker.addEventListener("change", () => {
+      language = picker.value;
+      document.cookie = `${COOKIE}=${language}; path=/; max-age=31536000; samesite=lax`;
+      showLanguage();
+      say(LANGUAGES[language].name, "/set_language" + JSON.stringify({ language }));
+    });
+  }
+
   document.getElementById("reset").addEventListener("click", () => {
     state = { sender: newSender(), items: [] };
     save();
     schedule();
     log.innerHTML = "";
-    say("hi", "/greet");
+    greet();
   });
 
-  const last = state.items.length - 1;
-  state.items.forEach((item, i) => render(item, i === last && item.from === "bot" && !item.used));
-  if (!state.items.length) say("hi", "/greet");
+  drawLog();
+  if (!state.items.length) greet();
   if (state.paused) poll();
 })();

@@ -1,0 +1,119 @@
+"""The customer's language for every text Closer composes: gettext catalogs and Babel's locale formats.
+
+The language is per turn: ``actions.base`` activates ``Turn.language`` around an action's run
+(:data:`bot.core.language.ACTIVE`, a ``ContextVar``), and the functions here read it. Unset or not one of
+``company.yml``'s ``languages``, it is the business's ``default_language``, whose texts are the msgids in the
+code and templates.
+
+Catalogs: ``bot/texts/locale/<language>/LC_MESSAGES/closer.po`` (editable by a translator),
+compiled to ``closer.mo`` by ``make translations`` (``scripts/setup.sh`` runs it); ``make
+translations-extract`` refreshes ``closer.pot`` and merges new msgids into every ``.po``.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from gettext import GNUTranslations, NullTranslations
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_date as babel_format_date
+from babel.numbers import format_currency, format_decimal, get_currency_symbol
+
+from bot.core.business import get_company
+from bot.core.caches import process_cache
+from bot.core.language import ACTIVE
+from bot.core.money import exponent
+from bot.core.money import format_money as format_money_plain
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "closer"
+
+
+def current() -> str:
+    """The active language (ISO 639-1): the one activated for this turn if the business serves it, else
+    ``company.yml``'s ``default_language``."""
+    company = get_company()
+    language = ACTIVE.get()
+    return language if language in company.languages else company.default_language
+
+
+@contextmanager
+def use(language: str | None) -> Iterator[str]:
+    """Activate ``language`` (None: the default) for the texts composed inside the block; yields the
+    language in effect (see :func:`current`)."""
+    token = ACTIVE.set(language)
+    try:
+        yield current()
+    finally:
+        ACTIVE.reset(token)
+
+
+@process_cache
+def _catalogs() -> dict[str, NullTranslations]:
+    """The compiled catalog of every language but the default one. Raises FileNotFoundError naming the
+    missing ``.mo`` (run ``make translations``)."""
+    company = get_company()
+    catalogs: dict[str, NullTranslations] = {company.default_language: NullTranslations()}
+    for language in company.languages:
+        if language == company.default_language:
+            continue
+        path = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        if not path.is_file():
+            raise FileNotFoundError(f"no compiled catalog {path}: run `make translations`")
+        with path.open("rb") as fp:
+            catalogs[language] = GNUTranslations(fp)
+    return catalogs
+
+
+def gettext(message: str) -> str:
+    """``message`` (a msgid in the default language) in the active language; the msgid itself while a
+    catalog lacks it."""
+    return _catalogs()[current()].gettext(message)
+
+
+_ = gettext
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """The form of ``singular``/``plural`` for ``n`` in the active language (Russian and Arabic have
+    more than two; the catalog's ``Plural-Forms`` decides). Not formatted: callers fill in ``n``."""
+    return _catalogs()[current()].ngettext(singular, plural, n)
+
+
+@cache
+def _locale(language: str) -> Locale:
+    return Locale.parse(get_company().locales.get(language, language))
+
+
+def locale() -> Locale:
+    """Babel's locale of the active language (``company.yml``'s ``locales``, e.g. ``ar`` → ``ar_AE``)."""
+    return _locale(current())
+
+
+def format_money(minor: int, currency: str) -> str:
+    """Integer minor units of ISO 4217 ``currency`` for the active language: in the default language
+    ``"AED 1,290.00"`` (:func:`bot.core.money.format_money`), otherwise Babel's currency format of the
+    language's locale with the symbol ``company.yml``'s ``currency_symbols`` gives for it (Arabic:
+    ``1,290.00 درهم`` between right-to-left marks; Russian: ``1 290,00 AED``). Raises MoneyError for an
+    unknown currency."""
+    company = get_company()
+    language = current()
+    if language == company.default_language:
+        return format_money_plain(minor, currency)
+    major = Decimal(minor).scaleb(-exponent(currency))
+    text = format_currency(major, currency, locale=locale())
+    symbol = company.currency_symbols.get(language)
+    return text.replace(get_currency_symbol(currency, locale()), symbol) if symbol else text
+
+
+def format_number(value: int | Decimal) -> str:
+    """A number with the active locale's grouping and decimal signs (``1,290`` / ``1 290``)."""
+    return format_decimal(value, locale=locale())
+
+
+def format_date(day: date) -> str:
+    """A date in the active locale's long format: ``30 November 2026``, ``30 نوفمبر 2026``, ``30 ноября 2026 г.``"""
+    return babel_format_date(day, "long", locale=locale())
