@@ -39,7 +39,7 @@ def business_languages(knowledge_dir: Path) -> tuple[str, ...]:
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
 class LanguageDetector(GraphComponent, EntityExtractorMixin):
-    """Adds a ``language`` entity (value: ISO 639-1 code, span: the whole message) to each message clearly
+    """Adds a ``language`` entity (value: ISO 639-1 code; an empty span at the start) to each message clearly
     written in one of the business's languages."""
 
     @classmethod
@@ -65,6 +65,7 @@ class LanguageDetector(GraphComponent, EntityExtractorMixin):
             text = message.get(TEXT) or ""
             language = detect(text, self.languages)
             if language:
-                detected = {"entity": ENTITY, "value": language, "start": 0, "end": len(text), "confidence": 1.0}
+                # an empty span: the language is the whole message's, not some words', so it overlaps no entity
+                detected = {"entity": ENTITY, "value": language, "start": 0, "end": 0, "confidence": 1.0}
                 message.set(ENTITIES, [*entities, self.add_extractor_name([detected])[0]], add_to_output=True)
         return messages

@@ -21,6 +21,9 @@ import unicodedata
 from collections.abc import Sequence
 from functools import cache
 
+# The extractor name on the `language` entity nlu.language.LanguageDetector adds (an empty span: it is about the whole
+# message, not words, so the console leaves it out of corrections and test stories)
+DETECTED_BY = "LanguageDetector"
 MIN_LATIN_WORDS = 2
 MIN_SCRIPT_SHARE = 0.8
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.contracts.languages import DETECTED_BY
 from bot.core.models import NluAnnotation
 from bot.review.annotations import TRAINING_DATA_VERSION, Quoted, dump_yaml, rasa_example, strip_message
 
@@ -50,11 +51,15 @@ def story_path(project_root: Path, name: str) -> Path:
 
 
 def _entities(text: str, entities: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Entities that can be written inline: with offsets, duplicates (several extractors) and spans
-    overlapping an earlier, longer one dropped."""
+    """Entities that can be written inline: with offsets, duplicates (several extractors), spans overlapping an
+    earlier, longer one and the detected language (the whole message, not words) dropped."""
     kept: list[dict[str, Any]] = []
     spans = sorted(
-        (e for e in entities if isinstance(e.get("start"), int) and isinstance(e.get("end"), int)),
+        (
+            e
+            for e in entities
+            if isinstance(e.get("start"), int) and isinstance(e.get("end"), int) and e.get("extractor") != DETECTED_BY
+        ),
         key=lambda e: (e["start"], -e["end"]),
     )
     for entity in spans:

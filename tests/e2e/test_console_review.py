@@ -169,7 +169,7 @@ def test_a_manager_corrects_a_misread_message_and_exports_it_as_valid_training_d
     [pending] = browser.find_elements(By.CSS_SELECTOR, "tr[data-annotation]")
     assert pending.text.startswith(f"{phrasing} {nlu['name']} {nlu['confidence']:.2f} {RIGHT_INTENT} — {MANAGER}")
     assert "make train" in browser.find_element(By.CSS_SELECTOR, ".export").text
-    browser.find_element(By.XPATH, "//button[text()='Export to data/nlu/annotations.yml']").click()
+    browser.find_element(By.XPATH, "//button[text()='Export to the training data']").click()
     target = project / "data" / "nlu" / "annotations.yml"
     wait.until(
         lambda d: (

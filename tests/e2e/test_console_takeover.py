@@ -10,7 +10,7 @@ import uuid
 
 import httpx
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
@@ -67,7 +67,8 @@ def manager_email(stack) -> str:
 
 
 def waiting(driver, seconds: float = 60) -> WebDriverWait:
-    return WebDriverWait(driver, seconds, ignored_exceptions=[StaleElementReferenceException])
+    # an element read while the page navigates is stale, or (Chromium) "does not belong to the document"
+    return WebDriverWait(driver, seconds, ignored_exceptions=[StaleElementReferenceException, WebDriverException])
 
 
 def texts(driver, selector: str) -> list[str]:

@@ -49,6 +49,13 @@ OTHER = (  # anything else NLU misses: the fake answers these with an intent out
     "whereabouts is my parcel 4471",
     "wo ist meine Bestellung 4471?",
     "siparişim 4471 nerede",
+    # the multilingual model places the ones above now (issue 15): chat fragments that say nothing
+    "y tho",
+    "wut",
+    "idk lol",
+    "meh",
+    "lorem ipsum",
+    "xyz 4471",
 )
 SYSTEM_PROMPT_START = "You classify one message of a customer"
 
@@ -171,7 +178,8 @@ def test_the_fake_llms_understanding_drives_the_conversation(fake_llm_stack, fak
     turn = chat.turn(team)
     assert turn["nlu"] == "nlu_fallback" and turn["understood"]["intent"]["name"] == "ask_products"
     # NLU's own entity where it found one (with its position), else the LLM's: one quantity of 12 either way
-    assert [(e["entity"], e["value"]) for e in turn["understood"]["entities"]] == [("quantity", "12")]
+    understood = [(e["entity"], e["value"]) for e in turn["understood"]["entities"] if e["entity"] != "language"]
+    assert understood == [("quantity", "12")]  # the LLM's entity, beside NLU's detected language (if any)
     assert turn["slots"]["quantity"] == "12"  # the quantity slot's from_entity mapping, as NLU's entity would
     assert turn["actions"][0] == "action_search_products"
 

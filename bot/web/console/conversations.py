@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from aiohttp import web
 
+from bot.contracts.languages import DETECTED_BY
 from bot.core import audit
 from bot.core.business import SALES_STAGES, get_company
 from bot.core.db import session_scope
@@ -250,7 +251,11 @@ def _prefill(message: conv.CustomerMessage, annotation) -> dict[str, Any]:
         return {"intent": annotation.corrected_intent, "entities": entities}
     entities, end_of_last = [], 0
     spans = sorted(
-        (e for e in message.entities if isinstance(e.get("start"), int) and isinstance(e.get("end"), int)),
+        (
+            e
+            for e in message.entities
+            if isinstance(e.get("start"), int) and isinstance(e.get("end"), int) and e.get("extractor") != DETECTED_BY
+        ),
         key=lambda e: (e["start"], -e["end"]),
     )
     for e in spans:
