@@ -56,11 +56,10 @@ def dominant_script(text: str) -> str | None:
 
 @cache
 def _detector(languages: tuple[str, ...]):
-    from lingua import IsoCode639_1, Language, LanguageDetectorBuilder  # the models load on first use
+    """lingua's detector among ``languages`` (two or more ISO 639-1 codes); their models load on first use."""
+    from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
     codes = [Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper())) for code in languages]
-    if len(codes) == 1:
-        return None
     return LanguageDetectorBuilder.from_languages(*codes).build()
 
 
@@ -106,6 +105,5 @@ def detect(text: str, languages: Sequence[str]) -> str | None:
         return None
     if len(candidates) == 1:
         return candidates[0]
-    detector = _detector(candidates)
-    found = detector.detect_language_of(text) if detector else None
+    found = _detector(candidates).detect_language_of(text)
     return found.iso_code_639_1.name.lower() if found else None
