@@ -14,7 +14,10 @@ erase --contact ID | --conversation ID [--yes] | --pending | --retention
                                     "forget me": erase a customer everywhere (bot.privacy.erasure; asks first
                                     unless --yes), complete customers' pending requests, or apply
                                     CLOSER_RETENTION_DAYS now
-console                             serve the web chat and the manager console (bot.web.app)
+console                             serve the web chat and the manager console (bot.web.app); it runs the
+                                    scheduled jobs (bot.scheduling)
+jobs [run ID [--now ISO-TIME]]      list the scheduled jobs and their last runs, or run one now (as of
+                                    --now: the clock moved, e.g. 2026-12-06T10:00+04:00)
 user add --email E --name N --role manager|admin [--password-stdin]
 user list | user passwd --email E [--password-stdin] | user disable --email E
                                     manager console users (password asked twice, or one line of stdin)
@@ -90,6 +93,33 @@ async def _hand_back(conversation_id: str, note: str | None) -> int:
         return 1
     print(f"{conversation_id}: bot resumed, {closed} escalation(s) resolved")
     return 0
+
+
+async def _jobs(args: argparse.Namespace) -> int:
+    """The ``jobs`` command: 0, or 1 when the job run failed, 2 (stderr) for an unknown job or a bad time."""
+    from datetime import UTC, datetime
+
+    from bot.scheduling import jobs, runner
+
+    settings = get_settings()
+    try:
+        if args.action == "run":
+            now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
+            if now.tzinfo is None:
+                raise ValueError(f"--now {args.now!r} needs a UTC offset, e.g. {args.now}+04:00")
+            run = await runner.run_job(args.job, now.astimezone(UTC), settings)
+            print(f"{run.job_id}: {run.outcome} in {run.duration_s:.2f} s: {run.detail}")
+            return 0 if run.outcome == "ok" else 1
+        for spec in jobs.JOBS:
+            print(f"{spec.id:<22} {spec.title:<28} {spec.trigger(settings)}")
+        for run in await runner.last_runs(settings.database_url, 20):
+            print(f"{run.started_at:%Y-%m-%d %H:%M:%S} {run.job_id:<22} {run.outcome:<8} {run.detail or ''}")
+        return 0
+    except (KeyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await db.get_engine().dispose()
 
 
 async def _rotate_key(reindex: bool) -> int:
@@ -199,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     wal = sub.add_parser("sqlite-wal", help="switch a SQLite file (Rasa's tracker store) to write-ahead logging")
     wal.add_argument("file", type=Path)
     sub.add_parser("console", help="serve the web chat and the manager console on CLOSER_CONSOLE_PORT (8000)")
+    jobs = sub.add_parser("jobs", help="list the scheduled jobs and their last runs, or run one now")
+    jobs.add_argument("action", nargs="?", choices=["list", "run"], default="list")
+    jobs.add_argument("job", nargs="?", help="the job to run (python -m bot jobs lists them)")
+    jobs.add_argument("--now", help="run as of this time (ISO 8601 with a UTC offset): the clock moved")
     era = sub.add_parser("erase", help='"forget me": erase a customer, complete pending requests, or apply retention')
     which = era.add_mutually_exclusive_group(required=True)
     which.add_argument("--contact", type=int, help="a contact id (the console's /console/contacts/<id>)")
@@ -262,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "erase":
             return asyncio.run(_erase(args))
+        if args.command == "jobs":
+            if args.action == "run" and not args.job:
+                parser.error("jobs run needs a job id")
+            return asyncio.run(_jobs(args))
         if args.command == "rotate-key":
             return asyncio.run(_rotate_key(args.index))
         if args.command == "load-knowledge":

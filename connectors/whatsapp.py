@@ -207,8 +207,17 @@ class WhatsAppOutput(OutputChannel):
             await self._session.close()
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
-        """Send one Rasa message, or hold it when the customer's 24-hour window is closed."""
+        """Send one Rasa message, or hold it when the customer's 24-hour window is closed. A message whose
+        ``custom`` is ``{"whatsapp_template": {"name", "language"}}`` (a follow-up Closer writes first,
+        ``bot.follow_ups.outreach``) is sent as that approved template at any time, its text left out."""
         wa_id = _wa_id(recipient_id)
+        template = (
+            (message.get("custom") or {}).get("whatsapp_template") if isinstance(message.get("custom"), dict) else None
+        )
+        if isinstance(template, dict) and template.get("name") and template.get("language"):
+            content = {"name": str(template["name"]), "language": {"code": str(template["language"])}}
+            await self._send(wa_id, "template", {"type": "template", "template": content})
+            return
         last_inbound = await self.store.last_inbound(CHANNEL, wa_id)
         if last_inbound is None or _now() - last_inbound >= WINDOW:
             await self._hold(wa_id, last_inbound, message)

@@ -2,6 +2,7 @@
 real Chroma index of knowledge/ and the default catalog (real embeddings), built once per session."""
 
 import asyncio
+import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +19,11 @@ from tests import local_llm as local_llm_server
 collect_ignore = ["channels", "nlu"]
 
 SHARED = ROOT.parent / "shared" / "data"
+
+# No console started by a test (in this process or as a subprocess of the e2e stack, which inherits the
+# environment) runs the scheduled jobs on the real clock: they would chase the tests' escalations and write to
+# their customers. Tests of the scheduler turn it on for the processes they start, and run jobs with a given time.
+os.environ["CLOSER_SCHEDULER_ENABLED"] = "false"
 
 
 @pytest.fixture

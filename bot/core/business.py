@@ -72,6 +72,20 @@ class Company:
         local = moment.astimezone(ZoneInfo(self.timezone))
         return local.weekday() in self.open_days and self.opens <= local.time() < self.closes
 
+    def business_seconds(self, start: datetime, end: datetime) -> float:
+        """Seconds of business hours between ``start`` and ``end`` (timezone-aware; 0 when ``end`` is not later)."""
+        zone = ZoneInfo(self.timezone)
+        start, end = start.astimezone(zone), end.astimezone(zone)
+        total = 0.0
+        day = start.date()
+        while day <= end.date():
+            if day.weekday() in self.open_days:
+                opens = datetime.combine(day, self.opens, tzinfo=zone)
+                closes = datetime.combine(day, self.closes, tzinfo=zone)
+                total += max(0.0, (min(closes, end) - max(opens, start)).total_seconds())
+            day += timedelta(days=1)
+        return total
+
     def next_opening(self, moment: datetime) -> datetime:
         """The next time business hours begin after ``moment``, in the company's timezone."""
         local = moment.astimezone(ZoneInfo(self.timezone))

@@ -311,6 +311,8 @@ class Escalation(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_by: Mapped[str | None] = mapped_column(String(320))
     resolution_note: Mapped[str | None] = mapped_column(Encrypted("escalations.resolution_note"))
+    # When the watchdog (bot.handoff.watchdog) re-notified the managers and told the customer what happens next.
+    watchdog_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class CRMOutbox(Base):
@@ -413,6 +415,7 @@ class Conversation(Base):
     min_confidence: Mapped[float | None] = mapped_column(Float)
     fallback_count: Mapped[int] = mapped_column(Integer, default=0)
     language: Mapped[str] = mapped_column(String(16), index=True)
+    active_loop: Mapped[str | None] = mapped_column(String(64))
     last_event_id: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -569,3 +572,86 @@ class PendingErasure(Base):
     anonymous_id: Mapped[str] = mapped_column(String(64))
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class JobRun(Base):
+    """One run of a scheduled job (:mod:`bot.scheduling`): ``job_id`` as registered (e.g. ``follow_ups``),
+    ``runner`` the process that ran it (``host:pid``), ``outcome`` ``ok`` or ``failed``, ``detail`` the job's
+    one-line summary or the error; ``duration_s`` seconds."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(64), index=True)
+    runner: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class SchedulerLease(Base):
+    """Which process runs the scheduled jobs (:mod:`bot.scheduling.lease`): ``holder`` (``host:pid:random``)
+    holds ``name`` until ``expires_at`` and renews it well before; another process takes it only after it
+    expired, so of several console replicas exactly one runs jobs."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FollowUp(Base):
+    """A message Closer writes first (:mod:`bot.follow_ups`): step ``step`` (1, 2, …) of ``cadence``
+    (``knowledge/follow_ups.yml``) about ``subject`` (``quote:Q-2026-0001``, ``cart:<cart id>:<updated>``,
+    ``lead_form:<started>``), due at ``due_at``. ``status``: ``scheduled`` → ``sent``, ``skipped`` (not sent, e.g.
+    the cadence's maximum reached, WhatsApp's window closed without a template) or ``cancelled`` (the reason is
+    gone: quote accepted or expired, cart emptied or quoted, opt-out); ``detail`` why, or the last send error
+    (``attempts`` counts failed sends)."""
+
+    __tablename__ = "follow_ups"
+    __table_args__ = (UniqueConstraint("conversation_id", "cadence", "subject", "step"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(255), index=True)
+    cadence: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(128))
+    step: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+Index("ix_follow_ups_due", FollowUp.status, FollowUp.due_at)
+
+
+class FollowUpOptOut(Base):
+    """A customer's "stop writing to me": no follow-up goes to ``conversation_id`` again, nor to any other
+    conversation of ``contact_id`` when the conversation has a contact."""
+
+    __tablename__ = "follow_up_opt_outs"
+
+    conversation_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConversationScore(Base):
+    """The quality scorecard of a finished conversation (:mod:`bot.review.scoring`): ``criteria`` maps each of
+    the 15 criteria's names to ``{"score": 0|1|2, "by": "rules"|"llm", "rationale": str}``, ``total`` their sum
+    (0–30); ``last_event_id`` the last tracker event scored (a conversation that goes on is scored again);
+    ``llm_model`` the judge's model when an LLM scored any criterion."""
+
+    __tablename__ = "conversation_scores"
+
+    conversation_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    total: Mapped[int] = mapped_column(Integer, index=True)
+    criteria: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_event_id: Mapped[int] = mapped_column(Integer)
+    llm_model: Mapped[str | None] = mapped_column(String(255))
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

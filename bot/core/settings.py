@@ -111,6 +111,27 @@ class Settings(BaseSettings):
     rasa_results_dir: Path = ROOT / "results"  # `rasa test` reports
     project_root: Path = ROOT  # domain.yml, data/ and tests/stories/ the console's NLU export and test stories use
 
+    # Scheduled jobs (bot.scheduling): APScheduler in the console process; of several console replicas the one
+    # holding the lease runs them (renewed every scheduler_lease_s / 3 seconds, taken over after it lapses).
+    scheduler_enabled: bool = True
+    scheduler_lease_s: float = 30.0
+    follow_ups_interval_s: float = 60.0  # how often due follow-ups and pending escalations are looked at
+    reindex_at: str = "03:00"  # nightly re-index of knowledge/ and the catalog, business time zone (HH:MM)
+    # Manager reports (bot.review.digest): the daily digest at digest_at (business time zone), the weekly one on
+    # digest_weekday, to the managers' Telegram chat and by e-mail to digest_email_to through SMTP.
+    digest_at: str = "08:00"
+    digest_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    digest_email_to: list[str] = []
+    smtp_host: str | None = None  # unset: no e-mail is sent
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "closer@localhost"
+    smtp_timeout: float = 10.0
+    # Conversation quality scoring (bot.review.scoring): a conversation idle this many seconds is finished.
+    score_idle_s: float = 1800.0
+
     @model_validator(mode="after")
     def _production_has_its_secrets(self) -> "Settings":
         if self.environment == "production":

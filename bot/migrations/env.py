@@ -9,10 +9,18 @@ from bot.core.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+OWN_TABLES = frozenset({"apscheduler_jobs"})  # created and owned by a library (bot.scheduling's job store)
+
+
+def include_name(name: str | None, kind: str, parent_names: dict) -> bool:
+    """Autogenerate compares every table but those a library owns."""
+    return not (kind == "table" and name in OWN_TABLES)
 
 
 def run_migrations(connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    context.configure(
+        connection=connection, target_metadata=target_metadata, render_as_batch=True, include_name=include_name
+    )
     with context.begin_transaction():
         context.run_migrations()
 

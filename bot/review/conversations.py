@@ -29,6 +29,8 @@ How the index reads the events:
 - ``language``: the latest ``language`` slot value (ISO 639-1; Rasa sets it when the customer's language
   changes), read as the bot reads it (:func:`served_language`): the business's default language while never
   set, or set to None or to a language the business does not serve.
+- ``active_loop``: the form the conversation is in (the latest ``active_loop`` event's name; None after a form
+  ends, a ``restart`` or a ``session_started``), for the follow-up that nudges a half-finished lead form.
 - ``conversation_messages``: every customer message (``speaker`` customer, with intent and
   confidence) and every bot message with text (``bot``, or ``manager`` for a bot event whose
   metadata carries ``manager``: the replying manager's email).
@@ -42,6 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import delete, distinct, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,6 +76,14 @@ REREAD = {"postgresql": 500}
 STAGE_RANK = {stage: rank for rank, stage in enumerate(SALES_STAGES, start=1)}
 ESCALATE_ACTION = "action_escalate"
 FALLBACK_INTENT = "nlu_fallback"
+CONSOLE_PATH = "/console/conversations"  # the console's conversation pages (bot.web.console.conversations)
+
+
+def page_url(conversation_id: str) -> str:
+    """The path of ``conversation_id``'s transcript page in the console (prefix it with ``public_url`` for a link)."""
+    return f"{CONSOLE_PATH}/{quote(conversation_id, safe='')}"
+
+
 UNPAUSING_EVENTS = ("resume", "session_started", "restart")
 MAX_PER_PAGE = 100
 PREVIEW_CHARS = 200
@@ -162,6 +173,8 @@ class _Fold:
     fallback_count: int = 0
     contact_id: int | None = None  # the latest ``contact_id`` slot value
     language: str | None = None  # the latest ``language`` slot value, read by served_language
+    active_loop: str | None = None
+    loop_changed: bool = False  # an active_loop, restart or session_started event is among these events
     events: int = 0
     messages: list[dict[str, Any]] = field(default_factory=list)
 
@@ -194,10 +207,14 @@ class _Fold:
                 log.warning("conversation %s: slot contact_id %r is no contact id", self.conversation_id, data["value"])
         elif event.type_name == "slot" and event.name == "language":
             self.language = served_language(data.get("value"))
+        elif event.type_name == "active_loop":
+            self.active_loop, self.loop_changed = data.get("name"), True
         elif event.type_name == "pause":
             self.escalated = self.paused = True
         elif event.type_name in UNPAUSING_EVENTS:
             self.paused = False
+            if event.type_name != "resume":
+                self.active_loop, self.loop_changed = None, True
 
     def _message(self, event: TrackerEvent, speaker: str, text: str, intent: str | None, confidence: float | None):
         # Every customer message becomes a row, keyed by its event id: two refreshes indexing the same
@@ -332,6 +349,8 @@ def _merge(row: Conversation, fold: _Fold, quoted: bool) -> None:
     row.fallback_count += fold.fallback_count
     row.quote_created = row.quote_created or quoted
     row.language = fold.language or row.language
+    if fold.loop_changed:
+        row.active_loop = fold.active_loop
     row.last_event_id = fold.last_event_id
 
 

@@ -3,7 +3,8 @@ and the manager console (:mod:`bot.web.console`) in one app, above both.
 
 :func:`create_app` builds the process's services once, as application keys (:mod:`bot.web.appkeys`): the
 settings, the templates (``bot/web/templates``), the client of Rasa's HTTP API (:class:`bot.core.rasa.RasaClient`,
-open while the app runs) and the business database (its engine disposed when the app stops); then it
+open while the app runs), the business database (its engine disposed when the app stops) and, unless
+``scheduler_enabled`` is off, the scheduled jobs (:class:`bot.scheduling.runner.JobRunner`); then it
 mounts the chat's routes, the console's areas, ``/static`` (the widget's and the console's scripts and
 styles) and ``GET /healthz``.
 """
@@ -16,8 +17,9 @@ from aiohttp import web
 from bot.core.db import get_engine
 from bot.core.rasa import RasaClient
 from bot.core.settings import Settings
+from bot.scheduling.runner import JobRunner
 from bot.web import chat
-from bot.web.appkeys import rasa_key, settings_key, templates_key
+from bot.web.appkeys import job_runner_key, rasa_key, settings_key, templates_key
 from bot.web.console import areas
 
 HERE = Path(__file__).resolve().parent
@@ -36,6 +38,13 @@ async def _rasa(app: web.Application):
         yield
 
 
+async def _scheduler(app: web.Application):
+    runner = app[job_runner_key] = JobRunner(app[settings_key])
+    runner.start()
+    yield
+    await runner.stop()
+
+
 async def _database(app: web.Application):
     yield
     await get_engine(app[settings_key].database_url).dispose()
@@ -50,6 +59,8 @@ def create_app(settings: Settings) -> web.Application:
     app[templates_key] = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     app[rasa_key] = RasaClient(settings.rasa_url, settings)
     app.cleanup_ctx.extend([_rasa, _database])
+    if settings.scheduler_enabled:
+        app.cleanup_ctx.append(_scheduler)
     chat.setup(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static", STATIC)

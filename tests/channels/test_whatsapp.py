@@ -798,6 +798,27 @@ async def test_closed_window_sends_the_template_once_and_holds_messages_until_th
     assert len(graph.requests) == len(graph.messages)  # the fake refused nothing
 
 
+async def test_a_follow_up_sent_as_a_template_goes_out_at_once_outside_the_window(start, graph, database_url) -> None:
+    graph.templates = {TEMPLATE: {"en"}, "quote_reminder": {"ar"}}
+    channel = await start()
+    wrote_at = time.time() - 30 * 3600
+    graph.customer_wrote(CUSTOMER, wrote_at)
+    await channel.connector.store.saw_customer(
+        "whatsapp", CUSTOMER, None, at=datetime.fromtimestamp(wrote_at, timezone.utc)
+    )
+    follow_up = {
+        "text": "[WhatsApp template quote_reminder (ar)]",
+        "custom": {"whatsapp_template": {"name": "quote_reminder", "language": "ar"}},
+    }
+    await channel.connector.get_output_channel().send_response(f"whatsapp-{CUSTOMER}", follow_up)
+
+    assert [m["template"] for m in graph.messages] == [{"name": "quote_reminder", "language": {"code": "ar"}}]
+    assert not rows(database_url, "channel_messages", status="held")  # nothing held, no re-engagement template
+    [sent] = rows(database_url, "channel_messages", kind="template")
+    assert (sent.template, sent.status) == ("quote_reminder", "sent")
+    assert len(graph.requests) == len(graph.messages)
+
+
 ARABIC_TEMPLATE = {"name": "closer_follow_up_ar", "language": {"code": "ar"}}
 RUSSIAN_TEMPLATE = {"name": "closer_follow_up_ru", "language": {"code": "ru"}}
 DEFAULT_TEMPLATE = {"name": TEMPLATE, "language": {"code": "en_US"}}

@@ -70,6 +70,7 @@ NAV = (
     NavItem("Contacts", "/console/contacts", "manager"),
     NavItem("Analytics", "/console/analytics", "manager"),
     NavItem("Training", "/console/training", "manager"),
+    NavItem("Schedule", "/console/schedule", "manager"),
     NavItem("Users", "/console/users", "admin"),
     NavItem("Audit log", "/console/audit", "admin"),
 )

@@ -26,6 +26,7 @@ AREAS = (
     "nlu",
     "audit",
     "erasure",
+    "schedule",
 )
 COOKIE = "closer_console"
 SECRET_KEY_FILE = ROOT / "var" / "console-secret.key"

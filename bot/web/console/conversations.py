@@ -31,7 +31,6 @@ from contextlib import suppress
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import zip_longest
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -46,6 +45,7 @@ from bot.handoff import takeover
 from bot.privacy import erasure
 from bot.review import annotations, stories
 from bot.review import conversations as conv
+from bot.review.conversations import page_url
 from bot.web.appkeys import settings_key
 from bot.web.console import PREFIX, USER, flash, render, requires
 
@@ -60,11 +60,6 @@ YES_NO = {"": None, "yes": True, "no": False}
 FLAGS = {"escalated": "escalated", "quote": "quote_created", "reviewed": "reviewed", "flagged": "flagged"}
 BLANK_ENTITY_ROWS = 2  # empty entity rows under a correction form's prefilled ones
 _failing: dict[str, str] = {}  # tracker store URL → the error, while it cannot be read (logged once)
-
-
-def page_url(conversation_id: str) -> str:
-    """The transcript page of ``conversation_id``."""
-    return f"{PREFIX}/conversations/{quote(conversation_id, safe='')}"
 
 
 # --- the index -------------------------------------------------------------------------------------------
