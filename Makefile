@@ -1,6 +1,6 @@
 # Closer — `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint train validate shell translations translations-extract test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console bench-grounding bench-nlu bench-language llm
+.PHONY: help install run test lint train validate shell translations translations-extract test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console bench-grounding bench-nlu bench-language bench-follow-ups llm
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -71,6 +71,9 @@ bench-retrieval:  ## hit@k/MRR of BM25, dense, hybrid; query latency; IKEA catal
 
 bench-webhooks:  ## Telegram/WhatsApp webhook ack latency (50 senders, 1,000 deliveries, 20% replays), alone and during web chat traffic
 	.venv/bin/python -m bench.webhooks
+
+bench-follow-ups:  ## 10,000 follow-ups scheduled, 1,000 firing in one minute: drain time, DB growth, live turn latency ratio
+	.venv/bin/python -m bench.follow_ups
 
 bench-console:  ## the console's conversation list with 10,000 conversations (≈ 200,000 events), with and without its indexes
 	.venv/bin/python -m bench.console_list

@@ -127,9 +127,10 @@ async def negotiating(session: AsyncSession, deal: Deal | None) -> None:
         await deals.advance(session, deal, deals.BARGAINING)
 
 
-def url(quote: Quote) -> str:
-    """The customer's link to the quote PDF, served by the console: ``<public_url>/quotes/<token>.pdf``."""
-    return f"{get_settings().public_url}/quotes/{quote.token}.pdf"
+def url(quote: Quote, public_url: str | None = None) -> str:
+    """The customer's link to the quote PDF, served by the console: ``<public_url>/quotes/<token>.pdf``
+    (``public_url`` default: the settings')."""
+    return f"{public_url or get_settings().public_url}/quotes/{quote.token}.pdf"
 
 
 async def by_token(session: AsyncSession, token: str, now: datetime | None = None) -> Quote | None:

@@ -5,7 +5,8 @@
 
 - ``quote_sent``: a quote with status ``sent`` still valid: one row per ``remind_after_hours`` (due that long
   after the quote was sent) and one ``before_expiry_hours`` before it expires (``quote:<number>``);
-- ``cart_abandoned``: a cart with lines, unchanged for the first ``remind_after_hours`` (``cart:<id>:<changed>``);
+- ``cart_abandoned``: a cart with lines and no quote since its last change, unchanged for the first
+  ``remind_after_hours`` (``cart:<id>:<changed>``);
 - ``lead_form_abandoned``: a conversation still in the lead form (the conversation index's ``active_loop``) with
   no message for the first ``remind_after_hours`` (``lead_form:<last message>``).
 
@@ -123,6 +124,7 @@ async def plan(session: AsyncSession, config: FollowUpConfig, now: datetime) -> 
                 Cart.updated_at <= now - quiet,
                 Cart.updated_at >= now - LOOKBACK,
                 exists().where(CartLine.cart_id == Cart.id),
+                ~exists().where(Quote.conversation_id == Cart.conversation_id, Quote.created_at >= Cart.updated_at),
             )
         )
     )
@@ -231,7 +233,7 @@ async def _waits_for(
 
 
 async def _text(
-    session: AsyncSession, row: FollowUp, cadence: Cadence, conversation: Conversation, rasa: RasaClient
+    session: AsyncSession, row: FollowUp, cadence: Cadence, conversation: Conversation, context: "_Context"
 ) -> str:
     """The message of ``row`` in the active language."""
     if row.cadence == "quote_sent":
@@ -240,7 +242,7 @@ async def _text(
         return messages.render(
             "follow_up_quote",
             quote=quote,
-            url=quoting.url(quote),
+            url=quoting.url(quote, context.settings.public_url),
             valid_until=i18n.format_date(_aware(quote.valid_until).date()),
             expiring=row.step > len(cadence.remind_after_hours),
         )
@@ -248,7 +250,7 @@ async def _text(
         cart = await session.scalar(select(Cart).where(Cart.conversation_id == row.conversation_id))
         assert cart is not None
         contact = await session.get(Contact, conversation.contact_id) if conversation.contact_id else None
-        tracker = await rasa.tracker(row.conversation_id, events=False)
+        tracker = await context.rasa.tracker(row.conversation_id, events=False)
         granted = Decimal(str((tracker.get("slots") or {}).get("granted_discount") or "0"))
         priced = load_pricing().price(carts.items(cart), contact.segment if contact else "new", granted)
         heading = messages.render("follow_up_cart_heading")
@@ -288,7 +290,7 @@ async def _send_one(context: _Context, row_id: int, counts: Counter) -> None:
             return
         try:
             with i18n.use(conversation.language):
-                text = await _text(session, row, cadence, conversation, context.rasa)
+                text = await _text(session, row, cadence, conversation, context)
             delivery = await write_first(
                 context.rasa,
                 session,

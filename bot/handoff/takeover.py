@@ -107,9 +107,21 @@ def messages(tracker: dict[str, Any]) -> list[Message]:
     return found
 
 
-def manager_messages(tracker: dict[str, Any], after: float) -> list[Message]:
-    """Managers' replies in a tracker (see :func:`messages`) stamped later than ``after`` (Unix seconds)."""
-    return [m for m in messages(tracker) if m.speaker == "manager" and m.timestamp > after]
+def pushed_messages(tracker: dict[str, Any], after: float) -> list[Message]:
+    """The messages in a tracker the customer's own turns did not bring, stamped later than ``after`` (Unix
+    seconds), oldest first: managers' replies (``speaker`` manager) and what Closer wrote first — follow-ups and
+    the escalation watchdog's word, bot events whose metadata has ``follow_up`` or ``watchdog``
+    (:mod:`bot.follow_ups.outreach`; ``speaker`` bot)."""
+    found = []
+    for event in tracker.get("events") or []:
+        metadata = event.get("metadata") or {}
+        if event.get("event") != "bot" or not event.get("text") or float(event.get("timestamp") or 0) <= after:
+            continue
+        if metadata.get("manager"):
+            found.append(Message("manager", event["text"], float(event["timestamp"]), metadata["manager"]))
+        elif "follow_up" in metadata or "watchdog" in metadata:
+            found.append(Message("bot", event["text"], float(event["timestamp"])))
+    return found
 
 
 async def transcript(conversation_id: str, rasa: RasaClient, limit: int = 50) -> Transcript:

@@ -76,9 +76,12 @@ from bot.core.models import (
     Conversation,
     ConversationMessage,
     ConversationReview,
+    ConversationScore,
     ConversationTag,
     Escalation,
     Feedback,
+    FollowUp,
+    FollowUpOptOut,
     KnowledgeAnswer,
     LlmCall,
     NluAnnotation,
@@ -120,7 +123,8 @@ class ErasureReport:
     """What one erasure, completion or retention run changed: ``counts`` per kind (``contacts``,
     ``conversations``, ``tracker_events``, ``deal_notes``, ``quotes``, ``carts``, ``knowledge_answers``,
     ``llm_calls``, ``feedback``, ``escalations``, ``channel_deliveries``, ``channel_customers``, ``channel_messages``,
-    ``nlu_annotations``, ``indexed_conversations``, ``crm_outbox``, ``crm_external_records``, …);
+    ``nlu_annotations``, ``indexed_conversations``, ``follow_ups``, ``follow_up_opt_outs``, ``scores``, ``crm_outbox``,
+    ``crm_external_records``, …);
     ``contact_id`` the erased contact (None for a conversation without one); ``anonymous_ids`` the new ids
     of the conversations; ``pending``: the tracker events wait for :func:`complete_pending`."""
 
@@ -319,9 +323,9 @@ async def _erase_conversations(
     session: AsyncSession, mapping: dict[str, str], counts: Counter, retention: bool = False
 ) -> None:
     """The business-DB rows of the conversations ``mapping``'s keys: texts erased, rows that stay moved to
-    the anonymous id (the value), carts, channel rows and annotations deleted, quotes unlinked from their
-    contact and given a new token, index rows deleted. With ``retention`` quotes keep contact and token,
-    and the index rows move, message texts erased and review notes dropped."""
+    the anonymous id (the value), carts, channel rows, annotations, follow-ups, opt-outs and scorecards deleted,
+    quotes unlinked from their contact and given a new token, index rows deleted. With ``retention`` quotes keep
+    contact and token, and the index rows move, message texts erased and review notes dropped."""
     old = list(mapping)
     for answer in await session.scalars(select(KnowledgeAnswer).where(KnowledgeAnswer.conversation_id.in_(old))):
         answer.question = answer.answer = ""
@@ -365,6 +369,13 @@ async def _erase_conversations(
     counts["nlu_annotations"] += (
         await session.execute(delete(NluAnnotation).where(NluAnnotation.conversation_id.in_(old)))
     ).rowcount
+    # Follow-ups, opt-outs and scorecards name the conversation (a phone number on WhatsApp) and may quote it.
+    for model, kind in (
+        (FollowUp, "follow_ups"),
+        (FollowUpOptOut, "follow_up_opt_outs"),
+        (ConversationScore, "scores"),
+    ):
+        counts[kind] += (await session.execute(delete(model).where(model.conversation_id.in_(old)))).rowcount
     if retention:
         await _move_index(session, mapping, counts)
         return

@@ -8,10 +8,11 @@ Routes:
   customer picks one and switches its own texts (:func:`widget_texts`, every language's in the page).
 - ``POST /api/chat``: JSON ``{"sender": str, "message": str, "language": str (optional)}`` → ``{"messages":
   [...], "paused": bool}``, messages in Rasa's REST channel format; the conversation id is ``"web-" +
-  sender``; ``paused``: a manager has the conversation (the widget then polls ``/api/chat/updates``);
+  sender``; ``paused``: a manager has the conversation (the widget then polls ``/api/chat/updates`` often);
   ``language``: the widget's, for the messages this route composes itself (errors). Rate-limited per
   sender and per client IP address (429 with ``Retry-After``).
-- ``GET /api/chat/updates?sender=<id>&after=<unix seconds>``: a manager's replies since ``after``.
+- ``GET /api/chat/updates?sender=<id>&after=<unix seconds>``: a manager's replies and Closer's follow-ups since
+  ``after``.
 - ``POST /api/feedback``: JSON ``{"sender": str, "answer_id": str, "rating": "up" | "down",
   "comment": str (optional)}`` → ``{"status": "saved"}``; 👍/👎 on a knowledge answer.
 - ``GET /quotes/<token>.pdf``: a quote as PDF behind its unguessable link (410 once expired).
@@ -34,7 +35,7 @@ from bot.contracts import conversation_ids
 from bot.core.business import Company, get_company
 from bot.core.db import session_scope
 from bot.core.rasa import RasaError
-from bot.handoff.takeover import manager_messages
+from bot.handoff.takeover import pushed_messages
 from bot.texts import i18n
 from bot.texts.i18n import gettext as _
 from bot.web.appkeys import rasa_key, settings_key, templates_key
@@ -229,11 +230,12 @@ def _error(message: str, status: int) -> web.Response:
 
 
 async def chat_updates(request: web.Request) -> web.Response:
-    """A manager's replies in the web chat's conversation (``"web-" + sender``), for the widget to poll
-    while a manager has the conversation. Query: ``sender`` (as for /api/chat), ``after`` (Unix seconds,
-    default 0). 200 ``{"messages": [{"text": str, "timestamp": float, "from": "manager"}], "paused": bool}``:
-    the bot messages with ``metadata.manager`` stamped after ``after``, oldest first, read from Rasa's
-    tracker (HTTP API, authenticated); ``paused``: a manager still has the conversation. ``{"error": str}`` with 400 for
+    """Managers' replies and what Closer wrote first (follow-ups, the escalation watchdog) in the web chat's
+    conversation (``"web-" + sender``), for the widget to poll. Query: ``sender`` (as for /api/chat), ``after``
+    (Unix seconds, default 0). 200 ``{"messages": [{"text": str, "timestamp": float, "from": "manager" | "bot"}],
+    "paused": bool}``: those messages stamped after ``after``, oldest first
+    (:func:`bot.handoff.takeover.pushed_messages`), read from Rasa's tracker (HTTP API, authenticated);
+    ``paused``: a manager still has the conversation. ``{"error": str}`` with 400 for
     a malformed ``sender`` or ``after``, 502 when Rasa fails or times out."""
     sender, after = request.query.get("sender", ""), request.query.get("after", "0")
     if not _SENDER.fullmatch(sender):
@@ -249,9 +251,7 @@ async def chat_updates(request: web.Request) -> web.Response:
     except RasaError as exc:
         log.error("Rasa did not give the tracker of conversation web-%s: %s", sender, exc)
         return _error("the conversation cannot be read right now", 502)
-    replies = [
-        {"text": m.text, "timestamp": m.timestamp, "from": "manager"} for m in manager_messages(tracker, after_s)
-    ]
+    replies = [{"text": m.text, "timestamp": m.timestamp, "from": m.speaker} for m in pushed_messages(tracker, after_s)]
     return web.json_response({"messages": replies, "paused": bool(tracker.get("paused"))})
 
 

@@ -67,12 +67,11 @@ def indexed(stack, conversation_id: str, seconds: float = 30) -> Conversation:
 
 
 def follow_ups(stack, conversation_id: str) -> list[FollowUp]:
-    return query(
-        stack,
-        lambda s: s.scalars(
-            select(FollowUp).where(FollowUp.conversation_id == conversation_id).order_by(FollowUp.step)
-        ),
-    )
+    async def rows(session):
+        statement = select(FollowUp).where(FollowUp.conversation_id == conversation_id)
+        return list(await session.scalars(statement.order_by(FollowUp.cadence, FollowUp.step)))
+
+    return query(stack, rows)
 
 
 def test_a_quote_reminder_on_telegram_and_stop_ends_the_follow_ups(stack):
@@ -115,7 +114,9 @@ def test_outside_the_whatsapp_window_only_the_cadences_template_goes(stack):
     indexed(stack, sender)
     before = len(stack.graph.sent(to=customer.wa_id))
 
-    run_job(stack, "follow_ups", open_hours(quote.sent_at.replace(tzinfo=UTC) + timedelta(hours=25)))
+    sent_at = quote.sent_at.replace(tzinfo=UTC)
+    run_job(stack, "follow_ups", sent_at + timedelta(minutes=1))  # planned while the quote is fresh
+    run_job(stack, "follow_ups", open_hours(sent_at + timedelta(hours=25)))
     [template] = stack.graph.sent(to=customer.wa_id)[before:]
     assert template["type"] == "template" and template["template"] == {
         "name": "quote_reminder",

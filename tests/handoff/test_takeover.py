@@ -610,7 +610,7 @@ async def test_a_manager_takes_over_a_conversation_nobody_escalated(client, db_u
     assert bad.status == 400
 
 
-async def test_the_widget_gets_manager_replies_after_a_timestamp_and_the_paused_flag(client, rasa):
+async def test_the_widget_gets_manager_replies_and_follow_ups_after_a_timestamp_and_the_paused_flag(client, rasa):
     rasa.conversation(WEB, ("user", "talk to a person"), ("bot", "A sales manager has been notified."), paused=True)
     rasa.trackers[WEB]["events"] += [
         {"event": "bot", "text": "Hi, Max here.", "timestamp": 2000.5, "metadata": {"manager": "max@example.com"}},
@@ -633,6 +633,14 @@ async def test_the_widget_gets_manager_replies_after_a_timestamp_and_the_paused_
     assert (await (await client.get("/api/chat/updates", params={"sender": SENDER, "after": "2002.25"})).json()) == {
         "paused": False,
         "messages": [],
+    }
+    rasa.trackers[WEB]["events"] += [  # after hand-back: a turn's own reply, then a follow-up Closer wrote first
+        {"event": "bot", "text": "Here are our desks.", "timestamp": 2003.0, "metadata": {}},
+        {"event": "bot", "text": "Just checking in.", "timestamp": 2090.0, "metadata": {"follow_up": "quote_sent"}},
+    ]
+    assert (await (await client.get("/api/chat/updates", params={"sender": SENDER, "after": "2002.25"})).json()) == {
+        "paused": False,
+        "messages": [{"text": "Just checking in.", "timestamp": 2090.0, "from": "bot"}],
     }
 
 

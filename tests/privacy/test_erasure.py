@@ -14,7 +14,7 @@ import subprocess
 import sys
 from contextlib import closing
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,12 +38,15 @@ from bot.core.models import (
     Conversation,
     ConversationMessage,
     ConversationReview,
+    ConversationScore,
     ConversationTag,
     CRMOutbox,
     Deal,
     DealNote,
     Escalation,
     Feedback,
+    FollowUp,
+    FollowUpOptOut,
     KnowledgeAnswer,
     NluAnnotation,
     PendingErasure,
@@ -282,6 +285,22 @@ async def add_customer(db_url: str, tracker_path: Path) -> dict[str, int]:
                     corrected_intent="give_contact_details",
                     created_by="lina@desertoak.ae",
                 ),
+                FollowUp(
+                    conversation_id=WA,
+                    cadence="quote_sent",
+                    subject=f"quote:{quote.number}",
+                    step=1,
+                    due_at=datetime.now(UTC),
+                    status="scheduled",
+                    attempts=0,
+                ),
+                FollowUpOptOut(conversation_id=WA, contact_id=contact.id),
+                ConversationScore(
+                    conversation_id=WA,
+                    total=20,
+                    last_event_id=1,
+                    criteria={"politeness": {"score": 2, "by": "rules", "rationale": f"thanked {NAME}"}},
+                ),
             ]
         )
         await enqueue(session, "hubspot", "upsert_contact", asdict(contact_record(contact)))
@@ -354,7 +373,10 @@ async def test_erasing_a_contact_leaves_no_trace_in_any_file_but_keeps_the_books
         counts["indexed_conversations"],
         counts["crm_outbox"],
         counts["crm_external_records"],
-    ) == (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 1)
+        counts["follow_ups"],
+        counts["follow_up_opt_outs"],
+        counts["scores"],
+    ) == (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 1, 1, 1, 1)
     assert leaks(tmp_path) == []  # with the business DB's connections (and its WAL file) still open
 
     # The tracker: the same rows, moved to two anonymous ids, readable by Rasa; the other customer untouched.

@@ -1,9 +1,10 @@
 // Closer web chat: talks to the console's /api/chat, keeps the conversation in localStorage.
 // A knowledge answer's bubble carries 👍/👎 (POST /api/feedback); its history entry keeps
 // answer_id, rating ("up" | "down") and commented (true once a comment was sent).
-// While a sales manager has the conversation (/api/chat answered "paused": true), their replies are
-// fetched every 3 s from /api/chat/updates until it answers "paused": false; state.after is the
-// timestamp (Rasa's clock, Unix seconds) of the last reply shown.
+// Messages the customer's turns do not bring — a sales manager's replies, Closer's follow-ups — are fetched from
+// /api/chat/updates: every 3 s while a manager has the conversation (/api/chat answered "paused": true), every
+// 30 s otherwise while the page is open; state.after is the timestamp (Rasa's clock, Unix seconds) of the last
+// one shown.
 // Languages: the page is rendered in one of the business's languages (<html lang>); #languages holds every
 // language's {name, dir, texts}. Picking another in #language switches the page's texts, lang and dir, keeps the
 // choice in the closer_language cookie (bot.web.chat.LANGUAGE_COOKIE: the next page comes in it) and sends
@@ -12,6 +13,7 @@
   "use strict";
   const STORE = "closer.chat.v1";
   const POLL_MS = 3000;
+  const IDLE_POLL_MS = 30000;
   const COOKIE = "closer_language";
   const LANGUAGES = JSON.parse(document.getElementById("languages").textContent);
   const log = document.getElementById("log");
@@ -198,10 +200,10 @@
 
   function schedule() {
     clearTimeout(timer);
-    timer = state.paused ? setTimeout(poll, POLL_MS) : null;
+    timer = setTimeout(poll, state.paused ? POLL_MS : IDLE_POLL_MS);
   }
 
-  // A manager's replies since state.after; a failed request is tried again after POLL_MS.
+  // Managers' replies and follow-ups since state.after; a failed request is tried again at the next tick.
   async function poll() {
     if (polling) return;
     polling = true;
@@ -214,7 +216,7 @@
       if (sender === state.sender) {
         body.messages.forEach((m) => {
           state.after = Math.max(state.after || 0, m.timestamp);
-          add({ from: "manager", text: m.text });
+          add({ from: m.from === "bot" ? "bot" : "manager", text: m.text, used: true });
         });
         state.paused = body.paused;
         save();
@@ -313,4 +315,5 @@
   drawLog();
   if (!state.items.length) greet();
   if (state.paused) poll();
+  else schedule();
 })();
