@@ -576,7 +576,8 @@ class PendingErasure(Base):
 
 class JobRun(Base):
     """One run of a scheduled job (:mod:`bot.scheduling`): ``job_id`` as registered (e.g. ``follow_ups``),
-    ``runner`` the process that ran it (``host:pid``), ``outcome`` ``ok`` or ``failed``, ``detail`` the job's
+    ``runner`` the process that ran it (``host:pid``), ``outcome`` ``running``, ``ok``, ``failed`` or
+    ``interrupted`` (its process died; marked by the next process to lead), ``detail`` the job's
     one-line summary or the error; ``duration_s`` seconds."""
 
     __tablename__ = "job_runs"

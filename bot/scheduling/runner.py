@@ -87,6 +87,20 @@ async def _run_scheduled(job_id: str) -> None:
     await run_job(job_id)
 
 
+async def interrupted(database_url: str) -> int:
+    """Mark ``interrupted`` the runs other processes left ``running`` (a process that died mid-run, whose lease this
+    one has just taken); how many. A run that was only slow still records its own outcome when it ends."""
+    async with session_scope(database_url) as session:
+        runs = await session.scalars(select(JobRun).where(JobRun.outcome == "running", JobRun.runner != process_name()))
+        count = 0
+        for run in runs:
+            run.outcome, run.detail = "interrupted", "the process running it stopped before it ended"
+            count += 1
+    if count:
+        log.warning("%d job run(s) left running by another process marked interrupted", count)
+    return count
+
+
 async def last_runs(database_url: str, limit: int = 50) -> list[JobRun]:
     """The latest ``limit`` job runs, newest first (``job_runs``)."""
     async with session_scope(database_url) as session:
@@ -130,6 +144,7 @@ class JobRunner:
                 log.exception("the scheduler lease could not be renewed; not running jobs")
                 held = False
             if held and self.scheduler is None:
+                await interrupted(self.settings.database_url)
                 self._start_scheduler()
             elif not held and self.scheduler is not None:
                 log.warning("the scheduler lease went to another process; this one stops running jobs")
