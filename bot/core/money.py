@@ -7,7 +7,9 @@ from decimal import Decimal, InvalidOperation
 from babel.numbers import get_currency_precision, get_currency_symbol, list_currencies
 
 _CURRENCIES = frozenset(list_currencies())
-_AMOUNT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(k)?\b", re.IGNORECASE)
+# A thousand after the number: "1.5k", Russian "2 тыс."/"5 тысяч"/"3к", Arabic "5 آلاف"/"2 ألف"/"الف".
+_THOUSAND = r"k|к|тыс[а-я]*\.?|[أاآ]لف|آلاف"
+_AMOUNT = re.compile(rf"(\d[\d,]*(?:\.\d+)?)\s*({_THOUSAND})?(?!\w)", re.IGNORECASE)
 
 
 class MoneyError(ValueError):
@@ -31,8 +33,9 @@ def to_minor(amount: Decimal, currency: str) -> int:
 
 
 def parse_amount(text: str, currency: str) -> int:
-    """The first amount in free text (``"1,500"``, ``"around 1.5k AED"``, ``"SR 2,375"``) in minor
-    units of ``currency``. Raises MoneyError when there is none."""
+    """The first amount in free text (``"1,500"``, ``"around 1.5k AED"``, ``"SR 2,375"``, ``"до 2 тыс"``,
+    ``"5 آلاف درهم"``; digits already Western) in minor units of ``currency``. Raises MoneyError when there is
+    none."""
     match = _AMOUNT.search(text or "")
     if not match:
         raise MoneyError(f"no amount in {text!r}")
