@@ -11,22 +11,20 @@ and of Rasa's tracker store. Takes about 5 minutes on 2 cores with a trained mod
 """
 
 import asyncio
-import os
 import secrets
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
-from bench.turn_latency import CLOSER_TURN, RASA, free_port, load, percentile, start, wait_ready
-from bot.core import caches, db
+from bench.stack import closer_stack
+from bench.turn_latency import CLOSER_TURN, load, percentile
+from bot.core import db
 from bot.core.models import Conversation, FollowUp, Quote
 from bot.core.rasa import RasaClient
-from bot.core.settings import ROOT, Settings
+from bot.core.settings import Settings
 from bot.follow_ups import sweep
 from bot.follow_ups.cadences import get_follow_up_config
 
@@ -94,41 +92,8 @@ def size_mb(*paths: Path) -> float:
 
 
 def main() -> int:
-    work = Path(tempfile.mkdtemp(prefix="closer-bench-follow-ups-"))
-    database, tracker = work / "closer.db", work / "tracker.db"
-    url = f"sqlite+aiosqlite:///{database}"
-    env = {
-        **os.environ,
-        "CLOSER_DATABASE_URL": url,
-        "CLOSER_ACTION_SERVER_TOKEN": "bench-action-server-token",
-        "CLOSER_RASA_JWT_SECRET": "bench-rasa-jwt-secret",
-        "CLOSER_RATE_LIMIT_MESSAGES": "1000000",
-        "CLOSER_RATE_LIMIT_IP_MESSAGES": "1000000",
-    }
-    os.environ.update(env)
-    caches.reset()
-    subprocess.run(
-        [sys.executable, "-m", "bot", "load-knowledge"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
-    )
-    subprocess.run([sys.executable, "-m", "bot", "sqlite-wal", str(tracker)], cwd=ROOT, check=True)
-    rasa_port, actions_port = free_port(), free_port()
-    endpoints = work / "endpoints.yml"
-    endpoints.write_text(
-        f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n  token: ${{CLOSER_ACTION_SERVER_TOKEN}}\n"
-        f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tracker}\n"
-    )
-    processes = [
-        start([sys.executable, "-m", "bot.action_server", "--actions", "actions", "--port", str(actions_port)],
-              ROOT, env, work / "actions.log"),
-        start([str(RASA), "run", "--port", str(rasa_port), "--enable-api",
-               "--jwt-secret", env["CLOSER_RASA_JWT_SECRET"], "--model", str(ROOT / "models" / "closer.tar.gz"),
-               "--endpoints", str(endpoints), "--credentials", "credentials.yml"], ROOT, env, work / "rasa.log"),
-    ]  # fmt: skip
-    rasa_url = f"http://127.0.0.1:{rasa_port}"
-    settings = Settings(database_url=url, rasa_url=rasa_url, rasa_jwt_secret=env["CLOSER_RASA_JWT_SECRET"])
-    try:
-        wait_ready(f"{rasa_url}/")
-        wait_ready(f"http://127.0.0.1:{actions_port}/health")
+    with closer_stack("closer-bench-follow-ups-") as stack:
+        database, tracker, url, rasa_url = stack.database, stack.tracker, stack.database_url, stack.rasa_url
         asyncio.run(load(rasa_url, CLOSER_TURN, 2, 5))  # warm-up
         empty_db, empty_tracker = size_mb(database), size_mb(tracker)
         asyncio.run(seed(url))
@@ -139,7 +104,7 @@ def main() -> int:
         baseline = asyncio.run(load(rasa_url, CLOSER_TURN, CONCURRENT, TURNS_EACH))[0]
         baseline += asyncio.run(load(rasa_url, CLOSER_TURN, CONCURRENT, TURNS_EACH))[0]
         print("firing…", flush=True)
-        (sent, runs, drain_s), busy = asyncio.run(during(settings, rasa_url))
+        (sent, runs, drain_s), busy = asyncio.run(during(stack.settings, rasa_url))
         after = asyncio.run(load(rasa_url, CLOSER_TURN, CONCURRENT, TURNS_EACH))[0]
 
         async def due() -> int:
@@ -147,10 +112,6 @@ def main() -> int:
                 return await session.scalar(select(func.count(FollowUp.id)).where(FollowUp.status == "scheduled"))
 
         still_scheduled = asyncio.run(due())
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(30)
     rows = [
         ("follow-ups planned", f"{planned:,}", f"in {plan_s:.2f} s ({planned / plan_s:,.0f}/s)"),
         ("due now, sent", f"{sent:,}", f"in {drain_s:.1f} s over {runs} run(s) of send_due ({sent / drain_s:.0f}/s)"),

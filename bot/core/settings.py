@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     scheduler_lease_s: float = 30.0
     follow_ups_interval_s: float = 60.0  # how often due follow-ups and pending escalations are looked at
+    # Follow-ups sent per second at most (bench/follow_ups.py: 1,000 due at once drain in ~200 s at 5/s while live
+    # customers' turns stay within 1.2× of their latency).
+    follow_ups_per_second: float = 5.0
     reindex_at: str = "03:00"  # nightly re-index of knowledge/ and the catalog, business time zone (HH:MM)
     # Manager reports (bot.review.digest): the daily digest at digest_at (business time zone), the weekly one on
     # digest_weekday, to the managers' Telegram chat and by e-mail to digest_email_to through SMTP.

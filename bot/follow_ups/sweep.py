@@ -21,7 +21,9 @@ customer has written within the step's silence (``remind_after_hours`` after the
 business hours (to the next opening, ``company.yml``) and while a manager has the conversation or an
 escalation waits for one (re-checked on the next run); otherwise writes the message in the customer's language
 (:mod:`bot.follow_ups.outreach`). A send Rasa refuses is retried on the next runs, :data:`MAX_ATTEMPTS` times
-in all, then marked failed. At most :data:`CONCURRENCY` messages are in flight at once.
+in all, then marked failed. At most :data:`CONCURRENCY` messages are in flight at once, and at most
+``follow_ups_per_second`` (settings) start each second (aiolimiter's leaky bucket): a thousand follow-ups falling due
+together must not slow the turns of customers chatting live on the same Rasa server.
 """
 
 import asyncio
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from aiolimiter import AsyncLimiter
 from sqlalchemy import exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -166,6 +169,7 @@ class _Context:
     config: FollowUpConfig
     now: datetime
     semaphore: asyncio.Semaphore
+    pace: AsyncLimiter
 
 
 async def _last_customer_message(session: AsyncSession, conversation_id: str) -> datetime | None:
@@ -259,7 +263,7 @@ async def _text(
 
 
 async def _send_one(context: _Context, row_id: int, counts: Counter) -> None:
-    async with context.semaphore, session_scope(context.settings.database_url) as session:
+    async with context.pace, context.semaphore, session_scope(context.settings.database_url) as session:
         row = await session.get(FollowUp, row_id)
         if row is None or row.status != "scheduled":
             return
@@ -332,7 +336,8 @@ async def send_due(settings: Settings, rasa: RasaClient, now: datetime, batch: i
                 .limit(batch)
             )
         )
-    context = _Context(settings, rasa, get_follow_up_config(), now, asyncio.Semaphore(CONCURRENCY))
+    pace = AsyncLimiter(settings.follow_ups_per_second, 1)
+    context = _Context(settings, rasa, get_follow_up_config(), now, asyncio.Semaphore(CONCURRENCY), pace)
     counts: Counter = Counter()
     await asyncio.gather(*(_send_one(context, row_id, counts) for row_id in due))
     return counts

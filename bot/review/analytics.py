@@ -1,6 +1,6 @@
 """Sales analytics for the manager console: funnel, conversions, escalation and fallback rates, top
 intents, daily volume per channel, conversations, funnel and conversions per language, 👍/👎 on knowledge
-answers and LLM cost, plus CSV export.
+answers, LLM cost and conversation quality scores by day and channel, plus CSV export.
 
 Data comes from the business DB: the conversation index (``conversations``, ``conversation_messages``,
 kept up to date from Rasa's tracker store by ``bot.review.conversations``), ``deals``, ``knowledge_answers``
@@ -36,7 +36,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.answering.feedback import RATINGS
 from bot.core.business import SALES_STAGES, get_company
-from bot.core.models import Conversation, ConversationMessage, Deal, Feedback, KnowledgeAnswer, LlmCall
+from bot.core.models import (
+    Conversation,
+    ConversationMessage,
+    ConversationScore,
+    Deal,
+    Feedback,
+    KnowledgeAnswer,
+    LlmCall,
+)
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +176,37 @@ class LLMCost:
     answers_by_mode: dict[str, int]
     days: list[CostDay]
     models: list[ModelCost]
+
+
+@dataclass(frozen=True)
+class ScoreDay:
+    """Scored conversations whose latest message was on ``day`` (business time zone) and their average
+    scorecard total (0–30), None when none was scored."""
+
+    day: date
+    conversations: int
+    average: float | None
+
+
+@dataclass(frozen=True)
+class ScoreChannel:
+    """Scored conversations of ``channel`` in the period and their average scorecard total (0–30)."""
+
+    channel: str
+    conversations: int
+    average: float
+
+
+@dataclass(frozen=True)
+class QualityScores:
+    """The quality scorecards (:mod:`bot.review.scoring`) of the conversations in the period: how many are
+    ``scored``, their ``average`` total (None when none), ``days``: one :class:`ScoreDay` per day of the period
+    (oldest first), ``channels``: one :class:`ScoreChannel` per channel with a scored conversation, by name."""
+
+    scored: int
+    average: float | None
+    days: list[ScoreDay]
+    channels: list[ScoreChannel]
 
 
 def period(first: date | None = None, last: date | None = None) -> tuple[datetime, datetime]:
@@ -435,6 +474,38 @@ async def llm_cost(
         key=lambda m: (-m.cost_usd, m.model),
     )
     return LLMCost(sum(m.llm_calls for m in models), math.fsum(m.cost_usd for m in models), dict(modes), days, models)
+
+
+async def quality_scores(
+    session: AsyncSession, since: datetime | None = None, until: datetime | None = None, channel: str | None = None
+) -> QualityScores:
+    """The scorecard totals of the conversations in the period, on average, per day of their latest message
+    and per channel. Conversations not scored yet are left out. Raises InvalidPeriod."""
+    since, until = _bounds(since, until)
+    zone = _zone()
+    query = _conversations(
+        Conversation.channel,
+        Conversation.last_message_at,
+        ConversationScore.total,
+        since=since,
+        until=until,
+        channel=channel,
+    ).join(ConversationScore, ConversationScore.conversation_id == Conversation.conversation_id)
+    rows = (await session.execute(query)).all()
+    by_day: dict[date, list[int]] = defaultdict(list)
+    by_channel: dict[str, list[int]] = defaultdict(list)
+    for chan, last, total in rows:
+        by_day[_day(last if last.tzinfo else last.replace(tzinfo=UTC), zone)].append(total)
+        by_channel[chan].append(total)
+    days = [ScoreDay(day, len(by_day[day]), _mean(by_day[day])) for day in _days(since, until, zone)]
+    channels = [
+        ScoreChannel(chan, len(totals), sum(totals) / len(totals)) for chan, totals in sorted(by_channel.items())
+    ]
+    return QualityScores(len(rows), _mean([total for *_, total in rows]), days, channels)
+
+
+def _mean(values: Sequence[int]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def to_csv(rows: Iterable[Any], columns: Sequence[str]) -> str:

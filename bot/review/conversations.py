@@ -40,6 +40,7 @@ import asyncio
 import logging
 import math
 import re
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,6 +58,7 @@ from bot.core.models import (
     Conversation,
     ConversationMessage,
     ConversationReview,
+    ConversationScore,
     ConversationTag,
     IndexWatermark,
     KnowledgeAnswer,
@@ -86,11 +88,14 @@ def page_url(conversation_id: str) -> str:
 
 UNPAUSING_EVENTS = ("resume", "session_started", "restart")
 MAX_PER_PAGE = 100
+SORTS = ("newest", "score", "-score")
 PREVIEW_CHARS = 200
 MAX_NOTE_CHARS = 2000
 TAG = re.compile(r"[\w-]{1,64}")
+MAX_TOTAL = 30  # a scorecard's highest total (bot.review.scoring: 15 criteria of 0–2)
 
-_refreshing = asyncio.Lock()  # one refresh at a time per process; PostgreSQL also locks the watermark row
+# One refresh at a time per event loop (a process has one; tests run many); PostgreSQL also locks the watermark row.
+_refreshing: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
 
 
 class UnknownConversation(LookupError):
@@ -262,7 +267,7 @@ async def refresh(tracker: TrackerReader, session: AsyncSession, batch_size: int
     if batch_size <= reread:
         raise ValueError(f"batch_size must exceed {reread}")
     read = 0
-    async with _refreshing:
+    async with _refreshing.setdefault(asyncio.get_running_loop(), asyncio.Lock()):
         while True:
             mark = (
                 await session.scalars(select(IndexWatermark).where(IndexWatermark.name == WATERMARK).with_for_update())
@@ -394,7 +399,8 @@ class ConversationSummary:
     customer's language (ISO 639-1, see :func:`served_language`); ``tags`` sorted;
     ``flagged``/``reviewed_at``/``reviewed_by``/``note``: the managers' review (False/None without one);
     ``preview``: the text of the latest message (customer, bot or manager), at most PREVIEW_CHARS
-    characters, "" when there is none."""
+    characters, "" when there is none; ``score``: the quality scorecard's total (0–30,
+    :mod:`bot.review.scoring`), None while the conversation is not scored."""
 
     conversation_id: str
     channel: str
@@ -415,6 +421,7 @@ class ConversationSummary:
     reviewed_by: str | None
     note: str | None
     preview: str
+    score: int | None = None
 
 
 @dataclass(frozen=True)
@@ -435,7 +442,9 @@ class ConversationFilters:
     - ``tag``: carries this tag (normalised as tags are).
     - ``reviewed``: True for reviewed, False for not yet reviewed; ``flagged``: flagged or not.
     - ``text``: a case-insensitive substring of some message's text (customer, bot or manager; on
-      SQLite only ASCII letters fold case)."""
+      SQLite only ASCII letters fold case).
+    - ``min_score``/``max_score``: the quality scorecard's total is at least/at most this (0–30); either
+      leaves out conversations not scored yet."""
 
     channel: str | None = None
     customer: str | None = None
@@ -452,6 +461,8 @@ class ConversationFilters:
     reviewed: bool | None = None
     flagged: bool | None = None
     text: str | None = None
+    min_score: int | None = None
+    max_score: int | None = None
 
 
 @dataclass(frozen=True)
@@ -468,21 +479,36 @@ class Page:
 
 
 async def list_conversations(
-    session: AsyncSession, filters: ConversationFilters = ConversationFilters(), page: int = 1, per_page: int = 25
+    session: AsyncSession,
+    filters: ConversationFilters = ConversationFilters(),
+    page: int = 1,
+    per_page: int = 25,
+    sort: str = "newest",
 ) -> Page:
-    """The indexed conversations matching ``filters``, newest first (latest message time, then id),
-    page ``page`` of ``per_page`` (1–MAX_PER_PAGE). Reads only the business DB: call :func:`refresh`
-    first for the latest events. Raises InvalidFilter for a bad page, per_page or filter value, or a
-    naive datetime; InvalidTag for a malformed tag."""
+    """The indexed conversations matching ``filters`` in the order ``sort`` (one of SORTS: ``newest`` —
+    latest message time, then id —, ``score`` — worst scorecard total first —, ``-score`` — best first; by
+    score, the conversations not scored yet come last, newest first), page ``page`` of ``per_page``
+    (1–MAX_PER_PAGE). Reads only the business DB: call :func:`refresh` first for the latest events. Raises
+    InvalidFilter for a bad page, per_page, sort or filter value, or a naive datetime; InvalidTag for a
+    malformed tag."""
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
         log.info("conversation list: bad page %r or per_page %r", page, per_page)
         raise InvalidFilter(f"page must be 1 or more and per_page 1 to {MAX_PER_PAGE}")
+    if sort not in SORTS:
+        raise InvalidFilter(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
     conditions = _conditions(filters)
+    newest = (Conversation.last_message_at.desc(), Conversation.conversation_id.desc())
+    by_score = {
+        "newest": (),
+        "score": (ConversationScore.total.is_(None), ConversationScore.total),
+        "-score": (ConversationScore.total.is_(None), ConversationScore.total.desc()),
+    }[sort]
     # The total comes with the page (a window count): one pass over the matches, which matters for text search.
     query = (
         select(Conversation.conversation_id, func.count().over())
+        .outerjoin(ConversationScore, ConversationScore.conversation_id == Conversation.conversation_id)
         .where(*conditions)
-        .order_by(Conversation.last_message_at.desc(), Conversation.conversation_id.desc())
+        .order_by(*by_score, *newest)
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
@@ -549,6 +575,13 @@ def _conditions(filters: ConversationFilters) -> list[Any]:
             ConversationMessage.text.icontains(filters.text.strip(), autoescape=True)
         )
         conditions.append(Conversation.conversation_id.in_(said))
+    if filters.min_score is not None or filters.max_score is not None:
+        low = 0 if filters.min_score is None else filters.min_score
+        high = MAX_TOTAL if filters.max_score is None else filters.max_score
+        if not 0 <= low <= high <= MAX_TOTAL:
+            raise InvalidFilter(f"the score range must lie within 0 to {MAX_TOTAL}, lowest first")
+        scored = select(ConversationScore.conversation_id).where(ConversationScore.total.between(low, high))
+        conditions.append(Conversation.conversation_id.in_(scored))
     return conditions
 
 
@@ -604,6 +637,17 @@ async def _summaries(session: AsyncSession, ids: list[str]) -> list[Conversation
         .tuples()
         .all()
     )
+    scores = dict(
+        (
+            await session.execute(
+                select(ConversationScore.conversation_id, ConversationScore.total).where(
+                    ConversationScore.conversation_id.in_(ids)
+                )
+            )
+        )
+        .tuples()
+        .all()
+    )
     summaries = []
     for cid in ids:
         if cid not in rows:
@@ -630,6 +674,7 @@ async def _summaries(session: AsyncSession, ids: list[str]) -> list[Conversation
                 reviewed_by=review.reviewed_by if review else None,
                 note=review.note if review else None,
                 preview=previews.get(cid, "")[:PREVIEW_CHARS],
+                score=scores.get(cid),
             )
         )
     return summaries
@@ -776,8 +821,8 @@ async def transcript(tracker: TrackerReader, session: AsyncSession, conversation
     if not events:
         log.info("transcript of unknown conversation %r", conversation_id)
         raise UnknownConversation(f"no conversation {conversation_id!r} in the tracker store")
-    knowledge = await _knowledge(session, conversation_id, await asyncio.to_thread(_answer_ids, events))
-    entries = await asyncio.to_thread(_entries, events, knowledge)
+    knowledge = await knowledge_details(session, conversation_id, await asyncio.to_thread(answer_ids, events))
+    entries = await asyncio.to_thread(entries_of, events, knowledge)
     summaries = await _summaries(session, [conversation_id])
     return Transcript(conversation_id, summaries[0] if summaries else None, entries)
 
@@ -786,13 +831,17 @@ def _custom(event: TrackerEvent) -> Any:
     return (event.data.get("data") or {}).get("custom") if event.type_name == "bot" else None
 
 
-def _answer_ids(events: list[TrackerEvent]) -> set[str]:
-    """The knowledge answer ids in the ``custom`` payloads of bot messages."""
+def answer_ids(events: list[TrackerEvent]) -> set[str]:
+    """The knowledge answer ids in the ``custom`` payloads of ``events``' bot messages."""
     customs = [custom for custom in map(_custom, events) if isinstance(custom, dict)]
     return {custom["answer_id"] for custom in customs if custom.get("answer_id")}
 
 
-async def _knowledge(session: AsyncSession, conversation_id: str, answer_ids: set[str]) -> dict[str, KnowledgeDetail]:
+async def knowledge_details(
+    session: AsyncSession, conversation_id: str, answer_ids: set[str]
+) -> dict[str, KnowledgeDetail]:
+    """The knowledge answers ``answer_ids`` of ``conversation_id`` (table ``knowledge_answers``, with their
+    feedback) by answer id; ids of other conversations or unknown ones are left out."""
     if not answer_ids:
         return {}
     query = select(KnowledgeAnswer).where(
@@ -820,7 +869,10 @@ async def _knowledge(session: AsyncSession, conversation_id: str, answer_ids: se
     }
 
 
-def _entries(events: list[TrackerEvent], knowledge: dict[str, KnowledgeDetail]) -> list[Entry]:
+def entries_of(events: list[TrackerEvent], knowledge: dict[str, KnowledgeDetail]) -> list[Entry]:
+    """One conversation's ``events`` (id order) as transcript entries (see :class:`Transcript`), bot messages
+    carrying their answer of ``knowledge`` (:func:`knowledge_details`); a ``rewind`` drops the customer message
+    it undoes and what followed it. Pure: no I/O."""
     entries: list[Entry] = []
     customer: CustomerMessage | None = None
     for event in events:

@@ -22,9 +22,11 @@ from bot.core.business import get_company
 from bot.core.settings import Settings
 from bot.follow_ups import sweep
 from bot.handoff import watchdog
+from bot.review import scoring
 
 MINUTE_S = 60
 HOUR_S = 3600
+SCORING_EVERY_S = 5 * MINUTE_S  # finished conversations are idle for score_idle_s anyway
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,13 @@ JOBS: tuple[Job, ...] = (
         watchdog.run,
         lambda settings: IntervalTrigger(seconds=settings.follow_ups_interval_s),
         MINUTE_S,
+    ),
+    Job(
+        "scoring",
+        "Conversation quality scoring",
+        scoring.run,
+        lambda settings: IntervalTrigger(seconds=SCORING_EVERY_S),
+        SCORING_EVERY_S,
     ),
     Job("reindex", "Nightly re-index", reindexing.nightly, daily_at("reindex_at"), 6 * HOUR_S, alert_on_failure=True),
 )

@@ -19,7 +19,16 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from bot.core import db
 from bot.core.business import SALES_STAGES, get_company
-from bot.core.models import Contact, Conversation, ConversationMessage, Deal, Feedback, KnowledgeAnswer, LlmCall
+from bot.core.models import (
+    Contact,
+    Conversation,
+    ConversationMessage,
+    ConversationScore,
+    Deal,
+    Feedback,
+    KnowledgeAnswer,
+    LlmCall,
+)
 from bot.review import analytics
 from bot.review.analytics import (
     CostDay,
@@ -357,6 +366,31 @@ async def test_daily_volume_has_every_day_and_channel_in_dubai_days(session, mar
         row for row in expected if row.channel == "telegram"
     ]
     assert await analytics.daily_volume(session, **march, channel="sms") == [DayVolume(day, "sms", 0) for day in DAYS]
+
+
+async def test_quality_scores_average_by_day_of_the_latest_message_and_by_channel(session, march):
+    assert await analytics.quality_scores(session, **march) == analytics.QualityScores(
+        0, None, [analytics.ScoreDay(day, 0, None) for day in DAYS], []
+    )
+    # web-f is outside the period (its customer's message is on 8 March in Dubai); telegram-d is not scored
+    scored = {"web-a": 20, "web-b": 27, "telegram-c": 12, "whatsapp-e": 30, "web-f": 5}
+    session.add_all(
+        ConversationScore(conversation_id=cid, total=total, last_event_id=0) for cid, total in scored.items()
+    )
+    await session.flush()
+    scores = await analytics.quality_scores(session, **march)
+    assert (scores.scored, scores.average) == (4, (20 + 27 + 12 + 30) / 4)
+    days = {row.day: (row.conversations, row.average) for row in scores.days if row.conversations}
+    # web-a's latest message on 2 March, web-b's on 5 March, telegram-c's at 02:30 on 2 March in Dubai
+    assert days == {date(2026, 3, 2): (2, 16.0), date(2026, 3, 5): (1, 27.0), date(2026, 3, 7): (1, 30.0)}
+    assert [row.day for row in scores.days] == DAYS
+    assert scores.channels == [
+        analytics.ScoreChannel("telegram", 1, 12.0),
+        analytics.ScoreChannel("web", 2, 23.5),
+        analytics.ScoreChannel("whatsapp", 1, 30.0),
+    ]
+    web = await analytics.quality_scores(session, **march, channel="web")
+    assert (web.scored, web.average, web.channels) == (2, 23.5, [analytics.ScoreChannel("web", 2, 23.5)])
 
 
 async def test_feedback_on_knowledge_answers_overall_and_per_day(session, march):

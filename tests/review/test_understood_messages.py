@@ -41,7 +41,7 @@ def tracker_events() -> list[TrackerEvent]:
 
 
 def test_the_transcript_shows_the_llms_reading_once_with_its_marker():
-    entries = conversations._entries(tracker_events(), {})
+    entries = conversations.entries_of(tracker_events(), {})
     customers = [e for e in entries if e.kind == "customer"]
     assert [(c.text, c.intent, c.understood_by_llm) for c in customers] == [
         ("hi", "greet", False),

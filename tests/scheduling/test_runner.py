@@ -19,6 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.contracts.database import synchronous
 from bot.core.settings import ROOT, Settings
 from bot.scheduling import runner
+from bot.scheduling.jobs import JOBS
 from bot.scheduling.lease import Lease
 from tests.e2e.conftest import free_port, served_in_a_thread, wait_for
 from tests.fakes.telegram_server import FakeTelegram
@@ -152,7 +153,7 @@ def test_a_run_due_while_no_console_ran_fires_when_one_starts_again(db_url, tmp_
     env = {"CLOSER_FOLLOW_UPS_INTERVAL_S": "3600", "CLOSER_SCHEDULER_LEASE_S": "3"}
     first, _, first_log = _console(tmp_path, database, "first", **env)
     stored = _until(lambda: _stored_jobs(database), 30, "the jobs stored", first_log)
-    assert set(stored) == {"follow_ups", "escalation_watchdog", "reindex"}
+    assert set(stored) == {job.id for job in JOBS} >= {"follow_ups", "escalation_watchdog", "reindex", "scoring"}
     _stop(first)
     assert not _runs(database, "follow_ups")  # its first run is an hour away
     # The console was down when follow_ups fell due: move its stored next run into the past.

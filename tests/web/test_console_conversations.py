@@ -21,9 +21,17 @@ from sqlalchemy import select
 
 from bot.core import db
 from bot.core.business import get_company
-from bot.core.models import Conversation, ConversationReview, ConversationTag, Escalation, NluAnnotation
+from bot.core.models import (
+    Conversation,
+    ConversationReview,
+    ConversationScore,
+    ConversationTag,
+    Escalation,
+    NluAnnotation,
+)
 from bot.core.settings import ROOT
 from bot.core.tracker import get_reader
+from bot.review import scoring
 from bot.web.app import create_app
 from bot.web.console import conversations as pages
 from tests.review import test_annotations, test_conversations
@@ -129,13 +137,13 @@ async def test_the_list_indexes_and_shows_every_conversation_newest_first(consol
     alpha_last = [e[3] for e in stored_events(tracker_path) if e[1] == ALPHA and e[2] in ("user", "bot")][-1]
     local = datetime.fromtimestamp(alpha_last, UTC).astimezone(dubai).strftime("%Y-%m-%d %H:%M")
     assert row(page, ALPHA) == (
-        f"Aisha Khan, Gulf Trading LLC Your quote Q-2026-0001 is ready. web en {local} 4 quoting no yes 0.42 0 —"
+        f"Aisha Khan, Gulf Trading LLC Your quote Q-2026-0001 is ready. web en {local} 4 quoting no yes 0.42 0 — —"
     )
     assert row(page, BRAVO).startswith("Omar Haddad, Falcon Logistics thanks Omar telegram en ")
-    assert row(page, BRAVO).endswith(" 4 handoff yes no 0.30 2 —")
+    assert row(page, BRAVO).endswith(" 4 handoff yes no 0.30 2 — —")
     assert row(page, CHARLIE).startswith(f"{CHARLIE} Hello, Lina from Desert Oak here. whatsapp en ")
     assert "3 handoff yes (manager has it) no 0.88 0" in row(page, CHARLIE)
-    assert row(page, ECHO).endswith(" 0 — no no — 0 —")
+    assert row(page, ECHO).endswith(" 0 — no no — 0 — —")
     assert f'href="/console/conversations/{ALPHA}"' in page
     assert "Times in Asia/Dubai." in plain(page)
 
@@ -180,6 +188,39 @@ async def test_each_filter_and_its_values_round_trip(console, query, expected):
     for name, value in query.items():
         field = re.search(rf'<(input|select)[^>]* name="{name}"[^>]*>(.*?</select>)?', page, re.DOTALL).group(0)
         assert f'value="{value}" selected' in field or f'value="{value}"' in field.split(">")[0], (name, field)
+
+
+async def test_quality_scores_show_sort_and_filter_the_list_and_the_transcript_shows_the_scorecard(console, db_url):
+    await console.get("/console/conversations")  # indexes the tracker store
+    criteria = {c.name: {"score": 2, "by": "rules", "rationale": "fine"} for c in scoring.CRITERIA}
+    criteria["next_step"] = {"score": 0, "by": "llm", "rationale": "the bot never suggested what to do next"}
+    async with db.session_scope(db_url) as session:
+        for cid, total in ((ALPHA, 28), (BRAVO, 11), (DELTA, 19)):
+            session.add(ConversationScore(conversation_id=cid, total=total, criteria=criteria, last_event_id=1))
+    page = await (await console.get("/console/conversations")).text()
+    assert row(page, BRAVO).endswith(" 4 handoff yes no 0.30 2 11 —") and row(page, CHARLIE).endswith("0 — —")
+    assert '<td class="score low">11</td>' in page and '<td class="score">28</td>' in page
+    worst = await (await console.get("/console/conversations?sort=score")).text()
+    assert listed(worst) == [BRAVO, DELTA, ALPHA, CHARLIE, ECHO, FOXTROT]  # the unscored last, newest first
+    best = await (await console.get("/console/conversations?sort=-score")).text()
+    assert listed(best)[:3] == [ALPHA, DELTA, BRAVO]
+    low = await (await console.get("/console/conversations?max_score=19&sort=score")).text()
+    assert listed(low) == [BRAVO, DELTA] and 'name="max_score" value="19"' in low
+    assert listed(await (await console.get("/console/conversations?min_score=20")).text()) == [ALPHA]
+    for bad in ("sort=loudest", "max_score=31", "min_score=20&max_score=10"):
+        assert (await console.get(f"/console/conversations?{bad}")).status == 400, bad
+
+    transcript = await (await console.get(f"/console/conversations/{BRAVO}")).text()
+    card = transcript[
+        transcript.index('<section id="scorecard">') : transcript.index(
+            "</section>", transcript.index('id="scorecard"')
+        )
+    ]
+    assert "11 of 30" in plain(card)
+    assert "Next step proposed 0 llm the bot never suggested what to do next" in plain(card)
+    assert plain(card).count(" rules fine") == 14
+    unscored = await (await console.get(f"/console/conversations/{CHARLIE}")).text()
+    assert "Not scored yet" in unscored
 
 
 async def test_tags_flags_and_reviews_from_the_transcript_filter_the_list(console, db_url):

@@ -89,6 +89,8 @@ VIEWS = {
         ("mode", "answers"),
     ),
     "rates": View(analytics.rates, list, ("metric", "count", "total", "rate")),
+    "scores": View(analytics.quality_scores, lambda r: r.days, ("day", "conversations", "average")),
+    "scores-channels": View(analytics.quality_scores, lambda r: r.channels, ("channel", "conversations", "average")),
     "languages": View(
         analytics.by_language,
         lambda r: [_language_row(figures) for figures in r],
@@ -223,6 +225,7 @@ async def analytics_page(request: web.Request) -> web.Response:
         cost = await analytics.llm_cost(*period)
         measured = {row["metric"]: row for row in await analytics.rates(*period)}
         languages = await analytics.by_language(*period)
+        scores = await analytics.quality_scores(*period)
     return await render(
         request,
         "manager/analytics.html",
@@ -235,10 +238,11 @@ async def analytics_page(request: web.Request) -> web.Response:
         feedback=feedback,
         cost=cost,
         languages=languages,
+        scores=scores,
     )
 
 
-@routes.get(r"/analytics/{view:[a-z]+}.csv")
+@routes.get(r"/analytics/{view:[a-z-]+}.csv")
 @requires("manager")
 async def export(request: web.Request) -> web.Response:
     """One of :data:`VIEWS` as CSV (``text/csv``, UTF-8, an attachment named after the view, period and

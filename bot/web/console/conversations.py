@@ -6,7 +6,9 @@
   ``get_company().timezone``, both days included); ``stage`` (furthest sales stage); ``escalated``,
   ``quote``, ``reviewed``, ``flagged`` (``yes``/``no``); ``confidence_below`` (0–1); ``fallbacks``
   (at least this many ``nlu_fallback`` messages); ``language`` (the customer's, ISO 639-1: one of
-  ``get_company().languages`` in the form); ``tag``; ``q`` (text said by anyone); ``page``.
+  ``get_company().languages`` in the form); ``tag``; ``q`` (text said by anyone); ``min_score``/``max_score``
+  (the quality scorecard's total, 0–30, :mod:`bot.review.scoring`); ``sort`` (``newest``, the default;
+  ``score``: worst first; ``-score``: best first); ``page``.
   A value the list cannot use gets 400 with the reason on the page.
 - ``GET /console/conversations/<id>``: the transcript (NLU details, actions, knowledge answers with
   their LLM cost and feedback) with a side panel: tags, flag, review, contact, escalation, test story.
@@ -43,7 +45,7 @@ from bot.core.db import session_scope
 from bot.core.tracker import TrackerStoreUnavailable, get_reader
 from bot.handoff import takeover
 from bot.privacy import erasure
-from bot.review import annotations, stories
+from bot.review import annotations, scoring, stories
 from bot.review import conversations as conv
 from bot.review.conversations import page_url
 from bot.web.appkeys import settings_key
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 PER_PAGE = 25
+LOW_SCORE = 20  # scorecard totals below this show in red
 REFRESH_INTERVAL_S = 5.0
 TAKEOVER_PATH = f"{PREFIX}/escalations/take"  # the escalations area's "take over any conversation" form
 YES_NO = {"": None, "yes": True, "no": False}
@@ -165,6 +168,8 @@ def parse_filters(query: Any, zone: ZoneInfo) -> tuple[conv.ConversationFilters,
         reviewed=flags["reviewed"],
         flagged=flags["flagged"],
         text=get("q") or None,
+        min_score=number("min_score", int, 0, conv.MAX_TOTAL),
+        max_score=number("max_score", int, 0, conv.MAX_TOTAL),
     )
     return filters, number("page", int, 1) or 1
 
@@ -197,7 +202,7 @@ async def conversation_list(request: web.Request) -> web.Response:
     async with session_scope(request.app[settings_key].database_url) as db:
         try:
             filters, number = parse_filters(request.query, zone)
-            page = await conv.list_conversations(db, filters, number, PER_PAGE)
+            page = await conv.list_conversations(db, filters, number, PER_PAGE, query.get("sort") or "newest")
         except (conv.InvalidFilter, conv.InvalidTag) as exc:
             log.info("conversation list refused for %s: %s", request[USER].email, exc)
             status, error = 400, str(exc)
@@ -224,6 +229,9 @@ async def conversation_list(request: web.Request) -> web.Response:
         local=local_time(zone),
         zone=zone.key,
         page_url=page_url,
+        max_score=conv.MAX_TOTAL,
+        low_score=LOW_SCORE,
+        sort_link=str(request.rel_url.update_query(sort="score", page=1)),
     )
 
 
@@ -307,6 +315,7 @@ async def _transcript_page(
             corrections = {a.event_id: a for a in made if a.status != "discarded"}  # the latest per message wins
             escalation = await takeover.latest(db, conversation_id)
             tags = await conv.known_tags(db)
+            scorecard = await scoring.stored_scorecard(db, conversation_id)
     except conv.UnknownConversation:
         return await render(
             request,
@@ -341,6 +350,8 @@ async def _transcript_page(
         summary=transcript.summary,
         corrections=corrections,
         escalation=escalation,
+        scorecard=scorecard,
+        max_score=conv.MAX_TOTAL,
         domain=domain,
         domain_error=domain_error,
         errors=errors or {},
