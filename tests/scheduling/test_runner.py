@@ -113,8 +113,23 @@ def _console(tmp_path: Path, database: Path, name: str, **env: str) -> tuple[sub
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )
+    _started.append(process)
     wait_for(f"http://127.0.0.1:{port}/healthz", process, log, seconds=60)
     return process, f":{process.pid}", log
+
+
+_started: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_console_left_running():
+    """Consoles a test started and did not stop (it failed before) are killed after it."""
+    yield
+    while _started:
+        process = _started.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
 
 
 def _until(condition, seconds: float, what: str, *logs: Path):
