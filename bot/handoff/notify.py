@@ -8,7 +8,7 @@ notification never stops the conversation.
 
 import logging
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.constants import MessageLimit
 from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
@@ -26,13 +26,22 @@ class NotifyError(Exception):
     python-telegram-bot error type and Telegram's description, with the bot token masked."""
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
+
+
 async def notify_managers(
-    text: str, settings: Settings | None = None, buttons: list[tuple[str, str]] | None = None
+    text: str,
+    settings: Settings | None = None,
+    buttons: list[tuple[str, str]] | None = None,
+    photo: tuple[bytes, str] | None = None,
 ) -> str | None:
     """Send ``text`` as plain text (no parse mode) to the managers' chat, with ``buttons`` as
-    ``(title, url)`` inline URL buttons, one per row. Text over Telegram's 4096-character limit is
-    cut to 4096 characters ending in an ellipsis. ``settings.telegram_timeout`` (seconds) bounds
-    each phase (connect, write, read) of each of the two API calls (``getMe``, ``sendMessage``).
+    ``(title, url)`` inline URL buttons, one per row, and then ``photo`` (``(PNG bytes, caption)``, e.g. a
+    chart; the caption cut to Telegram's 1024 characters) when given. Text over Telegram's
+    4096-character limit is cut to 4096 characters ending in an ellipsis. ``settings.telegram_timeout``
+    (seconds) bounds each phase (connect, write, read) of each API call (``getMe``, ``sendMessage``,
+    ``sendPhoto``).
 
     Returns the sent message's id as a string, or None when the bot token or the manager chat id is
     not configured. Raises :class:`NotifyError` on any Telegram error."""
@@ -41,9 +50,7 @@ async def notify_managers(
     if not token or not chat_id:
         log.warning("Telegram not configured; managers not notified")
         return None
-    limit = MessageLimit.MAX_TEXT_LENGTH
-    if len(text) > limit:
-        text = text[: limit - len(ELLIPSIS)] + ELLIPSIS
+    text = _cut(text, MessageLimit.MAX_TEXT_LENGTH)
     rows = [[InlineKeyboardButton(title, url=url)] for title, url in buttons or []]
     timeout = settings.telegram_timeout
     bot = Bot(
@@ -59,6 +66,10 @@ async def notify_managers(
             message = await bot.send_message(
                 chat_id, text, parse_mode=None, reply_markup=InlineKeyboardMarkup(rows) if rows else None
             )
+            if photo is not None:
+                image, caption = photo
+                upload = InputFile(image, filename="chart.png")
+                await bot.send_photo(chat_id, upload, caption=_cut(caption, MessageLimit.CAPTION_LENGTH))
     except TelegramError as exc:
         detail = f"{type(exc).__name__}: {exc}"
         if isinstance(exc.__cause__, TelegramError):  # getMe's 401 comes re-raised without the description

@@ -4,8 +4,8 @@ any time from ``python -m bot jobs run ID --now`` and from tests); the summary i
 raising marks the run failed.
 
 Misfire grace (how late a missed run may still start, e.g. after a restart) is set per job: the minutely
-jobs skip a missed run (the next one does the same work), the nightly and daily ones still run hours late,
-since nobody would run them by hand otherwise. Every job coalesces missed runs into one.
+jobs skip a missed run (the next one does the same work), the nightly and daily ones (re-index, digests) still run
+hours late, since nobody would run them by hand otherwise. Every job coalesces missed runs into one.
 """
 
 from collections.abc import Awaitable, Callable
@@ -22,7 +22,7 @@ from bot.core.business import get_company
 from bot.core.settings import Settings
 from bot.follow_ups import sweep
 from bot.handoff import watchdog
-from bot.review import scoring
+from bot.review import digest, scoring
 
 MINUTE_S = 60
 HOUR_S = 3600
@@ -77,6 +77,15 @@ JOBS: tuple[Job, ...] = (
         SCORING_EVERY_S,
     ),
     Job("reindex", "Nightly re-index", reindexing.nightly, daily_at("reindex_at"), 6 * HOUR_S, alert_on_failure=True),
+    Job("digest_daily", "Daily digest", digest.daily, daily_at("digest_at"), 6 * HOUR_S, alert_on_failure=True),
+    Job(
+        "digest_weekly",
+        "Weekly digest",
+        digest.weekly,
+        lambda settings: daily_at("digest_at", day_of_week=settings.digest_weekday)(settings),
+        12 * HOUR_S,
+        alert_on_failure=True,
+    ),
 )
 
 
