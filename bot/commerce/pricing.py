@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from bot.core.business import get_company
 from bot.core.caches import process_cache
 from bot.core.money import MoneyError, exponent, to_minor
 from bot.core.settings import get_settings
@@ -109,10 +110,16 @@ class VolumeTier:
 
 @dataclass(frozen=True)
 class Suggestion:
-    """A category to suggest next, with an optional sentence the bot may say about it."""
+    """A category to suggest next, with ``reasons``: the sentence the bot may say about it, by language (ISO 639-1;
+    empty when there is none). In pricing.yml ``reason`` is a sentence in the business's default language or a map
+    of languages to sentences."""
 
     category: str
-    reason: str | None
+    reasons: tuple[tuple[str, str], ...] = ()  # (language, sentence) pairs: hashable, as the rules are
+
+    def reason(self, language: str) -> str | None:
+        """The sentence in ``language``, None when pricing.yml has none in it (never another language's)."""
+        return dict(self.reasons).get(language)
 
 
 @dataclass(frozen=True)
@@ -242,6 +249,15 @@ class PricingRules:
         return result
 
 
+def _reasons(value: Any) -> tuple[tuple[str, str], ...]:
+    """A cross-sell ``reason`` of pricing.yml as (language, sentence) pairs: a sentence is the default language's."""
+    if value is None:
+        return ()
+    if isinstance(value, dict):
+        return tuple((str(language), str(text)) for language, text in value.items())
+    return ((get_company().default_language, str(value)),)
+
+
 @process_cache
 def load_pricing() -> PricingRules:
     """The business's rules from ``<knowledge_dir>/pricing.yml``, read once per process. Raises
@@ -320,7 +336,7 @@ def _parse(raw: dict) -> PricingRules:
         if not isinstance(suggestions, list):
             raise PricingError(f"cross_sell.{category}: must be a list of {{category, reason}}")
         cross_sell[str(category)] = tuple(
-            Suggestion(str(_field(s, "category", f"cross_sell.{category}[{i}]")), s.get("reason"))
+            Suggestion(str(_field(s, "category", f"cross_sell.{category}[{i}]")), _reasons(s.get("reason")))
             for i, s in enumerate(suggestions)
         )
 

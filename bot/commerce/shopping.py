@@ -78,7 +78,7 @@ async def add_to_cart(turn: Turn) -> Outcome:
     suggestions = load_pricing().cross_sell(categories)[:1]
     if suggestions:
         outcome.say(
-            text=messages.render("cross_sell", suggestions=suggestions, labels=labels),
+            text=messages.render("cross_sell", suggestions=suggestions, labels=labels, language=i18n.current()),
             buttons=replies.show_category_buttons([s.category for s in suggestions], labels),
         )
     return outcome.set("shown_skus", [p.sku for p in products]).set("sales_stage", "solution")

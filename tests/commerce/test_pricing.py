@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from bot.commerce.pricing import CartItem, PricingError, PricingRules, Suggestion, load_pricing
 from bot.core import caches
 from bot.core.settings import ROOT
+from bot.texts import i18n, messages
 
 KNOWLEDGE = ROOT / "knowledge"
 RULES = PricingRules.load(KNOWLEDGE / "pricing.yml")
@@ -132,7 +133,7 @@ def test_cross_sell_skips_categories_in_cart():
     assert [s.category for s in RULES.cross_sell({"desk"})] == ["office_chair", "storage", "accessory"]
     assert [s.category for s in RULES.cross_sell({"desk", "office_chair"})] == ["storage", "accessory"]
     assert [s.category for s in RULES.cross_sell({"meeting_table", "office_chair"})] == ["accessory"]
-    assert RULES.cross_sell({"storage"}) == [Suggestion("desk", None)]
+    assert RULES.cross_sell({"storage"}) == [Suggestion("desk")]
     assert RULES.cross_sell(set()) == []
 
 
@@ -237,3 +238,23 @@ def test_unreadable_pricing_file(tmp_path: Path, text):
         path.write_text(text, encoding="utf-8")
     with pytest.raises(PricingError, match=r"pricing\.yml"):
         PricingRules.load(path)
+
+
+def test_a_cross_sell_reason_is_said_in_the_customers_language_or_not_at_all(tmp_path):
+    chair = RULES.cross_sell({"office_chair"})[0]
+    assert (
+        chair.reason("ru")
+        == "Коврик под кресло бережёт пол, а подставка для ног помогает невысоким коллегам сидеть удобно."
+    )
+    assert chair.reason("en").startswith("A chair mat protects the floor")
+    labels = {"accessory": "Аксессуары"}
+    with i18n.use("ru"):
+        said = messages.render("cross_sell", suggestions=[chair], labels=labels, language="ru")
+        untranslated = messages.render(
+            "cross_sell",
+            suggestions=[Suggestion("accessory", (("en", "Only English."),))],
+            labels=labels,
+            language="ru",
+        )
+    assert said == chair.reason("ru")
+    assert "Only English" not in untranslated and "аксессуары" in untranslated  # the generic sentence, in Russian
