@@ -19,7 +19,17 @@ from bot.follow_ups.cadences import get_follow_up_config
 from tests.actions.test_actions import ent, run, tracker
 
 SENDER = "web-test1234"  # tests.actions.test_actions.tracker's conversation
-MONDAY_10 = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)  # 10:00 in Dubai, open
+
+
+def _coming_sunday_8() -> datetime:
+    """08:00 UTC (12:00 in Dubai, closed) of the first Sunday at least two days from now: a quote sent now has
+    had 24 hours of silence by then, whatever day the tests run."""
+    start = datetime.now(UTC) + timedelta(days=2)
+    return (start + timedelta(days=(6 - start.weekday()) % 7)).replace(hour=8, minute=0, second=0, microsecond=0)
+
+
+SUNDAY_8 = _coming_sunday_8()
+MONDAY_10 = SUNDAY_8 + timedelta(hours=22)  # 10:00 in Dubai, open
 NOWHERE = "http://127.0.0.1:9"  # no Rasa server listens here
 
 
@@ -80,8 +90,11 @@ async def test_what_stops_defers_or_skips_a_due_reminder(loaded_db) -> None:
     sent = quote.sent_at.replace(tzinfo=UTC)
     await index(loaded_db, last_customer=sent)
     await plan(loaded_db, sent)
-    first = (await rows(loaded_db))[0]
+    first, *later = await rows(loaded_db)
     assert first.cadence == "quote_sent"
+    async with db.session_scope(loaded_db) as session:  # only the first reminder is followed here
+        for row in later:
+            await session.delete(await session.get(FollowUp, row.id))
 
     # The customer wrote 23 hours after the quote: the reminder waits for 24 hours of silence after that.
     async with db.session_scope(loaded_db) as session:
@@ -95,7 +108,7 @@ async def test_what_stops_defers_or_skips_a_due_reminder(loaded_db) -> None:
     )  # fmt: skip
 
     # Due on a Sunday (closed): moved to Monday's opening.
-    sunday = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+    sunday = SUNDAY_8
     async with db.session_scope(loaded_db) as session:
         row = await session.get(FollowUp, first.id)
         row.due_at = sunday - timedelta(minutes=1)
