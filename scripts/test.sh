@@ -26,10 +26,9 @@ say "rasa test core: tests/stories/"
 
 say "NLU intent F1 on a held-out split"
 # The targets are the script's defaults (`make nlu-eval`): intent F1 macro >= 0.90, each intent >= 0.75, entity F1
-# >= 0.85 for budget, quantity and category (issue 14), intent F1 macro >= 0.85 per language (issue 15). With Arabic
-# and Russian data (a third of the examples) the split's luck moves them by a few points: three runs while the data settled
-# (20 greet/goodbye examples added, a category lookup table tried and dropped; each reshuffles the split) gave macro .907/.898/.900, Arabic .860/.831/.831, Russian
-# .879/.861/.870, English .929/.932/.932, category .850/.835/.865, budget .923/.902/.849, quantity -/-/.819,
-# weakest intent goodbye .745 / objection_price .741 / .741. CI guards against regressions well below what a change
-# in luck does; the targets are reported (FAIL lines) by `make nlu-eval`.
-MIN_MACRO_F1=0.88 MIN_INTENT_F1=0.70 MIN_ENTITY_F1=0.78 MIN_LANGUAGE_F1=0.80 scripts/nlu_heldout.sh
+# >= 0.85 for budget, quantity and category (issue 14), intent F1 macro >= 0.85 per language (issue 15). Training is
+# seeded, so the split and the scores repeat. Measured with the sparse counts beside e5 in the SVM (0.5): macro 0.914,
+# weakest intent out_of_scope 0.822, en 0.942, ar 0.878, ru 0.896; entities budget 0.891, quantity 0.908, category
+# 0.845 -- category sits just under its target (0.835-0.865 over earlier splits), so CI holds the entities at 0.80
+# and every other target as it is; `make nlu-eval` reports the category miss as a FAIL line.
+MIN_ENTITY_F1=0.80 scripts/nlu_heldout.sh

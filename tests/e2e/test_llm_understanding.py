@@ -34,6 +34,9 @@ SEATING = (  # a seating request; the real model's test uses the first one NLU m
     "sitze den ganzen Tag, Rücken tut weh, was empfehlen Sie?",
     "me duele la espalda de estar sentado todo el día, ¿qué me recomiendas?",
     "seat. back. ouch.",
+    # the SVM reads the word counts beside e5 now and places all of the above: Spanish it has seen little of
+    "busco silla de oficina",
+    "yo necesito una silla",
 )
 TEAM = (  # a seating request with a head count: the LLM's quantity entity
     "j'ai mal au dos, quelle chaise me conseillez-vous ? nous sommes 12",
@@ -41,6 +44,7 @@ TEAM = (  # a seating request with a head count: the LLM's quantity entity
     "mal au dos au bureau, 12 collègues, que proposez-vous ?",
     "sitting all day is wrecking us, 12 of us",
     "dafter ke liye 12 kursi chahiye",
+    "busco sillas de oficina, somos 12",
 )
 OTHER = (  # anything else NLU misses: the fake answers these with an intent outside the domain, or not JSON
     "le noyer est-il encore disponible ?",

@@ -1,8 +1,10 @@
 """nlu.classifiers in the Rasa server's environment (run by scripts/test.sh with .venv-rasa): the seeded SVM
-intent classifier trains the same model twice on the same data, and a blank message is a fallback."""
+intent classifier trains the same model twice on the same data and reads the sparse features beside the dense
+vector, and a blank message is a fallback."""
 
 import numpy as np
 import pytest
+import scipy.sparse
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
@@ -10,6 +12,8 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from sklearn.model_selection import GridSearchCV
+from sklearn.svm import SVC
 
 from nlu.classifiers import BlankAwareFallbackClassifier, SeededSklearnIntentClassifier
 
@@ -65,6 +69,55 @@ def test_the_seed_is_what_makes_it_reproducible(tmp_path):
     # cross-validation shuffles differently and the confidences differ
     unseeded = [rankings(train(tmp_path, f"u{i}", random_seed=None)) for i in range(2)]
     assert unseeded[0] != unseeded[1]
+
+
+def with_words(intent_index: int, rng: np.random.Generator, intent: str | None = None) -> Message:
+    """A message whose dense vector is noise of unit length (as e5's) that says nothing of the intent, and whose
+    sparse sentence features (counts over an 8-word vocabulary) hold its intent's two words and a random one."""
+    noise = rng.normal(size=16)
+    msg = message(f"words {intent_index}", noise / np.linalg.norm(noise), intent)
+    counts = np.zeros((1, 8))
+    counts[0, [2 * intent_index, 2 * intent_index + 1]] = 1
+    counts[0, rng.integers(0, 8)] += 1
+    msg.add_features(Features(scipy.sparse.coo_matrix(counts), "sentence", TEXT, "counts"))
+    return msg
+
+
+@pytest.mark.parametrize("sparse_weight", [0.5, 0.0])
+def test_the_sparse_features_are_read_beside_the_dense_vector(tmp_path, sparse_weight):
+    rng = np.random.default_rng(3)
+    data = TrainingData([with_words(k, rng, intent) for k, intent in enumerate(INTENTS) for _ in range(15)])
+    (tmp_path / "s").mkdir()
+    classifier = SeededSklearnIntentClassifier.create(
+        {**SeededSklearnIntentClassifier.get_default_config(), "C": [20], "sparse_weight": sparse_weight},
+        LocalModelStorage(tmp_path / "s"),
+        Resource("s"),
+        ExecutionContext(GraphSchema({}), "test"),
+    )
+    classifier.train(data)
+    assert isinstance(classifier.clf, SVC)  # a grid of one point: no search
+    # as the Rasa server has it: loaded from the model storage (skops; sparse support vectors trusted)
+    loaded = SeededSklearnIntentClassifier.load(
+        classifier.component_config,
+        LocalModelStorage(tmp_path / "s"),
+        Resource("s"),
+        ExecutionContext(GraphSchema({}), "test"),
+    )
+    assert isinstance(loaded.clf, SVC)
+    probes = [(intent, with_words(k, rng)) for k, intent in enumerate(INTENTS) for _ in range(5)]
+    loaded.process([probe for _, probe in probes])
+    right = sum(probe.get("intent")["name"] == intent for intent, probe in probes) / len(probes)
+    # a message no sparse featurizer found a token in ("👍", an empty text): its dense vector and zeros
+    [thumbs_up] = loaded.process([message("👍", np.ones(16) / 4)])
+    assert thumbs_up.get("intent")["name"] in INTENTS
+    if sparse_weight:
+        assert right >= 0.8
+    else:  # the dense noise alone: about chance (0.25)
+        assert right <= 0.5
+
+
+def test_a_grid_of_several_points_is_searched(tmp_path):
+    assert isinstance(train(tmp_path, "g", C=[1, 20]).clf, GridSearchCV)
 
 
 def fallback_classifier(tmp_path) -> BlankAwareFallbackClassifier:
