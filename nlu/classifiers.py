@@ -64,6 +64,20 @@ class SeededSklearnIntentClassifier(SklearnIntentClassifier):
     over the message's dense sentence vector and its sparse sentence features weighted by ``sparse_weight``, whose
     SVM draws from ``random_seed`` (see the module docstring)."""
 
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        clf: Any = None,
+        le: LabelEncoder | None = None,
+        sparse_layout: list[tuple[str, int]] | None = None,
+    ) -> None:
+        """Rasa's, and ``sparse_layout``: the sparse sentence features the SVM was trained on, as (featurizer,
+        width) pairs in the order of its columns (empty: the dense vector alone)."""
+        super().__init__(config, model_storage, resource, clf, le)
+        self.sparse_layout = sparse_layout or []
+
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         """Rasa's defaults (C grid [1, 2, 5, 10, 20, 100], linear kernel, f1_weighted scoring) plus ``random_seed``
@@ -79,20 +93,6 @@ class SeededSklearnIntentClassifier(SklearnIntentClassifier):
         if all(len(values) == 1 for values in grid.values()):
             return svc.set_params(**{name: values[0] for name, values in grid.items()})
         return search
-
-    def __init__(
-        self,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        clf: Any = None,
-        le: LabelEncoder | None = None,
-        sparse_layout: list[tuple[str, int]] | None = None,
-    ) -> None:
-        """Rasa's, and ``sparse_layout``: the sparse sentence features the SVM was trained on, as (featurizer,
-        width) pairs in the order of its columns (empty: the dense vector alone)."""
-        super().__init__(config, model_storage, resource, clf, le)
-        self.sparse_layout = sparse_layout or []
 
     def _sparse_blocks(self, message: Message) -> dict[str, Any]:
         """The message's sparse sentence features of its text by featurizer (of the ``featurizers`` configured, all

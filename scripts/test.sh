@@ -29,6 +29,7 @@ say "NLU intent F1 on a held-out split"
 # >= 0.85 for budget, quantity and category (issue 14), intent F1 macro >= 0.85 per language (issue 15). Training is
 # seeded, so the split and the scores repeat. Measured with the sparse counts beside e5 in the SVM (0.5): macro 0.914,
 # weakest intent out_of_scope 0.822, en 0.942, ar 0.878, ru 0.896; entities budget 0.891, quantity 0.908, category
-# 0.845 -- category sits just under its target (0.835-0.865 over earlier splits), so CI holds the entities at 0.80
+# 0.845 (0.851 in a fresh-clone CI: DIET's entity scores move by about 0.02 between trainings) -- category sits on
+# its target (0.835-0.865 over earlier splits), so CI holds the entities at 0.80
 # and every other target as it is; `make nlu-eval` reports the category miss as a FAIL line.
 MIN_ENTITY_F1=0.80 scripts/nlu_heldout.sh
