@@ -213,11 +213,9 @@ def test_of_two_consoles_one_runs_the_jobs_and_the_other_takes_over_when_it_dies
         )  # fmt: skip
         assert taken
         # The killed console may have died mid-run: that run is marked interrupted by the one that took over.
-        outcomes = [outcome for _, outcome in _runs(database, "follow_ups")]
+        # (the console that took over may be in the middle of its own run: "running" is allowed for it alone)
+        outcomes = [outcome for who, outcome in _runs(database, "follow_ups") if not who.endswith(other_pid)]
         assert set(outcomes) <= {"ok", "interrupted"} and outcomes.count("interrupted") <= 1, outcomes
-        assert "running" not in {
-            outcome for who, outcome in _runs(database, "follow_ups") if not who.endswith(other_pid)
-        }
     finally:
         for process in (first, second):
             if process.poll() is None:
