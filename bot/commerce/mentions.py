@@ -11,7 +11,7 @@ some of the products in play:
 - by category ("remove the chairs") or not at all ("add it", "how much is it?"): the candidates (the products
   of the last answer, or the cart's lines) narrowed to the categories named.
 
-One product named several times (NLU's regex extractor and DIET both tag the SKU, or the customer repeats it)
+One product named several times (NLU's regex extractor and its CRF both tag the SKU, or the customer repeats it)
 is one product.
 
 Products come from the catalog (table ``products``) through the ``AsyncSession`` a function is given; nothing is

@@ -26,7 +26,7 @@ async def resolve(url, t: Turn, listed=LISTED):
 
 
 async def test_one_sku_mentioned_twice_is_one_candidate(loaded_db):
-    # the regex extractor and DIET both tag it, in different cases
+    # the regex extractor and the entity extractor (DIET then, CRF now) both tag it, in different cases
     found = await resolve(loaded_db, turn("add 3 DK-2014 to my cart", sku=["DK-2014", "dk-2014"]), listed=[])
     assert [p.sku for p in found.products] == ["DK-2014"] and found.exact
 
@@ -97,7 +97,7 @@ async def test_the_cheapest_ones_refine_the_category_in_play(loaded_db):
 
 async def test_a_category_word_inside_a_longer_term_is_not_searched(loaded_db):
     vocabulary = await load(loaded_db)
-    entities = {"category": ["storage", "desk"], "quantity": ["6"]}  # DIET tagged "desk" in "desk lamps"
+    entities = {"category": ["storage", "desk"], "quantity": ["6"]}  # NLU (DIET) tagged "desk" in "desk lamps"
     query = query_from(vocabulary, "need 6 lockers and 6 desk lamps", entities, "AED")
     assert query.categories == ("storage", "accessory")
 

@@ -147,3 +147,25 @@ def test_a_blank_message_is_a_fallback(tmp_path, text):
 def test_a_confident_message_is_not_a_fallback(tmp_path):
     (out,) = fallback_classifier(tmp_path).process([classified("yes please", [("affirm", 0.9), ("deny", 0.05)])])
     assert out.get("intent")["name"] == "affirm"
+
+
+def test_the_probabilities_are_libsvm_s_from_the_primal_weights(tmp_path):
+    rng = np.random.default_rng(5)
+    data = TrainingData([with_words(k, rng, intent) for k, intent in enumerate(INTENTS) for _ in range(15)])
+    (tmp_path / "p").mkdir()
+    classifier = SeededSklearnIntentClassifier.create(
+        {**SeededSklearnIntentClassifier.get_default_config(), "C": [20]},
+        LocalModelStorage(tmp_path / "p"),
+        Resource("p"),
+        ExecutionContext(GraphSchema({}), "test"),
+    )
+    classifier.train(data)
+    rows = scipy.sparse.vstack(
+        [classifier._get_sentence_features(with_words(k % len(INTENTS), rng)) for k in range(40)], format="csr"
+    )
+    ours, libsvm = classifier.predict_prob(rows), classifier.clf.predict_proba(rows)
+    assert ours.shape == libsvm.shape == (40, len(INTENTS))
+    np.testing.assert_allclose(ours.sum(axis=1), 1.0)
+    assert np.abs(ours - libsvm).max() < 2e-3  # libsvm iterates to a tolerance; ours is the exact optimum
+    assert (ours.argmax(axis=1) == libsvm.argmax(axis=1)).all()
+    assert ours.max(axis=1).min() > 0.05 and ours.max() < 1.0  # not saturated: the comparison means something
