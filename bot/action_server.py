@@ -5,7 +5,9 @@ through rasa-sdk's plugin hook ``attach_sanic_app_extensions``.
 
 The guard:
 
-- every request but ``GET /health`` must carry the action server token (``bot.core.keys.action_server_token``)
+- ``GET /ready`` answers readiness (the database, and a Chroma server when configured:
+  :mod:`bot.observability.readiness`), 200 or 503, without a token, as ``GET /health`` (liveness) does;
+- every other request must carry the action server token (``bot.core.keys.action_server_token``)
   as the ``token`` query parameter, which is how Rasa sends ``action_endpoint.token`` from
   ``endpoints.yml``; a missing or wrong one gets 401 ``{"error": ...}`` before any action runs, compared
   in constant time (``hmac.compare_digest``), and is logged with the client address (never the token);
@@ -27,11 +29,13 @@ from sanic.response import HTTPResponse
 
 from bot.core.keys import action_server_token
 from bot.core.settings import get_settings
+from bot.observability.readiness import ACTION_SERVER_CHECKS, readiness
 
 log = logging.getLogger(__name__)
 hookimpl = pluggy.HookimplMarker("rasa_sdk")
 
-OPEN_PATHS = frozenset({"/health"})  # for load balancers and readiness checks; says only {"status": "ok"}
+# for load balancers and orchestrators: /health says only {"status": "ok"}, /ready names each check's outcome
+OPEN_PATHS = frozenset({"/health", "/ready"})
 UNAUTHORIZED = {"error": "missing or wrong action server token (endpoints.yml: action_endpoint.token)"}
 FAILED = {"error": "the action failed; see the action server's log"}
 
@@ -55,6 +59,11 @@ def guard(app: Sanic, token: str) -> None:
             )
             return response.json(UNAUTHORIZED, status=401)
         return None
+
+    @app.get("/ready")
+    async def ready(request: Request) -> HTTPResponse:
+        status, body = await readiness(get_settings(), ACTION_SERVER_CHECKS)
+        return response.json(body, status=status)
 
     @app.on_response
     async def scrub_errors(request: Request, answer: HTTPResponse) -> HTTPResponse | None:

@@ -96,6 +96,8 @@ def test_calls_without_the_token_are_refused_before_any_action_runs(server, load
     assert cart_lines(loaded_db) == [("web-attacker01", "DK-2001", 2)]
     assert httpx.get(f"{url}/actions", params={"token": TOKEN}, timeout=10).status_code == 200
     assert httpx.get(f"{url}/health", timeout=10).json() == {"status": "ok"}  # open, and says nothing else
+    ready = httpx.get(f"{url}/ready", timeout=10)  # open too: the database and the (embedded) index
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready", "checks": {"database": "ok", "chroma": "ok"}})
 
 
 def test_a_failing_call_never_echoes_the_tracker(server):

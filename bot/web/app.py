@@ -6,7 +6,7 @@ settings, the templates (``bot/web/templates``), the client of Rasa's HTTP API (
 open while the app runs), the business database (its engine disposed when the app stops) and, unless
 ``scheduler_enabled`` is off, the scheduled jobs (:class:`bot.scheduling.runner.JobRunner`); then it
 mounts the chat's routes, the console's areas, ``/static`` (the widget's and the console's scripts and
-styles) and ``GET /healthz``.
+styles), ``GET /healthz`` (liveness) and ``GET /ready`` (readiness: :mod:`bot.observability.readiness`).
 """
 
 from pathlib import Path
@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.core.db import get_engine
 from bot.core.rasa import RasaClient
 from bot.core.settings import Settings
+from bot.observability.readiness import CONSOLE_CHECKS, readiness
 from bot.scheduling.runner import JobRunner
 from bot.web import chat
 from bot.web.appkeys import job_runner_key, rasa_key, settings_key, templates_key
@@ -31,6 +32,13 @@ MAX_BODY_BYTES = 64 * 1024  # a longer request body gets 413 from aiohttp
 async def healthz(request: web.Request) -> web.Response:
     """Liveness: ``{"status": "ok"}`` with 200 while the process serves requests."""
     return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: 200 when the database and the Rasa server (and a Chroma server, when configured) answer, else
+    503; the body names each check's outcome (:func:`bot.observability.readiness.readiness`)."""
+    status, body = await readiness(request.app[settings_key], CONSOLE_CHECKS)
+    return web.json_response(body, status=status)
 
 
 async def _rasa(app: web.Application):
@@ -63,6 +71,7 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(_scheduler)
     chat.setup(app)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/ready", ready)
     app.router.add_static("/static", STATIC)
     areas.setup(app)
     return app
