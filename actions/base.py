@@ -3,6 +3,7 @@ that utters an :class:`~bot.core.turn.Outcome` and turns it into Rasa events (an
 polite reply and a logged error). Not an action module: action modules import it, it imports none."""
 
 import logging
+import time
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -13,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.answering import rephrasing
 from bot.contracts import conversation_ids
 from bot.core.turn import Outcome, Turn
+from bot.observability.metrics import ACTION_SECONDS
 from bot.texts import i18n
 
 log = logging.getLogger(__name__)
@@ -80,16 +82,19 @@ class SafeAction(Action, ABC):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         turn = read_turn(tracker)
+        started = time.perf_counter()
         with i18n.use(turn.language):  # the texts composed in this turn are in the customer's language
             try:
                 outcome = await self.act(turn)
             except Exception:
                 log.exception("action %s failed in conversation %s", self.name(), tracker.sender_id)
+                ACTION_SECONDS.labels(self.name(), "error").observe(time.perf_counter() - started)
                 dispatcher.utter_message(response="utter_error")
                 return []
             if tracker.active_loop_name:  # a question answered in the middle of a form: the form keeps its stage
                 outcome.slots = [(name, value) for name, value in outcome.slots if name != "sales_stage"]
             outcome = await rephrasing.rephrase_outcome(outcome, turn)
+        ACTION_SECONDS.labels(self.name(), "ok").observe(time.perf_counter() - started)
         for message in outcome.messages:
             dispatcher.utter_message(**message)
         return events_of(outcome, turn.slots)

@@ -29,6 +29,7 @@ from sanic.response import HTTPResponse
 
 from bot.core.keys import action_server_token
 from bot.core.settings import get_settings
+from bot.observability import metrics
 from bot.observability.readiness import ACTION_SERVER_CHECKS, readiness
 
 log = logging.getLogger(__name__)
@@ -79,9 +80,10 @@ class CloserGuardPlugin:
 
 
 def main() -> None:
-    """Run rasa-sdk's action server (its command line) with the guard. Raises pydantic.ValidationError
-    at start-up in production without ``CLOSER_ACTION_SERVER_TOKEN``."""
-    get_settings()
+    """Run rasa-sdk's action server (its command line) with the guard, and its Prometheus metrics on
+    ``CLOSER_METRICS_PORT`` when set. Raises pydantic.ValidationError at start-up in production without
+    ``CLOSER_ACTION_SERVER_TOKEN``, OSError when the metrics port is taken."""
+    metrics.serve(get_settings().metrics_port)
     plugin_manager().register(CloserGuardPlugin())
     rasa_sdk_main()
 

@@ -15,6 +15,7 @@ from bot.core.settings import ROOT
 from tests.e2e.conftest import free_port
 
 TOKEN = "action-server-test-token-0123456789"
+METRICS_PORT = free_port()
 SECRET = "sara.khan@example.com"  # stands for customer data inside a tracker
 
 
@@ -48,7 +49,12 @@ def add_to_cart(sku: str) -> dict:
 @pytest.fixture
 def server(loaded_db, tmp_path):
     port = free_port()
-    env = {**os.environ, "CLOSER_DATABASE_URL": loaded_db, "CLOSER_ACTION_SERVER_TOKEN": TOKEN}
+    env = {
+        **os.environ,
+        "CLOSER_DATABASE_URL": loaded_db,
+        "CLOSER_ACTION_SERVER_TOKEN": TOKEN,
+        "CLOSER_METRICS_PORT": str(METRICS_PORT),
+    }
     log = tmp_path / "actions.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.action_server", "--actions", "actions", "--port", str(port)],
@@ -96,6 +102,9 @@ def test_calls_without_the_token_are_refused_before_any_action_runs(server, load
     assert cart_lines(loaded_db) == [("web-attacker01", "DK-2001", 2)]
     assert httpx.get(f"{url}/actions", params={"token": TOKEN}, timeout=10).status_code == 200
     assert httpx.get(f"{url}/health", timeout=10).json() == {"status": "ok"}  # open, and says nothing else
+    metrics = httpx.get(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=10).text  # only the call with the token ran
+    assert 'closer_action_seconds_count{action="action_add_to_cart",outcome="ok"} 1.0' in metrics
+    assert "DK-2001" not in metrics and "web-attacker01" not in metrics
     ready = httpx.get(f"{url}/ready", timeout=10)  # open too: the database and the (embedded) index
     assert (ready.status_code, ready.json()) == (200, {"status": "ready", "checks": {"database": "ok", "chroma": "ok"}})
 

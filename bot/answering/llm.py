@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.settings import get_settings
+from bot.observability.metrics import LLM_CALLS, LLM_COST, LLM_SECONDS, LLM_TOKENS
 
 
 class LLMError(Exception):
@@ -47,7 +48,28 @@ async def complete(
     and per-attempt timeout; the whole call is also bounded by ``timeout × (retries + 1)``.
     ``response_format`` is OpenAI's (e.g. ``{"type": "json_schema", "json_schema": {…}}``; llama.cpp's
     server turns it into a grammar), passed on as is; ``max_tokens`` defaults to ``llm_max_tokens``.
-    Raises :class:`LLMError` on any provider error, timeout or empty answer."""
+    Raises :class:`LLMError` on any provider error, timeout or empty answer. Counted in
+    :mod:`bot.observability.metrics` (calls by outcome, latency, tokens, cost)."""
+    try:
+        completion = await _complete(messages, response_format, max_tokens, temperature)
+    except LLMError:
+        LLM_CALLS.labels("error").inc()
+        raise
+    LLM_CALLS.labels("ok").inc()
+    LLM_SECONDS.observe(completion.latency_s)
+    LLM_TOKENS.labels("prompt").inc(completion.prompt_tokens)
+    LLM_TOKENS.labels("completion").inc(completion.completion_tokens)
+    if completion.cost_usd is not None:
+        LLM_COST.inc(completion.cost_usd)
+    return completion
+
+
+async def _complete(
+    messages: list[dict[str, str]],
+    response_format: dict[str, Any] | None,
+    max_tokens: int | None,
+    temperature: float,
+) -> Completion:
     settings = get_settings()
     if not settings.llm_model:
         raise LLMError("no model configured (CLOSER_LLM_MODEL)")

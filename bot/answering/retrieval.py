@@ -40,6 +40,7 @@ from bot.answering import embeddings, index, multilingual
 from bot.core import caches
 from bot.core.business import get_company
 from bot.core.settings import get_settings
+from bot.observability.metrics import RETRIEVAL_SECONDS
 
 RRF_K = 5  # tuned on tests/data/knowledge_questions.yml with bench/retrieval.py (60 is the paper's)
 DENSE_WEIGHT = 1.5  # weighted RRF: the dense ranking's vote relative to BM25's (tuned likewise)
@@ -256,12 +257,14 @@ class Retriever:
         return sorted(((i, cosine.get(i, -1.0)) for i in ids), key=lambda pair: -pair[1])
 
     async def asearch(self, query: str, k: int = 5, mode: Mode = "hybrid", language: str | None = None) -> list[Hit]:
-        """:meth:`search` in a worker thread, for async callers."""
-        return await asyncio.to_thread(self.search, query, k, mode, language)
+        """:meth:`search` in a worker thread, for async callers (timed in ``closer_retrieval_seconds``)."""
+        with RETRIEVAL_SECONDS.labels(mode).time():
+            return await asyncio.to_thread(self.search, query, k, mode, language)
 
     async def arank(self, query: str, ids: list[str]) -> list[tuple[str, float]]:
-        """:meth:`rank` in a worker thread, for async callers."""
-        return await asyncio.to_thread(self.rank, query, ids)
+        """:meth:`rank` in a worker thread, for async callers (timed in ``closer_retrieval_seconds{mode="rank"}``)."""
+        with RETRIEVAL_SECONDS.labels("rank").time():
+            return await asyncio.to_thread(self.rank, query, ids)
 
 
 _live: dict[str, Retriever] = {}

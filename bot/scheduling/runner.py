@@ -34,6 +34,7 @@ from bot.core.db import session_scope
 from bot.core.models import JobRun, SchedulerLease
 from bot.core.settings import Settings, get_settings
 from bot.handoff.notify import NotifyError, notify_managers
+from bot.observability.metrics import JOB_RUNS, JOB_SECONDS
 from bot.scheduling.jobs import JOBS, Job, job
 from bot.scheduling.lease import Lease, process_name
 
@@ -65,6 +66,8 @@ async def run_job(job_id: str, now: datetime | None = None, settings: Settings |
     else:
         outcome, detail = "ok", summary
     duration = time.perf_counter() - started
+    JOB_RUNS.labels(job_id, outcome).inc()
+    JOB_SECONDS.labels(job_id).observe(duration)
     async with session_scope(settings.database_url) as session:
         run = await session.merge(run)
         run.finished_at, run.duration_s = datetime.now(UTC), duration

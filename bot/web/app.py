@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.core.db import get_engine
 from bot.core.rasa import RasaClient
 from bot.core.settings import Settings
+from bot.observability import metrics
 from bot.observability.readiness import CONSOLE_CHECKS, readiness
 from bot.scheduling.runner import JobRunner
 from bot.web import chat
@@ -78,5 +79,7 @@ def create_app(settings: Settings) -> web.Application:
 
 
 def run(settings: Settings) -> None:
-    """Serve :func:`create_app` on ``settings.console_host``:``console_port`` until interrupted."""
+    """Serve :func:`create_app` on ``settings.console_host``:``console_port`` until interrupted, and the process's
+    Prometheus metrics on ``settings.metrics_port`` when set (:mod:`bot.observability.metrics`)."""
+    metrics.serve(settings.metrics_port)
     web.run_app(create_app(settings), host=settings.console_host, port=settings.console_port)
