@@ -51,6 +51,20 @@ log = logging.getLogger(__name__)
 SPARSE_MATRIX_TYPE = f"{scipy.sparse.csr_matrix.__module__}.{scipy.sparse.csr_matrix.__qualname__}"
 
 
+def couple(pairwise: np.ndarray, classes: int) -> np.ndarray:
+    """(classes,) probabilities summing to 1 from ``pairwise``, shape (classes·(classes-1)/2,): P(i | i or j) for the
+    pairs i < j in libsvm's order ((0, 1), (0, 2), …, (1, 2), …). Wu, Lin and Weng's second method (2004), as libsvm's
+    ``multiclass_probability``, solved exactly: p ∝ Q⁻¹1 with Q[t, t] = Σ_j≠t r[j, t]², Q[t, j] = -r[j, t]·r[t, j]."""
+    upper = np.triu_indices(classes, 1)
+    r = np.zeros((classes, classes))  # r[i, j]: P(i | i or j)
+    r[upper] = pairwise
+    r.T[upper] = 1 - pairwise
+    q = -r.T * r
+    np.fill_diagonal(q, (r**2).sum(axis=0))  # r's diagonal is 0
+    p = np.linalg.solve(q, np.ones(classes))
+    return p / p.sum()
+
+
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
 class BlankAwareFallbackClassifier(FallbackClassifier):
     """``nlu_fallback`` (at the configured threshold's confidence) for a blank message, as for one whose top
@@ -110,19 +124,11 @@ class SeededSklearnIntentClassifier(SklearnIntentClassifier):
         if self._weights is None or self._weights[0] is not self.clf:
             self._weights = (self.clf, scipy.sparse.csc_matrix(self.clf.coef_))
         classifier, weights = self._weights
-        intents = len(classifier.classes_)
-        upper = np.triu_indices(intents, 1)  # libsvm's pair order: (0, 1), (0, 2), …, (1, 2), …
         rows = []
         for row in scipy.sparse.csr_matrix(X):
             decision = weights[:, row.indices] @ row.data + classifier.intercept_
             pairwise = np.clip(1 / (1 + np.exp(decision * classifier.probA_ + classifier.probB_)), 1e-7, 1 - 1e-7)
-            r = np.zeros((intents, intents))  # r[i, j]: P(i | i or j)
-            r[upper] = pairwise
-            r.T[upper] = 1 - pairwise
-            q = -r.T * r
-            np.fill_diagonal(q, (r**2).sum(axis=0))  # Σ_j≠t r[j, t]² (r's diagonal is 0)
-            p = np.linalg.solve(q, np.ones(intents))
-            rows.append(p / p.sum())
+            rows.append(couple(pairwise, len(classifier.classes_)))
         return np.array(rows)
 
     def _sparse_blocks(self, message: Message) -> dict[str, Any]:

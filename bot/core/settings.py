@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     console_host: str = "0.0.0.0"
     console_port: int = 8000
     max_message_chars: int = 2000
+    # Prometheus metrics of this process on GET /metrics at this port (bot.observability.metrics); unset: none.
+    metrics_port: int | None = None
     # Web chat (/api/chat) rate limit, per process (connectors/ratelimit.py: a token bucket, bursts of the full
     # count allowed). The Rasa server's channels read the same two CLOSER_RATE_LIMIT_* variables.
     rate_limit_messages: int = 20  # messages per rate_limit_window_s from one sender
@@ -114,8 +116,6 @@ class Settings(BaseSettings):
     # Scheduled jobs (bot.scheduling): APScheduler in the console process; of several console replicas the one
     # holding the lease runs them (renewed every scheduler_lease_s / 3 seconds, taken over after it lapses).
     scheduler_enabled: bool = True
-    # Prometheus metrics of this process on GET /metrics at this port (bot.observability.metrics); unset: none.
-    metrics_port: int | None = None
     scheduler_lease_s: float = 30.0
     follow_ups_interval_s: float = 60.0  # how often due follow-ups and pending escalations are looked at
     # Follow-ups sent per second at most (bench/follow_ups.py: 1,000 due at once drain in ~200 s at 5/s while live

@@ -1,1 +1,2 @@
-"""Operating Closer: whether a process is ready to serve (:mod:`bot.observability.readiness`)."""
+"""Operating Closer: whether a process is ready to serve (:mod:`bot.observability.readiness`) and what it has
+done, as Prometheus metrics (:mod:`bot.observability.metrics`)."""
