@@ -1,6 +1,6 @@
 # Closer — `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint train validate shell translations translations-extract test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console bench-grounding bench-nlu bench-language bench-follow-ups llm
+.PHONY: help install run run-prod test lint train validate shell translations translations-extract test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console bench-grounding bench-nlu bench-language bench-follow-ups llm
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -10,6 +10,10 @@ install:  ## create .venv-rasa and .venv, load knowledge/ into the DB, train if 
 
 run:  ## start Rasa :5005, actions :5055 and the chat at http://localhost:8000/ (Ctrl-C stops all)
 	scripts/run.sh
+
+run-prod:  ## the production topology without Docker: PostgreSQL, Redis, Chroma, 2 Rasa + 2 action servers, HAProxy, console (data in var/prod)
+	scripts/setup.sh --prod
+	.venv/bin/python scripts/run_prod.py
 
 test:  ## every test: lint, validate, pytest (unit, e2e, browser), rasa test stories, NLU held-out F1
 	scripts/test.sh

@@ -3,10 +3,12 @@
 # default catalog, and a trained Rasa model. A second run reuses everything that is unchanged;
 # `rasa train` retrains only when its fingerprint of the training data changed.
 #   scripts/setup.sh          what `make run` needs
-#   scripts/setup.sh --dev    also test tools (pytest, selenium, Debian's chromium + chromedriver)
+#   scripts/setup.sh --prod   also Debian's postgresql, redis-server and haproxy (make run-prod)
+#   scripts/setup.sh --dev    also test tools (pytest, selenium, Debian's chromium + chromedriver) and the --prod ones
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEV=0; [ "${1:-}" = "--dev" ] && DEV=1
+PROD=$DEV; [ "${1:-}" = "--prod" ] && PROD=1
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -52,14 +54,16 @@ else
   make_venv .venv 3.11 requirements.txt
 fi
 
-if [ $DEV = 1 ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
-  if [ "$(id -u)" = 0 ]; then
-    say "installing Debian's chromium and chromium-driver for the browser test"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
-  else
-    die "the browser test needs Debian's chromium and chromium-driver: sudo apt-get install chromium chromium-driver"
-  fi
-fi
+debian_packages() {  # debian_packages WHAT PACKAGE...: install the Debian packages that are missing
+  local what=$1 missing=(); shift
+  for package in "$@"; do dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package"); done
+  [ ${#missing[@]} = 0 ] && return 0
+  [ "$(id -u)" = 0 ] || die "$what needs Debian's ${missing[*]}: sudo apt-get install ${missing[*]}"
+  say "installing Debian's ${missing[*]} for $what"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+[ $DEV = 0 ] || debian_packages "the browser test" chromium chromium-driver
+[ $PROD = 0 ] || debian_packages "make run-prod" postgresql redis-server haproxy
 
 mkdir -p var
 say "business DB: migrations and the catalog in knowledge/"

@@ -6,10 +6,11 @@ bot.contracts.database's), PostgreSQL in production (``postgresql+asyncpg``); th
 (``python -m bot db upgrade``) before use.
 """
 
+import asyncio
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -25,8 +26,17 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def get_engine(url: str | None = None) -> AsyncEngine:
-    """The engine of ``url`` (default: the settings' database URL), one per URL and process."""
-    return _engine(url or get_settings().database_url)
+    """The engine of ``url`` (default: the settings' database URL), one per URL and event loop (an asyncpg
+    connection belongs to the loop that opened it: a command that runs ``asyncio.run`` twice, or a test per loop,
+    gets a new pool each time); outside a running loop, one per URL and process."""
+    url = url or get_settings().database_url
+    try:
+        engines = _engines.setdefault(asyncio.get_running_loop(), {})
+    except RuntimeError:
+        engines = _loopless
+    if url not in engines:
+        engines[url] = _engine(url)
+    return engines[url]
 
 
 def _is_sqlite(url: str) -> bool:
@@ -39,7 +49,10 @@ def _is_sqlite(url: str) -> bool:
     return True
 
 
-@lru_cache
+_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]] = weakref.WeakKeyDictionary()
+_loopless: dict[str, AsyncEngine] = {}
+
+
 def _engine(url: str) -> AsyncEngine:
     engine = create_async_engine(url, pool_pre_ping=True)
     if _is_sqlite(url):
