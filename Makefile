@@ -1,6 +1,6 @@
 # Closer — `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install run run-prod test lint train validate shell translations translations-extract test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console bench-grounding bench-nlu bench-language bench-follow-ups llm
+.PHONY: help install run run-prod test lint train validate shell translations translations-extract test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console bench-grounding bench-nlu bench-language bench-follow-ups bench-load llm
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ console:  ## run only the console with the web chat (:8000)
 
 bench:  ## REST turn latency and throughput vs Rasa's init bot, train time, RSS (takes minutes)
 	.venv/bin/python -m bench.turn_latency
+
+bench-load:  ## Locust: 200 web chat + 50 Telegram/WhatsApp customers, 1 process on SQLite vs make run-prod (replicas killed mid-run)
+	.venv/bin/python -m bench.load
 
 bench-retrieval:  ## hit@k/MRR of BM25, dense, hybrid; query latency; IKEA catalog indexing; WANDS top 5
 	.venv/bin/python -m bench.retrieval

@@ -14,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.answering import rephrasing
 from bot.contracts import conversation_ids
 from bot.core.turn import Outcome, Turn
+from bot.observability import logs
 from bot.observability.metrics import ACTION_SECONDS
 from bot.texts import i18n
 
@@ -83,7 +84,8 @@ class SafeAction(Action, ABC):
     ) -> list[dict[str, Any]]:
         turn = read_turn(tracker)
         started = time.perf_counter()
-        with i18n.use(turn.language):  # the texts composed in this turn are in the customer's language
+        # the texts composed in this turn are in the customer's language; its log records name the conversation
+        with i18n.use(turn.language), logs.in_conversation(tracker.sender_id):
             try:
                 outcome = await self.act(turn)
             except Exception:

@@ -57,14 +57,17 @@ def plan(seed: int) -> list[tuple[int, int, bool]]:
     return [item for items in per_sender for item in items]
 
 
-def telegram_request(sender: int, number: int, url: str, chats: int = 810_000_000) -> tuple[str, dict, bytes]:
+def telegram_request(
+    sender: int, number: int, url: str, chats: int = 810_000_000, text: str | None = None
+) -> tuple[str, dict, bytes]:
+    """A Telegram update of chat ``chats + sender``, its ``number``-th message (``text``, by default from TEXTS)."""
     chat = chats + sender
     update = {
         "update_id": chat * 1000 + number,
         "message": {
             "message_id": number + 1,
             "date": int(time.time()),
-            "text": TEXTS[number % len(TEXTS)],
+            "text": text or TEXTS[number % len(TEXTS)],
             "from": {"id": chat, "is_bot": False, "first_name": f"Bench {sender}"},
             "chat": {"id": chat, "first_name": f"Bench {sender}", "type": "private"},
         },
@@ -76,7 +79,11 @@ def telegram_request(sender: int, number: int, url: str, chats: int = 810_000_00
     )
 
 
-def whatsapp_request(sender: int, number: int, url: str, phone_number_id: str) -> tuple[str, dict, bytes]:
+def whatsapp_request(
+    sender: int, number: int, url: str, phone_number_id: str, text: str | None = None
+) -> tuple[str, dict, bytes]:
+    """A signed WhatsApp Cloud API notification of wa_id ``9715<sender>``'s ``number``-th message (``text``, by
+    default from TEXTS)."""
     wa_id = f"9715{sender:08d}"
     payload = {
         "object": "whatsapp_business_account",
@@ -96,7 +103,7 @@ def whatsapp_request(sender: int, number: int, url: str, phone_number_id: str) -
                                     "id": f"wamid.bench{sender:03d}{number:04d}",
                                     "timestamp": str(int(time.time())),
                                     "type": "text",
-                                    "text": {"body": TEXTS[number % len(TEXTS)]},
+                                    "text": {"body": text or TEXTS[number % len(TEXTS)]},
                                 }
                             ],
                         },

@@ -36,6 +36,7 @@ from bot.commerce import catalog
 from bot.core import audit, db
 from bot.core.business import get_vocabulary
 from bot.core.settings import get_settings
+from bot.observability import logs
 from bot.privacy import keyrotation
 from bot.privacy.encryption import DecryptionError, KeyConfigError, get_keyring
 from bot.web import accounts
@@ -259,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     off = usr.add_parser("disable", help="disable a console user (ends their sessions)")
     off.add_argument("--email", required=True)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(get_settings().log_format)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a Chroma server's every request otherwise
 
     try:

@@ -29,7 +29,7 @@ from sanic.response import HTTPResponse
 
 from bot.core.keys import action_server_token
 from bot.core.settings import get_settings
-from bot.observability import metrics
+from bot.observability import logs, metrics
 from bot.observability.readiness import ACTION_SERVER_CHECKS, readiness
 
 log = logging.getLogger(__name__)
@@ -72,10 +72,12 @@ def guard(app: Sanic, token: str) -> None:
 
 
 class CloserGuardPlugin:
-    """rasa-sdk plugin: guards the app rasa-sdk builds, with the token from settings."""
+    """rasa-sdk plugin: guards the app rasa-sdk builds, with the token from settings, and logs in the format of
+    ``CLOSER_LOG_FORMAT`` (bot.observability.logs)."""
 
     @hookimpl
     def attach_sanic_app_extensions(self, app: Sanic) -> None:
+        logs.configure(get_settings().log_format)  # after rasa-sdk's own logging set-up
         guard(app, action_server_token(get_settings()))
 
 

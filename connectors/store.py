@@ -1,5 +1,6 @@
 """The channels' state in the business DB (the tables of :mod:`bot.contracts.channel_tables`): the
-durable inbox of webhook deliveries (dedupe, kept ≥ 48 h, replayed after a restart), customers (last
+durable inbox of webhook deliveries (dedupe, kept ≥ 48 h, replayed after a restart, claimed by one Rasa server
+replica at a time), customers (last
 inbound time), outbound messages and their statuses, WhatsApp messages held back outside the 24-hour
 window, long button payloads. Every call runs off the event loop."""
 
@@ -8,6 +9,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import socket
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +23,8 @@ from bot.contracts.database import DEFAULT_URL, set_sqlite_pragmas, synchronous
 from connectors.config import ChannelConfigError
 
 DELIVERY_RETENTION_S = 48 * 3600  # Telegram and Meta retry for up to 24 h; kept twice as long
+# A delivery claimed this long ago and still unprocessed belongs to a replica that stopped: another one takes it over.
+STALE_CLAIM_S = 120.0
 STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
 
 
@@ -28,6 +32,12 @@ def database_url() -> str:
     """The business DB as a synchronous SQLAlchemy URL: ``CLOSER_DATABASE_URL`` (the console's and
     action server's setting) without its async driver, by default ``var/closer.db``."""
     return synchronous(os.environ.get("CLOSER_DATABASE_URL") or DEFAULT_URL)
+
+
+def replica_id() -> str:
+    """This Rasa server's name among its replicas: ``CLOSER_REPLICA_ID`` (scripts/run_prod.py sets ``rasa-1``,
+    ``rasa-2``), by default the host name (a container's, in docker-compose). Two replicas must not share one."""
+    return os.environ.get("CLOSER_REPLICA_ID") or socket.gethostname()
 
 
 def _now() -> datetime:
@@ -44,8 +54,10 @@ class ChannelStore:
     upgrade`` runs it). Blocking SQL runs on one worker thread of the store's own; every method is a
     coroutine."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, replica: str | None = None) -> None:
         self.url = url or database_url()
+        self.replica = replica or replica_id()
+        self.stale_claim_s = STALE_CLAIM_S
         # SQLAlchemy 1.4 opens a new SQLite connection per use by default (NullPool); keep a few open.
         args = (
             {
@@ -110,13 +122,14 @@ class ChannelStore:
                 if not recorded.done():
                     recorded.set_result(row_id)
 
-    @staticmethod
     def _insert_new(
-        items: list[tuple[str, str, str, dict[str, Any]]], connection: sa.engine.Connection
+        self, items: list[tuple[str, str, str, dict[str, Any]]], connection: sa.engine.Connection
     ) -> list[int | None]:
-        """Insert the deliveries not stored yet (nor earlier in ``items``); their ids, None for the others."""
+        """Insert the deliveries not stored yet (nor earlier in ``items``), claimed by this replica; their ids, None
+        for the others."""
         ids: list[int | None] = []
         seen = set()
+        now = _now()
         for channel, delivery_id, sender_id, payload in items:
             if (channel, delivery_id) in seen or connection.execute(
                 sa.select(deliveries.c.id).where(
@@ -133,7 +146,9 @@ class ChannelStore:
                         delivery_id=delivery_id,
                         sender_id=sender_id,
                         payload=payload,
-                        received_at=_now(),
+                        received_at=now,
+                        claimed_by=self.replica,
+                        claimed_at=now,
                     )
                 ).inserted_primary_key[0]
             )
@@ -147,13 +162,47 @@ class ChannelStore:
             )
         )
 
-    async def unprocessed(self, channel: str) -> list[tuple[int, str, dict[str, Any]]]:
-        """Deliveries acknowledged but never processed (the process stopped): ``(id, sender_id,
-        payload)`` in arrival order."""
+    async def claim(self, row_id: int) -> bool:
+        """Take a delivery for processing here: True when it is unprocessed and claimed by this replica or by no
+        live one (its claim older than ``stale_claim_s``), its claim then renewed; False when another replica holds
+        it or it was processed. One statement: two replicas never both get True."""
+        now = _now()
+        claimed = await self._run(
+            lambda c: (
+                c.execute(
+                    deliveries.update()
+                    .where(
+                        deliveries.c.id == row_id,
+                        deliveries.c.processed_at.is_(None),
+                        sa.or_(
+                            deliveries.c.claimed_by == self.replica,
+                            deliveries.c.claimed_at.is_(None),
+                            deliveries.c.claimed_at < now - timedelta(seconds=self.stale_claim_s),
+                        ),
+                    )
+                    .values(claimed_by=self.replica, claimed_at=now)
+                ).rowcount
+            )
+        )
+        return claimed == 1
+
+    async def unprocessed(self, channel: str, own: bool) -> list[tuple[int, str, dict[str, Any]]]:
+        """Deliveries acknowledged but not processed that this replica may take: those of replicas that stopped
+        (claimed longer than ``stale_claim_s`` ago) and, with ``own`` (at start: this replica's name, before it
+        stopped), its own. ``(id, sender_id, payload)`` in arrival order; :meth:`claim` each before processing."""
+        stale = sa.or_(
+            deliveries.c.claimed_at.is_(None),
+            deliveries.c.claimed_at < _now() - timedelta(seconds=self.stale_claim_s),
+        )
+        mine = deliveries.c.claimed_by == self.replica
         rows = await self._run(
             lambda c: c.execute(
                 sa.select(deliveries.c.id, deliveries.c.sender_id, deliveries.c.payload)
-                .where(deliveries.c.channel == channel, deliveries.c.processed_at.is_(None))
+                .where(
+                    deliveries.c.channel == channel,
+                    deliveries.c.processed_at.is_(None),
+                    sa.or_(stale, mine) if own else sa.and_(stale, sa.or_(deliveries.c.claimed_by.is_(None), ~mine)),
+                )
                 .order_by(deliveries.c.id)
             ).all()
         )

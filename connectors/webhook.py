@@ -7,8 +7,11 @@ is answered (:class:`~connectors.store.ChannelStore`), so that nothing acknowled
 delivery seen before (the platform retries) is acknowledged and dropped; a new one is answered 200 at
 once and processed in its customer's queue (:class:`~connectors.turns.SenderQueues`), its Rasa turn on
 the turn thread (:func:`~connectors.turns.run_turn`); one still unprocessed when the server stopped is
-processed at the next start; processed ones are forgotten after 48 h. A customer over the rate limit
-(:func:`~connectors.config.rate_limiter`) is still acknowledged and deduplicated, but the delivery
+processed at the next start; processed ones are forgotten after 48 h. With several Rasa server replicas behind a
+load balancer, each delivery is claimed by the replica that accepted it and processed only by the replica holding
+the claim (:meth:`~connectors.store.ChannelStore.claim`); every ``TAKEOVER_INTERVAL_S`` a replica takes over the
+deliveries of one that stopped without processing them (claimed more than ``STALE_CLAIM_S`` ago). A customer over
+the rate limit (:func:`~connectors.config.rate_limiter`) is still acknowledged and deduplicated, but the delivery
 gets no turn, and the first one of a window gets the polite
 :data:`~connectors.ratelimit.SLOW_DOWN_REPLY`.
 """
@@ -27,6 +30,7 @@ from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
 from connectors.config import rate_limiter
+from connectors.metrics import WEBHOOK_DELIVERIES
 from connectors.paused import PausedReplies
 from connectors.ratelimit import SLOW_DOWN_REPLY, Decision, RateLimiter
 from connectors.store import ChannelStore
@@ -37,6 +41,7 @@ log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 20.0  # at shutdown; what is left is processed at the next start
 PRUNE_INTERVAL_S = 3600.0
+TAKEOVER_INTERVAL_S = 30.0
 RATE_LIMITED = "rate limited: not processed"  # the error kept on a delivery skipped by the rate limit
 # The polite answers, without a Rasa turn, to what no channel can read yet.
 UNSUPPORTED_REPLY = "I can read text messages and button presses. Could you type that for me?"
@@ -110,6 +115,7 @@ class DurableWebhookInput(InputChannel):
         self._on_new_message: Callable[[UserMessage], Awaitable[Any]] | None = None
         self.paused = PausedReplies()
         self._pruner: asyncio.Task | None = None
+        self._taker: asyncio.Task | None = None
 
     async def deliveries(self, request: Request) -> list[Delivery] | None:
         """The customer messages of a webhook call, in order; None for a call acknowledged and
@@ -160,6 +166,7 @@ class DurableWebhookInput(InputChannel):
         try:
             deliveries = await self.deliveries(request)
         except Refused as refusal:
+            WEBHOOK_DELIVERIES.labels(self.name(), "refused").inc()
             return error(refusal.status, refusal.reason)
         if deliveries is None:
             return json_response({"status": "ignored"})
@@ -172,13 +179,16 @@ class DurableWebhookInput(InputChannel):
                 log.exception(
                     "%s: delivery %s of %s could not be stored", self.name(), delivery.delivery_id, delivery.sender_id
                 )
+                WEBHOOK_DELIVERIES.labels(self.name(), "not_stored").inc()
                 return error(503, "try again later")
             if row_id is None:
                 log.debug(
                     "%s: delivery %s of %s is a replay, dropped", self.name(), delivery.delivery_id, delivery.sender_id
                 )
+                WEBHOOK_DELIVERIES.labels(self.name(), "duplicate").inc()
                 continue
             decision = self.limiter.take(delivery.sender_id)
+            WEBHOOK_DELIVERIES.labels(self.name(), "accepted" if decision.allowed else "over_limit").inc()
             if decision.allowed:
                 self._submit(row_id, delivery.sender_id, delivery.payload)
             else:
@@ -193,6 +203,8 @@ class DurableWebhookInput(InputChannel):
     async def _process(self, row_id: int, sender_id: str, payload: dict[str, Any]) -> None:
         """One delivery, in the customer's queue: read, then a Rasa turn or a reply; marked done, with
         the error if it failed."""
+        if not await self._claimed(row_id, sender_id):
+            return
         error_text = None
         try:
             reading = await self.read(sender_id, payload)
@@ -225,6 +237,8 @@ class DurableWebhookInput(InputChannel):
         messages) instead of a Rasa turn: SLOW_DOWN_REPLY when this is the first refusal of the window
         (``decision.notify``), the delivery marked done with the error RATE_LIMITED. Logged with the
         sender id and never the message: a warning for the first refusal of a window, debug for the rest."""
+        if not await self._claimed(row_id, sender_id):
+            return
         log.log(
             logging.WARNING if decision.notify else logging.DEBUG,
             "%s is over the rate limit of %d messages per %g s: delivery %d not processed (next allowed in %.0f s)",
@@ -238,16 +252,40 @@ class DurableWebhookInput(InputChannel):
             await self.output.send_response(sender_id, {"text": SLOW_DOWN_REPLY})
         await self.store.done(row_id, RATE_LIMITED)
 
-    async def start(self) -> None:
-        """After the server starts: deliveries acknowledged but never processed are queued again,
-        hourly pruning starts, the loaded heap is frozen (:func:`~connectors.turns.freeze_loaded_heap`)."""
-        pending = await self.store.unprocessed(self.name())
+    async def _claimed(self, row_id: int, sender_id: str) -> bool:
+        """Whether this replica may process delivery ``row_id`` now (:meth:`ChannelStore.claim`); logged if not."""
+        try:
+            if await self.store.claim(row_id):
+                return True
+            log.info("%s: delivery %d of %s is another replica's or processed, skipped", self.name(), row_id, sender_id)
+        except Exception:  # the database is away: the delivery stays unprocessed and is taken over later
+            log.exception("%s: delivery %d of %s could not be claimed", self.name(), row_id, sender_id)
+        return False
+
+    async def _take_over(self, own: bool) -> None:
+        pending = await self.store.unprocessed(self.name(), own)
         if pending:
             log.warning("%s: %d deliveries received but never processed are processed now", self.name(), len(pending))
         for row_id, sender_id, payload in pending:
             self._submit(row_id, sender_id, payload)
-        self._pruner = asyncio.get_running_loop().create_task(self._prune_hourly())
+
+    async def start(self) -> None:
+        """After the server starts: deliveries acknowledged but never processed, by this replica before it stopped
+        or by one that stopped, are queued again, and then every ``TAKEOVER_INTERVAL_S``; hourly pruning starts;
+        the loaded heap is frozen (:func:`~connectors.turns.freeze_loaded_heap`)."""
+        await self._take_over(own=True)
+        loop = asyncio.get_running_loop()
+        self._pruner = loop.create_task(self._prune_hourly())
+        self._taker = loop.create_task(self._take_over_periodically())
         freeze_loaded_heap()
+
+    async def _take_over_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(TAKEOVER_INTERVAL_S)
+            try:
+                await self._take_over(own=False)
+            except Exception:
+                log.exception("%s: taking over other replicas' deliveries failed", self.name())
 
     async def _prune_hourly(self) -> None:
         while True:
@@ -258,10 +296,11 @@ class DurableWebhookInput(InputChannel):
             await asyncio.sleep(PRUNE_INTERVAL_S)
 
     async def stop(self) -> None:
-        """Before the server stops: pruning stops, the queues are drained (at most DRAIN_TIMEOUT_S
-        seconds; what is left is processed at the next start)."""
-        if self._pruner is not None:
-            self._pruner.cancel()
+        """Before the server stops: pruning and taking over stop, the queues are drained (at most DRAIN_TIMEOUT_S
+        seconds; what is left is processed at the next start, or by another replica)."""
+        for task in (self._pruner, self._taker):
+            if task is not None:
+                task.cancel()
         try:
             await asyncio.wait_for(self.queues.drain(), DRAIN_TIMEOUT_S)
         except asyncio.TimeoutError:

@@ -95,7 +95,6 @@ def topology(var: Path, offset: int) -> tuple[dict[str, int], dict[str, str], li
         "CLOSER_RASA_URL": f"http://127.0.0.1:{port['lb-rasa']}",
         "CLOSER_CHROMA_HOST": "127.0.0.1",
         "CLOSER_CHROMA_PORT": str(port["chroma"]),
-        "CLOSER_CONSOLE_PORT": str(port["console"]),
         "CLOSER_PUBLIC_URL": os.environ.get("CLOSER_PUBLIC_URL", f"http://localhost:{port['console']}"),
         "CLOSER_RASA_JWT_SECRET": rasa_jwt_secret(settings),
         "CLOSER_ACTION_SERVER_TOKEN": action_server_token(settings),
@@ -197,7 +196,7 @@ def topology(var: Path, offset: int) -> tuple[dict[str, int], dict[str, str], li
         Service(
             f"rasa-{n}",
             [*rasa_run, "--port", str(port[f"rasa-{n}"])],
-            env={**rasa_env, "CLOSER_METRICS_PORT": str(port[f"metrics-rasa-{n}"])},
+            env={**rasa_env, "CLOSER_METRICS_PORT": str(port[f"metrics-rasa-{n}"]), "CLOSER_REPLICA_ID": f"rasa-{n}"},
             ready_url=f"http://127.0.0.1:{port[f'rasa-{n}']}/",
             restart=True,
         )
@@ -207,7 +206,7 @@ def topology(var: Path, offset: int) -> tuple[dict[str, int], dict[str, str], li
         Service(
             "console",
             [venv, "-m", "bot", "console"],
-            env={"CLOSER_METRICS_PORT": str(port["metrics-console"])},
+            env={"CLOSER_METRICS_PORT": str(port["metrics-console"]), "CLOSER_CONSOLE_PORT": str(port["console"])},
             ready_url=f"http://127.0.0.1:{port['console']}/ready",
             restart=True,
         )
@@ -355,7 +354,8 @@ def init_postgres(var: Path, user: str | None) -> None:
     try:
         subprocess.run(argv, user=user, cwd=data, check=True, capture_output=True)
     except subprocess.CalledProcessError as error:
-        sys.exit(f"initdb failed: {error.stderr.decode()[-2000:]}")
+        reach = f" (the {user} user must be able to reach {var})" if user else ""
+        sys.exit(f"initdb failed{reach}: {error.stderr.decode()[-2000:]}")
     finally:
         password_file.unlink()
 

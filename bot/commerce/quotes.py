@@ -33,12 +33,19 @@ class QuoteExpired(QuoteError):
     """The quote's validity has passed (``valid_until``, UTC)."""
 
 
+NUMBERING_LOCK = 0x0C1053_0001  # PostgreSQL advisory lock key of quote numbering (any constant of Closer's own)
+
+
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def _next_number(session: AsyncSession, year: int) -> str:
-    """``Q-<year>-<n>``: n one above the year's highest (numerically: 10000 follows 9999), at least 4 digits."""
+    """``Q-<year>-<n>``: n one above the year's highest (numerically: 10000 follows 9999), at least 4 digits. On
+    PostgreSQL the transaction first takes :data:`NUMBERING_LOCK` (released at its end), so that action servers
+    issuing quotes at once number them one after the other instead of colliding; SQLite writers queue anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(NUMBERING_LOCK)))
     prefix = f"Q-{year}-"
     sequence = cast(func.substr(Quote.number, len(prefix) + 1), Integer)
     last = await session.scalar(select(func.max(sequence)).where(Quote.number.like(f"{prefix}%")))

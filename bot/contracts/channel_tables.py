@@ -24,7 +24,8 @@ def utcnow() -> datetime:
 # a delivery acknowledged but not yet processed survives a restart. ``delivery_id``: Telegram's
 # ``update_id`` (an edit is an update of its own), WhatsApp's message id (``wamid…``); ``sender_id``: the
 # conversation id (``telegram-<chat id>``, ``whatsapp-<wa_id>``, see bot.contracts.conversation_ids);
-# ``error``: why processing failed, or that the rate limit skipped it.
+# ``error``: why processing failed, or that the rate limit skipped it; ``claimed_by``: the Rasa server replica
+# (``CLOSER_REPLICA_ID``) that accepted or took over the delivery, at ``claimed_at`` (connectors.store).
 deliveries = sa.Table(
     "channel_deliveries",
     metadata,
@@ -36,6 +37,8 @@ deliveries = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, default=utcnow, index=True),
     sa.Column("processed_at", sa.DateTime(timezone=True)),
     sa.Column("error", sa.Text),
+    sa.Column("claimed_by", sa.String(64)),
+    sa.Column("claimed_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("channel", "delivery_id"),
 )
 

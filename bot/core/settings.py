@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     max_message_chars: int = 2000
     # Prometheus metrics of this process on GET /metrics at this port (bot.observability.metrics); unset: none.
     metrics_port: int | None = None
+    # Log lines as text, or JSON objects with the conversation id for a log collector (bot.observability.logs).
+    log_format: Literal["text", "json"] = "text"
     # Web chat (/api/chat) rate limit, per process (connectors/ratelimit.py: a token bucket, bursts of the full
     # count allowed). The Rasa server's channels read the same two CLOSER_RATE_LIMIT_* variables.
     rate_limit_messages: int = 20  # messages per rate_limit_window_s from one sender

@@ -8,21 +8,24 @@ notifies the managers' Telegram chat. The action that calls it pauses the bot wi
 :func:`hand_back` resumes the bot through Rasa's HTTP API (:class:`bot.core.rasa.RasaClient`).
 """
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from babel.dates import format_datetime
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.answering import budget, grounding, llm
 from bot.commerce import deals
 from bot.core.business import Company
+from bot.core.db import session_scope
 from bot.core.models import Deal, Escalation, Quote
 from bot.core.money import format_money
 from bot.core.rasa import RasaClient
 from bot.handoff.notify import NotifyError, notify_managers
+from bot.observability import metrics
 from bot.texts import i18n
 
 log = logging.getLogger(__name__)
@@ -144,6 +147,28 @@ async def has_open_escalation(session: AsyncSession, conversation_id: str) -> bo
         .limit(1)
     )
     return found is not None
+
+
+async def count_open(session: AsyncSession) -> dict[str, int]:
+    """The number of escalations in each of :data:`OPEN_STATUSES` (every status present, 0 when none)."""
+    rows = await session.execute(
+        select(Escalation.status, func.count()).where(Escalation.status.in_(OPEN_STATUSES)).group_by(Escalation.status)
+    )
+    return dict.fromkeys(OPEN_STATUSES, 0) | dict(rows.tuples().all())
+
+
+async def report_open(database_url: str) -> None:
+    """Until cancelled: the console's gauge ``closer_escalations_open{status}`` (bot.observability.metrics) set from
+    the business DB at ``database_url`` every ``ESCALATIONS_REFRESH_S`` seconds; a failed count is logged and tried
+    again at the next one."""
+    while True:
+        try:
+            async with session_scope(database_url) as session:
+                for status, count in (await count_open(session)).items():
+                    metrics.ESCALATIONS_OPEN.labels(status).set(count)
+        except Exception:
+            log.exception("open escalations not counted")
+        await asyncio.sleep(metrics.ESCALATIONS_REFRESH_S)
 
 
 async def hand_back(

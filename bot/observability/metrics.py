@@ -7,12 +7,15 @@ Action server: ``closer_action_seconds{action, outcome}`` (a custom action's run
 ``closer_retrieval_seconds{mode}`` (one knowledge search by its mode, or ``rank``: products ranked by meaning),
 ``closer_llm_calls_total{outcome}``, ``closer_llm_seconds`` (an answered call), ``closer_llm_tokens_total{kind}``
 (``prompt``, ``completion``), ``closer_llm_cost_usd_total`` (litellm's price; nothing for a model without one).
-Console: ``closer_scheduler_job_runs_total{job, outcome}`` and ``closer_scheduler_job_seconds{job}``.
+Console: ``closer_scheduler_job_runs_total{job, outcome}``, ``closer_scheduler_job_seconds{job}``, and
+``closer_escalations_open{status}`` (``pending``, ``in_progress``: counted in the business DB every
+:data:`ESCALATIONS_REFRESH_S` seconds by :func:`bot.handoff.escalation.report_open`; every console replica reports
+the same numbers, so a dashboard takes their ``max``). The Rasa server's metrics are connectors.metrics's.
 """
 
 import logging
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,9 @@ JOB_RUNS = Counter(
 JOB_SECONDS = Histogram(
     "closer_scheduler_job_seconds", "Seconds a scheduled job run took.", ["job"], buckets=(0.1, 1, 10, 60, 300, 1800)
 )
+
+ESCALATIONS_OPEN = Gauge("closer_escalations_open", "Escalations not handed back yet, by status.", ["status"])
+ESCALATIONS_REFRESH_S = 30.0
 
 
 def serve(port: int | None) -> None:

@@ -190,6 +190,11 @@ class Keyring:
         phone = (phone or "").strip()
         return self._hmac("phone", phone).hex() if phone else None
 
+    def conversation_ref(self, conversation_id: str) -> str:
+        """A conversation's pseudonym in logs (``c`` and 16 hex digits): its id (which holds a WhatsApp customer's
+        phone number) keyed with the index key, the same in every process."""
+        return "c" + self._hmac("conversation", conversation_id).hex()[:16]
+
     def search_token(self, term: str) -> str:
         """The search token (16 hex digits) of one lower-cased term."""
         return self._hmac("search", term).hex()[:16]

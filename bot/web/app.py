@@ -4,11 +4,13 @@ and the manager console (:mod:`bot.web.console`) in one app, above both.
 :func:`create_app` builds the process's services once, as application keys (:mod:`bot.web.appkeys`): the
 settings, the templates (``bot/web/templates``), the client of Rasa's HTTP API (:class:`bot.core.rasa.RasaClient`,
 open while the app runs), the business database (its engine disposed when the app stops) and, unless
-``scheduler_enabled`` is off, the scheduled jobs (:class:`bot.scheduling.runner.JobRunner`); then it
+``scheduler_enabled`` is off, the scheduled jobs (:class:`bot.scheduling.runner.JobRunner`), and with
+``metrics_port`` set the count of open escalations (:func:`bot.handoff.escalation.report_open`); then it
 mounts the chat's routes, the console's areas, ``/static`` (the widget's and the console's scripts and
 styles), ``GET /healthz`` (liveness) and ``GET /ready`` (readiness: :mod:`bot.observability.readiness`).
 """
 
+import asyncio
 from pathlib import Path
 
 import jinja2
@@ -17,6 +19,7 @@ from aiohttp import web
 from bot.core.db import get_engine
 from bot.core.rasa import RasaClient
 from bot.core.settings import Settings
+from bot.handoff import escalation
 from bot.observability import metrics
 from bot.observability.readiness import CONSOLE_CHECKS, readiness
 from bot.scheduling.runner import JobRunner
@@ -54,6 +57,12 @@ async def _scheduler(app: web.Application):
     await runner.stop()
 
 
+async def _escalation_gauge(app: web.Application):
+    task = asyncio.get_running_loop().create_task(escalation.report_open(app[settings_key].database_url))
+    yield
+    task.cancel()
+
+
 async def _database(app: web.Application):
     yield
     await get_engine(app[settings_key].database_url).dispose()
@@ -70,6 +79,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend([_rasa, _database])
     if settings.scheduler_enabled:
         app.cleanup_ctx.append(_scheduler)
+    if settings.metrics_port is not None:
+        app.cleanup_ctx.append(_escalation_gauge)
     chat.setup(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ready", ready)

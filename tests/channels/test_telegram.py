@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from prometheus_client import REGISTRY
 from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
@@ -620,15 +621,23 @@ async def test_groups_channels_and_other_updates_are_acknowledged_and_ignored(
     assert await table(connector.store, "channel_deliveries") == []
 
 
+def delivered(channel: str, outcome: str) -> float:
+    return REGISTRY.get_sample_value("closer_webhook_deliveries_total", {"channel": channel, "outcome": outcome}) or 0
+
+
 async def test_a_delivery_replayed_100_times_at_once_is_processed_once(
     telegram: FakeTelegram, connector: TelegramInput
 ) -> None:
     rasa = Rasa(telegram, reply=True)
+    before = {outcome: delivered("telegram", outcome) for outcome in ("accepted", "duplicate")}
     async with serve(connector, rasa) as base_url:
         body = text_update(30, "How much is the oak desk?")
         responses = await asyncio.gather(*(post(base_url, body) for _ in range(100)))
         await connector.queues.drain()
     assert {r.status_code for r in responses} == {200}
+    # the Prometheus counter of connectors.metrics
+    assert delivered("telegram", "accepted") - before["accepted"] == 1
+    assert delivered("telegram", "duplicate") - before["duplicate"] == 99
     assert rasa.texts == ["How much is the oak desk?"]
     assert [m["text"] for m in telegram.messages] == ["You said: How much is the oak desk?"]
     assert len(await table(connector.store, "channel_deliveries")) == 1
@@ -740,6 +749,37 @@ async def test_a_restart_processes_what_was_acknowledged_but_not_processed(
     assert rasa.texts == ["Are you open on Friday?"]
     [delivery] = await table(store, "channel_deliveries")
     assert delivery.processed_at is not None
+
+
+async def test_replicas_claim_each_delivery_once_and_take_over_a_stopped_ones(database_url: str) -> None:
+    first, second = ChannelStore(database_url, replica="rasa-1"), ChannelStore(database_url, replica="rasa-2")
+    row = await first.accept("telegram", "61", f"telegram-{CHAT_ID}", text_update(61, "hi"))
+    assert await second.unprocessed("telegram", own=True) == []  # rasa-1 holds it: rasa-2 leaves it alone
+    assert not await second.claim(row)
+    assert await first.claim(row)
+    second.stale_claim_s = 0  # as if rasa-1 had stopped STALE_CLAIM_S ago without processing it
+    assert [r[0] for r in await second.unprocessed("telegram", own=False)] == [row]
+    assert await second.claim(row)
+    assert not await first.claim(row)  # rasa-1 back: the delivery is rasa-2's now
+    await second.done(row)
+    assert not await second.claim(row) and await second.unprocessed("telegram", own=True) == []
+
+
+async def test_a_replica_processes_what_a_stopped_replica_acknowledged_once(
+    telegram: FakeTelegram, database_url: str
+) -> None:
+    stopped = ChannelStore(database_url, replica="rasa-1")
+    assert await stopped.accept("telegram", "62", f"telegram-{CHAT_ID}", text_update(62, "Still there?"))
+    rasa = Rasa(telegram)
+    for replica in ("rasa-2", "rasa-3"):  # two replicas starting after rasa-1 stopped: one turn
+        store = ChannelStore(database_url, replica=replica)
+        store.stale_claim_s = 0
+        connector = TelegramInput(TelegramConfig.from_credentials(credentials(telegram)), store)
+        async with serve(connector, rasa):
+            await connector.queues.drain()
+    assert rasa.texts == ["Still there?"]
+    [delivery] = await table(stopped, "channel_deliveries")
+    assert delivery.processed_at is not None and delivery.claimed_by == "rasa-2"
 
 
 async def test_the_server_forgets_old_processed_deliveries(telegram: FakeTelegram, connector: TelegramInput) -> None:

@@ -1,6 +1,7 @@
 """Cart, quotes, discounts and escalation, run as the action server runs them, on a real SQLite
 catalog, the real pricing rules, the real PDF and a local server speaking the Telegram Bot API."""
 
+import asyncio
 import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -268,6 +269,24 @@ async def test_quote_numbers_count_up_per_year_past_9999(loaded_db):
             session, CONVERSATION, await priced_cart(session), 30, now=datetime(2025, 12, 31, tzinfo=UTC)
         )
     assert after.number == f"Q-{datetime.now(UTC).year}-10000" and last_year.number == "Q-2025-0001"
+
+
+async def test_quotes_issued_at_once_get_one_number_each(loaded_db):
+    """Twelve transactions issue a quote at the same time (on PostgreSQL, with ``CLOSER_TEST_DB=postgresql``, each
+    number is taken under an advisory lock; without it most of them collided five times and failed)."""
+    await run(ActionAddToCart(), tracker("add OC-1006", "add_to_cart", [ent("sku", "OC-1006")]))
+    async with db.session_scope(loaded_db) as session:
+        priced = await priced_cart(session)
+
+    async def issue_one() -> str:
+        async with db.session_scope(loaded_db) as session:
+            quote = await quotes.issue(session, CONVERSATION, priced, 30)
+            await asyncio.sleep(0.05)  # the transaction stays open a while, as rendering and the CRM keep it
+            return quote.number
+
+    numbers = await asyncio.gather(*(issue_one() for _ in range(12)))
+    year = datetime.now(UTC).year
+    assert sorted(numbers) == [f"Q-{year}-{n:04d}" for n in range(1, 13)]
 
 
 def test_the_customer_is_told_when_a_manager_replies_from_business_hours():
