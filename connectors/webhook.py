@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.shared.core.events import UserUttered
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -63,9 +64,9 @@ class Delivery:
 @dataclass(frozen=True)
 class Reading:
     """What a delivery says: ``text`` for Rasa (with ``metadata``, which Rasa gets as
-    ``{"channel": <name>, <name>: metadata}``, and the platform's ``message_id``, else Rasa makes one
-    up), or a ``reply`` sent at once without Rasa (e.g. :data:`UNSUPPORTED_REPLY`), or neither (nothing
-    to answer)."""
+    ``{"channel": <name>, <name>: metadata}``, and the platform's ``message_id``, else the delivery's own,
+    ``<name>-delivery-<row id>``), or a ``reply`` sent at once without Rasa (e.g. :data:`UNSUPPORTED_REPLY`), or
+    neither (nothing to answer)."""
 
     text: str | None = None
     reply: str | None = None
@@ -116,6 +117,7 @@ class DurableWebhookInput(InputChannel):
         self.paused = PausedReplies()
         self._pruner: asyncio.Task | None = None
         self._taker: asyncio.Task | None = None
+        self._agent: Any = None
 
     async def deliveries(self, request: Request) -> list[Delivery] | None:
         """The customer messages of a webhook call, in order; None for a call acknowledged and
@@ -151,7 +153,8 @@ class DurableWebhookInput(InputChannel):
             return await self._receive(request)
 
         @blueprint.listener("after_server_start")
-        async def started(*_: Any) -> None:
+        async def started(app: Any, *_: Any) -> None:
+            self._agent = getattr(app.ctx, "agent", None)  # Rasa's, for its tracker store (_already_processed)
             await self.start()
 
         @blueprint.listener("before_server_stop")
@@ -197,18 +200,22 @@ class DurableWebhookInput(InputChannel):
                 )
         return json_response({"status": "ok"})
 
-    def _submit(self, row_id: int, sender_id: str, payload: dict[str, Any]) -> None:
-        self.queues.submit(sender_id, functools.partial(self._process, row_id, sender_id, payload))
+    def _submit(self, row_id: int, sender_id: str, payload: dict[str, Any], recovered: bool = False) -> None:
+        self.queues.submit(sender_id, functools.partial(self._process, row_id, sender_id, payload, recovered))
 
-    async def _process(self, row_id: int, sender_id: str, payload: dict[str, Any]) -> None:
+    async def _process(self, row_id: int, sender_id: str, payload: dict[str, Any], recovered: bool = False) -> None:
         """One delivery, in the customer's queue: read, then a Rasa turn or a reply; marked done, with
-        the error if it failed."""
+        the error if it failed. A ``recovered`` one (taken over at a start or from a stopped replica) whose
+        message the tracker already holds is only marked done: its turn ran, the replica stopped before marking it."""
         if not await self._claimed(row_id, sender_id):
             return
         error_text = None
         try:
             reading = await self.read(sender_id, payload)
-            if reading.text is not None:
+            message_id = reading.message_id or f"{self.name()}-delivery-{row_id}"  # the same on every replica
+            if recovered and reading.text is not None and await self._already_processed(sender_id, message_id):
+                log.info("%s: delivery %d of %s had its turn before a restart", self.name(), row_id, sender_id)
+            elif reading.text is not None:
                 metadata = {"channel": self.name(), self.name(): reading.metadata}
                 await run_turn(
                     self._on_new_message,
@@ -217,7 +224,7 @@ class DurableWebhookInput(InputChannel):
                         self.output,
                         sender_id,
                         input_channel=self.name(),
-                        message_id=reading.message_id,
+                        message_id=message_id,
                         metadata=metadata,
                     ),
                     self.paused,
@@ -267,7 +274,17 @@ class DurableWebhookInput(InputChannel):
         if pending:
             log.warning("%s: %d deliveries received but never processed are processed now", self.name(), len(pending))
         for row_id, sender_id, payload in pending:
-            self._submit(row_id, sender_id, payload)
+            self._submit(row_id, sender_id, payload, recovered=True)
+
+    async def _already_processed(self, sender_id: str, message_id: str | None) -> bool:
+        """Whether Rasa's tracker store holds a user message ``message_id`` of ``sender_id``."""
+        tracker_store = getattr(self._agent, "tracker_store", None)
+        if tracker_store is None or not message_id:
+            return False
+        tracker = await tracker_store.retrieve(sender_id)
+        return tracker is not None and any(
+            isinstance(event, UserUttered) and event.message_id == message_id for event in tracker.events
+        )
 
     async def start(self) -> None:
         """After the server starts: deliveries acknowledged but never processed, by this replica before it stopped

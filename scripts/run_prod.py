@@ -206,7 +206,12 @@ def topology(var: Path, offset: int) -> tuple[dict[str, int], dict[str, str], li
         Service(
             "console",
             [venv, "-m", "bot", "console"],
-            env={"CLOSER_METRICS_PORT": str(port["metrics-console"]), "CLOSER_CONSOLE_PORT": str(port["console"])},
+            env={
+                "CLOSER_METRICS_PORT": str(port["metrics-console"]),
+                "CLOSER_CONSOLE_PORT": str(port["console"]),
+                "CLOSER_ACTIONS_URL": f"http://127.0.0.1:{port['lb-actions']}",
+                "CLOSER_REDIS_URL": f"redis://127.0.0.1:{port['redis']}",
+            },
             ready_url=f"http://127.0.0.1:{port['console']}/ready",
             restart=True,
         )

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     chroma_host: str | None = None
     chroma_port: int = 8000
     chroma_ssl: bool = False
+    # What the console's GET /ready also checks when set (bot.observability.readiness): the action servers (their
+    # load balancer's URL) and Redis, the Rasa servers' lock store (redis://host:port).
+    actions_url: str | None = None
+    redis_url: str | None = None
     index_log_dir: Path = ROOT / "var" / "index-logs"
     chunk_max_chars: int = 1200
     chunk_overlap_chars: int = 150

@@ -6,7 +6,10 @@ Each check runs on every request, all at once, each bounded by :data:`TIMEOUT_S`
 - ``database``: ``SELECT 1`` on the business database (``CLOSER_DATABASE_URL``);
 - ``rasa``: the Rasa server's ``GET /`` (``CLOSER_RASA_URL``), which answers without a token (console only);
 - ``chroma``: the Chroma server's ``GET /api/v2/heartbeat`` when ``CLOSER_CHROMA_HOST`` is set; the embedded index
-  (the default) lives in the process and is not checked.
+  (the default) lives in the process and is not checked;
+- ``actions``: the action servers' ``GET /health`` (through the load balancer) when ``CLOSER_ACTIONS_URL`` is set
+  (console only);
+- ``redis``: Redis answers ``PING`` when ``CLOSER_REDIS_URL`` is set (the Rasa servers' lock store; console only).
 
 The answer is ``{"status": "ready" | "not ready", "checks": {name: "ok" | reason}}`` with 200 when every check
 passed, 503 otherwise. A reason names the failure's kind only ("timeout after 2.0 s", "HTTP 502", the exception's
@@ -16,6 +19,7 @@ class): never a URL, a host or a credential. Each failure is logged as a warning
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 import aiohttp
 from sqlalchemy import text
@@ -59,7 +63,36 @@ async def chroma(settings: Settings) -> None:
         await _get_ok(f"{scheme}://{settings.chroma_host}:{settings.chroma_port}/api/v2/heartbeat")
 
 
-CONSOLE_CHECKS: dict[str, Check] = {"database": database, "rasa": rasa, "chroma": chroma}
+async def actions(settings: Settings) -> None:
+    """The action server's ``GET /health`` answers 200, when ``actions_url`` is set."""
+    if settings.actions_url:
+        await _get_ok(settings.actions_url.rstrip("/") + "/health")
+
+
+async def redis(settings: Settings) -> None:
+    """Redis at ``redis_url`` (``redis://host:port``) answers ``PING`` with ``+PONG``, when it is set."""
+    if not settings.redis_url:
+        return
+    url = urlsplit(settings.redis_url)
+    reader, writer = await asyncio.open_connection(url.hostname or "localhost", url.port or 6379)
+    try:
+        writer.write(b"PING\r\n")
+        await writer.drain()
+        answer = await reader.readline()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    if not answer.startswith(b"+PONG"):
+        raise NotReady(f"PING answered {answer[:16]!r}")
+
+
+CONSOLE_CHECKS: dict[str, Check] = {
+    "database": database,
+    "rasa": rasa,
+    "chroma": chroma,
+    "actions": actions,
+    "redis": redis,
+}
 ACTION_SERVER_CHECKS: dict[str, Check] = {"database": database, "chroma": chroma}
 
 

@@ -21,6 +21,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
 from rasa.core.channels.channel import UserMessage, register
+from rasa.core.tracker_store import InMemoryTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Sanic
 
 from connectors import turns
@@ -749,6 +753,23 @@ async def test_a_restart_processes_what_was_acknowledged_but_not_processed(
     assert rasa.texts == ["Are you open on Friday?"]
     [delivery] = await table(store, "channel_deliveries")
     assert delivery.processed_at is not None
+
+
+async def test_a_restart_does_not_run_again_a_turn_that_ran_before_its_delivery_was_marked_done(
+    telegram: FakeTelegram, store: ChannelStore
+) -> None:
+    body, sender_id = text_update(63, "Do you deliver to Sharjah?"), f"telegram-{CHAT_ID}"
+    row = await store.accept("telegram", "63", sender_id, body)  # its turn ran, then the process died
+    connector = TelegramInput(TelegramConfig.from_credentials(credentials(telegram)), ChannelStore(store.url))
+    rasa = Rasa(telegram)
+    rasa.tracker_store = InMemoryTrackerStore(Domain.empty())  # Rasa's own, holding the turn
+    message = UserUttered("Do you deliver to Sharjah?", message_id=f"telegram-delivery-{row}")
+    await rasa.tracker_store.save(DialogueStateTracker.from_events(sender_id, [message]))
+    async with serve(connector, rasa):
+        await connector.queues.drain()
+    assert rasa.texts == []
+    [delivery] = await table(store, "channel_deliveries")
+    assert delivery.processed_at is not None and delivery.error is None
 
 
 async def test_replicas_claim_each_delivery_once_and_take_over_a_stopped_ones(database_url: str) -> None:

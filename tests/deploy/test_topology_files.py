@@ -78,6 +78,8 @@ def test_closer_processes_get_the_same_settings(compose, topology) -> None:
         assert set(shared) <= set(environment), name
         assert "CLOSER_METRICS_PORT" in environment and "CLOSER_METRICS_PORT" in services[name].env
     assert compose["console"]["environment"]["CLOSER_RASA_URL"] == "http://lb:5005"
+    for name in ("CLOSER_ACTIONS_URL", "CLOSER_REDIS_URL"):  # what the console's /ready checks besides
+        assert name in compose["console"]["environment"] and name in services["console"].env
     assert (
         compose["console"]["environment"]["CLOSER_TRACKER_DATABASE_URL"]
         == (compose["console"]["environment"]["CLOSER_DATABASE_URL"])

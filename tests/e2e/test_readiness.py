@@ -11,7 +11,7 @@ def test_the_console_and_the_action_server_are_ready(stack):
     console = httpx.get(f"{stack.console_url}/ready", timeout=30)
     assert (console.status_code, console.json()) == (
         200,
-        {"status": "ready", "checks": {"database": "ok", "rasa": "ok", "chroma": "ok"}},
+        {"status": "ready", "checks": {"database": "ok", "rasa": "ok", "chroma": "ok", "actions": "ok", "redis": "ok"}},
     )
     actions = httpx.get(f"{stack.actions_url}/ready", timeout=30)
     assert (actions.status_code, actions.json()) == (

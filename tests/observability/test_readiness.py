@@ -4,6 +4,8 @@ answering as a ready, a failing or a hung one would; the action server's /ready 
 
 import asyncio
 import socket
+import subprocess
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -69,14 +71,15 @@ async def ready(settings) -> tuple[int, dict]:
 async def test_ready_when_the_database_and_rasa_answer(db_url, rasa_up):
     assert await ready(console_settings(db_url, rasa_url=rasa_up)) == (
         200,
-        {"status": "ready", "checks": {"database": "ok", "rasa": "ok", "chroma": "ok"}},
+        {"status": "ready", "checks": {"database": "ok", "rasa": "ok", "chroma": "ok", "actions": "ok", "redis": "ok"}},
     )
 
 
 async def test_not_ready_names_what_failed_and_no_address(db_url, rasa_failing, caplog):
     status, body = await ready(console_settings(db_url, rasa_url=rasa_failing))
     assert status == 503
-    assert body == {"status": "not ready", "checks": {"database": "ok", "rasa": "HTTP 502", "chroma": "ok"}}
+    checks = {"database": "ok", "rasa": "HTTP 502", "chroma": "ok", "actions": "ok", "redis": "ok"}
+    assert body == {"status": "not ready", "checks": checks}
 
     port = closed_port()
     status, body = await ready(console_settings(db_url, rasa_url=f"http://127.0.0.1:{port}"))
@@ -101,3 +104,54 @@ async def test_a_hung_chroma_server_and_a_broken_database_are_reported_within_th
     assert body["checks"]["chroma"] == "timeout after 0.5 s"
     assert body["checks"]["database"] == "unreachable (OperationalError)"
     assert body["checks"]["rasa"] == "ok"
+
+
+@pytest.fixture
+def redis_port():
+    """A real Redis server (Debian's redis-server, as make run-prod runs it) on a free port."""
+    port = closed_port()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield port
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+async def redis_asking_for_a_password():
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        writer.write(b"-NOAUTH Authentication required.\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+
+
+async def test_the_action_servers_and_redis_are_checked_when_configured(
+    db_url, rasa_up, rasa_failing, redis_port, redis_asking_for_a_password
+):
+    settings = console_settings(db_url, rasa_url=rasa_up)
+    configured = settings.model_copy(update={"actions_url": rasa_up, "redis_url": f"redis://127.0.0.1:{redis_port}"})
+    status, body = await ready(configured)
+    assert (status, body["checks"]["actions"], body["checks"]["redis"]) == (200, "ok", "ok")
+
+    failing = settings.model_copy(
+        update={"actions_url": rasa_failing, "redis_url": f"redis://127.0.0.1:{redis_asking_for_a_password}"}
+    )
+    status, body = await ready(failing)
+    assert (status, body["checks"]["actions"]) == (503, "HTTP 502")
+    assert body["checks"]["redis"] == "PING answered b'-NOAUTH Authenti'"
+    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{closed_port()}"})
+    assert (await ready(down))[1]["checks"]["redis"] == "unreachable (ConnectionRefusedError)"
