@@ -1,6 +1,6 @@
 # Closer — `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install run run-prod test lint train validate shell translations translations-extract test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console bench-grounding bench-nlu bench-language bench-follow-ups bench-load llm
+.PHONY: help install run run-prod test test-postgresql lint train validate shell translations translations-extract test-stories nlu-eval bench bench-retrieval bench-quote load-knowledge index console actions rasa telegram-poll bench-webhooks bench-console bench-grounding bench-nlu bench-language bench-follow-ups bench-load llm
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -17,6 +17,9 @@ run-prod:  ## the production topology without Docker: PostgreSQL, Redis, Chroma,
 
 test:  ## every test: lint, validate, pytest (unit, e2e, browser), rasa test stories, NLU held-out F1
 	scripts/test.sh
+
+test-postgresql:  ## the whole pytest suite on a PostgreSQL server of its own (CLOSER_TEST_DB=postgresql; ≈ 20 min)
+	CLOSER_TEST_DB=postgresql .venv/bin/python -m pytest -q
 
 lint:  ## ruff (lint and format check) on the tree and mypy on the bot/ packages pyproject.toml lists
 	.venv/bin/ruff check .

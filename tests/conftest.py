@@ -1,5 +1,6 @@
-"""Shared fixtures: a real SQLite business DB per test, migrated and loaded with knowledge/, and a
-real Chroma index of knowledge/ and the default catalog (real embeddings), built once per session."""
+"""Shared fixtures: a real business DB per test, migrated and loaded with knowledge/ (SQLite, or PostgreSQL with
+``CLOSER_TEST_DB=postgresql``: tests/postgres.py), and a real Chroma index of knowledge/ and the default catalog
+(real embeddings), built once per session."""
 
 import asyncio
 import os
@@ -14,6 +15,7 @@ from bot.commerce import catalog
 from bot.core import business, caches, db
 from bot.core.settings import ROOT, get_settings
 from tests import local_llm as local_llm_server
+from tests import postgres
 
 # connectors/ and nlu/ run inside the Rasa server: their tests run under .venv-rasa (scripts/test.sh).
 collect_ignore = ["channels", "nlu"]
@@ -26,15 +28,29 @@ SHARED = ROOT.parent / "shared" / "data"
 os.environ["CLOSER_SCHEDULER_ENABLED"] = "false"
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> postgres.Server | None:
+    """The session's PostgreSQL server under ``CLOSER_TEST_DB=postgresql``, else None."""
+    if not postgres.enabled():
+        yield None
+        return
+    with postgres.serve() as server:
+        yield server
+
+
 @pytest.fixture
-def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """URL of a fresh, migrated SQLite DB, also set as CLOSER_DATABASE_URL for code under test."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'closer.db'}"
+def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_server: postgres.Server | None) -> str:
+    """URL of a fresh, migrated DB (SQLite, or a new PostgreSQL database), also set as CLOSER_DATABASE_URL for code
+    under test."""
+    name = postgres_server.create() if postgres_server else None
+    url = postgres_server.url(name) if name else f"sqlite+aiosqlite:///{tmp_path / 'closer.db'}"
     monkeypatch.setenv("CLOSER_DATABASE_URL", url)
     caches.reset()
     db.upgrade(url)
     yield url
     caches.reset()
+    if name:
+        postgres_server.drop(name)
 
 
 @pytest.fixture

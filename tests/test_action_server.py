@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from bot.contracts.database import synchronous
 from bot.core.settings import ROOT
 from tests.e2e.conftest import free_port
 
@@ -80,7 +81,7 @@ def server(loaded_db, tmp_path):
 
 
 def cart_lines(db_url: str) -> list[tuple]:
-    engine = create_engine(db_url.replace("+aiosqlite", ""))
+    engine = create_engine(synchronous(db_url))
     with engine.connect() as connection:
         return connection.execute(
             text("SELECT c.conversation_id, l.sku, l.quantity FROM carts c JOIN cart_lines l ON l.cart_id = c.id")

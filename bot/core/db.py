@@ -8,7 +8,6 @@ bot.contracts.database's), PostgreSQL in production (``postgresql+asyncpg``); th
 
 import asyncio
 import sqlite3
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,12 +27,17 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 def get_engine(url: str | None = None) -> AsyncEngine:
     """The engine of ``url`` (default: the settings' database URL), one per URL and event loop (an asyncpg
     connection belongs to the loop that opened it: a command that runs ``asyncio.run`` twice, or a test per loop,
-    gets a new pool each time); outside a running loop, one per URL and process."""
+    gets a new pool each time); outside a running loop, one per URL and process. Engines of loops that have closed
+    are dropped, not disposed (their connections close when garbage-collected): dispose of one before its loop ends."""
     url = url or get_settings().database_url
     try:
-        engines = _engines.setdefault(asyncio.get_running_loop(), {})
+        loop = asyncio.get_running_loop()
     except RuntimeError:
         engines = _loopless
+    else:
+        for closed in [other for other in _engines if other.is_closed()]:
+            del _engines[closed]
+        engines = _engines.setdefault(loop, {})
     if url not in engines:
         engines[url] = _engine(url)
     return engines[url]
@@ -49,7 +53,8 @@ def _is_sqlite(url: str) -> bool:
     return True
 
 
-_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]] = weakref.WeakKeyDictionary()
+# Not weakly keyed: a pooled connection refers to its loop, so a loop with a connected engine never went away.
+_engines: dict[asyncio.AbstractEventLoop, dict[str, AsyncEngine]] = {}
 _loopless: dict[str, AsyncEngine] = {}
 
 

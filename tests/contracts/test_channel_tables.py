@@ -1,12 +1,14 @@
 """The channel tables of bot.contracts.channel_tables (what the Rasa server's channels and the ORM use)
-against the schema the Alembic migrations produce on a real SQLite file: columns, their types as SQLite
-declares them (it keeps no time zone), nullability, primary keys, indexes and unique constraints. A
-column, index or constraint added, removed or changed on either side fails here."""
+against the schema the Alembic migrations produce on a real database (SQLite, or PostgreSQL under
+``CLOSER_TEST_DB=postgresql``): columns, their types as the database declares them (SQLite keeps no time zone),
+nullability, primary keys, indexes and unique constraints. A column, index or constraint added, removed or
+changed on either side fails here."""
 
 import pytest
 import sqlalchemy as sa
 
 from bot.contracts import channel_tables
+from bot.contracts.database import synchronous
 from bot.core.models import Base
 
 
@@ -41,7 +43,11 @@ def differences(table: sa.Table, inspector: sa.engine.Inspector) -> list[str]:
         sorted((index.name, ([column.name for column in index.columns], bool(index.unique))) for index in table.indexes)
     )
     migrated_indexes = dict(
-        sorted((index["name"], (index["column_names"], bool(index["unique"]))) for index in inspector.get_indexes(name))
+        sorted(
+            (index["name"], (index["column_names"], bool(index["unique"])))
+            for index in inspector.get_indexes(name)
+            if "duplicates_constraint" not in index  # PostgreSQL's index of a unique constraint
+        )
     )
     if indexes != migrated_indexes:
         problems.append(f"{name}: indexes {indexes} in the contract, {migrated_indexes} migrated")
@@ -59,7 +65,7 @@ def differences(table: sa.Table, inspector: sa.engine.Inspector) -> list[str]:
 @pytest.fixture
 def migrated(db_url: str):
     """A synchronous engine on the business DB the migrations created (``db_url`` runs them)."""
-    engine = sa.create_engine(db_url.replace("+aiosqlite", ""))
+    engine = sa.create_engine(synchronous(db_url))
     yield engine
     engine.dispose()
 

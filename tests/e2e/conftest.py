@@ -1,6 +1,7 @@
 """The real stack on free ports: action server (.venv), Rasa server (.venv-rasa) with the trained
 model and every channel of credentials.channels.yml (web, Telegram, WhatsApp), and the console,
-sharing a fresh business DB and tracker store in a temp dir and the test session's Chroma index.
+sharing a fresh business DB and tracker store (SQLite files in a temp dir, or one new PostgreSQL database under
+``CLOSER_TEST_DB=postgresql``, as in production) and the test session's Chroma index.
 A local server speaking the Telegram Bot API stands in for Telegram (the customers' bot and the
 managers' chat), one speaking the Graph API for WhatsApp Cloud API."""
 
@@ -11,20 +12,24 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Awaitable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
 import yaml
 
-from bot.core import caches
+from bot.core import caches, db
 from bot.core.keys import rasa_api_headers
 from bot.core.settings import ROOT, Settings
+from tests import postgres
 from tests.fakes.graph_server import FakeGraph
 from tests.fakes.telegram_server import FakeTelegram
 
+T = TypeVar("T")
 MODEL = ROOT / "models" / "closer.tar.gz"
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 
@@ -58,6 +63,7 @@ class Stack:
     logs: Path
     telegram: FakeTelegram
     graph: FakeGraph
+    tracker_database_url: str  # Rasa's tracker store, as the console reads it
     telegram_secret: str = "e2e-telegram-secret_0123456789"
     whatsapp_app_secret: str = "e2e-whatsapp-app-secret"
     rasa_jwt_secret: str = "e2e-rasa-jwt-secret-0123456789abcdef"
@@ -66,6 +72,18 @@ class Stack:
     def rasa_headers(self) -> dict[str, str]:
         """Headers that authenticate a call to the stack's Rasa HTTP API, as the console's do."""
         return rasa_api_headers(Settings(rasa_jwt_secret=self.rasa_jwt_secret))
+
+    def run(self, awaitable: Awaitable[T]) -> T:
+        """``asyncio.run(awaitable)``, then the engine that event loop opened on the business DB is disposed of:
+        an engine belongs to its loop (bot.core.db.get_engine), and its pooled connections would stay open."""
+
+        async def run_and_dispose() -> T:
+            try:
+                return await awaitable
+            finally:
+                await db.get_engine(self.database_url).dispose()
+
+        return asyncio.run(run_and_dispose())
 
 
 @pytest.fixture
@@ -94,16 +112,17 @@ def served_in_a_thread(fake):
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory, chroma_dir) -> Stack:
-    yield from stack_with(tmp_path_factory, chroma_dir)
+def stack(tmp_path_factory, chroma_dir, postgres_server) -> Stack:
+    yield from stack_with(tmp_path_factory, chroma_dir, postgres_server=postgres_server)
 
 
-def stack_with(tmp_path_factory, chroma_dir, extra_env: dict[str, str] | None = None):
+def stack_with(tmp_path_factory, chroma_dir, extra_env: dict[str, str] | None = None, postgres_server=None):
     """A whole stack (as the ``stack`` fixture's) with its own fake Telegram and Graph servers, every
-    process also given ``extra_env`` (e.g. an LLM's ``CLOSER_LLM_*`` settings); a generator for fixtures."""
+    process also given ``extra_env`` (e.g. an LLM's ``CLOSER_LLM_*`` settings), its databases in a new database of
+    ``postgres_server`` (the ``postgres_server`` fixture) if given; a generator for fixtures."""
     assert MODEL.exists(), f"{MODEL} is missing: run 'make train' (the README's test command does)"
     with served_in_a_thread(FakeTelegram()) as telegram, served_in_a_thread(FakeGraph()) as graph:
-        yield from _stack(tmp_path_factory, chroma_dir, telegram, graph, extra_env or {})
+        yield from _stack(tmp_path_factory, chroma_dir, telegram, graph, extra_env or {}, postgres_server)
 
 
 def channel_credentials(path: Path, telegram: FakeTelegram, graph: FakeGraph) -> None:
@@ -114,10 +133,27 @@ def channel_credentials(path: Path, telegram: FakeTelegram, graph: FakeGraph) ->
     path.write_text(yaml.safe_dump(credentials))
 
 
-def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGraph, extra_env: dict[str, str]):
+def _stack(
+    tmp_path_factory,
+    chroma_dir,
+    telegram: FakeTelegram,
+    graph: FakeGraph,
+    extra_env: dict[str, str],
+    postgres_server: postgres.Server | None,
+):
     tmp = tmp_path_factory.mktemp("stack")
     rasa_port, actions_port, console_port = free_port(), free_port(), free_port()
-    database_url = f"sqlite+aiosqlite:///{tmp / 'closer.db'}"
+    if postgres_server:  # one database for both, as in production (deploy/endpoints.production.yml)
+        database = postgres_server.create()
+        database_url = tracker_url = postgres_server.url(database)
+        tracker_store = (
+            f"  type: SQL\n  dialect: postgresql\n  url: 127.0.0.1\n  port: {postgres_server.port}\n"
+            f"  db: {database}\n  username: {postgres.USER}\n"
+        )
+    else:
+        database_url = f"sqlite+aiosqlite:///{tmp / 'closer.db'}"
+        tracker_url = f"sqlite+aiosqlite:///{tmp / 'tracker.db'}"
+        tracker_store = f"  type: SQL\n  dialect: sqlite\n  db: {tmp / 'tracker.db'}\n"
     env = {
         **os.environ,
         "CLOSER_DATABASE_URL": database_url,
@@ -130,7 +166,7 @@ def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGrap
         "CLOSER_TELEGRAM_MANAGER_CHAT_ID": "-1001234567890",
         "CLOSER_TELEGRAM_API_BASE": telegram.api_base,
         # the console reads the stack's tracker store; its NLU export and test stories go to a project copy
-        "CLOSER_TRACKER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'tracker.db'}",
+        "CLOSER_TRACKER_DATABASE_URL": tracker_url,
         "CLOSER_PROJECT_ROOT": str(tmp / "project"),
         # every e2e customer writes from 127.0.0.1: the per-IP limit (tests/web/test_chat_rate_limit.py) would
         # count the whole session's conversations as one client's
@@ -149,13 +185,15 @@ def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGrap
         **extra_env,
     }
     subprocess.run([sys.executable, "-m", "bot", "load-knowledge"], cwd=ROOT, env=env, check=True, capture_output=True)
-    subprocess.run([sys.executable, "-m", "bot", "sqlite-wal", str(tmp / "tracker.db")], cwd=ROOT, env=env, check=True)
+    if not postgres_server:
+        wal = [sys.executable, "-m", "bot", "sqlite-wal", str(tmp / "tracker.db")]
+        subprocess.run(wal, cwd=ROOT, env=env, check=True)
     credentials = tmp / "credentials.yml"
     channel_credentials(credentials, telegram, graph)
     endpoints = tmp / "endpoints.yml"
     endpoints.write_text(
         f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n  token: ${{CLOSER_ACTION_SERVER_TOKEN}}\n"
-        f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tmp / 'tracker.db'}\n"
+        f"tracker_store:\n{tracker_store}"
     )
     commands = {
         "actions": [sys.executable, "-m", "bot.action_server", "--actions", "actions", "--port", str(actions_port)],
@@ -206,6 +244,7 @@ def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGrap
             tmp,
             telegram,
             graph,
+            tracker_url,
         )
     finally:
         for process, _ in processes.values():
@@ -215,3 +254,5 @@ def _stack(tmp_path_factory, chroma_dir, telegram: FakeTelegram, graph: FakeGrap
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if postgres_server:
+            postgres_server.drop(database)

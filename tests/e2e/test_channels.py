@@ -3,7 +3,6 @@ document, through the real Rasa server (both connectors loaded from credentials.
 real action server and console; local servers speak the Bot API and the Graph API. Forged and
 replayed webhooks change nothing."""
 
-import asyncio
 import hashlib
 import hmac
 import io
@@ -51,7 +50,7 @@ def query(stack, make):
         async with db.session_scope(stack.database_url) as session:
             return await make(session)
 
-    return asyncio.run(run())
+    return stack.run(run())
 
 
 def processed(stack, channel: str, delivery_id: str, seconds: float = 60) -> None:
@@ -326,16 +325,17 @@ def test_a_manager_takes_over_and_replies_on_the_customers_own_channel(as_the_co
     async def take_over(session, user, rasa):
         return (await takeover.take_over(session, conversation_id, user, rasa)).id
 
-    escalation_id = query_as(as_manager, take_over)
-    query_as(as_manager, lambda session, user, rasa: takeover.reply(session, conversation_id, reply, user, rasa))
+    escalation_id = query_as(stack, as_manager, take_over)
+    query_as(stack, as_manager, lambda session, user, rasa: takeover.reply(session, conversation_id, reply, user, rasa))
     assert reply in received(), received()
     assert say("ok, when can you deliver?") == "", "the bot stays silent while a manager has the conversation"
     query_as(
+        stack,
         as_manager,
         lambda session, user, rasa: takeover.hand_back(session, escalation_id, "Delivery agreed by phone.", user, rasa),
     )
     assert say("hi again"), "the bot answers again once handed back"
 
 
-def query_as(as_manager, work):
-    return asyncio.run(as_manager(work))
+def query_as(stack, as_manager, work):
+    return stack.run(as_manager(work))

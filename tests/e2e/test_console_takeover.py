@@ -2,7 +2,6 @@
 server), in two Debian headless Chromium windows (selenium + chromedriver): the customer's widget and the
 manager's console."""
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -99,7 +98,7 @@ def escalation_of(stack, conversation_id: str) -> Escalation:
         async with db.session_scope(stack.database_url) as session:
             return await session.scalar(select(Escalation).where(Escalation.conversation_id == conversation_id))
 
-    return asyncio.run(load())
+    return stack.run(load())
 
 
 def test_a_manager_takes_over_a_web_chat_replies_and_hands_back(stack, customer, manager, manager_email):

@@ -1,7 +1,6 @@
 """A whole sales conversation through the console → Rasa server → action server, over HTTP,
 checking every price and stock figure in the replies against the catalog."""
 
-import asyncio
 import re
 import subprocess
 import sys
@@ -64,7 +63,7 @@ def catalog(stack, skus) -> dict[str, Product]:
         async with db.session_scope(stack.database_url) as session:
             return {p.sku: p for p in (await session.scalars(select(Product).where(Product.sku.in_(skus)))).all()}
 
-    return asyncio.run(load())
+    return stack.run(load())
 
 
 def assert_true_to_catalog(stack, shown: dict[str, dict]) -> dict[str, Product]:
@@ -141,7 +140,7 @@ def test_a_whole_sale_from_greeting_to_lead(stack):
         async with db.session_scope(stack.database_url) as session:
             return await session.scalar(select(Contact).where(Contact.sender_id == f"web-{chat.sender}"))
 
-    saved = asyncio.run(contact())
+    saved = stack.run(contact())
     assert (saved.name, saved.company, saved.email, saved.phone, saved.channel) == (
         "Sara Khan",
         "Gulf Trading LLC",
@@ -174,7 +173,7 @@ def test_a_policy_question_gets_a_sourced_answer_that_can_be_rated(stack):
             feedback = (await session.scalars(select(Feedback).where(Feedback.answer_id == custom["answer_id"]))).all()
             return feedback, await session.get(KnowledgeAnswer, custom["answer_id"])
 
-    [feedback], answer = asyncio.run(stored())
+    [feedback], answer = stack.run(stored())
     assert (feedback.conversation_id, feedback.rating, feedback.comment) == (f"web-{chat.sender}", -1, "I meant Al Ain")
     assert answer.question == "how long does delivery to Abu Dhabi take?" and answer.mode == "extractive"
     actions = [e.get("name") for e in chat.tracker()["events"] if e["event"] == "action"]
@@ -201,7 +200,7 @@ def test_bad_input_always_gets_a_polite_reply(stack, message, expect):
         async with db.session_scope(stack.database_url) as session:
             return await session.scalar(select(func.count()).select_from(Product))
 
-    assert asyncio.run(count()) == 152
+    assert stack.run(count()) == 152
 
 
 def test_console_refuses_bad_bodies_with_a_message(stack):

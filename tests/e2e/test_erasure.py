@@ -3,14 +3,12 @@ and rules) → action_erase_customer_data, which erases the contact at once; the
 then rewrites the conversation's tracker events once Rasa's turn is over. Afterwards no byte of the
 tracker store, the business DB or their write-ahead logs holds the customer's e-mail or phone number."""
 
-import asyncio
-import sqlite3
 import time
-from contextlib import closing
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
+from bot.contracts.database import synchronous
 from bot.core import db
 from bot.core.models import AuditEntry, Contact
 from bot.privacy import erasure
@@ -31,9 +29,17 @@ ANSWERS = [
 ]
 
 
-def senders(path) -> set[str]:
-    with closing(sqlite3.connect(path)) as connection:
-        return {row[0] for row in connection.execute("SELECT DISTINCT sender_id FROM events")}
+def tracker_rows(stack, query: str) -> list[tuple]:
+    """``query``'s rows in the stack's tracker store."""
+    engine = create_engine(synchronous(stack.tracker_database_url))
+    with engine.connect() as connection:
+        rows = [tuple(row) for row in connection.execute(text(query))]
+    engine.dispose()
+    return rows
+
+
+def senders(stack) -> set[str]:
+    return {sender for (sender,) in tracker_rows(stack, "SELECT DISTINCT sender_id FROM events")}
 
 
 def test_a_customer_has_their_data_deleted_after_confirming(stack):
@@ -57,18 +63,19 @@ def test_a_customer_has_their_data_deleted_after_confirming(stack):
             entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == erasure.ACTION))
             return found, entry
 
-    remaining, entry = asyncio.run(contact())
+    remaining, entry = stack.run(contact())
     assert remaining is None and entry.detail["via"] == "customer"
 
-    tracker = stack.logs / "tracker.db"
     conversation = f"web-{chat.sender}"
     deadline = time.monotonic() + erasure.PENDING_DELAY_S + erasure.QUIET_S + 40
-    while conversation in senders(tracker) and time.monotonic() < deadline:
+    while conversation in senders(stack) and time.monotonic() < deadline:
         time.sleep(1)
     time.sleep(3)  # Rasa would have stored its tracker again by now, had it been in the turn
-    assert conversation not in senders(tracker)
-    assert any(sender.startswith(erasure.ANONYMOUS_PREFIX) for sender in senders(tracker))
-    for name in ("tracker.db", "tracker.db-wal", "closer.db", "closer.db-wal"):
+    assert conversation not in senders(stack)
+    assert any(sender.startswith(erasure.ANONYMOUS_PREFIX) for sender in senders(stack))
+    events = tracker_rows(stack, "SELECT data FROM events")
+    assert not [data for (data,) in events if EMAIL in data or PHONE in data]
+    for name in ("tracker.db", "tracker.db-wal", "closer.db", "closer.db-wal"):  # SQLite: the files' every byte
         path = stack.logs / name
         content = path.read_bytes() if path.exists() else b""
         assert EMAIL.encode() not in content and PHONE.encode() not in content, name

@@ -7,7 +7,6 @@ The jobs run in this process, as the console's scheduler runs them, against the 
 API, signed) and business DB; the stack's own console runs no jobs on the real clock (tests/conftest.py). The
 stack is shared: a job also acts on other tests' conversations, so each test checks its own customer's."""
 
-import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -44,7 +43,7 @@ def settings_of(stack) -> Settings:
 
 
 def run_job(stack, job_id: str, now: datetime) -> str:
-    run = asyncio.run(runner.run_job(job_id, now, settings_of(stack)))
+    run = stack.run(runner.run_job(job_id, now, settings_of(stack)))
     assert run.outcome == "ok", run.detail
     return run.detail
 

@@ -23,7 +23,6 @@ Attacks are sent concurrently (one sender each: channels limit each sender's rat
 per mode and checked by one test per attack and mode.
 """
 
-import asyncio
 import json
 import os
 import re
@@ -207,7 +206,7 @@ def query(stack, make):
         async with db.session_scope(stack.database_url) as session:
             return await make(session)
 
-    return asyncio.run(run())
+    return stack.run(run())
 
 
 def seed_victim(stack) -> Victim:
@@ -333,11 +332,10 @@ def compromised_llm():
 
 
 @pytest.fixture(scope="module")
-def llm_stack(tmp_path_factory, chroma_dir, compromised_llm):
+def llm_stack(tmp_path_factory, chroma_dir, compromised_llm, postgres_server):
     """A second stack whose action server answers with the compromised model."""
-    yield from stack_with(
-        tmp_path_factory, chroma_dir, compromised_llm.settings("openai/compromised", api_key="sk-compromised")
-    )
+    env = compromised_llm.settings("openai/compromised", api_key="sk-compromised")
+    yield from stack_with(tmp_path_factory, chroma_dir, env, postgres_server)
 
 
 @pytest.fixture(scope="module")

@@ -146,9 +146,9 @@ def fake_llm():
 
 
 @pytest.fixture(scope="module")
-def fake_llm_stack(tmp_path_factory, chroma_dir, fake_llm):
+def fake_llm_stack(tmp_path_factory, chroma_dir, fake_llm, postgres_server):
     env = fake_llm.settings("openai/qwen-fake", api_key="local", TIMEOUT="10")
-    yield from stack_with(tmp_path_factory, chroma_dir, extra_env=env)
+    yield from stack_with(tmp_path_factory, chroma_dir, extra_env=env, postgres_server=postgres_server)
 
 
 def test_the_fake_llms_understanding_drives_the_conversation(fake_llm_stack, fake_llm):
@@ -214,8 +214,8 @@ def test_the_fake_llms_understanding_drives_the_conversation(fake_llm_stack, fak
 
 
 @pytest.fixture(scope="module")
-def real_llm_stack(tmp_path_factory, chroma_dir, local_llm):
-    yield from stack_with(tmp_path_factory, chroma_dir, extra_env=local_llm.env)
+def real_llm_stack(tmp_path_factory, chroma_dir, local_llm, postgres_server):
+    yield from stack_with(tmp_path_factory, chroma_dir, extra_env=local_llm.env, postgres_server=postgres_server)
 
 
 def test_the_real_local_model_understands_what_nlu_could_not(real_llm_stack, local_llm):

@@ -6,16 +6,16 @@ form are answered and the form resumes, "stop" leaves it, and a customer of a co
 manager gets one holding message per interval on every channel, also once Rasa has started a new session;
 phone numbers, local or international, reach the lead form as E.164."""
 
-import asyncio
-import sqlite3
-from contextlib import closing
+import json
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import select
 
 from bot.commerce.leads import clean_phone
+from bot.contracts.database import synchronous
 from bot.core import caches, db
 from bot.core.business import get_company
 from bot.core.models import Escalation
@@ -44,7 +44,7 @@ def escalations(stack, conversation_id: str) -> list[Escalation]:
             )
             return list(rows.all())
 
-    return asyncio.run(load())
+    return stack.run(load())
 
 
 def expected_holding() -> str:
@@ -80,12 +80,17 @@ def test_forty_chairs_only_with_35_percent_off_reach_the_approval_path_then_hold
 def age_conversation(stack, conversation_id: str, seconds: float) -> None:
     """Move every event of ``conversation_id`` in the stack's tracker store ``seconds`` into the past, as if the
     customer had been away that long (Rasa reads the tracker from the store on each message)."""
-    with closing(sqlite3.connect(stack.logs / "tracker.db")) as connection, connection:
-        connection.execute(
-            "UPDATE events SET timestamp = timestamp - ?, "
-            "data = json_set(data, '$.timestamp', json_extract(data, '$.timestamp') - ?) WHERE sender_id = ?",
-            (seconds, seconds, conversation_id),
-        )
+    engine = sa.create_engine(synchronous(stack.tracker_database_url))
+    with engine.begin() as connection:
+        query = sa.text("SELECT id, data FROM events WHERE sender_id = :id")
+        for event_id, data in connection.execute(query, {"id": conversation_id}).all():
+            event = json.loads(data)
+            event["timestamp"] -= seconds
+            connection.execute(
+                sa.text("UPDATE events SET timestamp = timestamp - :seconds, data = :data WHERE id = :id"),
+                {"seconds": seconds, "data": json.dumps(event), "id": event_id},
+            )
+    engine.dispose()
 
 
 def test_a_conversation_waiting_for_a_manager_stays_paused_in_a_new_session(stack):

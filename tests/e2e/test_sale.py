@@ -3,7 +3,6 @@ products into the cart, a quote with a PDF link whose numbers match the catalog 
 rules to the fils, a 30% discount request escalated to the managers' Telegram chat, the bot
 paused, and handed back from the CLI."""
 
-import asyncio
 import io
 import re
 import subprocess
@@ -30,7 +29,7 @@ def query(stack, make):
         async with db.session_scope(stack.database_url) as session:
             return await make(session)
 
-    return asyncio.run(run())
+    return stack.run(run())
 
 
 def test_cart_quote_pdf_and_a_discount_escalation(stack):

@@ -1,6 +1,5 @@
 """The web chat widget in Debian's headless Chromium (selenium + chromedriver) against the real stack."""
 
-import asyncio
 import re
 
 import httpx
@@ -75,7 +74,7 @@ def test_a_knowledge_answer_can_be_rated_with_a_comment_and_the_rating_survives_
         async with db.session_scope(stack.database_url) as session:
             return await session.scalar(select(Feedback).where(Feedback.answer_id == answer_id))
 
-    feedback = asyncio.run(stored())
+    feedback = stack.run(stored())
     assert (feedback.rating, feedback.comment) == (-1, "I wanted Al Ain")
 
     browser.refresh()

@@ -5,7 +5,6 @@ running them. No test waits on the clock for a job: times are given, or stored s
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -93,12 +93,12 @@ async def test_the_nightly_reindex_imports_a_changed_catalog_once_and_writes_the
 # --- real console processes ----------------------------------------------------------------------------
 
 
-def _console(tmp_path: Path, database: Path, name: str, **env: str) -> tuple[subprocess.Popen, str, Path]:
+def _console(tmp_path: Path, database: str, name: str, **env: str) -> tuple[subprocess.Popen, str, Path]:
     port = free_port()
     log = tmp_path / f"{name}.log"
     environment = {
         **os.environ,
-        "CLOSER_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "CLOSER_DATABASE_URL": database,
         "CLOSER_TRACKER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'tracker.db'}",
         "CLOSER_CONSOLE_HOST": "127.0.0.1",
         "CLOSER_CONSOLE_PORT": str(port),
@@ -142,18 +142,24 @@ def _until(condition, seconds: float, what: str, *logs: Path):
     pytest.fail(f"{what} not within {seconds} s:\n" + "\n".join(log.read_text()[-3000:] for log in logs))
 
 
-def _runs(database: Path, job_id: str) -> list[tuple[str, str]]:
-    with sqlite3.connect(database) as connection:
-        return connection.execute(
-            "SELECT runner, outcome FROM job_runs WHERE job_id = ? ORDER BY id", (job_id,)
-        ).fetchall()
-
-
-def _stored_jobs(database: Path) -> dict[str, float]:
+def _rows(database: str, query: str, **params) -> list[tuple]:
+    """``query``'s rows in the business DB at ``database`` (a URL), through a connection of its own."""
+    engine = sa.create_engine(synchronous(database))
     try:
-        with sqlite3.connect(database) as connection:
-            return dict(connection.execute("SELECT id, next_run_time FROM apscheduler_jobs").fetchall())
-    except sqlite3.OperationalError:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.text(query), params)]
+    finally:
+        engine.dispose()
+
+
+def _runs(database: str, job_id: str) -> list[tuple[str, str]]:
+    return _rows(database, "SELECT runner, outcome FROM job_runs WHERE job_id = :job ORDER BY id", job=job_id)
+
+
+def _stored_jobs(database: str) -> dict[str, float]:
+    try:
+        return dict(_rows(database, "SELECT id, next_run_time FROM apscheduler_jobs"))
+    except sa.exc.DBAPIError:  # no such table yet
         return {}
 
 
@@ -164,13 +170,12 @@ def _stop(process: subprocess.Popen, how: int = signal.SIGTERM) -> None:
 
 @pytest.mark.e2e
 def test_a_run_due_while_no_console_ran_fires_when_one_starts_again(db_url, tmp_path) -> None:
-    database = Path(db_url.split("///", 1)[1])
     env = {"CLOSER_FOLLOW_UPS_INTERVAL_S": "3600", "CLOSER_SCHEDULER_LEASE_S": "3"}
-    first, _, first_log = _console(tmp_path, database, "first", **env)
-    stored = _until(lambda: _stored_jobs(database), 30, "the jobs stored", first_log)
+    first, _, first_log = _console(tmp_path, db_url, "first", **env)
+    stored = _until(lambda: _stored_jobs(db_url), 30, "the jobs stored", first_log)
     assert set(stored) == {job.id for job in JOBS} >= {"follow_ups", "escalation_watchdog", "reindex", "scoring"}
     _stop(first)
-    assert not _runs(database, "follow_ups")  # its first run is an hour away
+    assert not _runs(db_url, "follow_ups")  # its first run is an hour away
     # The console was down when follow_ups fell due: move its stored next run into the past.
     store = SQLAlchemyJobStore(url=synchronous(db_url))
     store.start(BackgroundScheduler(), "default")  # the job store alone: nothing runs here
@@ -179,11 +184,11 @@ def test_a_run_due_while_no_console_ran_fires_when_one_starts_again(db_url, tmp_
     store.update_job(job)
     store.shutdown()
 
-    second, second_pid, second_log = _console(tmp_path, database, "second", **env)
+    second, second_pid, second_log = _console(tmp_path, db_url, "second", **env)
     try:
-        runs = _until(lambda: _runs(database, "follow_ups"), 30, "the missed run", second_log)
+        runs = _until(lambda: _runs(db_url, "follow_ups"), 30, "the missed run", second_log)
         assert runs == [(runs[0][0], "ok")] and runs[0][0].endswith(second_pid)
-        next_run = _stored_jobs(database)["follow_ups"]
+        next_run = _stored_jobs(db_url)["follow_ups"]
         assert next_run > time.time() + 3000  # rescheduled an hour on; the missed run fired once
     finally:
         _stop(second)
@@ -191,30 +196,28 @@ def test_a_run_due_while_no_console_ran_fires_when_one_starts_again(db_url, tmp_
 
 @pytest.mark.e2e
 def test_of_two_consoles_one_runs_the_jobs_and_the_other_takes_over_when_it_dies(db_url, tmp_path) -> None:
-    database = Path(db_url.split("///", 1)[1])
     env = {"CLOSER_FOLLOW_UPS_INTERVAL_S": "1", "CLOSER_SCHEDULER_LEASE_S": "3"}
-    first, first_pid, first_log = _console(tmp_path, database, "first", **env)
-    second, second_pid, second_log = _console(tmp_path, database, "second", **env)
+    first, first_pid, first_log = _console(tmp_path, db_url, "first", **env)
+    second, second_pid, second_log = _console(tmp_path, db_url, "second", **env)
     try:
-        runs = _until(lambda: len(_runs(database, "follow_ups")) >= 5 and _runs(database, "follow_ups"), 60,
+        runs = _until(lambda: len(_runs(db_url, "follow_ups")) >= 5 and _runs(db_url, "follow_ups"), 60,
                       "five runs", first_log, second_log)  # fmt: skip
         runners = {who for who, _ in runs}
         assert len(runners) == 1, runners
         [leader] = runners
-        with sqlite3.connect(database) as connection:
-            [(holder,)] = connection.execute("SELECT holder FROM scheduler_leases").fetchall()
+        [(holder,)] = _rows(db_url, "SELECT holder FROM scheduler_leases")
         assert holder.startswith(leader)
         leading, other_pid = (first, second_pid) if leader.endswith(first_pid) else (second, first_pid)
         _stop(leading, signal.SIGKILL)  # no goodbye: the lease must expire
         before = len(runs)
         taken = _until(
-            lambda: [who for who, _ in _runs(database, "follow_ups")[before:] if who.endswith(other_pid)],
+            lambda: [who for who, _ in _runs(db_url, "follow_ups")[before:] if who.endswith(other_pid)],
             30, "the other console taking over", first_log, second_log,
         )  # fmt: skip
         assert taken
         # The killed console may have died mid-run: that run is marked interrupted by the one that took over.
         # (the console that took over may be in the middle of its own run: "running" is allowed for it alone)
-        outcomes = [outcome for who, outcome in _runs(database, "follow_ups") if not who.endswith(other_pid)]
+        outcomes = [outcome for who, outcome in _runs(db_url, "follow_ups") if not who.endswith(other_pid)]
         assert set(outcomes) <= {"ok", "interrupted"} and outcomes.count("interrupted") <= 1, outcomes
     finally:
         for process in (first, second):
