@@ -32,7 +32,7 @@ import psutil
 import sqlalchemy as sa
 
 from bench.turn_latency import free_port, rss_mb, start, wait_ready
-from bench.webhooks import TELEGRAM_SECRET, WHATSAPP_SECRET
+from bench.webhooks import channel_environment
 from tests.deploy.test_topology import free_offset
 from tests.deploy.test_topology_files import run_prod
 from tests.e2e.conftest import MODEL, RASA, channel_credentials, served_in_a_thread
@@ -48,19 +48,13 @@ DRAIN_TIMEOUT_S = 600.0  # for the webhook deliveries acknowledged at the end (a
 
 
 def environment(tmp: Path, telegram: FakeTelegram, graph: FakeGraph) -> dict[str, str]:
+    """This process's environment plus the channels' credentials (written to ``tmp``) for the two fakes."""
     credentials = tmp / "credentials.yml"
     channel_credentials(credentials, telegram, graph)
     return {
         **os.environ,
+        **channel_environment(telegram, graph),
         "CLOSER_CREDENTIALS": str(credentials),
-        "TELEGRAM_BOT_TOKEN": telegram.token,
-        "TELEGRAM_SECRET_TOKEN": TELEGRAM_SECRET,
-        "TELEGRAM_WEBHOOK_URL": "",
-        "WHATSAPP_ACCESS_TOKEN": graph.token,
-        "WHATSAPP_APP_SECRET": WHATSAPP_SECRET,
-        "WHATSAPP_VERIFY_TOKEN": "bench",
-        "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
-        "WHATSAPP_TEMPLATE_NAME": next(iter(graph.templates)),
         "CLOSER_SCHEDULER_ENABLED": "false",
         # every simulated customer writes from 127.0.0.1
         "CLOSER_RATE_LIMIT_IP_MESSAGES": "1000000",

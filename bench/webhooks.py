@@ -44,6 +44,20 @@ TEXTS = ["hi", "what are your delivery charges?", "do you have ergonomic chairs?
 TELEGRAM_SECRET, WHATSAPP_SECRET = "bench-telegram-secret", "bench-whatsapp-app-secret"
 
 
+def channel_environment(telegram: FakeTelegram, graph: FakeGraph) -> dict[str, str]:
+    """The variables credentials.channels.yml reads, for the local Bot API and Graph API servers."""
+    return {
+        "TELEGRAM_BOT_TOKEN": telegram.token,
+        "TELEGRAM_SECRET_TOKEN": TELEGRAM_SECRET,
+        "TELEGRAM_WEBHOOK_URL": "",
+        "WHATSAPP_ACCESS_TOKEN": graph.token,
+        "WHATSAPP_APP_SECRET": WHATSAPP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": "bench",
+        "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
+        "WHATSAPP_TEMPLATE_NAME": next(iter(graph.templates)),
+    }
+
+
 def plan(seed: int) -> list[tuple[int, int, bool]]:
     """(sender index, message number, is replay) for every delivery, in sending order per sender."""
     rng = random.Random(seed)
@@ -231,15 +245,8 @@ def main() -> int:
         rasa_port, actions_port = free_port(), free_port()
         env = {
             **os.environ,
+            **channel_environment(telegram, graph),
             "CLOSER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'closer.db'}",
-            "TELEGRAM_BOT_TOKEN": telegram.token,
-            "TELEGRAM_SECRET_TOKEN": TELEGRAM_SECRET,
-            "TELEGRAM_WEBHOOK_URL": "",
-            "WHATSAPP_ACCESS_TOKEN": graph.token,
-            "WHATSAPP_APP_SECRET": WHATSAPP_SECRET,
-            "WHATSAPP_VERIFY_TOKEN": "bench",
-            "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
-            "WHATSAPP_TEMPLATE_NAME": next(iter(graph.templates)),
             "CLOSER_ACTION_SERVER_TOKEN": "bench-action-server-token",
         }
         python = str(ROOT / ".venv" / "bin" / "python")

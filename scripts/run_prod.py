@@ -230,6 +230,8 @@ class Supervisor:
         self.stopping = False
 
     def start(self, service: Service) -> subprocess.Popen:
+        """Start ``service`` in a session of its own, its output appended to ``<var>/logs/<name>.log``, its PID
+        written to ``<var>/run/<name>.pid``."""
         log = open(self.var / "logs" / f"{service.name}.log", "ab")  # noqa: SIM115 (the child keeps it)
         process = subprocess.Popen(
             service.argv,
@@ -247,6 +249,8 @@ class Supervisor:
         return process
 
     def wait_ready(self, service: Service, check=None) -> None:
+        """Return once ``check()`` (default: ``service.ready_url`` answers 200) is true; SystemExit when the
+        service exits first or READY_TIMEOUT_S pass."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         process = self.running[service.name][1]
         while time.monotonic() < deadline and not self.stopping:
@@ -275,6 +279,8 @@ class Supervisor:
             time.sleep(0.5)
 
     def stop(self) -> None:
+        """Stop every running service, the last started first (SIGTERM; PostgreSQL SIGINT: its fast shutdown), each
+        killed after 30 s."""
         self.stopping = True
         for name, (_service, process) in reversed(list(self.running.items())):
             if process.poll() is None:
@@ -286,6 +292,10 @@ class Supervisor:
                     process.wait()
             (self.var / "run" / f"{name}.pid").unlink(missing_ok=True)
         print("stopped", flush=True)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the topology as Ctrl-C does
 
 
 def _answers(url: str | None) -> bool:
@@ -390,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     port, shared, services = topology(var, args.port_offset)
     by_name = {service.name: service for service in services}
     supervisor = Supervisor(var, shared)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         print(f"Closer's production topology under {var}", flush=True)
         postgres_user = by_name["postgres"].user
