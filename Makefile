@@ -20,6 +20,8 @@ test:  ## every test: lint, validate, pytest (unit, e2e, browser), rasa test sto
 
 test-postgresql:  ## the whole pytest suite on a PostgreSQL server of its own (CLOSER_TEST_DB=postgresql; ≈ 20 min)
 	CLOSER_TEST_DB=postgresql .venv/bin/python -m pytest -q
+	CLOSER_TEST_DB=postgresql .venv-rasa/bin/python -m pytest -q -c tests/channels/pytest.ini --confcutdir tests/channels \
+	  --rootdir . tests/channels
 
 lint:  ## ruff (lint and format check) on the tree and mypy on the bot/ packages pyproject.toml lists
 	.venv/bin/ruff check .

@@ -12,7 +12,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
+
+from tests.servers import free_port
 
 USER = "closer"
 
@@ -56,10 +57,11 @@ class Server:
         """The SQLAlchemy URL of ``database``."""
         return f"postgresql+{driver}://{USER}@127.0.0.1:{self.port}/{database}"
 
-    def create(self) -> str:
-        """The name of a new, empty database."""
+    def create(self, template: str | None = None) -> str:
+        """The name of a new database: empty, or a copy of database ``template`` (which nobody may be connected to)."""
         name = f"test_{next(self._names)}"
-        self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"{copy}')
         return name
 
     def drop(self, name: str) -> None:
@@ -70,12 +72,6 @@ class Server:
         with closing(self.connect()) as connection, connection.cursor() as cursor:
             for statement in statements:
                 cursor.execute(statement)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -94,7 +90,7 @@ def serve() -> Iterator[Server]:
     try:
         initdb = [_bin("initdb"), "-D", str(data), "-U", USER, "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"]
         subprocess.run(initdb, user=user, cwd=root, check=True, capture_output=True)
-        port = _free_port()
+        port = free_port()
         settings = ["listen_addresses=127.0.0.1", f"unix_socket_directories={root}", "fsync=off"]
         settings += ["max_connections=300", "full_page_writes=off", "synchronous_commit=off"]
         command = [_bin("postgres"), "-D", str(data), "-p", str(port)]

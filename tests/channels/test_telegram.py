@@ -27,6 +27,7 @@ from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Sanic
 
+from bot.contracts.channel_tables import TABLES
 from connectors import turns
 from connectors.config import ChannelConfigError
 from connectors.ratelimit import SLOW_DOWN_REPLY, RateLimiter
@@ -204,9 +205,12 @@ async def post(base_url: str, body: Any, secret: str | None = SECRET, **kwargs: 
 
 
 async def table(store: ChannelStore, name: str) -> list[Any]:
+    """The rows of channel table ``name`` in the order of its first column, typed by its contract (JSON as dicts)."""
+    [contract] = [table for table in TABLES if table.name == name]
+
     def read() -> list[Any]:
         with store.engine.connect() as connection:
-            return connection.execute(sa.text(f"SELECT * FROM {name} ORDER BY 1")).all()
+            return connection.execute(sa.select(contract).order_by(*contract.primary_key.columns)).all()
 
     return await asyncio.to_thread(read)
 

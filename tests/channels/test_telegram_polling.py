@@ -3,7 +3,6 @@ updates a test queues) and a real Sanic server with the Telegram connector, in p
 command a developer runs."""
 
 import asyncio
-import json
 import logging
 import signal
 import socket
@@ -71,7 +70,7 @@ async def test_updates_are_forwarded_unchanged_in_order_and_confirmed(
     assert telegram.webhook is None and telegram.calls("deleteWebhook")
     assert rasa.texts == ["Hi", "/request_human"]
     assert telegram.messages[0]["text"] == UNSUPPORTED_REPLY
-    assert [json.loads(row.payload) for row in await table(connector.store, "channel_deliveries")] == pushed
+    assert [row.payload for row in await table(connector.store, "channel_deliveries")] == pushed
     offsets = [params.get("offset") for params in telegram.calls("getUpdates")]
     assert offsets[0] is None and offsets[-1] == "4"
     assert {params["timeout"] for params in telegram.calls("getUpdates")} == {"25"}

@@ -31,6 +31,7 @@ from connectors.config import ChannelConfigError
 from connectors.ratelimit import SLOW_DOWN_REPLY
 from connectors.webhook import LOCATION_REPLY, RATE_LIMITED, UNSUPPORTED_REPLY
 from connectors.whatsapp import WhatsAppInput
+from tests import postgres
 from tests.fakes.graph_server import FakeGraph
 
 APP_SECRET = "test-app-secret"
@@ -240,8 +241,9 @@ def rows(database_url: str, table: str, **where: Any) -> list[Any]:
 
 
 def utc(at: float) -> datetime:
-    """How SQLite gives back a UTC time stored by the channel (naive)."""
-    return datetime.fromtimestamp(int(at), timezone.utc).replace(tzinfo=None)
+    """How the database gives back a UTC time stored by the channel: naive from SQLite, aware from PostgreSQL."""
+    stored = datetime.fromtimestamp(int(at), timezone.utc)
+    return stored if postgres.enabled() else stored.replace(tzinfo=None)
 
 
 def bodies(graph: FakeGraph, wa_id: str) -> list[str]:

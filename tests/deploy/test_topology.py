@@ -236,3 +236,54 @@ def test_conversations_survive_replica_restarts(topology) -> None:
             if conversation.direct:
                 assert set(conversation.replicas) == {"rasa-1", "rasa-2"}, conversation.replicas
     connection.close()
+
+
+def test_a_conversation_whose_replica_is_killed_mid_turn_loses_no_acknowledged_message(topology) -> None:
+    """SIGKILL to the Rasa server running a turn (it dies holding the conversation's lock in Redis); the customer
+    writes twice more on the other replica while the dead one's lock is still there. Both are answered, one after
+    the other, and stored once, in order (with Rasa's own Redis lock store the two overlapped and one was lost)."""
+    var, ports, _ = topology
+    wait_restarted(var, "rasa-1", 0, f"http://127.0.0.1:{ports['rasa-1']}/")  # up (after the test above)
+    sender = f"killed-{random.getrandbits(32):08x}"
+
+    def say(replica: str, message: str) -> httpx.Response:
+        return httpx.post(
+            f"http://127.0.0.1:{ports[replica]}/webhooks/rest/webhook",
+            json={"sender": sender, "message": message},
+            timeout=120,
+        )
+
+    assert say("rasa-2", "hi").json()
+    with ThreadPoolExecutor(3) as pool:
+        in_flight = pool.submit(say, "rasa-1", "show me office chairs")
+        deadline = time.monotonic() + 30
+        while redis_command(ports["redis"], "EXISTS", f"closer:lock:{sender}") != "1":
+            assert time.monotonic() < deadline, "the turn never took the conversation's lock"
+            time.sleep(0.01)
+        os.kill(pid(var, "rasa-1"), signal.SIGKILL)
+        with pytest.raises(httpx.HTTPError):
+            in_flight.result()
+        cart = pool.submit(say, "rasa-2", "add 3 OC-1006 to my cart")
+        time.sleep(1)
+        quote = pool.submit(say, "rasa-2", "send me a quote")
+        assert "OC-1006) ×" in "\n".join(m.get("text") or "" for m in cart.result().json())
+        assert quote.result().json()
+    with (
+        psycopg2.connect(
+            host="127.0.0.1", port=ports["postgres"], user="closer", password="closer", dbname="closer"
+        ) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "SELECT data::json->>'text' FROM events WHERE sender_id = %s AND type_name = 'user' ORDER BY id", (sender,)
+        )
+        stored = [row[0] for row in cursor.fetchall()]
+    acknowledged = ["hi", "add 3 OC-1006 to my cart", "send me a quote"]
+    assert stored in (acknowledged, [acknowledged[0], "show me office chairs", *acknowledged[1:]]), stored
+
+
+def redis_command(port: int, *command: str) -> str:
+    """One command through redis-cli (Debian's redis-tools, installed with redis-server) to make run-prod's lock DB."""
+    return subprocess.run(
+        ["redis-cli", "-p", str(port), "-n", "1", *command], capture_output=True, text=True, check=True, timeout=10
+    ).stdout.strip()

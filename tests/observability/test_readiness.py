@@ -3,9 +3,6 @@ answering as a ready, a failing or a hung one would; the action server's /ready 
 (tests/test_action_server.py) and both on the whole stack (tests/e2e/test_readiness.py)."""
 
 import asyncio
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.observability import readiness
 from bot.web.app import create_app
+from tests.servers import free_port, redis_server
 from tests.web.test_console_auth import console_settings
 
 
@@ -39,12 +37,6 @@ async def rasa_up():
 async def rasa_failing():
     async for url in answering(502):
         yield url
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # nothing listens once the socket is closed
 
 
 @pytest.fixture
@@ -81,7 +73,7 @@ async def test_not_ready_names_what_failed_and_no_address(db_url, rasa_failing, 
     checks = {"database": "ok", "rasa": "HTTP 502", "chroma": "ok", "actions": "ok", "redis": "ok"}
     assert body == {"status": "not ready", "checks": checks}
 
-    port = closed_port()
+    port = free_port()
     status, body = await ready(console_settings(db_url, rasa_url=f"http://127.0.0.1:{port}"))
     assert (status, body["checks"]["rasa"]) == (503, "unreachable (ClientConnectorError)")
     assert str(port) not in str(body)
@@ -108,22 +100,8 @@ async def test_a_hung_chroma_server_and_a_broken_database_are_reported_within_th
 
 @pytest.fixture
 def redis_port():
-    """A real Redis server (Debian's redis-server, as make run-prod runs it) on a free port."""
-    port = closed_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield port
-    process.terminate()
-    process.wait(10)
+    with redis_server() as port:
+        yield port
 
 
 @pytest.fixture
@@ -153,5 +131,5 @@ async def test_the_action_servers_and_redis_are_checked_when_configured(
     status, body = await ready(failing)
     assert (status, body["checks"]["actions"]) == (503, "HTTP 502")
     assert body["checks"]["redis"] == "PING answered b'-NOAUTH Authenti'"
-    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{closed_port()}"})
+    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}"})
     assert (await ready(down))[1]["checks"]["redis"] == "unreachable (ConnectionRefusedError)"
