@@ -64,7 +64,8 @@ actions:  ## run only the action server (:5055)
 
 rasa:  ## run only the Rasa server (:5005; CLOSER_CREDENTIALS picks the channels file, CLOSER_ENDPOINTS the endpoints)
 	. scripts/secrets.sh && .venv-rasa/bin/rasa run --enable-api --jwt-secret "$$CLOSER_RASA_JWT_SECRET" --port 5005 \
-	  --model models/closer.tar.gz --endpoints $${CLOSER_ENDPOINTS:-endpoints.yml} --credentials $${CLOSER_CREDENTIALS:-credentials.yml}
+	  --model models/closer.tar.gz --endpoints $${CLOSER_ENDPOINTS:-endpoints.yml} --credentials $${CLOSER_CREDENTIALS:-credentials.yml} \
+	  --logging-config-file logging.yml
 
 telegram-poll:  ## Telegram without a public URL: relay getUpdates to the local Rasa webhook (README)
 	.venv-rasa/bin/python -m connectors.telegram_polling --credentials $${CLOSER_CREDENTIALS:-credentials.channels.yml} --rasa-url http://localhost:5005

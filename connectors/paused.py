@@ -27,6 +27,7 @@ from sanic import Blueprint
 
 from bot.contracts.paused import ACTION, DEFAULT_INTERVAL_S, INTERVAL_VARIABLE, REPLIED_AT_SLOT, due
 from connectors.config import ChannelConfigError
+from connectors.logs import ref
 
 log = logging.getLogger(__name__)
 
@@ -117,4 +118,4 @@ class PausedReplies:
                     PolicyPrediction.for_action_name(processor.domain, ACTION),
                 )
         except Exception:
-            log.exception("the holding reply of paused conversation %s failed", message.sender_id)
+            log.exception("the holding reply of paused conversation %s failed", ref(message.sender_id))

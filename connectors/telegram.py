@@ -77,6 +77,7 @@ from telegram.request import HTTPXRequest
 
 from bot.contracts import conversation_ids
 from connectors.config import ChannelConfigError, positive, rate_limiter, required
+from connectors.logs import ref
 from connectors.ratelimit import RateLimiter
 from connectors.store import ChannelStore
 from connectors.text import split_text
@@ -213,18 +214,18 @@ class TelegramOutput(OutputChannel):
         try:
             await super().send_response(recipient_id, dict(message))
         except Exception:
-            log.exception("telegram: a message to %s was not sent", recipient_id)
+            log.exception("telegram: a message to %s was not sent", ref(recipient_id))
 
     async def _call(self, recipient_id: str, kind: str, method: str, **params: Any) -> None:
         """``bot.<method>(chat_id=…, **params)``; the sent message recorded as ``kind``."""
         chat_id = chat_id_of(recipient_id)
         if chat_id is None:
-            log.error("telegram: %s to %s not sent: not a telegram-<chat id> conversation", method, recipient_id)
+            log.error("telegram: %s to %s not sent: not a telegram-<chat id> conversation", method, ref(recipient_id))
             return
         try:
             result = await getattr(self.bot, method)(chat_id=chat_id, **params)
         except TelegramError as exc:
-            log.error("telegram: %s to %s failed: %s", method, recipient_id, self.config.describe(exc))
+            log.error("telegram: %s to %s failed: %s", method, ref(recipient_id), self.config.describe(exc))
             return
         for message in result if isinstance(result, tuple) else (result,):
             if isinstance(message, Message):
@@ -299,7 +300,7 @@ class TelegramOutput(OutputChannel):
         elif isinstance(json_message.get("telegram"), dict):
             await self._send_api_call(recipient_id, json_message["telegram"])
         elif "answer_id" not in json_message:
-            log.debug("telegram: custom message with keys %s not sent to %s", sorted(json_message), recipient_id)
+            log.debug("telegram: custom message with keys %s not sent to %s", sorted(json_message), ref(recipient_id))
 
     async def _send_document(self, recipient_id: str, document: dict[str, Any]) -> None:
         url = str(document.get("url") or "")
@@ -310,7 +311,7 @@ class TelegramOutput(OutputChannel):
             log.error(
                 "telegram: sendDocument of %s to %s failed: download: %s",
                 filename,
-                recipient_id,
+                ref(recipient_id),
                 self.config.describe(exc),
             )
             return
@@ -331,7 +332,7 @@ class TelegramOutput(OutputChannel):
                 raise TypeError("not a Bot API send method")
             inspect.signature(function).bind(chat_id=0, **params)
         except TypeError as exc:
-            log.error("telegram: custom %r to %s not sent: %s", method, recipient_id, exc)
+            log.error("telegram: custom %r to %s not sent: %s", method, ref(recipient_id), exc)
             return
         await self._call(recipient_id, "custom", method, **params)
 

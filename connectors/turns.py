@@ -20,6 +20,7 @@ from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
+from connectors.logs import in_conversation, ref
 from connectors.paused import PausedReplies
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class SenderQueues:
                     async with self._turns:
                         await job()
                 except Exception:
-                    log.exception("processing a message of %s failed", sender_id)
+                    log.exception("processing a message of %s failed", ref(sender_id))
                 finally:
                     self._pending[sender_id] -= 1
         finally:
@@ -157,8 +158,9 @@ async def run_turn(
     output = message.output_channel = _ServerLoopOutput(message.output_channel, server_loop)
 
     async def turn() -> None:
-        await on_new_message(message)
-        if paused is not None and not output.sent:
-            await paused.after_turn(message)
+        with in_conversation(message.sender_id):  # the turn's log records name its conversation (connectors.logs)
+            await on_new_message(message)
+            if paused is not None and not output.sent:
+                await paused.after_turn(message)
 
     await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(turn(), _turns.loop))

@@ -46,6 +46,7 @@ from sanic.response import json as json_response
 
 from bot.contracts import conversation_ids
 from connectors.config import rate_limiter
+from connectors.logs import ref
 from connectors.paused import PausedReplies
 from connectors.ratelimit import SLOW_DOWN_REPLY, Decision, RateLimiter
 from connectors.turns import run_turn
@@ -91,7 +92,7 @@ def _on_turn_thread(
     async def handle(message: UserMessage) -> None:
         refused = refusal(message.sender_id, message.text)
         if refused:
-            log.warning("web chat message of %s refused (%d)", message.sender_id, refused[0])
+            log.warning("web chat message of %s refused (%d)", ref(message.sender_id), refused[0])
             if refused[1]:
                 await message.output_channel.send_text_message(message.sender_id, refused[1])
             return
@@ -140,7 +141,7 @@ class RestInput(RasaRestInput):
             return None
         refused = refusal(sender_id, request.json.get("message"))
         if refused:
-            log.warning("REST message of %s refused (%d)", sender_id, refused[0])
+            log.warning("REST message of %s refused (%d)", ref(sender_id), refused[0])
             return json_response(
                 [{"recipient_id": sender_id, "text": refused[1]}] if refused[1] else [], status=refused[0]
             )

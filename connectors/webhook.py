@@ -31,6 +31,7 @@ from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
 from connectors.config import rate_limiter
+from connectors.logs import ref
 from connectors.metrics import WEBHOOK_DELIVERIES
 from connectors.paused import PausedReplies
 from connectors.ratelimit import SLOW_DOWN_REPLY, Decision, RateLimiter
@@ -180,13 +181,19 @@ class DurableWebhookInput(InputChannel):
                 )
             except Exception:
                 log.exception(
-                    "%s: delivery %s of %s could not be stored", self.name(), delivery.delivery_id, delivery.sender_id
+                    "%s: delivery %s of %s could not be stored",
+                    self.name(),
+                    delivery.delivery_id,
+                    ref(delivery.sender_id),
                 )
                 WEBHOOK_DELIVERIES.labels(self.name(), "not_stored").inc()
                 return error(503, "try again later")
             if row_id is None:
                 log.debug(
-                    "%s: delivery %s of %s is a replay, dropped", self.name(), delivery.delivery_id, delivery.sender_id
+                    "%s: delivery %s of %s is a replay, dropped",
+                    self.name(),
+                    delivery.delivery_id,
+                    ref(delivery.sender_id),
                 )
                 WEBHOOK_DELIVERIES.labels(self.name(), "duplicate").inc()
                 continue
@@ -207,14 +214,14 @@ class DurableWebhookInput(InputChannel):
         """One delivery, in the customer's queue: read, then a Rasa turn or a reply; marked done, with
         the error if it failed. A ``recovered`` one (taken over at a start or from a stopped replica) whose
         message the tracker already holds is only marked done: its turn ran, the replica stopped before marking it."""
-        if not await self._claimed(row_id, sender_id):
+        if not await self._claimed(row_id, ref(sender_id)):
             return
         error_text = None
         try:
             reading = await self.read(sender_id, payload)
             message_id = reading.message_id or f"{self.name()}-delivery-{row_id}"  # the same on every replica
             if recovered and reading.text is not None and await self._already_processed(sender_id, message_id):
-                log.info("%s: delivery %d of %s had its turn before a restart", self.name(), row_id, sender_id)
+                log.info("%s: delivery %d of %s had its turn before a restart", self.name(), row_id, ref(sender_id))
             elif reading.text is not None:
                 metadata = {"channel": self.name(), self.name(): reading.metadata}
                 await run_turn(
@@ -230,12 +237,12 @@ class DurableWebhookInput(InputChannel):
                     self.paused,
                 )
             elif reading.reply is not None:
-                log.info("%s: delivery %d of %s answered without Rasa", self.name(), row_id, sender_id)
+                log.info("%s: delivery %d of %s answered without Rasa", self.name(), row_id, ref(sender_id))
                 await self.output.send_response(sender_id, {"text": reading.reply})
             else:
-                log.info("%s: delivery %d of %s has nothing to answer, ignored", self.name(), row_id, sender_id)
+                log.info("%s: delivery %d of %s has nothing to answer, ignored", self.name(), row_id, ref(sender_id))
         except Exception as exc:
-            log.exception("%s: delivery %d of %s failed", self.name(), row_id, sender_id)
+            log.exception("%s: delivery %d of %s failed", self.name(), row_id, ref(sender_id))
             error_text = repr(exc)
         await self.store.done(row_id, error_text)
 
@@ -244,7 +251,7 @@ class DurableWebhookInput(InputChannel):
         messages) instead of a Rasa turn: SLOW_DOWN_REPLY when this is the first refusal of the window
         (``decision.notify``), the delivery marked done with the error RATE_LIMITED. Logged with the
         sender id and never the message: a warning for the first refusal of a window, debug for the rest."""
-        if not await self._claimed(row_id, sender_id):
+        if not await self._claimed(row_id, ref(sender_id)):
             return
         log.log(
             logging.WARNING if decision.notify else logging.DEBUG,
@@ -264,9 +271,11 @@ class DurableWebhookInput(InputChannel):
         try:
             if await self.store.claim(row_id):
                 return True
-            log.info("%s: delivery %d of %s is another replica's or processed, skipped", self.name(), row_id, sender_id)
+            log.info(
+                "%s: delivery %d of %s is another replica's or processed, skipped", self.name(), row_id, ref(sender_id)
+            )
         except Exception:  # the database is away: the delivery stays unprocessed and is taken over later
-            log.exception("%s: delivery %d of %s could not be claimed", self.name(), row_id, sender_id)
+            log.exception("%s: delivery %d of %s could not be claimed", self.name(), row_id, ref(sender_id))
         return False
 
     async def _take_over(self, own: bool) -> None:

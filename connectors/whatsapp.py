@@ -40,6 +40,7 @@ from sanic.response import text as text_response
 from bot.contracts import conversation_ids
 from bot.contracts.languages import detect, language_script
 from connectors.config import ChannelConfigError, positive, rate_limiter, required
+from connectors.logs import ref
 from connectors.ratelimit import RateLimiter
 from connectors.store import ChannelStore
 from connectors.text import split_text
@@ -177,6 +178,11 @@ def _wa_id(recipient_id: str) -> str:
     return parsed[1] if parsed and parsed[0] == CHANNEL else recipient_id
 
 
+def _ref(wa_id: str) -> str:
+    """How a log line names the conversation of ``wa_id`` (a phone number): its pseudonym (connectors.logs)."""
+    return ref(conversation_ids.make(CHANNEL, wa_id))
+
+
 def _remote(request: Request) -> str:
     return request.remote_addr or request.ip
 
@@ -230,7 +236,7 @@ class WhatsAppOutput(OutputChannel):
         await self.store.hold(CHANNEL, wa_id, message)
         log.info(
             "WhatsApp: the 24-hour window of %s is closed (last message from them: %s); message held until they write",
-            wa_id,
+            _ref(wa_id),
             last_inbound.isoformat() if last_inbound else "never",
         )
         template_at = await self.store.last_sent(CHANNEL, wa_id, "template")
@@ -243,7 +249,7 @@ class WhatsAppOutput(OutputChannel):
                 "WhatsApp: template %s (%s) sent to %s to reopen the conversation",
                 template.name,
                 template.language,
-                wa_id,
+                _ref(wa_id),
             )
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
@@ -262,7 +268,10 @@ class WhatsAppOutput(OutputChannel):
         wa_id = _wa_id(recipient_id)
         if len(buttons) > MAX_LIST_ROWS:
             log.warning(
-                "WhatsApp: %d buttons for %s; a list holds %d, the rest are dropped", len(buttons), wa_id, MAX_LIST_ROWS
+                "WhatsApp: %d buttons for %s; a list holds %d, the rest are dropped",
+                len(buttons),
+                _ref(wa_id),
+                MAX_LIST_ROWS,
             )
             buttons = buttons[:MAX_LIST_ROWS]
         body = (text or "").strip()
@@ -315,7 +324,7 @@ class WhatsAppOutput(OutputChannel):
         if isinstance(document, dict) and document.get("url"):
             await self._send_document(_wa_id(recipient_id), document)
         elif not (isinstance(json_message, dict) and "answer_id" in json_message):
-            log.debug("WhatsApp: custom payload for %s ignored: %s", recipient_id, json_message)
+            log.debug("WhatsApp: custom payload for %s ignored: %s", ref(recipient_id), json_message)
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
         await self._send(_wa_id(recipient_id), "image", {"type": "image", "image": {"link": image}})
@@ -342,7 +351,7 @@ class WhatsAppOutput(OutputChannel):
         if media is None:
             return
         if not media.get("id"):
-            log.error("WhatsApp: media upload for %s answered without an id: %s", wa_id, media)
+            log.error("WhatsApp: media upload for %s answered without an id: %s", _ref(wa_id), media)
             return
         content = {"id": str(media["id"]), "filename": filename}
         if document.get("caption"):
@@ -354,11 +363,16 @@ class WhatsAppOutput(OutputChannel):
         try:
             async with self._http().get(url) as response:
                 if response.status != 200:
-                    log.error("WhatsApp: document for %s not sent: %s answered HTTP %d", wa_id, url, response.status)
+                    log.error(
+                        "WhatsApp: document for %s not sent: %s answered HTTP %d", _ref(wa_id), url, response.status
+                    )
                     return None
                 if response.content_type != "application/pdf" and not urlparse(url).path.lower().endswith(".pdf"):
                     log.error(
-                        "WhatsApp: document for %s not sent: %s is %s, not a PDF", wa_id, url, response.content_type
+                        "WhatsApp: document for %s not sent: %s is %s, not a PDF",
+                        _ref(wa_id),
+                        url,
+                        response.content_type,
                     )
                     return None
                 data = bytearray()
@@ -366,12 +380,15 @@ class WhatsAppOutput(OutputChannel):
                     data += chunk
                     if len(data) > MAX_DOCUMENT_BYTES:
                         log.error(
-                            "WhatsApp: document for %s not sent: %s is over %d bytes", wa_id, url, MAX_DOCUMENT_BYTES
+                            "WhatsApp: document for %s not sent: %s is over %d bytes",
+                            _ref(wa_id),
+                            url,
+                            MAX_DOCUMENT_BYTES,
                         )
                         return None
                 return bytes(data)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            log.error("WhatsApp: document for %s not sent: downloading %s failed: %r", wa_id, url, exc)
+            log.error("WhatsApp: document for %s not sent: downloading %s failed: %r", _ref(wa_id), url, exc)
             return None
 
     async def _send(self, wa_id: str, kind: str, content: dict[str, Any]) -> str | None:
@@ -382,7 +399,7 @@ class WhatsAppOutput(OutputChannel):
         messages = _list((answer or {}).get("messages"))
         message_id = messages[0].get("id") if messages and isinstance(messages[0], dict) else None
         if answer is not None and not message_id:
-            log.error("WhatsApp: %s message to %s answered without a message id: %s", kind, wa_id, answer)
+            log.error("WhatsApp: %s message to %s answered without a message id: %s", kind, _ref(wa_id), answer)
         if message_id:
             template = content["template"]["name"] if kind == "template" else None
             await self.store.sent(CHANNEL, message_id, wa_id, kind, template=template)
@@ -398,11 +415,11 @@ class WhatsAppOutput(OutputChannel):
             ) as response:
                 answer = await response.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            log.error("WhatsApp: %s to %s failed: %r", method, wa_id, exc)
+            log.error("WhatsApp: %s to %s failed: %r", method, _ref(wa_id), exc)
             return None
         if response.status != 200 or not isinstance(answer, dict) or "error" in answer:
             problem = answer.get("error", answer) if isinstance(answer, dict) else answer
-            log.error("WhatsApp: %s to %s refused with HTTP %d: %s", method, wa_id, response.status, problem)
+            log.error("WhatsApp: %s to %s refused with HTTP %d: %s", method, _ref(wa_id), response.status, problem)
             return None
         return answer
 
@@ -508,7 +525,7 @@ class WhatsAppInput(DurableWebhookInput):
         deliveries = []
         for message in _list(value.get("messages")):
             if not (isinstance(message, dict) and message.get("id") and message.get("from")):
-                log.warning("WhatsApp webhook: message without id or sender ignored: %r", message)
+                log.warning("WhatsApp webhook: message without id or sender ignored (fields: %s)", sorted(message))
                 continue
             wa_id = str(message["from"])
             payload = {
@@ -526,7 +543,9 @@ class WhatsAppInput(DurableWebhookInput):
         errors = [e for e in _list(status.get("errors")) if isinstance(e, dict)]
         error_text = f"{errors[0].get('code')} {errors[0].get('title')}" if errors else None
         if status.get("status") == "failed":
-            log.warning("WhatsApp: message %s to %s failed: %s", status["id"], status.get("recipient_id"), error_text)
+            log.warning(
+                "WhatsApp: message %s to %s failed: %s", status["id"], _ref(str(status.get("recipient_id"))), error_text
+            )
         try:
             await self.store.status(
                 CHANNEL,

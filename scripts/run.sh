@@ -19,7 +19,8 @@ trap stop INT TERM EXIT
 . scripts/secrets.sh
 .venv/bin/python -m bot.action_server --actions actions --port 5055 & pids+=($!)
 .venv-rasa/bin/rasa run --enable-api --jwt-secret "$CLOSER_RASA_JWT_SECRET" --port 5005 --model models/closer.tar.gz \
-  --endpoints endpoints.yml --credentials "${CLOSER_CREDENTIALS:-credentials.yml}" & pids+=($!)
+  --endpoints endpoints.yml --credentials "${CLOSER_CREDENTIALS:-credentials.yml}" --logging-config-file logging.yml &
+pids+=($!)
 .venv/bin/python -m bot console & pids+=($!)
 # An external CRM (CLOSER_CRM_PROVIDER=hubspot, in the environment or .env) gets the outbox worker.
 if [ "$(.venv/bin/python -c 'from bot.core.settings import get_settings; print(get_settings().crm_provider)')" != sql ]; then

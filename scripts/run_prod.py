@@ -82,7 +82,7 @@ def _postgres_bin(program: str) -> str:
 def topology(var: Path, offset: int) -> tuple[dict[str, int], dict[str, str], list[Service]]:
     """The ports (:data:`PORTS` plus ``offset``), the environment shared by Closer's processes, and every service
     in start order."""
-    from bot.core.keys import action_server_token, rasa_jwt_secret
+    from bot.core.keys import action_server_token, pii_index_key, rasa_jwt_secret
     from bot.core.settings import Settings
 
     port = {name: number + offset for name, number in PORTS.items()}
@@ -108,6 +108,7 @@ def topology(var: Path, offset: int) -> tuple[dict[str, int], dict[str, str], li
         "POSTGRES_PASSWORD": password,
         "REDIS_HOST": "127.0.0.1",
         "REDIS_PORT": str(port["redis"]),
+        "CLOSER_PII_INDEX_KEY": pii_index_key(settings),  # the pseudonyms of its logs (connectors/logs.py)
     }
     lb_env = {  # deploy/haproxy.cfg
         "LB_RASA_BIND": f"127.0.0.1:{port['lb-rasa']}",
@@ -191,6 +192,8 @@ def topology(var: Path, offset: int) -> tuple[dict[str, int], dict[str, str], li
         "deploy/endpoints.production.yml",
         "--credentials",
         credentials,
+        "--logging-config-file",
+        "logging.yml",
     ]
     services += [
         Service(

@@ -1,10 +1,15 @@
-"""Conversation ids: Rasa's sender id of a customer's conversation is ``<channel>-<native id>``, the
+"""Conversation ids, and their pseudonyms in logs.
+
+Conversation ids: Rasa's sender id of a customer's conversation is ``<channel>-<native id>``, the
 native id being the channel's own id of the customer (the web chat's session id, Telegram's chat id,
 WhatsApp's ``wa_id``), e.g. ``web-3f2a…``, ``telegram-1111111``, ``telegram--1001234`` (a negative chat
 id), ``whatsapp-971501112233``. Only the first ``-`` separates the two.
 
 Rasa's input channel names ``rest`` and ``socketio`` (the web chat's transports) are the channel ``web``.
 """
+
+import hashlib
+import hmac
 
 CHANNELS = ("web", "telegram", "whatsapp")
 WEB_INPUT_CHANNELS = ("rest", "socketio")  # Rasa's input channels of the web chat
@@ -39,3 +44,10 @@ def channel_from_input(input_channel: str) -> str:
     """The channel of a message that came through Rasa's input channel ``input_channel``: ``web`` for
     ``rest`` and ``socketio``, else the input channel's own name (``telegram``, ``whatsapp``, …)."""
     return "web" if input_channel in WEB_INPUT_CHANNELS else input_channel
+
+
+def pseudonym(index_key: bytes, conversation_id: str) -> str:
+    """A conversation's pseudonym in logs, the same in every process: ``c`` and the first 16 hex digits of the
+    HMAC-SHA256 of ``conversation\\0<id>`` under the 32-byte blind-index key (``CLOSER_PII_INDEX_KEY``,
+    :mod:`bot.privacy.encryption`). The id itself can hold a phone number (``whatsapp-971…``)."""
+    return "c" + hmac.new(index_key, f"conversation\0{conversation_id}".encode(), hashlib.sha256).hexdigest()[:16]

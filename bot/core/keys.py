@@ -11,10 +11,11 @@ In development (``CLOSER_ENVIRONMENT=development``, the default) a secret that i
 into its file under ``var/`` (mode 0600) and read from there by every process, so ``make run`` needs no keys.
 In production a missing secret stops the process at start-up (:class:`bot.core.settings.Settings` validation).
 
-``python -m bot.core.keys rasa-jwt|action-server`` prints one secret (generating it in development): the scripts
-pass it to the Rasa server, which cannot import this package.
+``python -m bot.core.keys rasa-jwt|action-server|pii-index`` prints one secret (generating it in development): the
+scripts pass it to the Rasa server, which cannot import this package.
 """
 
+import base64
 import logging
 import os
 import secrets
@@ -82,7 +83,15 @@ def rasa_api_headers(settings: Settings | None = None, now: float | None = None)
     return {"Authorization": f"Bearer {token}"}
 
 
-SECRETS = {"rasa-jwt": rasa_jwt_secret, "action-server": action_server_token}
+def pii_index_key(settings: Settings) -> str:
+    """The blind-index key in base64url (``CLOSER_PII_INDEX_KEY``, else development's ``var/pii-index.key``): the
+    Rasa server keys the conversation pseudonyms of its logs with it (connectors/logs.py)."""
+    from bot.privacy.encryption import Keyring  # which imports this module
+
+    return base64.urlsafe_b64encode(Keyring.from_settings(settings).index_key).rstrip(b"=").decode()
+
+
+SECRETS = {"rasa-jwt": rasa_jwt_secret, "action-server": action_server_token, "pii-index": pii_index_key}
 
 
 def main(argv: list[str]) -> int:

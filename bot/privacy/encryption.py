@@ -58,6 +58,7 @@ from sqlalchemy import Text
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
+from bot.contracts import conversation_ids
 from bot.core.caches import process_cache
 from bot.core.keys import load_or_create_secret
 from bot.core.settings import ROOT, Settings, get_settings
@@ -192,8 +193,8 @@ class Keyring:
 
     def conversation_ref(self, conversation_id: str) -> str:
         """A conversation's pseudonym in logs (``c`` and 16 hex digits): its id (which holds a WhatsApp customer's
-        phone number) keyed with the index key, the same in every process."""
-        return "c" + self._hmac("conversation", conversation_id).hex()[:16]
+        phone number) keyed with the index key (:func:`bot.contracts.conversation_ids.pseudonym`)."""
+        return conversation_ids.pseudonym(self.index_key, conversation_id)
 
     def search_token(self, term: str) -> str:
         """The search token (16 hex digits) of one lower-cased term."""

@@ -18,6 +18,9 @@ from tests import postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# The key of the conversation pseudonyms in log lines (connectors/logs.py), as the launchers pass it.
+os.environ.setdefault("CLOSER_PII_INDEX_KEY", "Y2xvc2VyLXRlc3RzLWNvbnZlcnNhdGlvbi1wc2V1ZG8")
+
 # Several Sanic apps are started in one process (one per test); Sanic refuses that outside test mode.
 Sanic.test_mode = True
 

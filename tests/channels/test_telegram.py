@@ -30,6 +30,7 @@ from sanic import Sanic
 from bot.contracts.channel_tables import TABLES
 from connectors import turns
 from connectors.config import ChannelConfigError
+from connectors.logs import ref
 from connectors.ratelimit import SLOW_DOWN_REPLY, RateLimiter
 from connectors.store import ChannelStore
 from connectors.telegram import (
@@ -1039,8 +1040,8 @@ async def test_a_failed_send_is_logged_and_the_turn_goes_on(
         )
     assert [name for name, _ in telegram.requests] == ["sendMessage", "sendPhoto", "sendDocument"]
     assert [r.kind for r in await table(connector.store, "channel_messages")] == ["text", "document"]
-    assert f"sendDocument of Q.pdf to {RECIPIENT} failed: download: DocumentError: HTTP 404" in caplog.text
-    assert f"send_photo to {RECIPIENT} failed: BadRequest" in caplog.text
+    assert f"sendDocument of Q.pdf to {ref(RECIPIENT)} failed: download: DocumentError: HTTP 404" in caplog.text
+    assert f"send_photo to {ref(RECIPIENT)} failed: BadRequest" in caplog.text
     assert "gone.pdf" not in caplog.text  # the quote URL grants access: not logged
 
 
@@ -1057,7 +1058,8 @@ async def test_a_send_that_times_out_is_logged_and_the_turn_goes_on(
                 "image": f"{files}/images/desk.png",
             },
         )
-    assert "send_document to telegram-1111111 failed: TimedOut" in caplog.text
+    assert f"send_document to {ref(RECIPIENT)} failed: TimedOut" in caplog.text  # its pseudonym, not its id
+    assert RECIPIENT not in caplog.text
     assert [r.kind for r in await table(store, "channel_messages")] == ["image"]
 
 
@@ -1068,7 +1070,7 @@ async def test_platform_errors_are_logged_with_recipient_and_method(
     telegram.failure = failure
     with caplog.at_level(logging.ERROR, logger="connectors.telegram"):
         await connector.get_output_channel().send_response(RECIPIENT, {"text": "Hello"})
-    assert f"send_message to {RECIPIENT} failed: {error}" in caplog.text
+    assert f"send_message to {ref(RECIPIENT)} failed: {error}" in caplog.text and RECIPIENT not in caplog.text
     assert await table(connector.store, "channel_messages") == []
 
 

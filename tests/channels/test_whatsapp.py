@@ -28,6 +28,7 @@ from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
 from connectors.config import ChannelConfigError
+from connectors.logs import ref
 from connectors.ratelimit import SLOW_DOWN_REPLY
 from connectors.webhook import LOCATION_REPLY, RATE_LIMITED, UNSUPPORTED_REPLY
 from connectors.whatsapp import WhatsAppInput
@@ -729,7 +730,8 @@ async def test_a_refused_send_is_logged_and_the_rest_of_the_turn_still_sent(star
         await channel.settle()
     assert [r.body["text"]["body"] for r in graph.requests] == ["First", "Second"]
     assert graph.messages == [] and rows(database_url, "channel_messages") == []
-    assert caplog.text.count(f"text message to {CUSTOMER} refused with HTTP 401") == 2
+    assert caplog.text.count(f"text message to {ref('whatsapp-' + CUSTOMER)} refused with HTTP 401") == 2
+    assert CUSTOMER not in caplog.text  # a phone number: logged as its conversation's pseudonym
     assert "EAAG-revoked" not in caplog.text
     [delivery] = rows(database_url, "channel_deliveries")
     assert delivery.processed_at is not None and delivery.error is None
@@ -742,7 +744,7 @@ async def test_a_slow_api_times_out_and_the_turn_goes_on(start, graph, caplog) -
     graph.delay_s = 1
     with caplog.at_level(logging.ERROR, logger="connectors.whatsapp"):
         await channel.connector.get_output_channel().send_response(f"whatsapp-{CUSTOMER}", {"text": "Hello"})
-    assert f"text message to {CUSTOMER} failed" in caplog.text and "TimeoutError" in caplog.text
+    assert f"text message to {ref('whatsapp-' + CUSTOMER)} failed" in caplog.text and "TimeoutError" in caplog.text
 
 
 # --- the 24-hour customer-service window --------------------------------------------------------

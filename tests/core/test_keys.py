@@ -1,6 +1,7 @@
 """Shared secrets (bot.core.keys): generated once under var/ in development, required in production; the
 tokens the console signs for Rasa's HTTP API."""
 
+import base64
 import os
 import stat
 import subprocess
@@ -9,8 +10,10 @@ import jwt
 import pytest
 from pydantic import ValidationError
 
+from bot.contracts.conversation_ids import pseudonym
 from bot.core import keys
 from bot.core.settings import ROOT, Settings
+from bot.privacy.encryption import Keyring
 
 
 def test_development_generates_each_secret_once_with_owner_only_access(tmp_path, monkeypatch):
@@ -64,3 +67,14 @@ def test_scripts_stop_before_starting_rasa_when_production_lacks_a_secret():
     )
     assert done.returncode != 0 and "started" not in done.stdout
     assert "CLOSER_ACTION_SERVER_TOKEN" in done.stderr
+
+
+def test_the_index_key_handed_to_rasa_gives_the_same_conversation_pseudonyms_as_the_action_server():
+    """scripts/secrets.sh and run_prod.py pass ``pii-index`` to the Rasa server (connectors/logs.py): its log lines
+    name a conversation exactly as the action server's (Keyring.conversation_ref) do."""
+    settings = Settings(pii_index_key=base64.urlsafe_b64encode(bytes(range(32))).decode().rstrip("="))
+    printed = keys.pii_index_key(settings)
+    index_key = base64.urlsafe_b64decode(printed + "=" * (-len(printed) % 4))
+    conversation = "whatsapp-971501112233"
+    assert pseudonym(index_key, conversation) == Keyring.from_settings(settings).conversation_ref(conversation)
+    assert index_key == bytes(range(32))
