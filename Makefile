@@ -63,7 +63,7 @@ actions:  ## run only the action server (:5055)
 	. scripts/secrets.sh && .venv/bin/python -m bot.action_server --actions actions --port 5055
 
 rasa:  ## run only the Rasa server (:5005; CLOSER_CREDENTIALS picks the channels file, CLOSER_ENDPOINTS the endpoints)
-	. scripts/secrets.sh && .venv-rasa/bin/rasa run --enable-api --jwt-secret "$$CLOSER_RASA_JWT_SECRET" --port 5005 \
+	. scripts/secrets.sh && .venv-rasa/bin/python -m rasa run --enable-api --jwt-secret "$$CLOSER_RASA_JWT_SECRET" --port 5005 \
 	  --model models/closer.tar.gz --endpoints $${CLOSER_ENDPOINTS:-endpoints.yml} --credentials $${CLOSER_CREDENTIALS:-credentials.yml} \
 	  --logging-config-file logging.yml
 

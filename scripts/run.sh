@@ -18,7 +18,7 @@ trap stop INT TERM EXIT
 # CLOSER_ACTION_SERVER_TOKEN (endpoints.yml). Both are generated under var/ when not set (README: Security).
 . scripts/secrets.sh
 .venv/bin/python -m bot.action_server --actions actions --port 5055 & pids+=($!)
-.venv-rasa/bin/rasa run --enable-api --jwt-secret "$CLOSER_RASA_JWT_SECRET" --port 5005 --model models/closer.tar.gz \
+.venv-rasa/bin/python -m rasa run --enable-api --jwt-secret "$CLOSER_RASA_JWT_SECRET" --port 5005 --model models/closer.tar.gz \
   --endpoints endpoints.yml --credentials "${CLOSER_CREDENTIALS:-credentials.yml}" --logging-config-file logging.yml &
 pids+=($!)
 .venv/bin/python -m bot console & pids+=($!)

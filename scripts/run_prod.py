@@ -120,7 +120,7 @@ def topology(var: Path, offset: int) -> tuple[dict[str, int], dict[str, str], li
         "ACTIONS_2": f"127.0.0.1:{port['actions-2']}",
     }
     root_user = "postgres" if os.geteuid() == 0 else None
-    venv, rasa = str(ROOT / ".venv" / "bin" / "python"), str(ROOT / ".venv-rasa" / "bin" / "rasa")
+    venv = str(ROOT / ".venv" / "bin" / "python")
     credentials = os.environ.get("CLOSER_CREDENTIALS", "credentials.yml")
     services = [
         Service(
@@ -180,8 +180,10 @@ def topology(var: Path, offset: int) -> tuple[dict[str, int], dict[str, str], li
         )
         for n in (1, 2)
     ]
-    rasa_run = [
-        rasa,
+    rasa_run = [  # python -m rasa: the working directory on sys.path before Rasa reads logging.yml (connectors.logs)
+        str(ROOT / ".venv-rasa" / "bin" / "python"),
+        "-m",
+        "rasa",
         "run",
         "--enable-api",
         "--jwt-secret",

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from bot.core import caches, db
-from bot.core.keys import rasa_api_headers
+from bot.core.keys import pii_index_key, rasa_api_headers
 from bot.core.settings import ROOT, Settings
 from tests import postgres
 from tests.fakes.graph_server import FakeGraph
@@ -32,6 +32,7 @@ from tests.fakes.telegram_server import FakeTelegram
 T = TypeVar("T")
 MODEL = ROOT / "models" / "closer.tar.gz"
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
+RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
 
 
 def free_port() -> int:
@@ -197,8 +198,10 @@ def _stack(
     )
     commands = {
         "actions": [sys.executable, "-m", "bot.action_server", "--actions", "actions", "--port", str(actions_port)],
-        "rasa": [
-            str(RASA),
+        "rasa": [  # as the launchers run it (python -m rasa: logging.yml's factories importable), logging JSON
+            str(RASA_PYTHON),
+            "-m",
+            "rasa",
             "run",
             "--enable-api",
             "--jwt-secret",
@@ -213,14 +216,23 @@ def _stack(
             str(credentials),
             "--cors",
             "*",
+            "--logging-config-file",
+            "logging.yml",
         ],
         "console": [sys.executable, "-m", "bot", "console"],
     }
+    rasa_env = {**env, "CLOSER_LOG_FORMAT": "json", "CLOSER_PII_INDEX_KEY": pii_index_key(Settings())}
     processes = {}
     for name, command in commands.items():
         log = tmp / f"{name}.log"
         processes[name] = (
-            subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT),
+            subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=rasa_env if name == "rasa" else env,
+                stdout=log.open("w"),
+                stderr=subprocess.STDOUT,
+            ),
             log,
         )
     try:

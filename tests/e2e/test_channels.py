@@ -8,6 +8,7 @@ import hmac
 import io
 import itertools
 import json
+import re
 import time
 
 import httpx
@@ -267,6 +268,26 @@ def test_whatsapp_customer_from_greeting_to_the_quote_pdf(stack):
     contact = query(stack, lambda s: s.scalar(select(Contact).where(Contact.sender_id == sender)))
     deal = query(stack, lambda s: s.get(Deal, quote.deal_id))
     assert contact.channel == "whatsapp" and deal.tags == ["whatsapp-lead"]
+
+
+def test_the_rasa_servers_log_lines_are_json_without_conversation_ids(stack):
+    """The stack's Rasa server runs as the launchers run it (``python -m rasa run --logging-config-file logging.yml``)
+    with CLOSER_LOG_FORMAT=json: its log records are JSON lines (coloredlogs and Sanic's text
+    handlers muted, connectors/logs.py), and a WhatsApp customer's number (their conversation id) is in none."""
+    customer = WhatsAppCustomer(stack, f"97156{next(_ids) % 10_000_000:07d}")
+    assert customer.say("hi")
+    lines = (stack.logs / "rasa.log").read_text().splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert all(record.keys() >= {"time", "level", "logger", "message", "conversation"} for record in records)
+    assert {"root", "rasa.core.processor"} <= {record["logger"] for record in records}  # "Starting Rasa server", …
+    text_records = [
+        line
+        for line in lines
+        if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\S* +(DEBUG|INFO|WARNING|ERROR|CRITICAL) ", line)  # coloredlogs
+        or re.match(r"\[\d{4}-[^]]+\] \[\d+\] \[[A-Z]+\]", line)  # Sanic's own handlers
+    ]
+    assert text_records == []
+    assert customer.wa_id not in "\n".join(lines)
 
 
 def test_forged_whatsapp_webhooks_change_nothing(stack):
