@@ -6,6 +6,7 @@ window, long button payloads. Every call runs off the event loop."""
 
 import asyncio
 import contextlib
+import enum
 import functools
 import hashlib
 import os
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.contracts.channel_tables import TABLES, customers, deliveries, messages, telegram_callbacks
 from bot.contracts.database import DEFAULT_URL, set_sqlite_pragmas, synchronous
@@ -26,6 +28,14 @@ DELIVERY_RETENTION_S = 48 * 3600  # Telegram and Meta retry for up to 24 h; kept
 # A delivery claimed this long ago and still unprocessed belongs to a replica that stopped: another one takes it over.
 STALE_CLAIM_S = 120.0
 STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
+
+
+class Claim(enum.Enum):
+    """What :meth:`ChannelStore.claim` found."""
+
+    CLAIMED = "claimed"  # this replica processes the delivery now
+    BEHIND = "behind"  # an earlier delivery of the same customer is unprocessed: later
+    TAKEN = "taken"  # another replica's, or processed
 
 
 def database_url() -> str:
@@ -162,34 +172,44 @@ class ChannelStore:
             )
         )
 
-    async def claim(self, row_id: int) -> bool:
-        """Take a delivery for processing here: True when it is unprocessed and claimed by this replica or by no
-        live one (its claim older than ``stale_claim_s``), its claim then renewed; False when another replica holds
-        it or it was processed. One statement: two replicas never both get True."""
+    async def claim(self, row_id: int) -> Claim:
+        """Take a delivery for processing here. :attr:`Claim.CLAIMED` when it is unprocessed, claimed by this replica
+        or by no live one (its claim older than ``stale_claim_s``), and none of the same customer's earlier deliveries
+        is unprocessed — its claim then renewed, in one statement (two replicas never both get it);
+        :attr:`Claim.BEHIND` when only an earlier delivery is in the way (whichever replica has it: try again later);
+        :attr:`Claim.TAKEN` when another replica holds it or it was processed."""
         now = _now()
-        claimed = await self._run(
-            lambda c: (
-                c.execute(
-                    deliveries.update()
-                    .where(
-                        deliveries.c.id == row_id,
-                        deliveries.c.processed_at.is_(None),
-                        sa.or_(
-                            deliveries.c.claimed_by == self.replica,
-                            deliveries.c.claimed_at.is_(None),
-                            deliveries.c.claimed_at < now - timedelta(seconds=self.stale_claim_s),
-                        ),
-                    )
-                    .values(claimed_by=self.replica, claimed_at=now)
-                ).rowcount
-            )
+        earlier = deliveries.alias("earlier")
+        earlier_pending = sa.exists().where(
+            earlier.c.channel == deliveries.c.channel,
+            earlier.c.sender_id == deliveries.c.sender_id,
+            earlier.c.processed_at.is_(None),
+            earlier.c.id < deliveries.c.id,
         )
-        return claimed == 1
+        takeable = sa.and_(
+            deliveries.c.id == row_id,
+            deliveries.c.processed_at.is_(None),
+            sa.or_(
+                deliveries.c.claimed_by == self.replica,
+                deliveries.c.claimed_at.is_(None),
+                deliveries.c.claimed_at < now - timedelta(seconds=self.stale_claim_s),
+            ),
+        )
+
+        def claim(connection: sa.engine.Connection) -> Claim:
+            update = deliveries.update().where(takeable, ~earlier_pending)
+            if connection.execute(update.values(claimed_by=self.replica, claimed_at=now)).rowcount == 1:
+                return Claim.CLAIMED
+            behind = connection.execute(sa.select(deliveries.c.id).where(takeable, earlier_pending)).first()
+            return Claim.BEHIND if behind else Claim.TAKEN
+
+        return await self._run(claim)
 
     async def unprocessed(self, channel: str, own: bool) -> list[tuple[int, str, dict[str, Any]]]:
-        """Deliveries acknowledged but not processed that this replica may take: those of replicas that stopped
-        (claimed longer than ``stale_claim_s`` ago) and, with ``own`` (at start: this replica's name, before it
-        stopped), its own. ``(id, sender_id, payload)`` in arrival order; :meth:`claim` each before processing."""
+        """Deliveries acknowledged but not processed that this replica may take: those claimed longer than
+        ``stale_claim_s`` ago (by a replica that stopped, or by this one when its claim failed) and, with ``own`` (at
+        start: this replica's name, before it stopped), all its own. ``(id, sender_id, payload)`` in arrival order;
+        :meth:`claim` each before processing."""
         stale = sa.or_(
             deliveries.c.claimed_at.is_(None),
             deliveries.c.claimed_at < _now() - timedelta(seconds=self.stale_claim_s),
@@ -201,7 +221,7 @@ class ChannelStore:
                 .where(
                     deliveries.c.channel == channel,
                     deliveries.c.processed_at.is_(None),
-                    sa.or_(stale, mine) if own else sa.and_(stale, sa.or_(deliveries.c.claimed_by.is_(None), ~mine)),
+                    sa.or_(stale, mine) if own else stale,
                 )
                 .order_by(deliveries.c.id)
             ).all()
@@ -224,16 +244,20 @@ class ChannelStore:
         at = at or _now()
 
         def upsert(connection: sa.engine.Connection) -> None:
-            key = (customers.c.channel == channel) & (customers.c.user_id == user_id)
-            row = connection.execute(sa.select(customers.c.last_inbound_at).where(key)).first()
-            if row is None:
-                connection.execute(
-                    customers.insert().values(channel=channel, user_id=user_id, name=name, last_inbound_at=at)
+            # One statement: two replicas noting a new customer's first two messages at once both succeed.
+            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+            insert = dialect.insert(customers).values(channel=channel, user_id=user_id, name=name, last_inbound_at=at)
+            connection.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[customers.c.channel, customers.c.user_id],
+                    set_={
+                        "last_inbound_at": insert.excluded.last_inbound_at,
+                        "name": sa.func.coalesce(insert.excluded.name, customers.c.name),
+                    },
+                    where=customers.c.last_inbound_at.is_(None)
+                    | (customers.c.last_inbound_at < insert.excluded.last_inbound_at),
                 )
-            elif _aware(row.last_inbound_at) < at:
-                connection.execute(
-                    customers.update().where(key).values(last_inbound_at=at, name=name or customers.c.name)
-                )
+            )
 
         await self._run(upsert)
 

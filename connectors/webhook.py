@@ -9,8 +9,11 @@ once and processed in its customer's queue (:class:`~connectors.turns.SenderQueu
 the turn thread (:func:`~connectors.turns.run_turn`); one still unprocessed when the server stopped is
 processed at the next start; processed ones are forgotten after 48 h. With several Rasa server replicas behind a
 load balancer, each delivery is claimed by the replica that accepted it and processed only by the replica holding
-the claim (:meth:`~connectors.store.ChannelStore.claim`); every ``TAKEOVER_INTERVAL_S`` a replica takes over the
-deliveries of one that stopped without processing them (claimed more than ``STALE_CLAIM_S`` ago). A customer over
+the claim (:meth:`~connectors.store.ChannelStore.claim`), and only once every earlier delivery of the same customer is
+processed, whichever replica accepted it (until then it is tried again after ``BEHIND_RETRY_S``, doubling up to
+``BEHIND_RETRY_MAX_S``): a customer's messages have their turns in the order received, even when two replicas took
+them; every ``TAKEOVER_INTERVAL_S`` a replica takes over the deliveries left unprocessed (claimed more than
+``STALE_CLAIM_S`` ago: by one that stopped, or its own whose claim failed). A customer over
 the rate limit (:func:`~connectors.config.rate_limiter`) is still acknowledged and deduplicated, but the delivery
 gets no turn, and the first one of a window gets the polite
 :data:`~connectors.ratelimit.SLOW_DOWN_REPLY`.
@@ -35,7 +38,7 @@ from connectors.logs import ref
 from connectors.metrics import WEBHOOK_DELIVERIES
 from connectors.paused import PausedReplies
 from connectors.ratelimit import SLOW_DOWN_REPLY, Decision, RateLimiter
-from connectors.store import ChannelStore
+from connectors.store import ChannelStore, Claim
 from connectors.turns import SenderQueues, freeze_loaded_heap, run_turn
 from connectors.webhook_http import Refused, error
 
@@ -44,6 +47,8 @@ log = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 20.0  # at shutdown; what is left is processed at the next start
 PRUNE_INTERVAL_S = 3600.0
 TAKEOVER_INTERVAL_S = 30.0
+BEHIND_RETRY_S = 0.2  # a delivery behind an earlier unprocessed one of its customer is tried again after this…
+BEHIND_RETRY_MAX_S = 2.0  # …doubling up to this
 RATE_LIMITED = "rate limited: not processed"  # the error kept on a delivery skipped by the rate limit
 # The polite answers, without a Rasa turn, to what no channel can read yet.
 UNSUPPORTED_REPLY = "I can read text messages and button presses. Could you type that for me?"
@@ -118,6 +123,7 @@ class DurableWebhookInput(InputChannel):
         self.paused = PausedReplies()
         self._pruner: asyncio.Task | None = None
         self._taker: asyncio.Task | None = None
+        self._retries: set[asyncio.TimerHandle] = set()  # deliveries waiting behind an earlier one of their customer
         self._agent: Any = None
 
     async def deliveries(self, request: Request) -> list[Delivery] | None:
@@ -202,19 +208,26 @@ class DurableWebhookInput(InputChannel):
             if decision.allowed:
                 self._submit(row_id, delivery.sender_id, delivery.payload)
             else:
-                self.queues.submit(
-                    delivery.sender_id, functools.partial(self._skip_over_limit, decision, row_id, delivery.sender_id)
-                )
+                self._submit_over_limit(decision, row_id, delivery.sender_id)
         return json_response({"status": "ok"})
 
-    def _submit(self, row_id: int, sender_id: str, payload: dict[str, Any], recovered: bool = False) -> None:
-        self.queues.submit(sender_id, functools.partial(self._process, row_id, sender_id, payload, recovered))
+    def _submit(
+        self, row_id: int, sender_id: str, payload: dict[str, Any], recovered: bool = False, attempt: int = 0
+    ) -> None:
+        self.queues.submit(sender_id, functools.partial(self._process, row_id, sender_id, payload, recovered, attempt))
 
-    async def _process(self, row_id: int, sender_id: str, payload: dict[str, Any], recovered: bool = False) -> None:
+    def _submit_over_limit(self, decision: Decision, row_id: int, sender_id: str, attempt: int = 0) -> None:
+        self.queues.submit(sender_id, functools.partial(self._skip_over_limit, decision, row_id, sender_id, attempt))
+
+    async def _process(
+        self, row_id: int, sender_id: str, payload: dict[str, Any], recovered: bool = False, attempt: int = 0
+    ) -> None:
         """One delivery, in the customer's queue: read, then a Rasa turn or a reply; marked done, with
         the error if it failed. A ``recovered`` one (taken over at a start or from a stopped replica) whose
-        message the tracker already holds is only marked done: its turn ran, the replica stopped before marking it."""
-        if not await self._claimed(row_id, ref(sender_id)):
+        message the tracker already holds is only marked done: its turn ran, the replica stopped before marking it.
+        ``attempt``: how many times it was found behind an earlier delivery of its customer (:meth:`_claimed`)."""
+        again = functools.partial(self._submit, row_id, sender_id, payload, recovered, attempt + 1)
+        if not await self._claimed(row_id, sender_id, attempt, again):
             return
         error_text = None
         try:
@@ -246,17 +259,18 @@ class DurableWebhookInput(InputChannel):
             error_text = repr(exc)
         await self.store.done(row_id, error_text)
 
-    async def _skip_over_limit(self, decision: Decision, row_id: int, sender_id: str) -> None:
+    async def _skip_over_limit(self, decision: Decision, row_id: int, sender_id: str, attempt: int = 0) -> None:
         """A delivery refused by the sender's rate limit, in the sender's queue (after their earlier
         messages) instead of a Rasa turn: SLOW_DOWN_REPLY when this is the first refusal of the window
         (``decision.notify``), the delivery marked done with the error RATE_LIMITED. Logged with the
-        sender id and never the message: a warning for the first refusal of a window, debug for the rest."""
-        if not await self._claimed(row_id, ref(sender_id)):
+        sender's pseudonym and never the message: a warning for the first refusal of a window, debug for the rest."""
+        again = functools.partial(self._submit_over_limit, decision, row_id, sender_id, attempt + 1)
+        if not await self._claimed(row_id, sender_id, attempt, again):
             return
         log.log(
             logging.WARNING if decision.notify else logging.DEBUG,
             "%s is over the rate limit of %d messages per %g s: delivery %d not processed (next allowed in %.0f s)",
-            sender_id,
+            ref(sender_id),
             self.limiter.messages,
             self.limiter.window_s,
             row_id,
@@ -266,17 +280,28 @@ class DurableWebhookInput(InputChannel):
             await self.output.send_response(sender_id, {"text": SLOW_DOWN_REPLY})
         await self.store.done(row_id, RATE_LIMITED)
 
-    async def _claimed(self, row_id: int, sender_id: str) -> bool:
-        """Whether this replica may process delivery ``row_id`` now (:meth:`ChannelStore.claim`); logged if not."""
+    async def _claimed(self, row_id: int, sender_id: str, attempt: int, again: Callable[[], None]) -> bool:
+        """Whether this replica may process delivery ``row_id`` now (:meth:`ChannelStore.claim`). Behind an earlier
+        delivery of the customer, ``again`` (which queues it once more) is called after ``BEHIND_RETRY_S`` doubled
+        ``attempt`` times, at most ``BEHIND_RETRY_MAX_S``; another replica's or processed, it is logged and left."""
         try:
-            if await self.store.claim(row_id):
-                return True
+            claim = await self.store.claim(row_id)
+        except Exception:  # the database is away: the delivery stays unprocessed and is taken over later
+            log.exception("%s: delivery %d of %s could not be claimed", self.name(), row_id, ref(sender_id))
+            return False
+        if claim is Claim.BEHIND:
+            delay = min(BEHIND_RETRY_S * 2**attempt, BEHIND_RETRY_MAX_S)
+            handle = asyncio.get_running_loop().call_later(delay, lambda: self._retry(handle, again))
+            self._retries.add(handle)
+        elif claim is Claim.TAKEN:
             log.info(
                 "%s: delivery %d of %s is another replica's or processed, skipped", self.name(), row_id, ref(sender_id)
             )
-        except Exception:  # the database is away: the delivery stays unprocessed and is taken over later
-            log.exception("%s: delivery %d of %s could not be claimed", self.name(), row_id, ref(sender_id))
-        return False
+        return claim is Claim.CLAIMED
+
+    def _retry(self, handle: asyncio.TimerHandle, again: Callable[[], None]) -> None:
+        self._retries.discard(handle)
+        again()
 
     async def _take_over(self, own: bool) -> None:
         pending = await self.store.unprocessed(self.name(), own)
@@ -311,7 +336,7 @@ class DurableWebhookInput(InputChannel):
             try:
                 await self._take_over(own=False)
             except Exception:
-                log.exception("%s: taking over other replicas' deliveries failed", self.name())
+                log.exception("%s: taking over unprocessed deliveries failed", self.name())
 
     async def _prune_hourly(self) -> None:
         while True:
@@ -327,6 +352,9 @@ class DurableWebhookInput(InputChannel):
         for task in (self._pruner, self._taker):
             if task is not None:
                 task.cancel()
+        for handle in self._retries:  # left unprocessed: taken over at the next start, or by another replica
+            handle.cancel()
+        self._retries.clear()
         try:
             await asyncio.wait_for(self.queues.drain(), DRAIN_TIMEOUT_S)
         except asyncio.TimeoutError:

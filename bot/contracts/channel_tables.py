@@ -40,6 +40,8 @@ deliveries = sa.Table(
     sa.Column("claimed_by", sa.String(64)),
     sa.Column("claimed_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("channel", "delivery_id"),
+    # a customer's unprocessed deliveries, oldest first: each replica processes them in that order (ChannelStore.claim)
+    sa.Index("ix_channel_deliveries_sender", "channel", "sender_id", "processed_at", "id"),
 )
 
 # A customer as a messaging channel knows them (``user_id``: the native id, e.g. the chat id or wa_id):

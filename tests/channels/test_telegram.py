@@ -12,6 +12,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -32,7 +33,7 @@ from connectors import turns
 from connectors.config import ChannelConfigError
 from connectors.logs import ref
 from connectors.ratelimit import SLOW_DOWN_REPLY, RateLimiter
-from connectors.store import ChannelStore
+from connectors.store import ChannelStore, Claim
 from connectors.telegram import (
     EXPIRED_NOTICE,
     EXPIRED_REPLY,
@@ -707,7 +708,8 @@ async def test_a_customer_over_the_rate_limit_is_acknowledged_without_a_turn_and
         warnings = [
             r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("connectors")
         ]
-        assert len(warnings) == 1 and f"telegram-{CHAT_ID} is over the rate limit of 3 messages per 60 s" in warnings[0]
+        over = f"{ref(f'telegram-{CHAT_ID}')} is over the rate limit of 3 messages per 60 s"  # a pseudonym, not the id
+        assert len(warnings) == 1 and over in warnings[0]
         assert not any("secret" in r.getMessage() for r in caplog.records)  # never the message
 
         # a little over one message's worth of tokens back: one more goes through, the next is refused silently
@@ -781,14 +783,62 @@ async def test_replicas_claim_each_delivery_once_and_take_over_a_stopped_ones(da
     first, second = ChannelStore(database_url, replica="rasa-1"), ChannelStore(database_url, replica="rasa-2")
     row = await first.accept("telegram", "61", f"telegram-{CHAT_ID}", text_update(61, "hi"))
     assert await second.unprocessed("telegram", own=True) == []  # rasa-1 holds it: rasa-2 leaves it alone
-    assert not await second.claim(row)
-    assert await first.claim(row)
+    assert await second.claim(row) is Claim.TAKEN
+    assert await first.claim(row) is Claim.CLAIMED
     second.stale_claim_s = 0  # as if rasa-1 had stopped STALE_CLAIM_S ago without processing it
     assert [r[0] for r in await second.unprocessed("telegram", own=False)] == [row]
-    assert await second.claim(row)
-    assert not await first.claim(row)  # rasa-1 back: the delivery is rasa-2's now
+    assert await second.claim(row) is Claim.CLAIMED
+    assert await first.claim(row) is Claim.TAKEN  # rasa-1 back: the delivery is rasa-2's now
     await second.done(row)
-    assert not await second.claim(row) and await second.unprocessed("telegram", own=True) == []
+    assert await second.claim(row) is Claim.TAKEN and await second.unprocessed("telegram", own=True) == []
+
+
+async def test_a_customers_deliveries_are_claimed_in_the_order_received_whichever_replica_took_them(
+    database_url: str,
+) -> None:
+    first, second = ChannelStore(database_url, replica="rasa-1"), ChannelStore(database_url, replica="rasa-2")
+    earlier = await first.accept("telegram", "71", f"telegram-{CHAT_ID}", text_update(71, "hi"))
+    later = await second.accept("telegram", "72", f"telegram-{CHAT_ID}", text_update(72, "chairs?"))
+    other = await second.accept("telegram", "73", "telegram-2222222", text_update(73, "hello"))
+    assert await second.claim(later) is Claim.BEHIND  # rasa-1 has not processed "hi" yet
+    assert await second.claim(other) is Claim.CLAIMED  # another customer waits for nobody
+    assert await first.claim(earlier) is Claim.CLAIMED
+    assert await second.claim(later) is Claim.BEHIND  # claimed is not processed
+    await first.done(earlier, "a failure counts as processed")
+    assert await second.claim(later) is Claim.CLAIMED
+
+
+async def test_two_replicas_noting_a_new_customer_at_once_both_succeed(database_url: str) -> None:
+    """A customer's first messages processed at once by two replicas (make bench-load lost one to a unique key)."""
+    replicas = [ChannelStore(database_url, replica=f"rasa-{n}") for n in (1, 2)]
+    first = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
+    times = [first + timedelta(seconds=n) for n in range(8)]
+    await asyncio.gather(
+        *(replicas[n % 2].saw_customer("whatsapp", "971500000001", "Amira", at) for n, at in enumerate(times))
+    )
+    await replicas[0].saw_customer("whatsapp", "971500000001", None, first)  # an older message: nothing moves back
+    [customer] = await table(replicas[0], "channel_customers")
+    assert customer.name == "Amira"
+    assert await replicas[1].last_inbound("whatsapp", "971500000001") == times[-1]
+
+
+async def test_two_replicas_run_a_customers_turns_in_the_order_received(
+    telegram: FakeTelegram, database_url: str
+) -> None:
+    """Webhooks of one customer alternate between two replicas (HAProxy's round robin); the replica with the first
+    message is slow to get to it (its queue is busy), the other would run the second at once: it waits instead."""
+    rasa = Rasa(telegram, delays=[1.0, 0, 0, 0])  # the first turn (the first message) takes a second
+    replicas = [
+        TelegramInput(TelegramConfig.from_credentials(credentials(telegram)), ChannelStore(database_url, replica=name))
+        for name in ("rasa-1", "rasa-2")
+    ]
+    texts = ["hi", "do you have chairs?", "add 2 OC-1006", "send me a quote"]
+    async with serve(replicas[0], rasa) as first, serve(replicas[1], rasa) as second:
+        for n, text in enumerate(texts):
+            assert (await post((first, second)[n % 2], text_update(80 + n, text))).status_code == 200
+            await asyncio.sleep(0.05)
+        await eventually(lambda: len(rasa.texts) == len(texts), "every message's turn")
+    assert rasa.texts == texts
 
 
 async def test_a_replica_processes_what_a_stopped_replica_acknowledged_once(
