@@ -10,8 +10,8 @@ cart → quote, a few seconds between messages. Two set-ups, one after the other
 
 For each: web chat turn latency p50/p95/p99 (the console answers with the turn's replies), turns/s, webhook
 acknowledgement latency, failed requests, every process's RSS and CPU seconds at the end, and, from Rasa's tracker
-store, every acknowledged message lost or stored twice (both must be 0; a message a killed replica never
-acknowledged may be stored or not). CPU seconds per turn give what the same load needs on another host: turns/s at
+store, every acknowledged message lost or stored twice, and every conversation whose acknowledged messages are stored
+in another order than sent (all must be 0; a message a killed replica never acknowledged may be stored or not). CPU seconds per turn give what the same load needs on another host: turns/s at
 N cores ≈ N / (CPU seconds per turn), while the tools' own CPU (Locust's, the fakes') is left out. Prints the table
 with the topology's ratios to the baseline. Takes about LOAD_DURATION_S × 2 + 10 minutes.
 """
@@ -128,29 +128,32 @@ def wait_drained(database_url: str) -> float:
     raise RuntimeError(f"{left} webhook deliveries still unprocessed after {DRAIN_TIMEOUT_S:.0f} s")
 
 
-def lost_and_doubled(record_file: Path, tracker_url: str) -> tuple[int, int, int, int]:
-    """(acknowledged messages, lost, stored twice or more, unacknowledged ones stored anyway) over every conversation
-    of the run, from Locust's record and the user events of Rasa's tracker store."""
+def lost_and_doubled(record_file: Path, tracker_url: str) -> tuple[int, int, int, int, int]:
+    """(acknowledged messages, lost, stored twice or more, unacknowledged ones stored anyway, conversations whose
+    acknowledged messages are stored in another order than sent) over every conversation of the run, from Locust's
+    record and the user events of Rasa's tracker store."""
     record = json.loads(record_file.read_text())
     engine = sa.create_engine(tracker_url)
     with engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT sender_id, data FROM events WHERE type_name = 'user' ORDER BY id"))
-        stored: dict[str, Counter] = {}
+        stored: dict[str, list[str]] = {}
         for sender_id, data in rows:
             if sender_id in record:
-                stored.setdefault(sender_id, Counter())[json.loads(data).get("text")] += 1
+                stored.setdefault(sender_id, []).append(json.loads(data).get("text"))
     engine.dispose()
-    acknowledged = lost = doubled = in_doubt = 0
+    acknowledged = lost = doubled = in_doubt = out_of_order = 0
     for conversation, messages in record.items():
         sent = Counter(text for text, ok in messages if ok)
         unacknowledged = Counter(text for text, ok in messages if not ok)
-        have = stored.get(conversation, Counter())
+        have = Counter(stored.get(conversation, []))
+        sent_order = [text for text, ok in messages if ok]
+        out_of_order += [text for text in stored.get(conversation, []) if text in sent] != sent_order
         acknowledged += sum(sent.values())
         for text, count in sent.items():
             lost += max(0, count - have[text])
             doubled += max(0, have[text] - count - unacknowledged[text])
         in_doubt += sum(min(unacknowledged[text], max(0, have[text] - sent[text])) for text in unacknowledged)
-    return acknowledged, lost, doubled, in_doubt
+    return acknowledged, lost, doubled, in_doubt, out_of_order
 
 
 def usage(pids: dict[str, int]) -> dict[str, tuple[int, float, float]]:
@@ -305,7 +308,7 @@ def result(prefix: Path, before: dict, after: dict, drained: float, checked: tup
         "cpu s/turn": cpu / turns if turns else 0,
         "rss": {name: rss for name, (_pid, rss, _cpu) in after.items()},
         "drained s": drained,
-        "acknowledged, lost, doubled, in doubt": checked,
+        "acknowledged, lost, doubled, in doubt, out of order": checked,
     }
 
 
@@ -347,10 +350,11 @@ def report(results: dict[str, dict]) -> None:
         ]
         print(f"| {label} | {shown[0]} | {shown[1]} | {ratio} |")
     for name, r in results.items():
-        acknowledged, lost, doubled, in_doubt = r["acknowledged, lost, doubled, in doubt"]
+        acknowledged, lost, doubled, in_doubt, out_of_order = r["acknowledged, lost, doubled, in doubt, out of order"]
         print(
             f"\n{name}: {acknowledged} acknowledged messages, {lost} lost, {doubled} stored twice, {in_doubt} "
-            f"unacknowledged but stored{'; killed ' + r['killed'] if r.get('killed') else ''}"
+            f"unacknowledged but stored, {out_of_order} conversations out of order"
+            f"{'; killed ' + r['killed'] if r.get('killed') else ''}"
         )
         print("  RSS MiB: " + ", ".join(f"{p} {rss:.0f}" for p, rss in sorted(r["rss"].items())))
 
