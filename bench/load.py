@@ -11,9 +11,10 @@ cart → quote, a few seconds between messages. Two set-ups, one after the other
 For each: web chat turn latency p50/p95/p99 (the console answers with the turn's replies), turns/s, webhook
 acknowledgement latency, failed requests, every process's RSS and CPU seconds at the end, and, from Rasa's tracker
 store, every acknowledged message lost or stored twice, and every conversation whose acknowledged messages are stored
-in another order than sent (all must be 0; a message a killed replica never acknowledged may be stored or not). CPU seconds per turn give what the same load needs on another host: turns/s at
-N cores ≈ N / (CPU seconds per turn), while the tools' own CPU (Locust's, the fakes') is left out. Prints the table
-with the topology's ratios to the baseline. Takes about LOAD_DURATION_S × 2 + 10 minutes.
+in another order than sent (all must be 0; a message a killed replica never acknowledged may be stored or not). CPU
+seconds per turn give what the same load needs on another host: turns/s at N cores ≈ N / (CPU seconds per turn),
+while the tools' own CPU (Locust's, the fakes') is left out. Prints the table with the topology's ratios to the
+baseline. Takes about LOAD_DURATION_S × 2 + 10 minutes.
 """
 
 import csv
