@@ -15,7 +15,6 @@ In production a missing secret stops the process at start-up (:class:`bot.core.s
 scripts pass it to the Rasa server, which cannot import this package.
 """
 
-import base64
 import logging
 import os
 import secrets
@@ -33,6 +32,7 @@ log = logging.getLogger(__name__)
 
 RASA_JWT_FILE = ROOT / "var" / "rasa-jwt.secret"
 ACTION_SERVER_TOKEN_FILE = ROOT / "var" / "action-server.token"
+PII_INDEX_KEY_FILE = ROOT / "var" / "pii-index.key"  # development's blind-index key (bot.privacy.encryption)
 RASA_TOKEN_TTL_S = 300  # lifetime of a token the console signs for one call to Rasa's HTTP API
 RASA_API_USER = "closer-console"
 
@@ -84,11 +84,9 @@ def rasa_api_headers(settings: Settings | None = None, now: float | None = None)
 
 
 def pii_index_key(settings: Settings) -> str:
-    """The blind-index key in base64url (``CLOSER_PII_INDEX_KEY``, else development's ``var/pii-index.key``): the
-    Rasa server keys the conversation pseudonyms of its logs with it (connectors/logs.py)."""
-    from bot.privacy.encryption import Keyring  # which imports this module
-
-    return base64.urlsafe_b64encode(Keyring.from_settings(settings).index_key).rstrip(b"=").decode()
+    """The blind-index key of bot.privacy.encryption in base64url: ``CLOSER_PII_INDEX_KEY``, else (development)
+    ``var/pii-index.key``. The Rasa server keys the conversation pseudonyms of its logs with it (connectors/logs.py)."""
+    return settings.pii_index_key or load_or_create_secret(PII_INDEX_KEY_FILE).decode()
 
 
 SECRETS = {"rasa-jwt": rasa_jwt_secret, "action-server": action_server_token, "pii-index": pii_index_key}

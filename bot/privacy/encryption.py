@@ -60,7 +60,7 @@ from sqlalchemy.types import TypeDecorator
 
 from bot.contracts import conversation_ids
 from bot.core.caches import process_cache
-from bot.core.keys import load_or_create_secret
+from bot.core.keys import PII_INDEX_KEY_FILE, load_or_create_secret
 from bot.core.settings import ROOT, Settings, get_settings
 
 PREFIX = "enc:v1:"
@@ -70,7 +70,7 @@ MIN_PREFIX = 3  # shortest word prefix a search finds; shorter words are found w
 MAX_PREFIX = 32  # longer terms are indexed by their prefixes up to this length, and whole
 DEV_KID = "dev"
 DEV_KEY_FILE = ROOT / "var" / "pii-dev.key"
-DEV_INDEX_KEY_FILE = ROOT / "var" / "pii-index.key"
+DEV_INDEX_KEY_FILE = PII_INDEX_KEY_FILE
 _KID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _KEY = re.compile(r"[A-Za-z0-9_-]{43}=?")  # base64url of 32 bytes
 
