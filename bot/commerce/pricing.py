@@ -293,28 +293,28 @@ def _percent(pct: Decimal) -> str:
 
 
 def _parse(raw: dict) -> PricingRules:
-    currency = _field(raw, "currency")
+    currency = required(raw, "currency")
     try:
         exponent(currency)
     except (MoneyError, TypeError) as exc:
         raise PricingError(f"currency: {currency!r} is not an ISO 4217 code") from exc
 
-    segments_raw = _field(raw, "segments")
+    segments_raw = required(raw, "segments")
     if not isinstance(segments_raw, dict):
         raise PricingError('segments: must map each segment name to its discount, e.g. regular: "0.05"')
-    segments = {str(name): _fraction(pct, f"segments.{name}") for name, pct in segments_raw.items()}
+    segments = {str(name): fraction(pct, f"segments.{name}") for name, pct in segments_raw.items()}
     if "new" not in segments:
         raise PricingError("segments.new: missing (every customer starts in segment new)")
 
-    tiers_raw = _field(raw, "volume_tiers")
+    tiers_raw = required(raw, "volume_tiers")
     if not isinstance(tiers_raw, list):
         raise PricingError("volume_tiers: must be a list of {min_quantity, discount}")
     tiers: list[VolumeTier] = []
     for i, tier_raw in enumerate(tiers_raw):
         where = f"volume_tiers[{i}]"
         tier = VolumeTier(
-            _whole(_field(tier_raw, "min_quantity", where), f"{where}.min_quantity", 1),
-            _fraction(_field(tier_raw, "discount", where), f"{where}.discount"),
+            whole(required(tier_raw, "min_quantity", where), f"{where}.min_quantity", 1),
+            fraction(required(tier_raw, "discount", where), f"{where}.discount"),
         )
         if tiers and (tier.min_quantity <= tiers[-1].min_quantity or tier.discount_pct < tiers[-1].discount_pct):
             raise PricingError(
@@ -322,13 +322,13 @@ def _parse(raw: dict) -> PricingRules:
             )
         tiers.append(tier)
 
-    amount = _field(raw, "approval_order_amount")
+    amount = required(raw, "approval_order_amount")
     try:
-        approval_minor = to_minor(_number(amount, "approval_order_amount"), currency)
+        approval_minor = to_minor(number(amount, "approval_order_amount"), currency)
     except MoneyError as exc:
         raise PricingError(f"approval_order_amount: {exc}") from exc
 
-    cross_raw = _field(raw, "cross_sell")
+    cross_raw = required(raw, "cross_sell")
     if not isinstance(cross_raw, dict):
         raise PricingError("cross_sell: must map a category id to a list of {category, reason}")
     cross_sell = {}
@@ -336,23 +336,25 @@ def _parse(raw: dict) -> PricingRules:
         if not isinstance(suggestions, list):
             raise PricingError(f"cross_sell.{category}: must be a list of {{category, reason}}")
         cross_sell[str(category)] = tuple(
-            Suggestion(str(_field(s, "category", f"cross_sell.{category}[{i}]")), _reasons(s.get("reason")))
+            Suggestion(str(required(s, "category", f"cross_sell.{category}[{i}]")), _reasons(s.get("reason")))
             for i, s in enumerate(suggestions)
         )
 
     return PricingRules(
         currency=currency,
-        vat_rate=_fraction(_field(raw, "vat_rate"), "vat_rate"),
-        quote_validity_days=_whole(_field(raw, "quote_validity_days"), "quote_validity_days", 1),
+        vat_rate=fraction(required(raw, "vat_rate"), "vat_rate"),
+        quote_validity_days=whole(required(raw, "quote_validity_days"), "quote_validity_days", 1),
         segments=segments,
         volume_tiers=tuple(tiers),
-        max_bot_discount=_fraction(_field(raw, "max_bot_discount"), "max_bot_discount"),
+        max_bot_discount=fraction(required(raw, "max_bot_discount"), "max_bot_discount"),
         approval_order_minor=approval_minor,
         cross_sell_by_category=cross_sell,
     )
 
 
-def _field(raw: Any, key: str, where: str = "") -> Any:
+def required(raw: Any, key: str, where: str = "") -> Any:
+    """``raw[key]`` of a pricing.yml mapping at ``where`` (a dotted path). Raises PricingError when ``raw`` is not a
+    mapping or the key is missing or null."""
     name = f"{where}.{key}" if where else key
     if not isinstance(raw, dict):
         raise PricingError(f"{where}: must be a mapping with {key}")
@@ -361,24 +363,27 @@ def _field(raw: Any, key: str, where: str = "") -> Any:
     return raw[key]
 
 
-def _number(value: Any, name: str) -> Decimal:
+def number(value: Any, name: str) -> Decimal:
+    """A finite number of pricing.yml's field ``name`` as a Decimal. Raises PricingError otherwise."""
     try:
-        number = Decimal(str(value))
+        parsed = Decimal(str(value))
     except InvalidOperation:
-        number = Decimal("NaN")
-    if isinstance(value, bool) or not number.is_finite():
+        parsed = Decimal("NaN")
+    if isinstance(value, bool) or not parsed.is_finite():
         raise PricingError(f"{name}: {value!r} is not a number")
-    return number
+    return parsed
 
 
-def _fraction(value: Any, name: str) -> Decimal:
-    pct = _number(value, name)
+def fraction(value: Any, name: str) -> Decimal:
+    """A fraction from 0 to 1 (``"0.05"`` = 5%) of pricing.yml's field ``name``. Raises PricingError otherwise."""
+    pct = number(value, name)
     if not 0 <= pct <= 1:
         raise PricingError(f'{name}: {value!r} is not a fraction from 0 to 1 (write 5% as "0.05")')
     return pct
 
 
-def _whole(value: Any, name: str, minimum: int) -> int:
+def whole(value: Any, name: str, minimum: int) -> int:
+    """A whole number of at least ``minimum`` of pricing.yml's field ``name``. Raises PricingError otherwise."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise PricingError(f"{name}: {value!r} is not a whole number of at least {minimum}")
     return value

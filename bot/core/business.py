@@ -51,7 +51,7 @@ class Company:
     closes: time = time(23, 59)
     quote_validity_days: int = 30
     languages: tuple[str, ...] = ("en",)
-    default_language: str = "en"  # the language of the code's msgids and the domain's unconditioned responses
+    default_language: str = "en"  # a new customer's language, and that of the domain's unconditioned responses
     locales: dict[str, str] = field(default_factory=dict)  # language → Babel locale for formats ("ar" → "ar_AE")
     currency_symbols: dict[str, str] = field(default_factory=dict)  # language → how money is marked ("ar" → "د.إ.")
     currency_words: tuple[str, ...] = ()  # the business's own words for its currency ("dirhams", "dhs")

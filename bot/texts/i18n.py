@@ -2,8 +2,9 @@
 
 The language is per turn: ``actions.base`` activates ``Turn.language`` around an action's run
 (:data:`bot.core.language.ACTIVE`, a ``ContextVar``), and the functions here read it. Unset or not one of
-``company.yml``'s ``languages``, it is the business's ``default_language``, whose texts are the msgids in the
-code and templates.
+``company.yml``'s ``languages``, it is the business's ``default_language``. The msgids in the code and templates
+are English (:data:`SOURCE_LANGUAGE`); every other language the business serves has a catalog, the default one
+too (a business selling in Russian first has ``default_language: ru``).
 
 Catalogs: ``bot/texts/locale/<language>/LC_MESSAGES/closer.po`` (editable by a translator),
 compiled to ``closer.mo`` by ``make translations`` (``scripts/setup.sh`` runs it); ``make
@@ -30,6 +31,7 @@ from bot.core.money import format_money as format_money_plain
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "closer"
+SOURCE_LANGUAGE = "en"  # the language of the msgids
 
 
 def current() -> str:
@@ -53,12 +55,11 @@ def use(language: str | None) -> Iterator[str]:
 
 @process_cache
 def _catalogs() -> dict[str, NullTranslations]:
-    """The compiled catalog of every language but the default one. Raises FileNotFoundError naming the
-    missing ``.mo`` (run ``make translations``)."""
-    company = get_company()
-    catalogs: dict[str, NullTranslations] = {company.default_language: NullTranslations()}
-    for language in company.languages:
-        if language == company.default_language:
+    """The compiled catalog of every language the business serves but English, the msgids'. Raises
+    FileNotFoundError naming the missing ``.mo`` (run ``make translations``)."""
+    catalogs: dict[str, NullTranslations] = {SOURCE_LANGUAGE: NullTranslations()}
+    for language in get_company().languages:
+        if language == SOURCE_LANGUAGE:
             continue
         path = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
         if not path.is_file():
@@ -69,7 +70,7 @@ def _catalogs() -> dict[str, NullTranslations]:
 
 
 def gettext(message: str) -> str:
-    """``message`` (a msgid in the default language) in the active language; the msgid itself while a
+    """``message`` (an English msgid) in the active language; the msgid itself while a
     catalog lacks it."""
     return _catalogs()[current()].gettext(message)
 
@@ -94,14 +95,14 @@ def locale() -> Locale:
 
 
 def format_money(minor: int, currency: str) -> str:
-    """Integer minor units of ISO 4217 ``currency`` for the active language: in the default language
+    """Integer minor units of ISO 4217 ``currency`` for the active language: in English
     ``"AED 1,290.00"`` (:func:`bot.core.money.format_money`), otherwise Babel's currency format of the
     language's locale with the symbol ``company.yml``'s ``currency_symbols`` gives for it (Arabic:
     ``1,290.00 درهم`` between right-to-left marks; Russian: ``1 290,00 AED``). Raises MoneyError for an
     unknown currency."""
     company = get_company()
     language = current()
-    if language == company.default_language:
+    if language == SOURCE_LANGUAGE:
         return format_money_plain(minor, currency)
     major = Decimal(minor).scaleb(-exponent(currency))
     text = format_currency(major, currency, locale=locale())
