@@ -29,16 +29,19 @@ lint:  ## ruff (lint and format check) on the tree and mypy on the bot/ packages
 	.venv/bin/mypy
 
 train:  ## train the Rasa model (only if domain, config or data changed)
-	.venv-rasa/bin/rasa train --fixed-model-name closer
+	. scripts/business.sh && .venv-rasa/bin/rasa train --domain "$$CLOSER_BUSINESS_DIR/domain.yml" \
+	  --config "$$CLOSER_BUSINESS_DIR/config.yml" --data "$$CLOSER_BUSINESS_DIR/data" --out models --fixed-model-name "$$CLOSER_BUSINESS_NAME"
 
 validate:  ## rasa data validate
-	.venv-rasa/bin/rasa data validate --fail-on-warnings
+	. scripts/business.sh && .venv-rasa/bin/rasa data validate --fail-on-warnings --domain "$$CLOSER_BUSINESS_DIR/domain.yml" \
+	  --config "$$CLOSER_BUSINESS_DIR/config.yml" --data "$$CLOSER_BUSINESS_DIR/data"
 
 shell:  ## chat in the terminal (start `make actions` in another terminal first)
-	. scripts/secrets.sh && .venv-rasa/bin/rasa shell --model models/closer.tar.gz
+	. scripts/secrets.sh && .venv-rasa/bin/rasa shell --model "$$CLOSER_MODEL"
 
 test-stories:  ## rasa test core on tests/stories/ (test stories, also those saved from the console)
-	.venv-rasa/bin/rasa test core --stories tests/stories --model models/closer.tar.gz --fail-on-prediction-errors --out results/core
+	. scripts/business.sh && .venv-rasa/bin/rasa test core --stories "$$CLOSER_BUSINESS_DIR/tests/stories" --model "$$CLOSER_MODEL" \
+	  --fail-on-prediction-errors --out results/core
 
 nlu-eval:  ## NLU intent F1 on a held-out 20% split
 	scripts/nlu_heldout.sh
@@ -64,7 +67,7 @@ actions:  ## run only the action server (:5055)
 
 rasa:  ## run only the Rasa server (:5005; CLOSER_CREDENTIALS picks the channels file, CLOSER_ENDPOINTS the endpoints)
 	. scripts/secrets.sh && .venv-rasa/bin/python -m rasa run --enable-api --jwt-secret "$$CLOSER_RASA_JWT_SECRET" --port 5005 \
-	  --model models/closer.tar.gz --endpoints $${CLOSER_ENDPOINTS:-endpoints.yml} --credentials $${CLOSER_CREDENTIALS:-credentials.yml} \
+	  --model "$$CLOSER_MODEL" --endpoints $${CLOSER_ENDPOINTS:-endpoints.yml} --credentials $${CLOSER_CREDENTIALS:-credentials.yml} \
 	  --logging-config-file logging.yml
 
 telegram-poll:  ## Telegram without a public URL: relay getUpdates to the local Rasa webhook (README)

@@ -305,9 +305,14 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_rotate_key(args.index))
         if args.command == "load-knowledge":
             db.upgrade()
-            knowledge = get_settings().knowledge_dir
-            status = asyncio.run(_import("catalog", knowledge / "catalog.csv", catalog.DEFAULT_MAPPING))
-            return asyncio.run(_import("stock", knowledge / "stock.csv", catalog.DEFAULT_MAPPING)) or status
+            knowledge, status = get_settings().knowledge_dir, 0
+            for kind in ("catalog", "stock"):  # a business that sells services may have neither file
+                path = knowledge / f"{kind}.csv"
+                if path.is_file():
+                    status = asyncio.run(_import(kind, path, catalog.DEFAULT_MAPPING)) or status
+                else:
+                    print(f"{path}: none, nothing to import")
+            return status
         from bot.web.app import run
 
         run(get_settings())

@@ -24,6 +24,8 @@ from rasa.core.brokers.broker import EventBroker
 from rasa.shared.core.domain import Domain
 from rasa.utils.endpoints import EndpointConfig
 
+from bot.contracts.business import business_dir
+
 log = logging.getLogger(__name__)
 
 TURNS = Counter("closer_turns", "User messages, by input channel and intent.", ["channel", "intent"])
@@ -44,7 +46,7 @@ OPEN_TURNS_KEPT = 10_000  # senders whose last message has not been answered yet
 
 class MetricsEventBroker(EventBroker):
     """Rasa's event broker that counts turns into the metrics above (``event_broker: {type:
-    connectors.metrics.MetricsEventBroker, domain: domain.yml}``); it forwards nothing elsewhere."""
+    connectors.metrics.MetricsEventBroker}``); it forwards nothing elsewhere."""
 
     def __init__(self, intents: set[str]) -> None:
         self.intents = intents
@@ -54,10 +56,10 @@ class MetricsEventBroker(EventBroker):
     async def from_endpoint_config(
         cls, broker_config: EndpointConfig, event_loop: AbstractEventLoop | None = None
     ) -> "MetricsEventBroker":
-        """The broker with the intents of the domain file ``domain`` (default ``domain.yml``, relative to the
-        working directory); serves the metrics on ``CLOSER_METRICS_PORT`` when set. Raises OSError when the port
-        is taken, rasa's InvalidDomain for a broken domain file."""
-        domain = Domain.load(broker_config.kwargs.get("domain", "domain.yml"))
+        """The broker with the intents of the domain file ``domain`` (default: the business's ``domain.yml``,
+        :func:`bot.contracts.business.business_dir`); serves the metrics on ``CLOSER_METRICS_PORT`` when set.
+        Raises OSError when the port is taken, rasa's InvalidDomain for a broken domain file."""
+        domain = Domain.load(broker_config.kwargs.get("domain") or business_dir() / "domain.yml")
         port = os.environ.get("CLOSER_METRICS_PORT")
         if port:
             start_http_server(int(port))

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.contracts.channel_tables import TABLES, customers, deliveries, messages, telegram_callbacks
-from bot.contracts.database import DEFAULT_URL, set_sqlite_pragmas, synchronous
+from bot.contracts.database import default_url, set_sqlite_pragmas, synchronous
 from connectors.config import ChannelConfigError
 
 DELIVERY_RETENTION_S = 48 * 3600  # Telegram and Meta retry for up to 24 h; kept twice as long
@@ -40,8 +40,9 @@ class Claim(enum.Enum):
 
 def database_url() -> str:
     """The business DB as a synchronous SQLAlchemy URL: ``CLOSER_DATABASE_URL`` (the console's and
-    action server's setting) without its async driver, by default ``var/closer.db``."""
-    return synchronous(os.environ.get("CLOSER_DATABASE_URL") or DEFAULT_URL)
+    action server's setting) without its async driver, by default the business's ``closer.db``
+    (:func:`bot.contracts.database.default_url`)."""
+    return synchronous(os.environ.get("CLOSER_DATABASE_URL") or default_url())
 
 
 def replica_id() -> str:

@@ -3,15 +3,14 @@ message is clearly written in (:func:`bot.contracts.languages.detect`), which fi
 (domain.yml) before the bot answers, so Rasa's conditional response variations and the actions' gettext
 catalogs answer in it.
 
-The business's languages are read from ``company.yml`` in ``$CLOSER_KNOWLEDGE_DIR`` (default: the project's
-``knowledge/``) when the component is created, i.e. when the Rasa server loads the model. A message that already has a
-``language`` entity (the customer asked for a language: "English please", a widget button) keeps it: asking
-in Arabic for English means English.
+The business's languages are read from its ``company.yml`` (:func:`bot.contracts.business.knowledge_dir`) when the
+component is created, i.e. when the Rasa server loads the model. A message that already has a ``language`` entity
+(the customer asked for a language: "English please", a widget button) keeps it: asking in Arabic for English means
+English.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +23,16 @@ from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.contracts.business import knowledge_dir
 from bot.contracts.languages import detect
 
 ENTITY = "language"
-DEFAULT_KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge"  # as bot.core.settings' default
 
 
-def business_languages(knowledge_dir: Path) -> tuple[str, ...]:
-    """``languages`` of ``knowledge_dir/company.yml`` (ISO 639-1 codes; ``("en",)`` when it lists none).
+def business_languages(folder: Path) -> tuple[str, ...]:
+    """``languages`` of ``folder/company.yml`` (a knowledge folder; ISO 639-1 codes; ``("en",)`` when it lists none).
     Raises OSError or yaml.YAMLError when the file cannot be read."""
-    raw = yaml.safe_load((knowledge_dir / "company.yml").read_text(encoding="utf-8")) or {}
+    raw = yaml.safe_load((folder / "company.yml").read_text(encoding="utf-8")) or {}
     return tuple(raw.get("languages") or ("en",))
 
 
@@ -51,7 +50,7 @@ class LanguageDetector(GraphComponent, EntityExtractorMixin):
         execution_context: ExecutionContext,
     ) -> LanguageDetector:
         """Reads the business's languages (nothing is trained or persisted)."""
-        return cls(business_languages(Path(os.environ.get("CLOSER_KNOWLEDGE_DIR") or DEFAULT_KNOWLEDGE_DIR)))
+        return cls(business_languages(knowledge_dir()))
 
     def __init__(self, languages: tuple[str, ...]) -> None:
         self.languages = languages

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start Closer with embedded defaults: action server :5055, Rasa server :5005, console :8000.
+# Start Closer with embedded defaults: action server :5055, Rasa server :5005, console :8000, for the business
+# CLOSER_BUSINESS names (unset: the default one; README: "Another business").
 # Ctrl-C stops every process this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,10 +16,11 @@ stop() {
 trap stop INT TERM EXIT
 
 # Rasa's HTTP API needs a token signed with CLOSER_RASA_JWT_SECRET; Rasa calls the action server with
-# CLOSER_ACTION_SERVER_TOKEN (endpoints.yml). Both are generated under var/ when not set (README: Security).
+# CLOSER_ACTION_SERVER_TOKEN (endpoints.yml). Both are generated under var/ when not set (README: Security). It also
+# exports the business's CLOSER_MODEL and CLOSER_TRACKER_DB (scripts/business.sh).
 . scripts/secrets.sh
 .venv/bin/python -m bot.action_server --actions actions --port 5055 & pids+=($!)
-.venv-rasa/bin/python -m rasa run --enable-api --jwt-secret "$CLOSER_RASA_JWT_SECRET" --port 5005 --model models/closer.tar.gz \
+.venv-rasa/bin/python -m rasa run --enable-api --jwt-secret "$CLOSER_RASA_JWT_SECRET" --port 5005 --model "$CLOSER_MODEL" \
   --endpoints endpoints.yml --credentials "${CLOSER_CREDENTIALS:-credentials.yml}" --logging-config-file logging.yml &
 pids+=($!)
 .venv/bin/python -m bot console & pids+=($!)

@@ -82,6 +82,7 @@ def _postgres_bin(program: str) -> str:
 def topology(var: Path, offset: int) -> tuple[dict[str, int], dict[str, str], list[Service]]:
     """The ports (:data:`PORTS` plus ``offset``), the environment shared by Closer's processes, and every service
     in start order."""
+    from bot.contracts.business import model_path
     from bot.core.keys import action_server_token, pii_index_key, rasa_jwt_secret
     from bot.core.settings import Settings
 
@@ -189,7 +190,7 @@ def topology(var: Path, offset: int) -> tuple[dict[str, int], dict[str, str], li
         "--jwt-secret",
         shared["CLOSER_RASA_JWT_SECRET"],
         "--model",
-        "models/closer.tar.gz",
+        str(model_path()),  # the business's (CLOSER_BUSINESS)
         "--endpoints",
         "deploy/endpoints.production.yml",
         "--credentials",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent setup for a fresh machine: both virtual environments, the business DB with the
-# default catalog, and a trained Rasa model. A second run reuses everything that is unchanged;
+# catalog of the business CLOSER_BUSINESS names (unset: the default one), and its trained Rasa model. A second run reuses everything that is unchanged;
 # `rasa train` retrains only when its fingerprint of the training data changed.
 #   scripts/setup.sh          what `make run` needs
 #   scripts/setup.sh --prod   also Debian's postgresql, redis-server and haproxy (make run-prod)
@@ -65,10 +65,12 @@ debian_packages() {  # debian_packages WHAT PACKAGE...: install the Debian packa
 [ $DEV = 0 ] || debian_packages "the browser test" chromium chromium-driver
 [ $PROD = 0 ] || debian_packages "make run-prod" postgresql redis-server haproxy
 
-mkdir -p var
-say "business DB: migrations and the catalog in knowledge/"
+# The business CLOSER_BUSINESS names (unset: the default one): its folder, model and var folder.
+. scripts/business.sh
+mkdir -p var "$CLOSER_VAR"
+say "business $CLOSER_BUSINESS_NAME: DB migrations and the catalog in $CLOSER_BUSINESS_DIR/knowledge/"
 .venv/bin/python -m bot load-knowledge
-.venv/bin/python -m bot sqlite-wal var/tracker.db  # Rasa's tracker store (endpoints.yml)
+.venv/bin/python -m bot sqlite-wal "$CLOSER_TRACKER_DB"  # Rasa's tracker store (endpoints.yml)
 say "translations: bot/texts/locale/*/LC_MESSAGES/closer.po → .mo"
 .venv/bin/pybabel compile -d bot/texts/locale -D closer --statistics
 
@@ -76,4 +78,5 @@ say "knowledge index in Chroma (embeds only what changed)"
 .venv/bin/python -m bot index
 
 say "Rasa model (retrains only if domain, config or data changed)"
-.venv-rasa/bin/rasa train --quiet --fixed-model-name closer
+.venv-rasa/bin/rasa train --quiet --domain "$CLOSER_BUSINESS_DIR/domain.yml" --config "$CLOSER_BUSINESS_DIR/config.yml" \
+  --data "$CLOSER_BUSINESS_DIR/data" --out models --fixed-model-name "$CLOSER_BUSINESS_NAME"

@@ -10,7 +10,8 @@ from typing import Literal
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.contracts.database import DEFAULT_URL
+from bot.contracts import business
+from bot.contracts.database import default_url
 from bot.core.caches import process_cache
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,8 +32,11 @@ class Settings(BaseSettings):
     pii_keys: str | None = None  # "kid:base64url-32-bytes,…": every key a stored value may be under
     pii_active_key: str | None = None  # the kid new values are written under (default: the only one)
     pii_index_key: str | None = None  # base64url 32 bytes: HMAC key of the blind indexes
-    database_url: str = DEFAULT_URL  # bot.contracts.database
-    knowledge_dir: Path = ROOT / "knowledge"
+    # The business's folder (bot.contracts.business): "" is the default business at the project root. The paths
+    # below marked "business" default to that business's own (its knowledge/, its var/ folder).
+    business: str = ""
+    database_url: str = default_url({})  # business; bot.contracts.database
+    knowledge_dir: Path = ROOT / "knowledge"  # business
     rasa_url: str = "http://localhost:5005"
     rasa_timeout: float = 30.0
     console_host: str = "0.0.0.0"
@@ -55,7 +59,7 @@ class Settings(BaseSettings):
     default_phone_region: str = "AE"
 
     # Knowledge index (Chroma). Embedded PersistentClient under var/ unless chroma_host is set.
-    chroma_path: Path = ROOT / "var" / "chroma"
+    chroma_path: Path = ROOT / "var" / "chroma"  # business
     chroma_host: str | None = None
     chroma_port: int = 8000
     chroma_ssl: bool = False
@@ -63,7 +67,7 @@ class Settings(BaseSettings):
     # load balancer's URL) and Redis, the Rasa servers' lock store (redis://host:port).
     actions_url: str | None = None
     redis_url: str | None = None
-    index_log_dir: Path = ROOT / "var" / "index-logs"
+    index_log_dir: Path = ROOT / "var" / "index-logs"  # business
     chunk_max_chars: int = 1200
     chunk_overlap_chars: int = 150
     knowledge_language: str = "en"  # spaCy language code of the knowledge text, for BM25 tokens
@@ -106,7 +110,7 @@ class Settings(BaseSettings):
     crm_retry_max_s: float = 3600.0
 
     # Manager console. Rasa's tracker store, read-only (endpoints.yml's tracker_store, as a SQLAlchemy URL).
-    tracker_database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'tracker.db'}"
+    tracker_database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'tracker.db'}"  # business
     # Key of the session cookies (32 url-safe base64 bytes, a Fernet key); unset: a key generated once
     # and kept in var/console-secret.key. Set it in production (several console replicas share it).
     console_secret_key: str | None = None
@@ -117,7 +121,8 @@ class Settings(BaseSettings):
     retention_days: int = 365
     console_secure_cookies: bool = False  # True behind HTTPS (production)
     rasa_results_dir: Path = ROOT / "results"  # `rasa test` reports
-    project_root: Path = ROOT  # domain.yml, data/ and tests/stories/ the console's NLU export and test stories use
+    # business: domain.yml, data/ and tests/stories/ the console's NLU export and test stories use
+    project_root: Path = ROOT
 
     # Scheduled jobs (bot.scheduling): APScheduler in the console process; of several console replicas the one
     # holding the lease runs them (renewed every scheduler_lease_s / 3 seconds, taken over after it lapses).
@@ -142,6 +147,25 @@ class Settings(BaseSettings):
     smtp_timeout: float = 10.0
     # Conversation quality scoring (bot.review.scoring): a conversation idle this many seconds is finished.
     score_idle_s: float = 1800.0
+
+    @model_validator(mode="after")
+    def _the_business_paths(self) -> "Settings":
+        """The paths marked "business" that were not set, for the business ``business`` names. Raises
+        FileNotFoundError when it names no business folder."""
+        environ = {"CLOSER_BUSINESS": self.business}
+        folder, var = business.business_dir(environ), business.var_dir(environ)
+        derived = {
+            "database_url": default_url(environ),
+            "knowledge_dir": folder / "knowledge",
+            "chroma_path": var / "chroma",
+            "index_log_dir": var / "index-logs",
+            "tracker_database_url": f"sqlite+aiosqlite:///{var / 'tracker.db'}",
+            "project_root": folder,
+        }
+        for name, value in derived.items():
+            if name not in self.model_fields_set:
+                setattr(self, name, value)
+        return self
 
     @model_validator(mode="after")
     def _production_has_its_secrets(self) -> "Settings":

@@ -3,8 +3,10 @@ through the code every business uses, its knowledge is indexed and answers quest
 source named, and no file outside the pack mentions the business (its names, tax number, phone, e-mail or website
 are read from the pack itself; tests of the pack name its folder, nothing else)."""
 
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,18 @@ def test_no_file_outside_the_pack_mentions_its_business():
         digits = re.sub(r"\D", "", text)  # a phone number however it is spaced
         mentions += [(name, m) for m in words if m.search(text)] + [(name, n) for n in numbers if n in digits]
     assert not mentions
+
+
+def test_loading_the_pack_migrates_its_database_and_imports_no_catalog_it_does_not_have(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOSER_")}
+    url = f"sqlite+aiosqlite:///{tmp_path / 'closer.db'}"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "load-knowledge"],
+        cwd=ROOT,
+        env={**env, "CLOSER_BUSINESS": "examples/ai-studio", "CLOSER_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{PACK / 'knowledge' / 'catalog.csv'}: none, nothing to import" in result.stdout
+    assert (tmp_path / "closer.db").stat().st_size > 0
