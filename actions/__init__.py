@@ -29,16 +29,18 @@ calling ``bot`` cleaners, as in ``actions.leads``.)
 import logging
 
 from bot.answering import embeddings, multilingual
+from bot.commerce.formula import load_formula
 from bot.commerce.pricing import load_pricing
 from bot.core.business import get_company
 from bot.privacy.encryption import get_keyring
 
-# Read knowledge/company.yml and pricing.yml, the PII keys, and load the embedding models (about 5 s, and 1.5 s for
-# the multilingual pair that Arabic and Russian questions use) when the action server starts: a broken file or a
-# missing key stops start-up, and no customer waits for any of them.
+# Read knowledge/company.yml and pricing.yml (its formula too, if any), the PII keys, and load the embedding models
+# (about 5 s, and 1.5 s for the multilingual pair that Arabic and Russian questions use) when the action server
+# starts: a broken file or a missing key stops start-up, and no customer waits for any of them.
 get_company()
 get_keyring()
 load_pricing()
+load_formula()
 embeddings.load()
 multilingual.load()
 

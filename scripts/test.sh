@@ -13,6 +13,9 @@ make lint
 say "rasa data validate"
 .venv-rasa/bin/rasa data validate --fail-on-warnings --quiet
 
+say "the example business examples/ai-studio: rasa data validate, its model (tests/e2e/test_business_pack.py runs it)"
+CLOSER_BUSINESS=examples/ai-studio make --no-print-directory validate train
+
 say "pytest: channels and NLU components (connectors/, nlu/: in the Rasa server's environment)"
 .venv-rasa/bin/python -m pytest -q -c tests/channels/pytest.ini --confcutdir tests/channels --rootdir . \
   tests/channels tests/nlu
@@ -27,9 +30,11 @@ CLOSER_TEST_DB=postgresql .venv/bin/python -m pytest -q tests/e2e tests/core tes
 CLOSER_TEST_DB=postgresql .venv-rasa/bin/python -m pytest -q -c tests/channels/pytest.ini --confcutdir tests/channels \
   --rootdir . tests/channels
 
-say "rasa test core: tests/stories/"
+say "rasa test core: tests/stories/, and the example business's"
 .venv-rasa/bin/rasa test core --stories tests/stories --model models/closer.tar.gz \
   --fail-on-prediction-errors --out results/core --quiet
+CLOSER_BUSINESS=examples/ai-studio .venv-rasa/bin/rasa test core --stories examples/ai-studio/tests/stories \
+  --model models/ai-studio.tar.gz --fail-on-prediction-errors --out results/core-ai-studio --quiet
 
 say "NLU intent F1 on a held-out split"
 # The targets are the script's defaults (`make nlu-eval`): intent F1 macro >= 0.90, each intent >= 0.75, entity F1

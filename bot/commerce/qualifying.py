@@ -9,7 +9,8 @@ from bot.core.turn import Outcome, Turn
 
 async def greet(turn: Turn) -> Outcome:
     """Greets with the brand; sets sales_stage greeting at the start of a conversation only."""
-    outcome = Outcome().say(response="utter_greet", brand=get_company().brand)
+    company = get_company()
+    outcome = Outcome().say(response="utter_greet", brand=company.brand, assistant=company.assistant_name)
     return outcome if turn.slot("sales_stage") else outcome.set("sales_stage", "greeting")
 
 

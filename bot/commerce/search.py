@@ -176,9 +176,12 @@ class Vocabulary:
         """Build from ``vocabulary.yml`` (the default language's words, English plurals added), each other
         language's ``vocabulary.<language>.yml`` beside it when there is one (its words as written: list every
         form customers type), the catalog's distinct colours, materials and features, and the words of the
-        business's currency. Raises OSError or yaml.YAMLError for an unreadable file, KeyError when a language's
-        file names a category ``vocabulary.yml`` lacks."""
-        raw = yaml.safe_load(await asyncio.to_thread(vocabulary_file.read_text, encoding="utf-8"))
+        business's currency. A business without a catalog may have no ``vocabulary.yml``: no categories then.
+        Raises OSError or yaml.YAMLError for an unreadable file, KeyError when a language's file names a category
+        ``vocabulary.yml`` lacks."""
+        raw = {"categories": {}}
+        if await asyncio.to_thread(vocabulary_file.is_file):
+            raw = yaml.safe_load(await asyncio.to_thread(vocabulary_file.read_text, encoding="utf-8"))
         others = {}
         for language in languages:
             path = vocabulary_file.with_name(f"{vocabulary_file.stem}.{language}{vocabulary_file.suffix}")

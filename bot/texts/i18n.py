@@ -24,7 +24,7 @@ from babel.dates import format_date as babel_format_date
 from babel.numbers import format_currency, format_decimal, get_currency_symbol
 
 from bot.core.business import get_company
-from bot.core.caches import process_cache
+from bot.core.caches import on_reset, process_cache
 from bot.core.language import ACTIVE
 from bot.core.money import exponent
 from bot.core.money import format_money as format_money_plain
@@ -89,6 +89,9 @@ def _locale(language: str) -> Locale:
     return Locale.parse(get_company().locales.get(language, language))
 
 
+on_reset(_locale.cache_clear)  # it depends on the business (company.yml's locales)
+
+
 def locale() -> Locale:
     """Babel's locale of the active language (``company.yml``'s ``locales``, e.g. ``ar`` → ``ar_AE``)."""
     return _locale(current())
@@ -111,8 +114,9 @@ def format_money(minor: int, currency: str) -> str:
 
 
 def format_number(value: int | Decimal) -> str:
-    """A number with the active locale's grouping and decimal signs (``1,290`` / ``1 290``)."""
-    return format_decimal(value, locale=locale())
+    """A number with the active locale's grouping and decimal signs and every digit it has (``1,290`` / ``1 290``,
+    ``2.1528`` / ``2,1528``)."""
+    return format_decimal(value, locale=locale(), decimal_quantization=False)
 
 
 def format_date(day: date) -> str:

@@ -22,6 +22,7 @@ import httpx
 import pytest
 import yaml
 
+from bot.contracts.business import model_path
 from bot.core import caches, db
 from bot.core.keys import pii_index_key, rasa_api_headers
 from bot.core.settings import ROOT, Settings
@@ -30,7 +31,6 @@ from tests.fakes.graph_server import FakeGraph
 from tests.fakes.telegram_server import FakeTelegram
 
 T = TypeVar("T")
-MODEL = ROOT / "models" / "closer.tar.gz"
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
 
@@ -121,7 +121,8 @@ def stack_with(tmp_path_factory, chroma_dir, extra_env: dict[str, str] | None = 
     """A whole stack (as the ``stack`` fixture's) with its own fake Telegram and Graph servers, every
     process also given ``extra_env`` (e.g. an LLM's ``CLOSER_LLM_*`` settings), its databases in a new database of
     ``postgres_server`` (the ``postgres_server`` fixture) if given; a generator for fixtures."""
-    assert MODEL.exists(), f"{MODEL} is missing: run 'make train' (the README's test command does)"
+    model = model_path({**os.environ, **(extra_env or {})})  # the business's (CLOSER_BUSINESS in extra_env)
+    assert model.exists(), f"{model} is missing: run 'make train' (the README's test command does)"
     with served_in_a_thread(FakeTelegram()) as telegram, served_in_a_thread(FakeGraph()) as graph:
         yield from _stack(tmp_path_factory, chroma_dir, telegram, graph, extra_env or {}, postgres_server)
 
@@ -209,7 +210,7 @@ def _stack(
             "--port",
             str(rasa_port),
             "--model",
-            str(MODEL),
+            str(model_path(env)),
             "--endpoints",
             str(endpoints),
             "--credentials",
