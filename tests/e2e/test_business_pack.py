@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+import yaml
 from babel.numbers import format_currency
 
 from bot.contracts.business import model_path
@@ -19,6 +20,7 @@ from tests.e2e.conftest import stack_with
 from tests.e2e.test_channels import TelegramCustomer
 
 PACK = {"CLOSER_BUSINESS": "examples/ai-studio"}
+COMPANY = yaml.safe_load((ROOT / "examples" / "ai-studio" / "knowledge" / "company.yml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,7 @@ class WebCustomer:
 def test_a_customer_configures_a_chatbot_in_russian_and_gets_the_formulas_price(pack_stack):
     customer = WebCustomer(pack_stack)
     [greeting] = customer.say("Здравствуйте")
-    assert "Нейросвод" in greeting["text"] and "Свод" in greeting["text"]
+    assert COMPANY["brand"] in greeting["text"] and COMPANY["assistant_name"] in greeting["text"]
     [question] = customer.say("Сколько стоит чат-бот?")
     assert question["text"].startswith("С какими системами")
     [question] = customer.tap([question], "С 1–2 системами")
@@ -86,7 +88,7 @@ def test_a_customer_configures_a_chatbot_in_russian_and_gets_the_formulas_price(
 def test_a_telegram_customer_gets_an_audit_priced_in_one_turn(pack_stack):
     customer = TelegramCustomer(pack_stack, chat_id=770_001)
     customer.user["language_code"] = "ru"
-    assert "Нейросвод" in customer.say(text="Добрый день")
+    assert COMPANY["brand"] in customer.say(text="Добрый день")
     reply = plain(customer.say(text="Сколько стоит аудит?"))
     # A package without factors: its base, 90,000 roubles; VAT 19,800; total 109,800.
     assert "Аудит процессов и план внедрения ИИ" in reply
