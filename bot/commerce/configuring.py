@@ -2,9 +2,11 @@
 
 The business's domain declares a form whose slots are ``package`` (a package id; NLU's ``package`` entity or a
 button) and one slot per factor of the formula, named as the factor, holding a level id (buttons send them as
-entities). :func:`required_slots` gives the form the package's own factors; :func:`clean` keeps a value only when
-the formula knows it; :func:`price_configuration` prices the filled slots. Without a formula in pricing.yml the
-form asks for nothing and the customer is told prices are quoted by a manager.
+entities), and a slot ``options`` the form does not ask for: option ids separated by commas (the website's
+calculator sends them with the rest, :mod:`bot.web.calculator`). :func:`required_slots` gives the form the
+package's own factors; :func:`clean` keeps a value only when the formula knows it; :func:`price_configuration`
+prices the filled slots. Without a formula in pricing.yml the form asks for nothing and the customer is told prices
+are quoted by a manager.
 """
 
 from decimal import Decimal
@@ -16,6 +18,7 @@ from bot.texts import i18n, messages
 from bot.texts.i18n import gettext as _
 
 PACKAGE = "package"
+OPTIONS = "options"
 
 
 def required_slots(slots: dict[str, Any]) -> list[str]:
@@ -36,6 +39,9 @@ def clean(slot: str, value: Any) -> str | None:
         return None
     if slot == PACKAGE:
         return value if value in formula.packages else None
+    if slot == OPTIONS:
+        wanted = [option.strip() for option in value.split(",") if option.strip()]
+        return ",".join(wanted) if wanted and all(option in formula.options for option in wanted) else None
     factor = formula.factors.get(slot)
     return value if factor and value in {level.id for level in factor.levels} else None
 
@@ -49,11 +55,14 @@ def price_configuration(turn: Turn) -> Outcome:
         return Outcome().say(text=_("A manager will work out the price for you: ask me to call one in."))
     package = formula.packages[turn.slot(PACKAGE)]
     levels = {factor: turn.slot(factor) for factor in package.factors if turn.slot(factor)}
-    priced = formula.price(package.id, levels)
-    return Outcome().say(text=_describe(formula, priced, i18n.current()))
+    options = [o for o in (turn.slot(OPTIONS) or "").split(",") if o and package.id in formula.options[o].packages]
+    priced = formula.price(package.id, levels, options)
+    return Outcome().say(text=describe(formula, priced, i18n.current()))
 
 
-def _describe(formula: PriceFormula, priced: PricedPackage, language: str) -> str:
+def describe(formula: PriceFormula, priced: PricedPackage, language: str) -> str:
+    """``priced`` step by step in ``language`` (active in :mod:`bot.texts.i18n`): the package, each factor's level
+    and coefficient, the package price and how it was reached, each option, net, VAT and total."""
     factors = formula.factors
     levels = [
         (name_in(factors[f].names, language), name_in(factors[f].level(level).names, language), _number(coefficient))

@@ -56,6 +56,8 @@ class Company:
     currency_symbols: dict[str, str] = field(default_factory=dict)  # language → how money is marked ("ar" → "د.إ.")
     currency_words: tuple[str, ...] = ()  # the business's own words for its currency ("dirhams", "dhs")
     quote_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    taglines: dict[str, str] = field(default_factory=dict)  # language → the web chat header's line under the brand
+    chat_placeholders: dict[str, str] = field(default_factory=dict)  # language → the web chat's empty message box
 
     @property
     def money_words(self) -> tuple[str, ...]:
@@ -131,7 +133,14 @@ def get_company() -> Company:
         currency_symbols={str(k): str(v) for k, v in (raw.get("currency_symbols") or {}).items()},
         currency_words=tuple(raw.get("currency_words") or ()),
         quote_terms=_quote_terms(raw.get("quote_terms") or [], languages, default_language),
+        taglines=_by_language(raw.get("tagline") or {}, default_language),
+        chat_placeholders=_by_language(raw.get("chat_placeholder") or {}, default_language),
     )
+
+
+def _by_language(raw: str | dict, default_language: str) -> dict[str, str]:
+    """A company.yml text given per language (a mapping) or in the default language (a plain text)."""
+    return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {default_language: str(raw)}
 
 
 def _quote_terms(raw: list | dict, languages: tuple[str, ...], default_language: str) -> dict[str, tuple[str, ...]]:

@@ -23,7 +23,7 @@ from bot.handoff import escalation
 from bot.observability import metrics
 from bot.observability.readiness import CONSOLE_CHECKS, readiness
 from bot.scheduling.runner import JobRunner
-from bot.web import chat
+from bot.web import calculator, chat
 from bot.web.appkeys import job_runner_key, rasa_key, settings_key, templates_key
 from bot.web.console import areas
 
@@ -82,6 +82,7 @@ def create_app(settings: Settings) -> web.Application:
     if settings.metrics_port is not None:
         app.cleanup_ctx.append(_escalation_gauge)
     chat.setup(app)
+    calculator.setup(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ready", ready)
     app.router.add_static("/static", STATIC)

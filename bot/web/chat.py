@@ -17,6 +17,8 @@ Routes:
   "comment": str (optional)}`` → ``{"status": "saved"}``; 👍/👎 on a knowledge answer.
 - ``GET /quotes/<token>.pdf``: a quote as PDF behind its unguessable link (410 once expired).
 
+The page of a business that prices by a formula also has the price calculator (:mod:`bot.web.calculator`).
+
 The widget's script and style sheet are under ``/static`` (:mod:`bot.web.app`).
 """
 
@@ -30,6 +32,7 @@ from babel import Locale, negotiate_locale
 
 from bot.answering.feedback import MAX_COMMENT_CHARS, RATINGS, UnknownAnswer, record_feedback
 from bot.commerce import quotes
+from bot.commerce.formula import load_formula
 from bot.commerce.quote_pdf import render_quote_pdf
 from bot.contracts import conversation_ids
 from bot.core.business import Company, get_company
@@ -125,17 +128,17 @@ def widget_texts(company: Company) -> dict[str, str]:
     """The widget's own texts in the active language (:func:`bot.texts.i18n.gettext`; the catalogs'
     msgids are the English texts here), by the key the page (``data-text``, ``data-label``,
     ``data-tip``, ``data-placeholder``) and chat.js (``t(key)``) use, the business's brand, assistant name
-    and phone number filled in."""
+    and phone number filled in, its tagline and message box hint (``company.yml``) in that language."""
     phone = f"\u2066{company.phone}\u2069"  # isolated left to right: its digits keep their order in Arabic
     return {
         "title": _("{brand} — chat with {assistant}").format(brand=company.brand, assistant=company.assistant_name),
         "chat": _("Chat with {brand}").format(brand=company.brand),
-        "tagline": _("Office furniture · sales assistant"),
+        "tagline": company.taglines.get(i18n.current()) or _("Sales assistant"),
         "language": _("Language"),
         "new_chat": _("New chat"),
         "new_chat_tip": _("Start a new conversation"),
         "typing": _("{assistant} is typing").format(assistant=company.assistant_name),
-        "placeholder": _("Ask about chairs, desks, prices, stock…"),
+        "placeholder": company.chat_placeholders.get(i18n.current()) or _("Type your message…"),
         "message": _("Your message"),
         "send": _("Send"),
         "footer": _('Prefer a person? Call {phone} or type "talk to a manager".').format(phone=phone),
@@ -154,7 +157,8 @@ def widget_texts(company: Company) -> dict[str, str]:
 async def chat_page(request: web.Request) -> web.Response:
     """The web chat page (HTML) for the business in knowledge/company.yml, in :func:`page_language`. The
     page carries every language's name (in itself: English, العربية, Русский), direction (``ltr`` or
-    ``rtl``) and :func:`widget_texts` for the widget to switch to."""
+    ``rtl``) and :func:`widget_texts` for the widget to switch to; with the price calculator
+    (:mod:`bot.web.calculator`) when the business prices by a formula."""
     company = get_company()
     language = page_language(request)
     languages = {}
@@ -167,7 +171,8 @@ async def chat_page(request: web.Request) -> web.Response:
                 "texts": widget_texts(company),
             }
     template = request.app[templates_key].get_template("chat.html")
-    page = template.render(brand=company.brand, language=language, languages=languages)
+    calculator = load_formula() is not None
+    page = template.render(brand=company.brand, language=language, languages=languages, calculator=calculator)
     return web.Response(text=page, content_type="text/html")
 
 

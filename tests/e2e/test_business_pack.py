@@ -1,7 +1,8 @@
 """The second business (examples/ai-studio), switched in by CLOSER_BUSINESS alone, through the real Rasa server (its
 own trained model) and action server, in Russian: a greeting, a chatbot configured by buttons and priced by the
 formula (the total worked out by hand), a question answered from its knowledge with the source named; over Telegram,
-an audit (a package without factors) priced in one turn."""
+an audit (a package without factors) priced in one turn; in Chromium, the website's price calculator prices a
+configuration and continues in the chat, where the bot prices the same."""
 
 import os
 import subprocess
@@ -13,9 +14,12 @@ import httpx
 import pytest
 import yaml
 from babel.numbers import format_currency
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from bot.contracts.business import model_path
 from bot.core.settings import ROOT
+from tests.browser import chromium
 from tests.e2e.conftest import stack_with
 from tests.e2e.test_channels import TelegramCustomer
 
@@ -93,3 +97,27 @@ def test_a_telegram_customer_gets_an_audit_priced_in_one_turn(pack_stack):
     # A package without factors: its base, 90,000 roubles; VAT 19,800; total 109,800.
     assert "Аудит процессов и план внедрения ИИ" in reply
     assert f"Итого: {roubles(109_800)}" in reply
+
+
+def test_the_websites_calculator_prices_as_the_bot_does_and_continues_in_the_chat(pack_stack):
+    # 240,000 × 1.2 × 1.3 × 1.15 × 1.2 → 517,000; + voice 120,000: net 637,000; VAT 140,140; total 777,140.
+    total = f"Итого: {roubles(777_140)}"
+    with chromium() as driver:
+        driver.get(pack_stack.console_url + "/")
+        driver.add_cookie({"name": "closer_language", "value": "ru"})  # as the widget's picker keeps a choice
+        driver.execute_script("localStorage.clear()")
+        driver.get(pack_stack.console_url + "/")
+        wait = WebDriverWait(driver, 60)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.bot"))  # the greeting
+        driver.find_element(By.CSS_SELECTOR, "#calculator summary").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#calculator select[name=sla]"))
+        assert Select(driver.find_element(By.NAME, "package")).first_selected_option.text.startswith("Чат-бот")
+        levels = {"integrations": "few", "data_volume": "large", "languages": "two", "sla": "extended"}
+        for name, value in levels.items():
+            Select(driver.find_element(By.NAME, name)).select_by_value(value)
+        driver.find_element(By.CSS_SELECTOR, "#calculator input[value=voice]").click()
+        wait.until(lambda d: total in plain(d.find_element(By.CSS_SELECTOR, "#calculator output").text))
+        driver.find_element(By.ID, "calculator-continue").click()
+        wait.until(lambda d: any(total in plain(m.text) for m in d.find_elements(By.CSS_SELECTOR, ".msg.bot")))
+        said = [m.text for m in driver.find_elements(By.CSS_SELECTOR, ".msg.user")]
+    assert said[-1] == "Чат-бот для продаж и поддержки"

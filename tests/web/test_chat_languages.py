@@ -14,13 +14,18 @@ from aiohttp.test_utils import TestClient, TestServer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from bot.core.business import get_company
 from bot.texts import i18n
 from bot.web.app import create_app
 from tests.browser import chromium
 from tests.web.test_console_auth import console_settings
 
-PLACEHOLDER = "Ask about chairs, desks, prices, stock…"
 SELECTOR = [("en", "English"), ("ar", "العربية"), ("ru", "Русский")]
+
+
+def placeholder(language: str) -> str:
+    """The message box's hint in ``language``: knowledge/company.yml's ``chat_placeholder``."""
+    return get_company().chat_placeholders[language]
 
 
 def translated(language: str, msgid: str) -> str:
@@ -95,7 +100,7 @@ async def test_an_arabic_browser_gets_the_page_right_to_left_in_arabic_with_the_
     assert read.tag("html") == {"lang": "ar", "dir": "rtl"}
     assert [(attrs["value"], text) for attrs, text in read.options] == SELECTOR
     assert [attrs["value"] for attrs, _ in read.options if "selected" in attrs] == ["ar"]
-    assert read.tag("input", id="text")["placeholder"] == translated("ar", PLACEHOLDER)
+    assert read.tag("input", id="text")["placeholder"] == placeholder("ar")
     assert read.tag("input", id="text")["dir"] == "auto"
     assert read.texts["send"] == translated("ar", "Send")
     assert read.texts["new_chat"] == translated("ar", "New chat")
@@ -143,9 +148,9 @@ async def test_the_page_carries_every_languages_name_direction_and_texts_for_the
         "ru": ("Русский", "ltr"),
     }
     assert [languages[code]["texts"]["placeholder"] for code in ("en", "ar", "ru")] == [
-        PLACEHOLDER,
-        translated("ar", PLACEHOLDER),
-        translated("ru", PLACEHOLDER),
+        placeholder("en"),
+        placeholder("ar"),
+        placeholder("ru"),
     ]
     assert {code: each["texts"].keys() for code, each in languages.items()} == {
         code: languages["en"]["texts"].keys() for code in languages
@@ -205,7 +210,7 @@ async def test_picking_arabic_turns_the_widget_right_to_left_and_tells_rasa(db_u
     assert seen["options"] == SELECTOR
     assert seen["before"] == "ltr"
     assert seen["after"] == ("ar", "rtl")
-    assert seen["placeholder"] == translated("ar", PLACEHOLDER)
+    assert seen["placeholder"] == placeholder("ar")
     assert seen["bubbles"] == [
         ("hi", "auto"),
         ('You said: /greet{"language":"en"}', "auto"),

@@ -267,6 +267,9 @@
     input.focus();
   }
 
+  // The price calculator (calculator.js) continues in the chat with its configuration.
+  window.addEventListener("closer:say", (e) => say(e.detail.shown, e.detail.payload));
+
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const text = input.value.trim();
