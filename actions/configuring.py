@@ -29,7 +29,7 @@ class ValidateConfigurationForm(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         events: list[EventType] = []
-        form_slots = self.domain_slots(domain)
+        form_slots = [*self.domain_slots(domain), configuring.OPTIONS]
         for slot, value in tracker.slots_to_validate().items():
             if slot not in form_slots:
                 continue
