@@ -6,6 +6,7 @@ import-stock FILE                   upsert stock levels (exit 1 if any row was r
 load-knowledge                      migrate, then import knowledge/catalog.csv and stock.csv
 index [--only knowledge|products]   re-index knowledge/ and the catalog in Chroma (incremental)
 crm-worker                          send queued CRM writes to the external CRM (CLOSER_CRM_PROVIDER)
+amocrm-authorize CODE               exchange amoCRM's authorisation code for tokens (kept encrypted in the DB)
 handback CONVERSATION_ID [--note N] resume the bot after a manager's takeover (Rasa HTTP API)
 sqlite-wal FILE                     switch a SQLite file (Rasa's tracker store) to write-ahead logging
 rotate-key [--index]                re-encrypt customer data under CLOSER_PII_ACTIVE_KEY; --index also
@@ -52,6 +53,22 @@ async def _import(kind: str, path: Path, mapping: catalog.ColumnMapping) -> int:
         print(f"rejected {error}", file=sys.stderr)
     print(f"{path}: {report.summary()}")
     return 1 if report.rejected else 0
+
+
+async def _amocrm_authorize(code: str) -> int:
+    from bot.crm.amocrm import AmoCRM
+    from bot.crm.base import CRMError
+
+    settings = get_settings()
+    try:
+        expires_at = await AmoCRM.from_settings(settings).authorize(code)
+    except (ValueError, CRMError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await db.get_engine(settings.database_url).dispose()
+    print(f"amoCRM authorised; the access token is valid until {expires_at:%Y-%m-%d %H:%M} UTC and renews itself")
+    return 0
 
 
 async def _index(only: str | None) -> int:
@@ -224,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     idx = sub.add_parser("index", help="re-index knowledge/ Markdown and catalog products in Chroma (incremental)")
     idx.add_argument("--only", choices=[index.KNOWLEDGE, index.PRODUCTS], help="one collection only")
     sub.add_parser("crm-worker", help="deliver queued writes to the external CRM every 15 s, until stopped")
+    amo = sub.add_parser("amocrm-authorize", help="exchange amoCRM's authorisation code for tokens (kept encrypted)")
+    amo.add_argument("code", help="the code amoCRM shows once the integration is installed (valid 20 minutes)")
     back = sub.add_parser("handback", help="resume the bot in a conversation a manager took over")
     back.add_argument("conversation_id")
     back.add_argument("--note", help="how it was resolved (kept on the escalations and on the customer's open deal)")
@@ -276,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_import("stock", args.file, catalog.DEFAULT_MAPPING))
         if args.command == "index":
             return asyncio.run(_index(args.only))
+        if args.command == "amocrm-authorize":
+            db.upgrade()
+            return asyncio.run(_amocrm_authorize(args.code))
         if args.command == "crm-worker":
             from bot.crm import outbox, registry
 

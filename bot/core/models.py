@@ -332,6 +332,20 @@ class CRMOutbox(Base):
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class OAuthToken(Base):
+    """An OAuth 2.0 grant Closer holds for an external service (``provider``, e.g. ``amocrm``): the access token,
+    valid until ``expires_at``, and the refresh token that gets the next pair (amoCRM's is single-use: each refresh
+    stores the new one). Both tokens encrypted at rest."""
+
+    __tablename__ = "oauth_tokens"
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    access_token: Mapped[str] = mapped_column(Encrypted("oauth_tokens.access_token"))
+    refresh_token: Mapped[str] = mapped_column(Encrypted("oauth_tokens.refresh_token"))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
 class ChannelDelivery(Base):
     """One inbound webhook delivery of a messaging channel (``bot.contracts.channel_tables.deliveries``,
     written by ``connectors/`` inside the Rasa server)."""

@@ -101,13 +101,24 @@ class Settings(BaseSettings):
     telegram_api_base: str = "https://api.telegram.org"
     telegram_timeout: float = 10.0
 
-    # CRM: "sql" (the business DB only, the default) or "hubspot" (also HubSpot, through an outbox).
+    # CRM: "sql" (the business DB only, the default), "hubspot" or "amocrm" (also that CRM, through an outbox).
     crm_provider: str = "sql"
     hubspot_token: str | None = None
     hubspot_api_base: str = "https://api.hubapi.com"
     hubspot_timeout: float = 10.0
     hubspot_pipeline: str = "default"
     crm_retry_max_s: float = 3600.0
+    # amoCRM (bot.crm.amocrm): the account's address, the integration's OAuth 2.0 client, the pipeline deals go to
+    # and the status id of each of Closer's stages in it (won and lost are amoCRM's own 142 and 143 by default).
+    # Authorise once with `python -m bot amocrm-authorize CODE`; the tokens are kept encrypted in the business DB.
+    amocrm_base_url: str | None = None  # https://<subdomain>.amocrm.ru
+    amocrm_client_id: str | None = None
+    amocrm_client_secret: str | None = None
+    amocrm_redirect_uri: str | None = None
+    amocrm_pipeline_id: int | None = None
+    amocrm_status_ids: dict[str, int] = {}  # Closer stage → status id: new, qualified, proposal, negotiation
+    amocrm_timeout: float = 10.0
+    amocrm_requests_per_second: float = 7.0  # amoCRM's documented limit per integration
 
     # Manager console. Rasa's tracker store, read-only (endpoints.yml's tracker_store, as a SQLAlchemy URL).
     tracker_database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'tracker.db'}"  # business

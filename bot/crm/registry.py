@@ -3,17 +3,19 @@ this package (a :class:`~bot.crm.base.CRMProvider` subclass) plus one line in :d
 
 from typing import Any
 
+from bot.crm.amocrm import AmoCRM
 from bot.crm.base import CRMProvider
 from bot.crm.hubspot import HubSpotCRM
 from bot.crm.sql import SqlCRM
 
-ADAPTERS: dict[str, type[CRMProvider]] = {SqlCRM.name: SqlCRM, HubSpotCRM.name: HubSpotCRM}
+ADAPTERS: dict[str, type[CRMProvider]] = {SqlCRM.name: SqlCRM, HubSpotCRM.name: HubSpotCRM, AmoCRM.name: AmoCRM}
 
 
 def provider_from_settings(settings: Any) -> CRMProvider:
     """The adapter named by ``settings.crm_provider``, built from the settings its ``from_settings`` reads
-    (HubSpot: ``hubspot_token``, ``hubspot_api_base``, ``hubspot_timeout`` and ``hubspot_pipeline``). Raises
-    ValueError for an unknown provider or a missing setting (HubSpot without a token)."""
+    (HubSpot: ``hubspot_token``, ``hubspot_api_base``, ``hubspot_timeout`` and ``hubspot_pipeline``; amoCRM: the
+    ``amocrm_*`` settings). Raises ValueError for an unknown provider or a missing setting (HubSpot without a
+    token, amoCRM without its address or OAuth client)."""
     adapter = ADAPTERS.get(settings.crm_provider)
     if adapter is None:
         raise ValueError(f"unknown crm_provider {settings.crm_provider!r} (expected {' or '.join(ADAPTERS)})")
