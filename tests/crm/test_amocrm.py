@@ -3,7 +3,11 @@ business DB: authorisation and single-use refresh tokens kept encrypted, a Teleg
 contact and a tagged lead with its status and a note, pipeline statuses from Closer's stages, requests spaced to
 amoCRM's 7 per second, and 429, 401 and outages handled."""
 
+import asyncio
+import os
 import re
+import subprocess
+import sys
 import types
 from dataclasses import asdict, replace
 from datetime import timedelta
@@ -16,6 +20,7 @@ from bot.commerce.leads import Lead, save_lead
 from bot.contracts.database import synchronous
 from bot.core.db import get_engine, session_scope
 from bot.core.models import Contact, CRMOutbox, Deal, utcnow
+from bot.core.settings import ROOT
 from bot.crm.amocrm import AmoCRM, source_tag
 from bot.crm.base import ContactRecord, CRMRejected, as_utc, contact_record, deal_record
 from bot.crm.outbox import DeliveryReport, deliver_due, enqueue
@@ -228,3 +233,20 @@ def contact_record_of(local_id: int, **changes) -> ContactRecord:
 
 def replace_ns(namespace: types.SimpleNamespace, **changes) -> types.SimpleNamespace:
     return types.SimpleNamespace(**{**vars(namespace), **changes})
+
+
+async def test_the_command_line_authorises_and_says_until_when(amocrm, url):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOSER_")}
+    env |= {
+        "CLOSER_DATABASE_URL": url,
+        "CLOSER_AMOCRM_BASE_URL": amocrm.base_url,
+        "CLOSER_AMOCRM_CLIENT_ID": amocrm.client_id,
+        "CLOSER_AMOCRM_CLIENT_SECRET": amocrm.client_secret,
+        "CLOSER_AMOCRM_REDIRECT_URI": amocrm.redirect_uri,
+    }
+    command = [sys.executable, "-m", "bot", "amocrm-authorize", amocrm.code]
+    done = await asyncio.to_thread(subprocess.run, command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "amoCRM authorised; the access token is valid until" in done.stdout and len(stored_tokens(url)) == 1
+    again = await asyncio.to_thread(subprocess.run, command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert again.returncode == 2 and "error: amoCRM 400 on POST /oauth2/access_token" in again.stderr
