@@ -20,12 +20,13 @@ web chat, ``<channel>-lead`` for any other channel: ``telegram-lead``, ``avito-l
 import asyncio
 import json
 import logging
-import time
+import weakref
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import aiohttp
+from aiolimiter import AsyncLimiter
 from sqlalchemy import select
 
 from bot.core.db import session_scope
@@ -68,7 +69,7 @@ class AmoCRM(CRMProvider):
         self.client = {"client_id": client_id, "client_secret": client_secret, "redirect_uri": redirect_uri}
         self.pipeline_id, self.timeout_s = pipeline_id, timeout_s
         self.status_ids = {"won": WON, "lost": LOST, **(status_ids or {})}
-        self._pacer = _pacer(client_id, 1.1 / requests_per_second)  # a tenth spare: requests arrive with jitter
+        self._interval_s = 1.1 / requests_per_second  # a tenth spare: requests reach amoCRM with some jitter
         self._token: OAuthToken | None = None
 
     @classmethod
@@ -251,29 +252,17 @@ class AmoCRM(CRMProvider):
         raise CRMRejected(message, status)
 
     async def _wait_for_slot(self) -> None:
-        await self._pacer.wait()
+        await _limiter(self.client["client_id"], self._interval_s).acquire()
 
 
-class _Pacer:
-    """Spaces the requests of one integration in this process ``interval_s`` seconds apart."""
-
-    def __init__(self, interval_s: float) -> None:
-        self.interval_s = interval_s
-        self.next_slot = 0.0  # time.monotonic() of the earliest next request
-
-    async def wait(self) -> None:
-        now = time.monotonic()  # no await until the slot is taken: one event loop's coroutines take turns here
-        wait = self.next_slot - now
-        self.next_slot = max(now, self.next_slot) + self.interval_s
-        if wait > 0:
-            await asyncio.sleep(wait)
+_limiters: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncLimiter]]" = weakref.WeakKeyDictionary()
 
 
-_pacers: dict[str, _Pacer] = {}
-
-
-def _pacer(client_id: str, interval_s: float) -> _Pacer:
-    """The pacer of integration ``client_id`` in this process: every adapter of it shares amoCRM's limit."""
-    pacer = _pacers.setdefault(client_id, _Pacer(interval_s))
-    pacer.interval_s = interval_s
-    return pacer
+def _limiter(client_id: str, interval_s: float) -> AsyncLimiter:
+    """The limiter of integration ``client_id`` in this process (its running event loop), one request per
+    ``interval_s`` seconds: every adapter of it shares amoCRM's limit."""
+    limiters = _limiters.setdefault(asyncio.get_running_loop(), {})
+    limiter = limiters.get(client_id)
+    if limiter is None or limiter.time_period != interval_s:
+        limiter = limiters[client_id] = AsyncLimiter(1, interval_s)
+    return limiter
