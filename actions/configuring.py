@@ -47,3 +47,13 @@ class ActionPricePackage(SafeAction):
 
     async def act(self, turn: Turn) -> Outcome:
         return configuring.price_configuration(turn)
+
+
+class ActionSendProposal(SafeAction):
+    """The configured package as a commercial proposal: its PDF link."""
+
+    def name(self) -> str:
+        return "action_send_proposal"
+
+    async def act(self, turn: Turn) -> Outcome:
+        return await configuring.send_proposal(turn)

@@ -59,6 +59,7 @@ class CompanyBlock:
     email: str
     website: str
     trn_label: str = ""
+    requisites: tuple[str, ...] = ()  # further lines: registration numbers, bank details (company.yml)
 
     @property
     def tax_id(self) -> str:
@@ -114,6 +115,7 @@ class QuoteDocument:
     total_minor: int
     terms: Sequence[str] = ()
     language: str | None = None
+    total_in_words: str = ""  # printed under the totals when set (company.yml amounts_in_words)
 
 
 def render_quote_pdf(doc: QuoteDocument) -> bytes:
@@ -294,6 +296,7 @@ def _story(doc: QuoteDocument) -> list:
         _para(company.address, _SMALL),
         _para(company.tax_id, _SMALL),
         _para(f"{company.phone} · {company.email} · {company.website}", _SMALL),
+        *(_para(line, _SMALL) for line in company.requisites),
     ]
     meta = [
         _para(_("QUOTATION"), _TITLE_RIGHT),
@@ -377,6 +380,7 @@ def _story(doc: QuoteDocument) -> list:
         )
     )
 
+    words = [_para(_("Total in words: %(amount)s") % {"amount": doc.total_in_words}, _S)] if doc.total_in_words else []
     terms = [_para(_("Terms"), _H)]
     terms += [_bullet(term) for term in doc.terms]
     terms.append(
@@ -394,5 +398,5 @@ def _story(doc: QuoteDocument) -> list:
         Spacer(0, 5 * mm),
         items,
         Spacer(0, 4 * mm),
-        KeepTogether([totals, Spacer(0, 4 * mm), *terms]),
+        KeepTogether([totals, Spacer(0, 2 * mm), *words, Spacer(0, 4 * mm), *terms]),
     ]

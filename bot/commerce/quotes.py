@@ -21,7 +21,7 @@ from bot.core.business import Company
 from bot.core.models import Contact, Deal, Quote, QuoteLine
 from bot.core.money import format_money
 from bot.core.settings import get_settings
-from bot.texts.i18n import _, current, format_date, use
+from bot.texts.i18n import _, amount_in_words, current, format_date, use
 
 
 class QuoteError(ValueError):
@@ -40,13 +40,14 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def _next_number(session: AsyncSession, year: int) -> str:
-    """``Q-<year>-<n>``: n one above the year's highest (numerically: 10000 follows 9999), at least 4 digits. On
-    PostgreSQL the transaction first takes :data:`NUMBERING_LOCK` (released at its end), so that action servers
-    issuing quotes at once number them one after the other instead of colliding; SQLite writers queue anyway."""
+async def _next_number(session: AsyncSession, year: int, prefix: str = "Q") -> str:
+    """``<prefix>-<year>-<n>`` (``Q-2026-0001``; ``prefix`` is company.yml's ``quote_prefix``): n one above the
+    year's highest (numerically: 10000 follows 9999), at least 4 digits. On PostgreSQL the transaction first takes
+    :data:`NUMBERING_LOCK` (released at its end), so that action servers issuing quotes at once number them one after
+    the other instead of colliding; SQLite writers queue anyway."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(select(func.pg_advisory_xact_lock(NUMBERING_LOCK)))
-    prefix = f"Q-{year}-"
+    prefix = f"{prefix}-{year}-"
     sequence = cast(func.substr(Quote.number, len(prefix) + 1), Integer)
     last = await session.scalar(select(func.max(sequence)).where(Quote.number.like(f"{prefix}%")))
     return f"{prefix}{(last or 0) + 1:04d}"
@@ -62,18 +63,19 @@ async def issue(
     segment: str = "new",
     status: str = "sent",
     now: datetime | None = None,
+    prefix: str = "Q",
 ) -> Quote:
     """Store ``priced`` (the conversation's cart, priced for ``segment`` with its extra discount) as a quote
     with ``status`` (``sent`` when it goes to the customer now, ``draft`` when a manager must approve
     first), in the active language (:func:`bot.texts.i18n.current`), its lines named as ``priced`` names them
     (:func:`bot.commerce.cart.items`: in the active language). The deal, if any, moves to ``proposal`` with
-    the quote's net amount (excl. VAT). Raises QuoteError for an empty cart."""
+    the quote's net amount (excl. VAT). Numbered ``<prefix>-<year>-<NNNN>``. Raises QuoteError for an empty cart."""
     now = now or datetime.now(UTC)
     if not priced.lines:
         raise QuoteError(_("Your cart is empty, so there is nothing to quote yet."))
     for attempt in range(5):  # two quotes issued at once may pick the same number: take the next
         quote = Quote(
-            number=await _next_number(session, now.year),
+            number=await _next_number(session, now.year, prefix),
             conversation_id=conversation_id,
             status=status,
             contact_id=contact.id if contact else None,
@@ -192,7 +194,7 @@ async def accept(session: AsyncSession, conversation_id: str, now: datetime | No
 def document(quote: Quote, company: Company) -> QuoteDocument:
     """What the PDF shows for ``quote``, in ``quote.language`` (None: the default language): the stored
     snapshot, never re-priced, with the ``company.quote_terms`` of that language (else the default
-    language's) filled in."""
+    language's) filled in, and the total in words when the business writes it (``amounts_in_words``)."""
     contact = quote.contact
     valid_until = _aware(quote.valid_until)
     vat = Decimal(quote.vat_rate)
@@ -211,13 +213,21 @@ def document(quote: Quote, company: Company) -> QuoteDocument:
             if contact
             else CustomerBlock(_("Customer"))
         )
+        words = amount_in_words(quote.total_minor, quote.currency) if company.amounts_in_words else None
     return QuoteDocument(
         number=quote.number,
         issued_on=_aware(quote.created_at).date(),
         valid_until=valid_until.date(),
         currency=quote.currency,
         company=CompanyBlock(
-            company.name, company.trn, company.address, company.phone, company.email, company.website, company.trn_label
+            company.name,
+            company.trn,
+            company.address,
+            company.phone,
+            company.email,
+            company.website,
+            company.trn_label,
+            company.requisites,
         ),
         customer=customer,
         lines=[
@@ -241,4 +251,5 @@ def document(quote: Quote, company: Company) -> QuoteDocument:
         total_minor=quote.total_minor,
         terms=terms,
         language=quote.language,
+        total_in_words=words or "",
     )

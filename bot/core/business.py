@@ -58,6 +58,9 @@ class Company:
     quote_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     taglines: dict[str, str] = field(default_factory=dict)  # language → the web chat header's line under the brand
     chat_placeholders: dict[str, str] = field(default_factory=dict)  # language → the web chat's empty message box
+    requisites: tuple[str, ...] = ()  # lines under the seller on documents (registration numbers, bank details)
+    amounts_in_words: bool = False  # documents also write the total in words (bot.texts.i18n.amount_in_words)
+    quote_prefix: str = "Q"  # quotes are numbered <prefix>-<year>-<NNNN>
 
     @property
     def money_words(self) -> tuple[str, ...]:
@@ -135,6 +138,9 @@ def get_company() -> Company:
         quote_terms=_quote_terms(raw.get("quote_terms") or [], languages, default_language),
         taglines=_by_language(raw.get("tagline") or {}, default_language),
         chat_placeholders=_by_language(raw.get("chat_placeholder") or {}, default_language),
+        requisites=tuple(str(line) for line in raw.get("requisites") or ()),
+        amounts_in_words=bool(raw.get("amounts_in_words", False)),
+        quote_prefix=str(raw.get("quote_prefix") or "Q"),
     )
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from babel import Locale
 from babel.dates import format_date as babel_format_date
 from babel.numbers import format_currency, format_decimal, get_currency_symbol
+from num2words import CONVERTER_CLASSES, num2words
 
 from bot.core.business import get_company
 from bot.core.caches import on_reset, process_cache
@@ -111,6 +112,19 @@ def format_money(minor: int, currency: str) -> str:
     text = format_currency(major, currency, locale=locale())
     symbol = company.currency_symbols.get(language)
     return text.replace(get_currency_symbol(currency, locale()), symbol) if symbol else text
+
+
+def amount_in_words(minor: int, currency: str) -> str | None:
+    """Integer minor units of ISO 4217 ``currency`` in words in the active language, as documents write them
+    (``63074000, "RUB"`` in Russian → ``"Шестьсот тридцать тысяч семьсот сорок рублей 00 копеек"``), from num2words;
+    None when num2words has no words for that currency in that language. Raises MoneyError for an unknown
+    currency."""
+    converter = CONVERTER_CLASSES.get(current())
+    if converter is None or currency not in getattr(converter, "CURRENCY_FORMS", {}):
+        return None
+    major = Decimal(minor).scaleb(-exponent(currency))
+    words = num2words(major, lang=current(), to="currency", currency=currency, cents=False, separator="")
+    return words[:1].upper() + words[1:]
 
 
 def format_number(value: int | Decimal) -> str:

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import math
 import re
+import urllib.parse
 
 from aiohttp import web
 from babel import Locale, negotiate_locale
@@ -319,8 +320,17 @@ async def quote_pdf(request: web.Request) -> web.Response:
     return web.Response(
         body=pdf,
         content_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{quote.number}.pdf"', "Cache-Control": "private, no-store"},
+        headers={"Content-Disposition": _inline(f"{quote.number}.pdf"), "Cache-Control": "private, no-store"},
     )
+
+
+def _inline(filename: str) -> str:
+    """A Content-Disposition header showing ``filename``: as it is when ASCII, else RFC 6266's UTF-8 form
+    (``КП-2026-0001.pdf``) with an ASCII fallback."""
+    if filename.isascii():
+        return f'inline; filename="{filename}"'
+    fallback = filename.encode("ascii", "replace").decode().replace("?", "_")
+    return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(filename)}"
 
 
 def setup(app: web.Application) -> None:

@@ -5,6 +5,7 @@ customer's language. Without a formula (the default business) the form asks noth
 import pytest
 
 from bot.commerce import configuring
+from bot.commerce.formula import load_formula
 from bot.core import caches
 from bot.core.settings import ROOT
 from bot.core.turn import Turn
@@ -81,3 +82,45 @@ def test_without_a_formula_a_manager_prices_it():
     assert configuring.clean("package", "chatbot") is None
     [message] = configuring.price_configuration(Turn("web-c2", "web")).messages
     assert "manager" in message["text"]
+
+
+def test_a_configuration_becomes_the_lines_of_a_proposal(pack):
+    formula = load_formula()
+    priced = formula.price("support", {"sla": "extended"}, [])
+    with i18n.use("ru"):
+        cart = configuring.as_cart(formula, priced, "ru")
+    [line] = cart.lines
+    assert (line.sku, line.name, line.quantity, line.net_minor) == (
+        "support",
+        "Сопровождение и развитие (абонемент), в месяц",
+        1,
+        5_400_000,
+    )
+    assert (cart.net_minor, cart.vat_minor, cart.total_minor) == (
+        priced.net_minor,
+        priced.vat_minor,
+        priced.total_minor,
+    )
+    chatbot = formula.price("chatbot", {}, ["voice", "analytics"])
+    lines = configuring.as_cart(formula, chatbot, "en").lines
+    assert [(line.sku, line.name, line.net_minor) for line in lines] == [
+        ("chatbot", "Sales and support chatbot", 18_000_000),
+        ("analytics", "Conversation analytics dashboard", 6_000_000),
+        ("voice", "Voice channel (telephony)", 12_000_000),
+    ]
+    assert sum(line.net_minor for line in lines) == chatbot.net_minor
+
+
+@pytest.mark.parametrize(
+    ("language", "minor", "currency", "words"),
+    [
+        ("ru", 63_074_000, "RUB", "Шестьсот тридцать тысяч семьсот сорок рублей 00 копеек"),
+        ("ru", 150, "RUB", "Один рубль 50 копеек"),
+        ("en", 63_074_050, "RUB", "Six hundred and thirty thousand, seven hundred and forty roubles 50 kopeks"),
+        ("en", 129_000, "AED", None),  # num2words has no words for dirhams
+        ("ar", 129_000, "AED", None),  # nor for any currency in Arabic (it would say riyals)
+    ],
+)
+def test_amounts_in_words_where_num2words_has_them(language, minor, currency, words):
+    with i18n.use(language):
+        assert i18n.amount_in_words(minor, currency) == words

@@ -4,7 +4,9 @@ formula (the total worked out by hand), a question answered from its knowledge w
 an audit (a package without factors) priced in one turn; in Chromium, the website's price calculator prices a
 configuration and continues in the chat, where the bot prices the same."""
 
+import io
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -14,6 +16,7 @@ import httpx
 import pytest
 import yaml
 from babel.numbers import format_currency
+from pypdf import PdfReader
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -78,12 +81,23 @@ def test_a_customer_configures_a_chatbot_in_russian_and_gets_the_formulas_price(
     assert question["text"].startswith("Какой объём")
     [question] = customer.tap([question], "До 10 000")
     [question] = customer.tap([question], "Два")
-    [priced] = customer.tap([question], "Расширенный (ежедневно, ответ за 2 часа)")
+    [priced, offer] = customer.tap([question], "Расширенный (ежедневно, ответ за 2 часа)")
     text = plain(priced["text"])
     # 240,000 × 1.2 × 1.3 × 1.15 × 1.2 = 516,672 → 517,000 roubles; VAT 22% 113,740; total 630,740.
     assert text.startswith("Чат-бот для продаж и поддержки с вашими параметрами:")
     assert "× 2,1528" in text and f"Пакет: {roubles(517_000)}" in text
     assert f"НДС 22%: {roubles(113_740)}" in text and f"Итого: {roubles(630_740)}" in text
+
+    [sent] = customer.tap([offer], "Да, пришлите КП")
+    [link] = re.findall(r"http\S+\.pdf", sent["text"])
+    pdf = httpx.get(link, timeout=30)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert "filename*=UTF-8''%D0%9A%D0%9F-" in pdf.headers["content-disposition"]  # КП-…: RFC 6266's UTF-8 name
+    page = " ".join(plain(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)).split())
+    assert "КОММЕРЧЕСКОЕ ПРЕДЛОЖЕНИЕ" in page and re.search(r"КП-\d{4}-\d{4}", page)
+    assert all(line in page for line in COMPANY["requisites"])  # the seller's requisites
+    assert roubles(630_740) in page and "Шестьсот тридцать тысяч семьсот сорок рублей 00 копеек" in page
+    assert "Чат-бот для продаж и поддержки" in page
 
     [answer] = customer.say("Можно оплатить картой?")
     assert "ЮKassa" in answer["text"] and "Источник: Оплата" in answer["text"]
