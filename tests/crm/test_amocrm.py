@@ -3,11 +3,7 @@ business DB: authorisation and single-use refresh tokens kept encrypted, a Teleg
 contact and a tagged lead with its status and a note, pipeline statuses from Closer's stages, requests spaced to
 amoCRM's 7 per second, and 429, 401 and outages handled."""
 
-import asyncio
-import os
 import re
-import subprocess
-import sys
 import types
 from dataclasses import asdict, replace
 from datetime import timedelta
@@ -18,13 +14,13 @@ from sqlalchemy.orm import selectinload
 
 from bot.commerce.leads import Lead, save_lead
 from bot.contracts.database import synchronous
-from bot.core.db import get_engine, session_scope
+from bot.core.db import session_scope
 from bot.core.models import Contact, CRMOutbox, Deal, utcnow
-from bot.core.settings import ROOT
 from bot.crm.amocrm import AmoCRM, source_tag
 from bot.crm.base import ContactRecord, CRMRejected, as_utc, contact_record, deal_record
 from bot.crm.outbox import DeliveryReport, deliver_due, enqueue
 from bot.crm.registry import provider_from_settings
+from tests.crm.test_crm import replace_ns
 from tests.fakes.amocrm_server import FakeAmoCRM
 
 IVAN = Lead(
@@ -40,12 +36,6 @@ IVAN = Lead(
     sender_id="telegram-77",
 )
 STATUSES = {"new": 61_001, "qualified": 61_002, "proposal": 61_003, "negotiation": 61_004}
-
-
-@pytest.fixture
-async def url(db_url: str):
-    yield db_url
-    await get_engine(db_url).dispose()
 
 
 @pytest.fixture
@@ -229,24 +219,3 @@ async def test_without_authorisation_the_write_is_rejected_with_what_to_do(amocr
 def contact_record_of(local_id: int, **changes) -> ContactRecord:
     record = ContactRecord(local_id, f"Клиент {local_id}", None, f"client{local_id}@example.ru", None, "web", [], None)
     return replace(record, **changes)
-
-
-def replace_ns(namespace: types.SimpleNamespace, **changes) -> types.SimpleNamespace:
-    return types.SimpleNamespace(**{**vars(namespace), **changes})
-
-
-async def test_the_command_line_authorises_and_says_until_when(amocrm, url):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOSER_")}
-    env |= {
-        "CLOSER_DATABASE_URL": url,
-        "CLOSER_AMOCRM_BASE_URL": amocrm.base_url,
-        "CLOSER_AMOCRM_CLIENT_ID": amocrm.client_id,
-        "CLOSER_AMOCRM_CLIENT_SECRET": amocrm.client_secret,
-        "CLOSER_AMOCRM_REDIRECT_URI": amocrm.redirect_uri,
-    }
-    command = [sys.executable, "-m", "bot", "amocrm-authorize", amocrm.code]
-    done = await asyncio.to_thread(subprocess.run, command, cwd=ROOT, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert "amoCRM authorised; the access token is valid until" in done.stdout and len(stored_tokens(url)) == 1
-    again = await asyncio.to_thread(subprocess.run, command, cwd=ROOT, env=env, capture_output=True, text=True)
-    assert again.returncode == 2 and "error: amoCRM 400 on POST /oauth2/access_token" in again.stderr

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from bot.commerce.leads import Lead, save_lead
-from bot.core.db import get_engine, session_scope
+from bot.core.db import session_scope
 from bot.core.models import Contact, CRMOutbox, Deal, utcnow
 from bot.crm import outbox as crm_outbox
 from bot.crm.base import ContactRecord, CRMRejected, DealRecord, contact_record, deal_record
@@ -32,12 +32,6 @@ AISHA = Lead(
     channel="web",
     sender_id="web-1",
 )
-
-
-@pytest.fixture
-async def url(db_url: str):
-    yield db_url
-    await get_engine(db_url).dispose()
 
 
 @pytest.fixture
