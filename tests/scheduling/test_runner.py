@@ -52,6 +52,7 @@ async def test_a_run_is_recorded_with_its_outcome_and_summary(db_url) -> None:
 async def test_a_failed_reindex_is_recorded_and_alerts_the_managers_chat(db_url, tmp_path) -> None:
     empty = tmp_path / "knowledge"
     empty.mkdir()
+    (empty / "catalog.csv").write_text("product,cost\nchair,12\n")  # not Closer's columns: the import stops
     with served_in_a_thread(FakeTelegram()) as telegram:
         settings = Settings(
             database_url=db_url,
