@@ -108,9 +108,14 @@ class DurableWebhookInput(InputChannel):
                 return Reading(text, metadata={"user": payload["user"]}) if text else Reading(reply=UNSUPPORTED_REPLY)
 
     :meth:`start` and :meth:`stop` may be extended (call ``super()``) for the platform's own set-up
-    and clean-up."""
+    and clean-up; :attr:`webhook_paths` may name other paths for the webhook (Avito's carries a secret
+    segment: ``connectors/avito.py``)."""
 
     output: OutputChannel
+    # The webhook's paths under ``/webhooks/<name>``, each answering ``POST`` with :meth:`_receive`; a subclass may
+    # add one with Sanic path parameters (e.g. a secret segment, ``/webhook/<secret:str>``), which its
+    # :meth:`deliveries` reads from ``request.match_info``.
+    webhook_paths: tuple[str, ...] = ("/webhook",)
 
     def __init__(self, store: ChannelStore | None = None, limiter: RateLimiter | None = None) -> None:
         """``store``: by default one on ``CLOSER_DATABASE_URL`` (raises ChannelConfigError when the
@@ -145,8 +150,8 @@ class DurableWebhookInput(InputChannel):
         return self.output
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        """``GET /`` (health) and ``POST /webhook``; :meth:`start` after the server starts, :meth:`stop`
-        before it stops."""
+        """``GET /`` (health) and ``POST`` on each of :attr:`webhook_paths`; :meth:`start` after the server starts,
+        :meth:`stop` before it stops."""
         self._on_new_message = on_new_message
         blueprint = Blueprint(f"closer_{self.name()}", __name__)
         self.paused.bind(blueprint)
@@ -155,9 +160,11 @@ class DurableWebhookInput(InputChannel):
         async def health(_: Request) -> HTTPResponse:
             return json_response({"status": "ok"})
 
-        @blueprint.route("/webhook", methods=["POST"])
-        async def webhook(request: Request) -> HTTPResponse:
+        async def webhook(request: Request, **_: Any) -> HTTPResponse:  # path parameters: in request.match_info
             return await self._receive(request)
+
+        for number, path in enumerate(self.webhook_paths):
+            blueprint.add_route(webhook, path, methods=["POST"], name=f"webhook_{number}" if number else "webhook")
 
         @blueprint.listener("after_server_start")
         async def started(app: Any, *_: Any) -> None:

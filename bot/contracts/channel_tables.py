@@ -22,8 +22,9 @@ def utcnow() -> datetime:
 
 # One inbound webhook delivery of a messaging channel, kept for deduplication (at least 24 h) and so that
 # a delivery acknowledged but not yet processed survives a restart. ``delivery_id``: Telegram's
-# ``update_id`` (an edit is an update of its own), WhatsApp's message id (``wamid…``); ``sender_id``: the
-# conversation id (``telegram-<chat id>``, ``whatsapp-<wa_id>``, see bot.contracts.conversation_ids);
+# ``update_id`` (an edit is an update of its own), WhatsApp's message id (``wamid…``), Avito's message id;
+# ``sender_id``: the conversation id (``telegram-<chat id>``, ``whatsapp-<wa_id>``, ``avito-<chat_id>``, see
+# bot.contracts.conversation_ids);
 # ``error``: why processing failed, or that the rate limit skipped it; ``claimed_by``: the Rasa server replica
 # (``CLOSER_REPLICA_ID``) that accepted or took over the delivery, at ``claimed_at`` (connectors.store).
 deliveries = sa.Table(
@@ -44,7 +45,7 @@ deliveries = sa.Table(
     sa.Index("ix_channel_deliveries_sender", "channel", "sender_id", "processed_at", "id"),
 )
 
-# A customer as a messaging channel knows them (``user_id``: the native id, e.g. the chat id or wa_id):
+# A customer as a messaging channel knows them (``user_id``: the native id, e.g. the chat id, wa_id or Avito chat_id):
 # display name and the time of their last inbound message (WhatsApp's 24-hour window opens there).
 customers = sa.Table(
     "channel_customers",

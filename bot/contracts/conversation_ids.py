@@ -2,8 +2,9 @@
 
 Conversation ids: Rasa's sender id of a customer's conversation is ``<channel>-<native id>``, the
 native id being the channel's own id of the customer (the web chat's session id, Telegram's chat id,
-WhatsApp's ``wa_id``), e.g. ``web-3f2a…``, ``telegram-1111111``, ``telegram--1001234`` (a negative chat
-id), ``whatsapp-971501112233``. Only the first ``-`` separates the two.
+WhatsApp's ``wa_id``, Avito's ``chat_id``), e.g. ``web-3f2a…``, ``telegram-1111111``,
+``telegram--1001234`` (a negative chat id), ``whatsapp-971501112233``, ``avito-u2i-PJIBDmGhVVdQpNZMgvW~Sw``. Only
+the first ``-`` separates the two.
 
 Rasa's input channel names ``rest`` and ``socketio`` (the web chat's transports) are the channel ``web``.
 """
@@ -11,7 +12,7 @@ Rasa's input channel names ``rest`` and ``socketio`` (the web chat's transports)
 import hashlib
 import hmac
 
-CHANNELS = ("web", "telegram", "whatsapp")
+CHANNELS = ("web", "telegram", "whatsapp", "avito")
 WEB_INPUT_CHANNELS = ("rest", "socketio")  # Rasa's input channels of the web chat
 OTHER = "other"  # the channel of a conversation whose id names none of CHANNELS
 SEPARATOR = "-"

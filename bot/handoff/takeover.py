@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 MAX_REPLY_CHARS = 4096  # the longest text message Telegram and WhatsApp deliver
 MAX_NOTE_CHARS = 4000
 SUMMARY_MESSAGES = 6  # the last messages quoted in the summary of a manager's own takeover
-CONVERSATION_ID = re.compile(r"[A-Za-z0-9_.:@+-]{1,255}")  # web-<browser id>, telegram-<chat id>, whatsapp-<wa_id>
+# web-<browser id>, telegram-<chat id>, whatsapp-<wa_id>, avito-<chat id> (Avito's may hold "~")
+CONVERSATION_ID = re.compile(r"[A-Za-z0-9_.:@+~-]{1,255}")
 
 
 class TakeoverError(Exception):

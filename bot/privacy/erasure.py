@@ -104,7 +104,7 @@ VIA = ("console", "cli", "customer")
 # requested slot (a slot name) and the SKUs shown.
 KEPT_SLOTS = frozenset({"sales_stage", "requested_slot", "shown_skus"})
 # Channels whose customers the channel tables know by their conversation id's native id (connectors/).
-CHANNEL_TABLE_CHANNELS = ("telegram", "whatsapp")
+CHANNEL_TABLE_CHANNELS = ("telegram", "whatsapp", "avito")
 PENDING_DELAY_S = 10.0  # a customer's request waits this long for Rasa's turn to end …
 QUIET_S = 10.0  # … and for the conversation to have had no event for this long
 RETENTION_INTERVAL = timedelta(days=1)
