@@ -21,8 +21,9 @@ from bot.texts import i18n
 log = logging.getLogger(__name__)
 
 
-def read_turn(tracker: Tracker) -> Turn:
-    """The :class:`Turn` of ``tracker``: the latest message, its entities and the conversation's slots and messages."""
+def read_turn(tracker: Tracker, domain: dict[str, Any] | None = None) -> Turn:
+    """The :class:`Turn` of ``tracker``: the latest message, its entities and the conversation's slots and messages,
+    with the required slots of each form of ``domain`` (Rasa's domain as the action server receives it)."""
     latest = tracker.latest_message or {}
     names = dict.fromkeys(e.get("entity") for e in latest.get("entities") or [] if e.get("entity"))
     entities = {}
@@ -49,6 +50,11 @@ def read_turn(tracker: Tracker) -> Turn:
         slots=dict(tracker.slots),
         user_messages=user_messages,
         said=said,
+        metadata=next((e.get("metadata") or {} for e in reversed(tracker.events) if e.get("event") == "user"), {}),
+        forms={
+            name: tuple((form or {}).get("required_slots") or ())
+            for name, form in ((domain or {}).get("forms") or {}).items()
+        },
     )
 
 
@@ -82,7 +88,7 @@ class SafeAction(Action, ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        turn = read_turn(tracker)
+        turn = read_turn(tracker, domain)
         started = time.perf_counter()
         # the texts composed in this turn are in the customer's language; its log records name the conversation
         with i18n.use(turn.language), logs.in_conversation(tracker.sender_id):

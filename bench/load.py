@@ -34,9 +34,10 @@ import sqlalchemy as sa
 
 from bench.turn_latency import free_port, rss_mb, start, wait_ready
 from bench.webhooks import channel_environment
+from bot.contracts.business import model_path
 from tests.deploy.test_topology import free_offset
 from tests.deploy.test_topology_files import run_prod
-from tests.e2e.conftest import MODEL, RASA, channel_credentials, served_in_a_thread
+from tests.e2e.conftest import RASA, channel_credentials, served_in_a_thread
 from tests.fakes.graph_server import FakeGraph
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -46,6 +47,8 @@ DURATION_S = int(os.environ.get("LOAD_DURATION_S", "300"))
 USERS, SPAWN_RATE = 250, 10  # Locust's weights make 200 web chat and 50 messenger customers
 KILL_AT = 0.4  # of the run: one Rasa server and one action server of the topology are killed
 DRAIN_TIMEOUT_S = 600.0  # for the webhook deliveries acknowledged at the end (a killed replica's: ≥ STALE_CLAIM_S)
+
+MODEL = model_path()  # the business's trained model (CLOSER_BUSINESS)
 
 
 def environment(tmp: Path, telegram: FakeTelegram, graph: FakeGraph) -> dict[str, str]:

@@ -31,7 +31,8 @@ from pathlib import Path
 import aiohttp
 
 from bench.turn_latency import free_port, percentile, start, wait_ready
-from tests.e2e.conftest import MODEL, RASA, channel_credentials, served_in_a_thread
+from bot.contracts.business import model_path
+from tests.e2e.conftest import RASA, channel_credentials, served_in_a_thread
 from tests.fakes.graph_server import FakeGraph
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -42,6 +43,8 @@ WEB_CHATS, WEB_CHAT_MESSAGES = 20, 10  # web chat traffic (Rasa turns) during th
 MIXED, MIXED_CHATS = "telegram+web", 820_000_000
 TEXTS = ["hi", "what are your delivery charges?", "do you have ergonomic chairs?", "thanks"]
 TELEGRAM_SECRET, WHATSAPP_SECRET = "bench-telegram-secret", "bench-whatsapp-app-secret"
+
+MODEL = model_path()  # the business's trained model (CLOSER_BUSINESS)
 
 
 def channel_environment(telegram: FakeTelegram, graph: FakeGraph) -> dict[str, str]:

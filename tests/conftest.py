@@ -16,6 +16,7 @@ from bot.core import business, caches, db
 from bot.core.settings import ROOT, get_settings
 from tests import local_llm as local_llm_server
 from tests import postgres
+from tests import radicale as radicale_server
 
 # connectors/ and nlu/ run inside the Rasa server: their tests run under .venv-rasa (scripts/test.sh).
 collect_ignore = ["channels", "nlu"]
@@ -110,3 +111,10 @@ def local_llm(tmp_path_factory: pytest.TempPathFactory) -> local_llm_server.Loca
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     yield from local_llm_server.serve(port, tmp_path_factory.mktemp("llm") / "llm.log")
+
+
+@pytest.fixture(scope="session")
+def radicale(tmp_path_factory: pytest.TempPathFactory):
+    """A real CalDAV server (Radicale) for the session: tests/radicale.py."""
+    with radicale_server.serve(tmp_path_factory.mktemp("radicale")) as server:
+        yield server

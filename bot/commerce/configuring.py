@@ -18,6 +18,7 @@ from bot.commerce.pricing import PricedCart, PricedLine
 from bot.commerce.quoting import quote_document
 from bot.core import db
 from bot.core.business import get_company
+from bot.core.models import Contact
 from bot.core.turn import Outcome, Turn
 from bot.texts import i18n, messages
 from bot.texts.i18n import gettext as _
@@ -80,12 +81,14 @@ async def send_proposal(turn: Turn) -> Outcome:
     priced = _price(formula, turn)
     company = get_company()
     async with db.session_scope() as session:
+        contact = await session.get(Contact, turn.contact_id) if turn.contact_id else None
         deal = await deals.open_deal(session, contact_id=turn.contact_id, conversation_id=turn.conversation_id)
         quote = await quotes.issue(
             session,
             turn.conversation_id,
             as_cart(formula, priced, i18n.current()),
             company.quote_validity_days,
+            contact=contact,
             deal=deal,
             prefix=company.quote_prefix,
         )

@@ -100,7 +100,10 @@ def clean_timeline(text: str) -> str | None:
 
 @dataclass(frozen=True)
 class Lead:
-    """What the lead form collected. Phone is E.164; budget in minor units of ``currency``."""
+    """What the lead form collected. Phone is E.164; budget in minor units of ``currency``. ``qualification`` holds
+    (slot, answer) of the business's own qualifying questions in its lead form (company size, channels, …), as the
+    customer answered them, in the form's order. ``listing`` is the platform's ad the customer wrote about (Avito's
+    item id), when the channel says."""
 
     name: str
     company: str | None
@@ -112,6 +115,8 @@ class Lead:
     timeline: str | None
     channel: str
     sender_id: str
+    qualification: tuple[tuple[str, str], ...] = ()
+    listing: str | None = None
 
 
 def speaks_for(contact: Contact, conversation_id: str) -> bool:
@@ -180,6 +185,11 @@ async def save_lead(session: AsyncSession, lead: Lead) -> tuple[Contact, Deal, b
             f"Same phone or e-mail as contact #{', #'.join(map(str, claimed))}, typed in "
             "another conversation: merge them if it is the same person."
         )
+    if lead.listing:
+        note = f"Written about {lead.channel} ad {lead.listing}" + (f"\n{note}" if note else "")
+    if lead.qualification:
+        answers = "; ".join(f"{slot}: {answer}" for slot, answer in lead.qualification)
+        note = f"Qualification: {answers}" + (f"\n{note}" if note else "")
     await deals.advance(session, deal, deals.LEAD_SAVED, note)
     return contact, deal, created
 

@@ -143,7 +143,9 @@ class PricingRules:
     """The rules of ``pricing.yml``. ``segments`` maps a segment name to its discount fraction and
     always holds ``"new"``; ``volume_tiers`` ascend; ``approval_order_minor`` is
     ``approval_order_amount`` in minor units; ``cross_sell_by_category`` maps a category id to its
-    suggestions in file order. Treat the mappings as read-only."""
+    suggestions in file order; ``prepayment_pct`` is ``prepayment``, the share of a quote's total (incl. VAT) paid in
+    advance through a payment link (:mod:`bot.payments`), None when pricing.yml has none (or "0"). Treat the mappings
+    as read-only."""
 
     currency: str
     vat_rate: Decimal
@@ -153,6 +155,7 @@ class PricingRules:
     max_bot_discount: Decimal
     approval_order_minor: int
     cross_sell_by_category: Mapping[str, tuple[Suggestion, ...]]
+    prepayment_pct: Decimal | None = None
 
     @classmethod
     def load(cls, path: Path | str) -> "PricingRules":
@@ -340,6 +343,7 @@ def _parse(raw: dict) -> PricingRules:
             for i, s in enumerate(suggestions)
         )
 
+    prepayment = raw.get("prepayment")  # optional: no payment link without it
     return PricingRules(
         currency=currency,
         vat_rate=fraction(required(raw, "vat_rate"), "vat_rate"),
@@ -349,6 +353,7 @@ def _parse(raw: dict) -> PricingRules:
         max_bot_discount=fraction(required(raw, "max_bot_discount"), "max_bot_discount"),
         approval_order_minor=approval_minor,
         cross_sell_by_category=cross_sell,
+        prepayment_pct=(fraction(prepayment, "prepayment") or None) if prepayment is not None else None,
     )
 
 

@@ -14,9 +14,16 @@ async def greet(turn: Turn) -> Outcome:
     return outcome if turn.slot("sales_stage") else outcome.set("sales_stage", "greeting")
 
 
+LEAD_FORM = "lead_form"
+# The lead form's slots Closer itself reads; any other slot a business's lead form asks is a qualifying question.
+LEAD_SLOTS = frozenset(("customer_name", "company", "email", "phone", "quantity", "budget", "timeline"))
+
+
 def lead_of(turn: Turn) -> leads.Lead:
-    """The lead in the lead form's slots, each normalised (the raw answer kept where it does not clean)."""
+    """The lead in the lead form's slots, each normalised (the raw answer kept where it does not clean), with the
+    answers to the business's own questions in its lead form (``Lead.qualification``)."""
     currency, region, slot = get_company().currency, get_settings().default_phone_region, turn.slot
+    asked = turn.forms.get(LEAD_FORM, ())
     return leads.Lead(
         name=leads.clean_name(slot("customer_name") or "") or slot("customer_name"),
         company=leads.clean_company(slot("company") or "") or None,
@@ -28,7 +35,16 @@ def lead_of(turn: Turn) -> leads.Lead:
         timeline=leads.clean_timeline(slot("timeline") or ""),
         channel=turn.channel,
         sender_id=turn.conversation_id,
+        qualification=tuple((name, str(slot(name))) for name in asked if name not in LEAD_SLOTS and slot(name)),
+        listing=_listing(turn),
     )
+
+
+def _listing(turn: Turn) -> str | None:
+    """The ad the customer writes about, from the channel's metadata of the latest message: Avito's ``item_id``
+    (``{"avito": {"item_id": …}}``, connectors/avito.py: every message of a chat about an ad carries it)."""
+    item = (turn.metadata.get(turn.channel) or {}).get("item_id") if turn.channel == "avito" else None
+    return str(item) if item else None
 
 
 async def save_lead(turn: Turn) -> Outcome:

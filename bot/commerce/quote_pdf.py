@@ -1,4 +1,9 @@
-"""Quotation PDF: a ``QuoteDocument`` rendered to A4 PDF bytes with reportlab platypus.
+"""Quotation, invoice and contract PDFs: a ``QuoteDocument`` rendered to A4 PDF bytes with reportlab platypus.
+
+One layout for the three kinds (``QuoteDocument.kind``): the seller's header with the title, number and dates, the
+buyer, the line items and totals. A quotation adds its terms and validity; an invoice the amount paid and the
+balance due; a contract prints its text (``QuoteDocument.body``, written from the business's template by
+:mod:`bot.commerce.invoicing`) before the line items, which are its specification.
 
 The PDF is in ``QuoteDocument.language``: its labels through gettext, money with
 :func:`bot.texts.i18n.format_money`, dates with :func:`bot.texts.i18n.format_date`; a language written right to
@@ -116,14 +121,33 @@ class QuoteDocument:
     terms: Sequence[str] = ()
     language: str | None = None
     total_in_words: str = ""  # printed under the totals when set (company.yml amounts_in_words)
+    kind: str = "quotation"  # one of KINDS
+    reference: str = ""  # an invoice's or contract's quote, printed under its number ("Quotation Q-2026-0001")
+    paid_minor: int = 0  # an invoice: what was already paid (then "Paid" and "Balance due" are printed)
+    paid_on: date | None = None
+    # a contract's text, in order: ("heading", text) or ("text", text) (a paragraph; newlines break lines)
+    body: Sequence[tuple[str, str]] = ()
+
+
+KINDS = ("quotation", "invoice", "contract")
+
+
+def _title(kind: str) -> str:
+    """The document's title in the active language. Raises ValueError for a kind not in :data:`KINDS`."""
+    titles = {"quotation": _("QUOTATION"), "invoice": _("INVOICE"), "contract": _("CONTRACT")}
+    if kind not in titles:
+        raise ValueError(f"unknown document kind {kind!r}: one of {', '.join(KINDS)}")
+    return titles[kind]
 
 
 def render_quote_pdf(doc: QuoteDocument) -> bytes:
-    """The quotation as A4 PDF bytes in ``doc.language``: header, customer, line table (header row repeated on
-    every page), totals, terms, "Page N of M" footer; PDF title = quote number, author = company name.
+    """The document as A4 PDF bytes in ``doc.language``: header, customer, (a contract's text,) line table (header
+    row repeated on every page), totals, (a quotation's terms, an invoice's payment,) "Page N of M" footer; PDF title =
+    the document's number, author = company name. Raises ValueError for a ``doc.kind`` not in :data:`KINDS`.
     Blocking: call through ``asyncio.to_thread`` from async code. Raises FileNotFoundError when the
     language's compiled catalog is missing (:func:`bot.texts.i18n.gettext`)."""
     _register_fonts()
+    _title(doc.kind)
     buffer = BytesIO()
     with i18n.use(doc.language):
         template = SimpleDocTemplate(
@@ -135,7 +159,7 @@ def render_quote_pdf(doc: QuoteDocument) -> bytes:
             bottomMargin=20 * mm,
             title=doc.number,
             author=doc.company.name,
-            subject=_("Quotation %(number)s") % {"number": doc.number},
+            subject=f"{_title(doc.kind)} {doc.number}",
             creator="Closer",
             initialFontName=FONT,
             initialFontSize=9,  # else every page also references Helvetica
@@ -299,11 +323,14 @@ def _story(doc: QuoteDocument) -> list:
         *(_para(line, _SMALL) for line in company.requisites),
     ]
     meta = [
-        _para(_("QUOTATION"), _TITLE_RIGHT),
+        _para(_title(doc.kind), _TITLE_RIGHT),
         _para(doc.number, _RIGHT),
         _para(_("Issued %(date)s") % {"date": i18n.format_date(doc.issued_on)}, _SMALL_RIGHT),
-        _para(_("Valid until %(date)s") % {"date": i18n.format_date(doc.valid_until)}, _SMALL_RIGHT),
     ]
+    if doc.kind == "quotation":
+        meta.append(_para(_("Valid until %(date)s") % {"date": i18n.format_date(doc.valid_until)}, _SMALL_RIGHT))
+    if doc.reference:
+        meta.append(_para(doc.reference, _SMALL_RIGHT))
     header = Table([mirror([seller, meta])], colWidths=mirror([width * 0.62, width * 0.38]))
     header.setStyle(
         TableStyle(
@@ -316,7 +343,8 @@ def _story(doc: QuoteDocument) -> list:
         )
     )
 
-    buyer = [_para(_("Prepared for"), _H)]
+    buyer_label = {"quotation": _("Prepared for"), "invoice": _("Bill to"), "contract": _("Customer")}[doc.kind]
+    buyer = [_para(buyer_label, _H)]
     buyer += [_para(value, _S) for value in (customer.name, customer.company, customer.email, customer.phone) if value]
 
     # Cell padding 4 pt a side: Unit price fits AED 999,999.99, Discount -AED 999,999.99, Net AED 9,999,999.99.
@@ -364,6 +392,13 @@ def _story(doc: QuoteDocument) -> list:
         [_("VAT %(rate)s") % {"rate": _percent(doc.vat_rate)}, money(doc.vat_minor)],
         [_("Total"), money(doc.total_minor)],
     ]
+    if doc.paid_minor:
+        paid_on = i18n.format_date(doc.paid_on) if doc.paid_on else ""
+        totals_rows += [
+            [_("Paid %(date)s") % {"date": paid_on}, money(doc.paid_minor)],
+            [_("Balance due"), money(doc.total_minor - doc.paid_minor)],
+        ]
+    total_row = len(totals_rows) - (3 if doc.paid_minor else 1)
     totals = Table(
         [mirror([_shape(label), amount]) for label, amount in totals_rows],
         colWidths=mirror([40 * mm, 45 * mm]),
@@ -373,29 +408,33 @@ def _story(doc: QuoteDocument) -> list:
         TableStyle(
             [
                 ("FONT", (0, 0), (-1, -1), FONT, 9),
+                ("FONT", (0, total_row), (-1, total_row), FONT_BOLD, 10),
                 ("FONT", (0, -1), (-1, -1), FONT_BOLD, 10),
                 ("ALIGN", (1, 0), (1, -1), "RIGHT"),  # the amounts; mirrored, the labels
-                ("LINEABOVE", (0, -1), (-1, -1), 0.75, colors.black),
+                ("LINEABOVE", (0, total_row), (-1, total_row), 0.75, colors.black),
             ]
         )
     )
 
     words = [_para(_("Total in words: %(amount)s") % {"amount": doc.total_in_words}, _S)] if doc.total_in_words else []
-    terms = [_para(_("Terms"), _H)]
-    terms += [_bullet(term) for term in doc.terms]
-    terms.append(
-        _para(
-            _("This quotation is valid until %(date)s. Prices are in %(currency)s; VAT %(rate)s is shown separately.")
-            % {"date": i18n.format_date(doc.valid_until), "currency": doc.currency, "rate": _percent(doc.vat_rate)},
-            _SMALL,
+    terms: list[Flowable] = []
+    if doc.kind == "quotation":
+        terms = [_para(_("Terms"), _H), *(_bullet(term) for term in doc.terms)]
+        validity = _(
+            "This quotation is valid until %(date)s. Prices are in %(currency)s; VAT %(rate)s is shown separately."
         )
-    )
+        values = {"date": i18n.format_date(doc.valid_until), "currency": doc.currency, "rate": _percent(doc.vat_rate)}
+        terms.append(_para(validity % values, _SMALL))
+    body: list[Flowable] = [_para(text, _H if part == "heading" else _S) for part, text in doc.body]
+    if body:
+        body += [Spacer(0, 4 * mm), _para(_("Specification"), _H)]
 
     return [
         header,
         Spacer(0, 4 * mm),
         *buyer,
         Spacer(0, 5 * mm),
+        *body,
         items,
         Spacer(0, 4 * mm),
         KeepTogether([totals, Spacer(0, 2 * mm), *words, Spacer(0, 4 * mm), *terms]),

@@ -10,11 +10,11 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.commerce import deals
+from bot.commerce import deals, numbering
 from bot.commerce.pricing import PricedCart
 from bot.commerce.quote_pdf import CompanyBlock, CustomerBlock, QuoteDocLine, QuoteDocument
 from bot.core.business import Company
@@ -33,24 +33,8 @@ class QuoteExpired(QuoteError):
     """The quote's validity has passed (``valid_until``, UTC)."""
 
 
-NUMBERING_LOCK = 0x0C1053_0001  # PostgreSQL advisory lock key of quote numbering (any constant of Closer's own)
-
-
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-async def _next_number(session: AsyncSession, year: int, prefix: str = "Q") -> str:
-    """``<prefix>-<year>-<n>`` (``Q-2026-0001``; ``prefix`` is company.yml's ``quote_prefix``): n one above the
-    year's highest (numerically: 10000 follows 9999), at least 4 digits. On PostgreSQL the transaction first takes
-    :data:`NUMBERING_LOCK` (released at its end), so that action servers issuing quotes at once number them one after
-    the other instead of colliding; SQLite writers queue anyway."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(NUMBERING_LOCK)))
-    prefix = f"{prefix}-{year}-"
-    sequence = cast(func.substr(Quote.number, len(prefix) + 1), Integer)
-    last = await session.scalar(select(func.max(sequence)).where(Quote.number.like(f"{prefix}%")))
-    return f"{prefix}{(last or 0) + 1:04d}"
 
 
 async def issue(
@@ -75,7 +59,7 @@ async def issue(
         raise QuoteError(_("Your cart is empty, so there is nothing to quote yet."))
     for attempt in range(5):  # two quotes issued at once may pick the same number: take the next
         quote = Quote(
-            number=await _next_number(session, now.year, prefix),
+            number=await numbering.next_number(session, Quote.number, prefix, now.year),
             conversation_id=conversation_id,
             status=status,
             contact_id=contact.id if contact else None,

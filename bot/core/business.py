@@ -61,6 +61,8 @@ class Company:
     requisites: tuple[str, ...] = ()  # lines under the seller on documents (registration numbers, bank details)
     amounts_in_words: bool = False  # documents also write the total in words (bot.texts.i18n.amount_in_words)
     quote_prefix: str = "Q"  # quotes are numbered <prefix>-<year>-<NNNN>
+    invoice_prefix: str = "INV"  # invoices issued after a payment (bot.commerce.invoicing), numbered the same way
+    contract_prefix: str = "C"  # and contracts
 
     @property
     def money_words(self) -> tuple[str, ...]:
@@ -141,6 +143,8 @@ def get_company() -> Company:
         requisites=tuple(str(line) for line in raw.get("requisites") or ()),
         amounts_in_words=bool(raw.get("amounts_in_words", False)),
         quote_prefix=str(raw.get("quote_prefix") or "Q"),
+        invoice_prefix=str(raw.get("invoice_prefix") or "INV"),
+        contract_prefix=str(raw.get("contract_prefix") or "C"),
     )
 
 

@@ -277,6 +277,30 @@ class QuoteLine(Base):
     quote: Mapped[Quote] = relationship(back_populates="lines")
 
 
+class SalesDocument(Base):
+    """A document issued from a quote once the customer paid (:mod:`bot.commerce.invoicing`): ``kind`` ``invoice``
+    (numbered ``<invoice_prefix>-<year>-<NNNN>``) or ``contract`` (``<contract_prefix>-…``), company.yml's prefixes.
+    Its PDF is rendered from the quote's stored snapshot whenever asked for, behind the unguessable ``token``
+    (``/documents/<token>.pdf``). ``payment_id`` is the payment that made it due (bot.payments), if any;
+    ``paid_minor`` (minor units of the quote's currency) and ``paid_at`` what had been paid when it was issued; ``body``
+    a contract's text as rendered from the business's template when it was issued (empty for an invoice)."""
+
+    __tablename__ = "sales_documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    quote_id: Mapped[int] = mapped_column(ForeignKey("quotes.id", ondelete="CASCADE"), index=True)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id", ondelete="SET NULL"), index=True)
+    paid_minor: Mapped[int] = mapped_column(Integer, default=0)
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    body: Mapped[str] = mapped_column(Text, default="")
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    quote: Mapped[Quote] = relationship(lazy="joined")
+
+
 class DealNote(Base):
     """A note on a deal, e.g. the conversation summary written when a quote is sent or a manager is called."""
 
@@ -670,3 +694,86 @@ class ConversationScore(Base):
     last_event_id: Mapped[int] = mapped_column(Integer)
     llm_model: Mapped[str | None] = mapped_column(String(255))
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class Payment(Base):
+    """A payment asked of the customer for a quote (:mod:`bot.payments.service`): the prepayment share of the quote's
+    total, through ``provider`` (``yookassa``). ``amount_minor`` is in minor units of ``currency`` (ISO 4217).
+    ``status`` follows the provider's payment: ``pending`` (the link is out) → ``succeeded`` (paid at ``paid_at``) or
+    ``canceled`` (expired or refused; ``error`` says why, also when the provider refused to make it);
+    ``waiting_for_capture`` only for a payment not captured at once. ``idempotence_key`` is made and stored before
+    the provider is first asked, so a retry, even after a crash, asks for the same payment; ``provider_payment_id``
+    and ``confirmation_url`` (the payment page) are the provider's answer. ``fulfilled_at``: when what follows a
+    payment (the documents sent to the customer) was done. At most one payment per quote is pending or succeeded."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        Index(
+            "uq_payments_live_quote",
+            "quote_id",
+            unique=True,
+            sqlite_where=sql_text("status IN ('pending', 'waiting_for_capture', 'succeeded')"),
+            postgresql_where=sql_text("status IN ('pending', 'waiting_for_capture', 'succeeded')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_payment_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    quote_id: Mapped[int] = mapped_column(ForeignKey("quotes.id"), index=True)
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id", ondelete="SET NULL"), index=True)
+    conversation_id: Mapped[str] = mapped_column(String(255), index=True)
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(32), default="pending")
+    confirmation_url: Mapped[str | None] = mapped_column(Text)
+    idempotence_key: Mapped[str] = mapped_column(String(64), unique=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fulfilled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    quote: Mapped[Quote] = relationship(lazy="selectin")
+
+
+class Booking(Base):
+    """A call a customer booked with a sales manager (:mod:`bot.booking.bookings`): ``starts_at``–``ends_at`` (aware
+    UTC) in the manager's calendar ``provider`` (``google``, ``caldav``) as its event ``event_id``, with the
+    iCalendar ``uid`` the customer's e-mailed invitation shares. ``status``: ``booked`` → ``moved`` (rescheduled, any
+    number of times) → ``cancelled``; ``sequence`` is the invitation's SEQUENCE, one higher per move and at
+    cancellation. The customer's e-mail and name (encrypted, bot.privacy.encryption) are where the invitation and its
+    updates go; ``customer_timezone`` (IANA) and ``language`` how its text gives the time. ``invite_error`` is why the
+    last invitation e-mail was not sent (None: it was). Of the bookings not cancelled, one per calendar and start time
+    (a unique index: two customers never get the same slot)."""
+
+    __tablename__ = "bookings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(255), index=True)
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id", ondelete="SET NULL"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str | None] = mapped_column(String(1024))
+    uid: Mapped[str] = mapped_column(String(64), unique=True)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    customer_timezone: Mapped[str] = mapped_column(String(64))
+    customer_email: Mapped[str] = mapped_column(Encrypted("bookings.customer_email"))
+    customer_name: Mapped[str | None] = mapped_column(Encrypted("bookings.customer_name"))
+    language: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="booked", index=True)
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    invite_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+# One live booking per calendar and start time (the migration 0020 creates the same partial index).
+Index(
+    "uq_bookings_live_slot",
+    Booking.provider,
+    Booking.starts_at,
+    unique=True,
+    sqlite_where=sql_text("status != 'cancelled'"),
+    postgresql_where=sql_text("status != 'cancelled'"),
+)

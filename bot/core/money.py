@@ -9,7 +9,11 @@ from babel.numbers import get_currency_precision, get_currency_symbol, list_curr
 _CURRENCIES = frozenset(list_currencies())
 # A thousand after the number: "1.5k", Russian "2 тыс."/"5 тысяч"/"3к", Arabic "5 آلاف"/"2 ألف"/"الف".
 _THOUSAND = r"k|к|тыс[а-я]*\.?|[أاآ]لف|آلاف"
-_AMOUNT = re.compile(rf"(\d[\d,]*(?:\.\d+)?)\s*({_THOUSAND})?(?!\w)", re.IGNORECASE)
+# A million after the number: "1.5 million", Russian "2 млн"/"3 миллиона", Arabic "2 مليون"/"ملايين".
+_MILLION = r"million|mln|млн\.?|миллион[а-я]*|مليون|ملايين"
+# Digits grouped by commas ("1,500") or, as Russian writes them, by spaces ("500 000", also no-break and thin spaces).
+_GROUPED = r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d,.])"
+_AMOUNT = re.compile(rf"({_GROUPED}|\d[\d,]*(?:\.\d+)?)\s*(?:({_THOUSAND})|({_MILLION}))?(?!\w)", re.IGNORECASE)
 
 
 class MoneyError(ValueError):
@@ -34,17 +38,19 @@ def to_minor(amount: Decimal, currency: str) -> int:
 
 def parse_amount(text: str, currency: str) -> int:
     """The first amount in free text (``"1,500"``, ``"around 1.5k AED"``, ``"SR 2,375"``, ``"до 2 тыс"``,
-    ``"5 آلاف درهم"``; digits already Western) in minor units of ``currency``. Raises MoneyError when there is
-    none."""
+    ``"500 000 ₽"``, ``"1.5 млн"``, ``"5 آلاف درهم"``; digits already Western) in minor units of ``currency``.
+    Raises MoneyError when there is none."""
     match = _AMOUNT.search(text or "")
     if not match:
         raise MoneyError(f"no amount in {text!r}")
     try:
-        value = Decimal(match.group(1).replace(",", ""))
+        value = Decimal(re.sub(r"[,\s]", "", match.group(1)))
     except InvalidOperation as exc:
         raise MoneyError(f"no amount in {text!r}") from exc
     if match.group(2):
         value *= 1000
+    elif match.group(3):
+        value *= 1_000_000
     return to_minor(value.quantize(Decimal(1).scaleb(-exponent(currency))), currency)
 
 

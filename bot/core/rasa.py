@@ -78,14 +78,16 @@ class RasaClient:
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise RasaError(f"Rasa at {self.base_url} did not answer {method} {path}: {exc!r}") from exc
 
-    async def send_message(self, sender: str, message: str) -> list[dict[str, Any]]:
+    async def send_message(
+        self, sender: str, message: str, metadata: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """Send ``message`` from conversation ``sender`` through the REST channel (``POST
-        /webhooks/rest/webhook``) and return the bot's replies in its format (``[{"recipient_id", "text", …}]``;
+        /webhooks/rest/webhook``), with ``metadata`` on the customer's message (the actions read it:
+        ``Turn.metadata``), and return the bot's replies in its format (``[{"recipient_id", "text", …}]``;
         empty while the conversation is paused). Raises RasaError (``status`` 429 with ``retry_after`` when the
         channel's rate limit refused it)."""
-        return await self._call(
-            "POST", "/webhooks/rest/webhook", signed=False, json={"sender": sender, "message": message}
-        )
+        body = {"sender": sender, "message": message, **({"metadata": metadata} if metadata else {})}
+        return await self._call("POST", "/webhooks/rest/webhook", signed=False, json=body)
 
     async def tracker(self, conversation_id: str, *, events: bool = True) -> dict[str, Any]:
         """The conversation's tracker (``GET /conversations/<id>/tracker``): ``{"sender_id", "paused", "events",

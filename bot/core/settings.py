@@ -7,6 +7,8 @@ Read once per process through :func:`get_settings` (until :func:`bot.core.caches
 from pathlib import Path
 from typing import Literal
 
+import phonenumbers
+import yaml
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -15,6 +17,15 @@ from bot.contracts.database import default_url
 from bot.core.caches import process_cache
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _phone_region(company_file: Path) -> str:
+    """The region (ISO 3166-1 alpha-2) of the ``phone`` in ``company_file``; "ZZ" (unknown) when it has none."""
+    try:
+        phone = (yaml.safe_load(company_file.read_text(encoding="utf-8")) or {}).get("phone") or ""
+        return phonenumbers.region_code_for_number(phonenumbers.parse(str(phone))) or "ZZ"
+    except (OSError, phonenumbers.NumberParseException):
+        return "ZZ"
 
 
 class Settings(BaseSettings):
@@ -56,7 +67,9 @@ class Settings(BaseSettings):
     # Cart limits, per conversation.
     cart_max_quantity: int = 100_000  # units of one product
     cart_max_lines: int = 50  # different products
-    default_phone_region: str = "AE"
+    # The region a phone number typed without its country code is read in (ISO 3166-1 alpha-2); unset: the region
+    # of company.yml's phone (+971 → AE, +7 → RU), business.
+    default_phone_region: str = ""
 
     # Knowledge index (Chroma). Embedded PersistentClient under var/ unless chroma_host is set.
     chroma_path: Path = ROOT / "var" / "chroma"  # business
@@ -120,6 +133,41 @@ class Settings(BaseSettings):
     amocrm_timeout: float = 10.0
     amocrm_requests_per_second: float = 7.0  # amoCRM's documented limit per integration
 
+    # Booking a call with a sales manager (bot.booking): the manager's calendar, "none" (booking unavailable),
+    # "google" (Google Calendar API v3 as a service account) or "caldav" (any CalDAV server). Calls lie within
+    # company.yml's business_hours; the customer is invited by e-mail through the smtp_* settings below.
+    calendar_provider: Literal["none", "google", "caldav"] = "none"
+    calendar_timeout: float = 10.0  # seconds per calendar request
+    booking_call_s: int = 1800  # a call's length
+    booking_step_s: int | None = None  # calls start every this many seconds from opening time (unset: booking_call_s)
+    booking_notice_s: int = 7200  # the earliest call starts this long from now
+    booking_horizon_s: int = 7 * 86400  # the latest call ends within this long from now
+    booking_max_offered: int = 6  # slots offered at once
+    booking_organizer_email: str | None = None  # the invitation's organizer (unset: company.yml's email)
+    # Google: the service account's JSON key file; share the calendar with its client_email ("Make changes to events"),
+    # or set google_calendar_subject to act as that Workspace user (domain-wide delegation).
+    google_service_account_file: Path | None = None
+    google_calendar_id: str = "primary"  # or the calendar's address
+    google_calendar_subject: str | None = None
+    google_calendar_api_base: str = "https://www.googleapis.com"
+    google_token_uri: str | None = None  # unset: the key file's token_uri
+    # CalDAV: the calendar collection's URL (https://dav.example.com/calendars/manager/sales/), HTTP Basic credentials.
+    caldav_calendar_url: str | None = None
+    caldav_username: str | None = None
+    caldav_password: str | None = None
+    # Prepayment links through YooKassa (bot.payments): the shop's id and secret key (API v3, HTTP Basic auth); unset,
+    # no links are made and POST /webhooks/yookassa is not served. In YooKassa's dashboard point the HTTP notifications
+    # (payment.succeeded, payment.canceled) at <public_url>/webhooks/yookassa.
+    yookassa_shop_id: str | None = None
+    yookassa_secret_key: str | None = None
+    yookassa_base_url: str = "https://api.yookassa.ru"
+    yookassa_timeout: float = 10.0  # seconds, each try of a request
+    yookassa_check_ip: bool = True  # notifications only from YooKassa's published addresses (bot.payments.service)
+    yookassa_return_url: str | None = None  # where the payment page sends the customer back; unset: the web chat page
+    # Reverse proxies in front of the console (addresses or CIDR networks) whose X-Forwarded-For names the client of a
+    # notification; empty: the connection's own address is the client's.
+    yookassa_trusted_proxies: list[str] = []
+
     # Manager console. Rasa's tracker store, read-only (endpoints.yml's tracker_store, as a SQLAlchemy URL).
     tracker_database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'tracker.db'}"  # business
     # Key of the session cookies (32 url-safe base64 bytes, a Fernet key); unset: a key generated once
@@ -176,6 +224,8 @@ class Settings(BaseSettings):
         for name, value in derived.items():
             if name not in self.model_fields_set:
                 setattr(self, name, value)
+        if not self.default_phone_region:
+            self.default_phone_region = _phone_region(self.knowledge_dir / "company.yml")
         return self
 
     @model_validator(mode="after")

@@ -20,7 +20,10 @@ class Turn:
     distinct values in the latest message, in order (entities with a role or group left out, as
     rasa-sdk's ``get_latest_entity_values`` does). ``slots`` are the tracker's slots. ``user_messages``
     holds (text, intent name) of every customer message, oldest first (the latest one last);
-    ``said`` holds (``"customer"`` or ``"bot"``, text) of every message with text, oldest first."""
+    ``said`` holds (``"customer"`` or ``"bot"``, text) of every message with text, oldest first. ``forms`` maps each
+    form of the business's domain to its required slots, in order (e.g. the questions its lead form asks).
+    ``metadata`` is what the channel sent with the latest message (the web chat's ``timezone``; a platform's ids, e.g.
+    ``{"avito": {"chat_id", "item_id", …}}``)."""
 
     conversation_id: str
     channel: str
@@ -30,6 +33,8 @@ class Turn:
     slots: Mapping[str, Any] = field(default_factory=dict)
     user_messages: tuple[tuple[str, str | None], ...] = ()
     said: tuple[tuple[str, str], ...] = ()
+    forms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def entity(self, name: str) -> list[str]:
         """Distinct values of entity ``name`` in the latest message, in order (empty when none)."""

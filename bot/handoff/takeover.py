@@ -108,11 +108,14 @@ def messages(tracker: dict[str, Any]) -> list[Message]:
     return found
 
 
+WRITTEN_FIRST = frozenset(("follow_up", "watchdog", "payment"))  # metadata keys of what Closer writes first
+
+
 def pushed_messages(tracker: dict[str, Any], after: float) -> list[Message]:
     """The messages in a tracker the customer's own turns did not bring, stamped later than ``after`` (Unix
     seconds), oldest first: managers' replies (``speaker`` manager) and what Closer wrote first — follow-ups and
-    the escalation watchdog's word, bot events whose metadata has ``follow_up`` or ``watchdog``
-    (:mod:`bot.follow_ups.outreach`; ``speaker`` bot)."""
+    the escalation watchdog's word and the documents sent after a payment, bot events whose metadata has
+    ``follow_up``, ``watchdog`` or ``payment`` (:mod:`bot.follow_ups.outreach`; ``speaker`` bot)."""
     found = []
     for event in tracker.get("events") or []:
         metadata = event.get("metadata") or {}
@@ -120,7 +123,7 @@ def pushed_messages(tracker: dict[str, Any], after: float) -> list[Message]:
             continue
         if metadata.get("manager"):
             found.append(Message("manager", event["text"], float(event["timestamp"]), metadata["manager"]))
-        elif "follow_up" in metadata or "watchdog" in metadata:
+        elif WRITTEN_FIRST.intersection(metadata):
             found.append(Message("bot", event["text"], float(event["timestamp"])))
     return found
 

@@ -67,6 +67,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 from bot.contracts import conversation_ids
 from bot.core import audit, db
 from bot.core.models import (
+    Booking,
     Cart,
     CartLine,
     ChannelCustomer,
@@ -85,8 +86,10 @@ from bot.core.models import (
     KnowledgeAnswer,
     LlmCall,
     NluAnnotation,
+    Payment,
     PendingErasure,
     Quote,
+    SalesDocument,
     User,
     utcnow,
 )
@@ -349,6 +352,20 @@ async def _erase_conversations(
         if not retention:  # erasure: the quote loses its customer and its link (PDFs are rendered on request)
             quote.contact_id, quote.token = None, secrets.token_urlsafe(32)
             counts["quotes"] += 1
+    for payment in await session.scalars(select(Payment).where(Payment.conversation_id.in_(old))):
+        payment.conversation_id = mapping[payment.conversation_id]  # amounts stay: the accounts need them
+        counts["payments"] += 1
+    for booking in await session.scalars(select(Booking).where(Booking.conversation_id.in_(old))):
+        booking.conversation_id = mapping[booking.conversation_id]
+        if not retention:
+            booking.customer_email, booking.customer_name = ERASED, None
+            counts["bookings"] += 1
+    if not retention:  # an invoice's or contract's link stops working, as the quote's (the documents are kept: a
+        # seller must keep its invoices and contracts by law)
+        quote_ids = select(Quote.id).where(Quote.conversation_id.in_(list(mapping.values())))
+        for document in await session.scalars(select(SalesDocument).where(SalesDocument.quote_id.in_(quote_ids))):
+            document.token = secrets.token_urlsafe(32)
+            counts["sales_documents"] += 1
     carts = select(Cart.id).where(Cart.conversation_id.in_(old))
     await session.execute(delete(CartLine).where(CartLine.cart_id.in_(carts)))
     counts["carts"] += (await session.execute(delete(Cart).where(Cart.conversation_id.in_(old)))).rowcount

@@ -6,16 +6,19 @@ settings, the templates (``bot/web/templates``), the client of Rasa's HTTP API (
 open while the app runs), the business database (its engine disposed when the app stops) and, unless
 ``scheduler_enabled`` is off, the scheduled jobs (:class:`bot.scheduling.runner.JobRunner`), and with
 ``metrics_port`` set the count of open escalations (:func:`bot.handoff.escalation.report_open`); then it
-mounts the chat's routes, the console's areas, ``/static`` (the widget's and the console's scripts and
-styles), ``GET /healthz`` (liveness) and ``GET /ready`` (readiness: :mod:`bot.observability.readiness`).
+mounts the chat's routes, YooKassa's notifications (:mod:`bot.web.payments`, when configured), the console's
+areas, ``/static`` (the widget's and the console's scripts and styles), ``GET /healthz`` (liveness) and ``GET /ready``
+(readiness: :mod:`bot.observability.readiness`).
 """
 
 import asyncio
+import functools
 from pathlib import Path
 
 import jinja2
 from aiohttp import web
 
+from bot.commerce import invoicing
 from bot.core.db import get_engine
 from bot.core.rasa import RasaClient
 from bot.core.settings import Settings
@@ -23,7 +26,7 @@ from bot.handoff import escalation
 from bot.observability import metrics
 from bot.observability.readiness import CONSOLE_CHECKS, readiness
 from bot.scheduling.runner import JobRunner
-from bot.web import calculator, chat
+from bot.web import calculator, chat, payments
 from bot.web.appkeys import job_runner_key, rasa_key, settings_key, templates_key
 from bot.web.console import areas
 
@@ -83,6 +86,8 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(_escalation_gauge)
     chat.setup(app)
     calculator.setup(app)
+    # POST /webhooks/yookassa when YooKassa is configured; a payment's invoice and contract are then sent
+    payments.setup(app, after_payment=functools.partial(invoicing.send_paid_documents, app[rasa_key]))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ready", ready)
     app.router.add_static("/static", STATIC)

@@ -16,6 +16,7 @@ Routes:
 - ``POST /api/feedback``: JSON ``{"sender": str, "answer_id": str, "rating": "up" | "down",
   "comment": str (optional)}`` → ``{"status": "saved"}``; 👍/👎 on a knowledge answer.
 - ``GET /quotes/<token>.pdf``: a quote as PDF behind its unguessable link (410 once expired).
+- ``GET /documents/<token>.pdf``: an invoice or contract issued after a payment, as PDF behind its unguessable link.
 
 The page of a business that prices by a formula also has the price calculator (:mod:`bot.web.calculator`).
 
@@ -27,12 +28,15 @@ import logging
 import math
 import re
 import urllib.parse
+from functools import cache
+from typing import Any
+from zoneinfo import available_timezones
 
 from aiohttp import web
 from babel import Locale, negotiate_locale
 
 from bot.answering.feedback import MAX_COMMENT_CHARS, RATINGS, UnknownAnswer, record_feedback
-from bot.commerce import quotes
+from bot.commerce import invoicing, quotes
 from bot.commerce.formula import load_formula
 from bot.commerce.quote_pdf import render_quote_pdf
 from bot.contracts import conversation_ids
@@ -194,6 +198,16 @@ async def chat_api(request: web.Request) -> web.Response:
         return await _relay(request, body)
 
 
+_time_zones = cache(available_timezones)  # reads the tz database's files: once
+
+
+def _metadata(body: Any) -> dict[str, Any]:
+    """What the widget tells about the customer with a message, for the actions (``Turn.metadata``): ``timezone``, the
+    browser's IANA time zone, when it is one (else left out)."""
+    zone = body.get("timezone")
+    return {"timezone": zone} if isinstance(zone, str) and zone in _time_zones() else {}
+
+
 async def _relay(request: web.Request, body: object) -> web.Response:
     """:func:`chat_api` for the JSON ``body`` (None: unreadable), its replies in the active language."""
     settings = request.app[settings_key]
@@ -210,7 +224,8 @@ async def _relay(request: web.Request, body: object) -> web.Response:
     if refusal is not None:
         return refusal
     try:
-        messages = await request.app[rasa_key].send_message(conversation_ids.make("web", sender), message)
+        conversation_id = conversation_ids.make("web", sender)
+        messages = await request.app[rasa_key].send_message(conversation_id, message, _metadata(body))
     except RasaError as exc:
         if exc.status == 429:  # Rasa's REST channel has a stricter limit of its own (credentials.yml)
             return _slow_down(exc.retry_after or "1")
@@ -324,6 +339,25 @@ async def quote_pdf(request: web.Request) -> web.Response:
     )
 
 
+async def document_pdf(request: web.Request) -> web.Response:
+    """An invoice or contract PDF behind an unguessable link (``/documents/<token>.pdf``,
+    :mod:`bot.commerce.invoicing`): 200 application/pdf, 404 for an unknown token. Documents do not expire."""
+    token = request.match_info["token"]
+    if not _TOKEN.fullmatch(token):
+        raise web.HTTPNotFound(text="No such document.")
+    async with session_scope(request.app[settings_key].database_url) as session:
+        doc = await invoicing.by_token(session, token)
+        if doc is None:
+            raise web.HTTPNotFound(text="No such document.")
+        content = invoicing.document(doc, get_company())
+    pdf = await asyncio.to_thread(render_quote_pdf, content)
+    return web.Response(
+        body=pdf,
+        content_type="application/pdf",
+        headers={"Content-Disposition": _inline(f"{doc.number}.pdf"), "Cache-Control": "private, no-store"},
+    )
+
+
 def _inline(filename: str) -> str:
     """A Content-Disposition header showing ``filename``: as it is when ASCII, else RFC 6266's UTF-8 form
     (``КП-2026-0001.pdf``) with an ASCII fallback."""
@@ -344,3 +378,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/chat/updates", chat_updates)
     app.router.add_post("/api/feedback", feedback_api)
     app.router.add_get("/quotes/{token}.pdf", quote_pdf)
+    app.router.add_get("/documents/{token}.pdf", document_pdf)

@@ -1,9 +1,10 @@
 """The real stack on free ports: action server (.venv), Rasa server (.venv-rasa) with the trained
-model and every channel of credentials.channels.yml (web, Telegram, WhatsApp), and the console,
+model and every channel of credentials.channels.yml (web, Telegram, WhatsApp) plus Avito, and the console,
 sharing a fresh business DB and tracker store (SQLite files in a temp dir, or one new PostgreSQL database under
 ``CLOSER_TEST_DB=postgresql``, as in production) and the test session's Chroma index.
 A local server speaking the Telegram Bot API stands in for Telegram (the customers' bot and the
-managers' chat), one speaking the Graph API for WhatsApp Cloud API."""
+managers' chat), one speaking the Graph API for WhatsApp Cloud API, one speaking Avito's Messenger API (and its
+OAuth token endpoint) for Avito."""
 
 import asyncio
 import os
@@ -27,6 +28,7 @@ from bot.core import caches, db
 from bot.core.keys import pii_index_key, rasa_api_headers
 from bot.core.settings import ROOT, Settings
 from tests import postgres
+from tests.fakes.avito_server import FakeAvito
 from tests.fakes.graph_server import FakeGraph
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -65,8 +67,13 @@ class Stack:
     telegram: FakeTelegram
     graph: FakeGraph
     tracker_database_url: str  # Rasa's tracker store, as the console reads it
+    avito: FakeAvito
     telegram_secret: str = "e2e-telegram-secret_0123456789"
     whatsapp_app_secret: str = "e2e-whatsapp-app-secret"
+    avito_client_id: str = "e2e-avito-client-id"
+    avito_client_secret: str = "e2e-avito-client-secret"
+    avito_user_id: int = 94235311  # the Avito account the bot answers for
+    avito_webhook_secret: str = "e2e-avito-webhook-secret_0123456789"  # the webhook URL's last segment
     rasa_jwt_secret: str = "e2e-rasa-jwt-secret-0123456789abcdef"
     action_server_token: str = "e2e-action-server-token-0123456789"
 
@@ -99,7 +106,8 @@ def as_the_console(stack, monkeypatch) -> Stack:
 
 @contextmanager
 def served_in_a_thread(fake):
-    """A fake platform server (FakeTelegram, FakeGraph) served from its own event loop in a background thread."""
+    """A fake platform server (FakeTelegram, FakeGraph, FakeAvito) served from its own event loop in a background
+    thread."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -118,20 +126,37 @@ def stack(tmp_path_factory, chroma_dir, postgres_server) -> Stack:
 
 
 def stack_with(tmp_path_factory, chroma_dir, extra_env: dict[str, str] | None = None, postgres_server=None):
-    """A whole stack (as the ``stack`` fixture's) with its own fake Telegram and Graph servers, every
+    """A whole stack (as the ``stack`` fixture's) with its own fake Telegram, Graph and Avito servers, every
     process also given ``extra_env`` (e.g. an LLM's ``CLOSER_LLM_*`` settings), its databases in a new database of
     ``postgres_server`` (the ``postgres_server`` fixture) if given; a generator for fixtures."""
     model = model_path({**os.environ, **(extra_env or {})})  # the business's (CLOSER_BUSINESS in extra_env)
     assert model.exists(), f"{model} is missing: run 'make train' (the README's test command does)"
-    with served_in_a_thread(FakeTelegram()) as telegram, served_in_a_thread(FakeGraph()) as graph:
-        yield from _stack(tmp_path_factory, chroma_dir, telegram, graph, extra_env or {}, postgres_server)
+    avito = FakeAvito(
+        client_id=Stack.avito_client_id, client_secret=Stack.avito_client_secret, user_id=Stack.avito_user_id
+    )
+    with (
+        served_in_a_thread(FakeTelegram()) as telegram,
+        served_in_a_thread(FakeGraph()) as graph,
+        served_in_a_thread(avito),
+    ):
+        yield from _stack(tmp_path_factory, chroma_dir, telegram, graph, avito, extra_env or {}, postgres_server)
 
 
-def channel_credentials(path: Path, telegram: FakeTelegram, graph: FakeGraph) -> None:
-    """credentials.channels.yml as it is, plus the fake servers' addresses as each channel's api_base."""
+def channel_credentials(path: Path, telegram: FakeTelegram, graph: FakeGraph, avito: FakeAvito | None = None) -> None:
+    """credentials.channels.yml as it is, plus the fake servers' addresses as each channel's api_base; with
+    ``avito``, an Avito block (commented out in credentials.channels.yml) for :class:`Stack`'s Avito account, its
+    base_url the fake's, no webhook_url (nothing subscribed at start)."""
     credentials = yaml.safe_load((ROOT / "credentials.channels.yml").read_text())
     credentials["connectors.telegram.TelegramInput"]["api_base"] = f"{telegram.api_base}/bot"
     credentials["connectors.whatsapp.WhatsAppInput"]["api_base"] = graph.api_base
+    if avito is not None:
+        credentials["connectors.avito.AvitoInput"] = {
+            "client_id": Stack.avito_client_id,
+            "client_secret": Stack.avito_client_secret,
+            "user_id": Stack.avito_user_id,
+            "webhook_secret": Stack.avito_webhook_secret,
+            "base_url": avito.base_url,
+        }
     path.write_text(yaml.safe_dump(credentials))
 
 
@@ -140,6 +165,7 @@ def _stack(
     chroma_dir,
     telegram: FakeTelegram,
     graph: FakeGraph,
+    avito: FakeAvito,
     extra_env: dict[str, str],
     postgres_server: postgres.Server | None,
 ):
@@ -191,7 +217,7 @@ def _stack(
         wal = [sys.executable, "-m", "bot", "sqlite-wal", str(tmp / "tracker.db")]
         subprocess.run(wal, cwd=ROOT, env=env, check=True)
     credentials = tmp / "credentials.yml"
-    channel_credentials(credentials, telegram, graph)
+    channel_credentials(credentials, telegram, graph, avito)
     endpoints = tmp / "endpoints.yml"
     endpoints.write_text(
         f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n  token: ${{CLOSER_ACTION_SERVER_TOKEN}}\n"
@@ -258,6 +284,7 @@ def _stack(
             telegram,
             graph,
             tracker_url,
+            avito,
         )
     finally:
         for process, _ in processes.values():

@@ -1,7 +1,8 @@
 """A customer on Telegram and one on WhatsApp, each from greeting to the quote PDF delivered as a
 document, through the real Rasa server (both connectors loaded from credentials.channels.yml), the
 real action server and console; local servers speak the Bot API and the Graph API. Forged and
-replayed webhooks change nothing."""
+replayed webhooks change nothing. An Avito customer (webhook v3 behind the URL's secret, replies through a local
+server speaking Avito's Messenger API) is greeted and answered once per message id."""
 
 import hashlib
 import hmac
@@ -171,6 +172,39 @@ class WhatsAppCustomer:
         )
 
 
+class AvitoCustomer:
+    """A customer writing about an ad (``item_id``) in an Avito chat: each message goes into the fake Messenger
+    API's chat (where the channel reads it back to confirm it), then its webhook v3 notification is posted to Rasa's
+    webhook behind the secret URL segment; replies are read off the fake. The conversation is ``avito-<chat_id>``."""
+
+    def __init__(self, stack, chat_id: str, item_id: int | None = 4213861287, author_id: int = 201853461):
+        self.stack, self.chat_id, self.item_id, self.author_id = stack, chat_id, item_id, author_id
+        self.sender_id = f"avito-{chat_id}"
+        self.url = f"{stack.rasa_url}/webhooks/avito/webhook/{stack.avito_webhook_secret}"
+
+    def sent(self) -> list[str]:
+        """The texts the bot has sent to this chat, in order."""
+        return self.stack.avito.texts(self.chat_id)
+
+    def write(self, text: str) -> dict:
+        """The customer's message added to the chat on Avito's side; the webhook v3 body Avito posts for it."""
+        chat_type = "u2i" if self.item_id is not None else "u2u"
+        return self.stack.avito.customer_wrote(
+            self.chat_id, text, author_id=self.author_id, item_id=self.item_id, chat_type=chat_type
+        )
+
+    def post(self, body: dict) -> httpx.Response:
+        return httpx.post(self.url, json=body, timeout=10)
+
+    def say(self, text: str) -> str:
+        """Send a message; the text of the replies to it (one per line)."""
+        before = len(self.sent())
+        body = self.write(text)
+        assert self.post(body).status_code == 200
+        processed(self.stack, "avito", body["payload"]["value"]["id"])
+        return "\n".join(self.sent()[before:])
+
+
 def fill_lead_form(say, question: str, lead: list[tuple[str, str]]) -> str:
     for _ in range(12):
         if "Here is your quote" in question:
@@ -313,6 +347,33 @@ def test_forged_whatsapp_webhooks_change_nothing(stack):
         timeout=10,
     )
     assert verify.status_code == 200 and verify.text == "1158201444"
+
+
+def test_avito_customer_is_greeted_and_answered_once_per_message_id(stack):
+    customer = AvitoCustomer(stack, f"u2i-e2e{next(_ids)}~Sw")
+    greeting = customer.say("hi")
+    assert "Are you furnishing an office?" in greeting and "• Office chairs" in greeting, greeting
+
+    before = len(customer.sent())
+    thanks = customer.write("thanks")
+    for _ in range(2):  # Avito delivering the same notification twice
+        assert customer.post(thanks).status_code == 200
+    processed(stack, "avito", thanks["payload"]["value"]["id"])
+    tracker = httpx.get(
+        f"{stack.rasa_url}/conversations/{customer.sender_id}/tracker", timeout=10, headers=stack.rasa_headers()
+    ).json()
+    said = [e for e in tracker["events"] if e["event"] == "user"]
+    assert [e["text"] for e in said] == ["hi", "thanks"], said
+    assert said[-1]["input_channel"] == "avito" and said[-1]["metadata"]["avito"]["item_id"] == customer.item_id
+    replies = customer.sent()[before:]
+    assert len(replies) == 1, replies
+    deliveries = query(
+        stack,
+        lambda s: s.scalar(
+            select(func.count()).select_from(ChannelDelivery).where(ChannelDelivery.sender_id == customer.sender_id)
+        ),
+    )
+    assert deliveries == 2
 
 
 @pytest.mark.parametrize("channel", ["telegram", "whatsapp"])

@@ -12,6 +12,8 @@
 (() => {
   "use strict";
   const STORE = "closer.chat.v1";
+  // the customer's IANA time zone: a call's free slots are shown in it (bot.booking)
+  const TIMEZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
   const POLL_MS = 3000;
   const IDLE_POLL_MS = 30000;
   const COOKIE = "closer_language";
@@ -250,7 +252,7 @@
       const res = await fetch("/api/chat", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ sender: state.sender, message: payload, language }),
+        body: JSON.stringify({ sender: state.sender, message: payload, language, timezone: TIMEZONE }),
       });
       const body = await res.json();
       messages = body.messages;
