@@ -28,6 +28,7 @@ import icalendar
 
 from bot.booking import slots
 from bot.booking.base import CallEvent, calendar
+from bot.core import mail
 from bot.core.business import Company
 from bot.core.settings import Settings
 from bot.texts import i18n, messages
@@ -155,15 +156,7 @@ async def send(invite: Invitation, settings: Settings) -> None:
         raise InviteError("e-mail is not configured (CLOSER_SMTP_HOST is not set): no invitation sent")
     message = email(invite, settings.smtp_from)
     try:
-        await aiosmtplib.send(
-            message,
-            hostname=settings.smtp_host,
-            port=settings.smtp_port,
-            username=settings.smtp_username,
-            password=settings.smtp_password,
-            start_tls=settings.smtp_starttls,
-            timeout=settings.smtp_timeout,
-        )
+        await mail.send(message, settings)
     except (aiosmtplib.SMTPException, OSError) as exc:
         raise InviteError(f"invitation e-mail not sent: {type(exc).__name__}: {exc}") from exc
     log.info("%s invitation %s (sequence %d) sent", invite.method, invite.event.uid, invite.event.sequence)

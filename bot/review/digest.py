@@ -33,6 +33,7 @@ import aiosmtplib
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core import mail
 from bot.core.business import get_company
 from bot.core.db import session_scope
 from bot.core.models import Conversation, ConversationScore, Deal, Escalation, Quote
@@ -280,15 +281,7 @@ async def send_email(settings: Settings, subject: str, body: str, png: bytes | N
     message.set_content(body)
     if png is not None:
         message.add_attachment(png, maintype="image", subtype="png", filename="chart.png")
-    await aiosmtplib.send(
-        message,
-        hostname=settings.smtp_host,
-        port=settings.smtp_port,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        start_tls=settings.smtp_starttls,
-        timeout=settings.smtp_timeout,
-    )
+    await mail.send(message, settings)
 
 
 async def deliver(settings: Settings, digest: Digest) -> str:
