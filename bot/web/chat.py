@@ -38,7 +38,7 @@ from babel import Locale, negotiate_locale
 from bot.answering.feedback import MAX_COMMENT_CHARS, RATINGS, UnknownAnswer, record_feedback
 from bot.commerce import invoicing, quotes
 from bot.commerce.formula import load_formula
-from bot.commerce.quote_pdf import render_quote_pdf
+from bot.commerce.quote_pdf import QuoteDocument, render_quote_pdf
 from bot.contracts import conversation_ids
 from bot.core.business import Company, get_company
 from bot.core.db import session_scope
@@ -331,12 +331,7 @@ async def quote_pdf(request: web.Request) -> web.Response:
     if quote.status == "expired":
         log.info("expired quote %s requested", quote.number)
         return web.Response(status=410, text=f"Quote {quote.number} has expired. Ask us in the chat for a new one.")
-    pdf = await asyncio.to_thread(render_quote_pdf, quotes.document(quote, get_company()))
-    return web.Response(
-        body=pdf,
-        content_type="application/pdf",
-        headers={"Content-Disposition": _inline(f"{quote.number}.pdf"), "Cache-Control": "private, no-store"},
-    )
+    return await _pdf(quotes.document(quote, get_company()))
 
 
 async def document_pdf(request: web.Request) -> web.Response:
@@ -350,11 +345,16 @@ async def document_pdf(request: web.Request) -> web.Response:
         if doc is None:
             raise web.HTTPNotFound(text="No such document.")
         content = invoicing.document(doc, get_company())
-    pdf = await asyncio.to_thread(render_quote_pdf, content)
+    return await _pdf(content)
+
+
+async def _pdf(document: QuoteDocument) -> web.Response:
+    """``document`` rendered (off the event loop) as an inline PDF named by its number, never cached."""
+    pdf = await asyncio.to_thread(render_quote_pdf, document)
     return web.Response(
         body=pdf,
         content_type="application/pdf",
-        headers={"Content-Disposition": _inline(f"{doc.number}.pdf"), "Cache-Control": "private, no-store"},
+        headers={"Content-Disposition": _inline(f"{document.number}.pdf"), "Cache-Control": "private, no-store"},
     )
 
 

@@ -225,6 +225,8 @@ def test_the_whole_sale_in_russian_from_a_price_to_a_won_deal(pack_stack, outsid
     assert "СЧЁТ НА ОПЛАТУ" in invoice and re.search(r"СЧ-\d{4}-\d{4}", invoice)
     assert f"К оплате {roubles(441_518)}" in invoice  # 630,740 − 189,222
     assert "Шестьсот тридцать тысяч семьсот сорок рублей 00 копеек" in invoice
+    unknown = httpx.get(f"{pack_stack.console_url}/documents/{uuid.uuid4().hex}.pdf", timeout=30)
+    assert unknown.status_code == 404
     _, contract = pdf_text(contract_link)
     assert "ДОГОВОР" in contract and re.search(r"Договор № Д-\d{4}-\d{4}", contract)
     assert "Сто восемьдесят девять тысяч двести двадцать два рубля 00 копеек" in contract
