@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -203,19 +204,14 @@ def test_the_whole_sale_in_russian_from_a_price_to_a_won_deal(pack_stack, outsid
     # The prepayment: 30% of 630,740 = 189,222 roubles, through YooKassa's page.
     [pay] = customer.tap([next_steps], "Оплатить предоплату")
     assert f"{roubles(189_222)}" in plain(pay["text"])
-    [payment_url] = re.findall(r"http\S+orderId=(\S+)", pay["text"])
-    services.yookassa.succeed(payment_url)
-    notification = services.yookassa.notification(payment_url)
-    forged = httpx.post(f"{pack_stack.console_url}/webhooks/yookassa", json=notification, timeout=30)
+    [payment_id] = re.findall(r"http\S+orderId=(\S+)", pay["text"])
+    services.yookassa.succeed(payment_id)
+    forged = httpx.post(
+        f"{pack_stack.console_url}/webhooks/yookassa", json=services.yookassa.notification(payment_id), timeout=30
+    )
     assert forged.status_code == 403  # not from YooKassa's addresses
     for _ in range(2):  # YooKassa delivers at least once: the repeat changes nothing
-        answer = httpx.post(
-            f"{pack_stack.console_url}/webhooks/yookassa",
-            json=notification,
-            headers={"X-Forwarded-For": "185.71.76.10"},
-            timeout=60,
-        )
-        assert answer.status_code == 200, answer.text
+        notify_paid(pack_stack, services, payment_id, succeed=False)
 
     # The contract and the invoice reach the customer in the chat, with the amounts in figures and words.
     [documents] = [m for m in customer.updates() if "Оплата" in (m.get("text") or "")]
@@ -286,18 +282,51 @@ def audit_proposal_and_payment_link(say) -> tuple[str, str]:
     return reply, payment
 
 
-def test_a_telegram_customer_gets_a_proposal_and_a_payment_link(pack_stack):
+def notify_paid(stack, services: "Outside", payment_id: str, succeed: bool = True) -> None:
+    """YooKassa's side of a payment: the payment succeeds and its notification reaches the console (through a proxy
+    naming one of YooKassa's addresses)."""
+    if succeed:
+        services.yookassa.succeed(payment_id)
+    answer = httpx.post(
+        f"{stack.console_url}/webhooks/yookassa",
+        json=services.yookassa.notification(payment_id),
+        headers={"X-Forwarded-For": "185.71.76.10"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def documents_arrive(sent, timeout_s: float = 30.0) -> str:
+    """The message carrying the documents among ``sent()`` (the texts the channel delivered), once it arrives."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = [text for text in sent() if "/documents/" in text]
+        if found:
+            return found[-1]
+        time.sleep(0.2)
+    raise AssertionError(f"no documents sent: {sent()[-3:]}")
+
+
+def test_a_telegram_customer_gets_a_proposal_pays_and_gets_the_documents(pack_stack, outside):
+    services, _ = outside
     customer = TelegramCustomer(pack_stack, chat_id=770_001)
     customer.user["language_code"] = "ru"
     assert COMPANY["brand"] in customer.say(text="Добрый день")
-    audit_proposal_and_payment_link(lambda text: customer.say(text=text))
+    _, payment = audit_proposal_and_payment_link(lambda text: customer.say(text=text))
+    notify_paid(pack_stack, services, re.findall(r"orderId=(\S+)", payment)[0])
+    documents = documents_arrive(lambda: [m.get("text") or "" for m in customer.sent()])
+    assert plain(documents).startswith(f"Оплата {roubles(32_940)} получена")
 
 
-def test_an_avito_customer_gets_a_proposal_and_the_ad_is_on_the_deal(pack_stack, outside):
+def test_an_avito_customer_gets_a_proposal_pays_and_the_ad_is_on_the_deal(pack_stack, outside):
+    services, _ = outside
     customer = AvitoCustomer(pack_stack, chat_id="u2i-pack~Avito1", item_id=4_213_861_287)
     assert COMPANY["brand"] in customer.say("Здравствуйте")
-    proposal, _ = audit_proposal_and_payment_link(customer.say)
+    proposal, payment = audit_proposal_and_payment_link(customer.say)
     assert "• Записаться на звонок" in proposal  # Avito has no buttons: they come as lines to type back
+    notify_paid(pack_stack, services, re.findall(r"orderId=(\S+)", payment)[0])
+    documents = documents_arrive(customer.sent)
+    assert plain(documents).startswith(f"Оплата {roubles(32_940)} получена")
     notes = pack_stack.run(deal_notes(pack_stack.database_url, customer.sender_id))
     assert "Written about avito ad 4213861287" in notes
     assert "company_size: около 30 человек" in notes and "channels: Авито и Telegram" in notes
