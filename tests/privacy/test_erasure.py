@@ -29,6 +29,7 @@ from actions.erasure import ActionEraseCustomerData
 from bot.core import caches, db
 from bot.core.models import (
     AuditEntry,
+    Booking,
     Cart,
     CartLine,
     ChannelCustomer,
@@ -49,9 +50,11 @@ from bot.core.models import (
     FollowUpOptOut,
     KnowledgeAnswer,
     NluAnnotation,
+    Payment,
     PendingErasure,
     Product,
     Quote,
+    SalesDocument,
 )
 from bot.core.settings import ROOT, Settings
 from bot.core.tracker import TrackerReader
@@ -305,7 +308,47 @@ async def add_customer(db_url: str, tracker_path: Path) -> dict[str, int]:
         )
         await enqueue(session, "hubspot", "upsert_contact", asdict(contact_record(contact)))
         await enqueue(session, "hubspot", "add_note", {"deal": asdict(deal_record(deal)), "body": f"{EMAIL}"})
-        ids = {"contact": contact.id, "deal": deal.id, "quote": quote.id, "other": other.id}
+        payment = Payment(
+            provider="yookassa",
+            provider_payment_id="2f1a6b3c-000f-5000-8000-1d2e3f4a5b6c",
+            quote_id=quote.id,
+            deal_id=deal.id,
+            conversation_id=WEB,
+            amount_minor=559440,
+            currency="AED",
+            status="succeeded",
+            idempotence_key="k" * 32,
+        )
+        session.add(payment)
+        await session.flush()
+        starts = erasure.utcnow() + timedelta(days=2)
+        session.add_all(
+            [
+                Booking(
+                    conversation_id=WEB,
+                    deal_id=deal.id,
+                    provider="caldav",
+                    event_id="e1",
+                    uid="u" * 32,
+                    starts_at=starts,
+                    ends_at=starts + timedelta(minutes=30),
+                    customer_timezone="Asia/Dubai",
+                    customer_email=EMAIL,
+                    customer_name=NAME,
+                    language="en",
+                ),
+                SalesDocument(
+                    kind="invoice",
+                    number="INV-2026-0001",
+                    quote_id=quote.id,
+                    payment_id=payment.id,
+                    paid_minor=559440,
+                    body="",
+                    token="d" * 43,
+                ),
+            ]
+        )
+        ids = {"contact": contact.id, "deal": deal.id, "quote": quote.id, "other": other.id, "payment": payment.id}
     reader = TrackerReader(tracker_url(tracker_path))
     try:
         async with db.session_scope(db_url) as session:
@@ -424,6 +467,14 @@ async def test_erasing_a_contact_leaves_no_trace_in_any_file_but_keeps_the_books
             None,
         )
         assert quote.token != "q" * 43 and quote.conversation_id in report.anonymous_ids
+        payment = await session.get(Payment, ids["payment"])  # the books keep the payment, not whose it was
+        assert (payment.amount_minor, payment.conversation_id in report.anonymous_ids) == (559440, True)
+        booking = (await session.scalars(select(Booking))).one()
+        assert (booking.customer_email, booking.customer_name) == ("[erased]", None)
+        assert booking.conversation_id in report.anonymous_ids
+        invoice = (await session.scalars(select(SalesDocument))).one()  # kept, its link no longer works
+        assert (invoice.number, invoice.token != "d" * 43) == ("INV-2026-0001", True)
+        assert (counts["payments"], counts["bookings"], counts["sales_documents"]) == (1, 1, 1)
         answer = await session.get(KnowledgeAnswer, "a" * 32)
         assert (answer.question, answer.answer, answer.similarity, answer.feedback.rating, answer.feedback.comment) == (
             "",
