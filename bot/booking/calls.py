@@ -86,6 +86,11 @@ async def book_call(turn: Turn) -> Outcome:
             return (await _offer(session, turn, intro)).set(CALL_SLOT, None)
     except (bookings.BookingUnavailable, CalendarError) as error:
         log.error("booking a call in %s failed: %s", turn.conversation_id, error)
+        await deals.note_for_managers(
+            turn.contact_id,
+            turn.conversation_id,
+            f"The customer asked for a call; it could not be booked ({error}): arrange it.",
+        )
         return Outcome().say(text=_("I can't book calls right now. A manager will write to you to arrange one."))
 
 
@@ -139,5 +144,10 @@ async def cancel_call(turn: Turn) -> Outcome:
         return Outcome().say(text=_("You have no call booked with us."))
     except (bookings.BookingUnavailable, CalendarError) as error:
         log.error("cancelling the call in %s failed: %s", turn.conversation_id, error)
+        await deals.note_for_managers(
+            turn.contact_id,
+            turn.conversation_id,
+            f"The customer cancelled the call; the calendar could not ({error}): cancel it.",
+        )
         return Outcome().say(text=_("I can't cancel the call right now. A manager will take care of it."))
     return Outcome().say(text=_("Your call of %(when)s is cancelled.") % {"when": when})

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.db import session_scope
 from bot.core.models import Contact, Deal, DealNote, Quote
 from bot.crm import outbox
 
@@ -102,3 +103,14 @@ async def move_by_manager(session: AsyncSession, deal: Deal, stage: str, by: str
         deal.stage = stage
         await record(session, deal, f"Stage moved from {previous} to {stage} by {by} in the console.")
     return previous
+
+
+async def note_for_managers(contact_id: int | None, conversation_id: str, note: str) -> bool:
+    """``note`` on the customer's open deal (:func:`open_deal`), in a session of its own, so that the managers and the
+    CRM see what the bot told the customer a manager would do. Returns False (nothing written) when there is no open
+    deal."""
+    async with session_scope() as session:
+        deal = await open_deal(session, contact_id=contact_id, conversation_id=conversation_id)
+        if deal is not None:
+            await record(session, deal, note)
+        return deal is not None

@@ -11,9 +11,10 @@ manager, payments not set up, YooKassa not answering, already paid.
 
 import logging
 
-from bot.commerce import quotes
+from bot.commerce import deals, quotes
 from bot.core import db
 from bot.core.caches import process_cache
+from bot.core.models import Deal
 from bot.core.settings import get_settings
 from bot.core.turn import Outcome, Turn
 from bot.payments import service
@@ -38,6 +39,8 @@ async def send_prepayment_link(turn: Turn) -> Outcome:
     client = get_client()
     if client is None:
         log.info("no payment link in %s: YooKassa is not configured", turn.conversation_id)
+        note = "The customer asked to pay online; payments are not set up: send them the payment details."
+        await deals.note_for_managers(turn.contact_id, turn.conversation_id, note)
         return Outcome().say(text=_("A manager will send you the payment details shortly."))
     async with db.session_scope() as session:
         quote = await quotes.latest(session, turn.conversation_id)
@@ -55,6 +58,8 @@ async def send_prepayment_link(turn: Turn) -> Outcome:
                 return Outcome().say(
                     text=_("Proposal %(number)s has expired: ask me for a new one.") % {"number": number}
                 )
+            if quote.deal_id is not None and (deal := await session.get(Deal, quote.deal_id)) is not None:
+                await deals.record(session, deal, f"No payment link for quote {number} ({refused}): send the details.")
             return Outcome().say(text=_("A manager will send you the payment details shortly."))
         except PaymentError as error:
             log.error("YooKassa refused the prepayment of quote %s: %s", number, error)

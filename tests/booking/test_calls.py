@@ -113,5 +113,9 @@ async def test_without_contact_details_the_customer_is_asked_for_them_first(db_u
 async def test_without_a_calendar_a_manager_arranges_the_call(db_url, monkeypatch):
     monkeypatch.setenv("CLOSER_CALENDAR_PROVIDER", "none")
     caches.reset()
-    outcome = await calls.book_call(_turn(None))
+    contact_id, deal_id = await _contact_id()
+    outcome = await calls.book_call(_turn(contact_id))
     assert outcome.messages[0]["text"] == "I can't book calls right now. A manager will write to you to arrange one."
+    async with db.session_scope() as session:  # the promise is kept where managers look: on the deal
+        deal = await session.get(Deal, deal_id)
+        assert deal.notes[-1].body.startswith("The customer asked for a call; it could not be booked")
