@@ -21,12 +21,15 @@ say "pytest: channels and NLU components (connectors/, nlu/: in the Rasa server'
   tests/channels tests/nlu
 
 say "pytest"
-.venv/bin/python -m pytest -q
+# The end-to-end stack (tests/e2e) runs once, below, on PostgreSQL as in production; SQLite, make run's database,
+# carries every other test here.
+.venv/bin/python -m pytest -q --ignore=tests/e2e
 
-say "pytest on PostgreSQL: the end-to-end stack, the schema and migrations, the scheduler's lease, the channels' store (make test-postgresql: all)"
+say "pytest on PostgreSQL: the end-to-end stack, the schema and migrations, payments and bookings, the scheduler's lease, the channels' store (make test-postgresql: all)"
 # A PostgreSQL server of the session's own (tests/postgres.py); every other test ran on it too when this was written
 # (742 passed, 1 skipped: a SQLite pragma), left out here to keep CI under 40 minutes.
-CLOSER_TEST_DB=postgresql .venv/bin/python -m pytest -q tests/e2e tests/core tests/contracts tests/scheduling
+CLOSER_TEST_DB=postgresql .venv/bin/python -m pytest -q tests/e2e tests/core tests/contracts tests/scheduling \
+  tests/payments tests/booking
 CLOSER_TEST_DB=postgresql .venv-rasa/bin/python -m pytest -q -c tests/channels/pytest.ini --confcutdir tests/channels \
   --rootdir . tests/channels
 
